@@ -1,0 +1,3 @@
+module github.com/mcpfort/mcpfort
+
+go 1.26
