@@ -1,0 +1,260 @@
+package jsonrpc
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/mcpfort/mcpfort/internal/jsonx"
+)
+
+// Kind is what a JSON-RPC message is.
+type Kind uint8
+
+// The kinds of message (JSON-RPC 2.0 sections 4, 4.1 and 5).
+const (
+	KindInvalid Kind = iota
+	KindRequest
+	KindNotification
+	KindResponse // a result or an error response
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindRequest:
+		return "request"
+	case KindNotification:
+		return "notification"
+	case KindResponse:
+		return "response"
+	}
+	return "invalid"
+}
+
+// ID is a request id: the raw JSON text of a string or a number. The zero ID
+// means "absent". IDs are comparable and usable as map keys; two ids are the
+// same when their JSON text is the same.
+type ID struct{ raw string }
+
+// StringID returns the id for the JSON string s.
+func StringID(s string) ID { return ID{raw: string(jsonx.Quote(s))} }
+
+// Int64ID returns the id for the JSON number n.
+func Int64ID(n int64) ID { return ID{raw: fmt.Sprint(n)} }
+
+// RawID returns the id whose JSON text is raw, which must be a JSON string or
+// number.
+func RawID(raw []byte) (ID, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return ID{}, errors.New("empty id")
+	}
+	if raw[0] == '"' {
+		if _, ok := jsonx.String(raw); !ok {
+			return ID{}, errors.New("invalid id string")
+		}
+		return ID{raw: string(raw)}, nil
+	}
+	if raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9' {
+		if jsonx.Validate(raw, 1) != nil {
+			return ID{}, errors.New("invalid id number")
+		}
+		return ID{raw: string(raw)}, nil
+	}
+	return ID{}, errors.New("id must be a string or a number")
+}
+
+// IsValid reports whether the id is present.
+func (id ID) IsValid() bool { return id.raw != "" }
+
+// Raw returns the JSON text of the id ("" when absent).
+func (id ID) Raw() string { return id.raw }
+
+// String returns the JSON text of the id, or "null" when absent.
+func (id ID) String() string {
+	if id.raw == "" {
+		return "null"
+	}
+	return id.raw
+}
+
+// AppendJSON appends the id's JSON text (null when absent).
+func (id ID) AppendJSON(b []byte) []byte {
+	if id.raw == "" {
+		return append(b, "null"...)
+	}
+	return append(b, id.raw...)
+}
+
+// Message is one decoded JSON-RPC message. Params, Result and Error alias the
+// raw bytes and are nil when absent.
+type Message struct {
+	Kind   Kind
+	ID     ID
+	Method string
+	Params []byte
+	Result []byte
+	Error  []byte
+	// Raw is the whole message as received.
+	Raw []byte
+}
+
+// Limits bounds what Decode accepts. The zero value means the defaults.
+type Limits struct {
+	// MaxDepth is the deepest nesting allowed. If zero, 64.
+	MaxDepth int
+	// MaxBatch is the largest batch accepted. If zero, 100.
+	MaxBatch int
+}
+
+func (l Limits) maxBatch() int {
+	if l.MaxBatch <= 0 {
+		return 100
+	}
+	return l.MaxBatch
+}
+
+// Decode parses one message. It returns an *Error with CodeParseError for
+// malformed JSON and CodeInvalidRequest for JSON that is not a JSON-RPC 2.0
+// message.
+func Decode(b []byte, lim Limits) (*Message, error) {
+	ms, err := jsonx.ObjectMembers(b, lim.MaxDepth)
+	if err != nil {
+		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) || jsonx.Validate(b, lim.MaxDepth) != nil {
+			return nil, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()}
+		}
+		return nil, &Error{Code: CodeInvalidRequest, Message: "Invalid Request: not a JSON object"}
+	}
+	return fromMembers(b, ms)
+}
+
+func fromMembers(raw []byte, ms []jsonx.Member) (*Message, error) {
+	m := &Message{Raw: raw}
+	var version, id, method []byte
+	var hasID bool
+	for _, mem := range ms {
+		switch mem.Key {
+		case "jsonrpc":
+			version = mem.Value
+		case "id":
+			id, hasID = mem.Value, true
+		case "method":
+			method = mem.Value
+		case "params":
+			m.Params = mem.Value
+		case "result":
+			m.Result = mem.Value
+		case "error":
+			m.Error = mem.Value
+		}
+	}
+	invalid := func(why string) (*Message, error) {
+		e := &Error{Code: CodeInvalidRequest, Message: "Invalid Request: " + why}
+		if hasID {
+			if idv, err := RawID(id); err == nil {
+				e.id = idv
+			}
+		}
+		return nil, e
+	}
+	if v, ok := jsonx.String(version); !ok || v != "2.0" {
+		return invalid(`"jsonrpc" must be "2.0"`)
+	}
+	if hasID && !jsonx.IsNull(id) {
+		v, err := RawID(id)
+		if err != nil {
+			return invalid(err.Error())
+		}
+		m.ID = v
+	}
+	switch {
+	case method != nil:
+		s, ok := jsonx.String(method)
+		if !ok || s == "" {
+			return invalid(`"method" must be a non-empty string`)
+		}
+		if m.Result != nil || m.Error != nil {
+			return invalid("a request cannot carry a result or an error")
+		}
+		if m.Params != nil && !jsonx.IsObject(m.Params) && !bytes.HasPrefix(bytes.TrimSpace(m.Params), []byte("[")) {
+			return invalid(`"params" must be an object or an array`)
+		}
+		m.Method = s
+		if hasID {
+			if !m.ID.IsValid() {
+				// MCP: "Unlike base JSON-RPC, the ID MUST NOT be null."
+				return invalid("request id must not be null")
+			}
+			m.Kind = KindRequest
+		} else {
+			m.Kind = KindNotification
+		}
+	case m.Result != nil || m.Error != nil:
+		if m.Result != nil && m.Error != nil {
+			return invalid("a response cannot carry both result and error")
+		}
+		if !hasID {
+			return invalid("a response needs an id")
+		}
+		if m.Error != nil && !jsonx.IsObject(m.Error) {
+			return invalid(`"error" must be an object`)
+		}
+		m.Kind = KindResponse
+	default:
+		return invalid("neither a request, a notification nor a response")
+	}
+	return m, nil
+}
+
+// DecodeBody parses an HTTP body holding one message or, when batches are
+// allowed, a JSON array of messages (MCP 2025-03-26 only). batch reports
+// whether the body was an array. An element that is not a valid message makes
+// the whole body invalid: a gateway must not forward half a batch.
+func DecodeBody(b []byte, allowBatch bool, lim Limits) (msgs []*Message, batch bool, err error) {
+	t := bytes.TrimLeft(b, " \t\r\n")
+	if len(t) == 0 || t[0] != '[' {
+		m, err := Decode(b, lim)
+		if err != nil {
+			return nil, false, err
+		}
+		return []*Message{m}, false, nil
+	}
+	if err := jsonx.Validate(b, lim.MaxDepth); err != nil {
+		return nil, true, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()}
+	}
+	if !allowBatch {
+		return nil, true, &Error{Code: CodeInvalidRequest, Message: "Invalid Request: batches are not supported in this protocol version"}
+	}
+	elems, err := splitArray(t)
+	if err != nil {
+		return nil, true, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()}
+	}
+	if len(elems) == 0 {
+		return nil, true, &Error{Code: CodeInvalidRequest, Message: "Invalid Request: empty batch"}
+	}
+	if len(elems) > lim.maxBatch() {
+		return nil, true, &Error{Code: CodeInvalidRequest, Message: fmt.Sprintf("Invalid Request: batch larger than %d", lim.maxBatch())}
+	}
+	msgs = make([]*Message, 0, len(elems))
+	for _, e := range elems {
+		m, err := Decode(e, lim)
+		if err != nil {
+			return nil, true, err
+		}
+		msgs = append(msgs, m)
+	}
+	return msgs, true, nil
+}
+
+// splitArray returns the raw elements of a validated JSON array.
+func splitArray(b []byte) ([][]byte, error) {
+	var out [][]byte
+	err := jsonx.WalkArray(b, func(v []byte) bool { out = append(out, v); return true })
+	return out, err
+}
+
+// WithID returns a copy of the raw message with its id replaced. It is how a
+// shared upstream connection gives each caller's request an id of its own.
+func (m *Message) WithID(id ID) ([]byte, error) {
+	return jsonx.Set(m.Raw, "id", []byte(id.raw))
+}
