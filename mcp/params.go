@@ -1,0 +1,153 @@
+package mcp
+
+import (
+	"encoding/base64"
+	"errors"
+	"strings"
+
+	"github.com/mcpfort/mcpfort/internal/jsonx"
+)
+
+// Params holds what the gateway reads from a request's params: the routing
+// name (tool or prompt name, resource URI), and the _meta fields. Raw values
+// alias the message bytes.
+type Params struct {
+	Name    string // params.name (tools/call, prompts/get)
+	URI     string // params.uri (resources/read, resources/subscribe)
+	HasName bool
+	HasURI  bool
+
+	Meta []byte // raw params._meta object, nil when absent
+
+	ProtocolVersion    string // _meta io.modelcontextprotocol/protocolVersion
+	HasProtocolVersion bool
+	ClientCapabilities []byte // raw _meta io.modelcontextprotocol/clientCapabilities
+	ClientInfo         []byte // raw _meta io.modelcontextprotocol/clientInfo
+	LogLevel           string // _meta io.modelcontextprotocol/logLevel
+	ProgressToken      []byte // raw _meta progressToken
+}
+
+// ErrInvalidParams reports params whose reserved members have the wrong type.
+var ErrInvalidParams = errors.New("invalid params")
+
+// ParseParams reads the members the gateway needs from raw params, which
+// jsonrpc.Decode has already validated. nil or non-object params give an
+// empty Params.
+func ParseParams(raw []byte) (Params, error) {
+	var p Params
+	if raw == nil || !jsonx.IsObject(raw) {
+		return p, nil
+	}
+	var bad error
+	err := jsonx.WalkObject(raw, func(k string, v []byte) bool {
+		switch k {
+		case "name":
+			p.Name, p.HasName = jsonx.String(v)
+			if !p.HasName {
+				bad = errors.New(`"name" must be a string`)
+			}
+		case "uri":
+			p.URI, p.HasURI = jsonx.String(v)
+			if !p.HasURI {
+				bad = errors.New(`"uri" must be a string`)
+			}
+		case "_meta":
+			if !jsonx.IsObject(v) {
+				bad = errors.New(`"_meta" must be an object`)
+				return false
+			}
+			p.Meta = v
+		}
+		return bad == nil
+	})
+	if err != nil {
+		return p, err
+	}
+	if bad != nil {
+		return p, errors.Join(ErrInvalidParams, bad)
+	}
+	if p.Meta == nil {
+		return p, nil
+	}
+	err = jsonx.WalkObject(p.Meta, func(k string, v []byte) bool {
+		switch k {
+		case MetaProtocolVersion:
+			p.ProtocolVersion, p.HasProtocolVersion = jsonx.String(v)
+			if !p.HasProtocolVersion {
+				bad = errors.New(`_meta "` + MetaProtocolVersion + `" must be a string`)
+			}
+		case MetaClientCapabilities:
+			if !jsonx.IsObject(v) {
+				bad = errors.New(`_meta "` + MetaClientCapabilities + `" must be an object`)
+			}
+			p.ClientCapabilities = v
+		case MetaClientInfo:
+			if !jsonx.IsObject(v) {
+				bad = errors.New(`_meta "` + MetaClientInfo + `" must be an object`)
+			}
+			p.ClientInfo = v
+		case MetaLogLevel:
+			var ok bool
+			if p.LogLevel, ok = jsonx.String(v); !ok {
+				bad = errors.New(`_meta "` + MetaLogLevel + `" must be a string`)
+			}
+		case MetaProgressToken:
+			p.ProgressToken = v
+		}
+		return bad == nil
+	})
+	if err != nil {
+		return p, err
+	}
+	if bad != nil {
+		return p, errors.Join(ErrInvalidParams, bad)
+	}
+	return p, nil
+}
+
+const (
+	sentinelPrefix = "=?base64?"
+	sentinelSuffix = "?="
+)
+
+// ErrHeaderValue reports a header value with characters RFC 9110 field
+// values cannot carry, or a malformed Base64 sentinel.
+var ErrHeaderValue = errors.New("invalid header value")
+
+// DecodeHeaderValue decodes an Mcp-Name or Mcp-Param-* header value: plain
+// visible ASCII (plus inner spaces and tabs) is returned as is, and the
+// sentinel form =?base64?...?= is Base64-decoded (2026-07-28 streamable-http
+// "Value Encoding"; the markers are case-sensitive).
+func DecodeHeaderValue(v string) (string, error) {
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c != '\t' && (c < 0x20 || c > 0x7e) {
+			return "", ErrHeaderValue
+		}
+	}
+	if strings.HasPrefix(v, sentinelPrefix) && strings.HasSuffix(v, sentinelSuffix) && len(v) >= len(sentinelPrefix)+len(sentinelSuffix) {
+		enc := v[len(sentinelPrefix) : len(v)-len(sentinelSuffix)]
+		b, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return "", ErrHeaderValue
+		}
+		return string(b), nil
+	}
+	return v, nil
+}
+
+// EncodeHeaderValue encodes s for an Mcp-Name or Mcp-Param-* header: as is
+// when it is plain visible ASCII without leading or trailing whitespace and
+// does not look like a sentinel, otherwise in the Base64 sentinel form.
+func EncodeHeaderValue(s string) string {
+	plain := s != "" && s[0] != ' ' && s[0] != '\t' && s[len(s)-1] != ' ' && s[len(s)-1] != '\t'
+	for i := 0; plain && i < len(s); i++ {
+		if c := s[i]; c != ' ' && c != '\t' && (c < 0x21 || c > 0x7e) {
+			plain = false
+		}
+	}
+	if plain && !(strings.HasPrefix(s, sentinelPrefix) && strings.HasSuffix(s, sentinelSuffix)) {
+		return s
+	}
+	return sentinelPrefix + base64.StdEncoding.EncodeToString([]byte(s)) + sentinelSuffix
+}
