@@ -1,0 +1,142 @@
+package transport
+
+import (
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/mcpfort/mcpfort/jsonrpc"
+)
+
+// DefaultMaxBody is the request body limit used when none is configured.
+const DefaultMaxBody = 4 << 20
+
+// ErrBodyTooLarge reports a request body over the limit.
+var ErrBodyTooLarge = errors.New("request body too large")
+
+// ReadBody reads the whole request body, refusing more than max bytes
+// (DefaultMaxBody if max <= 0).
+func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error) {
+	if max <= 0 {
+		max = DefaultMaxBody
+	}
+	if r.ContentLength > max {
+		return nil, ErrBodyTooLarge
+	}
+	rd := http.MaxBytesReader(w, r.Body, max)
+	n := r.ContentLength
+	if n < 0 || n > 64<<10 {
+		n = 512
+	}
+	buf := make([]byte, 0, n+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		m, err := rd.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, ErrBodyTooLarge
+			}
+			return nil, err
+		}
+	}
+}
+
+// WriteError writes an HTTP error whose body is a JSON-RPC error response
+// with the given id (null when absent). It is the one writer of HTTP-level
+// JSON-RPC errors, so every rejection has the same shape.
+func WriteError(w http.ResponseWriter, status int, id jsonrpc.ID, e *jsonrpc.Error) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write(jsonrpc.AppendErrorResponse(make([]byte, 0, 128), id, e))
+}
+
+// OriginPolicy decides which Origin and Host headers an MCP endpoint
+// accepts. The zero value accepts only loopback hosts (localhost, 127.0.0.1,
+// [::1], any port) and requests without an Origin header or with a loopback
+// Origin.
+type OriginPolicy struct {
+	// AllowedOrigins are exact origins ("https://app.example.com") accepted
+	// in addition to loopback origins.
+	AllowedOrigins []string
+	// AllowedHosts are Host header values accepted in addition to loopback
+	// names: "mcp.example.com" accepts any port, "mcp.example.com:8443"
+	// only that port. "*" accepts any Host (for deployments behind a proxy
+	// that checks it).
+	AllowedHosts []string
+}
+
+// Check validates a request's Host and Origin headers. Servers MUST validate
+// Origin on all incoming connections and answer 403 when it is present and
+// invalid (2025-11-25 basic/transports "Security Warning"; 2026-07-28
+// streamable-http "Security & Endpoint"); the Host check defeats DNS
+// rebinding for clients that send no Origin.
+func (p *OriginPolicy) Check(r *http.Request) error {
+	if !p.hostAllowed(r.Host) {
+		return errors.New("host not allowed")
+	}
+	if o := r.Header.Get("Origin"); o != "" && !p.originAllowed(o) {
+		return errors.New("origin not allowed")
+	}
+	return nil
+}
+
+func isLoopbackName(h string) bool {
+	h = strings.ToLower(h)
+	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+		return true
+	}
+	ip := net.ParseIP(strings.Trim(h, "[]"))
+	return ip != nil && ip.IsLoopback()
+}
+
+func splitHost(hostport string) (host, port string) {
+	if h, p, err := net.SplitHostPort(hostport); err == nil {
+		return h, p
+	}
+	return strings.Trim(hostport, "[]"), ""
+}
+
+func (p *OriginPolicy) hostAllowed(hostport string) bool {
+	if hostport == "" {
+		return false
+	}
+	host, port := splitHost(hostport)
+	if isLoopbackName(host) {
+		return true
+	}
+	for _, a := range p.AllowedHosts {
+		if a == "*" {
+			return true
+		}
+		ah, ap := splitHost(a)
+		if strings.EqualFold(ah, host) && (ap == "" || ap == port) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *OriginPolicy) originAllowed(origin string) bool {
+	for _, a := range p.AllowedOrigins {
+		if a == origin {
+			return true
+		}
+	}
+	u, err := url.Parse(origin)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Path != "" || u.User != nil {
+		return false
+	}
+	return isLoopbackName(u.Hostname())
+}
