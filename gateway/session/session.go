@@ -1,0 +1,241 @@
+package session
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// State is what a session id carries.
+type State struct {
+	// ID is the session's random nonce: unique per session, used for the
+	// denylist, event ids and the stdio pool key.
+	ID [16]byte
+	// Created and Expires bound the session's life (second precision).
+	Created, Expires time.Time
+	// Route names the gateway route the session belongs to; a session id
+	// presented on another route is unknown there.
+	Route string
+	// Principal binds the session to the authenticated principal (a hash of
+	// issuer and subject; zero for unauthenticated routes). A session id
+	// presented with another principal's token is not found (DESIGN.md
+	// section 3).
+	Principal [16]byte
+	// Version is the negotiated protocol version.
+	Version string
+	// Mode is the bridging mode the route chose at initialize.
+	Mode Mode
+	// UpstreamSession is the upstream server's own Mcp-Session-Id, if any.
+	UpstreamSession string
+	// Owner names the replica that owns the session's stdio process.
+	Owner string
+	// ClientCapabilities and ClientInfo are the raw JSON the client sent in
+	// initialize, kept when the upstream is stateless (2026-07-28) and needs
+	// them injected into every request's _meta.
+	ClientCapabilities []byte
+	ClientInfo         []byte
+}
+
+// Mode says how a legacy session reaches its upstream.
+type Mode uint8
+
+// Modes.
+const (
+	ModePassthrough Mode = iota // legacy upstream: the session maps onto an upstream session
+	ModeToModern                // stateless upstream: the gateway injects _meta per request
+)
+
+const (
+	formatV1  = 1
+	keyLen    = 32
+	nonceLen  = 12
+	maxString = 4096
+	// MaxIDLength is the longest session id Open accepts.
+	MaxIDLength = 8192
+)
+
+var (
+	// ErrInvalid reports a session id that is malformed, forged, sealed
+	// with an unknown key, or otherwise unusable.
+	ErrInvalid = errors.New("session: invalid session id")
+	// ErrExpired reports a session past its expiry.
+	ErrExpired = errors.New("session: expired")
+)
+
+// Keyring seals with its newest key and opens with any of its keys.
+// It is safe for concurrent use; keys are derived once, at construction.
+type Keyring struct {
+	aeads []cipher.AEAD
+	ids   []byte
+}
+
+// NewKeyring derives one AES-256-GCM key from each secret (newest first)
+// with HKDF-SHA256. Secrets must be at least 32 bytes of high entropy.
+func NewKeyring(secrets ...[]byte) (*Keyring, error) {
+	if len(secrets) == 0 {
+		return nil, errors.New("session: keyring needs at least one secret")
+	}
+	kr := &Keyring{}
+	for i, s := range secrets {
+		if len(s) < 32 {
+			return nil, fmt.Errorf("session: secret %d is %d bytes, want at least 32", i, len(s))
+		}
+		key, err := hkdf.Key(sha256.New, s, nil, "mcpfort session id v1", keyLen)
+		if err != nil {
+			return nil, err
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return nil, err
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return nil, err
+		}
+		sum := sha256.Sum256(key)
+		kr.aeads = append(kr.aeads, aead)
+		kr.ids = append(kr.ids, sum[0])
+	}
+	return kr, nil
+}
+
+// GenerateSecret returns 32 random bytes for a keyring of one replica.
+func GenerateSecret() []byte {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return b
+}
+
+var additionalData = []byte("mcpfort-session")
+
+// Seal encodes st into a session id.
+func (k *Keyring) Seal(st *State) (string, error) {
+	plain, err := st.marshal()
+	if err != nil {
+		return "", err
+	}
+	buf := make([]byte, 1+nonceLen, 1+nonceLen+len(plain)+k.aeads[0].Overhead())
+	buf[0] = k.ids[0]
+	if _, err := rand.Read(buf[1 : 1+nonceLen]); err != nil {
+		return "", err
+	}
+	buf = k.aeads[0].Seal(buf, buf[1:1+nonceLen], plain, additionalData)
+	return base64.RawURLEncoding.EncodeToString(buf), nil
+}
+
+// Open decodes a session id. It does not consult the denylist and does not
+// check the route or principal; callers do.
+func (k *Keyring) Open(id string, now time.Time) (*State, error) {
+	if len(id) == 0 || len(id) > MaxIDLength {
+		return nil, ErrInvalid
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(id)
+	if err != nil || len(raw) < 1+nonceLen+16 {
+		return nil, ErrInvalid
+	}
+	nonce, ct := raw[1:1+nonceLen], raw[1+nonceLen:]
+	var plain []byte
+	opened := false
+	for i, aead := range k.aeads {
+		if k.ids[i] != raw[0] {
+			continue
+		}
+		if p, err := aead.Open(nil, nonce, ct, additionalData); err == nil {
+			plain, opened = p, true
+			break
+		}
+	}
+	if !opened {
+		return nil, ErrInvalid
+	}
+	st, err := unmarshal(plain)
+	if err != nil {
+		return nil, ErrInvalid
+	}
+	if !now.Before(st.Expires) {
+		return st, ErrExpired
+	}
+	return st, nil
+}
+
+func (st *State) marshal() ([]byte, error) {
+	for _, s := range [][]byte{[]byte(st.Route), []byte(st.Version), []byte(st.UpstreamSession), []byte(st.Owner), st.ClientCapabilities, st.ClientInfo} {
+		if len(s) > maxString {
+			return nil, fmt.Errorf("session: field of %d bytes is too long to seal", len(s))
+		}
+	}
+	b := make([]byte, 0, 64+len(st.Route)+len(st.UpstreamSession)+len(st.ClientCapabilities)+len(st.ClientInfo))
+	b = append(b, formatV1)
+	b = append(b, st.ID[:]...)
+	b = binary.AppendVarint(b, st.Created.Unix())
+	b = binary.AppendVarint(b, st.Expires.Unix())
+	b = append(b, st.Principal[:]...)
+	b = append(b, byte(st.Mode))
+	for _, s := range [][]byte{[]byte(st.Route), []byte(st.Version), []byte(st.UpstreamSession), []byte(st.Owner), st.ClientCapabilities, st.ClientInfo} {
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
+	}
+	return b, nil
+}
+
+func unmarshal(b []byte) (*State, error) {
+	bad := errors.New("malformed session record")
+	if len(b) < 1+16 || b[0] != formatV1 {
+		return nil, bad
+	}
+	st := &State{}
+	b = b[1:]
+	copy(st.ID[:], b[:16])
+	b = b[16:]
+	created, n := binary.Varint(b)
+	if n <= 0 {
+		return nil, bad
+	}
+	b = b[n:]
+	expires, n := binary.Varint(b)
+	if n <= 0 {
+		return nil, bad
+	}
+	b = b[n:]
+	st.Created, st.Expires = time.Unix(created, 0), time.Unix(expires, 0)
+	if len(b) < 17 {
+		return nil, bad
+	}
+	copy(st.Principal[:], b[:16])
+	st.Mode = Mode(b[16])
+	b = b[17:]
+	var fields [6][]byte
+	for i := range fields {
+		l, n := binary.Uvarint(b)
+		if n <= 0 || l > maxString || uint64(len(b)-n) < l {
+			return nil, bad
+		}
+		fields[i] = b[n : n+int(l)]
+		b = b[n+int(l):]
+	}
+	if len(b) != 0 {
+		return nil, bad
+	}
+	st.Route, st.Version, st.UpstreamSession, st.Owner = string(fields[0]), string(fields[1]), string(fields[2]), string(fields[3])
+	if len(fields[4]) > 0 {
+		st.ClientCapabilities = fields[4]
+	}
+	if len(fields[5]) > 0 {
+		st.ClientInfo = fields[5]
+	}
+	return st, nil
+}
+
+// NewID returns a random session nonce.
+func NewID() [16]byte {
+	var id [16]byte
+	_, _ = rand.Read(id[:])
+	return id
+}

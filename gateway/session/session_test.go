@@ -1,0 +1,142 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestSealOpen(t *testing.T) {
+	old := GenerateSecret()
+	kr, err := NewKeyring(GenerateSecret(), old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Unix(1_800_000_000, 0)
+	st := &State{
+		ID: NewID(), Created: now, Expires: now.Add(time.Hour), Route: "everything",
+		Principal: [16]byte{1, 2, 3}, Version: "2025-11-25", Mode: ModeToModern,
+		UpstreamSession: "abc-123", Owner: "replica-1",
+		ClientCapabilities: []byte(`{"sampling":{}}`), ClientInfo: []byte(`{"name":"c","version":"1"}`),
+	}
+	id, err := kr.Seal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range id {
+		if c < 0x21 || c > 0x7e {
+			t.Fatalf("session id has a non-visible character %q", c)
+		}
+	}
+	got, err := kr.Open(id, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(st, got); diff != "" {
+		t.Fatalf("round trip (-want +got):\n%s", diff)
+	}
+	if _, err := kr.Open(id, now.Add(time.Hour)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired session: %v", err)
+	}
+
+	// Rotation: ids sealed by the old key still open while it is in the ring.
+	oldRing, _ := NewKeyring(old)
+	oldID, _ := oldRing.Seal(st)
+	if _, err := kr.Open(oldID, now); err != nil {
+		t.Fatalf("id sealed with a rotated-out key: %v", err)
+	}
+	newOnly, _ := NewKeyring(GenerateSecret())
+	if _, err := newOnly.Open(id, now); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("foreign key: %v", err)
+	}
+
+	// Tampering anywhere is detected.
+	for i := 0; i < len(id); i += 7 {
+		b := []byte(id)
+		if b[i] == 'A' {
+			b[i] = 'B'
+		} else {
+			b[i] = 'A'
+		}
+		if _, err := kr.Open(string(b), now); err == nil {
+			t.Fatalf("tampered id at %d accepted", i)
+		}
+	}
+	for _, bad := range []string{"", "!!!", strings.Repeat("A", MaxIDLength+1), "AAAA"} {
+		if _, err := kr.Open(bad, now); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Open(%.20q) = %v", bad, err)
+		}
+	}
+	if _, err := NewKeyring([]byte("short")); err == nil {
+		t.Fatal("short secret accepted")
+	}
+}
+
+func TestDenylist(t *testing.T) {
+	now := time.Unix(1000, 0)
+	d := &MemoryDenylist{Now: func() time.Time { return now }}
+	id := NewID()
+	ctx := context.Background()
+	if ok, _ := d.Denied(ctx, id); ok {
+		t.Fatal("fresh id denied")
+	}
+	_ = d.Deny(ctx, id, now.Add(time.Minute))
+	if ok, _ := d.Denied(ctx, id); !ok {
+		t.Fatal("denied id not found")
+	}
+	now = now.Add(2 * time.Minute)
+	if ok, _ := d.Denied(ctx, id); ok {
+		t.Fatal("entry outlived its expiry")
+	}
+	for i := 0; i < 200; i++ {
+		_ = d.Deny(ctx, NewID(), now.Add(-time.Second))
+	}
+	if len(d.m) > 130 {
+		t.Fatalf("expired entries not swept: %d left", len(d.m))
+	}
+}
+
+func FuzzOpen(f *testing.F) {
+	kr, _ := NewKeyring(make([]byte, 32))
+	id, _ := kr.Seal(&State{Expires: time.Unix(1<<40, 0)})
+	f.Add(id)
+	f.Add("AAAA")
+	f.Fuzz(func(t *testing.T, s string) {
+		_, _ = kr.Open(s, time.Unix(0, 0))
+	})
+}
+
+func FuzzUnmarshal(f *testing.F) {
+	st := &State{Route: "r", Version: "v", ClientInfo: []byte("{}")}
+	b, _ := st.marshal()
+	f.Add(b)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, err := unmarshal(b)
+		if err != nil {
+			return
+		}
+		again, err := got.marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := unmarshal(again); err != nil {
+			t.Fatalf("re-marshalled record does not parse: %v", err)
+		}
+	})
+}
+
+func BenchmarkOpen(b *testing.B) {
+	kr, _ := NewKeyring(GenerateSecret())
+	now := time.Now()
+	id, _ := kr.Seal(&State{ID: NewID(), Expires: now.Add(time.Hour), Route: "everything", Version: "2025-11-25", UpstreamSession: "0123456789abcdef0123456789"})
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := kr.Open(id, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
