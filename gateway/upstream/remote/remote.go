@@ -1,0 +1,287 @@
+package remote
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+	"github.com/mcpfort/mcpfort/transport"
+)
+
+// Options configures an upstream. Only URL is required.
+type Options struct {
+	// URL is the upstream's MCP endpoint.
+	URL string
+	// Client sends the requests. If nil, a client with a transport tuned
+	// for many concurrent keep-alive connections to one host is used.
+	Client *http.Client
+	// Authorize, if set, adds the gateway's own credentials for the
+	// upstream to each request (a static secret, an exchanged token). The
+	// client's credentials are never forwarded. key is upstream.Request.Key.
+	Authorize func(ctx context.Context, r *http.Request, key string) error
+	// MaxMessage bounds one JSON reply or one SSE event. If zero, 16 MiB.
+	MaxMessage int
+	// Logger receives upstream failures. If nil, nothing is logged.
+	Logger *slog.Logger
+}
+
+// Upstream is a remote MCP server reached over Streamable HTTP.
+type Upstream struct {
+	url    string
+	client *http.Client
+	auth   func(context.Context, *http.Request, string) error
+	max    int
+	log    *slog.Logger
+}
+
+var _ upstream.Upstream = (*Upstream)(nil)
+
+// New returns an upstream for opts.URL.
+func New(opts Options) (*Upstream, error) {
+	u, err := url.Parse(opts.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("remote: upstream URL %q must be an absolute http or https URL", opts.URL)
+	}
+	c := opts.Client
+	if c == nil {
+		c = &http.Client{Transport: NewTransport()}
+	}
+	// Never follow redirects: an upstream that redirects would otherwise
+	// receive the request body and credentials at a URL nobody configured.
+	cc := *c
+	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	max := opts.MaxMessage
+	if max <= 0 {
+		max = 16 << 20
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Upstream{url: u.String(), client: &cc, auth: opts.Authorize, max: max, log: log}, nil
+}
+
+// NewTransport returns an http.Transport tuned for a gateway: many idle
+// keep-alive connections per upstream host, bounded response headers.
+func NewTransport() *http.Transport {
+	return &http.Transport{
+		Proxy:                  http.ProxyFromEnvironment,
+		DialContext:            (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:      true,
+		MaxIdleConns:           4096,
+		MaxIdleConnsPerHost:    1024,
+		IdleConnTimeout:        90 * time.Second,
+		TLSHandshakeTimeout:    10 * time.Second,
+		ExpectContinueTimeout:  time.Second,
+		MaxResponseHeaderBytes: 64 << 10,
+	}
+}
+
+func (u *Upstream) newRequest(ctx context.Context, method string, req *upstream.Request, body []byte) (*http.Request, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	hr, err := http.NewRequestWithContext(ctx, method, u.url, rd)
+	if err != nil {
+		return nil, err
+	}
+	h := hr.Header
+	for k, vs := range req.Header {
+		h[k] = vs
+	}
+	switch method {
+	case http.MethodPost:
+		h["Content-Type"] = []string{"application/json"}
+		h["Accept"] = []string{"application/json, text/event-stream"}
+	case http.MethodGet:
+		h["Accept"] = []string{"text/event-stream"}
+	}
+	if req.Session != "" {
+		h[mcp.HeaderSessionID] = []string{req.Session}
+	}
+	if req.ProtocolVersion != "" {
+		h[mcp.HeaderProtocolVersion] = []string{req.ProtocolVersion}
+	}
+	if req.LastEventID != "" {
+		h[mcp.HeaderLastEventID] = []string{req.LastEventID}
+	}
+	if u.auth != nil {
+		if err := u.auth(ctx, hr, req.Key); err != nil {
+			return nil, fmt.Errorf("remote: upstream credentials: %w", err)
+		}
+	}
+	return hr, nil
+}
+
+// Post implements upstream.Upstream.
+func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
+	hr, err := u.newRequest(ctx, http.MethodPost, req, req.Body)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := u.client.Do(hr)
+	if err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
+	return u.reply(req, resp)
+}
+
+// Get implements upstream.Upstream.
+func (u *Upstream) Get(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
+	hr, err := u.newRequest(ctx, http.MethodGet, req, nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := u.client.Do(hr)
+	if err != nil {
+		return nil, fmt.Errorf("remote: %w", err)
+	}
+	if resp.StatusCode == http.StatusMethodNotAllowed {
+		drain(resp)
+		return nil, upstream.ErrNotSupported
+	}
+	return u.reply(req, resp)
+}
+
+// Delete implements upstream.Upstream.
+func (u *Upstream) Delete(ctx context.Context, req *upstream.Request) error {
+	if req.Session == "" {
+		return nil
+	}
+	hr, err := u.newRequest(ctx, http.MethodDelete, req, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := u.client.Do(hr)
+	if err != nil {
+		return fmt.Errorf("remote: %w", err)
+	}
+	drain(resp)
+	switch {
+	case resp.StatusCode == http.StatusNotFound:
+		return upstream.ErrSessionGone
+	case resp.StatusCode < 300, resp.StatusCode == http.StatusMethodNotAllowed:
+		return nil
+	}
+	return fmt.Errorf("remote: DELETE answered %d", resp.StatusCode)
+}
+
+// Close implements upstream.Upstream.
+func (u *Upstream) Close(context.Context) error {
+	u.client.CloseIdleConnections()
+	return nil
+}
+
+func drain(resp *http.Response) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	_ = resp.Body.Close()
+}
+
+// ErrBadReply reports an upstream answer the gateway cannot relay.
+var ErrBadReply = errors.New("remote: malformed upstream reply")
+
+func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.Reply, error) {
+	info := upstream.Info{Status: resp.StatusCode}
+	if sid := resp.Header.Get(mcp.HeaderSessionID); sid != "" {
+		if !visibleASCII(sid) || len(sid) > 1024 {
+			drain(resp)
+			return nil, fmt.Errorf("%w: invalid Mcp-Session-Id", ErrBadReply)
+		}
+		info.Session = sid
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch {
+	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusNoContent:
+		drain(resp)
+		info.Status = http.StatusAccepted
+		return &upstream.StaticReply{I: info}, nil
+	case resp.StatusCode == http.StatusNotFound && req.Session != "":
+		drain(resp)
+		return nil, upstream.ErrSessionGone
+	case resp.StatusCode == http.StatusOK && ct == "text/event-stream":
+		info.Stream = true
+		return &sseReply{info: info, body: resp.Body, r: transport.NewSSEReader(resp.Body, u.max)}, nil
+	}
+	limit := int64(u.max)
+	if resp.StatusCode != http.StatusOK {
+		limit = 64 << 10
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	_ = resp.Body.Close()
+	if err != nil {
+		return nil, fmt.Errorf("remote: reading reply: %w", err)
+	}
+	if int64(len(body)) > limit {
+		return nil, fmt.Errorf("%w: reply larger than %d bytes", ErrBadReply, limit)
+	}
+	if resp.StatusCode == http.StatusOK {
+		if ct != "application/json" {
+			return nil, fmt.Errorf("%w: unexpected Content-Type %q", ErrBadReply, ct)
+		}
+		return &upstream.StaticReply{I: info, Events: []*upstream.Event{{Data: body}}}, nil
+	}
+	// An error status. Relay a JSON-RPC error body (the modern era's 400
+	// and 404 carry meaning: -32020, -32022, -32601...) with the upstream's
+	// status; anything else is the upstream failing.
+	if ct == "application/json" && len(body) > 0 {
+		if m, err := jsonrpc.Decode(body, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindResponse && m.Error != nil {
+			if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
+				return &upstream.StaticReply{I: info, Events: []*upstream.Event{{Data: body}}}, nil
+			}
+		}
+	}
+	u.log.Warn("upstream error status", "status", resp.StatusCode, "content_type", ct)
+	return nil, &StatusError{Status: resp.StatusCode}
+}
+
+// StatusError is an upstream HTTP failure without a relayable JSON-RPC body.
+type StatusError struct{ Status int }
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("remote: upstream answered HTTP %d", e.Status)
+}
+
+func visibleASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+type sseReply struct {
+	info upstream.Info
+	body io.ReadCloser
+	r    *transport.SSEReader
+}
+
+func (s *sseReply) Info() upstream.Info { return s.info }
+
+func (s *sseReply) Next(ctx context.Context) (*upstream.Event, error) {
+	ev, err := s.r.Next()
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, io.EOF
+		}
+		return nil, fmt.Errorf("remote: reading stream: %w", err)
+	}
+	return &upstream.Event{ID: ev.ID, Data: ev.Data, Retry: ev.Retry}, nil
+}
+
+func (s *sseReply) Close() error { return s.body.Close() }

@@ -1,0 +1,129 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/mcpfort/mcpfort/jsonrpc"
+)
+
+// Upstream is one MCP server as the gateway sees it. Implementations must
+// be safe for concurrent use by many requests.
+type Upstream interface {
+	// Post delivers one client POST: a request, a notification, a response
+	// to a server-to-client request, or (2025-03-26) a batch of those. The
+	// Reply carries the upstream's answer; for notifications and responses
+	// it is an empty reply with status 202.
+	Post(ctx context.Context, req *Request) (Reply, error)
+	// Get opens the session's standalone server-to-client stream, or
+	// resumes a stream when req.LastEventID is set (legacy era only).
+	Get(ctx context.Context, req *Request) (Reply, error)
+	// Delete terminates the upstream side of a session (legacy era only).
+	Delete(ctx context.Context, req *Request) error
+	// Close releases everything the upstream holds (processes, idle
+	// connections). In-flight replies fail.
+	Close(ctx context.Context) error
+}
+
+// Request is what the gateway asks of an upstream.
+type Request struct {
+	// Body is the raw POST body to forward (one message or a batch).
+	Body []byte
+	// Messages are Body decoded (one element unless a batch).
+	Messages []*jsonrpc.Message
+	// Session is the upstream-side session: the upstream's Mcp-Session-Id
+	// for HTTP upstreams, the pool key for local ones. Empty before
+	// initialize and for stateless requests.
+	Session string
+	// Key identifies the caller for isolation and upstream credentials:
+	// the gateway session nonce for per-session isolation, the principal
+	// for per-user isolation and stateless requests.
+	Key string
+	// ProtocolVersion is sent as the MCP-Protocol-Version header.
+	ProtocolVersion string
+	// Header holds further request headers to forward: Mcp-Method,
+	// Mcp-Name, Mcp-Param-*, traceparent. Never Authorization or cookies.
+	Header http.Header
+	// LastEventID resumes a stream (GET only).
+	LastEventID string
+}
+
+// Event is one message of a reply.
+type Event struct {
+	// ID is the SSE event id ("" if none). Ids are unique within the
+	// upstream session, so the gateway forwards them unchanged and hands
+	// them back on resumption.
+	ID string
+	// Data is one JSON-RPC message; empty for a priming event.
+	Data []byte
+	// Retry is a reconnection hint in milliseconds (0 if none).
+	Retry int
+}
+
+// Reply is an upstream's answer to one HTTP exchange. Next and Close may be
+// called from one goroutine at a time; Close may be called concurrently
+// with Next to abort it.
+type Reply interface {
+	// Info describes the HTTP-level answer; it is known before the first
+	// event.
+	Info() Info
+	// Next returns the next event; io.EOF after the last one. When the
+	// upstream closes a stream early (SSE polling), Next returns io.EOF
+	// before the final response and the client resumes with Get.
+	Next(ctx context.Context) (*Event, error)
+	// Close releases the reply. Closing a modern-era reply before its final
+	// response cancels the request upstream.
+	Close() error
+}
+
+// Info is the HTTP-level shape of a reply.
+type Info struct {
+	// Status is the HTTP status to answer with (200, 202, or a 4xx the
+	// upstream chose, such as 400 or 404 with a JSON-RPC error body).
+	Status int
+	// Stream reports an SSE reply (false: at most one JSON message).
+	Stream bool
+	// Session is the upstream session id the upstream assigned (initialize).
+	Session string
+}
+
+// ErrSessionGone reports an upstream session that no longer exists (HTTP
+// 404 from the upstream, or the local process is gone): the gateway answers
+// 404 so the client starts a new session.
+var ErrSessionGone = errors.New("upstream: session not found")
+
+// ErrNotSupported reports an exchange the upstream cannot perform, such as
+// a GET stream on an upstream that answers 405.
+var ErrNotSupported = errors.New("upstream: not supported")
+
+// StaticReply is a Reply holding events already in memory.
+type StaticReply struct {
+	I      Info
+	Events []*Event
+	next   int
+}
+
+// Info implements Reply.
+func (r *StaticReply) Info() Info { return r.I }
+
+// Next implements Reply.
+func (r *StaticReply) Next(context.Context) (*Event, error) {
+	if r.next >= len(r.Events) {
+		return nil, io.EOF
+	}
+	r.next++
+	return r.Events[r.next-1], nil
+}
+
+// Close implements Reply.
+func (r *StaticReply) Close() error { return nil }
+
+// Message returns a 200 JSON reply with one message.
+func Message(data []byte) *StaticReply {
+	return &StaticReply{I: Info{Status: http.StatusOK}, Events: []*Event{{Data: data}}}
+}
+
+// Accepted returns the empty 202 reply.
+func Accepted() *StaticReply { return &StaticReply{I: Info{Status: http.StatusAccepted}} }
