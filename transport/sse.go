@@ -105,6 +105,9 @@ func (s *SSEWriter) Retry(d time.Duration) error {
 	return s.rc.Flush()
 }
 
+// RetryMillis is Retry with a value in milliseconds.
+func (s *SSEWriter) RetryMillis(ms int) error { return s.Retry(time.Duration(ms) * time.Millisecond) }
+
 // Comment writes a comment line, used as a keep-alive on long streams.
 func (s *SSEWriter) Comment() error {
 	if !s.started {

@@ -37,10 +37,12 @@ type Request struct {
 	// for HTTP upstreams, the pool key for local ones. Empty before
 	// initialize and for stateless requests.
 	Session string
-	// Key identifies the caller for isolation and upstream credentials:
-	// the gateway session nonce for per-session isolation, the principal
-	// for per-user isolation and stateless requests.
+	// Key identifies the client's legacy session (the gateway session
+	// nonce); empty for stateless requests.
 	Key string
+	// Principal identifies the authenticated caller ("anonymous" when the
+	// route is open), for per-user isolation and upstream credentials.
+	Principal string
 	// ProtocolVersion is sent as the MCP-Protocol-Version header.
 	ProtocolVersion string
 	// Header holds further request headers to forward: Mcp-Method,
@@ -85,6 +87,14 @@ type Info struct {
 	Status int
 	// Stream reports an SSE reply (false: at most one JSON message).
 	Stream bool
+	// Lazy reports a reply whose transport is the gateway's choice: plain
+	// JSON when the first message is the final response, otherwise SSE
+	// (local upstreams produce these).
+	Lazy bool
+	// PrimingID, when set, is the event id of the priming event the gateway
+	// sends first if it answers with SSE, so that the client can resume the
+	// stream before any message arrived.
+	PrimingID string
 	// Session is the upstream session id the upstream assigned (initialize).
 	Session string
 }

@@ -1,0 +1,557 @@
+package gateway
+
+import (
+	"container/list"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+)
+
+// bridgeState is what a replica keeps to bridge eras: the upstream sessions
+// it opened on behalf of 2026-07-28 clients, the log levels legacy clients
+// set, and the upstream's server/discover answer. All of it is a cache:
+// losing it costs a re-initialize or a re-discover, never a client error
+// (DESIGN.md section 4).
+type bridgeState struct {
+	mu       sync.Mutex
+	sessions map[string]*list.Element // key -> *upSession, LRU-ordered
+	lru      *list.List
+	max      int
+
+	levels map[[16]byte]string
+
+	discoverMu sync.Mutex
+	discovered *discovery
+}
+
+func newBridgeState() *bridgeState {
+	return &bridgeState{sessions: map[string]*list.Element{}, lru: list.New(), max: 10000, levels: map[[16]byte]string{}}
+}
+
+func (b *bridgeState) forget(id [16]byte) {
+	b.mu.Lock()
+	delete(b.levels, id)
+	b.mu.Unlock()
+}
+
+func (b *bridgeState) setLevel(id [16]byte, level string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.levels) >= b.max {
+		for k := range b.levels { // drop an arbitrary entry: a lost level only means the default
+			delete(b.levels, k)
+			break
+		}
+	}
+	b.levels[id] = level
+}
+
+func (b *bridgeState) level(id [16]byte) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.levels[id]
+}
+
+// upSession is a legacy upstream session held for 2026-07-28 callers of one
+// principal (never shared between principals).
+type upSession struct {
+	once     sync.Once
+	err      error
+	key      string
+	id       string // upstream Mcp-Session-Id
+	version  string
+	caps     []byte // upstream capabilities
+	info     []byte // upstream serverInfo
+	instr    string
+	clientOK bool
+}
+
+// discovery is an upstream's server/discover answer.
+type discovery struct {
+	caps, info []byte
+	instr      string
+	expires    time.Time
+}
+
+// ---- legacy client, 2026-07-28 upstream ----
+
+// toModern serves a legacy-session call against a stateless upstream: the
+// gateway answers the handshake-era methods itself and injects the
+// per-request _meta and headers the upstream needs (2026-07-28
+// basic/index "_meta"; streamable-http "Request Metadata").
+func (g *Gateway) toModern(ctx context.Context, c *Call) (upstream.Reply, error) {
+	m := c.Msg
+	switch {
+	case m.Method == mcp.MethodInitialize:
+		return g.initializeFromDiscover(ctx, c)
+	case m.Kind != jsonrpc.KindRequest:
+		// initialized, cancelled (the stateless upstream cancels when its
+		// stream closes) and responses have nowhere to go.
+		return upstream.Accepted(), nil
+	case m.Method == mcp.MethodPing:
+		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{}`))), nil
+	case m.Method == mcp.MethodLoggingSetLevel:
+		lv, _ := jsonx.Get(m.Params, "level")
+		s, ok := jsonx.String(lv)
+		if !ok || m.Params == nil {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: level is required")
+		}
+		g.bridge.setLevel(c.Session.ID, s)
+		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{}`))), nil
+	case m.Method == mcp.MethodResourcesSubscribe || m.Method == mcp.MethodResourcesUnsubscribe:
+		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "Method not found: resource subscriptions are not bridged to a stateless upstream yet")
+	}
+	body, err := injectMeta(m, c.Session.ClientCapabilities, c.Session.ClientInfo, g.bridge.level(c.Session.ID))
+	if err != nil {
+		return nil, err
+	}
+	hdr := modernHeaders(c.fwd, m, c.Params)
+	reply, err := g.up.Post(ctx, &upstream.Request{
+		Body: body, Messages: []*jsonrpc.Message{m}, Principal: principalKey(c.Principal),
+		ProtocolVersion: mcp.Version20260728, Header: hdr,
+	})
+	if err != nil {
+		return nil, err
+	}
+	// Legacy clients read JSON-RPC errors from 200 answers.
+	return &statusReply{Reply: TransformReply(reply, legacyResult), status: http.StatusOK}, nil
+}
+
+// legacyResult adapts a 2026-07-28 result for a legacy client. A result
+// asking for client input (MRTR) cannot be bridged yet and becomes an error.
+func legacyResult(data []byte) ([]byte, error) {
+	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	if err != nil || m.Kind != jsonrpc.KindResponse || m.Result == nil {
+		return data, nil
+	}
+	if rt, ok := jsonx.Get(m.Result, "resultType"); ok {
+		if s, _ := jsonx.String(rt); s == "input_required" {
+			return jsonrpc.AppendErrorResponse(nil, m.ID, jsonrpc.NewError(jsonrpc.CodeInternalError,
+				"the upstream server asked for client input (elicitation, sampling or roots), which mcpfort does not yet bridge to this protocol version")), nil
+		}
+	}
+	return data, nil
+}
+
+// statusReply overrides a reply's HTTP status.
+type statusReply struct {
+	upstream.Reply
+	status int
+}
+
+func (s *statusReply) Info() upstream.Info {
+	i := s.Reply.Info()
+	if i.Status >= 400 && i.Status < 500 && !i.Stream {
+		i.Status = s.status
+	}
+	return i
+}
+
+// initializeFromDiscover answers a legacy initialize from the upstream's
+// server/discover result.
+func (g *Gateway) initializeFromDiscover(ctx context.Context, c *Call) (upstream.Reply, error) {
+	d, err := g.discover(ctx)
+	if err != nil {
+		return nil, err
+	}
+	caps, _ := jsonx.Get(c.Msg.Params, "capabilities")
+	info, _ := jsonx.Get(c.Msg.Params, "clientInfo")
+	if len(caps) > 4096 || len(info) > 4096 {
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: capabilities or clientInfo too large")
+	}
+	if caps != nil && !jsonx.IsObject(caps) || info != nil && !jsonx.IsObject(info) {
+		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: capabilities and clientInfo must be objects")
+	}
+	c.Session.ClientCapabilities = caps
+	c.Session.ClientInfo = info
+	res := []byte(`{"protocolVersion":`)
+	res = jsonx.AppendQuote(res, c.Session.Version)
+	res = append(res, `,"capabilities":`...)
+	res = append(res, orEmpty(d.caps)...)
+	res = append(res, `,"serverInfo":`...)
+	if d.info != nil {
+		res = append(res, d.info...)
+	} else {
+		res = g.appendServerInfo(res)
+	}
+	if d.instr != "" {
+		res = append(res, `,"instructions":`...)
+		res = jsonx.AppendQuote(res, d.instr)
+	}
+	res = append(res, '}')
+	return upstream.Message(jsonrpc.AppendResult(nil, c.Msg.ID, res)), nil
+}
+
+func orEmpty(b []byte) []byte {
+	if len(b) == 0 {
+		return []byte(`{}`)
+	}
+	return b
+}
+
+func (g *Gateway) appendServerInfo(b []byte) []byte {
+	b = append(b, `{"name":`...)
+	b = jsonx.AppendQuote(b, g.opts.ServerInfo.Name)
+	b = append(b, `,"version":`...)
+	b = jsonx.AppendQuote(b, g.opts.ServerInfo.Version)
+	return append(b, '}')
+}
+
+// discover returns the upstream's server/discover result (2026-07-28
+// server/discover), cached for a minute.
+func (g *Gateway) discover(ctx context.Context) (*discovery, error) {
+	b := g.bridge
+	b.discoverMu.Lock()
+	defer b.discoverMu.Unlock()
+	now := g.now()
+	if b.discovered != nil && now.Before(b.discovered.expires) {
+		return b.discovered, nil
+	}
+	params := []byte(`{"_meta":{"` + mcp.MetaProtocolVersion + `":"` + mcp.Version20260728 + `","` + mcp.MetaClientCapabilities + `":{},"` + mcp.MetaClientInfo + `":`)
+	params = g.appendServerInfo(params)
+	params = append(params, `}}`...)
+	body := jsonrpc.AppendRequest(nil, jsonrpc.StringID("mcpfort-discover"), mcp.MethodServerDiscover, params)
+	msg, _ := jsonrpc.Decode(body, jsonrpc.Limits{})
+	reply, err := g.up.Post(ctx, &upstream.Request{
+		Body: body, Messages: []*jsonrpc.Message{msg}, Principal: "gateway",
+		ProtocolVersion: mcp.Version20260728, Header: http.Header{mcp.HeaderMethod: {mcp.MethodServerDiscover}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	res, err := finalResult(ctx, reply)
+	if err != nil {
+		return nil, fmt.Errorf("server/discover: %w", err)
+	}
+	d := &discovery{expires: now.Add(time.Minute)}
+	d.caps, _ = jsonx.Get(res, "capabilities")
+	if v, ok := jsonx.Get(res, "instructions"); ok {
+		d.instr, _ = jsonx.String(v)
+	}
+	if meta, ok := jsonx.Get(res, "_meta"); ok && jsonx.IsObject(meta) {
+		if info, ok := jsonx.Get(meta, mcp.MetaServerInfo); ok && jsonx.IsObject(info) {
+			d.info = info
+		}
+	}
+	b.discovered = d
+	return d, nil
+}
+
+// finalResult reads a reply to its response and returns the result, or the
+// error as a *jsonrpc.Error.
+func finalResult(ctx context.Context, reply upstream.Reply) ([]byte, error) {
+	defer reply.Close()
+	for {
+		ev, err := reply.Next(ctx)
+		if err != nil {
+			return nil, noEOF(err)
+		}
+		if len(ev.Data) == 0 {
+			continue
+		}
+		m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+		if err != nil || m.Kind != jsonrpc.KindResponse {
+			continue
+		}
+		if m.Error != nil {
+			e, err := jsonrpc.DecodeError(m.Error)
+			if err != nil {
+				return nil, err
+			}
+			return nil, e
+		}
+		if !jsonx.IsObject(m.Result) {
+			return nil, errors.New("result is not an object")
+		}
+		return m.Result, nil
+	}
+}
+
+// injectMeta returns the message with the 2026-07-28 per-request fields in
+// params._meta, keeping whatever _meta the client sent (progressToken).
+func injectMeta(m *jsonrpc.Message, caps, info []byte, level string) ([]byte, error) {
+	params := m.Params
+	if params == nil || !jsonx.IsObject(params) {
+		params = []byte(`{}`)
+	}
+	meta, ok := jsonx.Get(params, "_meta")
+	if !ok || !jsonx.IsObject(meta) {
+		meta = []byte(`{}`)
+	}
+	var err error
+	set := func(k string, v []byte) {
+		if err == nil {
+			meta, err = jsonx.Set(meta, k, v)
+		}
+	}
+	set(mcp.MetaProtocolVersion, []byte(`"`+mcp.Version20260728+`"`))
+	set(mcp.MetaClientCapabilities, orEmpty(caps))
+	if info != nil {
+		set(mcp.MetaClientInfo, info)
+	}
+	if level != "" {
+		set(mcp.MetaLogLevel, jsonx.Quote(level))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if params, err = jsonx.Set(params, "_meta", meta); err != nil {
+		return nil, err
+	}
+	return jsonx.Set(m.Raw, "params", params)
+}
+
+// modernHeaders adds the Mcp-Method and Mcp-Name headers a 2026-07-28
+// upstream requires.
+func modernHeaders(fwd http.Header, m *jsonrpc.Message, p mcp.Params) http.Header {
+	h := make(http.Header, len(fwd)+2)
+	for k, v := range fwd {
+		h[k] = v
+	}
+	h[mcp.HeaderMethod] = []string{m.Method}
+	switch mcp.NameField(m.Method) {
+	case "name":
+		h[mcp.HeaderName] = []string{mcp.EncodeHeaderValue(p.Name)}
+	case "uri":
+		h[mcp.HeaderName] = []string{mcp.EncodeHeaderValue(p.URI)}
+	}
+	return h
+}
+
+// ---- 2026-07-28 client, legacy upstream ----
+
+// toLegacy serves a stateless call against a legacy upstream through an
+// upstream session the gateway holds for the principal, and adds what a
+// 2026-07-28 result must carry (basic/index "resultType"; caching: ttlMs,
+// cacheScope; resource not found is -32602).
+func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error) {
+	m := c.Msg
+	if m.Method == mcp.MethodSubscriptionsListen {
+		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "Method not found: subscriptions/listen is not bridged to a legacy upstream yet")
+	}
+	for attempt := 0; ; attempt++ {
+		us, err := g.upSession(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if m.Method == mcp.MethodServerDiscover {
+			return upstream.Message(jsonrpc.AppendResult(nil, m.ID, g.discoverResult(us))), nil
+		}
+		reply, err := g.up.Post(ctx, &upstream.Request{
+			Body: c.Body(), Messages: []*jsonrpc.Message{m}, Session: us.id, Key: us.key, Principal: principalKey(c.Principal),
+			ProtocolVersion: us.version, Header: c.fwd,
+		})
+		if errors.Is(err, upstream.ErrSessionGone) && attempt == 0 {
+			g.dropUpSession(us)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return TransformReply(reply, g.modernResult(c)), nil
+	}
+}
+
+func (g *Gateway) discoverResult(us *upSession) []byte {
+	b := []byte(`{"resultType":"complete","supportedVersions":["` + mcp.Version20260728 + `"],"capabilities":`)
+	b = append(b, orEmpty(us.caps)...)
+	if us.instr != "" {
+		b = append(b, `,"instructions":`...)
+		b = jsonx.AppendQuote(b, us.instr)
+	}
+	if us.info != nil {
+		b = append(b, `,"_meta":{"`+mcp.MetaServerInfo+`":`...)
+		b = append(b, us.info...)
+		b = append(b, '}')
+	}
+	b = g.appendCache(b)
+	return append(b, '}')
+}
+
+func (g *Gateway) appendCache(b []byte) []byte {
+	b = append(b, `,"ttlMs":`...)
+	b = strconv.AppendInt(b, g.opts.CacheTTL.Milliseconds(), 10)
+	b = append(b, `,"cacheScope":`...)
+	return jsonx.AppendQuote(b, g.opts.CacheScope)
+}
+
+// cacheable lists the 2026-07-28 results that must carry ttlMs and
+// cacheScope (server/utilities/caching).
+func cacheable(method string) bool {
+	switch method {
+	case mcp.MethodToolsList, mcp.MethodPromptsList, mcp.MethodResourcesList, mcp.MethodResourcesTemplates, mcp.MethodResourcesRead, mcp.MethodServerDiscover:
+		return true
+	}
+	return false
+}
+
+var logLevels = map[string]int{"debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5, "alert": 6, "emergency": 7}
+
+func (g *Gateway) modernResult(c *Call) func([]byte) ([]byte, error) {
+	want, hasLevel := logLevels[c.Params.LogLevel]
+	return func(data []byte) ([]byte, error) {
+		m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+		if err != nil {
+			return data, nil
+		}
+		switch m.Kind {
+		case jsonrpc.KindNotification:
+			if m.Method == mcp.NotificationMessage {
+				// 2026-07-28 logging: no notifications/message without a
+				// logLevel in the request's _meta, none below it.
+				lv, _ := jsonx.Get(m.Params, "level")
+				s, _ := jsonx.String(lv)
+				if got, ok := logLevels[s]; !hasLevel || !ok || got < want {
+					return nil, nil
+				}
+			}
+			return data, nil
+		case jsonrpc.KindRequest:
+			// A server-to-client request on a stateless stream is not
+			// allowed (streamable-http "Receiving Messages"); MRTR bridging
+			// is not implemented, so the upstream is told no.
+			g.refuseServerRequest(c, m)
+			return nil, nil
+		}
+		if m.Error != nil {
+			if code, ok := errorCode(data); ok && code == jsonrpc.CodeResourceNotFound {
+				e, _ := jsonrpc.DecodeError(m.Error)
+				e.Code = jsonrpc.CodeInvalidParams
+				return jsonrpc.AppendErrorResponse(nil, m.ID, e), nil
+			}
+			return data, nil
+		}
+		res := m.Result
+		if !jsonx.IsObject(res) {
+			return data, nil
+		}
+		if _, ok := jsonx.Get(res, "resultType"); !ok {
+			if res, err = jsonx.Set(res, "resultType", []byte(`"complete"`)); err != nil {
+				return data, nil
+			}
+		}
+		if cacheable(c.Msg.Method) {
+			if _, ok := jsonx.Get(res, "ttlMs"); !ok {
+				res, _ = jsonx.Set(res, "ttlMs", strconv.AppendInt(nil, g.opts.CacheTTL.Milliseconds(), 10))
+			}
+			if _, ok := jsonx.Get(res, "cacheScope"); !ok {
+				res, _ = jsonx.Set(res, "cacheScope", jsonx.Quote(g.opts.CacheScope))
+			}
+		}
+		return jsonrpc.AppendResult(nil, m.ID, res), nil
+	}
+}
+
+func (g *Gateway) refuseServerRequest(c *Call, m *jsonrpc.Message) {
+	us, err := g.upSession(context.Background(), c)
+	if err != nil {
+		return
+	}
+	body := jsonrpc.AppendErrorResponse(nil, m.ID, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "the client cannot answer "+m.Method+" through this gateway"))
+	resp, _ := jsonrpc.Decode(body, jsonrpc.Limits{})
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := g.up.Post(ctx, &upstream.Request{Body: body, Messages: []*jsonrpc.Message{resp}, Session: us.id, Key: us.key, Principal: principalKey(c.Principal), ProtocolVersion: us.version})
+		if err == nil {
+			r.Close()
+		}
+	}()
+}
+
+// upSession returns the legacy upstream session for the call's principal
+// and declared client capabilities, initializing one if needed.
+func (g *Gateway) upSession(ctx context.Context, c *Call) (*upSession, error) {
+	h := sha256.New()
+	h.Write([]byte(principalKey(c.Principal)))
+	h.Write([]byte{0})
+	h.Write(c.Params.ClientCapabilities)
+	key := "bridge-" + hex.EncodeToString(h.Sum(nil)[:16])
+
+	b := g.bridge
+	b.mu.Lock()
+	el, ok := b.sessions[key]
+	var us *upSession
+	if ok {
+		b.lru.MoveToFront(el)
+		us = el.Value.(*upSession)
+	} else {
+		us = &upSession{key: key}
+		b.sessions[key] = b.lru.PushFront(us)
+		for b.lru.Len() > b.max {
+			old := b.lru.Back()
+			b.lru.Remove(old)
+			delete(b.sessions, old.Value.(*upSession).key)
+		}
+	}
+	b.mu.Unlock()
+	us.once.Do(func() { us.err = g.initUpSession(ctx, c, us) })
+	if us.err != nil {
+		g.dropUpSession(us)
+		return nil, us.err
+	}
+	return us, nil
+}
+
+func (g *Gateway) dropUpSession(us *upSession) {
+	b := g.bridge
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if el, ok := b.sessions[us.key]; ok && el.Value.(*upSession) == us {
+		b.lru.Remove(el)
+		delete(b.sessions, us.key)
+	}
+}
+
+func (g *Gateway) initUpSession(ctx context.Context, c *Call, us *upSession) error {
+	params := []byte(`{"protocolVersion":"` + mcp.LatestLegacy + `","capabilities":`)
+	params = append(params, orEmpty(c.Params.ClientCapabilities)...)
+	params = append(params, `,"clientInfo":`...)
+	if c.Params.ClientInfo != nil {
+		params = append(params, c.Params.ClientInfo...)
+	} else {
+		params = g.appendServerInfo(params)
+	}
+	params = append(params, '}')
+	body := jsonrpc.AppendRequest(nil, jsonrpc.StringID("mcpfort-init"), mcp.MethodInitialize, params)
+	msg, _ := jsonrpc.Decode(body, jsonrpc.Limits{})
+	reply, err := g.up.Post(ctx, &upstream.Request{Body: body, Messages: []*jsonrpc.Message{msg}, Key: us.key, Principal: principalKey(c.Principal)})
+	if err != nil {
+		return err
+	}
+	us.id = reply.Info().Session
+	res, err := finalResult(ctx, reply)
+	if err != nil {
+		return fmt.Errorf("upstream initialize: %w", err)
+	}
+	us.version = mcp.LatestLegacy
+	if v, ok := jsonx.Get(res, "protocolVersion"); ok {
+		if s, ok := jsonx.String(v); ok {
+			us.version = s
+		}
+	}
+	us.caps, _ = jsonx.Get(res, "capabilities")
+	us.info, _ = jsonx.Get(res, "serverInfo")
+	if v, ok := jsonx.Get(res, "instructions"); ok {
+		us.instr, _ = jsonx.String(v)
+	}
+	note := jsonrpc.AppendNotification(nil, mcp.NotificationInitialized, nil)
+	nm, _ := jsonrpc.Decode(note, jsonrpc.Limits{})
+	r, err := g.up.Post(ctx, &upstream.Request{Body: note, Messages: []*jsonrpc.Message{nm}, Session: us.id, Key: us.key, Principal: principalKey(c.Principal), ProtocolVersion: us.version})
+	if err != nil {
+		return fmt.Errorf("upstream initialized notification: %w", err)
+	}
+	r.Close()
+	return nil
+}

@@ -1,0 +1,148 @@
+package gateway
+
+import (
+	"context"
+	"crypto/sha256"
+	"net/http"
+	"strings"
+
+	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+)
+
+// Principal is the authenticated caller, as the edge's token validation
+// established it. The gateway keys sessions, upstream sessions and
+// isolation on it.
+type Principal struct {
+	Issuer   string
+	Subject  string
+	ClientID string
+	Scopes   []string
+}
+
+// key returns a stable binding of the principal: a hash of issuer and
+// subject (zero for anonymous callers).
+func (p *Principal) key() [16]byte {
+	var k [16]byte
+	if p == nil || (p.Issuer == "" && p.Subject == "") {
+		return k
+	}
+	h := sha256.New()
+	h.Write([]byte(p.Issuer))
+	h.Write([]byte{0})
+	h.Write([]byte(p.Subject))
+	copy(k[:], h.Sum(nil))
+	return k
+}
+
+// Call is one client message on the MCP plane.
+type Call struct {
+	// Route is the gateway route (the upstream server's name).
+	Route string
+	// Era and Version are the client's protocol era and version.
+	Era     mcp.Era
+	Version string
+	// Session is the client's legacy session (nil in the modern era).
+	Session *session.State
+	// Principal is the authenticated caller (nil when the route is open).
+	Principal *Principal
+	// Msg is the message; Params its decoded routing fields.
+	Msg    *jsonrpc.Message
+	Params mcp.Params
+	// Header holds the client's request headers (read-only).
+	Header http.Header
+
+	body []byte      // the raw message as received, when it is forwarded unchanged
+	fwd  http.Header // the client headers that travel upstream
+}
+
+// Body returns the message bytes that will be forwarded.
+func (c *Call) Body() []byte {
+	if c.body != nil {
+		return c.body
+	}
+	return c.Msg.Raw
+}
+
+// SetBody replaces the bytes forwarded upstream (a policy that rewrites
+// arguments). The message must keep its id and method.
+func (c *Call) SetBody(b []byte) { c.body = b }
+
+// Handler serves one call and returns the upstream's reply (or a reply the
+// handler made itself). An error that is a *jsonrpc.Error or an *Error is
+// answered as such; any other error as an upstream failure.
+type Handler func(ctx context.Context, c *Call) (upstream.Reply, error)
+
+// Middleware wraps a Handler. Policies are Middleware: they inspect the
+// call, refuse it by returning an error, or wrap the Reply to rewrite what
+// comes back.
+type Middleware func(Handler) Handler
+
+// Error is a refusal with an explicit HTTP status, such as a rate limit's
+// 429 with Retry-After.
+type Error struct {
+	Status int
+	Header http.Header
+	RPC    *jsonrpc.Error
+}
+
+func (e *Error) Error() string { return e.RPC.Error() }
+
+// Unwrap exposes the JSON-RPC error.
+func (e *Error) Unwrap() error { return e.RPC }
+
+// TransformReply wraps r so that fn rewrites every event's data before the
+// client sees it (fn returns the data unchanged when it has nothing to do).
+// Policies use it for result masking and list filtering.
+func TransformReply(r upstream.Reply, fn func(data []byte) ([]byte, error)) upstream.Reply {
+	return &transformed{Reply: r, fn: fn}
+}
+
+type transformed struct {
+	upstream.Reply
+	fn func([]byte) ([]byte, error)
+}
+
+// Next returns the next event, rewritten. An event whose data fn turns
+// into nothing is dropped.
+func (t *transformed) Next(ctx context.Context) (*upstream.Event, error) {
+	for {
+		ev, err := t.Reply.Next(ctx)
+		if err != nil || len(ev.Data) == 0 {
+			return ev, err
+		}
+		data, err := t.fn(ev.Data)
+		if err != nil {
+			return nil, err
+		}
+		if len(data) == 0 {
+			if ev.ID != "" || ev.Retry > 0 {
+				// Keep the id so resumption still works.
+				return &upstream.Event{ID: ev.ID, Retry: ev.Retry}, nil
+			}
+			continue
+		}
+		return &upstream.Event{ID: ev.ID, Data: data, Retry: ev.Retry}, nil
+	}
+}
+
+// forwardHeaders picks the client request headers that travel upstream:
+// the 2026-07-28 request metadata headers and trace context. Authorization,
+// cookies and everything else stay at the gateway (no token passthrough:
+// 2026-07-28 basic/authorization/security-considerations "Token
+// Passthrough").
+func forwardHeaders(in http.Header) http.Header {
+	var out http.Header
+	for k, vs := range in {
+		if k == mcp.HeaderMethod || k == mcp.HeaderName || strings.HasPrefix(k, mcp.HeaderParamPrefix) ||
+			k == "Traceparent" || k == "Tracestate" || k == "Baggage" {
+			if out == nil {
+				out = make(http.Header, 4)
+			}
+			out[k] = vs
+		}
+	}
+	return out
+}

@@ -1,0 +1,281 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+	"github.com/mcpfort/mcpfort/transport"
+)
+
+// UpstreamEra says which protocol era an upstream speaks.
+type UpstreamEra uint8
+
+// Upstream eras.
+const (
+	// EraAuto probes: a client's own era is tried first and the gateway
+	// bridges when the upstream answers that it does not speak it
+	// (2026-07-28 basic/versioning "Backward Compatibility").
+	EraAuto UpstreamEra = iota
+	// EraLegacy: the upstream speaks only initialize-based versions.
+	EraLegacy
+	// EraModern: the upstream speaks only 2026-07-28.
+	EraModern
+	// EraDual: the upstream serves both eras itself; never bridge.
+	EraDual
+)
+
+// Options configures a Gateway. Upstream and Keyring are required; every
+// other zero value is a documented default.
+type Options struct {
+	// Route names the route; it is sealed into session ids so a session
+	// of one route is unknown on another.
+	Route string
+	// Upstream is the MCP server behind this route.
+	Upstream upstream.Upstream
+	// UpstreamEra is what the upstream speaks. If zero, EraAuto.
+	UpstreamEra UpstreamEra
+	// Keyring seals session ids. Replicas serving the same sessions must
+	// share its secrets.
+	Keyring *session.Keyring
+	// Denylist remembers deleted sessions. If nil, a per-replica memory
+	// denylist (use a shared one when running several replicas).
+	Denylist session.Denylist
+	// SessionTTL is a session's absolute lifetime. If zero, 24h.
+	SessionTTL time.Duration
+	// Origin validates Origin and Host. The zero value accepts loopback
+	// only.
+	Origin transport.OriginPolicy
+	// MaxBody bounds a POST body. If zero, transport.DefaultMaxBody.
+	MaxBody int64
+	// Limits bounds JSON nesting and batch size.
+	Limits jsonrpc.Limits
+	// Principal returns the caller authenticated by the edge (nil for
+	// anonymous). If nil, every caller is anonymous.
+	Principal func(context.Context) *Principal
+	// Middleware are the MCP-plane policies, outermost first.
+	Middleware []Middleware
+	// ReplicaID is sealed into sessions as their owner.
+	ReplicaID string
+	// RetryHint is the SSE retry value sent before the gateway closes a
+	// stream the client should resume (shutdown, upstream polling). If
+	// zero, 1s.
+	RetryHint time.Duration
+	// CacheTTL and CacheScope are added to 2026-07-28 list and read results
+	// bridged from a legacy upstream, which has no such fields
+	// (2026-07-28 server/utilities/caching). If zero, 0 ms and "private".
+	CacheTTL   time.Duration
+	CacheScope string
+	// ServerInfo names the gateway in results it makes itself.
+	ServerInfo Implementation
+	// Logger receives operational logs. If nil, nothing is logged.
+	Logger *slog.Logger
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Implementation is an MCP Implementation object (name and version).
+type Implementation struct {
+	Name    string `json:"name"`
+	Version string `json:"version"`
+}
+
+// Gateway serves one route's MCP endpoint. It is an http.Handler.
+type Gateway struct {
+	opts    Options
+	up      upstream.Upstream
+	keys    *session.Keyring
+	deny    session.Denylist
+	log     *slog.Logger
+	now     func() time.Time
+	handler Handler
+
+	era eraProbe
+
+	drainCtx context.Context
+	drain    context.CancelFunc
+
+	bridge *bridgeState
+}
+
+// New returns a Gateway for opts.
+func New(opts Options) (*Gateway, error) {
+	if opts.Upstream == nil {
+		return nil, errors.New("gateway: Upstream is required")
+	}
+	if opts.Keyring == nil {
+		return nil, errors.New("gateway: Keyring is required")
+	}
+	if opts.SessionTTL <= 0 {
+		opts.SessionTTL = 24 * time.Hour
+	}
+	if opts.RetryHint <= 0 {
+		opts.RetryHint = time.Second
+	}
+	if opts.CacheScope == "" {
+		opts.CacheScope = "private"
+	}
+	if opts.ServerInfo.Name == "" {
+		opts.ServerInfo = Implementation{Name: "mcpfort", Version: "dev"}
+	}
+	g := &Gateway{opts: opts, up: opts.Upstream, keys: opts.Keyring, deny: opts.Denylist, log: opts.Logger, now: opts.Now}
+	if g.deny == nil {
+		g.deny = &session.MemoryDenylist{}
+	}
+	if g.log == nil {
+		g.log = slog.New(slog.DiscardHandler)
+	}
+	if g.now == nil {
+		g.now = time.Now
+	}
+	g.era.init(opts.UpstreamEra)
+	g.drainCtx, g.drain = context.WithCancel(context.Background())
+	g.bridge = newBridgeState()
+	h := g.dispatch
+	for i := len(opts.Middleware) - 1; i >= 0; i-- {
+		h = opts.Middleware[i](h)
+	}
+	g.handler = h
+	return g, nil
+}
+
+// Drain ends every open SSE stream with a retry hint, so that clients
+// resume on another replica, and makes new streams end as soon as they have
+// delivered their response. It is the first step of graceful shutdown.
+func (g *Gateway) Drain() { g.drain() }
+
+// ServeHTTP implements the MCP endpoint: POST, GET and DELETE.
+func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := g.opts.Origin.Check(r); err != nil {
+		// 2025-11-25 transports: invalid Origin MUST be answered with 403;
+		// the body MAY be a JSON-RPC error without an id.
+		transport.WriteError(w, http.StatusForbidden, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Forbidden: "+err.Error()))
+		return
+	}
+	switch r.Method {
+	case http.MethodPost:
+		g.post(w, r)
+	case http.MethodGet:
+		g.get(w, r)
+	case http.MethodDelete:
+		g.delete(w, r)
+	default:
+		w.Header().Set("Allow", "GET, POST, DELETE")
+		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed"))
+	}
+}
+
+func (g *Gateway) principal(ctx context.Context) *Principal {
+	if g.opts.Principal == nil {
+		return nil
+	}
+	return g.opts.Principal(ctx)
+}
+
+// writeCallError answers a single request that failed before any byte of
+// its reply was written.
+func (g *Gateway) writeCallError(w http.ResponseWriter, id jsonrpc.ID, err error) {
+	status, rpcErr, hdr := g.classify(err)
+	for k, vs := range hdr {
+		w.Header()[k] = vs
+	}
+	transport.WriteError(w, status, id, rpcErr)
+}
+
+// classify maps an error from the MCP plane to an HTTP status and JSON-RPC
+// error. Upstream failures are JSON-RPC errors on a 200 answer, so that the
+// client's pending call fails cleanly rather than its transport.
+func (g *Gateway) classify(err error) (int, *jsonrpc.Error, http.Header) {
+	var ge *Error
+	if errors.As(err, &ge) {
+		status := ge.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		return status, ge.RPC, ge.Header
+	}
+	var re *jsonrpc.Error
+	if errors.As(err, &re) {
+		return statusForRPC(re.Code), re, nil
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return http.StatusOK, jsonrpc.NewError(jsonrpc.CodeUpstreamTimeout, "upstream server timed out"), nil
+	}
+	g.log.Warn("upstream failure", "route", g.opts.Route, "err", err)
+	return http.StatusOK, jsonrpc.NewError(jsonrpc.CodeUpstreamUnavailable, "upstream server unavailable"), nil
+}
+
+// statusForRPC gives the HTTP status a JSON-RPC error travels with in the
+// 2026-07-28 era: 400 for header mismatch, missing capability and
+// unsupported version, 404 for an unknown method (streamable-http "Request
+// Metadata"). Other errors are ordinary 200 answers.
+func statusForRPC(code int64) int {
+	switch code {
+	case jsonrpc.CodeHeaderMismatch, jsonrpc.CodeMissingRequiredClientCapability, jsonrpc.CodeUnsupportedProtocolVersion:
+		return http.StatusBadRequest
+	case jsonrpc.CodeMethodNotFound:
+		return http.StatusNotFound
+	case jsonrpc.CodeRateLimited:
+		return http.StatusTooManyRequests
+	}
+	return http.StatusOK
+}
+
+func badRequest(w http.ResponseWriter, id jsonrpc.ID, code int64, msg string) {
+	transport.WriteError(w, http.StatusBadRequest, id, jsonrpc.NewError(code, msg))
+}
+
+// eraProbe remembers which eras the upstream has shown it speaks.
+type eraProbe struct {
+	mu             sync.Mutex
+	legacy, modern tri
+}
+
+type tri uint8
+
+const (
+	unknown tri = iota
+	yes
+	no
+)
+
+func (p *eraProbe) init(e UpstreamEra) {
+	switch e {
+	case EraLegacy:
+		p.legacy, p.modern = yes, no
+	case EraModern:
+		p.legacy, p.modern = no, yes
+	case EraDual:
+		p.legacy, p.modern = yes, yes
+	}
+}
+
+func (p *eraProbe) get() (legacy, modern tri) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.legacy, p.modern
+}
+
+func (p *eraProbe) set(legacy, modern tri) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if legacy != unknown {
+		p.legacy = legacy
+	}
+	if modern != unknown {
+		p.modern = modern
+	}
+}
+
+func versionErr(requested string) *jsonrpc.Error {
+	data := fmt.Appendf(nil, `{"supported":%s,"requested":%s}`, quoteList(mcp.SupportedVersions()), quote(requested))
+	return &jsonrpc.Error{Code: jsonrpc.CodeUnsupportedProtocolVersion, Message: "Unsupported protocol version", Data: data}
+}

@@ -1,0 +1,432 @@
+package gateway
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+	"github.com/mcpfort/mcpfort/transport"
+)
+
+// initialize starts a legacy session (2025-11-25 basic/lifecycle
+// "Initialization"). With a legacy upstream the client's initialize goes
+// through and the upstream's session id is sealed into the gateway's; with a
+// stateless upstream the gateway answers from server/discover.
+func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte, msg *jsonrpc.Message, p mcp.Params) {
+	if msg.Kind != jsonrpc.KindRequest {
+		badRequest(w, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: initialize must be a request")
+		return
+	}
+	ctx, cancel := g.streamContext(r)
+	defer cancel()
+	pr := g.principal(ctx)
+	now := g.now()
+	st := &session.State{
+		ID: session.NewID(), Created: now, Expires: now.Add(g.opts.SessionTTL),
+		Route: g.opts.Route, Principal: pr.key(), Owner: g.opts.ReplicaID,
+	}
+	requested := ""
+	if v, ok := jsonx.Get(msg.Params, "protocolVersion"); ok && msg.Params != nil {
+		requested, _ = jsonx.String(v)
+	}
+	st.Version = mcp.NegotiateLegacy(requested)
+	c := &Call{Route: g.opts.Route, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr, Msg: msg, Params: p, Header: r.Header,
+		body: body, fwd: forwardHeaders(r.Header)}
+
+	legacy, _ := g.era.get()
+	if legacy == no {
+		st.Mode = session.ModeToModern
+	}
+	reply, err := g.handler(ctx, c)
+	if err == nil && st.Mode == session.ModePassthrough && legacy == unknown {
+		// Probe: an upstream that rejects initialize the way a stateless
+		// server does is bridged instead (2026-07-28 basic/versioning
+		// "Compatibility Matrix": legacy client, modern server).
+		var first []*upstream.Event
+		reply, first, err = g.bufferToResponse(ctx, reply)
+		if err == nil && notLegacy(reply.Info(), first) {
+			reply.Close()
+			g.era.set(no, unknown)
+			st.Mode = session.ModeToModern
+			reply, err = g.handler(ctx, c)
+		} else if err == nil {
+			g.era.set(yes, unknown)
+		}
+	}
+	if err != nil {
+		g.writeCallError(w, msg.ID, err)
+		return
+	}
+	// The session exists only if the upstream accepted initialize: read up
+	// to the response before sending headers.
+	reply, first, err := g.bufferToResponse(ctx, reply)
+	if err != nil {
+		g.writeCallError(w, msg.ID, err)
+		return
+	}
+	info := reply.Info()
+	if info.Status == http.StatusOK {
+		for _, ev := range first {
+			m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+			if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != msg.ID || m.Result == nil {
+				continue
+			}
+			if v, ok := jsonx.Get(m.Result, "protocolVersion"); ok {
+				if s, ok := jsonx.String(v); ok && s != "" {
+					st.Version = s
+				}
+			}
+			st.UpstreamSession = info.Session
+			sid, err := g.keys.Seal(st)
+			if err != nil {
+				reply.Close()
+				g.writeCallError(w, msg.ID, err)
+				return
+			}
+			w.Header().Set(mcp.HeaderSessionID, sid)
+		}
+	}
+	g.relay(ctx, w, reply, []jsonrpc.ID{msg.ID}, mcp.EraLegacy)
+}
+
+// notLegacy reports whether an initialize reply says the upstream does not
+// speak the legacy era: a 2026-07-28 error (unsupported version, unknown
+// method, header mismatch) instead of an InitializeResult.
+func notLegacy(info upstream.Info, first []*upstream.Event) bool {
+	for _, ev := range first {
+		m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+		if err != nil || m.Kind != jsonrpc.KindResponse || m.Error == nil {
+			continue
+		}
+		e, err := jsonrpc.DecodeError(m.Error)
+		if err != nil {
+			continue
+		}
+		switch e.Code {
+		case jsonrpc.CodeMethodNotFound, jsonrpc.CodeUnsupportedProtocolVersion, jsonrpc.CodeHeaderMismatch:
+			return true
+		case jsonrpc.CodeInvalidParams:
+			return info.Status == http.StatusBadRequest
+		}
+	}
+	return false
+}
+
+// bufferToResponse reads events until the first response (at most a few
+// dozen) and returns a reply that replays them before the rest.
+func (g *Gateway) bufferToResponse(ctx context.Context, r upstream.Reply) (upstream.Reply, []*upstream.Event, error) {
+	if pr, ok := r.(*prefixReply); ok {
+		return pr, pr.events, nil
+	}
+	var evs []*upstream.Event
+	for len(evs) < 64 {
+		ev, err := r.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			r.Close()
+			return nil, nil, err
+		}
+		evs = append(evs, ev)
+		if len(ev.Data) > 0 {
+			if m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindResponse {
+				break
+			}
+		}
+	}
+	return &prefixReply{Reply: r, events: evs}, evs, nil
+}
+
+// prefixReply replays buffered events, then continues with the reply.
+type prefixReply struct {
+	upstream.Reply
+	events []*upstream.Event
+	i      int
+}
+
+func (p *prefixReply) Next(ctx context.Context) (*upstream.Event, error) {
+	if p.i < len(p.events) {
+		p.i++
+		return p.events[p.i-1], nil
+	}
+	return p.Reply.Next(ctx)
+}
+
+// openSession opens and checks a client's session id. A session that is
+// malformed, expired, deleted, of another route or bound to another
+// principal is simply not found (2025-11-25 transports: 404; DESIGN.md
+// section 3: another principal's session is 404 too).
+func (g *Gateway) openSession(ctx context.Context, sid string, pr *Principal) (*session.State, bool) {
+	st, err := g.keys.Open(sid, g.now())
+	if err != nil {
+		return nil, false
+	}
+	pk := pr.key()
+	if st.Route != g.opts.Route || subtle.ConstantTimeCompare(st.Principal[:], pk[:]) != 1 {
+		return nil, false
+	}
+	denied, err := g.deny.Denied(ctx, st.ID)
+	if err != nil {
+		// Fail closed: a session we cannot check is not served.
+		g.log.Error("session denylist unavailable", "route", g.opts.Route, "err", err)
+		return nil, false
+	}
+	return st, !denied
+}
+
+func sessionNotFound(w http.ResponseWriter, id jsonrpc.ID) {
+	transport.WriteError(w, http.StatusNotFound, id, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Session not found"))
+}
+
+// legacy serves a POST inside a legacy session.
+func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request, body []byte, msgs []*jsonrpc.Message, params []mcp.Params, batch bool, sid, hv string) {
+	ctx, cancel := g.streamContext(r)
+	defer cancel()
+	pr := g.principal(ctx)
+	st, ok := g.openSession(ctx, sid, pr)
+	if !ok {
+		sessionNotFound(w, firstID(msgs))
+		return
+	}
+	version := st.Version
+	if hv != "" {
+		// 2025-06-18 transports: an unsupported version is a 400. A
+		// different supported version inside a session is accepted.
+		if !mcp.IsSupported(hv) {
+			transport.WriteError(w, http.StatusBadRequest, firstID(msgs), versionErr(hv))
+			return
+		}
+		version = hv
+	}
+	if batch && !mcp.AllowsBatch(st.Version) && !mcp.AllowsBatch(hv) {
+		badRequest(w, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are supported only by protocol version "+mcp.Version20250326)
+		return
+	}
+	fwd := forwardHeaders(r.Header)
+	call := func(i int) *Call {
+		c := &Call{Route: g.opts.Route, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
+			Msg: msgs[i], Params: params[i], Header: r.Header, fwd: fwd}
+		if !batch {
+			c.body = body
+		}
+		return c
+	}
+	if !batch {
+		m := msgs[0]
+		reply, err := g.handler(ctx, call(0))
+		if err != nil {
+			if errors.Is(err, upstream.ErrSessionGone) {
+				g.endSession(ctx, st)
+				sessionNotFound(w, m.ID)
+				return
+			}
+			if m.Kind != jsonrpc.KindRequest {
+				status, rpcErr, _ := g.classify(err)
+				if status == http.StatusOK {
+					status = http.StatusBadGateway
+				}
+				transport.WriteError(w, status, jsonrpc.ID{}, rpcErr)
+				return
+			}
+			g.writeCallError(w, m.ID, err)
+			return
+		}
+		var pending []jsonrpc.ID
+		if m.Kind == jsonrpc.KindRequest {
+			pending = []jsonrpc.ID{m.ID}
+		}
+		g.relay(ctx, w, reply, pending, mcp.EraLegacy)
+		return
+	}
+	g.batch(ctx, w, msgs, call)
+}
+
+// batch serves a 2025-03-26 JSON-RPC batch by handling each message on its
+// own (upstreams of later versions accept no batches) and answering with a
+// JSON array of the responses, or an SSE stream when any reply streams.
+func (g *Gateway) batch(ctx context.Context, w http.ResponseWriter, msgs []*jsonrpc.Message, call func(int) *Call) {
+	var out [][]byte
+	var streams []upstream.Reply
+	var streamIDs [][]jsonrpc.ID
+	for i, m := range msgs {
+		reply, err := g.handler(ctx, call(i))
+		if err != nil {
+			if m.Kind == jsonrpc.KindRequest {
+				_, rpcErr, _ := g.classify(err)
+				out = append(out, jsonrpc.AppendErrorResponse(nil, m.ID, rpcErr))
+			}
+			continue
+		}
+		info := reply.Info()
+		if info.Status == http.StatusAccepted || m.Kind != jsonrpc.KindRequest {
+			reply.Close()
+			continue
+		}
+		if info.Stream || info.Lazy {
+			streams = append(streams, reply)
+			streamIDs = append(streamIDs, []jsonrpc.ID{m.ID})
+			continue
+		}
+		ev, err := reply.Next(ctx)
+		reply.Close()
+		if err != nil {
+			_, rpcErr, _ := g.classify(noEOF(err))
+			out = append(out, jsonrpc.AppendErrorResponse(nil, m.ID, rpcErr))
+			continue
+		}
+		out = append(out, ev.Data)
+	}
+	if len(streams) == 0 {
+		if len(out) == 0 {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		b := []byte{'['}
+		for i, o := range out {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = append(b, o...)
+		}
+		b = append(b, ']')
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(b)
+		return
+	}
+	sse := transport.NewSSEWriter(w)
+	for _, o := range out {
+		if sse.Event("", o) != nil {
+			break
+		}
+	}
+	for i, s := range streams {
+		g.relayInto(ctx, sse, s, streamIDs[i])
+	}
+}
+
+// relayInto copies one streamed reply into an SSE stream already open.
+func (g *Gateway) relayInto(ctx context.Context, sse *transport.SSEWriter, reply upstream.Reply, pending []jsonrpc.ID) {
+	defer reply.Close()
+	open := newPendingSet(pending)
+	for !open.empty() {
+		ev, err := reply.Next(ctx)
+		if err != nil {
+			g.endStream(sse, open, err, mcp.EraModern, false)
+			return
+		}
+		if len(ev.Data) == 0 {
+			continue
+		}
+		if m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindResponse {
+			open.done(m.ID)
+		}
+		if sse.Event("", ev.Data) != nil {
+			return
+		}
+	}
+}
+
+// endSession forgets a session whose upstream side is gone.
+func (g *Gateway) endSession(ctx context.Context, st *session.State) {
+	if err := g.deny.Deny(ctx, st.ID, st.Expires); err != nil {
+		g.log.Error("session denylist unavailable", "route", g.opts.Route, "err", err)
+	}
+	g.bridge.forget(st.ID)
+}
+
+// get serves the GET stream of a legacy session, and resumption with
+// Last-Event-ID (2025-11-25 transports "Listening for Messages from the
+// Server", "Resumability and Redelivery"). The 2026-07-28 era has no GET:
+// 405 (streamable-http "Backward Compatibility").
+func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
+	sid := r.Header.Get(mcp.HeaderSessionID)
+	if sid == "" || mcp.IsModern(r.Header.Get(mcp.HeaderProtocolVersion)) {
+		w.Header().Set("Allow", "POST")
+		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed: no session, no GET stream"))
+		return
+	}
+	if !acceptsSSE(r.Header.Values("Accept")) {
+		transport.WriteError(w, http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list text/event-stream"))
+		return
+	}
+	ctx, cancel := g.streamContext(r)
+	defer cancel()
+	pr := g.principal(ctx)
+	st, ok := g.openSession(ctx, sid, pr)
+	if !ok {
+		sessionNotFound(w, jsonrpc.ID{})
+		return
+	}
+	if st.Mode != session.ModePassthrough {
+		w.Header().Set("Allow", "POST, DELETE")
+		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed: this upstream has no GET stream"))
+		return
+	}
+	reply, err := g.up.Get(ctx, &upstream.Request{
+		Session: st.UpstreamSession, Key: sessionKey(st), Principal: principalKey(pr),
+		ProtocolVersion: st.Version, LastEventID: r.Header.Get(mcp.HeaderLastEventID), Header: forwardHeaders(r.Header),
+	})
+	switch {
+	case errors.Is(err, upstream.ErrNotSupported):
+		w.Header().Set("Allow", "POST, DELETE")
+		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed"))
+		return
+	case errors.Is(err, upstream.ErrSessionGone):
+		g.endSession(ctx, st)
+		sessionNotFound(w, jsonrpc.ID{})
+		return
+	case err != nil:
+		status, rpcErr, _ := g.classify(err)
+		if status == http.StatusOK {
+			status = http.StatusBadGateway
+		}
+		transport.WriteError(w, status, jsonrpc.ID{}, rpcErr)
+		return
+	}
+	g.relay(ctx, w, reply, nil, mcp.EraLegacy)
+}
+
+// delete ends a legacy session (2025-11-25 transports "Session Management"
+// item 5). Later requests with its id get 404.
+func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
+	sid := r.Header.Get(mcp.HeaderSessionID)
+	if sid == "" {
+		w.Header().Set("Allow", "POST")
+		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed: no session to delete"))
+		return
+	}
+	ctx := r.Context()
+	pr := g.principal(ctx)
+	st, ok := g.openSession(ctx, sid, pr)
+	if !ok {
+		sessionNotFound(w, jsonrpc.ID{})
+		return
+	}
+	g.endSession(ctx, st)
+	if st.Mode == session.ModePassthrough {
+		err := g.up.Delete(ctx, &upstream.Request{Session: st.UpstreamSession, Key: sessionKey(st), Principal: principalKey(pr), ProtocolVersion: st.Version})
+		if err != nil && !errors.Is(err, upstream.ErrSessionGone) {
+			g.log.Warn("upstream session delete failed", "route", g.opts.Route, "err", err)
+		}
+	}
+	w.WriteHeader(http.StatusOK)
+}
+
+func sessionKey(st *session.State) string { return hex.EncodeToString(st.ID[:]) }
+
+func principalKey(p *Principal) string {
+	k := p.key()
+	if k == ([16]byte{}) {
+		return "anonymous"
+	}
+	return hex.EncodeToString(k[:])
+}

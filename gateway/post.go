@@ -1,0 +1,151 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+	"github.com/mcpfort/mcpfort/transport"
+)
+
+// post serves a POST to the MCP endpoint: it reads and decodes the body
+// once, decides the client's era, and hands each message to the plane.
+func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
+	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+		transport.WriteError(w, http.StatusUnsupportedMediaType, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json"))
+		return
+	}
+	if !acceptsReplies(r.Header.Values("Accept")) {
+		// Clients MUST accept both application/json and text/event-stream
+		// (2025-11-25 and 2026-07-28 "Sending Messages").
+		transport.WriteError(w, http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list application/json and text/event-stream"))
+		return
+	}
+	body, err := transport.ReadBody(w, r, g.opts.MaxBody)
+	if err != nil {
+		if errors.Is(err, transport.ErrBodyTooLarge) {
+			transport.WriteError(w, http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Request body too large"))
+			return
+		}
+		transport.WriteError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeParseError, "Parse error: could not read body"))
+		return
+	}
+	msgs, batch, err := jsonrpc.DecodeBody(body, true, g.opts.Limits)
+	if err != nil {
+		var re *jsonrpc.Error
+		if errors.As(err, &re) {
+			transport.WriteError(w, http.StatusBadRequest, re.RequestID(), re)
+			return
+		}
+		transport.WriteError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeParseError, "Parse error"))
+		return
+	}
+	params := make([]mcp.Params, len(msgs))
+	modern := false
+	for i, m := range msgs {
+		p, err := mcp.ParseParams(m.Params)
+		if err != nil {
+			transport.WriteError(w, http.StatusBadRequest, m.ID, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: "+strings.TrimPrefix(err.Error(), "invalid params\n")))
+			return
+		}
+		params[i] = p
+		if p.HasProtocolVersion && m.Method != mcp.MethodInitialize {
+			modern = true
+		}
+	}
+	hv := r.Header.Get(mcp.HeaderProtocolVersion)
+	sid := r.Header.Get(mcp.HeaderSessionID)
+
+	switch {
+	case !batch && msgs[0].Method == mcp.MethodInitialize:
+		g.initialize(w, r, body, msgs[0], params[0])
+	case sid != "" && !modern && !mcp.IsModern(hv):
+		g.legacy(w, r, body, msgs, params, batch, sid, hv)
+	case modern || mcp.IsModern(hv):
+		if batch {
+			badRequest(w, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are not part of protocol version "+mcp.Version20260728)
+			return
+		}
+		g.modern(w, r, body, msgs[0], params[0], hv)
+	case hv != "" && !mcp.IsSupported(hv):
+		transport.WriteError(w, http.StatusBadRequest, firstID(msgs), versionErr(hv))
+	default:
+		// A legacy-era message outside a session (2025-11-25 transports
+		// "Session Management": requests without the session header
+		// SHOULD get 400).
+		badRequest(w, firstID(msgs), jsonrpc.CodeInvalidRequest, "Bad Request: Mcp-Session-Id header is required")
+	}
+}
+
+func firstID(msgs []*jsonrpc.Message) jsonrpc.ID {
+	if len(msgs) == 1 {
+		return msgs[0].ID
+	}
+	return jsonrpc.ID{}
+}
+
+// acceptsReplies reports whether the Accept header allows both reply
+// types. A missing header is tolerated (curl, simple clients); an explicit
+// list that rules either out is not.
+func acceptsReplies(values []string) bool {
+	if len(values) == 0 {
+		return true
+	}
+	var json, sse bool
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+			switch mt {
+			case "application/json", "application/*":
+				json = true
+			case "text/event-stream", "text/*":
+				sse = true
+			case "*/*":
+				json, sse = true, true
+			}
+		}
+	}
+	return json && sse
+}
+
+// acceptsSSE reports whether a GET's Accept header allows an event stream.
+func acceptsSSE(values []string) bool {
+	if len(values) == 0 {
+		return true
+	}
+	for _, v := range values {
+		for _, part := range strings.Split(v, ",") {
+			mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
+			if mt == "text/event-stream" || mt == "text/*" || mt == "*/*" {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// streamContext returns the context for one exchange: it ends when the
+// client goes away or when the gateway drains.
+func (g *Gateway) streamContext(r *http.Request) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(r.Context())
+	stop := context.AfterFunc(g.drainCtx, cancel)
+	return ctx, func() { stop(); cancel() }
+}
+
+func quote(s string) []byte { return jsonx.Quote(s) }
+
+func quoteList(ss []string) []byte {
+	b := []byte{'['}
+	for i, s := range ss {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = jsonx.AppendQuote(b, s)
+	}
+	return append(b, ']')
+}

@@ -1,0 +1,190 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+	"github.com/mcpfort/mcpfort/transport"
+)
+
+// relay writes a reply to the client. pending lists the ids of the
+// client's requests the reply must answer; any still unanswered when the
+// upstream fails get a JSON-RPC error, so no call hangs.
+func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstream.Reply, pending []jsonrpc.ID, era mcp.Era) {
+	defer reply.Close()
+	info := reply.Info()
+	if info.Status == http.StatusAccepted {
+		w.WriteHeader(http.StatusAccepted)
+		return
+	}
+	if !info.Stream && !info.Lazy {
+		ev, err := reply.Next(ctx)
+		if err != nil {
+			if len(pending) == 1 {
+				g.writeCallError(w, pending[0], noEOF(err))
+				return
+			}
+			g.writeCallError(w, jsonrpc.ID{}, noEOF(err))
+			return
+		}
+		status := info.Status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if status == http.StatusOK && era == mcp.EraModern {
+			status = replyStatus(ev.Data)
+		}
+		h := w.Header()
+		h.Set("Content-Type", "application/json")
+		w.WriteHeader(status)
+		_, _ = w.Write(ev.Data)
+		return
+	}
+
+	open := newPendingSet(pending)
+	var sse *transport.SSEWriter
+	sawID := false
+	for {
+		ev, err := reply.Next(ctx)
+		if err != nil {
+			if sse == nil && !errors.Is(err, io.EOF) && g.drainCtx.Err() == nil {
+				// Nothing written yet: answer the failure plainly.
+				if len(pending) == 1 {
+					g.writeCallError(w, pending[0], err)
+					return
+				}
+			}
+			if sse == nil {
+				sse = transport.NewSSEWriter(w)
+			}
+			g.endStream(sse, open, err, era, sawID || info.PrimingID != "")
+			return
+		}
+		if ev.ID != "" {
+			sawID = true
+		}
+		var done bool
+		if len(ev.Data) > 0 {
+			m, derr := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+			if derr != nil {
+				g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", derr)
+				continue
+			}
+			if m.Kind == jsonrpc.KindResponse {
+				open.done(m.ID)
+				done = open.empty()
+			}
+			// The final response to a lone request, before anything else
+			// was written, goes out as plain JSON: cheaper for both sides.
+			if sse == nil && info.Lazy && done {
+				status := http.StatusOK
+				if era == mcp.EraModern && m.Error != nil {
+					status = replyStatus(ev.Data)
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(status)
+				_, _ = w.Write(ev.Data)
+				return
+			}
+		}
+		if sse == nil {
+			sse = transport.NewSSEWriter(w)
+			if err := sse.Start(http.StatusOK); err != nil {
+				return
+			}
+			if info.PrimingID != "" {
+				// 2025-11-25 transports: the server SHOULD immediately send
+				// an event with an id and an empty data field.
+				if sse.Retry(g.opts.RetryHint) != nil || sse.Event(info.PrimingID, nil) != nil {
+					return
+				}
+			}
+		}
+		if ev.Retry > 0 {
+			if err := sse.RetryMillis(ev.Retry); err != nil {
+				return
+			}
+		}
+		if len(ev.Data) > 0 || ev.ID != "" {
+			if err := sse.Event(ev.ID, ev.Data); err != nil {
+				return // client gone; reply.Close releases the upstream
+			}
+		}
+		if done {
+			return
+		}
+	}
+}
+
+// endStream finishes an SSE stream whose upstream stopped before answering
+// every request.
+func (g *Gateway) endStream(sse *transport.SSEWriter, open *pendingSet, err error, era mcp.Era, resumable bool) {
+	if g.drainCtx.Err() != nil && era == mcp.EraLegacy {
+		// Shutting down: ask the client to come back (to another replica).
+		_ = sse.Retry(g.opts.RetryHint)
+		return
+	}
+	if errors.Is(err, io.EOF) && era == mcp.EraLegacy && resumable && !open.empty() {
+		// The upstream closed a resumable stream early (SSE polling,
+		// 2025-11-25 transports "Resumability and Redelivery"): the client
+		// resumes it with GET and Last-Event-ID.
+		_ = sse.Retry(g.opts.RetryHint)
+		return
+	}
+	if open.empty() {
+		return
+	}
+	msg := "upstream server closed the stream before answering"
+	if !errors.Is(err, io.EOF) {
+		_, rpcErr, _ := g.classify(err)
+		msg = rpcErr.Message
+	}
+	for _, id := range open.ids() {
+		_ = sse.Event("", jsonrpc.AppendErrorResponse(nil, id, jsonrpc.NewError(jsonrpc.CodeUpstreamUnavailable, msg)))
+	}
+}
+
+func noEOF(err error) error {
+	if errors.Is(err, io.EOF) {
+		return errors.New("upstream reply was empty")
+	}
+	return err
+}
+
+// replyStatus gives a 2026-07-28 JSON reply its HTTP status from its
+// JSON-RPC error code.
+func replyStatus(data []byte) int {
+	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	if err != nil || m.Error == nil {
+		return http.StatusOK
+	}
+	e, err := jsonrpc.DecodeError(m.Error)
+	if err != nil {
+		return http.StatusOK
+	}
+	return statusForRPC(e.Code)
+}
+
+// pendingSet tracks request ids awaiting responses (few per stream).
+type pendingSet struct{ list []jsonrpc.ID }
+
+func newPendingSet(ids []jsonrpc.ID) *pendingSet {
+	return &pendingSet{list: append([]jsonrpc.ID(nil), ids...)}
+}
+
+func (p *pendingSet) done(id jsonrpc.ID) {
+	for i, x := range p.list {
+		if x == id {
+			p.list = append(p.list[:i], p.list[i+1:]...)
+			return
+		}
+	}
+}
+
+func (p *pendingSet) empty() bool       { return len(p.list) == 0 }
+func (p *pendingSet) ids() []jsonrpc.ID { return p.list }
