@@ -1,0 +1,116 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/mcpfort/mcpfort/storage"
+	"github.com/mcpfort/mcpfort/storage/postgres"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
+)
+
+// baseDSN is the test server: MCPFORT_TEST_POSTGRES, or the local one.
+func baseDSN() string {
+	if v := os.Getenv("MCPFORT_TEST_POSTGRES"); v != "" {
+		return v
+	}
+	return "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+}
+
+// schemaDSN creates a throwaway schema, drops it when the test ends, and
+// returns a DSN whose search_path selects it.
+func schemaDSN(t testing.TB) string {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(baseDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := stdlib.OpenDB(*cfg)
+	t.Cleanup(func() { admin.Close() })
+	if err := admin.Ping(); err != nil {
+		t.Skipf("PostgreSQL not reachable at %s: %v", baseDSN(), err)
+	}
+	schema := fmt.Sprintf("mcpfort_test_%x", rand.Text()[:10])
+	if _, err := admin.Exec(`CREATE SCHEMA ` + schema); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if _, err := admin.Exec(`DROP SCHEMA ` + schema + ` CASCADE`); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	u, err := url.Parse(baseDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	q.Set("search_path", schema)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+func TestConformance(t *testing.T) {
+	storagetest.Run(t, func(t *testing.T) (storage.Store, func() storage.Store) {
+		dsn := schemaDSN(t)
+		open := func() storage.Store {
+			s, err := postgres.Open(context.Background(), postgres.Options{DSN: dsn})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		}
+		return open(), open
+	})
+}
+
+// TestConcurrentMigrate opens the same empty schema from several
+// goroutines, as replicas starting together do: the advisory lock lets
+// exactly one apply the migrations and the others see them applied.
+func TestConcurrentMigrate(t *testing.T) {
+	dsn := schemaDSN(t)
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			s, err := postgres.Open(context.Background(), postgres.Options{DSN: dsn, MaxConns: 2})
+			if err == nil {
+				s.Close()
+			}
+			errs <- err
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var n int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM mcpfort_schema_migrations`).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != 1 {
+		t.Errorf("%d migration rows, want 1", n)
+	}
+}
+
+func TestInvalidDSNDoesNotLeak(t *testing.T) {
+	_, err := postgres.Open(context.Background(), postgres.Options{DSN: "postgres://u:s3cret-pw@host:notaport/db"})
+	if err == nil {
+		t.Fatal("invalid DSN accepted")
+	}
+	if got := err.Error(); strings.Contains(got, "s3cret-pw") {
+		t.Errorf("error leaks the password: %s", got)
+	}
+}
