@@ -1,0 +1,200 @@
+package resourceserver
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+)
+
+// MiddlewareOptions configures a [Middleware].
+type MiddlewareOptions struct {
+	// Verifier validates tokens. Required. Wrap slow verifiers in a
+	// [Cache]: JWT signatures cost tens of microseconds and introspection
+	// a network round trip.
+	Verifier Verifier
+	// Resource is the canonical URI of the protected MCP endpoint, the
+	// one clients dial (see [CanonicalResource]). Required. Every token's
+	// audience must contain it: a token for a sibling server behind the
+	// same gateway is refused here even if the Verifier accepts both. It
+	// must be https, or http on a loopback host.
+	Resource string
+	// ResourceMetadataURL is sent in every challenge as resource_metadata
+	// (RFC 9728 §5.1). If empty, the path-suffixed well-known URL of
+	// Resource ([MetadataURL]).
+	ResourceMetadataURL string
+	// Scopes are required on every request: a token missing one gets 403
+	// insufficient_scope listing them all. Checked with [Satisfies].
+	Scopes []string
+	// ChallengeScopes is the scope attribute of 401 challenges: what a
+	// client should ask for when it has no token or an invalid one (the
+	// MCP authorization specification, "Scope Selection Strategy"). If
+	// nil, Scopes. Never include offline_access.
+	ChallengeScopes []string
+	// Realm is the optional realm attribute of challenges.
+	Realm string
+	// MaxTokenBytes bounds the Authorization header: a larger one is 400
+	// invalid_request. If zero, [DefaultMaxTokenBytes].
+	MaxTokenBytes int
+	// Logger receives one Debug record per refused request (reason and
+	// cause, never the token). If nil, nothing is logged.
+	Logger *slog.Logger
+	// InsecureAllowHTTP allows a plain-http Resource on a non-loopback
+	// host. Insecure: bearer tokens travel in clear text.
+	InsecureAllowHTTP bool
+}
+
+// Middleware guards MCP endpoints: only requests with a valid token for
+// Resource reach the next handler.
+type Middleware struct {
+	verifier        Verifier
+	resource        string
+	metadataURL     string
+	scopes          []string
+	challengeScopes []string
+	realm           string
+	maxBytes        int
+	logger          *slog.Logger
+}
+
+// NewMiddleware returns a Middleware for opts.
+func NewMiddleware(opts MiddlewareOptions) (*Middleware, error) {
+	if opts.Verifier == nil {
+		return nil, errors.New("resourceserver: MiddlewareOptions.Verifier is required")
+	}
+	if opts.Resource == "" {
+		return nil, errors.New("resourceserver: MiddlewareOptions.Resource is required")
+	}
+	res, err := CanonicalResource(opts.Resource)
+	if err != nil {
+		return nil, fmt.Errorf("resourceserver: MiddlewareOptions.Resource: %w", err)
+	}
+	if err := checkSecureURL("MiddlewareOptions.Resource", res, opts.InsecureAllowHTTP); err != nil {
+		return nil, fmt.Errorf("resourceserver: %w", err)
+	}
+	md := opts.ResourceMetadataURL
+	if md == "" {
+		if md, err = MetadataURL(res); err != nil {
+			return nil, fmt.Errorf("resourceserver: %w", err)
+		}
+	} else if u, err := url.Parse(md); err != nil || !u.IsAbs() {
+		return nil, fmt.Errorf("resourceserver: MiddlewareOptions.ResourceMetadataURL %q is not an absolute URL", md)
+	}
+	if err := checkScopes("MiddlewareOptions.Scopes", opts.Scopes); err != nil {
+		return nil, fmt.Errorf("resourceserver: %w", err)
+	}
+	cs := opts.ChallengeScopes
+	if cs == nil {
+		cs = opts.Scopes
+	}
+	if err := checkScopes("MiddlewareOptions.ChallengeScopes", cs); err != nil {
+		return nil, fmt.Errorf("resourceserver: %w", err)
+	}
+	if contains(cs, "offline_access") {
+		return nil, errors.New("resourceserver: challenge scopes must not include offline_access (MCP authorization: refresh tokens are not a resource requirement)")
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.InsecureAllowHTTP {
+		logger.Warn("resourceserver: InsecureAllowHTTP is set: bearer tokens may travel over plain http", "resource", res)
+	}
+	return &Middleware{
+		verifier:        opts.Verifier,
+		resource:        res,
+		metadataURL:     md,
+		scopes:          opts.Scopes,
+		challengeScopes: cs,
+		realm:           opts.Realm,
+		maxBytes:        opts.MaxTokenBytes,
+		logger:          logger,
+	}, nil
+}
+
+// Resource returns the canonical resource URI.
+func (m *Middleware) Resource() string { return m.resource }
+
+// ResourceMetadataURL returns the URL sent as resource_metadata.
+func (m *Middleware) ResourceMetadataURL() string { return m.metadataURL }
+
+// Authenticate extracts and verifies r's bearer token and checks its
+// audience and the required Scopes. It returns an *[Error] (or an error
+// matching [ErrUnavailable]) that [Middleware.WriteError] turns into the
+// response. It does not touch r.
+func (m *Middleware) Authenticate(r *http.Request) (*Principal, error) {
+	token, err := BearerToken(r, m.maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	p, err := m.verifier.Verify(r.Context(), token)
+	if err != nil {
+		return nil, err
+	}
+	// RFC 8707 §2 / MCP "Token Handling": the token must have been issued
+	// for this very resource.
+	if !p.HasAudience(m.resource) {
+		return nil, invalidToken("the token is not for this resource (aud)", fmt.Errorf("aud %q, resource %q", p.Audience, m.resource))
+	}
+	if len(m.scopes) > 0 && MissingScopes(p.Scopes, m.scopes) != nil {
+		return nil, &Error{Code: InsufficientScope, Description: "the token lacks a required scope", Scopes: m.scopes}
+	}
+	return p, nil
+}
+
+// Wrap returns next guarded by the middleware: it has the shape
+// func(http.Handler) http.Handler.
+//
+// A request without a valid token gets the RFC 6750 §3 response from
+// [Middleware.WriteError]. Otherwise next is called with a shallow copy of
+// the request whose context carries the [Principal]
+// ([PrincipalFromContext]) and whose header is a copy without the
+// Authorization field: the client's token goes no further than this
+// middleware, so a proxy or handler downstream cannot pass it on (the MCP
+// authorization specification forbids token passthrough). The caller's
+// request and header map are left untouched.
+func (m *Middleware) Wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, err := m.Authenticate(r)
+		if err != nil {
+			m.WriteError(w, r, err)
+			return
+		}
+		r2 := r.WithContext(ContextWithPrincipal(r.Context(), p))
+		r2.Header = withoutAuthorization(r.Header)
+		next.ServeHTTP(w, r2)
+	})
+}
+
+// withoutAuthorization copies h without the Authorization field, sharing
+// the value slices of the other fields (they are not modified).
+func withoutAuthorization(h http.Header) http.Header {
+	out := make(http.Header, len(h))
+	for k, v := range h {
+		// EqualFold: a hand-built header may hold a non-canonical key.
+		if !strings.EqualFold(k, "Authorization") {
+			out[k] = v
+		}
+	}
+	return out
+}
+
+// WriteError writes err as the RFC 6750 §3 response for this resource (see
+// the package-level [WriteError]), with this middleware's resource_metadata,
+// realm and challenge scopes, and logs the refusal at Debug with its cause.
+// The gateway calls it when it decides, after reading the body, that a
+// tools/call needs more scopes:
+//
+//	m.WriteError(w, r, &resourceserver.Error{
+//		Code:   resourceserver.InsufficientScope,
+//		Scopes: needed, // every scope the call needs, in one challenge
+//	})
+func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, err error) {
+	if m.logger.Enabled(r.Context(), slog.LevelDebug) {
+		m.logger.LogAttrs(r.Context(), slog.LevelDebug, "request refused",
+			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
+	}
+	writeError(w, err, m.metadataURL, m.realm, m.challengeScopes)
+}
