@@ -5,9 +5,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -81,6 +83,7 @@ type upSession struct {
 type discovery struct {
 	caps, info []byte
 	instr      string
+	modern     bool // supportedVersions lists 2026-07-28
 	expires    time.Time
 }
 
@@ -235,6 +238,12 @@ func (g *Gateway) discover(ctx context.Context) (*discovery, error) {
 		return nil, fmt.Errorf("server/discover: %w", err)
 	}
 	d := &discovery{expires: now.Add(time.Minute)}
+	if v, ok := jsonx.Get(res, "supportedVersions"); ok {
+		var vs []string
+		if json.Unmarshal(v, &vs) == nil {
+			d.modern = slices.ContainsFunc(vs, mcp.IsModern)
+		}
+	}
 	d.caps, _ = jsonx.Get(res, "capabilities")
 	if v, ok := jsonx.Get(res, "instructions"); ok {
 		d.instr, _ = jsonx.String(v)
@@ -348,9 +357,13 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 		if m.Method == mcp.MethodServerDiscover {
 			return upstream.Message(jsonrpc.AppendResult(nil, m.ID, g.discoverResult(us))), nil
 		}
+		body, err := stripMeta(c.Body())
+		if err != nil {
+			return nil, err
+		}
 		reply, err := g.up.Post(ctx, &upstream.Request{
-			Body: c.Body(), Messages: []*jsonrpc.Message{m}, Session: us.id, Key: us.key, Principal: principalKey(c.Principal),
-			ProtocolVersion: us.version, Header: c.fwd,
+			Body: body, Messages: []*jsonrpc.Message{m}, Session: us.id, Key: us.key, Principal: principalKey(c.Principal),
+			ProtocolVersion: us.version, Header: traceHeaders(c.fwd),
 		})
 		if errors.Is(err, upstream.ErrSessionGone) && attempt == 0 {
 			g.dropUpSession(us)
@@ -361,6 +374,43 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 		}
 		return TransformReply(reply, g.modernResult(c)), nil
 	}
+}
+
+// stripMeta removes the 2026-07-28 per-request _meta fields, which a legacy
+// server would check against a header it is not sent (or reject outright).
+func stripMeta(msg []byte) ([]byte, error) {
+	params, ok := jsonx.Get(msg, "params")
+	if !ok || !jsonx.IsObject(params) {
+		return msg, nil
+	}
+	meta, ok := jsonx.Get(params, "_meta")
+	if !ok || !jsonx.IsObject(meta) {
+		return msg, nil
+	}
+	var err error
+	for _, k := range []string{mcp.MetaProtocolVersion, mcp.MetaClientCapabilities, mcp.MetaClientInfo, mcp.MetaLogLevel} {
+		if meta, err = jsonx.Delete(meta, k); err != nil {
+			return nil, err
+		}
+	}
+	if params, err = jsonx.Set(params, "_meta", meta); err != nil {
+		return nil, err
+	}
+	return jsonx.Set(msg, "params", params)
+}
+
+// traceHeaders keeps only trace context for a legacy upstream.
+func traceHeaders(h http.Header) http.Header {
+	var out http.Header
+	for _, k := range []string{"Traceparent", "Tracestate", "Baggage"} {
+		if v, ok := h[k]; ok {
+			if out == nil {
+				out = http.Header{}
+			}
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func (g *Gateway) discoverResult(us *upSession) []byte {

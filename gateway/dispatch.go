@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"errors"
-	"net/http"
 
 	"github.com/mcpfort/mcpfort/gateway/session"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
@@ -29,70 +28,47 @@ func (g *Gateway) dispatch(ctx context.Context, c *Call) (upstream.Reply, error)
 		})
 	}
 	_, modern := g.era.get()
+	if modern == unknown {
+		var err error
+		if modern, err = g.probeModern(ctx); err != nil {
+			return nil, err
+		}
+	}
 	if modern == no {
 		return g.toLegacy(ctx, c)
 	}
-	reply, err := g.up.Post(ctx, &upstream.Request{
+	return g.up.Post(ctx, &upstream.Request{
 		Body: c.Body(), Messages: []*jsonrpc.Message{c.Msg}, Principal: principalKey(c.Principal),
 		ProtocolVersion: c.Version, Header: c.fwd,
 	})
-	if modern == unknown {
-		if err == nil && reply.Info().Status < 300 {
-			g.era.set(unknown, yes)
-			return reply, nil
-		}
-		var first []*upstream.Event
-		if err == nil {
-			reply, first, err = g.bufferToResponse(ctx, reply)
-		}
-		switch {
-		case isLegacyRefusal(reply, first, err):
-			if reply != nil {
-				reply.Close()
-			}
-			g.era.set(unknown, no)
-			return g.toLegacy(ctx, c)
-		case err == nil:
-			g.era.set(unknown, yes)
-		}
+}
+
+// probeModern asks the upstream, once, whether it serves 2026-07-28: a
+// server/discover whose supportedVersions include it says yes; a legacy
+// refusal or a list without it says no (2026-07-28 basic/versioning
+// "Backward Compatibility").
+func (g *Gateway) probeModern(ctx context.Context) (tri, error) {
+	d, err := g.discover(ctx)
+	switch {
+	case err == nil && d.modern:
+		g.era.set(unknown, yes)
+		return yes, nil
+	case err == nil:
+		g.era.set(unknown, no)
+		return no, nil
 	}
-	return reply, err
+	var re *jsonrpc.Error
+	var hs httpStatuser
+	if errors.As(err, &re) || errors.As(err, &hs) && hs.HTTPStatus() < 500 {
+		g.era.set(unknown, no)
+		return no, nil
+	}
+	return unknown, err
 }
 
 // httpStatuser is implemented by upstream errors that carry the upstream's
 // HTTP status.
 type httpStatuser interface{ HTTPStatus() int }
-
-// isLegacyRefusal reports whether the upstream answered a 2026-07-28
-// request the way a legacy-only server does: a 4xx without a recognised
-// 2026-07-28 error (streamable-http "Backward Compatibility").
-func isLegacyRefusal(reply upstream.Reply, first []*upstream.Event, err error) bool {
-	if err != nil {
-		var hs httpStatuser
-		if errors.As(err, &hs) {
-			s := hs.HTTPStatus()
-			return s == http.StatusBadRequest || s == http.StatusNotFound || s == http.StatusMethodNotAllowed
-		}
-		return false
-	}
-	s := reply.Info().Status
-	if s != http.StatusBadRequest && s != http.StatusNotFound && s != http.StatusMethodNotAllowed {
-		return false
-	}
-	for _, ev := range first {
-		if code, ok := errorCode(ev.Data); ok {
-			switch code {
-			case jsonrpc.CodeHeaderMismatch, jsonrpc.CodeMissingRequiredClientCapability, jsonrpc.CodeUnsupportedProtocolVersion:
-				return false
-			case jsonrpc.CodeMethodNotFound:
-				return s != http.StatusNotFound
-			case jsonrpc.CodeInvalidParams:
-				return s != http.StatusBadRequest
-			}
-		}
-	}
-	return true
-}
 
 // errorCode returns the error code of a JSON-RPC error response.
 func errorCode(data []byte) (int64, bool) {
