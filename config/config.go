@@ -1,0 +1,436 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Listen is the address the HTTP server binds. Default
+	// "127.0.0.1:8080" (loopback only, as the MCP transports recommend for
+	// local servers).
+	Listen string `yaml:"listen"`
+	// PublicURL is the external base URL clients use to reach mcpfort
+	// (scheme, host, optional port, no path). It names the canonical MCP
+	// resource URIs and the issuer. Default "http://" + Listen.
+	PublicURL string `yaml:"public_url"`
+	// Log configures operational logs.
+	Log Log `yaml:"log"`
+	// State says where mcpfort keeps what must survive a restart.
+	State State `yaml:"state"`
+	// HTTP bounds what clients may send and how connections live.
+	HTTP HTTP `yaml:"http"`
+	// Sessions configures legacy-era MCP sessions.
+	Sessions Sessions `yaml:"sessions"`
+	// Servers are the upstream MCP servers mcpfort fronts, one route each.
+	Servers []Server `yaml:"servers"`
+
+	// dir is the directory of the configuration file; relative paths in
+	// the file are relative to it.
+	dir string
+}
+
+// Log configures operational logs (never tokens, secrets or audit
+// records).
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json. Default text.
+	Format string `yaml:"format"`
+}
+
+// State configures persistence.
+type State struct {
+	// Dir holds the embedded SQLite database and generated keys. Default:
+	// the configuration file's directory.
+	Dir string `yaml:"dir"`
+	// Database is "sqlite" (the embedded default: the file mcpfort.db in
+	// Dir) or a "postgres://" URL for several replicas.
+	Database string `yaml:"database"`
+	// Redis is a "redis://" URL shared by replicas (rate limits, session
+	// denylist). Empty: in-memory state, one replica.
+	Redis string `yaml:"redis"`
+}
+
+// HTTP configures the listener and per-request limits.
+type HTTP struct {
+	// MaxBody bounds a request body. Default 4MiB.
+	MaxBody ByteSize `yaml:"max_body"`
+	// MaxHeaderBytes bounds request headers. Default 64KiB.
+	MaxHeaderBytes ByteSize `yaml:"max_header_bytes"`
+	// MaxJSONDepth bounds JSON nesting in a message. Default 64.
+	MaxJSONDepth int `yaml:"max_json_depth"`
+	// MaxBatch bounds a 2025-03-26 JSON-RPC batch. Default 100.
+	MaxBatch int `yaml:"max_batch"`
+	// ReadHeaderTimeout bounds reading request headers. Default 10s.
+	ReadHeaderTimeout Duration `yaml:"read_header_timeout"`
+	// IdleTimeout closes idle keep-alive connections. Default 120s.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+	// MaxConnections caps concurrent client connections; further
+	// connections wait in the kernel backlog. Default 0: no cap.
+	MaxConnections int `yaml:"max_connections"`
+	// AllowedOrigins are browser origins accepted in addition to loopback
+	// ones ("https://app.example.com"). Others get 403.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+	// AllowedHosts are Host header values accepted in addition to loopback
+	// names; the host of PublicURL is always accepted. "*" accepts any.
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// ShutdownGrace is how long in-flight calls may finish after SIGTERM.
+	// Default 30s.
+	ShutdownGrace Duration `yaml:"shutdown_grace"`
+}
+
+// Sessions configures legacy-era sessions.
+type Sessions struct {
+	// TTL is a session's absolute lifetime. Default 24h.
+	TTL Duration `yaml:"ttl"`
+	// Secrets seal session ids, newest first; older ones still open
+	// sessions sealed before a rotation. Each must hold at least 32 bytes.
+	// Replicas sharing sessions must share these. Default: one secret
+	// generated on first start and kept in State.Dir/session.key.
+	Secrets []SecretRef `yaml:"secrets"`
+}
+
+// Server is one upstream MCP server and its route.
+type Server struct {
+	// Name identifies the server in logs, metrics and session ids:
+	// letters, digits, '-' and '_'. Required.
+	Name string `yaml:"name"`
+	// Path is the route's MCP endpoint. Default "/<name>/mcp".
+	Path string `yaml:"path"`
+	// Era is what the upstream speaks: auto (probe and bridge), legacy,
+	// modern or dual. Default auto.
+	Era string `yaml:"era"`
+	// HTTP reaches a remote server over Streamable HTTP. Exactly one of
+	// HTTP and Stdio is set.
+	HTTP *HTTPUpstream `yaml:"http"`
+	// Stdio runs a local server as child processes speaking stdio.
+	Stdio *StdioUpstream `yaml:"stdio"`
+}
+
+// HTTPUpstream is a remote MCP server.
+type HTTPUpstream struct {
+	// URL is the upstream's MCP endpoint (http or https). Required.
+	URL string `yaml:"url"`
+	// BearerToken, if set, is the gateway's own credential for the
+	// upstream, sent as "Authorization: Bearer". Clients' tokens are never
+	// forwarded.
+	BearerToken *SecretRef `yaml:"bearer_token"`
+	// MaxMessage bounds one upstream reply message. Default 16MiB.
+	MaxMessage ByteSize `yaml:"max_message"`
+}
+
+// StdioUpstream is a local MCP server run as child processes.
+type StdioUpstream struct {
+	// Command is the program and its arguments. Required. A relative
+	// program path is relative to the configuration file.
+	Command []string `yaml:"command"`
+	// Env adds environment variables; the child otherwise inherits only
+	// PATH, HOME, LANG and TZ.
+	Env map[string]string `yaml:"env"`
+	// Dir is the working directory. Default: the configuration file's
+	// directory.
+	Dir string `yaml:"dir"`
+	// Isolation is per_session (one process per client session, the
+	// default), per_user (one per authenticated principal) or shared
+	// (processes shared by all, with request id rewriting).
+	Isolation string `yaml:"isolation"`
+	// MaxProcesses caps live processes. Default 64 (4 when shared).
+	MaxProcesses int `yaml:"max_processes"`
+	// MaxInFlight caps concurrent requests per process. Default 64.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// QueueTimeout is how long a request waits for a process or a slot
+	// before it fails with an overload error. Default 10s.
+	QueueTimeout Duration `yaml:"queue_timeout"`
+	// MaxQueue caps requests waiting. Default 1024.
+	MaxQueue int `yaml:"max_queue"`
+	// IdleTimeout reaps processes idle this long. Default 10m.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+}
+
+// Defaults used when a field is zero.
+const (
+	DefaultListen            = "127.0.0.1:8080"
+	DefaultMaxBody           = 4 << 20
+	DefaultMaxHeaderBytes    = 64 << 10
+	DefaultMaxJSONDepth      = 64
+	DefaultMaxBatch          = 100
+	DefaultReadHeaderTimeout = 10 * time.Second
+	DefaultIdleTimeout       = 120 * time.Second
+	DefaultShutdownGrace     = 30 * time.Second
+	DefaultSessionTTL        = 24 * time.Hour
+)
+
+// Load reads, decodes and validates the file at path.
+func Load(path string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, err
+	}
+	c, err := Parse(b, filepath.Dir(abs))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML strictly (unknown keys, duplicate keys and trailing
+// documents are errors), applies defaults and validates. dir is the
+// directory relative paths are resolved against.
+func Parse(b []byte, dir string) (*Config, error) {
+	c := &Config{dir: dir}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, errors.New("configuration must be a single YAML document")
+	}
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// Dir returns the directory relative paths are resolved against.
+func (c *Config) Dir() string { return c.dir }
+
+// Resolve makes a path from the file relative to the file's directory.
+func (c *Config) Resolve(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(c.dir, p)
+}
+
+func (c *Config) applyDefaults() {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.PublicURL == "" {
+		c.PublicURL = "http://" + c.Listen
+	}
+	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
+	if c.Log.Level == "" {
+		c.Log.Level = "info"
+	}
+	if c.Log.Format == "" {
+		c.Log.Format = "text"
+	}
+	if c.State.Dir == "" {
+		c.State.Dir = c.dir
+	} else {
+		c.State.Dir = c.Resolve(c.State.Dir)
+	}
+	if c.State.Database == "" {
+		c.State.Database = "sqlite"
+	}
+	h := &c.HTTP
+	if h.MaxBody == 0 {
+		h.MaxBody = DefaultMaxBody
+	}
+	if h.MaxHeaderBytes == 0 {
+		h.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if h.MaxJSONDepth == 0 {
+		h.MaxJSONDepth = DefaultMaxJSONDepth
+	}
+	if h.MaxBatch == 0 {
+		h.MaxBatch = DefaultMaxBatch
+	}
+	if h.ReadHeaderTimeout == 0 {
+		h.ReadHeaderTimeout = Duration(DefaultReadHeaderTimeout)
+	}
+	if h.IdleTimeout == 0 {
+		h.IdleTimeout = Duration(DefaultIdleTimeout)
+	}
+	if h.ShutdownGrace == 0 {
+		h.ShutdownGrace = Duration(DefaultShutdownGrace)
+	}
+	if c.Sessions.TTL == 0 {
+		c.Sessions.TTL = Duration(DefaultSessionTTL)
+	}
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		if s.Path == "" && s.Name != "" {
+			s.Path = "/" + s.Name + "/mcp"
+		}
+		if s.Era == "" {
+			s.Era = "auto"
+		}
+		if s.HTTP != nil && s.HTTP.MaxMessage == 0 {
+			s.HTTP.MaxMessage = 16 << 20
+		}
+		if st := s.Stdio; st != nil {
+			if st.Isolation == "" {
+				st.Isolation = "per_session"
+			}
+			if st.MaxProcesses == 0 {
+				st.MaxProcesses = 64
+				if st.Isolation == "shared" {
+					st.MaxProcesses = 4
+				}
+			}
+			if st.MaxInFlight == 0 {
+				st.MaxInFlight = 64
+			}
+			if st.QueueTimeout == 0 {
+				st.QueueTimeout = Duration(10 * time.Second)
+			}
+			if st.MaxQueue == 0 {
+				st.MaxQueue = 1024
+			}
+			if st.IdleTimeout == 0 {
+				st.IdleTimeout = Duration(10 * time.Minute)
+			}
+			if st.Dir == "" {
+				st.Dir = c.dir
+			} else {
+				st.Dir = c.Resolve(st.Dir)
+			}
+		}
+	}
+}
+
+var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+
+// Problems lists every validation failure, each with its path.
+type Problems []string
+
+func (p Problems) Error() string { return strings.Join(p, "\n") }
+
+// Validate reports every problem in the configuration at once.
+func (c *Config) Validate() error {
+	var p Problems
+	add := func(path, format string, args ...any) { p = append(p, path+": "+fmt.Sprintf(format, args...)) }
+
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		add("listen", "must be host:port, got %q", c.Listen)
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+		add("public_url", "must be an http or https base URL without path, got %q", c.PublicURL)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		add("log.format", "must be text or json, got %q", c.Log.Format)
+	}
+	if c.State.Database != "sqlite" && !strings.HasPrefix(c.State.Database, "postgres://") && !strings.HasPrefix(c.State.Database, "postgresql://") {
+		add("state.database", `must be "sqlite" or a postgres:// URL`)
+	}
+	if c.State.Redis != "" && !strings.HasPrefix(c.State.Redis, "redis://") && !strings.HasPrefix(c.State.Redis, "rediss://") {
+		add("state.redis", "must be a redis:// or rediss:// URL")
+	}
+	h := c.HTTP
+	if h.MaxBody < 1024 {
+		add("http.max_body", "must be at least 1KiB")
+	}
+	if h.MaxHeaderBytes < 4096 {
+		add("http.max_header_bytes", "must be at least 4KiB")
+	}
+	if h.MaxJSONDepth < 8 || h.MaxJSONDepth > 10000 {
+		add("http.max_json_depth", "must be between 8 and 10000")
+	}
+	if h.MaxBatch < 1 {
+		add("http.max_batch", "must be at least 1")
+	}
+	if h.MaxConnections < 0 {
+		add("http.max_connections", "must not be negative")
+	}
+	for i, o := range h.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			add(fmt.Sprintf("http.allowed_origins[%d]", i), "must be an origin such as https://app.example.com, got %q", o)
+		}
+	}
+	for i, s := range c.Sessions.Secrets {
+		if (s.Env == "") == (s.File == "") {
+			add(fmt.Sprintf("sessions.secrets[%d]", i), "set exactly one of env and file")
+		}
+	}
+	if c.Sessions.TTL.D() < time.Minute {
+		add("sessions.ttl", "must be at least 1m")
+	}
+	if len(c.Servers) == 0 {
+		add("servers", "at least one server is required")
+	}
+	names, paths := map[string]bool{}, map[string]bool{}
+	for i, s := range c.Servers {
+		at := fmt.Sprintf("servers[%d]", i)
+		if !nameRE.MatchString(s.Name) {
+			add(at+".name", "must be 1-64 letters, digits, '-' or '_', got %q", s.Name)
+		} else if names[s.Name] {
+			add(at+".name", "duplicate server name %q", s.Name)
+		}
+		names[s.Name] = true
+		if !strings.HasPrefix(s.Path, "/") || strings.ContainsAny(s.Path, "?#{} ") || strings.HasPrefix(s.Path, "/.well-known/") || s.Path == "/healthz" || s.Path == "/readyz" {
+			add(at+".path", "must be an absolute path outside /.well-known/, got %q", s.Path)
+		} else if paths[s.Path] {
+			add(at+".path", "duplicate path %q", s.Path)
+		}
+		paths[s.Path] = true
+		switch s.Era {
+		case "auto", "legacy", "modern", "dual":
+		default:
+			add(at+".era", "must be auto, legacy, modern or dual, got %q", s.Era)
+		}
+		if (s.HTTP == nil) == (s.Stdio == nil) {
+			add(at, "set exactly one of http and stdio")
+			continue
+		}
+		if u := s.HTTP; u != nil {
+			if pu, err := url.Parse(u.URL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+				add(at+".http.url", "must be an absolute http or https URL, got %q", u.URL)
+			}
+			if u.BearerToken != nil && (u.BearerToken.Env == "") == (u.BearerToken.File == "") {
+				add(at+".http.bearer_token", "set exactly one of env and file")
+			}
+		}
+		if st := s.Stdio; st != nil {
+			if len(st.Command) == 0 || st.Command[0] == "" {
+				add(at+".stdio.command", "required")
+			}
+			switch st.Isolation {
+			case "per_session", "per_user", "shared":
+			default:
+				add(at+".stdio.isolation", "must be per_session, per_user or shared, got %q", st.Isolation)
+			}
+			if st.MaxProcesses < 1 {
+				add(at+".stdio.max_processes", "must be at least 1")
+			}
+			if st.MaxInFlight < 1 {
+				add(at+".stdio.max_in_flight", "must be at least 1")
+			}
+			if st.MaxQueue < 0 {
+				add(at+".stdio.max_queue", "must not be negative")
+			}
+		}
+	}
+	if len(p) > 0 {
+		return p
+	}
+	return nil
+}

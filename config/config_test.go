@@ -1,0 +1,100 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestParseDefaults(t *testing.T) {
+	c, err := Parse([]byte(`
+servers:
+  - name: everything
+    stdio:
+      command: ["./bin/mcpfort-everything"]
+`), "/etc/mcpfort")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Listen != DefaultListen || c.PublicURL != "http://127.0.0.1:8080" || c.State.Dir != "/etc/mcpfort" || c.State.Database != "sqlite" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	s := c.Servers[0]
+	if s.Path != "/everything/mcp" || s.Era != "auto" || s.Stdio.Isolation != "per_session" || s.Stdio.MaxProcesses != 64 || s.Stdio.QueueTimeout.D() != 10*time.Second {
+		t.Fatalf("server defaults: %+v %+v", s, s.Stdio)
+	}
+	if c.HTTP.MaxBody != DefaultMaxBody || c.Sessions.TTL.D() != DefaultSessionTTL {
+		t.Fatalf("http/session defaults: %+v", c.HTTP)
+	}
+	if got := c.Resolve("bin/x"); got != "/etc/mcpfort/bin/x" {
+		t.Fatalf("Resolve = %q", got)
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string // substrings, each must appear
+	}{
+		{"unknown key", "servers: []\nlisen: x\n", []string{"lisen"}},
+		{"unknown nested key", "servers:\n  - name: a\n    stdio: {command: [x], isolaton: shared}\n", []string{"isolaton"}},
+		{"bad duration", "sessions: {ttl: forever}\nservers: []\n", []string{"invalid duration"}},
+		{"bad size", "http: {max_body: lots}\nservers: []\n", []string{"invalid size"}},
+		{"two documents", "servers: []\n---\nservers: []\n", []string{"single YAML document"}},
+		{"every problem at once", `
+listen: nowhere
+log: {level: loud, format: xml}
+http: {max_body: 10, allowed_origins: ["not a url"]}
+sessions: {secrets: [{}]}
+servers:
+  - name: "bad name"
+    era: medieval
+  - name: dup
+    http: {url: "ftp://x"}
+  - name: dup
+    stdio: {command: [], isolation: lonely}
+`, []string{
+			"listen: must be host:port",
+			"log.level:", "log.format:", "http.max_body:", "http.allowed_origins[0]:", "sessions.secrets[0]:",
+			"servers[0].name:", "servers[0].era:", "servers[0]: set exactly one of http and stdio",
+			"servers[1].http.url:", "servers[2].name: duplicate", "servers[2].path: duplicate",
+			"servers[2].stdio.command: required", "servers[2].stdio.isolation:",
+		}},
+		{"no servers", "listen: 127.0.0.1:1\n", []string{"servers: at least one server"}},
+		{"well-known path", "servers: [{name: a, path: /.well-known/x, http: {url: 'http://u'}}]\n", []string{"servers[0].path"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), "/")
+			if err == nil {
+				t.Fatal("Parse accepted invalid configuration")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q lacks %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestByteSize(t *testing.T) {
+	for in, want := range map[string]ByteSize{"10": 10, "4MiB": 4 << 20, "64 KiB": 64 << 10, "1GB": 1e9} {
+		if got, err := ParseByteSize(in); err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %d, %v", in, got, err)
+		}
+	}
+	for _, bad := range []string{"-1", "x", "99999999999999999999GiB"} {
+		if _, err := ParseByteSize(bad); err == nil {
+			t.Errorf("ParseByteSize(%q) accepted", bad)
+		}
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	f.Add([]byte("servers: [{name: a, stdio: {command: [x]}}]\n"))
+	f.Add([]byte("listen: ':0'\nhttp: {max_body: 1MiB}\n"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_, _ = Parse(b, "/") // never panics
+	})
+}
