@@ -1,0 +1,366 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/transport"
+)
+
+// Options are what the embedding program supplies beside the config.
+type Options struct {
+	// Version is reported by /healthz and in serverInfo.
+	Version string
+	// Logger overrides the logger built from config.Log.
+	Logger *slog.Logger
+	// Getenv reads environment variables for secret references. If nil,
+	// os.Getenv.
+	Getenv func(string) string
+}
+
+// App is a configured mcpfort: build it with New, start it with Run.
+type App struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	routes  []*route
+	handler http.Handler
+	ready   atomic.Bool
+	getenv  func(string) string
+}
+
+type route struct {
+	name, path string
+	gw         *gateway.Gateway
+	up         upstream.Upstream
+}
+
+// New builds every part from cfg. Nothing listens until Run.
+func New(cfg *config.Config, o Options) (*App, error) {
+	a := &App{cfg: cfg, log: o.Logger, getenv: o.Getenv}
+	if a.getenv == nil {
+		a.getenv = os.Getenv
+	}
+	if a.log == nil {
+		a.log = NewLogger(os.Stderr, cfg.Log)
+	}
+	if o.Version == "" {
+		o.Version = "dev"
+	}
+	keyring, err := a.sessionKeyring()
+	if err != nil {
+		return nil, err
+	}
+	origin := transport.OriginPolicy{AllowedOrigins: cfg.HTTP.AllowedOrigins, AllowedHosts: append([]string{publicHost(cfg.PublicURL)}, cfg.HTTP.AllowedHosts...)}
+	replica := replicaID()
+	for _, s := range cfg.Servers {
+		up, err := a.upstream(s)
+		if err != nil {
+			a.closeUpstreams(context.Background())
+			return nil, fmt.Errorf("server %q: %w", s.Name, err)
+		}
+		g, err := gateway.New(gateway.Options{
+			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring,
+			SessionTTL: cfg.Sessions.TTL.D(), Origin: origin, MaxBody: int64(cfg.HTTP.MaxBody),
+			Limits:    jsonrpc.Limits{MaxDepth: cfg.HTTP.MaxJSONDepth, MaxBatch: cfg.HTTP.MaxBatch},
+			ReplicaID: replica, ServerInfo: gateway.Implementation{Name: "mcpfort", Version: o.Version},
+			Logger: a.log.With("route", s.Name),
+		})
+		if err != nil {
+			_ = up.Close(context.Background())
+			a.closeUpstreams(context.Background())
+			return nil, fmt.Errorf("server %q: %w", s.Name, err)
+		}
+		a.routes = append(a.routes, &route{name: s.Name, path: s.Path, gw: g, up: up})
+	}
+	a.handler = a.buildHandler(o.Version)
+	return a, nil
+}
+
+func era(s string) gateway.UpstreamEra {
+	switch s {
+	case "legacy":
+		return gateway.EraLegacy
+	case "modern":
+		return gateway.EraModern
+	case "dual":
+		return gateway.EraDual
+	}
+	return gateway.EraAuto
+}
+
+func publicHost(publicURL string) string {
+	u, err := url.Parse(publicURL)
+	if err != nil {
+		return ""
+	}
+	return u.Host
+}
+
+func replicaID() string {
+	h, _ := os.Hostname()
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s-%x", h, b)
+}
+
+func (a *App) upstream(s config.Server) (upstream.Upstream, error) {
+	if s.HTTP != nil {
+		opts := remote.Options{URL: s.HTTP.URL, MaxMessage: int(s.HTTP.MaxMessage), Logger: a.log.With("route", s.Name)}
+		if s.HTTP.BearerToken != nil {
+			tok, err := a.secret(*s.HTTP.BearerToken)
+			if err != nil {
+				return nil, fmt.Errorf("http.bearer_token: %w", err)
+			}
+			header := "Bearer " + strings.TrimSpace(string(tok))
+			opts.Authorize = func(_ context.Context, r *http.Request, _ string) error {
+				r.Header.Set("Authorization", header)
+				return nil
+			}
+		}
+		return remote.New(opts)
+	}
+	return a.stdioUpstream(s)
+}
+
+// secret resolves a secret reference.
+func (a *App) secret(ref config.SecretRef) ([]byte, error) {
+	switch {
+	case ref.Env != "":
+		v := a.getenv(ref.Env)
+		if v == "" {
+			return nil, fmt.Errorf("environment variable %s is empty or unset", ref.Env)
+		}
+		return []byte(v), nil
+	case ref.File != "":
+		b, err := os.ReadFile(a.cfg.Resolve(ref.File))
+		if err != nil {
+			return nil, err
+		}
+		return []byte(strings.TrimRight(string(b), "\r\n")), nil
+	}
+	return nil, errors.New("empty secret reference")
+}
+
+// sessionKeyring builds the keyring from configured secrets, or from a
+// secret generated once and kept in the state directory.
+func (a *App) sessionKeyring() (*session.Keyring, error) {
+	var secrets [][]byte
+	for i, ref := range a.cfg.Sessions.Secrets {
+		s, err := a.secret(ref)
+		if err != nil {
+			return nil, fmt.Errorf("sessions.secrets[%d]: %w", i, err)
+		}
+		secrets = append(secrets, s)
+	}
+	if len(secrets) == 0 {
+		s, err := loadOrCreateKey(filepath.Join(a.cfg.State.Dir, "session.key"))
+		if err != nil {
+			return nil, fmt.Errorf("session key: %w", err)
+		}
+		secrets = append(secrets, s)
+	}
+	return session.NewKeyring(secrets...)
+}
+
+// loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)
+// if it does not exist.
+func loadOrCreateKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		if len(b) < 32 {
+			return nil, fmt.Errorf("%s holds %d bytes, want 32", path, len(b))
+		}
+		return b, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, err
+	}
+	key := session.GenerateSecret()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, os.ErrExist) {
+		return loadOrCreateKey(path) // another process won the race
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.Write(key); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return key, f.Close()
+}
+
+// Handler returns the HTTP handler (for tests and embedding).
+func (a *App) Handler() http.Handler { return a.handler }
+
+func (a *App) buildHandler(version string) http.Handler {
+	mux := http.NewServeMux()
+	for _, r := range a.routes {
+		mux.Handle(r.path, r.gw)
+	}
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"ok","version":%q}`+"\n", version)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !a.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			io.WriteString(w, `{"status":"unavailable"}`+"\n")
+			return
+		}
+		io.WriteString(w, `{"status":"ready"}`+"\n")
+	})
+	return recoverer(a.log, mux)
+}
+
+// recoverer turns a panic in a handler into a 500 and a log line instead
+// of a dropped connection with no trace.
+func recoverer(log *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				log.Error("handler panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v))
+				transport.WriteError(w, http.StatusInternalServerError, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInternalError, "Internal error"))
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Run serves until ctx ends, then shuts down gracefully: readiness turns
+// off, open SSE streams end with a retry hint, in-flight calls finish within
+// http.shutdown_grace, and upstreams (stdio process groups included) close.
+// ready, if not nil, receives the bound address once the server listens.
+func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
+	ln, err := net.Listen("tcp", a.cfg.Listen)
+	if err != nil {
+		a.closeUpstreams(context.Background())
+		return err
+	}
+	if n := a.cfg.HTTP.MaxConnections; n > 0 {
+		ln = limitListener(ln, n)
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: a.cfg.HTTP.ReadHeaderTimeout.D(),
+		IdleTimeout:       a.cfg.HTTP.IdleTimeout.D(),
+		MaxHeaderBytes:    int(a.cfg.HTTP.MaxHeaderBytes),
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	a.ready.Store(true)
+	a.log.Info("mcpfort listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL)
+	for _, r := range a.routes {
+		a.log.Info("route", "server", r.name, "url", a.cfg.PublicURL+r.path)
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	select {
+	case err := <-errc:
+		a.closeUpstreams(context.Background())
+		return err
+	case <-ctx.Done():
+	}
+	a.log.Info("shutting down", "grace", a.cfg.HTTP.ShutdownGrace.D().String())
+	a.ready.Store(false)
+	for _, r := range a.routes {
+		r.gw.Drain()
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownGrace.D())
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	if err != nil {
+		a.log.Warn("in-flight requests cut at the shutdown deadline", "err", err)
+		_ = srv.Close()
+	}
+	a.closeUpstreams(sctx)
+	return nil
+}
+
+func (a *App) closeUpstreams(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, r := range a.routes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := r.up.Close(ctx); err != nil {
+				a.log.Warn("closing upstream", "server", r.name, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// NewLogger returns the operational logger the configuration asks for.
+func NewLogger(w io.Writer, c config.Log) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(c.Level))
+	o := &slog.HandlerOptions{Level: lv}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, o))
+	}
+	return slog.New(slog.NewTextHandler(w, o))
+}
+
+// limitListener caps concurrent connections: Accept waits while n are
+// open.
+func limitListener(l net.Listener, n int) net.Listener {
+	return &limited{Listener: l, sem: make(chan struct{}, n)}
+}
+
+type limited struct {
+	net.Listener
+	sem chan struct{}
+}
+
+func (l *limited) Accept() (net.Conn, error) {
+	l.sem <- struct{}{}
+	c, err := l.Listener.Accept()
+	if err != nil {
+		<-l.sem
+		return nil, err
+	}
+	return &limitedConn{Conn: c, release: func() { <-l.sem }}, nil
+}
+
+type limitedConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
+}
+
+var _ = time.Second

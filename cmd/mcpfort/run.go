@@ -1,0 +1,106 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/mcpfort/mcpfort/app"
+	"github.com/mcpfort/mcpfort/config"
+)
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3".
+var version = ""
+
+func buildVersion() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	return "dev"
+}
+
+const usage = `Usage:
+  mcpfort serve --config FILE    run the gateway
+  mcpfort check-config FILE      validate a configuration file and exit
+  mcpfort version                print the version
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return serve(args[1:], stderr)
+	case "check-config":
+		return checkConfig(args[1:], stdout, stderr)
+	case "version", "--version", "-version":
+		fmt.Fprintln(stdout, "mcpfort", buildVersion())
+		return 0
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	if code, ok := extraCommand(args, stdout, stderr); ok {
+		return code
+	}
+	fmt.Fprintf(stderr, "mcpfort: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+func serve(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "mcpfort.yaml", "configuration `file`")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		fmt.Fprintf(stderr, "mcpfort: %v\n", err)
+		return 1
+	}
+	a, err := app.New(cfg, app.Options{Version: buildVersion(), Logger: app.NewLogger(stderr, cfg.Log)})
+	if err != nil {
+		fmt.Fprintf(stderr, "mcpfort: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := a.Run(ctx, nil); err != nil {
+		fmt.Fprintf(stderr, "mcpfort: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+func checkConfig(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprintln(stderr, "usage: mcpfort check-config FILE")
+		return 2
+	}
+	if _, err := config.Load(args[0]); err != nil {
+		var p config.Problems
+		if errors.As(err, &p) {
+			fmt.Fprintf(stderr, "%s: %d problem(s):\n", args[0], len(p))
+			for _, s := range p {
+				fmt.Fprintln(stderr, "  "+s)
+			}
+			return 1
+		}
+		fmt.Fprintf(stderr, "mcpfort: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return 0
+}
