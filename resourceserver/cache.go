@@ -152,6 +152,15 @@ func (c *Cache) verifyOnce(ctx context.Context, key [32]byte, token string) (*Pr
 		}
 		return f.p, f.err
 	}
+	// A flight may have finished between the caller's cache miss and now:
+	// look again before starting another.
+	c.mu.RLock()
+	e := c.entries[key]
+	c.mu.RUnlock()
+	if e != nil && c.now().Before(e.expires) {
+		c.flightMu.Unlock()
+		return e.p, e.err
+	}
 	f := &flightCall{done: make(chan struct{})}
 	c.flight[key] = f
 	c.flightMu.Unlock()

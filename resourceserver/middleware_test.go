@@ -423,4 +423,6 @@ func TestNewMiddlewareOptions(t *testing.T) {
 // VerifierFunc adapts a function to Verifier in tests.
 type VerifierFunc func(ctx context.Context, token string) (*Principal, error)
 
-func (f VerifierFunc) Verify(ctx context.Context, token string) (*Principal, error) { return f(ctx, token) }
+func (f VerifierFunc) Verify(ctx context.Context, token string) (*Principal, error) {
+	return f(ctx, token)
+}
