@@ -32,7 +32,7 @@ const (
 )
 
 // newUpstream starts a go-sdk MCP server over Streamable HTTP.
-func newUpstream(t *testing.T, kind upstreamKind) *httptest.Server {
+func newUpstream(t testing.TB, kind upstreamKind) *httptest.Server {
 	t.Helper()
 	srv := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1.0.0"}, nil)
 	mcp.AddTool(srv, &mcp.Tool{Name: "echo", Description: "echoes text"}, func(ctx context.Context, req *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {

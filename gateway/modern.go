@@ -33,8 +33,18 @@ func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, body []byte, ms
 	}
 	ctx, cancel := g.streamContext(r)
 	defer cancel()
+	fwd := forwardHeaders(r.Header)
+	if field := mcp.NameField(msg.Method); field != "" {
+		// Forward Mcp-Name in its canonical encoding (plain when it can
+		// be), now that it is known to match the body.
+		v := p.Name
+		if field == "uri" {
+			v = p.URI
+		}
+		fwd[mcp.HeaderName] = []string{mcp.EncodeHeaderValue(v)}
+	}
 	c := &Call{Route: g.opts.Route, Era: mcp.EraModern, Version: p.ProtocolVersion, Principal: g.principal(ctx),
-		Msg: msg, Params: p, Header: r.Header, body: body, fwd: forwardHeaders(r.Header)}
+		Msg: msg, Params: p, Header: r.Header, body: body, fwd: fwd}
 	reply, err := g.handler(ctx, c)
 	if err != nil {
 		g.writeCallError(w, msg.ID, err)
