@@ -85,5 +85,3 @@ type SecretRef struct {
 	// trimmed), relative to the configuration file.
 	File string `yaml:"file,omitempty"`
 }
-
-func (s SecretRef) isZero() bool { return s.Env == "" && s.File == "" }

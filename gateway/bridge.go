@@ -68,15 +68,14 @@ func (b *bridgeState) level(id [16]byte) string {
 // upSession is a legacy upstream session held for 2026-07-28 callers of one
 // principal (never shared between principals).
 type upSession struct {
-	once     sync.Once
-	err      error
-	key      string
-	id       string // upstream Mcp-Session-Id
-	version  string
-	caps     []byte // upstream capabilities
-	info     []byte // upstream serverInfo
-	instr    string
-	clientOK bool
+	once    sync.Once
+	err     error
+	key     string
+	id      string // upstream Mcp-Session-Id
+	version string
+	caps    []byte // upstream capabilities
+	info    []byte // upstream serverInfo
+	instr   string
 }
 
 // discovery is an upstream's server/discover answer.

@@ -3,11 +3,13 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/mcpfort/mcpfort/gateway/session"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
 )
@@ -145,4 +147,65 @@ func forwardHeaders(in http.Header) http.Header {
 		}
 	}
 	return out
+}
+
+// Derive returns a new request from the same caller, in the same session
+// and era, for a policy that needs to ask the upstream something itself (a
+// tools/list to learn the tool schemas it checks arguments against). In the
+// 2026-07-28 era the caller's _meta (version, capabilities, client info) is
+// copied into params and the Mcp-Method/Mcp-Name headers are set.
+func (c *Call) Derive(id jsonrpc.ID, method string, params []byte) (*Call, error) {
+	if params == nil {
+		params = []byte(`{}`)
+	}
+	if !jsonx.IsObject(params) {
+		return nil, errors.New("gateway: derived params must be an object")
+	}
+	var err error
+	if c.Era == mcp.EraModern && c.Params.Meta != nil {
+		meta := []byte(`{}`)
+		for _, k := range []string{mcp.MetaProtocolVersion, mcp.MetaClientCapabilities, mcp.MetaClientInfo} {
+			if v, ok := jsonx.Get(c.Params.Meta, k); ok {
+				if meta, err = jsonx.Set(meta, k, v); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if params, err = jsonx.Set(params, "_meta", meta); err != nil {
+			return nil, err
+		}
+	}
+	raw := jsonrpc.AppendRequest(nil, id, method, params)
+	msg, err := jsonrpc.Decode(raw, jsonrpc.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	p, err := mcp.ParseParams(msg.Params)
+	if err != nil {
+		return nil, err
+	}
+	d := &Call{Route: c.Route, Era: c.Era, Version: c.Version, Session: c.Session, Principal: c.Principal,
+		Msg: msg, Params: p, Header: c.Header}
+	d.fwd = make(http.Header, len(c.fwd)+2)
+	for k, v := range c.fwd {
+		if k != mcp.HeaderMethod && k != mcp.HeaderName && !strings.HasPrefix(k, mcp.HeaderParamPrefix) {
+			d.fwd[k] = v
+		}
+	}
+	if c.Era == mcp.EraModern {
+		d.fwd[mcp.HeaderMethod] = []string{method}
+		switch mcp.NameField(method) {
+		case "name":
+			d.fwd[mcp.HeaderName] = []string{mcp.EncodeHeaderValue(p.Name)}
+		case "uri":
+			d.fwd[mcp.HeaderName] = []string{mcp.EncodeHeaderValue(p.URI)}
+		}
+	}
+	return d, nil
+}
+
+// FinalResult reads a reply to its response and returns the raw result, or
+// the JSON-RPC error as a *jsonrpc.Error. It closes the reply.
+func FinalResult(ctx context.Context, reply upstream.Reply) ([]byte, error) {
+	return finalResult(ctx, reply)
 }

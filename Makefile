@@ -1,0 +1,37 @@
+# mcpfort: `make run` starts the embedded default, `make test` runs every
+# check CI runs (build, vet, staticcheck, race tests, conformance suites).
+GO          ?= go
+STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
+BIN         := bin
+
+.PHONY: all build run test vet staticcheck unit conformance bench clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/mcpfort ./cmd/mcpfort
+	$(GO) build -o $(BIN)/mcpfort-everything ./cmd/mcpfort-everything
+
+run: build
+	$(BIN)/mcpfort serve --config examples/mcpfort.yaml
+
+test: build vet staticcheck unit conformance
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+staticcheck:
+	$(STATICCHECK) ./...
+
+unit:
+	$(GO) test -race -timeout 15m ./...
+
+conformance: build
+	scripts/conformance-all.sh
+
+bench: build
+	scripts/bench.sh
+
+clean:
+	rm -rf $(BIN) conformance/results
