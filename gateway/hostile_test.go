@@ -169,6 +169,7 @@ func TestHostileInput(t *testing.T) {
 		{"modern Mcp-Name base64", gm, exchange{body: modernBody("tools/call", `"name":"echo","arguments":{"text":"x"}`), headers: modernHeaders("tools/call", "=?base64?ZWNobw==?=")}, 200, 0},
 		{"modern Mcp-Name bad base64", gm, exchange{body: modernBody("tools/call", `"name":"echo","arguments":{"text":"x"}`), headers: modernHeaders("tools/call", "=?base64?***?=")}, 400, -32020},
 		{"modern unsupported version", gm, exchange{body: strings.ReplaceAll(modernBody("tools/list", ""), "2026-07-28", "2099-01-01"), headers: map[string]string{"Mcp-Protocol-Version": "2099-01-01", "Mcp-Method": "tools/list"}}, 400, -32022},
+		{"modern initialize", gm, exchange{body: modernBody("initialize", `"protocolVersion":"2026-07-28","capabilities":{},"clientInfo":{"name":"c","version":"1"}`), headers: modernHeaders("initialize", "")}, 404, -32601},
 		{"modern removed method", gm, exchange{body: modernBody("ping", ""), headers: modernHeaders("ping", "")}, 404, -32601},
 		{"modern client response", gm, exchange{body: `{"jsonrpc":"2.0","id":1,"result":{}}`, headers: modernHeaders("", "")}, 400, -32600},
 		{"modern batch", gm, exchange{body: "[" + modernBody("tools/list", "") + "]", headers: modernHeaders("tools/list", "")}, 400, -32600},

@@ -54,7 +54,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		params[i] = p
-		if p.HasProtocolVersion && m.Method != mcp.MethodInitialize {
+		if p.HasProtocolVersion {
 			modern = true
 		}
 	}
@@ -62,7 +62,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 	sid := r.Header.Get(mcp.HeaderSessionID)
 
 	switch {
-	case !batch && msgs[0].Method == mcp.MethodInitialize:
+	case !batch && msgs[0].Method == mcp.MethodInitialize && !modern && !mcp.IsModern(hv):
 		g.initialize(w, r, body, msgs[0], params[0])
 	case sid != "" && !modern && !mcp.IsModern(hv):
 		g.legacy(w, r, body, msgs, params, batch, sid, hv)

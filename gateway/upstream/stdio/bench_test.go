@@ -1,0 +1,54 @@
+package stdio
+
+import (
+	"context"
+	"strconv"
+	"sync/atomic"
+	"testing"
+)
+
+// BenchmarkPoolEcho measures tools/call echo through the pool, with
+// parallel callers (16 per CPU): through a Shared pool (4 processes, ids
+// rewritten) and through PerSession (a process per caller). Reports calls/s.
+//
+//	go test -run XXX -bench PoolEcho -benchtime 3s ./gateway/upstream/stdio
+func BenchmarkPoolEcho(b *testing.B) {
+	for _, iso := range []Isolation{Shared, PerSession} {
+		b.Run(iso.String(), func(b *testing.B) {
+			ctx := context.Background()
+			p := newPool(b, Options{Isolation: iso, InitializeParams: []byte(clientInit), MaxProcesses: map[Isolation]int{Shared: 4, PerSession: 64}[iso]})
+			var n atomic.Int64
+			// Warm up: start the processes outside the timing.
+			warm, err := p.Acquire(ctx, "warm")
+			if err != nil {
+				b.Fatal(err)
+			}
+			req := toolCall(b, "1", "echo", map[string]string{"text": "hello"}, "")
+			b.SetParallelism(16)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				c, err := p.Acquire(ctx, "k"+strconv.FormatInt(n.Add(1), 10))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.Close()
+				for pb.Next() {
+					call, err := c.Call(ctx, req)
+					if err != nil {
+						b.Error(err)
+						return
+					}
+					_, resp, err := drain(ctx, call)
+					if err != nil || resp == nil || resp.Error != nil {
+						b.Errorf("call: %v %v", resp, err)
+						return
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+			warm.Close()
+		})
+	}
+}

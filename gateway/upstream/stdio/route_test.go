@@ -1,0 +1,191 @@
+package stdio
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/mcpfort/mcpfort/jsonrpc"
+)
+
+// routingFixture is a process without an OS process: what it "writes" goes
+// nowhere, what it "reads" is fed to handleLine. Two conns have calls in
+// flight, with colliding client ids and progress tokens.
+type routingFixture struct {
+	p     *Pool
+	pr    *process
+	conns []*Conn
+	calls []*Call
+}
+
+func newRoutingFixture(t testing.TB, iso Isolation, callsPerConn int) *routingFixture {
+	p, err := New(Options{Command: []string{"/bin/sh"}, Isolation: iso, MaxCallBuffer: 4096, UnsolicitedBuffer: 8, IdleTimeout: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &routingFixture{p: p, pr: newProcess(p, nopWriteCloser{io.Discard})}
+	for i := range 2 {
+		c := newConn(p, "k")
+		if iso == PerSession && i == 1 {
+			break // a PerSession process has one conn
+		}
+		f.conns = append(f.conns, c)
+		if iso == PerSession {
+			f.pr.sess = c
+		}
+		for range callsPerConn {
+			call := newCall(c, jsonrpc.Int64ID(1), "tools/call", p.o.MaxCallBuffer)
+			call.origToken = []byte(`"tok"`)
+			if !f.pr.register(call) {
+				t.Fatal("register failed")
+			}
+			p.mu.Lock()
+			p.inflight++
+			f.pr.inflight++
+			p.mu.Unlock()
+			c.calls[call.origID] = call
+			f.calls = append(f.calls, call)
+		}
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // calls are still in flight: no drain
+		p.Close(ctx)
+	})
+	return f
+}
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// received drains what the fixture's conns and calls got, by conn index.
+func (f *routingFixture) received() map[int][]*jsonrpc.Message {
+	out := map[int][]*jsonrpc.Message{}
+	for i, c := range f.conns {
+		for _, call := range f.calls {
+			if call.conn != c {
+				continue
+			}
+			call.mu.Lock()
+			out[i] = append(out[i], call.queue...)
+			if call.resp != nil {
+				out[i] = append(out[i], call.resp)
+			}
+			call.mu.Unlock()
+		}
+	drain:
+		for {
+			select {
+			case m := <-c.unsolicited:
+				out[i] = append(out[i], m)
+			default:
+				break drain
+			}
+		}
+	}
+	return out
+}
+
+func TestRouting(t *testing.T) {
+	lines := strings.Join([]string{
+		// Responses by process id: call 1 is conn 0's, call 3 conn 1's.
+		`{"jsonrpc":"2.0","id":1,"result":{"n":"first"}}`,
+		`{"jsonrpc":"2.0","id":3,"result":{"n":"third"}}`,
+		`{"jsonrpc":"2.0","id":99,"result":{}}`,
+		// Progress by token: 2 is conn 0's second call, 4 conn 1's.
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":2,"progress":1}}`,
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":4,"progress":1}}`,
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"2","progress":1}}`,
+		// Unattributable with calls of both conns in flight.
+		`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}`,
+	}, "\n")
+	f := newRoutingFixture(t, Shared, 2)
+	for _, l := range strings.Split(lines, "\n") {
+		f.pr.handleLine([]byte(l))
+	}
+	got := f.received()
+	want := map[int][]string{
+		0: {`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok","progress":1}}`, `{"jsonrpc":"2.0","id":1,"result":{"n":"first"}}`},
+		1: {`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok","progress":1}}`, `{"jsonrpc":"2.0","id":1,"result":{"n":"third"}}`},
+	}
+	for i, w := range want {
+		var g []string
+		for _, m := range got[i] {
+			g = append(g, string(m.Raw))
+		}
+		if strings.Join(g, "\n") != strings.Join(w, "\n") {
+			// Order across calls is by call, not arrival; compare as sets.
+			if len(g) != len(w) || !sameSet(g, w) {
+				t.Errorf("conn %d got\n%s\nwant\n%s", i, strings.Join(g, "\n"), strings.Join(w, "\n"))
+			}
+		}
+	}
+}
+
+func sameSet(a, b []string) bool {
+	m := map[string]int{}
+	for _, s := range a {
+		m[s]++
+	}
+	for _, s := range b {
+		m[s]--
+	}
+	for _, n := range m {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// FuzzStdout feeds arbitrary process output through framing, parsing and
+// routing. Nothing may panic, nothing may be delivered twice, and a conn
+// only ever sees responses and progress with its own ids and tokens.
+func FuzzStdout(f *testing.F) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"result":{}}`,
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":2,"progress":1}}`,
+		`{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":1}}`,
+		`{"jsonrpc":"2.0","id":5,"method":"elicitation/create","params":{}}`,
+		`{"jsonrpc":"2.0","id":"p","method":"ping"}`,
+		`[{"jsonrpc":"2.0","id":2,"error":{"code":1,"message":"m"}},{"jsonrpc":"2.0","method":"x"}]`,
+		"garbage\n\xff\n",
+	} {
+		f.Add([]byte(s+"\n"), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, out []byte, mode uint8) {
+		iso := Isolation(mode % 3)
+		fx := newRoutingFixture(t, iso, 2)
+		lr := newLineReader(bytes.NewReader(out), 1024)
+		parsed := 0
+		for {
+			line, err := lr.next()
+			if err != nil {
+				break
+			}
+			if ms, err := parseLine(line); err == nil {
+				parsed += len(ms)
+			}
+			fx.pr.handleLine(line)
+		}
+		got := fx.received()
+		total := 0
+		for i, ms := range got {
+			total += len(ms)
+			for _, m := range ms {
+				switch {
+				case m.Kind == jsonrpc.KindResponse && m.ID.Raw() != "1":
+					t.Fatalf("conn %d got a response with a process id: %s", i, m.Raw)
+				case m.Method == "notifications/progress" && !bytes.Contains(m.Raw, []byte(`"progressToken":"tok"`)):
+					t.Fatalf("conn %d got progress with a process token: %s", i, m.Raw)
+				}
+			}
+		}
+		if total > parsed {
+			t.Fatalf("%d deliveries for %d messages", total, parsed)
+		}
+	})
+}
