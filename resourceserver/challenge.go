@@ -343,6 +343,11 @@ func writeError(w http.ResponseWriter, err error, resourceMetadata, realm string
 		Scopes:           scopes,
 		ResourceMetadata: resourceMetadata,
 	}
+	if e.Code == "" {
+		// RFC 6750 §3.1: a request without credentials gets no error code
+		// "or other error information" in the challenge.
+		c.Description = ""
+	}
 	h.Set("WWW-Authenticate", c.String())
 	w.WriteHeader(e.Status())
 	body := errorBody{Error: string(e.Code), Description: sanitizeQuoted(e.Description)}

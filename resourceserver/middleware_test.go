@@ -338,6 +338,13 @@ func TestWriteErrorForGateway(t *testing.T) {
 			body:      `{"error":"invalid_token","error_description":"the access token is invalid"}`,
 		},
 		{
+			name:      "no token: no error information in the challenge",
+			err:       &Error{Description: "a bearer access token is required"},
+			status:    401,
+			challenge: `Bearer resource_metadata="` + e.mw.ResourceMetadataURL() + `"`,
+			body:      `{"error_description":"a bearer access token is required"}`,
+		},
+		{
 			name:       "unavailable",
 			err:        errors.Join(ErrUnavailable, errors.New("jwks down")),
 			status:     503,
