@@ -4,14 +4,24 @@ import (
 	"context"
 	"strconv"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // BenchmarkPoolEcho measures tools/call echo through the pool, with
 // parallel callers (16 per CPU): through a Shared pool (4 processes, ids
-// rewritten) and through PerSession (a process per caller). Reports calls/s.
+// rewritten) and through PerSession (a process per caller). Reports calls/s
+// and the CPU this process (pool and callers, not the servers) spent per
+// call.
 //
 //	go test -run XXX -bench PoolEcho -benchtime 3s ./gateway/upstream/stdio
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 func BenchmarkPoolEcho(b *testing.B) {
 	for _, iso := range []Isolation{Shared, PerSession} {
 		b.Run(iso.String(), func(b *testing.B) {
@@ -25,6 +35,7 @@ func BenchmarkPoolEcho(b *testing.B) {
 			}
 			req := toolCall(b, "1", "echo", map[string]string{"text": "hello"}, "")
 			b.SetParallelism(16)
+			cpu0 := selfCPU()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				c, err := p.Acquire(ctx, "k"+strconv.FormatInt(n.Add(1), 10))
@@ -48,6 +59,7 @@ func BenchmarkPoolEcho(b *testing.B) {
 			})
 			b.StopTimer()
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "calls/s")
+			b.ReportMetric(float64((selfCPU()-cpu0).Microseconds())/float64(b.N), "pool-cpu-us/call")
 			warm.Close()
 		})
 	}

@@ -139,6 +139,17 @@ func (c *Conn) Call(ctx context.Context, msg *jsonrpc.Message) (*Call, error) {
 		return nil, err
 	}
 	call.watch(ctx)
+	// A context that ended before the write has abandoned the call: do not
+	// send a request the process was already told to cancel. (A cancel in
+	// the instant between this check and the write reaches the process
+	// just before its request, which it ignores; the late response is
+	// dropped either way.)
+	select {
+	case <-call.done:
+		_, err := call.Next(context.Background())
+		return nil, err
+	default:
+	}
 	if err := pr.write(raw); err != nil {
 		pr.abandon(call, err, false)
 		return nil, unavailable("process input failed")

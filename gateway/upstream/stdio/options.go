@@ -178,6 +178,8 @@ const (
 
 	// maxStderrLine bounds one logged stderr line; the rest is dropped.
 	maxStderrLine = 1024
+	// maxStderrRate bounds the stderr lines logged per process per second.
+	maxStderrRate = 100
 )
 
 // DefaultInitializeParams returns the initialize params a PerUser or Shared

@@ -269,11 +269,26 @@ func (pr *process) readStderr(r *os.File) {
 	defer r.Close()
 	br := bufio.NewReaderSize(r, maxStderrLine)
 	skipping := false
+	// A chatty or hostile process must not flood the gateway's log: at most
+	// maxStderrRate lines a second, and a count of the rest.
+	var window time.Time
+	var lines, dropped int
 	for {
 		frag, err := br.ReadSlice('\n')
 		if len(frag) > 0 && !skipping {
+			if now := time.Now(); now.Sub(window) >= time.Second {
+				if dropped > 0 {
+					pr.log.Warn("stdio process stderr lines dropped", "lines", dropped)
+				}
+				window, lines, dropped = now, 0, 0
+			}
 			line := strings.ToValidUTF8(string(trimEOL(frag)), "\uFFFD")
-			if line != "" || err == nil {
+			switch {
+			case line == "" && err != nil:
+			case lines >= maxStderrRate:
+				dropped++
+			default:
+				lines++
 				pr.log.Info("stdio process stderr", "line", line, "truncated", err == bufio.ErrBufferFull)
 			}
 		}
