@@ -103,7 +103,8 @@ type Gateway struct {
 	drainCtx context.Context
 	drain    context.CancelFunc
 
-	bridge *bridgeState
+	bridge  *bridgeState
+	headers *toolHeaders
 }
 
 // New returns a Gateway for opts.
@@ -139,6 +140,7 @@ func New(opts Options) (*Gateway, error) {
 	g.era.init(opts.UpstreamEra)
 	g.drainCtx, g.drain = context.WithCancel(context.Background())
 	g.bridge = newBridgeState()
+	g.headers = newToolHeaders()
 	h := g.dispatch
 	for i := len(opts.Middleware) - 1; i >= 0; i-- {
 		h = opts.Middleware[i](h)

@@ -209,6 +209,15 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*Conn, error) {
 	}
 	p.mu.Unlock()
 	if err != nil {
+		if ctx.Err() != nil || p.ctx.Err() != nil {
+			// The caller went away (or the pool closed): not the
+			// command's failure, no backoff.
+			p.unreserve(nil)
+			if p.ctx.Err() != nil {
+				return fail(ErrClosed)
+			}
+			return fail(ctx.Err())
+		}
 		p.startFailed(nil, err)
 		return fail(unavailable("could not start the process: " + err.Error()))
 	}
@@ -583,7 +592,9 @@ func (p *Pool) start(ctx context.Context) (*process, error) {
 	}
 	if p.o.InitializeParams != nil {
 		ictx, cancel := context.WithTimeout(ctx, p.o.StartTimeout)
+		stop := context.AfterFunc(p.ctx, cancel) // Close does not wait for a hung start
 		err := pr.initialize(ictx, p.o.InitializeParams)
+		stop()
 		cancel()
 		if err != nil {
 			pr.log.Warn("stdio process failed to initialize", "error", err)

@@ -942,3 +942,33 @@ func readChildren() ([]int, error) {
 		zombies = append(zombies, pid)
 	}
 }
+
+// TestHungProcess: a process that neither answers nor reads is given up on
+// within StartTimeout or WriteTimeout, and killed.
+func TestHungProcess(t *testing.T) {
+	t.Run("initialize", func(t *testing.T) {
+		ctx := testCtx(t)
+		p := newPool(t, Options{Command: []string{"sleep", "3600"}, Isolation: Shared, StartTimeout: 100 * time.Millisecond})
+		start := time.Now()
+		if _, err := p.Acquire(ctx, "k"); jsonrpcCode(err) != jsonrpc.CodeUpstreamUnavailable {
+			t.Fatalf("Acquire: %v, want CodeUpstreamUnavailable", err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("gave up after %v", d)
+		}
+	})
+	t.Run("write", func(t *testing.T) {
+		ctx := testCtx(t)
+		p := newPool(t, Options{Command: []string{"sleep", "3600"}, WriteTimeout: 100 * time.Millisecond})
+		c, err := p.Acquire(ctx, "s")
+		if err != nil {
+			t.Fatal(err)
+		}
+		// More than a pipe buffer: the write blocks.
+		big := toolCall(t, "1", "echo", map[string]string{"text": strings.Repeat("x", 1<<20)}, "")
+		if _, err := c.Call(ctx, big); jsonrpcCode(err) != jsonrpc.CodeUpstreamUnavailable {
+			t.Fatalf("Call: %v, want CodeUpstreamUnavailable", err)
+		}
+		<-c.Done()
+	})
+}
