@@ -227,46 +227,71 @@ func collide(ctx context.Context, t *testing.T, c *Conn, i int) error {
 	}
 }
 
-func TestPerSession200Concurrent(t *testing.T) {
-	ctx := testCtx(t)
-	const clients, maxProcs = 200, 16
-	p := newPool(t, Options{MaxProcesses: maxProcs, InitializeParams: []byte(clientInit)})
-	var wg sync.WaitGroup
-	var failures, peak atomic.Int64
-	for i := range clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := p.Acquire(ctx, "session-"+strconv.Itoa(i))
-			if err != nil {
-				t.Errorf("client %d: Acquire: %v", i, err)
-				failures.Add(1)
-				return
-			}
-			defer c.Close()
-			if n := int64(p.Stats().Processes); n > peak.Load() {
-				peak.Store(n) // racy max, good enough for a bound check
-			}
-			text := "hello " + strconv.Itoa(i)
-			for j := range 3 {
-				got, err := callText(ctx, t, c, strconv.Itoa(j), "echo", map[string]string{"text": text})
-				if err != nil || got != text {
-					t.Errorf("client %d: echo = %q, %v", i, got, err)
-					failures.Add(1)
-					return
+// Test200Concurrent: 200 clients at once, zero failures: on PerSession
+// with fewer processes allowed than clients (the rest queue for a process),
+// and on one Shared process with fewer in-flight slots than clients (the rest
+// queue for a slot).
+func Test200Concurrent(t *testing.T) {
+	const clients = 200
+	tests := []struct {
+		iso                   Isolation
+		maxProcs, maxInFlight int
+		starts                uint64
+	}{
+		{PerSession, 16, 64, clients},
+		{Shared, 1, 32, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.iso.String(), func(t *testing.T) {
+			ctx := testCtx(t)
+			p := newPool(t, Options{Isolation: tt.iso, MaxProcesses: tt.maxProcs, MaxInFlight: tt.maxInFlight, InitializeParams: []byte(clientInit)})
+			var wg sync.WaitGroup
+			var failures, peakProcs, peakQueue atomic.Int64
+			peak := func(v *atomic.Int64, n int) {
+				for {
+					old := v.Load()
+					if int64(n) <= old || v.CompareAndSwap(old, int64(n)) {
+						return
+					}
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	if f := failures.Load(); f != 0 {
-		t.Fatalf("%d of %d clients failed", f, clients)
-	}
-	if pk := peak.Load(); pk > maxProcs {
-		t.Errorf("peak of %d processes, max %d", pk, maxProcs)
-	}
-	if s := p.Stats(); s.Starts != clients {
-		t.Errorf("%d starts, want %d", s.Starts, clients)
+			for i := range clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					c, err := p.Acquire(ctx, "client-"+strconv.Itoa(i))
+					if err != nil {
+						t.Errorf("client %d: Acquire: %v", i, err)
+						failures.Add(1)
+						return
+					}
+					defer c.Close()
+					text := "hello " + strconv.Itoa(i)
+					for j := range 3 {
+						s := p.Stats()
+						peak(&peakProcs, s.Processes)
+						peak(&peakQueue, s.Queued)
+						got, err := callText(ctx, t, c, strconv.Itoa(j), "echo", map[string]string{"text": text})
+						if err != nil || got != text {
+							t.Errorf("client %d: echo = %q, %v", i, got, err)
+							failures.Add(1)
+							return
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if f := failures.Load(); f != 0 {
+				t.Fatalf("%d of %d clients failed", f, clients)
+			}
+			if pk := peakProcs.Load(); pk > int64(tt.maxProcs) {
+				t.Errorf("peak of %d processes, max %d", pk, tt.maxProcs)
+			}
+			if s := p.Stats(); s.Starts != tt.starts {
+				t.Errorf("%d starts, want %d", s.Starts, tt.starts)
+			}
+			t.Logf("peak queue %d", peakQueue.Load())
+		})
 	}
 }
 
