@@ -48,12 +48,40 @@
 //	}
 //	mux.Handle("/mcp", mw.Wrap(mcpHandler))
 //
+// # Using it in a gateway
+//
+// Build one [Middleware] per protected resource (each MCP endpoint has its
+// own canonical URI and metadata document) over one shared verifier stack,
+// so the JWKS and the cache are shared while the audience check stays per
+// resource.
+//
+// No token passthrough: [Middleware.Wrap] hands the next handler a shallow
+// copy of the request whose Header is a new map without Authorization. A
+// proxy that builds its upstream request from that header cannot forward
+// the client's token; the caller's request is left untouched. Code that
+// calls [Middleware.Authenticate] directly instead of Wrap must drop the
+// header itself.
+//
+// Per-tool scopes: after decoding a tools/call (or resources/read,
+// prompts/get), compute every scope the call needs and, if
+// [MissingScopes](p.Scopes, needed) is not nil, answer with
+// [Middleware.WriteError] and an [Error] of code [InsufficientScope] whose
+// Scopes are all the needed ones (step-up in one round trip).
+//
+// Sessions: bind them to [Principal.Identity] (issuer, subject and client),
+// never to the token. Revocation: feed revoked token ids to
+// [Cache.RevokeTokenID]; otherwise a revoked token is refused once the
+// cache's MaxAge has passed (introspection), or when it expires (JWT).
+//
+// CORS preflight requests carry no credentials: answer them before the
+// middleware.
+//
 // Untrusted JSON (token headers and claims, introspection responses,
 // metadata documents) goes through internal/jsonx: strict UTF-8, bounded
 // depth, duplicate keys rejected, case-sensitive member names.
 //
 // It imports the standard library, internal/jsonx and go-jose (confined to
-// jwt.go and jwks.go; no go-jose type appears in the API). It must never
+// jwks.go; no go-jose type appears in the API); deps_test.go enforces it. It must never
 // import authserver (it works with any authorization server), gateway, app,
 // config or storage.
 package resourceserver
