@@ -147,3 +147,27 @@ func FuzzLineReader(f *testing.F) {
 		}
 	})
 }
+
+func TestParseNumber(t *testing.T) {
+	for _, tt := range []struct {
+		in string
+		n  int64
+		ok bool
+	}{
+		{"1", 1, true},
+		{`"42"`, 42, true},
+		{"0", 0, false},
+		{"-1", 0, false},
+		{"1.0", 0, false},
+		{"1e3", 0, false},
+		{`""`, 0, false},
+		{`"4`, 0, false},
+		{"999999999999999999", 999999999999999999, true},
+		{"9999999999999999999", 0, false},
+	} {
+		n, ok := parseNumber([]byte(tt.in))
+		if n != tt.n || ok != tt.ok {
+			t.Errorf("parseNumber(%s) = %d, %v; want %d, %v", tt.in, n, ok, tt.n, tt.ok)
+		}
+	}
+}

@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -503,8 +502,23 @@ func (pr *process) initialize(ctx context.Context, params []byte) error {
 	}
 }
 
-// parseUpID reads an id the pool issued (a JSON integer).
-func parseUpID(id jsonrpc.ID) (int64, bool) {
-	n, err := strconv.ParseInt(id.Raw(), 10, 64)
-	return n, err == nil
+// parseUpID reads an id the pool issued: a JSON integer, or the same digits
+// as a string, which some servers echo ids and tokens as.
+func parseUpID(id jsonrpc.ID) (int64, bool) { return parseNumber([]byte(id.Raw())) }
+
+func parseNumber(raw []byte) (int64, bool) {
+	if len(raw) > 2 && raw[0] == '"' && raw[len(raw)-1] == '"' {
+		raw = raw[1 : len(raw)-1]
+	}
+	if len(raw) == 0 || len(raw) > 18 { // no overflow
+		return 0, false
+	}
+	var n int64
+	for _, c := range raw {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		n = n*10 + int64(c-'0')
+	}
+	return n, n > 0
 }

@@ -75,7 +75,7 @@ func (pr *process) routeProgress(m *jsonrpc.Message) {
 	tok, ok := member(m.Params, "progressToken")
 	var c *Call
 	if ok {
-		if n, err := strconv.ParseInt(string(tok), 10, 64); err == nil {
+		if n, ok := parseNumber(tok); ok {
 			pr.mu.Lock()
 			if cc := pr.calls[n]; cc != nil && cc.origToken != nil && cc.conn != nil {
 				c = cc

@@ -93,12 +93,13 @@ func TestRouting(t *testing.T) {
 	lines := strings.Join([]string{
 		// Responses by process id: call 1 is conn 0's, call 3 conn 1's.
 		`{"jsonrpc":"2.0","id":1,"result":{"n":"first"}}`,
-		`{"jsonrpc":"2.0","id":3,"result":{"n":"third"}}`,
+		`{"jsonrpc":"2.0","id":"3","result":{"n":"third"}}`, // an id echoed as a string
 		`{"jsonrpc":"2.0","id":99,"result":{}}`,
 		// Progress by token: 2 is conn 0's second call, 4 conn 1's.
 		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":2,"progress":1}}`,
 		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":4,"progress":1}}`,
-		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"2","progress":1}}`,
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":7,"progress":1}}`,
+		`{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"tok","progress":1}}`,
 		// Unattributable with calls of both conns in flight.
 		`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}`,
 	}, "\n")
