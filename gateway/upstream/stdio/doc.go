@@ -14,9 +14,10 @@
 //
 // Because a PerUser or Shared process serves several connections, every
 // request id is rewritten to an id unique within its process on the way in
-// and restored on the way out, and so are progress tokens. Server messages
-// are delivered to exactly one connection or dropped, never broadcast: one
-// client must never see another client's output.
+// and restored on the way out, and so are progress tokens (in every mode, so
+// there is one path to test). Server messages are delivered to exactly one
+// connection or dropped, never broadcast: one client must never see another
+// client's output.
 //
 // The pool bounds processes, calls in flight per process and callers waiting
 // for either; a caller that cannot be served within the queue deadline gets a

@@ -23,7 +23,12 @@ const (
 	// PerUser gives every key (the authenticated principal) a process,
 	// shared by that principal's sessions.
 	PerUser
-	// Shared lets all keys share a bounded set of processes.
+	// Shared lets all keys share a bounded set of processes. Responses and
+	// progress are routed by id, but a server message carrying neither (a
+	// log line, a server-to-client request) can only be attributed by
+	// timing: it goes to the one call in flight when there is exactly one,
+	// else to nobody. A server that emits user data outside its request
+	// handlers should run PerUser or PerSession.
 	Shared
 )
 
