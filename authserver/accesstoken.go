@@ -1,0 +1,148 @@
+package authserver
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/mcpfort/mcpfort/oauth"
+	"github.com/mcpfort/mcpfort/storage"
+)
+
+// randomToken returns 256 bits of randomness, base64url: codes, refresh
+// tokens, secrets, registration tokens. Values this strong are safely
+// stored as plain SHA-256 digests (no salt or stretching needed).
+func randomToken() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// randomID returns a 128-bit identifier (jti, family id, client id).
+func randomID() string {
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// accessClaims are the JWT access-token claims of RFC 9068 section 2.2,
+// with "act" from RFC 8693 section 4.1.
+type accessClaims struct {
+	Iss      string         `json:"iss"`
+	Sub      string         `json:"sub"`
+	Aud      oauth.Audience `json:"aud"`
+	Exp      int64          `json:"exp"`
+	Iat      int64          `json:"iat"`
+	Jti      string         `json:"jti"`
+	ClientID string         `json:"client_id"`
+	Scope    string         `json:"scope,omitempty"`
+	AuthTime int64          `json:"auth_time,omitempty"`
+	Act      *oauth.Actor   `json:"act,omitempty"`
+}
+
+// tokenRequest describes the access token to issue.
+type tokenRequest struct {
+	subject  string
+	clientID string
+	aud      []*resource
+	scopes   []string // granted; narrowed to what the audience understands
+	authTime time.Time
+	act      *oauth.Actor
+	jti      string    // preassigned when the caller records it first
+	notAfter time.Time // cap on expiry (token exchange), zero for none
+}
+
+// issueAccessToken signs an RFC 9068 JWT access token ("typ: at+jwt",
+// section 2.1) for the request.
+func (s *Server) issueAccessToken(ctx context.Context, t tokenRequest) (token string, scope []string, exp time.Time, err error) {
+	now := s.now()
+	exp = now.Add(s.tokenLifetime(t.aud))
+	if !t.notAfter.IsZero() && t.notAfter.Before(exp) {
+		exp = t.notAfter
+	}
+	if t.jti == "" {
+		t.jti = randomID()
+	}
+	scope = tokenScopes(t.scopes, t.aud)
+	c := accessClaims{
+		Iss: s.issuer, Sub: t.subject, Aud: oauth.Audience(resourceURIs(t.aud)), Exp: exp.Unix(), Iat: now.Unix(),
+		Jti: t.jti, ClientID: t.clientID, Scope: oauth.FormatScope(scope), Act: t.act,
+	}
+	if !t.authTime.IsZero() {
+		c.AuthTime = t.authTime.Unix()
+	}
+	payload, err := json.Marshal(c)
+	if err != nil {
+		return "", nil, time.Time{}, err
+	}
+	token, _, err = s.keys.Sign(ctx, "at+jwt", payload)
+	return token, scope, exp, err
+}
+
+var errInactive = errors.New("token inactive")
+
+// verifyAccessToken validates one of this server's access tokens as a
+// resource server would (RFC 9068 section 4): signature by a published
+// key, "typ" at+jwt, issuer, expiry, and that it was not revoked.
+func (s *Server) verifyAccessToken(ctx context.Context, token string) (*accessClaims, error) {
+	if len(token) > 8192 {
+		return nil, errInactive
+	}
+	payload, err := s.keys.Verify(token, "at+jwt")
+	if err != nil {
+		return nil, errInactive
+	}
+	var c accessClaims
+	if err := decodeClaims(payload, &c); err != nil {
+		return nil, errInactive
+	}
+	if c.Iss != s.issuer || c.Sub == "" || c.Jti == "" || !s.now().Before(time.Unix(c.Exp, 0)) {
+		return nil, errInactive
+	}
+	denied, err := s.store.AccessTokenDenied(ctx, c.Jti)
+	if err != nil {
+		return nil, fmt.Errorf("check revocation: %w", err)
+	}
+	if denied {
+		return nil, errInactive
+	}
+	return &c, nil
+}
+
+// revokeFamily revokes a refresh-token family and denies the newest
+// access token issued from it.
+func (s *Server) revokeFamily(ctx context.Context, f *storage.RefreshFamily) error {
+	if err := s.store.RevokeFamily(ctx, f.ID, s.now()); err != nil {
+		return err
+	}
+	return s.denyAccessToken(ctx, f.LastAccessTokenID, f.LastAccessExpires)
+}
+
+func (s *Server) denyAccessToken(ctx context.Context, jti string, exp time.Time) error {
+	if jti == "" || !exp.After(s.now()) {
+		return nil
+	}
+	return s.store.DenyAccessToken(ctx, jti, exp)
+}
+
+// revokeGrant withdraws a user's consent for a client and revokes what the
+// client holds for the user.
+func (s *Server) revokeGrant(ctx context.Context, userID, clientID string) error {
+	if err := s.store.DeleteConsent(ctx, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	fams, err := s.store.RevokeFamilies(ctx, userID, clientID, s.now())
+	if err != nil {
+		return err
+	}
+	for _, f := range fams {
+		if err := s.denyAccessToken(ctx, f.LastAccessTokenID, f.LastAccessExpires); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package authserver
+
+import (
+	"crypto/x509"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/mcpfort/mcpfort/storage"
+)
+
+// Options configures a Server. Field comments are the configuration
+// reference; a zero field takes the default it documents.
+type Options struct {
+	// Issuer is the authorization server's issuer identifier (RFC 8414
+	// section 2): an https URL without query or fragment, for example
+	// "https://auth.example.com" or "https://example.com/auth". Plain http
+	// is accepted only for loopback hosts (127.0.0.1, [::1], localhost), for
+	// local development. Metadata and tokens carry it verbatim. Required.
+	Issuer string
+
+	// Store persists clients, users, consents, codes, refresh tokens,
+	// keys and the metadata-document cache. Required.
+	Store storage.Store
+
+	// KeyEncryptionKey (32 bytes) seals signing keys at rest and derives
+	// the keys that seal browser cookies and pending requests. All replicas
+	// sharing a Store must use the same one. Required (the embedded default
+	// keeps it in a file next to the database: keys.LoadOrCreateKEKFile).
+	KeyEncryptionKey []byte
+
+	// Resources are the protected resources (MCP servers) tokens can be
+	// issued for. At least one is required.
+	Resources []Resource
+	// DefaultResource is the resource used when an authorization or token
+	// request names none, so clients that omit RFC 8707 "resource" still
+	// get an audience-bound token. If empty and there is exactly one
+	// resource, that one; if empty with several, "resource" is required.
+	DefaultResource string
+
+	// SigningAlgorithm of access tokens: "ES256" (default), "RS256" or
+	// "EdDSA".
+	SigningAlgorithm string
+	// KeyRotationPeriod is how long each signing key signs. If zero, 30
+	// days. Successors are published 24 hours ahead; retired keys stay
+	// published 24 hours, or longer if an access-token lifetime requires.
+	KeyRotationPeriod time.Duration
+
+	// AccessTokenLifetime is the default access-token lifetime. If zero,
+	// 10 minutes.
+	AccessTokenLifetime time.Duration
+	// RefreshTokenLifetime is the absolute lifetime of a refresh-token
+	// family (a sign-in): rotation does not extend it. If zero, 30 days.
+	RefreshTokenLifetime time.Duration
+	// CodeLifetime is the authorization-code lifetime. If zero, 60 seconds
+	// (OAuth 2.1 section 4.1.2 recommends at most 10 minutes).
+	CodeLifetime time.Duration
+	// SessionLifetime is how long a browser sign-in lasts. If zero, 12
+	// hours.
+	SessionLifetime time.Duration
+	// RequestLifetime is how long a user may take on the sign-in and
+	// consent pages. If zero, 15 minutes.
+	RequestLifetime time.Duration
+
+	// Clients are pre-registered (static) clients.
+	Clients []StaticClient
+
+	// DisableLocalLogin hides the username/password form. Set it when
+	// users sign in only through Upstream; the sign-in page then sends them
+	// straight to the upstream provider.
+	DisableLocalLogin bool
+	// Upstream, if set, federates sign-in to an OpenID Connect provider:
+	// users authenticate there and this server issues the MCP tokens.
+	Upstream *Upstream
+
+	// CIMD configures client ID metadata documents (URL client IDs).
+	CIMD CIMDOptions
+	// Registration configures RFC 7591 dynamic client registration.
+	Registration RegistrationOptions
+	// TokenExchange configures RFC 8693 token exchange.
+	TokenExchange TokenExchangeOptions
+
+	// LoginRateLimit is the number of failed sign-ins allowed per client IP
+	// per minute. If zero, 10.
+	LoginRateLimit int
+	// ClientIP returns the address rate limits key on. If nil, the host of
+	// the request's RemoteAddr. Behind a proxy, supply one that trusts
+	// only the proxy's forwarding header.
+	ClientIP func(*http.Request) string
+
+	// ServiceName is shown on the sign-in and consent pages. If empty,
+	// "mcpfort".
+	ServiceName string
+	// HTTPClient is used for the upstream identity provider and for
+	// trusted token-exchange issuers (operator-configured endpoints). If
+	// nil, a client with a 10-second timeout. Client-supplied URLs never
+	// use it: they go through the SSRF-safe metadata fetcher.
+	HTTPClient *http.Client
+	// Logger receives operational events; tokens and secrets are never
+	// logged. If nil, nothing is logged.
+	Logger *slog.Logger
+	// Now returns the current time. If nil, time.Now.
+	Now func() time.Time
+	// SweepInterval is how often Run deletes expired records, expires
+	// unused registrations and rotates keys. If zero, 10 minutes.
+	SweepInterval time.Duration
+}
+
+// Resource is a protected resource, typically one MCP server endpoint.
+type Resource struct {
+	// URI is the RFC 8707 resource identifier: the MCP server's canonical
+	// URL (absolute, no fragment), for example
+	// "https://mcp.example.com/github/mcp". It becomes the token's "aud".
+	// Requests match it ignoring case in scheme and host and a trailing
+	// slash.
+	URI string
+	// Name is shown on the consent page. If empty, the URI.
+	Name string
+	// Scopes the resource understands. A request for a scope no requested
+	// resource lists is invalid_scope.
+	Scopes []string
+	// DefaultScopes are granted when the client requests no scope.
+	DefaultScopes []string
+	// ScopeDescriptions explain scopes in words on the consent page.
+	ScopeDescriptions map[string]string
+	// AccessTokenLifetime overrides Options.AccessTokenLifetime for tokens
+	// whose audience is this resource alone.
+	AccessTokenLifetime time.Duration
+}
+
+// StaticClient is an operator-registered client.
+type StaticClient struct {
+	// ID is the client_id. It must not start with "https://" (that form is
+	// reserved for metadata-document clients).
+	ID string
+	// Name is shown on the consent page.
+	Name string
+	// Secret, for confidential clients authenticating with
+	// client_secret_basic or client_secret_post: at least 32 characters.
+	// It is hashed at start and never kept in clear.
+	Secret string
+	// RedirectURIs for the authorization-code grant: https, or http on a
+	// loopback host (any port matches, RFC 8252 section 7.3).
+	RedirectURIs []string
+	// GrantTypes the client may use. If empty, authorization_code and
+	// refresh_token.
+	GrantTypes []string
+	// TokenEndpointAuthMethod: "none" (public client), "client_secret_basic"
+	// (default when Secret is set), "client_secret_post" or
+	// "private_key_jwt" (set JWKS or JWKSURI).
+	TokenEndpointAuthMethod string
+	// JWKS is the client's public JWK Set (JSON) for private_key_jwt.
+	JWKS string
+	// JWKSURI is where the client publishes its JWK Set, for
+	// private_key_jwt.
+	JWKSURI string
+	// SkipConsent marks a first-party client whose authorizations need no
+	// consent page.
+	SkipConsent bool
+}
+
+// Upstream federates sign-in to an OpenID Connect provider (OpenID Connect
+// Core 1.0, authorization code flow with PKCE).
+type Upstream struct {
+	// Issuer of the provider; its discovery document is fetched from
+	// Issuer + "/.well-known/openid-configuration". Required.
+	Issuer string
+	// ClientID and ClientSecret registered at the provider for this
+	// server. The redirect URI to register is Issuer of this server +
+	// "/federation/callback".
+	ClientID     string
+	ClientSecret string
+	// Name on the sign-in button. If empty, "your organization".
+	Name string
+	// Scopes requested; "openid" is always included. If empty, "openid
+	// email profile".
+	Scopes []string
+	// DisableAutoCreate refuses sign-in to federated identities that have
+	// no user yet; by default a user is created at first sign-in.
+	DisableAutoCreate bool
+}
+
+// CIMDOptions configures client ID metadata documents.
+type CIMDOptions struct {
+	// Disable refuses URL client IDs.
+	Disable bool
+	// AllowDomains, if not empty, restricts metadata documents to these
+	// hosts and their subdomains.
+	AllowDomains []string
+	// DenyDomains are refused (with their subdomains); deny wins.
+	DenyDomains []string
+	// FetchTimeout bounds one document fetch. If zero, 5 seconds.
+	FetchTimeout time.Duration
+	// MinCacheTTL and MaxCacheTTL clamp the HTTP caching lifetime of a
+	// document. If zero, 5 minutes and 24 hours.
+	MinCacheTTL, MaxCacheTTL time.Duration
+	// RootCAs replaces the system roots for document fetches (tests).
+	RootCAs *x509.CertPool
+	// InsecureAllowLoopback lets documents be fetched from loopback
+	// addresses. Tests only: never set it in production.
+	InsecureAllowLoopback bool
+}
+
+// RegistrationOptions configures RFC 7591 dynamic client registration.
+type RegistrationOptions struct {
+	// Disable turns the registration endpoint off (and removes it from
+	// the metadata).
+	Disable bool
+	// RateLimit is the number of registrations allowed per client IP per
+	// hour. If zero, 20.
+	RateLimit int
+	// UnusedTTL removes registrations that never obtained a token after
+	// this long. If zero, 24 hours.
+	UnusedTTL time.Duration
+	// IdleTTL removes registrations that obtained no token for this long.
+	// If zero, 90 days.
+	IdleTTL time.Duration
+}
+
+// TokenExchangeOptions configures RFC 8693 token exchange.
+type TokenExchangeOptions struct {
+	// TrustedIssuers whose access tokens (JWTs) may be exchanged, besides
+	// this server's own.
+	TrustedIssuers []TrustedIssuer
+}
+
+// TrustedIssuer is another authorization server whose JWT access tokens
+// this server accepts as RFC 8693 subject tokens.
+type TrustedIssuer struct {
+	// Issuer is the expected "iss" claim.
+	Issuer string
+	// JWKSURI is where its signing keys are published. Required.
+	JWKSURI string
+	// Audience, if set, must be among the subject token's "aud" values.
+	Audience string
+}

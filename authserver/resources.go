@@ -1,0 +1,219 @@
+package authserver
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/mcpfort/mcpfort/oauth"
+)
+
+// resource is a configured protected resource, normalized.
+type resource struct {
+	uri      string // as configured: the "aud" value
+	key      string // normalized for matching
+	name     string
+	scopes   []string
+	defaults []string
+	desc     map[string]string
+	lifetime time.Duration
+}
+
+// scopeOfflineAccess asks for a refresh token (OpenID Connect Core 1.0
+// section 11). It is accepted on any request and never put in an access
+// token unless a resource declares it.
+const scopeOfflineAccess = "offline_access"
+
+func (s *Server) initResources() error {
+	if len(s.opts.Resources) == 0 {
+		return errors.New("at least one Resource is required")
+	}
+	var problems []error
+	seen := map[string]bool{}
+	for i, r := range s.opts.Resources {
+		key, err := resourceKey(r.URI)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("option Resources[%d]: %w", i, err))
+			continue
+		}
+		if seen[key] {
+			problems = append(problems, fmt.Errorf("option Resources[%d]: duplicate URI %q", i, r.URI))
+		}
+		seen[key] = true
+		for _, sc := range append(slices.Clone(r.Scopes), r.DefaultScopes...) {
+			if got, err := oauth.ParseScope(sc); err != nil || len(got) != 1 || got[0] != sc {
+				problems = append(problems, fmt.Errorf("option Resources[%d]: invalid scope %q", i, sc))
+			}
+		}
+		if !containsAll(r.Scopes, r.DefaultScopes) {
+			problems = append(problems, fmt.Errorf("option Resources[%d]: DefaultScopes must be among Scopes", i))
+		}
+		lt := r.AccessTokenLifetime
+		if lt == 0 {
+			lt = s.opts.AccessTokenLifetime
+		}
+		name := r.Name
+		if name == "" {
+			name = r.URI
+		}
+		s.resources = append(s.resources, &resource{uri: r.URI, key: key, name: name, scopes: r.Scopes,
+			defaults: r.DefaultScopes, desc: r.ScopeDescriptions, lifetime: lt})
+	}
+	if len(problems) > 0 {
+		return errors.Join(problems...)
+	}
+	switch {
+	case s.opts.DefaultResource != "":
+		r, err := s.findResource(s.opts.DefaultResource)
+		if err != nil {
+			return fmt.Errorf("DefaultResource %q is not one of Resources", s.opts.DefaultResource)
+		}
+		s.defaultResource = r
+	case len(s.resources) == 1:
+		s.defaultResource = s.resources[0]
+	}
+	return nil
+}
+
+// resourceKey validates a resource indicator (RFC 8707 section 2: "an
+// absolute URI ... MUST NOT include a fragment component") and normalizes
+// it for comparison: scheme and host are case-insensitive (RFC 3986
+// section 6.2.2.1) and a trailing slash on the path is ignored (the MCP
+// canonical-URI guidance lets clients send either form).
+func resourceKey(raw string) (string, error) {
+	if len(raw) > 2048 {
+		return "", errors.New("resource too long")
+	}
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.Opaque != "" {
+		return "", fmt.Errorf("resource %q is not an absolute URI", raw)
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return "", fmt.Errorf("resource %q must not contain a fragment", raw)
+	}
+	if u.User != nil {
+		return "", fmt.Errorf("resource %q must not contain userinfo", raw)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	u.Host = strings.ToLower(u.Host)
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+	return u.String(), nil
+}
+
+func (s *Server) findResource(raw string) (*resource, error) {
+	key, err := resourceKey(raw)
+	if err != nil {
+		return nil, oauth.Wrap(oauth.InvalidTarget, "resource must be an absolute URI without fragment", err)
+	}
+	for _, r := range s.resources {
+		if r.key == key {
+			return r, nil
+		}
+	}
+	return nil, oauth.NewError(oauth.InvalidTarget, "resource is not served by this authorization server")
+}
+
+// resolveResources maps the request's "resource" values (RFC 8707
+// section 2) to configured resources: each must be one; none means the
+// default resource.
+func (s *Server) resolveResources(values []string) ([]*resource, error) {
+	if len(values) == 0 {
+		if s.defaultResource == nil {
+			return nil, oauth.NewError(oauth.InvalidTarget, "resource is required")
+		}
+		return []*resource{s.defaultResource}, nil
+	}
+	if len(values) > 16 {
+		return nil, oauth.NewError(oauth.InvalidTarget, "too many resource values")
+	}
+	var out []*resource
+	for _, v := range values {
+		r, err := s.findResource(v)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
+// resolveScopes validates a scope parameter against the resources (RFC
+// 6749 section 3.3): every scope must be understood by one of them
+// (offline_access aside). No scope means the resources' default scopes.
+func resolveScopes(param string, rs []*resource) ([]string, error) {
+	req, err := oauth.ParseScope(param)
+	if err != nil {
+		return nil, err
+	}
+	if len(req) == 0 {
+		var out []string
+		for _, r := range rs {
+			out = union(out, r.defaults)
+		}
+		return out, nil
+	}
+	for _, sc := range req {
+		if sc == scopeOfflineAccess {
+			continue
+		}
+		known := false
+		for _, r := range rs {
+			if slices.Contains(r.scopes, sc) {
+				known = true
+				break
+			}
+		}
+		if !known {
+			return nil, oauth.NewError(oauth.InvalidScope, fmt.Sprintf("scope %q is not available for the requested resource", sc))
+		}
+	}
+	return req, nil
+}
+
+// tokenScopes is the part of the granted scopes meaningful to the token's
+// audience.
+func tokenScopes(granted []string, aud []*resource) []string {
+	var out []string
+	for _, sc := range granted {
+		for _, r := range aud {
+			if slices.Contains(r.scopes, sc) {
+				out = append(out, sc)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func (s *Server) resourcesByURI(uris []string) []*resource {
+	var out []*resource
+	for _, u := range uris {
+		if r, err := s.findResource(u); err == nil {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func resourceURIs(rs []*resource) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.uri
+	}
+	return out
+}
+
+// tokenLifetime is the resource's own lifetime for a single audience, the
+// server default otherwise.
+func (s *Server) tokenLifetime(aud []*resource) time.Duration {
+	if len(aud) == 1 {
+		return aud[0].lifetime
+	}
+	return s.opts.AccessTokenLifetime
+}

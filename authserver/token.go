@@ -1,0 +1,58 @@
+package authserver
+
+import (
+	"net/http"
+
+	"github.com/mcpfort/mcpfort/oauth"
+)
+
+// handleToken is the token endpoint (OAuth 2.1 section 3.2; RFC 6749
+// section 3.2). The client is authenticated first, so an unauthenticated
+// caller learns nothing about codes or tokens; then the grant runs.
+// Responses are never cached (RFC 6749 section 5.1) and errors are the
+// typed RFC 6749 section 5.2 errors.
+func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
+	f, err := readForm(w, r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	grant := f.get("grant_type")
+	if grant == "" {
+		s.fail(w, r, oauth.NewError(oauth.InvalidRequest, "grant_type is required"))
+		return
+	}
+	cl, err := s.authenticateClient(r.Context(), r, f)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	var resp *oauth.TokenResponse
+	switch grant {
+	case oauth.GrantAuthorizationCode:
+		resp, err = s.grantAuthorizationCode(r, cl, f)
+	case oauth.GrantRefreshToken:
+		resp, err = s.grantRefreshToken(r, cl, f)
+	case oauth.GrantClientCredentials:
+		resp, err = s.grantClientCredentials(r, cl, f)
+	case oauth.GrantTokenExchange:
+		resp, err = s.grantTokenExchange(r, cl, f)
+	default:
+		err = oauth.NewError(oauth.UnsupportedGrantType, "unsupported grant_type")
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	s.touchClient(r.Context(), cl)
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// requireGrant checks that the client registered the grant type
+// (RFC 6749 section 5.2 unauthorized_client).
+func requireGrant(cl *client, grant string) error {
+	if !cl.allows(grant) {
+		return oauth.NewError(oauth.UnauthorizedClient, "the client is not allowed to use this grant type")
+	}
+	return nil
+}
