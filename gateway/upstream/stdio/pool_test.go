@@ -940,6 +940,12 @@ func TestNoLeaks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Close has waited for every goroutine of the pools to call Done; give
+	// those still returning from their last function the chance to exit.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before && time.Now().Before(deadline) {
+		runtime.Gosched()
+	}
 	if after := runtime.NumGoroutine(); after > before {
 		buf := make([]byte, 1<<20)
 		t.Errorf("%d goroutines before, %d after:\n%s", before, after, buf[:runtime.Stack(buf, true)])
