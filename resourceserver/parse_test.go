@@ -334,3 +334,16 @@ func FuzzParseChallenge(f *testing.F) {
 		_, _ = ParseChallenge(h)
 	})
 }
+
+// TestB64TokenTable checks the bitmaps against the RFC 6750 §2.1 grammar
+// written out.
+func TestB64TokenTable(t *testing.T) {
+	for c := 0; c < 256; c++ {
+		b := byte(c)
+		want := 'a' <= b && b <= 'z' || 'A' <= b && b <= 'Z' || '0' <= b && b <= '9' ||
+			b == '-' || b == '.' || b == '_' || b == '~' || b == '+' || b == '/'
+		if got := isB64TokenChar(b); got != want {
+			t.Errorf("isB64TokenChar(%q) = %v", b, got)
+		}
+	}
+}
