@@ -64,3 +64,17 @@ func BenchmarkPoolEcho(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkSessionStart measures a PerSession Acquire (process start and
+// initialize handshake) followed by Close, one at a time.
+func BenchmarkSessionStart(b *testing.B) {
+	ctx := context.Background()
+	p := newPool(b, Options{InitializeParams: []byte(clientInit)})
+	for i := 0; b.Loop(); i++ {
+		c, err := p.Acquire(ctx, "s"+strconv.Itoa(i))
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}
