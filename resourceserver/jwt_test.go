@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -313,5 +314,24 @@ func FuzzParseJWT(f *testing.F) {
 		if !p.claims.exp.IsZero() && (p.claims.exp.Unix() < 0 || p.claims.exp.Unix() > maxNumericDate) {
 			t.Errorf("exp out of range: %v", p.claims.exp)
 		}
+	})
+}
+
+// FuzzParseKeyDocuments: JWKS and authorization server metadata come from
+// a trusted issuer, but over the network; their parsers never panic.
+func FuzzParseKeyDocuments(f *testing.F) {
+	f.Add(`{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0","kid":"k"}]}`)
+	f.Add(`{"issuer":"https://as","jwks_uri":"https://as/jwks","introspection_endpoint":"https://as/i"}`)
+	f.Add(`{"keys":[{"kty":"oct","k":"AAAA"}]}`)
+	f.Fuzz(func(t *testing.T, doc string) {
+		keys, err := parseJWKS([]byte(doc), slog.New(slog.DiscardHandler))
+		if err == nil {
+			for _, k := range keys {
+				if k.key == nil {
+					t.Fatal("nil key accepted")
+				}
+			}
+		}
+		_, _ = parseASMetadata([]byte(doc))
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -346,4 +347,51 @@ func TestB64TokenTable(t *testing.T) {
 			t.Errorf("isB64TokenChar(%q) = %v", b, got)
 		}
 	}
+}
+
+// FuzzBearerToken: the request-level extraction (query string and header)
+// never panics and never accepts a token in the query.
+func FuzzBearerToken(f *testing.F) {
+	f.Add("access_token=x", "Bearer abc")
+	f.Add("a=1&access%5Ftoken=2", "")
+	f.Add("%zz", "bearer   a==")
+	f.Fuzz(func(t *testing.T, query, authz string) {
+		r := httptest.NewRequest(http.MethodGet, "/", nil)
+		r.URL.RawQuery = query
+		if authz != "" {
+			r.Header.Set("Authorization", authz)
+		}
+		tok, err := BearerToken(r, 0)
+		if err != nil {
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("untyped error %v", err)
+			}
+			return
+		}
+		if !isB64Token(tok) {
+			t.Fatalf("accepted %q", tok)
+		}
+		if q, perr := url.ParseQuery(query); perr == nil && q.Has("access_token") {
+			t.Fatalf("accepted a request with access_token in the query %q", query)
+		}
+	})
+}
+
+func FuzzCanonicalResource(f *testing.F) {
+	f.Add("https://MCP.example.com:443/mcp")
+	f.Add("http://[::1]:80/")
+	f.Fuzz(func(t *testing.T, raw string) {
+		c, err := CanonicalResource(raw)
+		if err != nil {
+			return
+		}
+		again, err := CanonicalResource(c)
+		if err != nil || again != c {
+			t.Fatalf("not idempotent: %q -> %q -> %q, %v", raw, c, again, err)
+		}
+		if strings.Contains(c, "#") {
+			t.Fatalf("fragment kept: %q", c)
+		}
+	})
 }
