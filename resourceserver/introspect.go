@@ -19,10 +19,18 @@ import (
 // output: fmt and slog print "[redacted]".
 type Secret string
 
-func (Secret) String() string                 { return "[redacted]" }
-func (Secret) GoString() string               { return `"[redacted]"` }
-func (Secret) LogValue() slog.Value           { return slog.StringValue("[redacted]") }
-func (s Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
+// String redacts the secret for fmt's %v and %s.
+func (Secret) String() string { return "[redacted]" }
+
+// GoString redacts the secret for fmt's %#v.
+func (Secret) GoString() string { return `"[redacted]"` }
+
+// LogValue redacts the secret for log/slog.
+func (Secret) LogValue() slog.Value { return slog.StringValue("[redacted]") }
+
+// MarshalText redacts the secret in JSON and other text encodings; the
+// secret is used only through string(s).
+func (Secret) MarshalText() ([]byte, error) { return []byte("[redacted]"), nil }
 
 // Client authentication methods for the introspection endpoint (RFC 7591
 // §2 token_endpoint_auth_method values).
