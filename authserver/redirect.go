@@ -84,7 +84,8 @@ func matchRedirectURI(registered []string, requested string) bool {
 		}
 	}
 	req, err := parseRedirectURI(requested)
-	if err != nil || req.Scheme != "http" || !isLoopbackRedirectHost(req.Hostname()) {
+	// url.Parse lowercases the scheme; the comparison must not.
+	if err != nil || !strings.HasPrefix(requested, "http://") || !isLoopbackRedirectHost(req.Hostname()) {
 		return false
 	}
 	for _, reg := range registered {

@@ -81,7 +81,7 @@ func (s *Server) initResources() error {
 // resourceKey validates a resource indicator (RFC 8707 section 2: "an
 // absolute URI ... MUST NOT include a fragment component") and normalizes
 // it for comparison: scheme and host are case-insensitive (RFC 3986
-// section 6.2.2.1) and a trailing slash on the path is ignored (the MCP
+// section 6.2.2.1) and trailing slashes on the path are ignored (the MCP
 // canonical-URI guidance lets clients send either form).
 func resourceKey(raw string) (string, error) {
 	if len(raw) > 2048 {
@@ -99,8 +99,8 @@ func resourceKey(raw string) (string, error) {
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	u.Host = strings.ToLower(u.Host)
-	u.Path = strings.TrimSuffix(u.Path, "/")
-	u.RawPath = strings.TrimSuffix(u.RawPath, "/")
+	u.Path = strings.TrimRight(u.Path, "/")
+	u.RawPath = strings.TrimRight(u.RawPath, "/")
 	return u.String(), nil
 }
 

@@ -95,10 +95,11 @@ func (s *Server) setCookie(w http.ResponseWriter, base, value string, ttl time.D
 		// carry it.
 		SameSite: http.SameSiteLaxMode,
 	}
-	if ttl > 0 {
+	switch {
+	case ttl > 0:
 		c.MaxAge = int(ttl / time.Second)
-	} else {
-		c.MaxAge = -1
+	case ttl < 0:
+		c.MaxAge = -1 // delete
 	}
 	http.SetCookie(w, c)
 }
