@@ -2,8 +2,8 @@ package authserver
 
 import (
 	"context"
-	"encoding/base64"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"html"
 	"io"
@@ -30,7 +30,7 @@ type testClock struct {
 	t  time.Time
 }
 
-func (c *testClock) Now() time.Time           { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *testClock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *testClock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
 const (
@@ -309,9 +309,6 @@ func (e *env) introspect(token string) map[string]any {
 	}
 	return res.body
 }
-
-
-
 
 func decodeB64(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 

@@ -150,7 +150,9 @@ func TestTokenHostile(t *testing.T) {
 		{"missing verifier", tokenCall{form: with(func(v url.Values) { v.Del("code_verifier") })}, 400, "invalid_request"},
 		{"unknown code", tokenCall{form: with(func(v url.Values) { v.Set("code", "bogus") })}, 400, "invalid_grant"},
 		{"huge code", tokenCall{form: with(func(v url.Values) { v.Set("code", strings.Repeat("c", 500)) })}, 400, "invalid_grant"},
-		{"assertion type without assertion", tokenCall{form: with(func(v url.Values) { v.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer") })}, 400, "invalid_request"},
+		{"assertion type without assertion", tokenCall{form: with(func(v url.Values) {
+			v.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
+		})}, 400, "invalid_request"},
 		{"unknown assertion type", tokenCall{form: with(func(v url.Values) { v.Set("client_assertion_type", "x"); v.Set("client_assertion", "y") })}, 401, "invalid_client"},
 		{"garbage assertion", tokenCall{form: with(func(v url.Values) {
 			v.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer")
@@ -285,13 +287,13 @@ func TestPagesAndCSRF(t *testing.T) {
 		origin string
 		status int
 	}{
-		"missing csrf":      {url.Values{"request": {req}, "username": {userName}, "password": {userPass}}, e.srv.origin, 403},
-		"wrong csrf":        {url.Values{"csrf": {"x" + csrf}, "request": {req}, "username": {userName}, "password": {userPass}}, e.srv.origin, 403},
-		"foreign origin":    {good, "https://evil.example", 403},
-		"tampered request":  {url.Values{"csrf": {csrf}, "request": {req[:len(req)-2] + "AA"}, "username": {userName}, "password": {userPass}}, e.srv.origin, 400},
-		"wrong password":    {url.Values{"csrf": {csrf}, "request": {req}, "username": {userName}, "password": {"nope"}}, e.srv.origin, 401},
-		"unknown user":      {url.Values{"csrf": {csrf}, "request": {req}, "username": {"mallory"}, "password": {"x"}}, e.srv.origin, 401},
-		"duplicate field":   {url.Values{"csrf": {csrf, csrf}, "request": {req}}, e.srv.origin, 400},
+		"missing csrf":     {url.Values{"request": {req}, "username": {userName}, "password": {userPass}}, e.srv.origin, 403},
+		"wrong csrf":       {url.Values{"csrf": {"x" + csrf}, "request": {req}, "username": {userName}, "password": {userPass}}, e.srv.origin, 403},
+		"foreign origin":   {good, "https://evil.example", 403},
+		"tampered request": {url.Values{"csrf": {csrf}, "request": {req[:len(req)-2] + "AA"}, "username": {userName}, "password": {userPass}}, e.srv.origin, 400},
+		"wrong password":   {url.Values{"csrf": {csrf}, "request": {req}, "username": {userName}, "password": {"nope"}}, e.srv.origin, 401},
+		"unknown user":     {url.Values{"csrf": {csrf}, "request": {req}, "username": {"mallory"}, "password": {"x"}}, e.srv.origin, 401},
+		"duplicate field":  {url.Values{"csrf": {csrf, csrf}, "request": {req}}, e.srv.origin, 400},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if resp := login(tt.f, tt.origin); resp.StatusCode != tt.status {
