@@ -25,6 +25,9 @@ import (
 
 func main() {
 	if err := run(os.Args[1:], os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		fmt.Fprintln(os.Stderr, "mcpfort-everything:", err)
 		os.Exit(1)
 	}
@@ -75,13 +78,13 @@ func run(args []string, stderr io.Writer) error {
 	}
 	return serveHTTP(ctx, *httpAddr, server, everything.HandlerOptions{
 		Logger: logger, AllowedHosts: hosts, SessionTimeout: *sessionTimeout,
-	}, logger)
+	}, logger, stderr)
 }
 
 // serveHTTP listens on a loopback address only: this server has no
 // authentication, so it must not be reachable from other machines
 // (2025-11-25 basic/transports: local servers SHOULD bind only to localhost).
-func serveHTTP(ctx context.Context, addr string, server *mcp.Server, opts everything.HandlerOptions, logger *slog.Logger) error {
+func serveHTTP(ctx context.Context, addr string, server *mcp.Server, opts everything.HandlerOptions, logger *slog.Logger, stderr io.Writer) error {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("-http %q: %w", addr, err)
@@ -100,7 +103,7 @@ func serveHTTP(ctx context.Context, addr string, server *mcp.Server, opts everyt
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
 	// Printed on stderr so scripts can wait for readiness and learn the port
 	// when addr ends in :0.
-	fmt.Fprintf(os.Stderr, "mcpfort-everything: listening on http://%s%s\n", ln.Addr(), everything.MCPPath)
+	fmt.Fprintf(stderr, "mcpfort-everything: listening on http://%s%s\n", ln.Addr(), everything.MCPPath)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the conformance suite exercises sampling, roots and logging, which 2026-07-28 deprecates (SEP-2577) but still specifies.
+
 package everything
 
 import (
@@ -337,7 +339,7 @@ func (e *everything) irrCapabilities(_ context.Context, req *mcp.CallToolRequest
 	if caps != nil && caps.Sampling != nil {
 		reqs["greeting"] = capitalQuestion(50, "Generate a short greeting")
 	}
-	if caps != nil && (caps.RootsV2 != nil || caps.Roots.ListChanged) { //lint:ignore SA1019 Roots still carries what legacy clients declare
+	if caps != nil && (caps.RootsV2 != nil || caps.Roots.ListChanged) {
 		reqs["client_roots"] = &mcp.ListRootsParams{}
 	}
 	if len(reqs) == 0 {

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the conformance suite exercises sampling, roots and logging, which 2026-07-28 deprecates (SEP-2577) but still specifies.
+
 package everything
 
 import (
@@ -209,7 +211,7 @@ func sampling(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResul
 		}
 		return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"sampling": params}}, nil
 	}
-	res, err := req.Session.CreateMessage(ctx, params) //lint:ignore SA1019 sampling is deprecated in 2026-07-28 but the 2025 scenarios exercise it
+	res, err := req.Session.CreateMessage(ctx, params)
 	if err != nil {
 		return nil, fmt.Errorf("sampling failed: %w", err)
 	}
