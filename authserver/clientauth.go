@@ -62,7 +62,14 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 		if secret, err = url.QueryUnescape(p); err != nil {
 			return nil, oauth.NewError(oauth.InvalidClient, "malformed basic credentials")
 		}
-		methods = append(methods, oauth.AuthClientSecretBasic)
+		if secret == "" {
+			// Some libraries send public clients as Basic with an empty
+			// password (golang.org/x/oauth2's auto-detection does); that
+			// is client_id alone, authentication method "none".
+			methods = append(methods, oauth.AuthNone)
+		} else {
+			methods = append(methods, oauth.AuthClientSecretBasic)
+		}
 		if fid := f.get("client_id"); fid != "" && fid != id {
 			return nil, oauth.NewError(oauth.InvalidRequest, "client_id does not match the authorization header")
 		}
