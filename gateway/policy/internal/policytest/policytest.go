@@ -1,0 +1,276 @@
+// Package policytest runs policies the way production does, for their
+// tests: a real go-sdk MCP server over loopback HTTP as the upstream, a real
+// gateway.Gateway with the policies as middleware, and the go-sdk client.
+//
+// It is imported only by tests of gateway/policy packages; it must not
+// import a policy.
+package policytest
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+)
+
+// Era picks the upstream and client protocol era of a test.
+type Era struct {
+	Name string
+	// Stateless starts a stateless upstream (2026-07-28 and session-less
+	// legacy); otherwise a session-based one.
+	Stateless bool
+	// Version is the client's protocol version ("" for the newest, which
+	// is 2026-07-28).
+	Version string
+}
+
+// Eras are the combinations every policy is tested in: each era directly,
+// and bridged both ways.
+var Eras = []Era{
+	{Name: "legacy", Version: "2025-11-25"},
+	{Name: "modern", Stateless: true},
+	{Name: "modern-to-legacy", Stateless: false},
+	{Name: "legacy-to-stateless", Stateless: true, Version: "2025-06-18"},
+}
+
+// Upstream is a go-sdk MCP server with a few tools, prompts and resources,
+// counting the tool calls it serves.
+type Upstream struct {
+	URL   string
+	calls sync.Map // tool name -> *atomic.Int64
+}
+
+// Calls returns how many times the upstream ran tool.
+func (u *Upstream) Calls(tool string) int64 {
+	v, ok := u.calls.Load(tool)
+	if !ok {
+		return 0
+	}
+	return v.(*atomic.Int64).Load()
+}
+
+func (u *Upstream) count(tool string) {
+	v, _ := u.calls.LoadOrStore(tool, new(atomic.Int64))
+	v.(*atomic.Int64).Add(1)
+}
+
+// SearchSchema is the inputSchema of the "search" tool: 2020-12 with $defs
+// and a local $ref, patterns, enums, ranges and additionalProperties false.
+const SearchSchema = `{
+  "$schema": "https://json-schema.org/draft/2020-12/schema",
+  "type": "object",
+  "$defs": {"filter": {"type": "object", "properties": {"field": {"type": "string"}, "value": {"type": "string", "maxLength": 20}}, "required": ["field"], "additionalProperties": false}},
+  "properties": {
+    "query": {"type": "string", "minLength": 1},
+    "limit": {"type": "integer", "minimum": 1, "maximum": 50},
+    "mode": {"enum": ["fast", "full"]},
+    "filter": {"$ref": "#/$defs/filter"}
+  },
+  "required": ["query"],
+  "additionalProperties": false
+}`
+
+type echoArgs struct {
+	Text string `json:"text"`
+}
+
+// NewUpstream starts the upstream; stateless serves the 2026-07-28 era
+// and session-less legacy requests.
+func NewUpstream(t testing.TB, stateless bool) *Upstream {
+	t.Helper()
+	u := &Upstream{}
+	srv := mcp.NewServer(&mcp.Implementation{Name: "upstream", Version: "1.0.0"}, nil)
+	text := func(s string) *mcp.CallToolResult {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: s}}}
+	}
+	for _, name := range []string{"echo", "admin_delete", "admin_list", "get_weather"} {
+		mcp.AddTool(srv, &mcp.Tool{Name: name, Description: name + " tool"}, func(ctx context.Context, req *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {
+			u.count(name)
+			return text(a.Text), nil, nil
+		})
+	}
+	srv.AddTool(&mcp.Tool{Name: "search", Description: "searches", InputSchema: json.RawMessage(SearchSchema)}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		u.count("search")
+		return text("found: " + string(req.Params.Arguments)), nil
+	})
+	srv.AddTool(&mcp.Tool{Name: "remote_ref", Description: "has a network $ref", InputSchema: json.RawMessage(`{"type":"object","properties":{"x":{"$ref":"https://example.com/schemas/x.json"}}}`)}, func(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		u.count("remote_ref")
+		return text("ran"), nil
+	})
+	for _, name := range []string{"greet", "secret_prompt"} {
+		srv.AddPrompt(&mcp.Prompt{Name: name, Description: name}, func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+			return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "hello from " + name}}}}, nil
+		})
+	}
+	for _, uri := range []string{"test://public/readme", "test://private/keys"} {
+		srv.AddResource(&mcp.Resource{URI: uri, Name: uri, MIMEType: "text/plain"}, func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, MIMEType: "text/plain", Text: "contents of " + req.Params.URI}}}, nil
+		})
+	}
+	for _, tmpl := range []string{"test://public/{name}", "test://private/{name}"} {
+		srv.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: tmpl, Name: tmpl}, func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "templated " + req.Params.URI}}}, nil
+		})
+	}
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: stateless}))
+	t.Cleanup(ts.Close)
+	u.URL = ts.URL
+	return u
+}
+
+type principalKey struct{}
+
+// Test identity headers: the test edge turns them into the Principal, as
+// the bearer-token middleware does in production.
+const (
+	HeaderSubject = "X-Test-Subject"
+	HeaderClient  = "X-Test-Client"
+	HeaderScopes  = "X-Test-Scopes" // space-separated
+)
+
+// Options builds the gateway of a test.
+type Options struct {
+	// Middleware are the policies, outermost first.
+	Middleware []gateway.Middleware
+	// Keyring, if set, is shared (replicas serving the same sessions).
+	Keyring *session.Keyring
+	// Wrap, if set, wraps the gateway's handler (an HTTP-edge policy).
+	Wrap func(http.Handler) http.Handler
+}
+
+// NewGateway starts a gateway for route "everything" in front of
+// upstreamURL.
+func NewGateway(t testing.TB, upstreamURL string, opts Options) *httptest.Server {
+	t.Helper()
+	up, err := remote.New(remote.Options{URL: upstreamURL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr := opts.Keyring
+	if kr == nil {
+		kr, _ = session.NewKeyring(session.GenerateSecret())
+	}
+	g, err := gateway.New(gateway.Options{
+		Route: "everything", Upstream: up, Keyring: kr, Middleware: opts.Middleware,
+		Principal: func(ctx context.Context) *gateway.Principal {
+			p, _ := ctx.Value(principalKey{}).(*gateway.Principal)
+			return p
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if sub := r.Header.Get(HeaderSubject); sub != "" {
+			p := &gateway.Principal{Issuer: "https://issuer.test", Subject: sub, ClientID: r.Header.Get(HeaderClient), Scopes: strings.Fields(r.Header.Get(HeaderScopes))}
+			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
+		}
+		g.ServeHTTP(w, r)
+	})
+	if opts.Wrap != nil {
+		h = opts.Wrap(h)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// headerTransport adds fixed headers to every request.
+type headerTransport struct {
+	h    http.Header
+	base http.RoundTripper
+}
+
+func (t *headerTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	for k, v := range t.h {
+		r.Header[k] = v
+	}
+	return t.base.RoundTrip(r)
+}
+
+// Client returns an HTTP client that sends h with every request and
+// reaches the gateway through base (nil: a fresh transport of its own).
+func Client(h http.Header, base http.RoundTripper) *http.Client {
+	if base == nil {
+		base = &http.Transport{}
+	}
+	return &http.Client{Transport: &headerTransport{h: h, base: base}}
+}
+
+// Identity returns headers naming a caller for the test edge.
+func Identity(subject, client string, scopes ...string) http.Header {
+	return http.Header{HeaderSubject: {subject}, HeaderClient: {client}, HeaderScopes: {strings.Join(scopes, " ")}}
+}
+
+// Connect opens a go-sdk client session to url in era e.
+func Connect(t testing.TB, url string, e Era, hc *http.Client) *mcp.ClientSession {
+	t.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "policy-test", Version: "1"}, nil)
+	tr := &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: hc, DisableStandaloneSSE: true}
+	var opts *mcp.ClientSessionOptions
+	if e.Version != "" {
+		opts = &mcp.ClientSessionOptions{ProtocolVersion: e.Version}
+	}
+	cs, err := c.Connect(context.Background(), tr, opts)
+	if err != nil {
+		t.Fatalf("connect (%s): %v", e.Name, err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+// ToolNames lists the tools a session sees.
+func ToolNames(t testing.TB, cs *mcp.ClientSession) []string {
+	t.Helper()
+	res, err := cs.ListTools(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("tools/list: %v", err)
+	}
+	var names []string
+	for _, tool := range res.Tools {
+		names = append(names, tool.Name)
+	}
+	return names
+}
+
+// Text returns the text of a tool result's first content block.
+func Text(res *mcp.CallToolResult) string {
+	if res == nil || len(res.Content) == 0 {
+		return ""
+	}
+	if tc, ok := res.Content[0].(*mcp.TextContent); ok {
+		return tc.Text
+	}
+	return ""
+}
+
+// Alternating returns a transport that sends each request to the next of
+// several gateway base URLs (replicas behind a round-robin balancer).
+func Alternating(urls ...string) http.RoundTripper {
+	return &alternating{urls: urls, base: &http.Transport{}}
+}
+
+type alternating struct {
+	urls []string
+	n    atomic.Int64
+	base http.RoundTripper
+}
+
+func (a *alternating) RoundTrip(r *http.Request) (*http.Response, error) {
+	u := a.urls[a.n.Add(1)%int64(len(a.urls))]
+	r = r.Clone(r.Context())
+	r.URL.Host = strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
+	r.Host = r.URL.Host
+	return a.base.RoundTrip(r)
+}
