@@ -1,0 +1,348 @@
+package toolfilter
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/glob"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+)
+
+// Rules are allow and deny lists of names or glob patterns ('*' matches
+// any run of characters, '?' one character, '\' escapes).
+type Rules struct {
+	// Allow, when not empty, lists what may be used; anything else is
+	// hidden (unless a held scope allows it).
+	Allow []string
+	// Deny lists what is hidden, whatever the allow lists say.
+	Deny []string
+}
+
+// Scoped are the rules for callers holding one scope.
+type Scoped struct {
+	Tools, Prompts, Resources Rules
+}
+
+// Options configures a Filter. The zero value hides nothing.
+//
+// A name is usable when:
+//   - no Deny list that applies matches it (the server's, or that of a
+//     scope the caller holds): deny always wins;
+//   - and the Allow list of a scope the caller holds matches it, or the
+//     server's Allow list matches it, or the server's Allow list is empty
+//     and no scope's Allow list matches it.
+//
+// So a scope's Allow list grants names to its holders, and also reserves
+// them: a name that some scope allows is hidden from callers without such
+// a scope unless the server's Allow list names it too. Resources are
+// matched by URI; resource templates by their uriTemplate text, so a deny
+// pattern like "file:///secret/*" refuses reads of those URIs but hides a
+// template such as "file:///{path}" only if a pattern matches its text.
+type Options struct {
+	// Tools, Prompts and Resources apply to every caller of the server.
+	Tools, Prompts, Resources Rules
+	// Scopes adds rules for callers whose token holds the scope (key).
+	Scopes map[string]Scoped
+}
+
+// Kind is what a name designates.
+type Kind uint8
+
+// Kinds of names.
+const (
+	Tool Kind = iota
+	Prompt
+	Resource
+	nKinds
+)
+
+func (k Kind) String() string {
+	switch k {
+	case Tool:
+		return "tool"
+	case Prompt:
+		return "prompt"
+	case Resource:
+		return "resource"
+	}
+	return "unknown"
+}
+
+type lists struct{ allow, deny glob.List }
+
+// Filter is the tool filter policy. It is immutable and safe for
+// concurrent use.
+type Filter struct {
+	base   [nKinds]lists
+	scoped map[string]*[nKinds]lists
+	// gated[k] is the union of every scope's allow list for kind k: names
+	// reserved to some scope's holders.
+	gated  [nKinds][]glob.List
+	active [nKinds]bool // whether any rule concerns the kind
+}
+
+// New compiles opts, reporting every bad pattern at once.
+func New(opts Options) (*Filter, error) {
+	f := &Filter{scoped: make(map[string]*[nKinds]lists, len(opts.Scopes))}
+	var errs []error
+	compile := func(at string, r Rules, k Kind) lists {
+		var l lists
+		var err error
+		if l.allow, err = glob.CompileList(r.Allow); err != nil {
+			errs = append(errs, fmt.Errorf("%s.allow: %w", at, err))
+		}
+		if l.deny, err = glob.CompileList(r.Deny); err != nil {
+			errs = append(errs, fmt.Errorf("%s.deny: %w", at, err))
+		}
+		if !l.allow.Empty() || !l.deny.Empty() {
+			f.active[k] = true
+		}
+		return l
+	}
+	f.base[Tool] = compile("tools", opts.Tools, Tool)
+	f.base[Prompt] = compile("prompts", opts.Prompts, Prompt)
+	f.base[Resource] = compile("resources", opts.Resources, Resource)
+	scopes := make([]string, 0, len(opts.Scopes))
+	for s := range opts.Scopes {
+		scopes = append(scopes, s)
+	}
+	slices.Sort(scopes) // deterministic error order
+	for _, s := range scopes {
+		if s == "" {
+			errs = append(errs, errors.New("scopes: empty scope name"))
+			continue
+		}
+		r := opts.Scopes[s]
+		var ls [nKinds]lists
+		ls[Tool] = compile("scopes."+s+".tools", r.Tools, Tool)
+		ls[Prompt] = compile("scopes."+s+".prompts", r.Prompts, Prompt)
+		ls[Resource] = compile("scopes."+s+".resources", r.Resources, Resource)
+		for k := range nKinds {
+			if !ls[k].allow.Empty() {
+				f.gated[k] = append(f.gated[k], ls[k].allow)
+			}
+		}
+		f.scoped[s] = &ls
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("toolfilter: %w", errors.Join(errs...))
+	}
+	return f, nil
+}
+
+// Allowed reports whether a caller holding scopes may see and use the
+// named tool, prompt or resource.
+func (f *Filter) Allowed(k Kind, name string, scopes []string) bool {
+	if !f.active[k] {
+		return true
+	}
+	if f.base[k].deny.Match(name) {
+		return false
+	}
+	granted := false
+	for _, s := range scopes {
+		ls, ok := f.scoped[s]
+		if !ok {
+			continue
+		}
+		if ls[k].deny.Match(name) {
+			return false
+		}
+		if !granted && ls[k].allow.Match(name) {
+			granted = true
+		}
+	}
+	if granted {
+		return true
+	}
+	if !f.base[k].allow.Empty() {
+		return f.base[k].allow.Match(name)
+	}
+	for _, g := range f.gated[k] {
+		if g.Match(name) {
+			return false
+		}
+	}
+	return true
+}
+
+var _ gateway.Middleware = (*Filter)(nil).Wrap
+
+// Wrap is the Filter as gateway.Middleware.
+func (f *Filter) Wrap(next gateway.Handler) gateway.Handler {
+	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
+		if c.Msg.Kind != jsonrpc.KindRequest {
+			return next(ctx, c)
+		}
+		var scopes []string
+		if c.Principal != nil {
+			scopes = c.Principal.Scopes
+		}
+		switch c.Msg.Method {
+		case mcp.MethodToolsList:
+			return f.filtered(ctx, next, c, Tool, "tools", "name", scopes)
+		case mcp.MethodPromptsList:
+			return f.filtered(ctx, next, c, Prompt, "prompts", "name", scopes)
+		case mcp.MethodResourcesList:
+			return f.filtered(ctx, next, c, Resource, "resources", "uri", scopes)
+		case mcp.MethodResourcesTemplates:
+			return f.filtered(ctx, next, c, Resource, "resourceTemplates", "uriTemplate", scopes)
+		case mcp.MethodToolsCall:
+			if err := f.check(Tool, c.Params.Name, scopes); err != nil {
+				return nil, err
+			}
+		case mcp.MethodPromptsGet:
+			if err := f.check(Prompt, c.Params.Name, scopes); err != nil {
+				return nil, err
+			}
+		case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe:
+			if err := f.check(Resource, c.Params.URI, scopes); err != nil {
+				return nil, err
+			}
+		case mcp.MethodCompletionComplete:
+			if err := f.checkCompletion(c, scopes); err != nil {
+				return nil, err
+			}
+		}
+		return next(ctx, c)
+	}
+}
+
+// check refuses a call that names a hidden entry. The refusal says what
+// was refused, as the caller named it, and nothing about the rules.
+func (f *Filter) check(k Kind, name string, scopes []string) error {
+	if f.Allowed(k, name, scopes) {
+		return nil
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeForbidden, Message: "Forbidden: " + k.String() + " " + quoteShort(name) + " is not available through this gateway"}
+}
+
+// checkCompletion applies the prompt and resource rules to
+// completion/complete, whose params.ref names a prompt or a resource
+// template (2025-11-25 server/utilities/completion "Reference Types").
+func (f *Filter) checkCompletion(c *gateway.Call, scopes []string) error {
+	if !f.active[Prompt] && !f.active[Resource] {
+		return nil
+	}
+	ref, ok := jsonx.Get(c.Msg.Params, "ref")
+	if !ok || !jsonx.IsObject(ref) {
+		return nil // malformed: the upstream answers Invalid params
+	}
+	typ, _ := jsonString(ref, "type")
+	switch typ {
+	case "ref/prompt":
+		name, _ := jsonString(ref, "name")
+		return f.check(Prompt, name, scopes)
+	case "ref/resource":
+		uri, _ := jsonString(ref, "uri")
+		return f.check(Resource, uri, scopes)
+	}
+	return nil
+}
+
+func jsonString(obj []byte, key string) (string, bool) {
+	v, ok := jsonx.Get(obj, key)
+	if !ok {
+		return "", false
+	}
+	return jsonx.String(v)
+}
+
+// quoteShort quotes a client-supplied name for an error message, cut to a
+// sane length so a refusal never echoes megabytes back.
+func quoteShort(s string) string {
+	const limit = 128
+	if len(s) > limit {
+		cut := limit
+		for cut > 0 && s[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return string(jsonx.Quote(s))
+}
+
+// filtered forwards a list request and removes hidden entries from its
+// result as it passes.
+func (f *Filter) filtered(ctx context.Context, next gateway.Handler, c *gateway.Call, k Kind, field, key string, scopes []string) (upstream.Reply, error) {
+	reply, err := next(ctx, c)
+	if err != nil || !f.active[k] {
+		return reply, err
+	}
+	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
+		return filterList(data, field, key, func(name string) bool { return f.Allowed(k, name, scopes) })
+	}), nil
+}
+
+// errBadList reports a list result the filter cannot read; the gateway
+// then fails the request instead of passing entries it could not check.
+var errBadList = errors.New("toolfilter: upstream list result is malformed")
+
+// filterList rewrites a list response, keeping the entries of result.field
+// whose member key keep accepts. Other messages (progress notifications,
+// error responses) pass unchanged, as does a result with nothing to
+// remove. An entry without a readable key is removed.
+func filterList(data []byte, field, key string, keep func(string) bool) ([]byte, error) {
+	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	if err != nil {
+		return nil, errBadList
+	}
+	if m.Kind != jsonrpc.KindResponse || m.Result == nil {
+		return data, nil
+	}
+	if !jsonx.IsObject(m.Result) {
+		return nil, errBadList
+	}
+	list, ok := jsonx.Get(m.Result, field)
+	if !ok {
+		return data, nil
+	}
+	var kept [][]byte
+	dropped := false
+	err = jsonx.WalkArray(list, func(elem []byte) bool {
+		name, ok := "", jsonx.IsObject(elem)
+		if ok {
+			name, ok = jsonString(elem, key)
+		}
+		if ok && keep(name) {
+			kept = append(kept, elem)
+		} else {
+			dropped = true
+		}
+		return true
+	})
+	if err != nil {
+		return nil, errBadList
+	}
+	if !dropped {
+		return data, nil
+	}
+	n := 2
+	for _, e := range kept {
+		n += len(e) + 1
+	}
+	arr := make([]byte, 0, n)
+	arr = append(arr, '[')
+	for i, e := range kept {
+		if i > 0 {
+			arr = append(arr, ',')
+		}
+		arr = append(arr, e...)
+	}
+	arr = append(arr, ']')
+	result, err := jsonx.Set(m.Result, field, arr)
+	if err != nil {
+		return nil, errBadList
+	}
+	out, err := jsonx.Set(data, "result", result)
+	if err != nil {
+		return nil, errBadList
+	}
+	return out, nil
+}
