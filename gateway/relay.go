@@ -48,6 +48,15 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 
 	open := newPendingSet(pending)
 	var sse *transport.SSEWriter
+	if info.Stream {
+		// The upstream chose a stream: answer with one at once, so that a
+		// quiet stream (a GET waiting for server messages) still gets its
+		// headers.
+		sse = transport.NewSSEWriter(w)
+		if err := sse.Start(http.StatusOK); err != nil {
+			return
+		}
+	}
 	sawID := false
 	for {
 		ev, err := reply.Next(ctx)
