@@ -43,6 +43,7 @@ type oidcDiscovery struct {
 	AuthorizationEndpoint string `json:"authorization_endpoint"`
 	TokenEndpoint         string `json:"token_endpoint"`
 	JWKSURI               string `json:"jwks_uri"`
+	UserinfoEndpoint      string `json:"userinfo_endpoint"`
 }
 
 // federationState is sealed in a cookie between the redirect to the
@@ -304,8 +305,9 @@ func (f *federation) redeem(ctx context.Context, d *oidcDiscovery, code string, 
 	}
 	defer resp.Body.Close()
 	var tr struct {
-		IDToken string `json:"id_token"`
-		Error   string `json:"error"`
+		IDToken     string `json:"id_token"`
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
 	}
 	if err := decodeJSONBody(resp.Body, &tr); err != nil {
 		return nil, err
@@ -357,7 +359,56 @@ func (f *federation) redeem(ctx context.Context, d *oidcDiscovery, code string, 
 	case c.Sub == "" || len(c.Sub) > 255:
 		return nil, errors.New("ID token subject invalid")
 	}
+	// Providers that follow OpenID Connect Core 1.0 section 5.4 strictly
+	// put scope-requested claims (email, name) in the UserInfo response,
+	// not in the ID token of the code flow.
+	if (c.Email == "" || c.Name == "") && d.UserinfoEndpoint != "" && tr.AccessToken != "" {
+		if err := f.userinfo(ctx, d.UserinfoEndpoint, tr.AccessToken, &c); err != nil {
+			f.s.log.WarnContext(ctx, "upstream userinfo failed", "error", err.Error())
+		}
+	}
 	return &c, nil
+}
+
+// userinfo fills missing profile claims from the UserInfo endpoint (OpenID
+// Connect Core 1.0 section 5.3). Its "sub" must be the ID token's (section
+// 5.3.2), or the response is ignored.
+func (f *federation) userinfo(ctx context.Context, endpoint, accessToken string, c *idClaims) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+accessToken)
+	req.Header.Set("Accept", "application/json")
+	resp, err := f.s.opts.HTTPClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		return fmt.Errorf("userinfo: HTTP %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	if err != nil {
+		return err
+	}
+	var ui idClaims
+	if err := decodeClaims(b, &ui); err != nil {
+		return err
+	}
+	if ui.Sub != c.Sub {
+		return errors.New("userinfo sub differs from the ID token's")
+	}
+	if c.Email == "" {
+		c.Email, c.EmailVerified = ui.Email, ui.EmailVerified
+	}
+	if c.Name == "" {
+		c.Name = ui.Name
+	}
+	if c.PreferredUsername == "" {
+		c.PreferredUsername = ui.PreferredUsername
+	}
+	return nil
 }
 
 // federatedUser finds or creates the local user of a federated identity,
