@@ -441,8 +441,11 @@ func TestCrashLoop(t *testing.T) {
 			for time.Since(start) < 500*time.Millisecond {
 				attempts++
 				_, err := p.Acquire(ctx, "k"+strconv.Itoa(attempts))
-				if code := jsonrpcCode(err); code != jsonrpc.CodeUpstreamUnavailable {
-					t.Fatalf("attempt %d: %v, want CodeUpstreamUnavailable", attempts, err)
+				// Unavailable while the upstream backs off; Overloaded when
+				// the 20ms queue deadline passes while a (slow, loaded
+				// machine) start is still under way. Never success.
+				if code := jsonrpcCode(err); code != jsonrpc.CodeUpstreamUnavailable && code != jsonrpc.CodeOverloaded {
+					t.Fatalf("attempt %d: %v, want CodeUpstreamUnavailable or CodeOverloaded", attempts, err)
 				}
 			}
 			// Failed starts at about 0, 200ms and 600ms (doubling).

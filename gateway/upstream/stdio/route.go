@@ -27,7 +27,9 @@ func (pr *process) route(m *jsonrpc.Message) {
 		case mcp.NotificationCancelled:
 			pr.routeServerCancel(m)
 		default:
-			pr.routeOther(m)
+			if !pr.routeSubscription(m) {
+				pr.routeOther(m)
+			}
 		}
 	case jsonrpc.KindRequest:
 		if m.Method == mcp.MethodPing {
@@ -122,6 +124,46 @@ func (pr *process) routeServerCancel(m *jsonrpc.Message) {
 	if d.call == nil || pr.deliverToCall(d.call, out) == late {
 		d.conn.pushUnsolicited(out)
 	}
+}
+
+// routeSubscription delivers a notification of a subscriptions/listen
+// stream to the listen call whose (rewritten) id its _meta subscriptionId
+// names, with the client's id put back (MCP 2026-07-28 basic/index "_meta":
+// notifications on a listen stream carry io.modelcontextprotocol/
+// subscriptionId). It reports whether the message carried one.
+func (pr *process) routeSubscription(m *jsonrpc.Message) bool {
+	meta, ok := member(m.Params, "_meta")
+	if !ok || !jsonx.IsObject(meta) {
+		return false
+	}
+	sub, ok := jsonx.Get(meta, mcp.MetaSubscriptionID)
+	if !ok {
+		return false
+	}
+	var c *Call
+	if id, err := jsonrpc.RawID(sub); err == nil {
+		if n, ok := parseUpID(id); ok {
+			pr.mu.Lock()
+			if cc := pr.calls[n]; cc != nil && cc.conn != nil {
+				c = cc
+			}
+			pr.mu.Unlock()
+		}
+	}
+	if c == nil {
+		pr.log.Debug("stdio subscription notification matches no listen call; dropped", "method", m.Method)
+		return true
+	}
+	meta, err := jsonx.Set(meta, mcp.MetaSubscriptionID, []byte(c.origID.Raw()))
+	if err != nil {
+		return true
+	}
+	params, err := jsonx.Set(m.Params, "_meta", meta)
+	if err != nil {
+		return true
+	}
+	pr.deliverToCall(c, withParams(m, params))
+	return true
 }
 
 func (pr *process) routeOther(m *jsonrpc.Message) {

@@ -190,3 +190,31 @@ func FuzzStdout(f *testing.F) {
 		}
 	})
 }
+
+// TestRoutingSubscription: listen-stream notifications go to the listen
+// call their subscriptionId names, with the client's id put back, never to
+// another conn, even with calls of several conns in flight.
+func TestRoutingSubscription(t *testing.T) {
+	f := newRoutingFixture(t, Shared, 2)
+	for _, l := range []string{
+		// Process id 3 is conn 1's first call.
+		`{"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{"_meta":{"io.modelcontextprotocol/subscriptionId":3}}}`,
+		`{"jsonrpc":"2.0","method":"notifications/subscriptions/acknowledged","params":{"_meta":{"io.modelcontextprotocol/subscriptionId":"3"},"notifications":{}}}`,
+		// Unknown subscriptions are dropped, not guessed.
+		`{"jsonrpc":"2.0","method":"notifications/tools/list_changed","params":{"_meta":{"io.modelcontextprotocol/subscriptionId":42}}}`,
+	} {
+		f.pr.handleLine([]byte(l))
+	}
+	got := f.received()
+	if len(got[0]) != 0 {
+		t.Fatalf("conn 0 got another conn's subscription messages: %v", got[0])
+	}
+	if len(got[1]) != 2 {
+		t.Fatalf("conn 1 got %d messages, want 2", len(got[1]))
+	}
+	for _, m := range got[1] {
+		if !bytes.Contains(m.Raw, []byte(`"io.modelcontextprotocol/subscriptionId":1`)) {
+			t.Fatalf("subscription id not restored to the client's: %s", m.Raw)
+		}
+	}
+}
