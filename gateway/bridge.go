@@ -32,19 +32,55 @@ type bridgeState struct {
 	max      int
 
 	levels map[[16]byte]string
+	subs   map[[16]byte][]string // resource subscriptions of legacy sessions on stateless upstreams
 
 	discoverMu sync.Mutex
 	discovered *discovery
 }
 
 func newBridgeState() *bridgeState {
-	return &bridgeState{sessions: map[string]*list.Element{}, lru: list.New(), max: 10000, levels: map[[16]byte]string{}}
+	return &bridgeState{sessions: map[string]*list.Element{}, lru: list.New(), max: 10000, levels: map[[16]byte]string{}, subs: map[[16]byte][]string{}}
 }
 
 func (b *bridgeState) forget(id [16]byte) {
 	b.mu.Lock()
 	delete(b.levels, id)
+	delete(b.subs, id)
 	b.mu.Unlock()
+}
+
+// subscribe records (or, with on false, removes) a resource subscription
+// of a legacy session; the session's next GET stream listens for it.
+func (b *bridgeState) subscribe(id [16]byte, uri string, on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	list := b.subs[id]
+	for i, u := range list {
+		if u == uri {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if on && len(list) < 256 {
+		list = append(list, uri)
+	}
+	if len(list) == 0 {
+		delete(b.subs, id)
+		return
+	}
+	if len(b.subs) >= b.max {
+		for k := range b.subs {
+			delete(b.subs, k)
+			break
+		}
+	}
+	b.subs[id] = list
+}
+
+func (b *bridgeState) subscriptions(id [16]byte) []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.subs[id]...)
 }
 
 func (b *bridgeState) setLevel(id [16]byte, level string) {
@@ -76,6 +112,9 @@ type upSession struct {
 	caps    []byte // upstream capabilities
 	info    []byte // upstream serverInfo
 	instr   string
+
+	hubMu sync.Mutex
+	hub   *hub // the upstream GET stream shared by this principal's listen streams
 }
 
 // discovery is an upstream's server/discover answer.
@@ -112,7 +151,21 @@ func (g *Gateway) toModern(ctx context.Context, c *Call) (upstream.Reply, error)
 		g.bridge.setLevel(c.Session.ID, s)
 		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{}`))), nil
 	case m.Method == mcp.MethodResourcesSubscribe || m.Method == mcp.MethodResourcesUnsubscribe:
-		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "Method not found: resource subscriptions are not bridged to a stateless upstream yet")
+		// Stateless servers take resource subscriptions on a
+		// subscriptions/listen stream: remember the URI for the session's
+		// GET stream, which the gateway serves with one.
+		d, err := g.discover(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len((listenFilter{ResourceSubscriptions: []string{"x"}}).capable(d.caps).ResourceSubscriptions) == 0 {
+			return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "Method not found: the server does not support resource subscriptions")
+		}
+		if !c.Params.HasURI {
+			return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: uri is required")
+		}
+		g.bridge.subscribe(c.Session.ID, c.Params.URI, m.Method == mcp.MethodResourcesSubscribe)
+		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{}`))), nil
 	}
 	body, err := injectMeta(m, c.Session.ClientCapabilities, c.Session.ClientInfo, g.bridge.level(c.Session.ID))
 	if err != nil {
@@ -345,13 +398,13 @@ func modernHeaders(fwd http.Header, m *jsonrpc.Message, p mcp.Params) http.Heade
 // cacheScope; resource not found is -32602).
 func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error) {
 	m := c.Msg
-	if m.Method == mcp.MethodSubscriptionsListen {
-		return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "Method not found: subscriptions/listen is not bridged to a legacy upstream yet")
-	}
 	for attempt := 0; ; attempt++ {
 		us, err := g.upSession(ctx, c)
 		if err != nil {
 			return nil, err
+		}
+		if m.Method == mcp.MethodSubscriptionsListen {
+			return g.listenLegacy(ctx, c, us)
 		}
 		if m.Method == mcp.MethodServerDiscover {
 			return upstream.Message(jsonrpc.AppendResult(nil, m.ID, g.discoverResult(us))), nil

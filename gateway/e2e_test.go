@@ -46,6 +46,14 @@ func newUpstream(t testing.TB, kind upstreamKind) *httptest.Server {
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
 	})
+	var added atomic.Int32
+	mcp.AddTool(srv, &mcp.Tool{Name: "add_tool", Description: "adds a tool, so the tool list changes"}, func(ctx context.Context, req *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {
+		n := added.Add(1)
+		mcp.AddTool(srv, &mcp.Tool{Name: fmt.Sprintf("added_%d", n), Description: "added"}, func(ctx context.Context, req *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{}, nil, nil
+		})
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "added"}}}, nil, nil
+	})
 	srv.AddResource(&mcp.Resource{URI: "test://r", Name: "r", MIMEType: "text/plain"}, func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
 		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: "test://r", MIMEType: "text/plain", Text: "hello"}}}, nil
 	})
@@ -145,7 +153,7 @@ func TestGatewayEras(t *testing.T) {
 			}
 			callEcho(t, cs, "hello "+tt.name)
 			tools, err := cs.ListTools(context.Background(), nil)
-			if err != nil || len(tools.Tools) != 2 {
+			if err != nil || len(tools.Tools) != 3 {
 				t.Fatalf("tools/list = %v, %v", tools, err)
 			}
 			rr, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "test://r"})

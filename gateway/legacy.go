@@ -366,15 +366,16 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		sessionNotFound(w, jsonrpc.ID{})
 		return
 	}
-	if st.Mode != session.ModePassthrough {
-		w.Header().Set("Allow", "POST, DELETE")
-		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed: this upstream has no GET stream"))
-		return
+	var reply upstream.Reply
+	var err error
+	if st.Mode == session.ModeToModern {
+		reply, err = g.getFromModern(ctx, &Call{Route: g.opts.Route, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr, Header: r.Header})
+	} else {
+		reply, err = g.up.Get(ctx, &upstream.Request{
+			Session: st.UpstreamSession, Key: sessionKey(st), Principal: principalKey(pr),
+			ProtocolVersion: st.Version, LastEventID: r.Header.Get(mcp.HeaderLastEventID), Header: forwardHeaders(r.Header),
+		})
 	}
-	reply, err := g.up.Get(ctx, &upstream.Request{
-		Session: st.UpstreamSession, Key: sessionKey(st), Principal: principalKey(pr),
-		ProtocolVersion: st.Version, LastEventID: r.Header.Get(mcp.HeaderLastEventID), Header: forwardHeaders(r.Header),
-	})
 	switch {
 	case errors.Is(err, upstream.ErrNotSupported):
 		w.Header().Set("Allow", "POST, DELETE")

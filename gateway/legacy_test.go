@@ -66,8 +66,18 @@ type sseEvent struct{ id, data string }
 
 func readEvents(t *testing.T, resp *http.Response, stopAfter int) []sseEvent {
 	t.Helper()
-	defer resp.Body.Close()
 	var out []sseEvent
+	streamEvents(resp, func(ev sseEvent) bool {
+		out = append(out, ev)
+		return len(out) != stopAfter
+	})
+	return out
+}
+
+// streamEvents calls fn with each event as it arrives, until fn returns
+// false or the stream ends.
+func streamEvents(resp *http.Response, fn func(sseEvent) bool) {
+	defer resp.Body.Close()
 	var cur sseEvent
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -75,9 +85,8 @@ func readEvents(t *testing.T, resp *http.Response, stopAfter int) []sseEvent {
 		switch {
 		case line == "":
 			if cur.id != "" || cur.data != "" {
-				out = append(out, cur)
-				if len(out) == stopAfter {
-					return out
+				if !fn(cur) {
+					return
 				}
 			}
 			cur = sseEvent{}
@@ -87,7 +96,6 @@ func readEvents(t *testing.T, resp *http.Response, stopAfter int) []sseEvent {
 			cur.data = line[6:]
 		}
 	}
-	return out
 }
 
 func TestBatch20250326(t *testing.T) {

@@ -1,0 +1,110 @@
+package schema
+
+import (
+	"container/list"
+	"crypto/sha256"
+	"sync"
+	"time"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+)
+
+// toolDef is what the gateway learned of one tool: its inputSchema's hash
+// and bytes, and when.
+type toolDef struct {
+	hash    [sha256.Size]byte
+	raw     []byte
+	learned time.Time
+}
+
+// index maps (route, tool name) to the tool's definition. It is bounded:
+// when full, an arbitrary entry makes room (it is relearned on demand).
+type index struct {
+	mu    sync.RWMutex
+	max   int
+	tools map[string]toolDef
+}
+
+func indexKey(route, name string) string { return route + "\x00" + name }
+
+func (x *index) get(route, name string) (toolDef, bool) {
+	x.mu.RLock()
+	d, ok := x.tools[indexKey(route, name)]
+	x.mu.RUnlock()
+	return d, ok
+}
+
+func (x *index) put(route, name string, raw []byte, now time.Time) {
+	d := toolDef{hash: sha256.Sum256(raw), raw: raw, learned: now}
+	k := indexKey(route, name)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if old, ok := x.tools[k]; ok && old.hash == d.hash {
+		old.learned = now
+		x.tools[k] = old
+		return
+	}
+	if _, ok := x.tools[k]; !ok && len(x.tools) >= x.max {
+		for victim := range x.tools { // random: map order
+			delete(x.tools, victim)
+			break
+		}
+	}
+	x.tools[k] = d
+}
+
+// compiled is one schema compiled (or the reason it could not be).
+type compiled struct {
+	once sync.Once
+	sch  *jsonschema.Schema
+	err  error
+}
+
+type cacheKey struct {
+	route string
+	hash  [sha256.Size]byte
+}
+
+// schemaCache holds compiled schemas keyed by route and schema hash, least
+// recently used first out.
+type schemaCache struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List // of cacheKey, most recent first
+	items map[cacheKey]*cacheItem
+}
+
+type cacheItem struct {
+	c   *compiled
+	pos *list.Element
+}
+
+func newSchemaCache(max int) *schemaCache {
+	return &schemaCache{max: max, order: list.New(), items: make(map[cacheKey]*cacheItem)}
+}
+
+// get returns the entry for k, creating it (not yet compiled) if needed.
+// Callers compile through the entry's once, so concurrent first calls of
+// one schema compile it once.
+func (c *schemaCache) get(k cacheKey) *compiled {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if it, ok := c.items[k]; ok {
+		c.order.MoveToFront(it.pos)
+		return it.c
+	}
+	if len(c.items) >= c.max {
+		last := c.order.Back()
+		delete(c.items, last.Value.(cacheKey))
+		c.order.Remove(last)
+	}
+	it := &cacheItem{c: &compiled{}, pos: c.order.PushFront(k)}
+	c.items[k] = it
+	return it.c
+}
+
+func (c *schemaCache) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.items)
+}
