@@ -116,7 +116,8 @@ func (g *Gateway) paramHeadersFor(ctx context.Context, c *Call) ([]paramHeader, 
 			break
 		}
 		g.headers.learn(res, now)
-		next, ok := jsonx.Get(res, "nextCursor")
+		next, _ := jsonx.Get(res, "nextCursor")
+		var ok bool
 		if cursor, ok = jsonx.String(next); !ok || cursor == "" {
 			break
 		}

@@ -32,6 +32,8 @@ const usage = `Usage:
   mcpfort serve --config FILE    run the gateway
   mcpfort check-config FILE      validate a configuration file and exit
   mcpfort version                print the version
+  mcpfort users add|passwd|list|disable|enable [--config FILE | --db DSN]
+                                 manage local accounts of the embedded authorization server
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
