@@ -34,7 +34,7 @@ func (x *index) get(route, name string) (toolDef, bool) {
 	return d, ok
 }
 
-func (x *index) put(route, name string, raw []byte, now time.Time) {
+func (x *index) put(route, name string, raw []byte, now time.Time) toolDef {
 	d := toolDef{hash: sha256.Sum256(raw), raw: raw, learned: now}
 	k := indexKey(route, name)
 	x.mu.Lock()
@@ -42,7 +42,7 @@ func (x *index) put(route, name string, raw []byte, now time.Time) {
 	if old, ok := x.tools[k]; ok && old.hash == d.hash {
 		old.learned = now
 		x.tools[k] = old
-		return
+		return old
 	}
 	if _, ok := x.tools[k]; !ok && len(x.tools) >= x.max {
 		for victim := range x.tools { // random: map order
@@ -51,6 +51,7 @@ func (x *index) put(route, name string, raw []byte, now time.Time) {
 		}
 	}
 	x.tools[k] = d
+	return d
 }
 
 // compiled is one schema compiled (or the reason it could not be).

@@ -222,10 +222,7 @@ func (v *Validator) check(ctx context.Context, next gateway.Handler, c *gateway.
 		v.invalid.Add(1)
 		return v.toolError(c, name, []violation{{"", err.Error()}}), nil, true
 	}
-	var bad []violation
-	if err := sch.Validate(val); err != nil {
-		bad = v.schemaViolations(err, bad)
-	}
+	bad := v.validate(sch, val)
 	for i := range v.rules {
 		if !v.rules[i].tool.Match(name) {
 			continue
@@ -268,38 +265,45 @@ func (v *Validator) definition(ctx context.Context, next gateway.Handler, c *gat
 	if ok && v.now().Sub(def.learned) < v.opts.SchemaTTL {
 		return def, true, nil
 	}
-	if err := v.fetch(ctx, next, c); err != nil {
+	listed, err := v.fetch(ctx, next, c)
+	if err != nil {
 		v.log.Warn("schema: could not list the upstream's tools", "route", c.Route, "err", err)
 		if ok {
 			return def, true, nil
 		}
 		return toolDef{}, false, err
 	}
-	if fresh, found := v.index.get(c.Route, name); found {
-		return fresh, true, nil
-	}
-	return toolDef{}, false, nil
+	// Read the listing itself: with more tools than MaxTools, the index
+	// may already have dropped this one again.
+	fresh, found := listed[name]
+	return fresh, found, nil
 }
 
-// fetch lists the upstream's tools, as the caller, and learns them. Calls
-// of one caller on one route share one fetch.
-func (v *Validator) fetch(ctx context.Context, next gateway.Handler, c *gateway.Call) error {
+// fetch lists the upstream's tools, as the caller, learns them and
+// returns them by name. Concurrent calls of one caller on one route share
+// one listing.
+func (v *Validator) fetch(ctx context.Context, next gateway.Handler, c *gateway.Call) (map[string]toolDef, error) {
 	key := c.Route + "\x00"
 	if p := c.Principal; p != nil {
 		key += p.Issuer + "\x00" + p.Subject
 	}
 	ch := v.flight.DoChan(key, func() (any, error) {
-		return nil, v.fetchPages(ctx, next, c)
+		listed := map[string]toolDef{}
+		err := v.fetchPages(ctx, next, c, listed)
+		return listed, err
 	})
 	select {
 	case r := <-ch:
-		return r.Err
+		if r.Err != nil {
+			return nil, r.Err
+		}
+		return r.Val.(map[string]toolDef), nil
 	case <-ctx.Done():
-		return ctx.Err()
+		return nil, ctx.Err()
 	}
 }
 
-func (v *Validator) fetchPages(ctx context.Context, next gateway.Handler, c *gateway.Call) error {
+func (v *Validator) fetchPages(ctx context.Context, next gateway.Handler, c *gateway.Call, listed map[string]toolDef) error {
 	params := []byte(`{}`)
 	for page := 0; page < v.opts.MaxListPages; page++ {
 		id := jsonrpc.StringID("mcpfort-schema-" + strconv.FormatUint(v.seq.Add(1), 10))
@@ -316,7 +320,7 @@ func (v *Validator) fetchPages(ctx context.Context, next gateway.Handler, c *gat
 		if err != nil {
 			return err
 		}
-		v.learnFromResult(c.Route, res)
+		v.learnFromResult(c.Route, res, listed)
 		cur, ok := jsonx.Get(res, "nextCursor")
 		if !ok || jsonx.IsNull(cur) {
 			return nil
@@ -338,14 +342,15 @@ func (v *Validator) learnFromMessage(route string, data []byte) {
 	if err != nil || m.Kind != jsonrpc.KindResponse || m.Result == nil || !jsonx.IsObject(m.Result) {
 		return
 	}
-	v.learnFromResult(route, m.Result)
+	v.learnFromResult(route, m.Result, nil)
 }
 
 // learnFromResult records each tool's inputSchema from a ListToolsResult
-// (already validated JSON). Entries without a name are skipped; a tool
-// without an inputSchema is recorded with a null one, which cannot be
-// compiled, so its calls are refused unless AllowUncheckableSchemas.
-func (v *Validator) learnFromResult(route string, result []byte) {
+// (already validated JSON), and in listed when it is not nil. Entries
+// without a name are skipped; a tool without an inputSchema is recorded
+// with a null one, which cannot be compiled, so its calls are refused
+// unless AllowUncheckableSchemas.
+func (v *Validator) learnFromResult(route string, result []byte, listed map[string]toolDef) {
 	tools, ok := jsonx.Get(result, "tools")
 	if !ok {
 		return
@@ -367,7 +372,10 @@ func (v *Validator) learnFromResult(route string, result []byte) {
 		if !ok {
 			raw = []byte("null")
 		}
-		v.index.put(route, name, slices.Clone(raw), now)
+		d := v.index.put(route, name, slices.Clone(raw), now)
+		if listed != nil {
+			listed[name] = d
+		}
 		return true
 	})
 }
@@ -383,6 +391,21 @@ func (v *Validator) compiled(route string, def toolDef) (*jsonschema.Schema, err
 		}
 	})
 	return e.sch, e.err
+}
+
+// validate runs the library's validation, turning a failure of the
+// library itself into a reported problem rather than a crash.
+func (v *Validator) validate(sch *jsonschema.Schema, val any) (bad []violation) {
+	defer func() {
+		if r := recover(); r != nil {
+			v.log.Error("schema: the validator failed", "panic", fmt.Sprint(r))
+			bad = []violation{{"", "the gateway could not validate these arguments"}}
+		}
+	}()
+	if err := sch.Validate(val); err != nil {
+		bad = v.schemaViolations(err, nil)
+	}
+	return bad
 }
 
 // maxReported bounds the problems listed in one error result.
