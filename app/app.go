@@ -45,12 +45,14 @@ type App struct {
 	handler http.Handler
 	ready   atomic.Bool
 	getenv  func(string) string
+	origin  transport.OriginPolicy
 }
 
 type route struct {
 	name, path string
 	gw         *gateway.Gateway
 	up         upstream.Upstream
+	guard      *guard // nil on open routes
 }
 
 // New builds every part from cfg. Nothing listens until Run.
@@ -69,16 +71,39 @@ func New(cfg *config.Config, o Options) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	origin := transport.OriginPolicy{AllowedOrigins: cfg.HTTP.AllowedOrigins, AllowedHosts: append([]string{publicHost(cfg.PublicURL)}, cfg.HTTP.AllowedHosts...)}
+	a.origin = transport.OriginPolicy{AllowedOrigins: cfg.HTTP.AllowedOrigins, AllowedHosts: append([]string{publicHost(cfg.PublicURL)}, cfg.HTTP.AllowedHosts...)}
+	origin := a.origin
+	var resources []string
+	for _, s := range cfg.Servers {
+		if *s.Auth.Required {
+			res, err := routeResource(cfg, s)
+			if err != nil {
+				return nil, fmt.Errorf("server %q: %w", s.Name, err)
+			}
+			resources = append(resources, res)
+		}
+	}
+	verifier, err := a.buildVerifier(resources)
+	if err != nil {
+		return nil, err
+	}
 	replica := replicaID()
 	for _, s := range cfg.Servers {
+		g0, policies, err := a.routeGuard(s, verifier)
+		if err != nil {
+			a.closeUpstreams(context.Background())
+			return nil, fmt.Errorf("server %q: %w", s.Name, err)
+		}
 		up, err := a.upstream(s)
 		if err != nil {
 			a.closeUpstreams(context.Background())
 			return nil, fmt.Errorf("server %q: %w", s.Name, err)
 		}
+		// The MCP-plane chain, outermost first: scope requirements.
+		chain := policies
 		g, err := gateway.New(gateway.Options{
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring,
+			Principal: principalFrom, Middleware: chain,
 			SessionTTL: cfg.Sessions.TTL.D(), Origin: origin, MaxBody: int64(cfg.HTTP.MaxBody),
 			Limits:    jsonrpc.Limits{MaxDepth: cfg.HTTP.MaxJSONDepth, MaxBatch: cfg.HTTP.MaxBatch},
 			ReplicaID: replica, ServerInfo: gateway.Implementation{Name: "mcpfort", Version: o.Version},
@@ -89,7 +114,7 @@ func New(cfg *config.Config, o Options) (*App, error) {
 			a.closeUpstreams(context.Background())
 			return nil, fmt.Errorf("server %q: %w", s.Name, err)
 		}
-		a.routes = append(a.routes, &route{name: s.Name, path: s.Path, gw: g, up: up})
+		a.routes = append(a.routes, &route{name: s.Name, path: s.Path, gw: g, up: up, guard: g0})
 	}
 	a.handler = a.buildHandler(o.Version)
 	return a, nil
@@ -217,8 +242,26 @@ func (a *App) Handler() http.Handler { return a.handler }
 
 func (a *App) buildHandler(version string) http.Handler {
 	mux := http.NewServeMux()
+	rootPRM := 0
 	for _, r := range a.routes {
-		mux.Handle(r.path, r.gw)
+		if r.guard != nil {
+			rootPRM++
+		}
+	}
+	for _, r := range a.routes {
+		if r.guard == nil {
+			mux.Handle(r.path, r.gw)
+			continue
+		}
+		mux.Handle(r.path, protect(r.guard, &a.origin, r.gw))
+		// RFC 9728 section 3: the path-suffixed well-known URI; the root
+		// one too when a single route is protected.
+		for _, p := range r.guard.prm.Paths() {
+			if p == "/.well-known/oauth-protected-resource" && rootPRM != 1 {
+				continue
+			}
+			mux.Handle(p, r.guard.prm)
+		}
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -34,6 +34,10 @@ type Config struct {
 	HTTP HTTP `yaml:"http"`
 	// Sessions configures legacy-era MCP sessions.
 	Sessions Sessions `yaml:"sessions"`
+	// Auth configures token validation on the MCP routes. Without it (no
+	// issuers), routes are open: anyone who can reach the listener may
+	// call them, which is only right on loopback.
+	Auth Auth `yaml:"auth"`
 	// Servers are the upstream MCP servers mcpfort fronts, one route each.
 	Servers []Server `yaml:"servers"`
 
@@ -103,6 +107,73 @@ type Sessions struct {
 	Secrets []SecretRef `yaml:"secrets"`
 }
 
+// Auth configures the resource-server side: which authorization servers
+// mcpfort trusts for access tokens.
+type Auth struct {
+	// Issuers are the trusted authorization servers. Access tokens must be
+	// RFC 9068 JWTs from one of them (checked against its JWKS) or opaque
+	// tokens accepted by an issuer's introspection endpoint, issued for the
+	// route's canonical URI (public_url + path) as audience.
+	Issuers []Issuer `yaml:"issuers"`
+	// CacheMaxAge bounds how long a validated token is reused without
+	// checking again; it is also how late a revocation can be noticed.
+	// Default 1m.
+	CacheMaxAge Duration `yaml:"cache_max_age"`
+	// CacheMaxEntries bounds the validated-token cache. Default 100000.
+	CacheMaxEntries int `yaml:"cache_max_entries"`
+	// InsecureAllowHTTP accepts http:// issuers and metadata (development
+	// on loopback only). Logged as a warning at start.
+	InsecureAllowHTTP bool `yaml:"insecure_allow_http"`
+}
+
+// Issuer is one trusted authorization server.
+type Issuer struct {
+	// Issuer is the issuer identifier, compared exactly with "iss".
+	// Required.
+	Issuer string `yaml:"issuer"`
+	// JWKSURL overrides the jwks_uri found by metadata discovery.
+	JWKSURL string `yaml:"jwks_url"`
+	// Algorithms allowed for token signatures. Default ES256, ES384,
+	// RS256, PS256, EdDSA (never none or HMAC).
+	Algorithms []string `yaml:"algorithms"`
+	// TokenTypes are the accepted JWT "typ" values. Default [at+jwt].
+	TokenTypes []string `yaml:"token_types"`
+	// Introspection validates opaque tokens (RFC 7662).
+	Introspection *Introspection `yaml:"introspection"`
+}
+
+// Introspection is an RFC 7662 endpoint and the gateway's credentials
+// for it.
+type Introspection struct {
+	// URL of the introspection endpoint. Default: from metadata.
+	URL string `yaml:"url"`
+	// ClientID and ClientSecret authenticate the gateway.
+	ClientID     string    `yaml:"client_id"`
+	ClientSecret SecretRef `yaml:"client_secret"`
+}
+
+// RouteAuth configures authorization on one route.
+type RouteAuth struct {
+	// Required demands a valid token on every request. Default: true when
+	// auth.issuers is set.
+	Required *bool `yaml:"required"`
+	// Scopes are needed for any request on the route (announced in 401
+	// challenges).
+	Scopes []string `yaml:"scopes"`
+	// ScopesSupported are advertised in the protected resource metadata.
+	// Default: every scope named in this section. Never offline_access.
+	ScopesSupported []string `yaml:"scopes_supported"`
+	// Methods maps an MCP method to the scopes it needs ("tools/list").
+	Methods map[string][]string `yaml:"methods"`
+	// Tools, Prompts and Resources map a name (or a URI for resources),
+	// or a glob pattern of them, to the scopes calling it needs. Lists
+	// show only what the caller may call. A scope grants the scopes below
+	// it: "mcp:tools" satisfies "mcp:tools:read".
+	Tools     map[string][]string `yaml:"tools"`
+	Prompts   map[string][]string `yaml:"prompts"`
+	Resources map[string][]string `yaml:"resources"`
+}
+
 // Server is one upstream MCP server and its route.
 type Server struct {
 	// Name identifies the server in logs, metrics and session ids:
@@ -118,6 +189,8 @@ type Server struct {
 	HTTP *HTTPUpstream `yaml:"http"`
 	// Stdio runs a local server as child processes speaking stdio.
 	Stdio *StdioUpstream `yaml:"stdio"`
+	// Auth configures token and scope requirements on this route.
+	Auth RouteAuth `yaml:"auth"`
 }
 
 // HTTPUpstream is a remote MCP server.
@@ -266,6 +339,12 @@ func (c *Config) applyDefaults() {
 	if h.ShutdownGrace == 0 {
 		h.ShutdownGrace = Duration(DefaultShutdownGrace)
 	}
+	if c.Auth.CacheMaxAge == 0 {
+		c.Auth.CacheMaxAge = Duration(time.Minute)
+	}
+	if c.Auth.CacheMaxEntries == 0 {
+		c.Auth.CacheMaxEntries = 100000
+	}
 	if c.Sessions.TTL == 0 {
 		c.Sessions.TTL = Duration(DefaultSessionTTL)
 	}
@@ -276,6 +355,10 @@ func (c *Config) applyDefaults() {
 		}
 		if s.Era == "" {
 			s.Era = "auto"
+		}
+		if s.Auth.Required == nil {
+			req := len(c.Auth.Issuers) > 0
+			s.Auth.Required = &req
 		}
 		if s.HTTP != nil && s.HTTP.MaxMessage == 0 {
 			s.HTTP.MaxMessage = 16 << 20
@@ -374,6 +457,31 @@ func (c *Config) Validate() error {
 	if c.Sessions.TTL.D() < time.Minute {
 		add("sessions.ttl", "must be at least 1m")
 	}
+	issuers := map[string]bool{}
+	for i, is := range c.Auth.Issuers {
+		at := fmt.Sprintf("auth.issuers[%d]", i)
+		u, err := url.Parse(is.Issuer)
+		switch {
+		case err != nil || u.Host == "" || u.Fragment != "" || u.RawQuery != "":
+			add(at+".issuer", "must be an absolute URL without query or fragment, got %q", is.Issuer)
+		case u.Scheme != "https" && !(u.Scheme == "http" && c.Auth.InsecureAllowHTTP):
+			add(at+".issuer", "must be https (set auth.insecure_allow_http for local development), got %q", is.Issuer)
+		case issuers[is.Issuer]:
+			add(at+".issuer", "duplicate issuer %q", is.Issuer)
+		}
+		issuers[is.Issuer] = true
+		if in := is.Introspection; in != nil {
+			if in.ClientID == "" {
+				add(at+".introspection.client_id", "required")
+			}
+			if (in.ClientSecret.Env == "") == (in.ClientSecret.File == "") {
+				add(at+".introspection.client_secret", "set exactly one of env and file")
+			}
+		}
+	}
+	if c.Auth.CacheMaxAge.D() < 0 || c.Auth.CacheMaxEntries < 0 {
+		add("auth", "cache_max_age and cache_max_entries must not be negative")
+	}
 	if len(c.Servers) == 0 {
 		add("servers", "at least one server is required")
 	}
@@ -396,6 +504,21 @@ func (c *Config) Validate() error {
 		case "auto", "legacy", "modern", "dual":
 		default:
 			add(at+".era", "must be auto, legacy, modern or dual, got %q", s.Era)
+		}
+		if *s.Auth.Required && len(c.Auth.Issuers) == 0 {
+			add(at+".auth.required", "needs at least one auth.issuers entry")
+		}
+		for _, sc := range s.Auth.ScopesSupported {
+			if sc == "offline_access" {
+				add(at+".auth.scopes_supported", "must not list offline_access (it is the authorization server's business)")
+			}
+		}
+		for kind, m := range map[string]map[string][]string{"methods": s.Auth.Methods, "tools": s.Auth.Tools, "prompts": s.Auth.Prompts, "resources": s.Auth.Resources} {
+			for k, scopes := range m {
+				if k == "" || len(scopes) == 0 {
+					add(at+".auth."+kind, "entry %q needs a name and at least one scope", k)
+				}
+			}
 		}
 		if (s.HTTP == nil) == (s.Stdio == nil) {
 			add(at, "set exactly one of http and stdio")

@@ -1,0 +1,184 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/policy/scopes"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/resourceserver"
+	"github.com/mcpfort/mcpfort/transport"
+)
+
+// routeResource is the canonical URI clients dial for a route: the MCP
+// resource identifier tokens must be issued for (RFC 8707).
+func routeResource(cfg *config.Config, s config.Server) (string, error) {
+	return resourceserver.CanonicalResource(cfg.PublicURL + s.Path)
+}
+
+// buildVerifier turns auth.issuers into one cached Verifier: JWTs routed
+// by issuer, opaque tokens to the (first) introspection endpoint.
+func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error) {
+	ac := a.cfg.Auth
+	if len(ac.Issuers) == 0 {
+		return nil, nil
+	}
+	if ac.InsecureAllowHTTP {
+		a.log.Warn("auth.insecure_allow_http is set: issuers over plain http are trusted (development only)")
+	}
+	var mo resourceserver.MultiOptions
+	for i, is := range ac.Issuers {
+		jv, err := resourceserver.NewJWTVerifier(resourceserver.JWTOptions{
+			Issuer: is.Issuer, Audiences: resources, JWKSURL: is.JWKSURL, Algorithms: is.Algorithms, Types: is.TokenTypes,
+			Logger: a.log, InsecureAllowHTTP: ac.InsecureAllowHTTP,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("auth.issuers[%d]: %w", i, err)
+		}
+		mo.Issuers = append(mo.Issuers, jv)
+		if in := is.Introspection; in != nil && mo.Opaque == nil {
+			secret, err := a.secret(in.ClientSecret)
+			if err != nil {
+				return nil, fmt.Errorf("auth.issuers[%d].introspection.client_secret: %w", i, err)
+			}
+			iv, err := resourceserver.NewIntrospectionVerifier(resourceserver.IntrospectionOptions{
+				Issuer: is.Issuer, Endpoint: in.URL, ClientID: in.ClientID, ClientSecret: resourceserver.Secret(secret),
+				Audiences: resources, Logger: a.log,
+			})
+			if err != nil {
+				return nil, fmt.Errorf("auth.issuers[%d].introspection: %w", i, err)
+			}
+			mo.Opaque = iv
+		}
+	}
+	multi, err := resourceserver.NewMulti(mo)
+	if err != nil {
+		return nil, err
+	}
+	return resourceserver.NewCache(multi, resourceserver.CacheOptions{MaxEntries: ac.CacheMaxEntries, MaxAge: ac.CacheMaxAge.D()})
+}
+
+// guard holds what protects one route.
+type guard struct {
+	mw  *resourceserver.Middleware
+	prm *resourceserver.MetadataHandler
+}
+
+// routeGuard builds the token middleware and the protected resource
+// metadata of a route that requires authorization.
+func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, []gateway.Middleware, error) {
+	if !*s.Auth.Required {
+		return nil, nil, nil
+	}
+	resource, err := routeResource(a.cfg, s)
+	if err != nil {
+		return nil, nil, err
+	}
+	var issuers []string
+	for _, is := range a.cfg.Auth.Issuers {
+		issuers = append(issuers, is.Issuer)
+	}
+	supported := s.Auth.ScopesSupported
+	if supported == nil {
+		supported = allScopes(s.Auth)
+	}
+	prm, err := resourceserver.NewMetadataHandler(resourceserver.MetadataOptions{
+		Resource: resource, AuthorizationServers: issuers, ScopesSupported: supported, ResourceName: s.Name,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	mw, err := resourceserver.NewMiddleware(resourceserver.MiddlewareOptions{
+		Verifier: v, Resource: resource, ResourceMetadataURL: prm.URL(), Scopes: s.Auth.Scopes,
+		Logger: a.log.With("route", s.Name),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	pol := scopes.New(scopes.Options{
+		Methods: s.Auth.Methods, Tools: rules(s.Auth.Tools), Prompts: rules(s.Auth.Prompts), Resources: rules(s.Auth.Resources),
+		ResourceMetadata: prm.URL(),
+	})
+	return &guard{mw: mw, prm: prm}, []gateway.Middleware{pol}, nil
+}
+
+func rules(m map[string][]string) []scopes.Rule {
+	var out []scopes.Rule
+	for k, v := range m {
+		out = append(out, scopes.Rule{Pattern: k, Scopes: v})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Pattern < out[j].Pattern })
+	return out
+}
+
+func allScopes(ra config.RouteAuth) []string {
+	set := map[string]bool{}
+	for _, s := range ra.Scopes {
+		set[s] = true
+	}
+	for _, m := range []map[string][]string{ra.Methods, ra.Tools, ra.Prompts, ra.Resources} {
+		for _, ss := range m {
+			for _, s := range ss {
+				set[s] = true
+			}
+		}
+	}
+	delete(set, "offline_access")
+	var out []string
+	for s := range set {
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+type subjectTokenKey struct{}
+
+// protect authenticates every request of a route (RFC 6750, RFC 9728, MCP
+// basic/authorization): 401 with a challenge naming the metadata when the
+// token is missing or bad, 403 when it lacks a route scope. The principal
+// goes into the context; the client's token stays only there, for an RFC
+// 8693 exchange, and the Authorization header is removed before the
+// gateway sees the request, so it can never be forwarded.
+//
+// Origin and Host are checked first, as on open routes: a foreign origin is
+// 403 whether or not it holds a token.
+func protect(g *guard, origin *transport.OriginPolicy, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := origin.Check(r); err != nil {
+			transport.WriteError(w, http.StatusForbidden, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Forbidden: "+err.Error()))
+			return
+		}
+		p, err := g.mw.Authenticate(r)
+		if err != nil {
+			g.mw.WriteError(w, r, err)
+			return
+		}
+		tok, _ := resourceserver.BearerToken(r, 0)
+		ctx := resourceserver.ContextWithPrincipal(r.Context(), p)
+		ctx = context.WithValue(ctx, subjectTokenKey{}, tok)
+		r2 := r.WithContext(ctx)
+		r2.Header = r.Header.Clone()
+		r2.Header.Del("Authorization")
+		next.ServeHTTP(w, r2)
+	})
+}
+
+// principalFrom maps the resource server's principal onto the gateway's.
+func principalFrom(ctx context.Context) *gateway.Principal {
+	p := resourceserver.PrincipalFromContext(ctx)
+	if p == nil {
+		return nil
+	}
+	return &gateway.Principal{Issuer: p.Issuer, Subject: p.Subject, ClientID: p.ClientID, Scopes: p.Scopes}
+}
+
+// subjectToken returns the client's access token kept in ctx by protect.
+func subjectToken(ctx context.Context) string {
+	s, _ := ctx.Value(subjectTokenKey{}).(string)
+	return s
+}
