@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/session"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/transport"
@@ -46,6 +48,9 @@ type App struct {
 	ready   atomic.Bool
 	getenv  func(string) string
 	origin  transport.OriginPolicy
+
+	assertionSigningKey *ecdsa.PrivateKey
+	assertions          *credentials.Assertion
 }
 
 type route struct {
@@ -150,17 +155,11 @@ func replicaID() string {
 func (a *App) upstream(s config.Server) (upstream.Upstream, error) {
 	if s.HTTP != nil {
 		opts := remote.Options{URL: s.HTTP.URL, MaxMessage: int(s.HTTP.MaxMessage), Logger: a.log.With("route", s.Name)}
-		if s.HTTP.BearerToken != nil {
-			tok, err := a.secret(*s.HTTP.BearerToken)
-			if err != nil {
-				return nil, fmt.Errorf("http.bearer_token: %w", err)
-			}
-			header := "Bearer " + strings.TrimSpace(string(tok))
-			opts.Authorize = func(_ context.Context, r *http.Request, _ string) error {
-				r.Header.Set("Authorization", header)
-				return nil
-			}
+		auth, err := a.upstreamAuth(s)
+		if err != nil {
+			return nil, err
 		}
+		opts.Authorize = auth
 		return remote.New(opts)
 	}
 	return a.stdioUpstream(s)
@@ -263,6 +262,7 @@ func (a *App) buildHandler(version string) http.Handler {
 			mux.Handle(p, r.guard.prm)
 		}
 	}
+	a.mountAssertionIssuer(mux)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"status":"ok","version":%q}`+"\n", version)

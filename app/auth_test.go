@@ -282,3 +282,59 @@ servers:
 	}
 	_ = io.Discard
 }
+
+// TestAssertionToUpstream chains two gateways: the first authenticates the
+// client and calls the second with its own signed assertion of the
+// principal, which the second verifies through the first's JWKS.
+func TestAssertionToUpstream(t *testing.T) {
+	iss, _ := resourceservertest.NewIssuer(resourceservertest.IssuerOptions{})
+	defer iss.Close()
+	p1, p2 := freePort(t), freePort(t)
+	front := fmt.Sprintf("http://127.0.0.1:%d", p1)
+	back := fmt.Sprintf("http://127.0.0.1:%d", p2)
+	backCfg := writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:%d
+log: {level: error}
+auth: {insecure_allow_http: true, issuers: [{issuer: %q}]}
+servers:
+  - name: everything
+    path: /mcp
+    stdio: {command: [%q]}
+`, p2, front+"/assertions", filepath.Join(binDir, "mcpfort-everything")))
+	frontCfg := writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:%d
+log: {level: error}
+auth: {insecure_allow_http: true, issuers: [{issuer: %q}]}
+servers:
+  - name: remote
+    path: /mcp
+    http: {url: %q, assertion: {}}
+`, p1, iss.URL, back+"/mcp"))
+	for _, p := range []string{backCfg, frontCfg} {
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, stop := start(t, cfg)
+		defer stop()
+	}
+	tok, _ := iss.Sign(resourceservertest.Token{Subject: "alice", Audience: []string{front + "/mcp"}, Scopes: []string{"mcp:tools"}})
+	for _, version := range []string{"2025-11-25", ""} {
+		cs, err := authedClient(t, front+"/mcp", tok, version)
+		if err != nil {
+			t.Fatalf("connect %q: %v", version, err)
+		}
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "asserted"}})
+		if err != nil || res.Content[0].(*mcp.TextContent).Text != "asserted" {
+			t.Fatalf("echo through an asserted upstream (%q): %v %v", version, res, err)
+		}
+		cs.Close()
+	}
+	// The client's own token is not for the back gateway: it is refused
+	// there, which is why the assertion was needed.
+	resp := rawPost(t, back+"/mcp", tok, initBody, nil)
+	resp.Body.Close()
+	if resp.StatusCode != 401 {
+		t.Fatalf("client token at the back gateway: %d, want 401", resp.StatusCode)
+	}
+}

@@ -203,6 +203,37 @@ type HTTPUpstream struct {
 	BearerToken *SecretRef `yaml:"bearer_token"`
 	// MaxMessage bounds one upstream reply message. Default 16MiB.
 	MaxMessage ByteSize `yaml:"max_message"`
+	// TokenExchange obtains the gateway's token for the upstream by
+	// exchanging the client's (RFC 8693), per principal, cached until it
+	// expires. The route must require authorization.
+	TokenExchange *TokenExchange `yaml:"token_exchange"`
+	// Assertion sends a short-lived JWT signed by the gateway stating the
+	// principal (issuer public_url + "/assertions", JWKS at
+	// /assertions/jwks.json). The route must require authorization.
+	Assertion *Assertion `yaml:"assertion"`
+}
+
+// TokenExchange configures RFC 8693 token exchange for an upstream.
+type TokenExchange struct {
+	// TokenURL is the authorization server's token endpoint. Required.
+	TokenURL string `yaml:"token_url"`
+	// ClientID and ClientSecret authenticate the gateway there.
+	ClientID     string    `yaml:"client_id"`
+	ClientSecret SecretRef `yaml:"client_secret"`
+	// Resource names the upstream (RFC 8707). Default: the upstream URL.
+	Resource string `yaml:"resource"`
+	// Audience is sent as "audience" when set.
+	Audience string `yaml:"audience"`
+	// Scopes requested for the upstream token (only ever fewer).
+	Scopes []string `yaml:"scopes"`
+}
+
+// Assertion configures gateway-signed principal assertions.
+type Assertion struct {
+	// Audience is the "aud" of assertions. Default: the upstream URL.
+	Audience string `yaml:"audience"`
+	// Lifetime of one assertion. Default 60s.
+	Lifetime Duration `yaml:"lifetime"`
 }
 
 // StdioUpstream is a local MCP server run as child processes.
@@ -530,6 +561,29 @@ func (c *Config) Validate() error {
 			}
 			if u.BearerToken != nil && (u.BearerToken.Env == "") == (u.BearerToken.File == "") {
 				add(at+".http.bearer_token", "set exactly one of env and file")
+			}
+			n := 0
+			for _, set := range []bool{u.BearerToken != nil, u.TokenExchange != nil, u.Assertion != nil} {
+				if set {
+					n++
+				}
+			}
+			if n > 1 {
+				add(at+".http", "set at most one of bearer_token, token_exchange and assertion")
+			}
+			if (u.TokenExchange != nil || u.Assertion != nil) && !*s.Auth.Required {
+				add(at+".http", "token_exchange and assertion act for the caller: the route must require authorization")
+			}
+			if te := u.TokenExchange; te != nil {
+				if pu, err := url.Parse(te.TokenURL); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+					add(at+".http.token_exchange.token_url", "must be an absolute http(s) URL, got %q", te.TokenURL)
+				}
+				if te.ClientID == "" {
+					add(at+".http.token_exchange.client_id", "required")
+				}
+				if (te.ClientSecret.Env == "") == (te.ClientSecret.File == "") {
+					add(at+".http.token_exchange.client_secret", "set exactly one of env and file")
+				}
 			}
 		}
 		if st := s.Stdio; st != nil {

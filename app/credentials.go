@@ -1,0 +1,120 @@
+package app
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"strings"
+
+	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
+	"github.com/mcpfort/mcpfort/resourceserver"
+)
+
+// upstreamAuth returns how a remote upstream gets the gateway's own
+// credentials: a static secret, an exchanged token, or a signed assertion.
+// The client's token is never one of them.
+func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request, string) error, error) {
+	u := s.HTTP
+	switch {
+	case u.BearerToken != nil:
+		tok, err := a.secret(*u.BearerToken)
+		if err != nil {
+			return nil, fmt.Errorf("http.bearer_token: %w", err)
+		}
+		header := "Bearer " + strings.TrimSpace(string(tok))
+		return func(_ context.Context, r *http.Request, _ string) error {
+			r.Header.Set("Authorization", header)
+			return nil
+		}, nil
+	case u.TokenExchange != nil:
+		te := u.TokenExchange
+		secret, err := a.secret(te.ClientSecret)
+		if err != nil {
+			return nil, fmt.Errorf("http.token_exchange.client_secret: %w", err)
+		}
+		resource := te.Resource
+		if resource == "" && te.Audience == "" {
+			resource = u.URL
+		}
+		x, err := credentials.NewTokenExchange(credentials.TokenExchangeOptions{
+			TokenURL: te.TokenURL, ClientID: te.ClientID, ClientSecret: strings.TrimSpace(string(secret)),
+			Resource: resource, Audience: te.Audience, Scopes: te.Scopes,
+		})
+		if err != nil {
+			return nil, err
+		}
+		return func(ctx context.Context, r *http.Request, _ string) error {
+			tok, err := x.Token(ctx, subjectToken(ctx))
+			if err != nil {
+				return err
+			}
+			r.Header.Set("Authorization", "Bearer "+tok)
+			return nil
+		}, nil
+	case u.Assertion != nil:
+		key, err := a.assertionKey()
+		if err != nil {
+			return nil, err
+		}
+		aud := u.Assertion.Audience
+		if aud == "" {
+			aud = u.URL
+		}
+		as, err := credentials.NewAssertion(credentials.AssertionOptions{Issuer: a.assertionIssuer(), Audience: aud, Key: key, Lifetime: u.Assertion.Lifetime.D()})
+		if err != nil {
+			return nil, err
+		}
+		a.assertions = as
+		return func(ctx context.Context, r *http.Request, _ string) error {
+			p := resourceserver.PrincipalFromContext(ctx)
+			if p == nil {
+				return errors.New("no principal to assert")
+			}
+			tok, err := as.Token(ctx, credentials.Principal{Issuer: p.Issuer, Subject: p.Subject, ClientID: p.ClientID, Scopes: p.Scopes})
+			if err != nil {
+				return err
+			}
+			r.Header.Set("Authorization", "Bearer "+tok)
+			return nil
+		}, nil
+	}
+	return nil, nil
+}
+
+func (a *App) assertionIssuer() string { return a.cfg.PublicURL + "/assertions" }
+
+func (a *App) assertionKey() (*ecdsa.PrivateKey, error) {
+	if a.assertionSigningKey == nil {
+		k, err := credentials.LoadOrCreateKey(filepath.Join(a.cfg.State.Dir, "assertion.key"))
+		if err != nil {
+			return nil, fmt.Errorf("assertion key: %w", err)
+		}
+		a.assertionSigningKey = k
+	}
+	return a.assertionSigningKey, nil
+}
+
+// mountAssertionIssuer publishes the assertion issuer's RFC 8414 metadata
+// and JWKS so upstreams can verify assertions.
+func (a *App) mountAssertionIssuer(mux *http.ServeMux) {
+	if a.assertions == nil {
+		return
+	}
+	iss := a.assertionIssuer()
+	meta, _ := json.Marshal(map[string]any{"issuer": iss, "jwks_uri": iss + "/jwks.json", "id_token_signing_alg_values_supported": []string{"ES256"}})
+	mux.HandleFunc("GET /.well-known/oauth-authorization-server/assertions", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(meta)
+	})
+	jwks := a.assertions.JWKS()
+	mux.HandleFunc("GET /assertions/jwks.json", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/jwk-set+json")
+		w.Header().Set("Cache-Control", "max-age=300")
+		w.Write(jwks)
+	})
+}
