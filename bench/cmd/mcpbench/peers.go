@@ -1,0 +1,149 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/mcpfort/mcpfort/bench/load"
+	"github.com/mcpfort/mcpfort/bench/procstat"
+)
+
+// peer is one thing measured: an endpoint, the era spoken to it, and the
+// processes whose CPU and memory are attributed to it.
+type peer struct {
+	name  string
+	era   load.Era
+	check load.Check
+	url   string
+	// server is the process whose CPU per call is the peer's own: the
+	// gateway when the peer is a gateway.
+	server *proc
+	// up is a separate upstream process (an HTTP upstream), or nil.
+	up *proc
+	// tree: the server's descendants are its upstream (stdio children).
+	tree bool
+}
+
+func (c *config) startBare(ctx context.Context) (*proc, error) {
+	return startProc(ctx, "bare", []string{filepath.Join(c.bin, "bare"), "-addr", "127.0.0.1:0"}, nil, "", readyListening)
+}
+
+func (c *config) startFastEcho(ctx context.Context) (*proc, error) {
+	return startProc(ctx, "fastecho", []string{filepath.Join(c.bin, "fastecho"), "-addr", "127.0.0.1:0"}, nil, "", readyListening)
+}
+
+func (c *config) startGoSDK(ctx context.Context, name string) (*proc, error) {
+	return startProc(ctx, name, []string{filepath.Join(c.bin, "gosdk"), "-http", "127.0.0.1:0"}, nil, "", readyListening)
+}
+
+// httpServer is an mcpfort servers entry for an HTTP upstream; era is
+// the upstream's era setting ("" for mcpfort's default, auto).
+func httpServer(url, era string) string {
+	s := "  - name: echo\n    path: /mcp\n"
+	if era != "" {
+		s += "    era: " + era + "\n"
+	}
+	return s + "    http:\n      url: " + strconv.Quote(url) + "\n"
+}
+
+// stdioServer is an mcpfort servers entry running the go-sdk peer over
+// stdio with the given isolation; maxProcs 0 keeps mcpfort's default.
+func (c *config) stdioServer(isolation string, maxProcs int) string {
+	abs, _ := filepath.Abs(filepath.Join(c.bin, "gosdk"))
+	s := "  - name: echo\n    path: /mcp\n    stdio:\n      command: [" + strconv.Quote(abs) + "]\n      isolation: " + isolation + "\n"
+	if maxProcs > 0 {
+		s += "      max_processes: " + strconv.Itoa(maxProcs) + "\n"
+	}
+	return s
+}
+
+// startMcpfort writes a configuration with one route at /mcp and starts
+// mcpfort on it (inside gwprof when profiling).
+func (c *config) startMcpfort(ctx context.Context, name, server string) (*proc, error) {
+	dir := filepath.Join(c.tmp, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	yaml := "listen: 127.0.0.1:0\nlog:\n  level: info\n  format: json\nstate:\n  dir: " + strconv.Quote(dir) + "\nservers:\n" + server
+	file := filepath.Join(dir, "mcpfort.yaml")
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		return nil, err
+	}
+	argv := []string{filepath.Join(c.bin, "mcpfort"), "serve", "--config", file}
+	if c.profile != "" {
+		argv = []string{filepath.Join(c.bin, "gwprof"), "-config", file,
+			"-cpuprofile", filepath.Join(c.profile, name+".cpu.pprof"),
+			"-memprofile", filepath.Join(c.profile, name+".heap.pprof")}
+	}
+	return startProc(ctx, name, argv, nil, dir, readyMcpfort("/mcp"))
+}
+
+// startSupergateway runs supergateway (stateful Streamable HTTP output,
+// one child per session, logging off so that it is not charged for log
+// lines) in front of the go-sdk peer over stdio.
+func (c *config) startSupergateway(ctx context.Context, name string) (*proc, error) {
+	script := filepath.Join(c.node, "node_modules", "supergateway", "dist", "index.js")
+	if _, err := os.Stat(script); err != nil {
+		return nil, fmt.Errorf("supergateway not installed (npm ci in %s): %w", c.node, err)
+	}
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	gosdk, _ := filepath.Abs(filepath.Join(c.bin, "gosdk"))
+	argv := []string{"node", script,
+		"--stdio", shellQuote(gosdk),
+		"--outputTransport", "streamableHttp", "--stateful",
+		"--port", strconv.Itoa(port), "--streamableHttpPath", "/mcp",
+		"--logLevel", "none"}
+	p, err := startProc(ctx, name, argv, nil, "", nil)
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	if err := waitHTTP(ctx, p, addr); err != nil {
+		p.stop()
+		return nil, err
+	}
+	p.url = "http://" + addr + "/mcp"
+	return p, nil
+}
+
+// shellQuote quotes s for sh -c, which supergateway runs its command with.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// snap is one sample of a peer's processes and of the runner itself.
+type snap struct {
+	srv  procstat.Tree
+	up   procstat.Stat
+	self procstat.Stat
+	err  error
+}
+
+func (p *peer) snap() snap {
+	var s snap
+	var err error
+	if p.tree {
+		s.srv, err = p.server.sample()
+	} else {
+		s.srv.Root, err = procstat.Read(p.server.pid())
+	}
+	if err != nil {
+		s.err = err
+	}
+	if p.up != nil {
+		if s.up, err = procstat.Read(p.up.pid()); err != nil {
+			s.err = err
+		}
+	}
+	if s.self, err = procstat.Read(os.Getpid()); err != nil {
+		s.err = err
+	}
+	return s
+}
