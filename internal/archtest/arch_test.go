@@ -1,7 +1,12 @@
 package archtest
 
 import (
-	"os/exec"
+	"errors"
+	"fmt"
+	"go/build"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -10,22 +15,55 @@ const mod = "github.com/mcpfort/mcpfort/"
 
 // imports lists, for every package of the module, the module packages it
 // imports directly (test files excluded).
+//
+// It reads the sources with go/build rather than running go list, so that
+// the test cache notices every file it depends on.
 func imports(t *testing.T) map[string][]string {
 	t.Helper()
-	out, err := exec.Command("go", "list", "-f", `{{.ImportPath}}{{range .Imports}} {{.}}{{end}}`, mod+"...").Output()
+	root, err := filepath.Abs("../..")
 	if err != nil {
-		t.Fatalf("go list: %v", err)
+		t.Fatal(err)
 	}
 	m := map[string][]string{}
-	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-		f := strings.Fields(line)
-		pkg := strings.TrimPrefix(f[0], mod)
+	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			return nil
+		}
+		name := d.Name()
+		if path != root && (strings.HasPrefix(name, ".") || strings.HasPrefix(name, "_") || name == "testdata" || name == "node_modules") {
+			return filepath.SkipDir
+		}
+		if path != root {
+			if _, err := os.Stat(filepath.Join(path, "go.mod")); err == nil {
+				return filepath.SkipDir // a module of its own (examples)
+			}
+		}
+		p, err := build.ImportDir(path, 0)
+		if err != nil {
+			var noGo *build.NoGoError
+			if errors.As(err, &noGo) {
+				return nil
+			}
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		rel, _ := filepath.Rel(root, path)
+		pkg := filepath.ToSlash(rel)
 		m[pkg] = nil
-		for _, imp := range f[1:] {
+		for _, imp := range p.Imports {
 			if strings.HasPrefix(imp, mod) {
 				m[pkg] = append(m[pkg], strings.TrimPrefix(imp, mod))
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m) < 20 {
+		t.Fatalf("found only %d packages under %s", len(m), root)
 	}
 	return m
 }
