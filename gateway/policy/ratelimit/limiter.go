@@ -2,7 +2,6 @@ package ratelimit
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -111,6 +110,7 @@ type Limiter struct {
 	rules   []rule
 	costs   []cost
 	store   Store
+	local   bool // store is a *Local
 	timeout time.Duration
 	failOK  bool
 	log     *slog.Logger
@@ -240,6 +240,7 @@ func New(opts Options) (*Limiter, error) {
 	if l.store == nil {
 		l.store, _ = NewLocal(LocalOptions{})
 	}
+	_, l.local = l.store.(*Local)
 	return l, nil
 }
 
@@ -301,9 +302,17 @@ func (l *Limiter) check(ctx context.Context, c *gateway.Call) error {
 	if len(takes) == 0 {
 		return nil
 	}
-	sctx, cancel := context.WithTimeout(ctx, l.timeout)
-	v, err := l.store.Take(sctx, l.now().Truncate(time.Microsecond), takes)
-	cancel()
+	var v Verdict
+	var err error
+	now := l.now().Truncate(time.Microsecond)
+	if l.local {
+		// Memory never blocks: no timer to arm.
+		v, err = l.store.Take(ctx, now, takes)
+	} else {
+		sctx, cancel := context.WithTimeout(ctx, l.timeout)
+		v, err = l.store.Take(sctx, now, takes)
+		cancel()
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err() // the client went away; not the store's fault
@@ -348,17 +357,17 @@ func rateLimited(d time.Duration) error {
 	}
 }
 
-// key hashes the rule name and the call's values for the rule's
-// dimensions. Hashing bounds the key length (tool names come from the
-// client) and keeps identities out of the store.
+// key names the rule's bucket for the call: the rule name and the call's
+// values for the rule's dimensions, each length-prefixed so that no two
+// different combinations give the same key. Stores bound its length
+// (tool names come from the client).
 func (r *rule) key(c *gateway.Call, tool string) string {
-	h := sha256.New()
-	var lb [binary.MaxVarintLen64 + 1]byte
+	var buf [128]byte
+	b := buf[:0]
 	put := func(tag byte, s string) {
-		lb[0] = tag
-		n := binary.PutUvarint(lb[1:], uint64(len(s)))
-		h.Write(lb[:1+n])
-		h.Write([]byte(s))
+		b = append(b, tag)
+		b = binary.AppendUvarint(b, uint64(len(s)))
+		b = append(b, s...)
 	}
 	put('r', r.name)
 	p := c.Principal
@@ -384,8 +393,7 @@ func (r *rule) key(c *gateway.Call, tool string) string {
 	if r.dims&dimTool != 0 {
 		put('t', tool)
 	}
-	var sum [sha256.Size]byte
-	return string(h.Sum(sum[:0])[:16])
+	return string(b)
 }
 
 // logStoreError logs at most one store failure per second, so that an

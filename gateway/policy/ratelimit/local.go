@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"crypto/sha256"
 	"hash/maphash"
 	"slices"
 	"sync"
@@ -21,6 +22,10 @@ type LocalOptions struct {
 }
 
 const localShards = 64
+
+// maxLocalKey is the longest key kept as is; longer ones (a client-chosen
+// tool name can be long) are kept as a hash.
+const maxLocalKey = 256
 
 // Local is the in-memory Store: the embedded default for one replica. Its
 // zero value is not usable; call NewLocal. Several Limiters (one per route)
@@ -58,8 +63,16 @@ func NewLocal(opts LocalOptions) (*Local, error) {
 func (l *Local) Take(_ context.Context, now time.Time, takes []Take) (Verdict, error) {
 	var idx [8]int
 	shards := idx[:0]
+	var kbuf [8]string
+	keys := kbuf[:0]
 	for _, t := range takes {
-		shards = append(shards, int(maphash.String(l.seed, t.Key)%localShards))
+		k := t.Key
+		if len(k) > maxLocalKey {
+			sum := sha256.Sum256([]byte(k))
+			k = string(sum[:16])
+		}
+		keys = append(keys, k)
+		shards = append(shards, int(maphash.String(l.seed, k)%localShards))
 	}
 	// Lock each shard once, in ascending order, to rule out deadlocks
 	// between calls that share shards.
@@ -86,7 +99,7 @@ func (l *Local) Take(_ context.Context, now time.Time, takes []Take) (Verdict, e
 	v := Verdict{Allowed: true}
 	for i, t := range takes {
 		sh := &l.shards[shards[i]]
-		nt, over := gcra(sh.m[t.Key], nowUS, micros(t.Interval), t.Burst, t.Cost)
+		nt, over := gcra(sh.m[keys[i]], nowUS, micros(t.Interval), t.Burst, t.Cost)
 		if over > 0 {
 			if v.Allowed {
 				v.Allowed, v.Denied = false, i
@@ -98,18 +111,18 @@ func (l *Local) Take(_ context.Context, now time.Time, takes []Take) (Verdict, e
 	if !v.Allowed {
 		return v, nil
 	}
-	for i, t := range takes {
+	for i, k := range keys {
 		sh := &l.shards[shards[i]]
 		if newTATs[i] <= nowUS {
 			// A bucket charged nothing and already full: keeping it would
 			// only waste memory.
-			delete(sh.m, t.Key)
+			delete(sh.m, k)
 			continue
 		}
-		if _, ok := sh.m[t.Key]; !ok && len(sh.m) >= l.perShard {
+		if _, ok := sh.m[k]; !ok && len(sh.m) >= l.perShard {
 			l.makeRoom(sh, nowUS)
 		}
-		sh.m[t.Key] = newTATs[i]
+		sh.m[k] = newTATs[i]
 	}
 	return v, nil
 }

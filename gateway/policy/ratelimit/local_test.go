@@ -2,6 +2,7 @@ package ratelimit_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -42,5 +43,21 @@ func TestLocalBounded(t *testing.T) {
 	}
 	if l2.Evictions() != 0 {
 		t.Fatalf("evicted %d buckets that were already full", l2.Evictions())
+	}
+}
+
+func TestLocalLongKeys(t *testing.T) {
+	l, _ := ratelimit.NewLocal(ratelimit.LocalOptions{})
+	now := time.Unix(1_800_000_000, 0)
+	long := strings.Repeat("k", 100_000)
+	take := func(k string) bool {
+		v, err := l.Take(context.Background(), now, []ratelimit.Take{{Key: k, Interval: time.Minute, Burst: 1, Cost: 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v.Allowed
+	}
+	if !take(long+"a") || take(long+"a") || !take(long+"b") {
+		t.Fatal("long keys must stay distinct buckets")
 	}
 }

@@ -19,8 +19,10 @@ type Store interface {
 
 // Take is one bucket charge.
 type Take struct {
-	// Key names the bucket. It is opaque binary (the Limiter passes a
-	// hash); stores may encode it further.
+	// Key names the bucket. It is opaque binary and may be long (it
+	// holds client-chosen tool names): stores bound what they keep (Local
+	// hashes long keys; the Redis store hashes every key, which also keeps
+	// identities out of Redis).
 	Key string
 	// Interval is the emission interval: the bucket's period divided by
 	// its limit. At least one microsecond.

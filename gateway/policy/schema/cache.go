@@ -22,21 +22,21 @@ type toolDef struct {
 type index struct {
 	mu    sync.RWMutex
 	max   int
-	tools map[string]toolDef
+	tools map[indexKey]toolDef
 }
 
-func indexKey(route, name string) string { return route + "\x00" + name }
+type indexKey struct{ route, name string }
 
 func (x *index) get(route, name string) (toolDef, bool) {
 	x.mu.RLock()
-	d, ok := x.tools[indexKey(route, name)]
+	d, ok := x.tools[indexKey{route, name}]
 	x.mu.RUnlock()
 	return d, ok
 }
 
 func (x *index) put(route, name string, raw []byte, now time.Time) toolDef {
 	d := toolDef{hash: sha256.Sum256(raw), raw: raw, learned: now}
-	k := indexKey(route, name)
+	k := indexKey{route, name}
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if old, ok := x.tools[k]; ok && old.hash == d.hash {

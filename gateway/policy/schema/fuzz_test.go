@@ -1,9 +1,15 @@
 package schema
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
 
 // FuzzCompileSchema feeds arbitrary inputSchemas (they come from the
@@ -90,5 +96,36 @@ func FuzzArguments(f *testing.F) {
 			bad = c.check(val, bad)
 		}
 		_ = bad
+	})
+}
+
+// FuzzDecodeArgs checks the direct decoder against encoding/json on every
+// input the gateway's chokepoint accepts: the same values, or a limit
+// error; and never a panic on anything.
+func FuzzDecodeArgs(f *testing.F) {
+	for _, s := range []string{`{"a":[1,-2.5e3,"x\u00e9\ud83d\ude00",true,false,null,{}]}`, `"\"\\\/\b\f\n\r\t"`, `-0`, `0.0e+1`, `[1e1001]`, `{"a":1,"a":2}`, ` [ ] `, `01`, `1.`, `"\ud800"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		got, err := decodeArgs(raw, 64, defaultValues)
+		if jsonx.Validate(raw, 64) != nil {
+			return // the gateway never hands such bytes to the policy
+		}
+		var ea *errArgs
+		if err != nil && errors.As(err, &ea) && ea != errSyntax {
+			return // a limit
+		}
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		var want any
+		if dec.Decode(&want) != nil {
+			t.Skip()
+		}
+		if err != nil {
+			t.Fatalf("decodeArgs(%q) = %v; encoding/json decodes it", raw, err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("decodeArgs(%q) = %#v, encoding/json %#v", raw, got, want)
+		}
 	})
 }

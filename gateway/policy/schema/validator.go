@@ -17,6 +17,7 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
@@ -130,7 +131,7 @@ func New(opts Options) (*Validator, error) {
 	}
 	v := &Validator{
 		opts: opts, rules: rules,
-		index:   index{max: opts.MaxTools, tools: make(map[string]toolDef)},
+		index:   index{max: opts.MaxTools, tools: make(map[indexKey]toolDef)},
 		cache:   newSchemaCache(opts.MaxSchemas),
 		limits:  compileLimits{maxBytes: opts.MaxSchemaBytes, maxDepth: opts.MaxDepth, maxCost: opts.MaxSchemaCost},
 		printer: message.NewPrinter(language.English),
@@ -187,7 +188,7 @@ func (v *Validator) Wrap(next gateway.Handler) gateway.Handler {
 // to the upstream.
 func (v *Validator) check(ctx context.Context, next gateway.Handler, c *gateway.Call) (upstream.Reply, error, bool) {
 	name := c.Params.Name
-	args, err := arguments(c.Body())
+	args, err := arguments(c)
 	if err != nil {
 		v.invalid.Add(1)
 		return v.toolError(c, name, []violation{{"", err.Error()}}), nil, true
@@ -232,6 +233,9 @@ func (v *Validator) check(ctx context.Context, next gateway.Handler, c *gateway.
 		}
 	}
 	if len(bad) > 0 {
+		// The validator reports in map order; sort so that the same
+		// arguments always get the same text.
+		slices.SortStableFunc(bad, func(a, b violation) int { return strings.Compare(a.at, b.at) })
 		v.invalid.Add(1)
 		return v.toolError(c, name, bad), nil, true
 	}
@@ -242,19 +246,28 @@ func (v *Validator) check(ctx context.Context, next gateway.Handler, c *gateway.
 // arguments returns params.arguments of the message that will be
 // forwarded (a policy before this one may have rewritten it); absent
 // arguments are an empty object, as upstreams read them.
-func arguments(body []byte) ([]byte, error) {
-	params, ok := jsonx.Get(body, "params")
-	if !ok || !jsonx.IsObject(params) {
+func arguments(c *gateway.Call) ([]byte, error) {
+	body, params := c.Body(), c.Msg.Params
+	if !sameBytes(body, c.Msg.Raw) {
+		// Rewritten: read, and validate, what will actually be sent.
+		if err := jsonx.Validate(body, 0); err != nil {
+			return nil, errors.New("arguments are not valid JSON")
+		}
+		params, _ = jsonskim.Member(body, "params")
+	}
+	if params == nil || !jsonx.IsObject(params) {
 		return []byte(`{}`), nil
 	}
-	args, ok := jsonx.Get(params, "arguments")
+	args, ok := jsonskim.Member(params, "arguments")
 	if !ok {
 		return []byte(`{}`), nil
 	}
-	if err := jsonx.Validate(args, 0); err != nil {
-		return nil, errors.New("arguments are not valid JSON")
-	}
 	return args, nil
+}
+
+// sameBytes reports whether a and b are the same slice of memory.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // definition returns the tool's learned definition, asking the upstream
@@ -351,24 +364,20 @@ func (v *Validator) learnFromMessage(route string, data []byte) {
 // with a null one, which cannot be compiled, so its calls are refused
 // unless AllowUncheckableSchemas.
 func (v *Validator) learnFromResult(route string, result []byte, listed map[string]toolDef) {
-	tools, ok := jsonx.Get(result, "tools")
+	tools, ok := jsonskim.Member(result, "tools")
 	if !ok {
 		return
 	}
 	now := v.now()
-	_ = jsonx.WalkArray(tools, func(t []byte) bool {
+	jsonskim.Elements(tools, func(t []byte) bool {
 		if !jsonx.IsObject(t) {
 			return true
 		}
-		nv, ok := jsonx.Get(t, "name")
+		name, ok := jsonskim.String(t, "name")
 		if !ok {
 			return true
 		}
-		name, ok := jsonx.String(nv)
-		if !ok {
-			return true
-		}
-		raw, ok := jsonx.Get(t, "inputSchema")
+		raw, ok := jsonskim.Member(t, "inputSchema")
 		if !ok {
 			raw = []byte("null")
 		}

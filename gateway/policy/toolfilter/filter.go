@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/glob"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
@@ -299,25 +300,26 @@ func filterList(data []byte, field, key string, keep func(string) bool) ([]byte,
 	if !jsonx.IsObject(m.Result) {
 		return nil, errBadList
 	}
-	list, ok := jsonx.Get(m.Result, field)
+	// Decode validated the message; navigate it without re-validating.
+	list, ok := jsonskim.Member(m.Result, field)
 	if !ok {
 		return data, nil
 	}
 	var kept [][]byte
 	dropped := false
-	err = jsonx.WalkArray(list, func(elem []byte) bool {
-		name, ok := "", jsonx.IsObject(elem)
-		if ok {
-			name, ok = jsonString(elem, key)
+	ok = jsonskim.Elements(list, func(elem []byte) bool {
+		name, named := "", jsonx.IsObject(elem)
+		if named {
+			name, named = jsonskim.String(elem, key)
 		}
-		if ok && keep(name) {
+		if named && keep(name) {
 			kept = append(kept, elem)
 		} else {
 			dropped = true
 		}
 		return true
 	})
-	if err != nil {
+	if !ok {
 		return nil, errBadList
 	}
 	if !dropped {
@@ -336,6 +338,9 @@ func filterList(data []byte, field, key string, keep func(string) bool) ([]byte,
 		arr = append(arr, e...)
 	}
 	arr = append(arr, ']')
+	if out, ok := splice(data, list, arr); ok {
+		return out, nil
+	}
 	result, err := jsonx.Set(m.Result, field, arr)
 	if err != nil {
 		return nil, errBadList
@@ -345,4 +350,18 @@ func filterList(data []byte, field, key string, keep func(string) bool) ([]byte,
 		return nil, errBadList
 	}
 	return out, nil
+}
+
+// splice returns a copy of data with sub, a slice of data's own memory
+// (the decoder's values alias the message), replaced by repl: one copy
+// instead of re-scanning the message to find the member again.
+func splice(data, sub, repl []byte) ([]byte, bool) {
+	off := cap(data) - cap(sub)
+	if len(sub) == 0 || off < 0 || off+len(sub) > len(data) || &data[off] != &sub[0] {
+		return nil, false
+	}
+	out := make([]byte, 0, len(data)-len(sub)+len(repl))
+	out = append(out, data[:off]...)
+	out = append(out, repl...)
+	return append(out, data[off+len(sub):]...), true
 }

@@ -2,6 +2,7 @@ package redisstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/hex"
 	"errors"
@@ -136,7 +137,9 @@ func (s *Store) Take(ctx context.Context, now time.Time, takes []ratelimit.Take)
 	args := make([]any, 1, 1+3*len(takes))
 	args[0] = strconv.FormatInt(now.UnixMicro(), 10)
 	for i, t := range takes {
-		keys[i] = s.prefix + hex.EncodeToString([]byte(t.Key))
+		// Hashed: bounded length, and no identities stored in Redis.
+		sum := sha256.Sum256([]byte(t.Key))
+		keys[i] = s.prefix + hex.EncodeToString(sum[:16])
 		args = append(args,
 			strconv.FormatInt(int64(t.Interval/time.Microsecond), 10),
 			strconv.FormatInt(t.Burst, 10),

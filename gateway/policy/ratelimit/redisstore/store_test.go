@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"net"
@@ -76,7 +77,8 @@ func TestKeysExpire(t *testing.T) {
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer rdb.Close()
-	ttl, err := rdb.PTTL(context.Background(), prefix+hex.EncodeToString([]byte("k"))).Result()
+	sum := sha256.Sum256([]byte("k"))
+	ttl, err := rdb.PTTL(context.Background(), prefix+hex.EncodeToString(sum[:16])).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
