@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"slices"
+	"strings"
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/glob"
@@ -203,7 +205,7 @@ func (f *Filter) Wrap(next gateway.Handler) gateway.Handler {
 				return nil, err
 			}
 		case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe:
-			if err := f.check(Resource, c.Params.URI, scopes); err != nil {
+			if err := f.checkURI(c.Params.URI, scopes); err != nil {
 				return nil, err
 			}
 		case mcp.MethodCompletionComplete:
@@ -222,6 +224,86 @@ func (f *Filter) check(k Kind, name string, scopes []string) error {
 		return nil
 	}
 	return &jsonrpc.Error{Code: jsonrpc.CodeForbidden, Message: "Forbidden: " + k.String() + " " + quoteShort(name) + " is not available through this gateway"}
+}
+
+// checkURI applies the resource rules to a URI the client asks for, both
+// as sent and in its normalized form (RFC 3986 section 6.2.2: scheme and
+// host case, percent-decoding, dot-segment removal), so that
+// "file:///public/../secret/k" or "TEST://Private/k" cannot slip past a
+// rule the upstream's own URI handling would not distinguish. A URI the
+// gateway cannot parse is refused whenever resource rules exist.
+func (f *Filter) checkURI(uri string, scopes []string) error {
+	if !f.active[Resource] {
+		return nil
+	}
+	norm, ok := normalizeURI(uri)
+	if !ok || !f.Allowed(Resource, norm, scopes) {
+		return &jsonrpc.Error{Code: jsonrpc.CodeForbidden, Message: "Forbidden: resource " + quoteShort(uri) + " is not available through this gateway"}
+	}
+	return f.check(Resource, uri, scopes)
+}
+
+// normalizeURI returns the syntax-based normal form of a URI (RFC 3986
+// section 6.2.2), with the path percent-decoded.
+func normalizeURI(s string) (string, bool) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" {
+		return "", false
+	}
+	scheme := strings.ToLower(u.Scheme)
+	if u.Opaque != "" {
+		return scheme + ":" + u.Opaque, true
+	}
+	var b strings.Builder
+	b.WriteString(scheme)
+	b.WriteString(":")
+	if u.Host != "" || strings.HasPrefix(s[len(u.Scheme)+1:], "//") {
+		b.WriteString("//")
+		if u.User != nil {
+			b.WriteString(u.User.String())
+			b.WriteString("@")
+		}
+		b.WriteString(strings.ToLower(u.Host))
+	}
+	b.WriteString(removeDotSegments(u.Path))
+	if u.RawQuery != "" || u.ForceQuery {
+		b.WriteString("?")
+		b.WriteString(u.RawQuery)
+	}
+	return b.String(), true
+}
+
+// removeDotSegments is RFC 3986 section 5.2.4 on a decoded path: "." and
+// ".." segments are resolved, and a trailing slash is kept.
+func removeDotSegments(p string) string {
+	if !strings.Contains(p, ".") {
+		return p
+	}
+	segs := strings.Split(p, "/")
+	out := make([]string, 0, len(segs))
+	for i, seg := range segs {
+		last := i == len(segs)-1
+		switch seg {
+		case ".":
+			if last {
+				out = append(out, "")
+			}
+		case "..":
+			if len(out) > 1 || (len(out) == 1 && out[0] != "") {
+				out = out[:len(out)-1]
+			}
+			if last {
+				out = append(out, "")
+			}
+		default:
+			out = append(out, seg)
+		}
+	}
+	r := strings.Join(out, "/")
+	if strings.HasPrefix(p, "/") && !strings.HasPrefix(r, "/") {
+		r = "/" + r
+	}
+	return r
 }
 
 // checkCompletion applies the prompt and resource rules to

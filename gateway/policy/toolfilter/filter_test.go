@@ -144,7 +144,7 @@ func TestWrap(t *testing.T) {
 	f, err := New(Options{
 		Tools:     Rules{Deny: []string{"secret*"}},
 		Prompts:   Rules{Deny: []string{"p2"}},
-		Resources: Rules{Deny: []string{"test://private/*"}},
+		Resources: Rules{Deny: []string{"test://private/*", "file:///secret/*"}},
 		Scopes:    map[string]Scoped{"ops": {Tools: Rules{Allow: []string{"ops_*"}}}},
 	})
 	if err != nil {
@@ -173,6 +173,11 @@ func TestWrap(t *testing.T) {
 		{"reserved tool with scope", `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"ops_restart"}}`, ops, ""},
 		{"hidden prompt", `{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"name":"p2"}}`, nil, `Forbidden: prompt "p2" is not available through this gateway`},
 		{"hidden resource", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"test://private/k"}}`, nil, `Forbidden: resource "test://private/k" is not available through this gateway`},
+		{"dot segments cannot escape", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"file:///public/../secret/k"}}`, nil, "Forbidden"},
+		{"host case cannot escape", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"TEST://PRIVATE/k"}}`, nil, "Forbidden"},
+		{"percent-encoding cannot escape", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"test://private/%6b"}}`, nil, "Forbidden"},
+		{"unparsable URIs are refused", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"::not a uri"}}`, nil, "Forbidden"},
+		{"visible resource", `{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"uri":"test://public/a"}}`, nil, ""},
 		{"hidden resource subscribe", `{"jsonrpc":"2.0","id":1,"method":"resources/subscribe","params":{"uri":"test://private/k"}}`, nil, "Forbidden"},
 		{"completion of a hidden prompt", `{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","name":"p2"},"argument":{"name":"a","value":""}}}`, nil, "Forbidden"},
 		{"completion of a hidden template", `{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":"test://private/{x}"},"argument":{"name":"x","value":""}}}`, nil, "Forbidden"},
@@ -277,6 +282,46 @@ func FuzzFilterList(f *testing.F) {
 			if json.Unmarshal(tool, &named) == nil && named.Name == "hidden" {
 				t.Fatalf("hidden entry survived: %q -> %q", data, out)
 			}
+		}
+	})
+}
+
+func TestNormalizeURI(t *testing.T) {
+	for in, want := range map[string]string{
+		"file:///a/b/../c/./d":     "file:///a/c/d",
+		"file:///a/b/..":           "file:///a/",
+		"FILE:///A/b":              "file:///A/b",
+		"https://Example.COM/x?q":  "https://example.com/x?q",
+		"test://host/%61%2Fb":      "test://host/a/b",
+		"urn:ISBN:0451450523":      "urn:ISBN:0451450523",
+		"file:///../../etc/passwd": "file:///etc/passwd",
+		"s3://bucket":              "s3://bucket",
+	} {
+		got, ok := normalizeURI(in)
+		if !ok || got != want {
+			t.Errorf("normalizeURI(%q) = %q, %v; want %q", in, got, ok, want)
+		}
+	}
+	for _, bad := range []string{"", "no-scheme/path", "%zz://x", "http://[::1"} {
+		if got, ok := normalizeURI(bad); ok {
+			t.Errorf("normalizeURI(%q) = %q, want failure", bad, got)
+		}
+	}
+}
+
+// FuzzNormalizeURI: normalizing never panics, and is idempotent, so a
+// normalized URI means one resource.
+func FuzzNormalizeURI(f *testing.F) {
+	for _, s := range []string{"file:///a/../b", "test://h/%2e%2e/x", "urn:a:b", "http://u@h:1/p?q#f"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n, ok := normalizeURI(s)
+		if !ok {
+			return
+		}
+		if n2, ok := normalizeURI(n); ok && n2 != n && !strings.Contains(n, "%") && !strings.ContainsAny(n, "#?") {
+			t.Fatalf("normalizeURI(%q) = %q, then %q", s, n, n2)
 		}
 	})
 }
