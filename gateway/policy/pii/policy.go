@@ -1,0 +1,417 @@
+package pii
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/auditnote"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+)
+
+// Options configures a Policy. The zero value runs every built-in detector
+// (national identifiers only when NationalIDs lists some) and masks what
+// they find in arguments and results, and redacts it in logs.
+type Options struct {
+	// Detectors sets the rule of each kind. Kinds left out, and zero
+	// fields of a rule, inherit Default.
+	Detectors map[Kind]Rule
+	// Default is the rule of every kind not set in Detectors. Its zero
+	// fields mean mask (arguments), mask (results) and redact (logs).
+	Default Rule
+	// NationalIDs are the national identifier formats to detect, presets
+	// or operator patterns. Empty: national identifiers are not detected.
+	NationalIDs []NationalIDPattern
+	// Logger receives operational logs (never the detected values). If
+	// nil, nothing is logged.
+	Logger *slog.Logger
+}
+
+// Policy is the PII policy. It is immutable and safe for concurrent use.
+type Policy struct {
+	det      *detector
+	actions  [numDirections][numKinds]Action
+	national map[string][numDirections]Action // per-pattern overrides
+	sets     [numDirections]kindSet
+	log      *slog.Logger
+}
+
+// New compiles opts, reporting every problem at once.
+func New(opts Options) (*Policy, error) {
+	national, err := compileNational(opts.NationalIDs)
+	if err != nil {
+		return nil, err
+	}
+	for k := range opts.Detectors {
+		if k == 0 || k >= numKinds {
+			return nil, fmt.Errorf("pii: unknown detector kind %d", k)
+		}
+	}
+	p := &Policy{det: newDetector(national), national: map[string][numDirections]Action{}, log: opts.Logger}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	defaults := [numDirections]Action{Arguments: Mask, Results: Mask, Logs: Redact}
+	for d := Direction(0); d < numDirections; d++ {
+		for _, k := range Kinds() {
+			a := opts.Detectors[k].get(d)
+			if a == Inherit {
+				a = opts.Default.get(d)
+			}
+			if a == Inherit {
+				a = defaults[d]
+			}
+			p.actions[d][k] = a
+		}
+	}
+	for _, n := range opts.NationalIDs {
+		var over [numDirections]Action
+		for d := Direction(0); d < numDirections; d++ {
+			over[d] = n.Rule.get(d)
+			if over[d] == Inherit {
+				over[d] = p.actions[d][NationalID]
+			}
+		}
+		p.national[n.Name] = over
+	}
+	for d := Direction(0); d < numDirections; d++ {
+		for _, k := range Kinds() {
+			on := p.actions[d][k] != Off
+			if k == NationalID {
+				on = false
+				for _, a := range p.national {
+					if a[d] != Off {
+						on = true
+					}
+				}
+			}
+			if on {
+				p.sets[d] |= 1 << k
+			}
+		}
+	}
+	return p, nil
+}
+
+// Scan returns every finding of every enabled detector in s, whatever the
+// actions.
+func (p *Policy) Scan(s string) []Finding {
+	set := p.sets[Arguments] | p.sets[Results] | p.sets[Logs]
+	return p.det.scan(s, set, nil)
+}
+
+// Outcome says what applying the policy did.
+type Outcome struct {
+	// Blocked is the kind whose action is block, if one was found (0 if
+	// none).
+	Blocked Kind
+	// Masked counts, per kind, the values masked or redacted.
+	Masked [numKinds]int
+}
+
+// Changed reports whether any value was masked or redacted.
+func (o *Outcome) Changed() bool {
+	for _, n := range o.Masked {
+		if n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// summary names the kinds masked, for audit notes: "email, phone".
+func (o *Outcome) summary() string {
+	var ks []string
+	for _, k := range Kinds() {
+		if o.Masked[k] > 0 {
+			ks = append(ks, k.String())
+		}
+	}
+	return strings.Join(ks, ", ")
+}
+
+func (p *Policy) action(d Direction, f Finding) Action {
+	if f.Kind == NationalID {
+		if a, ok := p.national[f.Type]; ok {
+			return a[d]
+		}
+	}
+	return p.actions[d][f.Kind]
+}
+
+// Text applies the rules of direction d to s.
+func (p *Policy) Text(d Direction, s string) (string, Outcome) {
+	var o Outcome
+	out, _ := p.text(d, s, &o)
+	return out, o
+}
+
+func (p *Policy) text(d Direction, s string, o *Outcome) (string, bool) {
+	var buf [8]Finding
+	fs := p.det.scan(s, p.sets[d], buf[:0])
+	if len(fs) == 0 {
+		return s, false
+	}
+	var b strings.Builder
+	last := 0
+	for _, f := range fs {
+		a := p.action(d, f)
+		if a == Block && d == Logs {
+			a = Redact
+		}
+		switch a {
+		case Block:
+			if o.Blocked == 0 {
+				o.Blocked = f.Kind
+			}
+			a = Redact // the value is never passed on, even in the refusal path
+			fallthrough
+		case Mask, Redact:
+			if b.Len() == 0 {
+				b.Grow(len(s) + 16)
+			}
+			b.WriteString(s[last:f.Start])
+			if a == Mask {
+				b.WriteString(p.det.maskValue(f, s[f.Start:f.End]))
+			} else {
+				b.WriteString(redaction(f.Kind))
+			}
+			last = f.End
+			o.Masked[f.Kind]++
+		}
+	}
+	if last == 0 && b.Len() == 0 {
+		return s, false
+	}
+	b.WriteString(s[last:])
+	return b.String(), true
+}
+
+// maybe is the raw-bytes prefilter of direction d: false when no detector
+// of the direction could match.
+func (p *Policy) maybe(d Direction) func([]byte) bool {
+	set := p.sets[d]
+	if set.has(NationalID) {
+		return func([]byte) bool { return true }
+	}
+	sec := p.det.secrets
+	return func(raw []byte) bool {
+		t := scanTriggersBytes(raw)
+		switch {
+		case set.has(Email) && t.at,
+			(set.has(Phone) || set.has(Card) || set.has(IBAN)) && t.digits >= 8,
+			set.has(IP) && (t.digitDot || t.colons >= 2):
+			return true
+		}
+		if set.has(Secret) && len(raw) >= 8 {
+			for i := 0; i+1 < len(raw); i++ {
+				q := uint16(raw[i])<<8 | uint16(raw[i+1])
+				if sec.pairs[q/64]&(1<<(q%64)) != 0 {
+					return true
+				}
+			}
+		}
+		return false
+	}
+}
+
+func scanTriggersBytes(b []byte) triggers {
+	var t triggers
+	for i, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			t.digits++
+			if i+1 < len(b) && b[i+1] == '.' {
+				t.digitDot = true
+			}
+		case c == '@':
+			t.at = true
+		case c == ':':
+			t.colons++
+		}
+	}
+	return t
+}
+
+// JSON applies the rules of direction d to every string value of the JSON
+// value b (see the package documentation for what is not scanned). It
+// returns b itself when nothing changed.
+func (p *Policy) JSON(d Direction, b []byte) ([]byte, Outcome, error) {
+	var o Outcome
+	if p.sets[d] == 0 {
+		return b, o, nil
+	}
+	out, _, err := rewriteStrings(b, p.maybe(d), func(s string) (string, bool) { return p.text(d, s, &o) })
+	if err != nil {
+		return nil, o, err
+	}
+	return out, o, nil
+}
+
+// LogString masks s for an operational or audit log.
+func (p *Policy) LogString(s string) string {
+	out, _ := p.Text(Logs, s)
+	return out
+}
+
+// LogJSON masks the JSON value b for a log, keeping it valid JSON. Bytes
+// that are not valid JSON are replaced by a JSON string saying so, never
+// passed through. It fits audit.Options.Mask.
+func (p *Policy) LogJSON(b []byte) []byte {
+	out, _, err := p.JSON(Logs, b)
+	if err != nil {
+		return []byte(`"[REDACTED:unparsable]"`)
+	}
+	return out
+}
+
+// ReplaceAttr masks string attribute values; it fits
+// slog.HandlerOptions.ReplaceAttr, so an operational logger built with it
+// never writes what the log rules hide.
+func (p *Policy) ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindString {
+		if s := a.Value.String(); s != "" {
+			if out, o := p.Text(Logs, s); o.Changed() {
+				return slog.String(a.Key, out)
+			}
+		}
+	}
+	return a
+}
+
+var _ gateway.Middleware = (*Policy)(nil).Wrap
+
+// Wrap is the Policy as gateway.Middleware.
+func (p *Policy) Wrap(next gateway.Handler) gateway.Handler {
+	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
+		if c.Msg.Kind != jsonrpc.KindRequest {
+			return next(ctx, c)
+		}
+		switch c.Msg.Method {
+		case mcp.MethodToolsCall, mcp.MethodPromptsGet:
+			if err := p.arguments(ctx, c); err != nil {
+				return nil, err
+			}
+		case mcp.MethodResourcesRead:
+		default:
+			return next(ctx, c)
+		}
+		reply, err := next(ctx, c)
+		if err != nil || p.sets[Results] == 0 {
+			return reply, err
+		}
+		method := c.Msg.Method
+		return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
+			return p.results(ctx, method, data)
+		}), nil
+	}
+}
+
+// arguments masks the call's arguments in the body forwarded upstream, or
+// refuses the call when a blocked kind is found.
+func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
+	if p.sets[Arguments] == 0 {
+		return nil
+	}
+	body := c.Body()
+	params, ok := jsonx.Get(body, "params")
+	if !ok || !jsonx.IsObject(params) {
+		return nil
+	}
+	args, ok := jsonx.Get(params, "arguments")
+	if !ok {
+		return nil
+	}
+	masked, o, err := p.JSON(Arguments, args)
+	if err != nil {
+		return nil // the upstream answers malformed arguments itself
+	}
+	if o.Blocked != 0 {
+		auditnote.Add(ctx, "pii", "blocked "+o.Blocked.String()+" in arguments")
+		return &jsonrpc.Error{Code: jsonrpc.CodeForbidden, Message: "Forbidden: the arguments contain " + o.Blocked.phrase() + ", which this gateway does not forward"}
+	}
+	if !o.Changed() {
+		return nil
+	}
+	if params, err = jsonx.Set(params, "arguments", masked); err == nil {
+		body, err = jsonx.Set(body, "params", params)
+	}
+	if err != nil {
+		return fmt.Errorf("pii: rewrite arguments: %w", err)
+	}
+	c.SetBody(body)
+	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in arguments")
+	return nil
+}
+
+// results rewrites one message of the reply: a response's result (or
+// error), or a relayed log notification. Anything else passes as is.
+func (p *Policy) results(ctx context.Context, method string, data []byte) ([]byte, error) {
+	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	if err != nil {
+		// Not a message the policy can read: withhold it rather than pass
+		// what was not checked.
+		return nil, fmt.Errorf("pii: unreadable upstream message: %w", err)
+	}
+	var field string
+	var val []byte
+	switch {
+	case m.Kind == jsonrpc.KindResponse && m.Result != nil:
+		field, val = "result", m.Result
+	case m.Kind == jsonrpc.KindResponse:
+		field, val = "error", m.Error
+	case m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationMessage && m.Params != nil:
+		field, val = "params", m.Params
+	default:
+		return data, nil
+	}
+	masked, o, err := p.JSON(Results, val)
+	if err != nil {
+		return nil, fmt.Errorf("pii: unreadable upstream %s: %w", field, err)
+	}
+	if o.Blocked != 0 {
+		auditnote.Add(ctx, "pii", "withheld a result containing "+o.Blocked.String())
+		return blockedResult(m, method, o.Blocked), nil
+	}
+	if !o.Changed() {
+		return data, nil
+	}
+	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in results")
+	out, err := jsonx.Set(data, field, masked)
+	if err != nil {
+		return nil, fmt.Errorf("pii: rewrite %s: %w", field, err)
+	}
+	return out, nil
+}
+
+// blockedResult replaces a message whose content a block rule caught. A
+// tools/call result becomes a tool error the model can read (2025-11-25
+// server/tools "Error Handling": tool execution errors are results with
+// isError true); prompts and resources have no such flag and get a
+// CodeForbidden error; a log notification becomes a notice without the
+// data.
+func blockedResult(m *jsonrpc.Message, method string, k Kind) []byte {
+	msg := "Result withheld by the gateway: it contained " + k.phrase() + "."
+	switch {
+	case m.Kind == jsonrpc.KindNotification:
+		params := []byte(`{"level":"warning","logger":"mcpfort","data":`)
+		params = jsonx.AppendQuote(params, "Log message withheld by the gateway: it contained "+k.phrase()+".")
+		params = append(params, '}')
+		return jsonrpc.AppendNotification(nil, m.Method, params)
+	case method == mcp.MethodToolsCall && m.Result != nil:
+		res := []byte(`{"content":[{"type":"text","text":`)
+		res = jsonx.AppendQuote(res, msg)
+		res = append(res, `}],"isError":true}`...)
+		if rt, ok := jsonx.Get(m.Result, "resultType"); ok {
+			// 2026-07-28 results say what they are.
+			res, _ = jsonx.Set(res, "resultType", rt)
+		}
+		return jsonrpc.AppendResult(nil, m.ID, res)
+	}
+	return jsonrpc.AppendErrorResponse(nil, m.ID, &jsonrpc.Error{Code: jsonrpc.CodeForbidden, Message: "Forbidden: " + msg})
+}
