@@ -10,8 +10,8 @@
 //   - Cache-Control: no-store on responses to authenticated requests
 //     (RFC 9111 section 5.2.2.5), so that no cache keeps a caller's data;
 //   - a strict Content-Security-Policy, with frame-ancestors 'none', and
-//     X-Frame-Options: DENY on HTML responses that set no policy of their
-//     own (CSP Level 3; RFC 7034).
+//     X-Frame-Options: DENY on HTML, XHTML and SVG responses that set no
+//     policy of their own (CSP Level 3; RFC 7034).
 //
 // Each is configurable and on by default; turning one off is an Insecure
 // option that is logged at start. Streaming responses (SSE) keep working:

@@ -246,7 +246,9 @@ func (w *writer) decide(sniff []byte) {
 		if ct == "" && sniff != nil && hdr["Content-Type"] == nil {
 			ct = http.DetectContentType(sniff)
 		}
-		if mt, _, _ := mime.ParseMediaType(ct); mt == "text/html" {
+		// Documents a browser renders and runs script in: HTML, XHTML and
+		// SVG (an SVG opened directly can carry script).
+		if mt, _, _ := mime.ParseMediaType(ct); mt == "text/html" || mt == "application/xhtml+xml" || mt == "image/svg+xml" {
 			hdr.Set("Content-Security-Policy", w.h.csp)
 			if hdr.Get("X-Frame-Options") == "" {
 				hdr.Set("X-Frame-Options", "DENY")

@@ -61,6 +61,11 @@ func TestHeaders(t *testing.T) {
 			map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Content-Security-Policy": DefaultCSP, "X-Frame-Options": "DENY"}},
 		{"sniffed HTML too", Options{}, sniffedHTML, nil,
 			map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Content-Security-Policy": DefaultCSP, "X-Frame-Options": "DENY"}},
+		{"SVG documents too", Options{}, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "image/svg+xml")
+			io.WriteString(w, "<svg/>")
+		}, nil,
+			map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Content-Security-Policy": DefaultCSP, "X-Frame-Options": "DENY"}},
 		{"custom values", Options{CSP: "default-src 'none'", ReferrerPolicy: "same-origin", Authenticated: func(*http.Request) bool { return true }}, html, nil,
 			map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin", "Content-Security-Policy": "default-src 'none'", "X-Frame-Options": "DENY", "Cache-Control": "no-store"}},
 		{"everything off", Options{InsecureDisableHSTS: true, InsecureDisableNoSniff: true, InsecureDisableReferrerPolicy: true, InsecureDisableCacheControl: true, InsecureDisableCSP: true}, html,
