@@ -83,7 +83,9 @@ func TestImportRules(t *testing.T) {
 		except func(from, to string) bool
 	}{
 		{"only app and cmd import config",
-			func(p string) bool { return !under(p, "app") && !under(p, "cmd") && !under(p, "config") && !under(p, "bench") },
+			func(p string) bool {
+				return !under(p, "app") && !under(p, "cmd") && !under(p, "config") && !under(p, "bench")
+			},
 			func(p string) bool { return under(p, "config") }, nil},
 		{"nothing imports app or cmd",
 			func(p string) bool { return !under(p, "cmd") && !under(p, "bench") },
@@ -114,7 +116,9 @@ func TestImportRules(t *testing.T) {
 			}, nil},
 		{"upstream implementations do not import the gateway",
 			func(p string) bool { return under(p, "gateway/upstream") },
-			func(p string) bool { return p == "gateway" || under(p, "gateway/policy") || under(p, "gateway/session") }, nil},
+			func(p string) bool {
+				return p == "gateway" || under(p, "gateway/policy") || under(p, "gateway/session")
+			}, nil},
 	}
 	for pkg, imps := range imports(t) {
 		for _, imp := range imps {
