@@ -122,15 +122,28 @@ type client struct {
 	sse     []byte
 }
 
-func newClient(t target, era Era, check Check, tool string, n int, maxBody int, timeout time.Duration) *client {
-	c := &client{era: era, check: check, tool: tool, t: t, c: newConn(t, maxBody, timeout), next: 1}
+// clientOptions are what every client of a batch shares.
+type clientOptions struct {
+	era     Era
+	check   Check
+	tool    string
+	token   string
+	maxBody int
+	timeout time.Duration
+}
+
+func newClient(t target, o clientOptions, n int) *client {
+	c := &client{era: o.era, check: o.check, tool: o.tool, t: t, c: newConn(t, o.maxBody, o.timeout), next: 1}
+	if o.token != "" {
+		c.req.auth = "Bearer " + o.token
+	}
 	c.prefix = append(strconv.AppendInt([]byte("c"), int64(n), 10), '-')
-	if era == EraModern {
+	if o.era == EraModern {
 		c.version = VersionModern
 		c.hdr = []header{
 			{"MCP-Protocol-Version", VersionModern},
 			{"Mcp-Method", "tools/call"},
-			{"Mcp-Name", tool},
+			{"Mcp-Name", o.tool},
 		}
 	}
 	return c

@@ -131,6 +131,8 @@ func staleConn(err error) bool {
 // request assembles HTTP/1.1 requests into one reused buffer.
 type request struct {
 	buf []byte
+	// auth, if set, is sent as the Authorization header of every request.
+	auth string
 }
 
 // header is one extra request header.
@@ -151,6 +153,11 @@ func (r *request) build(method string, t target, extra []header, body []byte) []
 	} else {
 		// 2025-11-25 and 2026-07-28 transports: a POST MUST accept both.
 		b = append(b, "Accept: application/json, text/event-stream\r\n"...)
+	}
+	if r.auth != "" {
+		b = append(b, "Authorization: "...)
+		b = append(b, r.auth...)
+		b = append(b, "\r\n"...)
 	}
 	for _, h := range extra {
 		b = append(b, h.name...)

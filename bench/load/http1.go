@@ -173,6 +173,11 @@ func readHeader(br *bufio.Reader, r *response) error {
 			}
 		}
 	}
+	if r.hs.version == 0 && r.hs.te != 0 {
+		// RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means
+		// faulty framing.
+		return fmt.Errorf("%w: in an HTTP/1.0 response", errBadEncoding)
+	}
 	if r.hs.version == 0 && !keepAlive {
 		r.close = true
 	}

@@ -44,7 +44,9 @@ func scanMessage(b []byte, m *message) error {
 		case keyIs(key, "error"):
 			m.err = b[vs:ve]
 		case keyIs(key, "result"):
-			m.result = true
+			// A repeated member replaces the earlier one (as encoding/json
+			// decodes duplicates): forget what the earlier one said.
+			m.result, m.text, m.isError, m.version = true, nil, false, nil
 			if b[vs] == '{' {
 				return s.result(vs, m)
 			}
@@ -69,10 +71,12 @@ func (s *scanner) result(i int, m *message) error {
 		case keyIs(key, "isError"):
 			m.isError = ve-vs == 4 && string(b[vs:ve]) == "true"
 		case keyIs(key, "protocolVersion"):
+			m.version = nil
 			if b[vs] == '"' {
 				m.version = b[vs:ve]
 			}
 		case keyIs(key, "content"):
+			m.text = nil
 			if b[vs] != '[' {
 				return nil
 			}
@@ -81,8 +85,11 @@ func (s *scanner) result(i int, m *message) error {
 					return nil
 				}
 				_, err := s.object(es, 3, func(key []byte, vs, ve int) error {
-					if keyIs(key, "text") && b[vs] == '"' {
-						m.text = b[vs:ve]
+					if keyIs(key, "text") {
+						m.text = nil
+						if b[vs] == '"' {
+							m.text = b[vs:ve]
+						}
 					}
 					return nil
 				})

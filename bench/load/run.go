@@ -30,6 +30,8 @@ type Options struct {
 	Timeout time.Duration
 	// MaxBody bounds a response body. Default DefaultMaxBody.
 	MaxBody int
+	// Token, if set, is sent as "Authorization: Bearer" on every request.
+	Token string
 	// Begin and End, if set, are called when the measured window opens and
 	// closes (to sample the server's CPU time and memory around it).
 	Begin, End func()
@@ -145,7 +147,7 @@ func Run(ctx context.Context, opts Options) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newClient(t, opts.Era, opts.Check, opts.Tool, n, opts.MaxBody, opts.Timeout)
+			c := newClient(t, clientOptions{era: opts.Era, check: opts.Check, tool: opts.Tool, token: opts.Token, maxBody: opts.MaxBody, timeout: opts.Timeout}, n)
 			defer c.Close()
 			if err := c.setup(runCtx); err != nil {
 				log.add("setup", err)

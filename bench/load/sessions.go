@@ -42,10 +42,16 @@ type ManyOptions struct {
 	// MaxFailures stops the batch early once this many items failed, so
 	// that a server that hangs does not cost Timeout per item. Default 100.
 	MaxFailures int
+	// Token, if set, is sent as "Authorization: Bearer" on every request.
+	Token string
 	// Blind makes HoldStreams send each GET without waiting for the
 	// response headers: to measure what a server that never sends them
 	// holds per stream.
 	Blind bool
+}
+
+func (o *ManyOptions) client() clientOptions {
+	return clientOptions{era: EraLegacy, check: CheckEcho, tool: o.Tool, token: o.Token, maxBody: o.MaxBody, timeout: o.Timeout}
 }
 
 func (o *ManyOptions) defaults() {
@@ -107,7 +113,7 @@ func parallel(ctx context.Context, t target, o ManyOptions, n int, work func(c *
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c := newClient(t, EraLegacy, CheckEcho, o.Tool, w, o.MaxBody, o.Timeout)
+			c := newClient(t, o.client(), w)
 			defer c.Close()
 			var h Histogram
 			var ok int64
@@ -221,7 +227,7 @@ func HoldStreams(ctx context.Context, sessions []Session, o ManyOptions) (*Strea
 	}
 	streams := &Streams{clients: make([]*client, 0, len(sessions))}
 	tally := parallel(ctx, t, o, len(sessions), func(_ *client, i int) error {
-		c := newClient(t, EraLegacy, CheckEcho, o.Tool, i, o.MaxBody, o.Timeout)
+		c := newClient(t, o.client(), i)
 		c.useSession(sessions[i])
 		if err := c.openStream(ctx, o.Blind); err != nil {
 			c.Close()
@@ -249,6 +255,8 @@ type BurstOptions struct {
 	Timeout time.Duration
 	// MaxBody bounds a response body. Default DefaultMaxBody.
 	MaxBody int
+	// Token, if set, is sent as "Authorization: Bearer" on every request.
+	Token string
 }
 
 // Burst releases o.N new clients at the same instant: each dials its own
@@ -283,7 +291,7 @@ func Burst(ctx context.Context, o BurstOptions) (*Tally, error) {
 	clients := make([]*client, o.N)
 	ready.Add(o.N)
 	for i := range o.N {
-		c := newClient(t, o.Era, CheckEcho, o.Tool, i, o.MaxBody, o.Timeout)
+		c := newClient(t, clientOptions{era: o.Era, check: CheckEcho, tool: o.Tool, token: o.Token, maxBody: o.MaxBody, timeout: o.Timeout}, i)
 		clients[i] = c
 		wg.Add(1)
 		go func() {

@@ -23,6 +23,7 @@ type config struct {
 	bin, node, profile string
 	rounds             int
 	warmup, duration   time.Duration
+	latencyDuration    time.Duration
 	vus, stdioVUs      int
 	sessions, streams  int
 	burst              int
@@ -42,13 +43,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&c.node, "node", "bench/node", "`directory` with supergateway installed (node_modules); empty skips supergateway")
 	fs.StringVar(&c.profile, "profile", "", "run mcpfort under gwprof and write CPU and heap profiles into `DIR`")
 	fs.IntVar(&c.rounds, "rounds", 3, "rounds; peers alternate within each round and tables show medians")
-	fs.DurationVar(&c.warmup, "warmup", time.Second, "unmeasured warmup before each measured window")
-	fs.DurationVar(&c.duration, "duration", 3*time.Second, "measured window per peer per round")
+	fs.DurationVar(&c.warmup, "warmup", 500*time.Millisecond, "unmeasured warmup before each measured window")
+	fs.DurationVar(&c.duration, "duration", 2*time.Second, "measured window per peer per round")
+	fs.DurationVar(&c.latencyDuration, "latency-duration", time.Second, "measured window per peer per round in the one-client scenario")
 	fs.IntVar(&c.vus, "vus", 32, "clients in the calls scenario")
 	fs.IntVar(&c.stdioVUs, "stdio-vus", 200, "clients in the stdio scenario")
 	fs.IntVar(&c.sessions, "sessions", 10000, "idle sessions in the sessions scenario")
 	fs.IntVar(&c.streams, "streams", 0, "held GET streams (0: 10,000, or fewer if the open-file limit cannot hold the gateway's two descriptors per stream)")
 	fs.IntVar(&c.burst, "burst", 1000, "simultaneous new clients in the burst scenario")
+	cmdline := fs.String("cmdline", "", "how the run was invoked, for the report (scripts/bench.sh sets it)")
 	only := fs.String("only", strings.Join(scenarios, ","), "comma-separated scenarios to run")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -73,7 +76,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "mcpbench: counts must be positive")
 		return 2
 	}
-	c.command = "mcpbench " + strings.Join(args, " ")
+	c.command = *cmdline
+	if c.command == "" {
+		c.command = "mcpbench " + strings.Join(args, " ")
+	}
 	// Peers run in their own directories: make paths absolute.
 	for _, p := range []*string{&c.bin, &c.node, &c.profile} {
 		if *p != "" {

@@ -26,6 +26,8 @@ type peer struct {
 	up *proc
 	// tree: the server's descendants are its upstream (stdio children).
 	tree bool
+	// token, if set, is sent as a bearer token on every request.
+	token string
 }
 
 func (c *config) startBare(ctx context.Context) (*proc, error) {
@@ -62,13 +64,15 @@ func (c *config) stdioServer(isolation string, maxProcs int) string {
 }
 
 // startMcpfort writes a configuration with one route at /mcp and starts
-// mcpfort on it (inside gwprof when profiling).
-func (c *config) startMcpfort(ctx context.Context, name, server string) (*proc, error) {
+// mcpfort on it (inside gwprof when profiling). extra is more top-level
+// YAML (auth).
+func (c *config) startMcpfort(ctx context.Context, name, server string, extra ...string) (*proc, error) {
 	dir := filepath.Join(c.tmp, name)
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	yaml := "listen: 127.0.0.1:0\nlog:\n  level: info\n  format: json\nstate:\n  dir: " + strconv.Quote(dir) + "\nservers:\n" + server
+	yaml := "listen: 127.0.0.1:0\nlog:\n  level: info\n  format: json\nstate:\n  dir: " + strconv.Quote(dir) + "\n" +
+		strings.Join(extra, "") + "servers:\n" + server
 	file := filepath.Join(dir, "mcpfort.yaml")
 	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
 		return nil, err
@@ -80,6 +84,16 @@ func (c *config) startMcpfort(ctx context.Context, name, server string) (*proc, 
 			"-memprofile", filepath.Join(c.profile, name+".heap.pprof")}
 	}
 	return startProc(ctx, name, argv, nil, dir, readyMcpfort("/mcp"))
+}
+
+// authPublicURL is the public URL of the mcpfort that checks tokens: the
+// audience of its route is authPublicURL + "/mcp".
+const authPublicURL = "http://localhost"
+
+// authConfig is top-level mcpfort YAML trusting issuer for access tokens
+// (plain http is allowed: the issuer is on loopback).
+func authConfig(issuer string) string {
+	return "public_url: " + authPublicURL + "\nauth:\n  insecure_allow_http: true\n  issuers:\n    - issuer: " + strconv.Quote(issuer) + "\n"
 }
 
 // startSupergateway runs supergateway (stateful Streamable HTTP output,

@@ -100,21 +100,31 @@ func (r *report) write(w io.Writer) {
 	c := r.cfg
 	fmt.Fprintf(bw, "## mcpfort benchmarks\n\n")
 	fmt.Fprintf(bw, "%s; %d CPUs; %s/%s; %s; Node %s.  \n", cpuModel(), runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version(), nodeVersion())
-	fmt.Fprintf(bw, "Command: `scripts/bench.sh %s` (ran `%s`), %s in all. Every peer is its own process on loopback; ", strings.TrimPrefix(c.command, "mcpbench "), c.command, r.elapsed.Round(time.Second))
+	fmt.Fprintf(bw, "Command: `%s` (%s in all). Every peer is its own process on loopback; ", strings.TrimSpace(c.command), r.elapsed.Round(time.Second))
 	fmt.Fprintf(bw, "CPU time and RSS come from /proc (10 ms CPU resolution); tables show medians of %d rounds of %s (after %s of warmup), peers alternating within each round. ", c.rounds, c.duration, c.warmup)
 	fmt.Fprintf(bw, "Compare ratios within one run, not absolute numbers across runs.\n\n")
 
 	if len(r.calls) > 0 {
 		fmt.Fprintf(bw, "### tools/call echo, %d keep-alive clients\n\n", c.vus)
 		r.callTable(bw, r.calls, true)
+		fmt.Fprint(bw, "*bare net/http*: reads the body, answers one fixed JSON-RPC result (the floor). "+
+			"*go-sdk*: the official Go SDK v1.8.0, typed echo tool, application/json responses, both eras on one endpoint. "+
+			"*fastecho*: a minimal hand-written MCP server (encoding/json, no SDK), so that the gateway, not its upstream, is the bottleneck. "+
+			"*+token*: every request carries a bearer token (ES256 JWT from a loopback issuer) that mcpfort validates once and then serves from its cache. "+
+			"*server CPU/call* is the named process alone (for mcpfort rows, the gateway); the upstream's CPU is its own column. "+
+			"Rate-limit and audit policies are not part of mcpfort's configuration yet, so they are not on.\n\n")
 	}
 	if len(r.latency) > 0 {
 		fmt.Fprintf(bw, "### One client (added latency)\n\n")
 		r.callTable(bw, r.latency, false)
-		for _, era := range []string{"legacy", "modern"} {
-			d, g := find(r.latency, "go-sdk direct", era), find(r.latency, "mcpfort -> go-sdk", era)
+		for _, x := range []struct{ direct, via, era string }{
+			{"go-sdk direct", "mcpfort -> go-sdk", "legacy"},
+			{"go-sdk direct", "mcpfort -> go-sdk", "modern"},
+			{"fastecho direct", "mcpfort -> fastecho", "legacy"},
+		} {
+			d, g := find(r.latency, x.direct, x.era), find(r.latency, x.via, x.era)
 			if d != nil && g != nil {
-				fmt.Fprintf(bw, "Added p50 through mcpfort (%s era): **%s** (%s vs. %s).  \n", era,
+				fmt.Fprintf(bw, "Added p50, %s (%s era): **%s** (%s vs. %s).  \n", x.via, x.era,
 					fmtUS(g.med(func(s sample) float64 { return durUS(s.p50) })-d.med(func(s sample) float64 { return durUS(s.p50) })),
 					fmtUS(g.med(func(s sample) float64 { return durUS(s.p50) })), fmtUS(d.med(func(s sample) float64 { return durUS(s.p50) })))
 			}
@@ -258,21 +268,33 @@ type verdict struct {
 func (r *report) targets(bw *bufio.Writer) {
 	var vs []verdict
 	yes := func(b bool) *bool { return &b }
-	if bare, gw := find(r.calls, "bare net/http (floor)", "none"), find(r.calls, "mcpfort -> go-sdk", "legacy"); bare != nil && gw != nil {
-		f, g := bare.med(func(s sample) float64 { return s.srvCPU }), gw.med(func(s sample) float64 { return s.srvCPU })
-		ratio := g / f
-		m := fmt.Sprintf("%s vs. %s: %.2fx", fmtUS(g), fmtUS(f), ratio)
-		if gm := find(r.calls, "mcpfort -> go-sdk", "modern"); gm != nil {
-			m += fmt.Sprintf(" (2026-07-28 era: %.2fx)", gm.med(func(s sample) float64 { return s.srvCPU })/f)
+	if bare := find(r.calls, "bare net/http (floor)", "none"); bare != nil {
+		f := bare.med(func(s sample) float64 { return s.srvCPU })
+		for _, v := range []struct{ name, era, what string }{
+			{"mcpfort +token -> fastecho", "legacy", "token check and session on, fast upstream"},
+			{"mcpfort -> fastecho", "legacy", "session on, fast upstream"},
+			{"mcpfort -> go-sdk", "legacy", "go-sdk upstream"},
+			{"mcpfort -> go-sdk", "modern", "go-sdk upstream, 2026-07-28 era"},
+		} {
+			gw := find(r.calls, v.name, v.era)
+			if gw == nil {
+				continue
+			}
+			g := gw.med(func(s sample) float64 { return s.srvCPU })
+			vs = append(vs, verdict{"gateway CPU per proxied tools/call (" + v.what + ")", "<= 2.5x bare net/http",
+				fmt.Sprintf("%s vs. %s: %.2fx", fmtUS(g), fmtUS(f), g/f), yes(g/f <= 2.5)})
 		}
-		if d := find(r.calls, "go-sdk direct", "legacy"); d != nil {
-			m += fmt.Sprintf("; go-sdk serving directly: %s", fmtUS(d.med(func(s sample) float64 { return s.srvCPU })))
-		}
-		vs = append(vs, verdict{"gateway CPU per proxied tools/call", "<= 2.5x bare net/http", m, yes(ratio <= 2.5)})
 	}
-	if d, g := find(r.latency, "go-sdk direct", "legacy"), find(r.latency, "mcpfort -> go-sdk", "legacy"); d != nil && g != nil {
+	for _, v := range []struct{ direct, via, what string }{
+		{"go-sdk direct", "mcpfort -> go-sdk", "go-sdk upstream"},
+		{"fastecho direct", "mcpfort -> fastecho", "fast upstream"},
+	} {
+		d, g := find(r.latency, v.direct, "legacy"), find(r.latency, v.via, "legacy")
+		if d == nil || g == nil {
+			continue
+		}
 		added := g.med(func(s sample) float64 { return durUS(s.p50) }) - d.med(func(s sample) float64 { return durUS(s.p50) })
-		vs = append(vs, verdict{"added p50 latency, one client", "< 100 us", fmtUS(added), yes(added < 100)})
+		vs = append(vs, verdict{"added p50 latency, one client (" + v.what + ")", "< 100 us", fmtUS(added), yes(added < 100)})
 	}
 	for _, m := range r.sessions {
 		if m.name == "mcpfort -> go-sdk" && m.err == nil {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mcpfort/mcpfort/bench/load"
 	"github.com/mcpfort/mcpfort/bench/procstat"
+	"github.com/mcpfort/mcpfort/resourceserver/resourceservertest"
 )
 
 // sample is one measured window of one peer.
@@ -32,11 +33,11 @@ type row struct {
 }
 
 // measure runs one window of load against p.
-func (c *config) measure(ctx context.Context, p *peer, vus int) (sample, error) {
+func (c *config) measure(ctx context.Context, p *peer, vus int, duration time.Duration) (sample, error) {
 	var before, after snap
 	res, err := load.Run(ctx, load.Options{
-		URL: p.url, Era: p.era, Check: p.check, VUs: vus,
-		Warmup: c.warmup, Duration: c.duration,
+		URL: p.url, Era: p.era, Check: p.check, VUs: vus, Token: p.token,
+		Warmup: c.warmup, Duration: duration,
 		Begin: func() { before = p.snap() },
 		End:   func() { after = p.snap() },
 	})
@@ -75,7 +76,7 @@ func (c *config) measure(ctx context.Context, p *peer, vus int) (sample, error) 
 }
 
 // alternate measures every peer once per round, in turn.
-func (c *config) alternate(ctx context.Context, title string, peers []*peer, vus int) []*row {
+func (c *config) alternate(ctx context.Context, title string, peers []*peer, vus int, duration time.Duration) []*row {
 	rows := make([]*row, len(peers))
 	for i, p := range peers {
 		rows[i] = &row{name: p.name, era: p.era.String()}
@@ -85,7 +86,7 @@ func (c *config) alternate(ctx context.Context, title string, peers []*peer, vus
 			if rows[i].err != nil || ctx.Err() != nil {
 				continue
 			}
-			s, err := c.measure(ctx, p, vus)
+			s, err := c.measure(ctx, p, vus, duration)
 			if err != nil {
 				rows[i].err = err
 				c.logf("%s: %s (%s): %v", title, p.name, p.era, err)
@@ -138,6 +139,21 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 	if err != nil {
 		return err
 	}
+	// A token issuer on loopback, and an mcpfort that checks a bearer
+	// token on every request (validated once, then from its cache).
+	issuer, err := resourceservertest.NewIssuer(resourceservertest.IssuerOptions{})
+	if err != nil {
+		return err
+	}
+	defer issuer.Close()
+	token, err := issuer.Sign(resourceservertest.Token{Audience: []string{authPublicURL + "/mcp"}, Lifetime: 24 * time.Hour})
+	if err != nil {
+		return err
+	}
+	gwAuth, err := start(c.startMcpfort(ctx, "mcpfort-fastecho-auth", httpServer(fast.url, "legacy"), authConfig(issuer.URL)))
+	if err != nil {
+		return err
+	}
 	if c.only["calls"] {
 		c.logf("calls: %d clients, %d rounds of %s (+%s warmup) per peer", c.vus, c.rounds, c.duration, c.warmup)
 		r.calls = c.alternate(ctx, "calls", []*peer{
@@ -148,8 +164,8 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 			{name: "mcpfort -> go-sdk", era: load.EraModern, url: gw.url, server: gw, up: upstream},
 			{name: "fastecho direct", era: load.EraLegacy, url: fast.url, server: fast},
 			{name: "mcpfort -> fastecho", era: load.EraLegacy, url: gwFast.url, server: gwFast, up: fast},
-			{name: "mcpfort -> fastecho", era: load.EraModern, url: gwFast.url, server: gwFast, up: fast},
-		}, c.vus)
+			{name: "mcpfort +token -> fastecho", era: load.EraLegacy, url: gwAuth.url, server: gwAuth, up: fast, token: token},
+		}, c.vus, c.duration)
 	}
 	if c.only["latency"] {
 		c.logf("latency: 1 client, %d rounds", c.rounds)
@@ -160,7 +176,7 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 			{name: "mcpfort -> go-sdk", era: load.EraModern, url: gw.url, server: gw, up: upstream},
 			{name: "fastecho direct", era: load.EraLegacy, url: fast.url, server: fast},
 			{name: "mcpfort -> fastecho", era: load.EraLegacy, url: gwFast.url, server: gwFast, up: fast},
-		}, 1)
+		}, 1, c.latencyDuration)
 	}
 	return ctx.Err()
 }
@@ -204,7 +220,7 @@ func scenarioStdio(ctx context.Context, c *config, r *report) error {
 		notes = append(notes, cd.note)
 	}
 	c.logf("stdio: %d clients, %d rounds", c.stdioVUs, c.rounds)
-	r.stdio = c.alternate(ctx, "stdio", peers, c.stdioVUs)
+	r.stdio = c.alternate(ctx, "stdio", peers, c.stdioVUs, c.duration)
 	for i := range r.stdio {
 		r.stdio[i].note = notes[i]
 	}
@@ -347,7 +363,7 @@ func (c *config) heldStreams(ctx context.Context, name, url string, n int, srv, 
 		s0, u0, fd0 := rss(srv), rss(up), numFDs(srv)
 		m.srvBase = s0
 		start := time.Now()
-		streams, st, err := load.HoldStreams(ctx, sessions, load.ManyOptions{URL: url, Conns: 64, Timeout: 10 * time.Second, Blind: blind})
+		streams, st, err := load.HoldStreams(ctx, sessions, load.ManyOptions{URL: url, Conns: 64, Timeout: 5 * time.Second, MaxFailures: 64, Blind: blind})
 		if err != nil {
 			streams.Close()
 			m.err = err
