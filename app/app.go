@@ -20,6 +20,7 @@ import (
 
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/policy/ratelimit"
 	"github.com/mcpfort/mcpfort/gateway/session"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
@@ -51,6 +52,8 @@ type App struct {
 
 	assertionSigningKey *ecdsa.PrivateKey
 	assertions          *credentials.Assertion
+	limits              ratelimit.Store
+	closers             []func(context.Context) error
 }
 
 type route struct {
@@ -104,8 +107,15 @@ func New(cfg *config.Config, o Options) (*App, error) {
 			a.closeUpstreams(context.Background())
 			return nil, fmt.Errorf("server %q: %w", s.Name, err)
 		}
-		// The MCP-plane chain, outermost first: scope requirements.
-		chain := policies
+		// The MCP-plane chain, outermost first: scope requirements, then
+		// the route's policies (see routePolicies).
+		rp, err := a.routePolicies(s)
+		if err != nil {
+			_ = up.Close(context.Background())
+			a.closeUpstreams(context.Background())
+			return nil, fmt.Errorf("server %q: %w", s.Name, err)
+		}
+		chain := append(policies, rp...)
 		g, err := gateway.New(gateway.Options{
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring,
 			Principal: principalFrom, Middleware: chain,
@@ -121,7 +131,12 @@ func New(cfg *config.Config, o Options) (*App, error) {
 		}
 		a.routes = append(a.routes, &route{name: s.Name, path: s.Path, gw: g, up: up, guard: g0})
 	}
-	a.handler = a.buildHandler(o.Version)
+	h, err := a.buildHandler(o.Version)
+	if err != nil {
+		a.closeUpstreams(context.Background())
+		return nil, err
+	}
+	a.handler = h
 	return a, nil
 }
 
@@ -239,7 +254,7 @@ func loadOrCreateKey(path string) ([]byte, error) {
 // Handler returns the HTTP handler (for tests and embedding).
 func (a *App) Handler() http.Handler { return a.handler }
 
-func (a *App) buildHandler(version string) http.Handler {
+func (a *App) buildHandler(version string) (http.Handler, error) {
 	mux := http.NewServeMux()
 	rootPRM := 0
 	for _, r := range a.routes {
@@ -276,7 +291,13 @@ func (a *App) buildHandler(version string) http.Handler {
 		}
 		io.WriteString(w, `{"status":"ready"}`+"\n")
 	})
-	return recoverer(a.log, mux)
+	// The edge chain, outermost first: panic recovery, security headers
+	// (on every answer, challenges included), then the routes.
+	sh, err := a.securityHeaders()
+	if err != nil {
+		return nil, err
+	}
+	return recoverer(a.log, sh.Wrap(mux)), nil
 }
 
 // recoverer turns a panic in a handler into a 500 and a log line instead
@@ -345,6 +366,11 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		_ = srv.Close()
 	}
 	a.closeUpstreams(sctx)
+	for _, c := range a.closers {
+		if err := c(sctx); err != nil {
+			a.log.Warn("closing", "err", err)
+		}
+	}
 	return nil
 }
 

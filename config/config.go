@@ -38,6 +38,10 @@ type Config struct {
 	// issuers), routes are open: anyone who can reach the listener may
 	// call them, which is only right on loopback.
 	Auth Auth `yaml:"auth"`
+	// Policies are the default MCP-plane policies of every server.
+	Policies Policies `yaml:"policies"`
+	// RateLimit configures the rate-limit store shared by all routes.
+	RateLimit RateLimitStore `yaml:"rate_limit"`
 	// Servers are the upstream MCP servers mcpfort fronts, one route each.
 	Servers []Server `yaml:"servers"`
 
@@ -94,6 +98,8 @@ type HTTP struct {
 	// ShutdownGrace is how long in-flight calls may finish after SIGTERM.
 	// Default 30s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// SecurityHeaders are added to every response.
+	SecurityHeaders SecurityHeaders `yaml:"security_headers"`
 }
 
 // Sessions configures legacy-era sessions.
@@ -191,6 +197,8 @@ type Server struct {
 	Stdio *StdioUpstream `yaml:"stdio"`
 	// Auth configures token and scope requirements on this route.
 	Auth RouteAuth `yaml:"auth"`
+	// Policies override the default policies for this route.
+	Policies Policies `yaml:"policies"`
 }
 
 // HTTPUpstream is a remote MCP server.
@@ -379,8 +387,16 @@ func (c *Config) applyDefaults() {
 	if c.Sessions.TTL == 0 {
 		c.Sessions.TTL = Duration(DefaultSessionTTL)
 	}
+	if c.RateLimit.Timeout == 0 {
+		c.RateLimit.Timeout = Duration(250 * time.Millisecond)
+	}
+	if c.HTTP.SecurityHeaders.HSTSMaxAge == 0 {
+		c.HTTP.SecurityHeaders.HSTSMaxAge = Duration(365 * 24 * time.Hour)
+	}
 	for i := range c.Servers {
 		s := &c.Servers[i]
+		s.Policies = s.Policies.merge(c.Policies)
+		s.Policies.defaults()
 		if s.Path == "" && s.Name != "" {
 			s.Path = "/" + s.Name + "/mcp"
 		}
@@ -551,6 +567,7 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
+		s.Policies.validate(at+".policies", add)
 		if (s.HTTP == nil) == (s.Stdio == nil) {
 			add(at, "set exactly one of http and stdio")
 			continue
