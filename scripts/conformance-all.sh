@@ -7,13 +7,21 @@
 #   gateway-http   mcpfort fronting that server over HTTP
 #   gateway-stdio  mcpfort fronting the same server run over stdio
 #
-# The gateway must pass everything the target passes directly. Ports come
-# from CONFORMANCE_PORT_BASE (default 3917, then +1 and +2). Expects
-# bin/mcpfort and bin/mcpfort-everything (make build).
+# The gateway must pass everything the target passes directly. Ports are
+# three consecutive free ones from CONFORMANCE_PORT_BASE (default: a random
+# base, so concurrent runs do not collide). Expects bin/mcpfort and
+# bin/mcpfort-everything (make build).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
-base="${CONFORMANCE_PORT_BASE:-3917}"
+in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+base="${CONFORMANCE_PORT_BASE:-}"
+if [[ -z "$base" ]]; then
+	for _ in $(seq 1 50); do
+		base=$((20000 + RANDOM % 20000))
+		if ! in_use $base && ! in_use $((base + 1)) && ! in_use $((base + 2)); then break; fi
+	done
+fi
 p_target=$base p_http=$((base + 1)) p_stdio=$((base + 2))
 work="$(mktemp -d)"
 pids=()
