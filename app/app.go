@@ -26,6 +26,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 	"github.com/mcpfort/mcpfort/jsonrpc"
+	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 	"github.com/mcpfort/mcpfort/transport"
 )
 
@@ -96,6 +97,19 @@ func New(cfg *config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	replica := replicaID()
+	var deny session.Denylist
+	if cfg.State.Redis != "" {
+		// Replicas share the denylist: a session deleted on one is 404 on
+		// all of them.
+		d, err := redisstate.NewDenylist(redisstate.DenylistOptions{URL: cfg.State.Redis})
+		if err != nil {
+			return nil, err
+		}
+		deny = d
+		a.closers = append(a.closers, func(context.Context) error { return d.Close() })
+	} else {
+		deny = &session.MemoryDenylist{}
+	}
 	for _, s := range cfg.Servers {
 		g0, policies, err := a.routeGuard(s, verifier)
 		if err != nil {
@@ -117,7 +131,7 @@ func New(cfg *config.Config, o Options) (*App, error) {
 		}
 		chain := append(policies, rp...)
 		g, err := gateway.New(gateway.Options{
-			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring,
+			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring, Denylist: deny,
 			Principal: principalFrom, Middleware: chain,
 			SessionTTL: cfg.Sessions.TTL.D(), Origin: origin, MaxBody: int64(cfg.HTTP.MaxBody),
 			Limits:    jsonrpc.Limits{MaxDepth: cfg.HTTP.MaxJSONDepth, MaxBatch: cfg.HTTP.MaxBatch},
