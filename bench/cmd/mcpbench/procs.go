@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -214,6 +215,25 @@ func (p *proc) stop() {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
 	}
+	// Signals land asynchronously: let the next measurement start only
+	// when nothing of this peer still runs.
+	deadline := time.Now().Add(5 * time.Second)
+	for pid := range p.seen {
+		for alive(pid) && comm(pid) == p.comm[pid] && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+	}
+}
+
+// alive reports whether pid exists and is not a zombie (dead, not yet
+// reaped by its new parent).
+func alive(pid int) bool {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return false
+	}
+	i := bytes.LastIndexByte(b, ')')
+	return i >= 0 && i+2 < len(b) && b[i+2] != 'Z' && b[i+2] != 'X'
 }
 
 // comm returns the command name of pid, or "" if it is gone.
