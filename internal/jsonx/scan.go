@@ -12,6 +12,9 @@ import (
 // DefaultMaxDepth is the nesting limit used when a caller passes zero.
 const DefaultMaxDepth = 64
 
+// errStop ends a walk early; it never leaves the package.
+var errStop = errors.New("stop")
+
 // ErrDepth reports a value nested deeper than the limit.
 var ErrDepth = errors.New("json: nesting too deep")
 
@@ -354,9 +357,7 @@ func ObjectMembers(b []byte, maxDepthLimit int) ([]Member, error) {
 	}
 	var out []Member
 	err := s.object(func(m member) error {
-		if s.depth == 1 {
-			out = append(out, Member{Key: m.key, Value: trimRight(b[m.vstart:m.end])})
-		}
+		out = append(out, Member{Key: m.key, Value: trimRight(b[m.vstart:m.end])})
 		return nil
 	})
 	if err != nil {
@@ -377,14 +378,13 @@ func WalkObject(b []byte, fn func(key string, value []byte) bool) error {
 	if s.i >= len(b) || b[s.i] != '{' {
 		return s.fail("expected JSON object")
 	}
-	stop := errors.New("stop")
 	err := s.object(func(m member) error {
-		if s.depth == 1 && !fn(m.key, trimRight(b[m.vstart:m.end])) {
-			return stop
+		if !fn(m.key, trimRight(b[m.vstart:m.end])) {
+			return errStop
 		}
 		return nil
 	})
-	if err == stop {
+	if err == errStop {
 		return nil
 	}
 	return err
