@@ -11,7 +11,7 @@
 //
 // Usage:
 //
-//	gosdk [-http 127.0.0.1:0] [-sse]
+//	gosdk [-http 127.0.0.1:0] [-sse] [-cpuprofile FILE]
 //
 // In HTTP mode it prints "listening on http://ADDR/mcp" on stderr once it
 // accepts connections. It exits on SIGINT or SIGTERM.

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 	"time"
 
@@ -17,9 +18,23 @@ import (
 func main() {
 	addr := flag.String("http", "", "serve Streamable HTTP on this loopback `address` instead of stdio")
 	sse := flag.Bool("sse", false, "answer POSTs with SSE streams instead of application/json")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to `file`")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gosdk:", err)
+			os.Exit(1)
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if err := run(*addr, !*sse); err != nil {
 		fmt.Fprintln(os.Stderr, "gosdk:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
