@@ -88,7 +88,9 @@ func startProc(ctx context.Context, name string, argv []string, env []string, di
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), env...)
 	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Its own process group, so that stop reaches its children too; and
+	// killed by the kernel if the runner dies without stopping it.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	pr, pw := io.Pipe()
 	cmd.Stdout, cmd.Stderr = pw, pw
 	p := &proc{name: name, cmd: cmd, done: make(chan struct{}), seen: map[int]procstat.Stat{}, comm: map[int]string{}}
