@@ -75,33 +75,31 @@ func (s *Server) grantAuthorizationCode(r *http.Request, cl *client, f form) (*o
 		return nil, err
 	}
 	jti := randomID()
+	exp := now.Add(s.tokenLifetime(aud))
 	resp := &oauth.TokenResponse{TokenType: "Bearer"}
-	var familyID string
+	var fam *storage.RefreshFamily
 	if issueRefresh(cl, ac.Scopes) {
 		rt := randomToken()
-		familyID = randomID()
-		err := s.store.CreateFamily(ctx, &storage.RefreshFamily{
-			ID: familyID, ClientID: cl.id, UserID: ac.UserID, Scopes: ac.Scopes, Resources: ac.Resources,
+		fam = &storage.RefreshFamily{
+			ID: randomID(), ClientID: cl.id, UserID: ac.UserID, Scopes: ac.Scopes, Resources: ac.Resources,
 			AuthTime: ac.AuthTime, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTokenLifetime), CurrentHash: hashSecret(rt),
-			RotatedAt: now, LastAccessTokenID: jti, LastAccessExpires: now.Add(s.tokenLifetime(aud)),
-		})
-		if err != nil {
-			return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
+			RotatedAt: now, LastAccessTokenID: jti, LastAccessExpires: exp,
 		}
 		resp.RefreshToken = rt
 	}
-	token, scope, exp, err := s.issueAccessToken(ctx, tokenRequest{subject: ac.UserID, clientID: cl.id, aud: aud,
-		scopes: ac.Scopes, authTime: ac.AuthTime, jti: jti})
-	if err != nil {
+	// What the code issues is recorded before it is signed and sent: a
+	// replay from now on finds it and revokes it; a replay that came
+	// first makes this fail with nothing issued.
+	switch err := s.store.IssueFromCode(ctx, hash, fam, jti, exp); {
+	case errors.Is(err, storage.ErrAlreadyUsed):
+		s.log.WarnContext(ctx, "authorization code replayed during redemption")
+		return nil, oauth.NewError(oauth.InvalidGrant, "authorization code already used")
+	case err != nil:
 		return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
 	}
-	if err := s.store.RecordCodeIssue(ctx, hash, familyID, jti, exp); err != nil {
-		// A replay arrived while we were issuing: what we issued is
-		// revoked and this redemption fails too.
-		s.revokeIssued(ctx, familyID, jti, exp)
-		if errors.Is(err, storage.ErrAlreadyUsed) {
-			return nil, oauth.NewError(oauth.InvalidGrant, "authorization code already used")
-		}
+	token, scope, _, err := s.issueAccessToken(ctx, tokenRequest{subject: ac.UserID, clientID: cl.id, aud: aud,
+		scopes: ac.Scopes, authTime: ac.AuthTime, jti: jti, notAfter: exp})
+	if err != nil {
 		return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
 	}
 	resp.AccessToken = token

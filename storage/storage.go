@@ -160,10 +160,14 @@ type CodeStore interface {
 	// with ErrAlreadyUsed. ErrNotFound if unknown. Expiry is the caller's
 	// to check.
 	ConsumeCode(ctx context.Context, hash []byte, at time.Time) (*AuthCode, error)
-	// RecordCodeIssue stores what redeeming the code issued. If the code
-	// was replayed in the meantime it returns ErrAlreadyUsed, and the
-	// caller must revoke what it issued.
-	RecordCodeIssue(ctx context.Context, hash []byte, familyID, accessTokenID string, accessExpires time.Time) error
+	// IssueFromCode records, in one transaction, what redeeming the code
+	// issues: the access token id and expiry and, if family is not nil,
+	// the new refresh-token family, which it creates. If the code was
+	// replayed since ConsumeCode it changes nothing and returns
+	// ErrAlreadyUsed; ErrNotFound if the code is unknown. Recording before
+	// the token is handed out means a later replay always finds, and can
+	// revoke, what the code issued.
+	IssueFromCode(ctx context.Context, hash []byte, family *RefreshFamily, accessTokenID string, accessExpires time.Time) error
 	// DeleteExpiredCodes removes codes that expired before the given time.
 	DeleteExpiredCodes(ctx context.Context, before time.Time) (int, error)
 }

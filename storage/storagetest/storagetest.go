@@ -220,7 +220,10 @@ func testCodes(t *testing.T, s storage.Store) {
 	must(t, err)
 	c.UsedAt = t0.Add(time.Second)
 	diff(t, c, got)
-	must(t, s.RecordCodeIssue(ctx, c.Hash, "fam1", "jti1", t0.Add(time.Hour)))
+	must(t, s.IssueFromCode(ctx, c.Hash, newFamily("fam1", "c1", "from-code"), "jti1", t0.Add(time.Hour)))
+	if f, err := s.GetFamily(ctx, "fam1"); err != nil || f.ClientID != "c1" {
+		t.Fatalf("family issued from the code: %v %v", f, err)
+	}
 
 	got, err = s.ConsumeCode(ctx, c.Hash, t0.Add(2*time.Second))
 	wantErr(t, err, storage.ErrAlreadyUsed)
@@ -230,20 +233,27 @@ func testCodes(t *testing.T, s storage.Store) {
 	_, err = s.ConsumeCode(ctx, hash("unknown"), t0)
 	wantErr(t, err, storage.ErrNotFound)
 
-	// A replay between redemption and RecordCodeIssue makes the recording
-	// fail, so the first redeemer revokes what it issued.
+	// A replay between redemption and IssueFromCode makes the issue fail
+	// and create nothing, so nothing escapes revocation.
 	c2 := newCode("code2")
 	must(t, s.CreateCode(ctx, c2))
 	_, err = s.ConsumeCode(ctx, c2.Hash, t0)
 	must(t, err)
 	_, err = s.ConsumeCode(ctx, c2.Hash, t0)
 	wantErr(t, err, storage.ErrAlreadyUsed)
-	wantErr(t, s.RecordCodeIssue(ctx, c2.Hash, "fam2", "jti2", t0), storage.ErrAlreadyUsed)
-	wantErr(t, s.RecordCodeIssue(ctx, hash("unknown"), "f", "j", t0), storage.ErrNotFound)
+	wantErr(t, s.IssueFromCode(ctx, c2.Hash, newFamily("fam2", "c1", "replayed"), "jti2", t0), storage.ErrAlreadyUsed)
+	_, err = s.GetFamily(ctx, "fam2")
+	wantErr(t, err, storage.ErrNotFound)
+	wantErr(t, s.IssueFromCode(ctx, hash("unknown"), nil, "j", t0), storage.ErrNotFound)
+	c3 := newCode("code3")
+	must(t, s.CreateCode(ctx, c3))
+	_, err = s.ConsumeCode(ctx, c3.Hash, t0)
+	must(t, err)
+	must(t, s.IssueFromCode(ctx, c3.Hash, nil, "jti3", t0.Add(time.Hour))) // no refresh token
 
 	n, err := s.DeleteExpiredCodes(ctx, t0.Add(2*time.Minute))
 	must(t, err)
-	if n != 2 {
+	if n != 3 {
 		t.Errorf("deleted %d codes", n)
 	}
 }

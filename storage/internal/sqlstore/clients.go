@@ -33,7 +33,7 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 	if err != nil {
 		return fmt.Errorf("encode client metadata: %w", err)
 	}
-	_, err = s.write.ExecContext(ctx, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+	_, err = s.exec(ctx, s.write, `INSERT INTO clients (`+clientCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
 		c.ID, c.Source, nullBytes(c.SecretHash), nullBytes(c.RegistrationTokenHash), string(meta),
 		ms(c.CreatedAt), ms(c.UpdatedAt), ms(c.LastUsedAt), ms(c.SecretExpiresAt))
 	return s.wrap("create client", err)
@@ -41,7 +41,7 @@ func (s *Store) CreateClient(ctx context.Context, c *storage.Client) error {
 
 // GetClient implements storage.ClientStore.
 func (s *Store) GetClient(ctx context.Context, id string) (*storage.Client, error) {
-	c, err := scanClient(s.read.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
+	c, err := scanClient(s.queryRow(ctx, s.read, `SELECT `+clientCols+` FROM clients WHERE id = $1`, id))
 	return c, s.wrap("get client", err)
 }
 
@@ -51,26 +51,26 @@ func (s *Store) UpdateClient(ctx context.Context, c *storage.Client) error {
 	if err != nil {
 		return fmt.Errorf("encode client metadata: %w", err)
 	}
-	return s.wrap("update client", mustAffect(s.write.ExecContext(ctx,
+	return s.wrap("update client", mustAffect(s.exec(ctx, s.write,
 		`UPDATE clients SET secret_hash = $2, registration_token_hash = $3, metadata = $4, updated_at = $5, secret_expires_at = $6 WHERE id = $1`,
 		c.ID, nullBytes(c.SecretHash), nullBytes(c.RegistrationTokenHash), string(meta), ms(c.UpdatedAt), ms(c.SecretExpiresAt))))
 }
 
 // DeleteClient implements storage.ClientStore.
 func (s *Store) DeleteClient(ctx context.Context, id string) error {
-	return s.wrap("delete client", mustAffect(s.write.ExecContext(ctx, `DELETE FROM clients WHERE id = $1`, id)))
+	return s.wrap("delete client", mustAffect(s.exec(ctx, s.write, `DELETE FROM clients WHERE id = $1`, id)))
 }
 
 // TouchClient implements storage.ClientStore.
 func (s *Store) TouchClient(ctx context.Context, id string, at time.Time, granularity time.Duration) error {
-	_, err := s.write.ExecContext(ctx, `UPDATE clients SET last_used_at = $2 WHERE id = $1 AND last_used_at < $3`,
+	_, err := s.exec(ctx, s.write, `UPDATE clients SET last_used_at = $2 WHERE id = $1 AND last_used_at < $3`,
 		id, ms(at), ms(at.Add(-granularity)))
 	return s.wrap("touch client", err)
 }
 
 // DeleteStaleClients implements storage.ClientStore.
 func (s *Store) DeleteStaleClients(ctx context.Context, neverUsedBefore, idleBefore time.Time) (int, error) {
-	n, err := affected(s.write.ExecContext(ctx,
+	n, err := affected(s.exec(ctx, s.write,
 		`DELETE FROM clients WHERE source = $1 AND ((last_used_at = 0 AND created_at < $2) OR (last_used_at > 0 AND last_used_at < $3))`,
 		storage.ClientDynamic, ms(neverUsedBefore), ms(idleBefore)))
 	return n, s.wrap("delete stale clients", err)

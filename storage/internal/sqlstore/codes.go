@@ -34,7 +34,7 @@ func scanCode(sc scanner) (*storage.AuthCode, error) {
 
 // CreateCode implements storage.CodeStore.
 func (s *Store) CreateCode(ctx context.Context, c *storage.AuthCode) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	_, err := s.exec(ctx, s.write, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.CodeChallenge, jlist(c.Scopes), jlist(c.Resources),
 		ms(c.AuthTime), ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.UsedAt), c.FamilyID, c.AccessTokenID, ms(c.AccessExpires))
 	return s.wrap("create code", err)
@@ -43,7 +43,7 @@ func (s *Store) CreateCode(ctx context.Context, c *storage.AuthCode) error {
 // ConsumeCode implements storage.CodeStore. Each path is one UPDATE ...
 // RETURNING, so the check and the mark cannot be separated.
 func (s *Store) ConsumeCode(ctx context.Context, hash []byte, at time.Time) (*storage.AuthCode, error) {
-	c, err := scanCode(s.write.QueryRowContext(ctx,
+	c, err := scanCode(s.queryRow(ctx, s.write,
 		`UPDATE auth_codes SET used_at = $2 WHERE hash = $1 AND used_at = 0 RETURNING `+codeCols, hash, ms(at)))
 	if err == nil {
 		return c, nil
@@ -51,33 +51,42 @@ func (s *Store) ConsumeCode(ctx context.Context, hash []byte, at time.Time) (*st
 	if !errors.Is(err, sql.ErrNoRows) {
 		return nil, s.wrap("consume code", err)
 	}
-	replayed, err := scanCode(s.write.QueryRowContext(ctx, `UPDATE auth_codes SET replayed = TRUE WHERE hash = $1 RETURNING `+codeCols, hash))
+	replayed, err := scanCode(s.queryRow(ctx, s.write, `UPDATE auth_codes SET replayed = TRUE WHERE hash = $1 RETURNING `+codeCols, hash))
 	if err != nil {
 		return nil, s.wrap("consume code", err)
 	}
 	return replayed, storage.ErrAlreadyUsed
 }
 
-// RecordCodeIssue implements storage.CodeStore.
-func (s *Store) RecordCodeIssue(ctx context.Context, hash []byte, familyID, accessTokenID string, accessExpires time.Time) error {
-	res, err := s.write.ExecContext(ctx,
-		`UPDATE auth_codes SET family_id = $2, access_token_id = $3, access_expires = $4 WHERE hash = $1 AND replayed = FALSE`,
-		hash, familyID, accessTokenID, ms(accessExpires))
-	if err := mustAffect(res, err); err != nil {
-		if !errors.Is(err, storage.ErrNotFound) {
-			return s.wrap("record code issue", err)
-		}
-		var one int
-		if err := s.write.QueryRowContext(ctx, `SELECT 1 FROM auth_codes WHERE hash = $1`, hash).Scan(&one); err != nil {
-			return s.wrap("record code issue", err)
-		}
-		return storage.ErrAlreadyUsed
+// IssueFromCode implements storage.CodeStore.
+func (s *Store) IssueFromCode(ctx context.Context, hash []byte, family *storage.RefreshFamily, accessTokenID string, accessExpires time.Time) error {
+	familyID := ""
+	if family != nil {
+		familyID = family.ID
 	}
-	return nil
+	return s.tx(ctx, func(tx *sql.Tx) error {
+		res, err := s.txExec(ctx, tx,
+			`UPDATE auth_codes SET family_id = $2, access_token_id = $3, access_expires = $4 WHERE hash = $1 AND replayed = FALSE`,
+			hash, familyID, accessTokenID, ms(accessExpires))
+		if err := mustAffect(res, err); err != nil {
+			if !errors.Is(err, storage.ErrNotFound) {
+				return s.wrap("issue from code", err)
+			}
+			var one int
+			if err := s.txQueryRow(ctx, tx, `SELECT 1 FROM auth_codes WHERE hash = $1`, hash).Scan(&one); err != nil {
+				return s.wrap("issue from code", err)
+			}
+			return storage.ErrAlreadyUsed
+		}
+		if family != nil {
+			return s.insertFamily(ctx, tx, family)
+		}
+		return nil
+	}, nil)
 }
 
 // DeleteExpiredCodes implements storage.CodeStore.
 func (s *Store) DeleteExpiredCodes(ctx context.Context, before time.Time) (int, error) {
-	n, err := affected(s.write.ExecContext(ctx, `DELETE FROM auth_codes WHERE expires_at < $1`, ms(before)))
+	n, err := affected(s.exec(ctx, s.write, `DELETE FROM auth_codes WHERE expires_at < $1`, ms(before)))
 	return n, s.wrap("delete expired codes", err)
 }

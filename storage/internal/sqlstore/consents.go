@@ -30,7 +30,7 @@ func scanConsent(sc scanner) (*storage.Consent, error) {
 
 // PutConsent implements storage.ConsentStore.
 func (s *Store) PutConsent(ctx context.Context, c *storage.Consent) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO consents (`+consentCols+`) VALUES ($1, $2, $3, $4, $5, $6)
+	_, err := s.exec(ctx, s.write, `INSERT INTO consents (`+consentCols+`) VALUES ($1, $2, $3, $4, $5, $6)
 		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, resources = excluded.resources, updated_at = excluded.updated_at`,
 		c.UserID, c.ClientID, jlist(c.Scopes), jlist(c.Resources), ms(c.CreatedAt), ms(c.UpdatedAt))
 	return s.wrap("put consent", err)
@@ -38,13 +38,13 @@ func (s *Store) PutConsent(ctx context.Context, c *storage.Consent) error {
 
 // GetConsent implements storage.ConsentStore.
 func (s *Store) GetConsent(ctx context.Context, userID, clientID string) (*storage.Consent, error) {
-	c, err := scanConsent(s.read.QueryRowContext(ctx, `SELECT `+consentCols+` FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
+	c, err := scanConsent(s.queryRow(ctx, s.read, `SELECT `+consentCols+` FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID))
 	return c, s.wrap("get consent", err)
 }
 
 // ListConsents implements storage.ConsentStore.
 func (s *Store) ListConsents(ctx context.Context, userID string) ([]*storage.Consent, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+consentCols+` FROM consents WHERE user_id = $1 ORDER BY client_id`, userID)
+	rows, err := s.query(ctx, s.read, `SELECT `+consentCols+` FROM consents WHERE user_id = $1 ORDER BY client_id`, userID)
 	if err != nil {
 		return nil, s.wrap("list consents", err)
 	}
@@ -62,5 +62,5 @@ func (s *Store) ListConsents(ctx context.Context, userID string) ([]*storage.Con
 
 // DeleteConsent implements storage.ConsentStore.
 func (s *Store) DeleteConsent(ctx context.Context, userID, clientID string) error {
-	return s.wrap("delete consent", mustAffect(s.write.ExecContext(ctx, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)))
+	return s.wrap("delete consent", mustAffect(s.exec(ctx, s.write, `DELETE FROM consents WHERE user_id = $1 AND client_id = $2`, userID, clientID)))
 }

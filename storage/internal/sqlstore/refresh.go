@@ -40,23 +40,25 @@ func scanFamily(sc scanner) (*storage.RefreshFamily, error) {
 
 // CreateFamily implements storage.RefreshStore.
 func (s *Store) CreateFamily(ctx context.Context, f *storage.RefreshFamily) error {
-	return s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_families (id, client_id, user_id, scopes, resources, auth_time, created_at, expires_at, revoked_at, current_hash, rotated_at, last_access_token_id, last_access_expires)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-			f.ID, f.ClientID, f.UserID, jlist(f.Scopes), jlist(f.Resources), ms(f.AuthTime), ms(f.CreatedAt), ms(f.ExpiresAt),
-			ms(f.RevokedAt), f.CurrentHash, ms(f.RotatedAt), f.LastAccessTokenID, ms(f.LastAccessExpires)); err != nil {
-			return s.wrap("create family", err)
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family_id) VALUES ($1, $2)`, f.CurrentHash, f.ID)
-		return s.wrap("create family token", err)
-	}, nil)
+	return s.tx(ctx, func(tx *sql.Tx) error { return s.insertFamily(ctx, tx, f) }, nil)
+}
+
+func (s *Store) insertFamily(ctx context.Context, tx *sql.Tx, f *storage.RefreshFamily) error {
+	if _, err := s.txExec(ctx, tx, `INSERT INTO refresh_families (id, client_id, user_id, scopes, resources, auth_time, created_at, expires_at, revoked_at, current_hash, rotated_at, last_access_token_id, last_access_expires)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+		f.ID, f.ClientID, f.UserID, jlist(f.Scopes), jlist(f.Resources), ms(f.AuthTime), ms(f.CreatedAt), ms(f.ExpiresAt),
+		ms(f.RevokedAt), f.CurrentHash, ms(f.RotatedAt), f.LastAccessTokenID, ms(f.LastAccessExpires)); err != nil {
+		return s.wrap("create family", err)
+	}
+	_, err := s.txExec(ctx, tx, `INSERT INTO refresh_tokens (hash, family_id) VALUES ($1, $2)`, f.CurrentHash, f.ID)
+	return s.wrap("create family token", err)
 }
 
 // RotateRefreshToken implements storage.RefreshStore.
 func (s *Store) RotateRefreshToken(ctx context.Context, r storage.Rotation) (*storage.RefreshFamily, error) {
 	var out *storage.RefreshFamily
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		f, err := scanFamily(tx.QueryRowContext(ctx, `SELECT `+familyCols+` FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`+s.d.ForUpdate, r.OldHash))
+		f, err := scanFamily(s.txQueryRow(ctx, tx, `SELECT `+familyCols+` FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`+s.d.ForUpdate, r.OldHash))
 		if err != nil {
 			return s.wrap("rotate refresh token", err)
 		}
@@ -72,18 +74,18 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r storage.Rotation) (*st
 			return storage.ErrExpired
 		}
 		if !bytes.Equal(f.CurrentHash, r.OldHash) {
-			if _, err := tx.ExecContext(ctx, `UPDATE refresh_families SET revoked_at = $2 WHERE id = $1`, f.ID, ms(r.At)); err != nil {
+			if _, err := s.txExec(ctx, tx, `UPDATE refresh_families SET revoked_at = $2 WHERE id = $1`, f.ID, ms(r.At)); err != nil {
 				return s.wrap("revoke reused family", err)
 			}
 			f.RevokedAt = r.At.Truncate(time.Millisecond)
 			out = f
 			return storage.ErrReused
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE refresh_families SET current_hash = $2, rotated_at = $3, last_access_token_id = $4, last_access_expires = $5 WHERE id = $1`,
+		if _, err := s.txExec(ctx, tx, `UPDATE refresh_families SET current_hash = $2, rotated_at = $3, last_access_token_id = $4, last_access_expires = $5 WHERE id = $1`,
 			f.ID, r.NewHash, ms(r.At), r.AccessTokenID, ms(r.AccessExpires)); err != nil {
 			return s.wrap("rotate refresh token", err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO refresh_tokens (hash, family_id) VALUES ($1, $2)`, r.NewHash, f.ID); err != nil {
+		if _, err := s.txExec(ctx, tx, `INSERT INTO refresh_tokens (hash, family_id) VALUES ($1, $2)`, r.NewHash, f.ID); err != nil {
 			return s.wrap("rotate refresh token", err)
 		}
 		f.CurrentHash, f.RotatedAt = r.NewHash, tm(ms(r.At))
@@ -102,7 +104,7 @@ func (s *Store) RotateRefreshToken(ctx context.Context, r storage.Rotation) (*st
 
 // GetFamilyByToken implements storage.RefreshStore.
 func (s *Store) GetFamilyByToken(ctx context.Context, hash []byte) (*storage.RefreshFamily, bool, error) {
-	f, err := scanFamily(s.read.QueryRowContext(ctx, `SELECT `+familyCols+` FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`, hash))
+	f, err := scanFamily(s.queryRow(ctx, s.read, `SELECT `+familyCols+` FROM refresh_tokens t JOIN refresh_families f ON f.id = t.family_id WHERE t.hash = $1`, hash))
 	if err != nil {
 		return nil, false, s.wrap("get family by token", err)
 	}
@@ -111,13 +113,13 @@ func (s *Store) GetFamilyByToken(ctx context.Context, hash []byte) (*storage.Ref
 
 // GetFamily implements storage.RefreshStore.
 func (s *Store) GetFamily(ctx context.Context, id string) (*storage.RefreshFamily, error) {
-	f, err := scanFamily(s.read.QueryRowContext(ctx, `SELECT `+familyCols+` FROM refresh_families f WHERE f.id = $1`, id))
+	f, err := scanFamily(s.queryRow(ctx, s.read, `SELECT `+familyCols+` FROM refresh_families f WHERE f.id = $1`, id))
 	return f, s.wrap("get family", err)
 }
 
 // RevokeFamily implements storage.RefreshStore.
 func (s *Store) RevokeFamily(ctx context.Context, id string, at time.Time) error {
-	_, err := s.write.ExecContext(ctx, `UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0`, id, ms(at))
+	_, err := s.exec(ctx, s.write, `UPDATE refresh_families SET revoked_at = $2 WHERE id = $1 AND revoked_at = 0`, id, ms(at))
 	return s.wrap("revoke family", err)
 }
 
@@ -125,7 +127,7 @@ func (s *Store) RevokeFamily(ctx context.Context, id string, at time.Time) error
 func (s *Store) RevokeFamilies(ctx context.Context, userID, clientID string, at time.Time) ([]*storage.RefreshFamily, error) {
 	var out []*storage.RefreshFamily
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		rows, err := tx.QueryContext(ctx, `UPDATE refresh_families SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at = 0 RETURNING `+familyColsBare,
+		rows, err := s.txQuery(ctx, tx, `UPDATE refresh_families SET revoked_at = $3 WHERE user_id = $1 AND client_id = $2 AND revoked_at = 0 RETURNING `+familyColsBare,
 			userID, clientID, ms(at))
 		if err != nil {
 			return s.wrap("revoke families", err)
@@ -148,11 +150,11 @@ func (s *Store) RevokeFamilies(ctx context.Context, userID, clientID string, at 
 func (s *Store) DeleteExpiredFamilies(ctx context.Context, before time.Time) (int, error) {
 	var n int
 	err := s.tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE expires_at < $1)`, ms(before)); err != nil {
+		if _, err := s.txExec(ctx, tx, `DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM refresh_families WHERE expires_at < $1)`, ms(before)); err != nil {
 			return s.wrap("delete expired families", err)
 		}
 		var err error
-		n, err = affected(tx.ExecContext(ctx, `DELETE FROM refresh_families WHERE expires_at < $1`, ms(before)))
+		n, err = affected(s.txExec(ctx, tx, `DELETE FROM refresh_families WHERE expires_at < $1`, ms(before)))
 		return s.wrap("delete expired families", err)
 	}, nil)
 	return n, err

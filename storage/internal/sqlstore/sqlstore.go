@@ -34,6 +34,7 @@ type Store struct {
 	read, write *sql.DB
 	d           Dialect
 	closers     []func() error
+	cache       stmtCache
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -58,6 +59,7 @@ func (s *Store) Ping(ctx context.Context) error {
 
 // Close implements storage.Store.
 func (s *Store) Close() error {
+	s.closeStmts()
 	var errs []error
 	for _, c := range s.closers {
 		errs = append(errs, c())
@@ -73,6 +75,7 @@ func (s *Store) tx(ctx context.Context, fn func(*sql.Tx) error, keep func(error)
 	if err != nil {
 		return s.wrap("begin", err)
 	}
+	defer s.preparePending(context.WithoutCancel(ctx))
 	err = fn(tx)
 	if err != nil && (keep == nil || !keep(err)) {
 		_ = tx.Rollback()

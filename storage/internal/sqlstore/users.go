@@ -25,7 +25,7 @@ func scanUser(sc scanner) (*storage.User, error) {
 
 // CreateUser implements storage.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
-	_, err := s.write.ExecContext(ctx, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	_, err := s.exec(ctx, s.write, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		u.ID, nullable(u.Username), u.PasswordHash, u.Disabled, nullable(u.Issuer), nullable(u.Subject), u.Email, u.Name,
 		ms(u.CreatedAt), ms(u.UpdatedAt))
 	return s.wrap("create user", err)
@@ -33,32 +33,32 @@ func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
 
 // GetUser implements storage.UserStore.
 func (s *Store) GetUser(ctx context.Context, id string) (*storage.User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
+	u, err := scanUser(s.queryRow(ctx, s.read, `SELECT `+userCols+` FROM users WHERE id = $1`, id))
 	return u, s.wrap("get user", err)
 }
 
 // GetUserByUsername implements storage.UserStore.
 func (s *Store) GetUserByUsername(ctx context.Context, username string) (*storage.User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE username = $1`, username))
+	u, err := scanUser(s.queryRow(ctx, s.read, `SELECT `+userCols+` FROM users WHERE username = $1`, username))
 	return u, s.wrap("get user by username", err)
 }
 
 // GetUserBySubject implements storage.UserStore.
 func (s *Store) GetUserBySubject(ctx context.Context, issuer, subject string) (*storage.User, error) {
-	u, err := scanUser(s.read.QueryRowContext(ctx, `SELECT `+userCols+` FROM users WHERE issuer = $1 AND subject = $2`, issuer, subject))
+	u, err := scanUser(s.queryRow(ctx, s.read, `SELECT `+userCols+` FROM users WHERE issuer = $1 AND subject = $2`, issuer, subject))
 	return u, s.wrap("get user by subject", err)
 }
 
 // UpdateUser implements storage.UserStore.
 func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
-	return s.wrap("update user", mustAffect(s.write.ExecContext(ctx,
+	return s.wrap("update user", mustAffect(s.exec(ctx, s.write,
 		`UPDATE users SET password_hash = $2, disabled = $3, email = $4, name = $5, updated_at = $6 WHERE id = $1`,
 		u.ID, u.PasswordHash, u.Disabled, u.Email, u.Name, ms(u.UpdatedAt))))
 }
 
 // ListUsers implements storage.UserStore.
 func (s *Store) ListUsers(ctx context.Context, afterID string, limit int) ([]*storage.User, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT `+userCols+` FROM users WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
+	rows, err := s.query(ctx, s.read, `SELECT `+userCols+` FROM users WHERE id > $1 ORDER BY id LIMIT $2`, afterID, limit)
 	if err != nil {
 		return nil, s.wrap("list users", err)
 	}
