@@ -102,6 +102,8 @@ type Gateway struct {
 
 	drainCtx context.Context
 	drain    context.CancelFunc
+	streamMu sync.Mutex
+	streams  map[*func()]struct{} // open SSE relays: how to end each on drain
 
 	bridge  *bridgeState
 	headers *toolHeaders
@@ -151,8 +153,42 @@ func New(opts Options) (*Gateway, error) {
 
 // Drain ends every open SSE stream with a retry hint, so that clients
 // resume on another replica, and makes new streams end as soon as they have
-// delivered their response. It is the first step of graceful shutdown.
-func (g *Gateway) Drain() { g.drain() }
+// delivered their response. Calls answered with plain JSON run to their
+// end. It is the first step of graceful shutdown.
+func (g *Gateway) Drain() {
+	g.streamMu.Lock()
+	g.drain()
+	ends := make([]func(), 0, len(g.streams))
+	for f := range g.streams {
+		ends = append(ends, *f)
+	}
+	g.streamMu.Unlock()
+	for _, end := range ends {
+		end()
+	}
+}
+
+// track registers an open stream so Drain can end it; the returned func
+// unregisters it. A stream opened after Drain ends at once.
+func (g *Gateway) track(end func()) (untrack func()) {
+	g.streamMu.Lock()
+	if g.drainCtx.Err() != nil {
+		g.streamMu.Unlock()
+		end()
+		return func() {}
+	}
+	if g.streams == nil {
+		g.streams = map[*func()]struct{}{}
+	}
+	key := &end
+	g.streams[key] = struct{}{}
+	g.streamMu.Unlock()
+	return func() {
+		g.streamMu.Lock()
+		delete(g.streams, key)
+		g.streamMu.Unlock()
+	}
+}
 
 // ServeHTTP implements the MCP endpoint: POST, GET and DELETE.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {

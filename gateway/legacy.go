@@ -25,8 +25,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 		badRequest(w, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: initialize must be a request")
 		return
 	}
-	ctx, cancel := g.streamContext(r)
-	defer cancel()
+	ctx := r.Context()
 	pr := g.principal(ctx)
 	now := g.now()
 	st := &session.State{
@@ -189,8 +188,7 @@ func sessionNotFound(w http.ResponseWriter, id jsonrpc.ID) {
 
 // legacy serves a POST inside a legacy session.
 func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request, body []byte, msgs []*jsonrpc.Message, params []mcp.Params, batch bool, sid, hv string) {
-	ctx, cancel := g.streamContext(r)
-	defer cancel()
+	ctx := r.Context()
 	pr := g.principal(ctx)
 	st, ok := g.openSession(ctx, sid, pr)
 	if !ok {
@@ -358,8 +356,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		transport.WriteError(w, http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list text/event-stream"))
 		return
 	}
-	ctx, cancel := g.streamContext(r)
-	defer cancel()
+	ctx := r.Context()
 	pr := g.principal(ctx)
 	st, ok := g.openSession(ctx, sid, pr)
 	if !ok {

@@ -31,8 +31,7 @@ func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, body []byte, ms
 		transport.WriteError(w, http.StatusNotFound, msg.ID, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "Method not found: "+msg.Method))
 		return
 	}
-	ctx, cancel := g.streamContext(r)
-	defer cancel()
+	ctx := r.Context()
 	fwd := forwardHeaders(r.Header)
 	if field := mcp.NameField(msg.Method); field != "" {
 		// Forward Mcp-Name in its canonical encoding (plain when it can

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"errors"
 	"mime"
 	"net/http"
@@ -16,7 +15,7 @@ import (
 // post serves a POST to the MCP endpoint: it reads and decodes the body
 // once, decides the client's era, and hands each message to the plane.
 func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
-	if ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); ct != "application/json" {
+	if !isJSON(r.Header.Get("Content-Type")) {
 		transport.WriteError(w, http.StatusUnsupportedMediaType, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json"))
 		return
 	}
@@ -89,12 +88,28 @@ func firstID(msgs []*jsonrpc.Message) jsonrpc.ID {
 	return jsonrpc.ID{}
 }
 
+// isJSON reports whether a Content-Type is application/json (any
+// parameters), without allocating for the common spellings.
+func isJSON(ct string) bool {
+	if ct == "application/json" || strings.HasPrefix(ct, "application/json;") {
+		return true
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt == "application/json"
+}
+
 // acceptsReplies reports whether the Accept header allows both reply
 // types. A missing header is tolerated (curl, simple clients); an explicit
 // list that rules either out is not.
 func acceptsReplies(values []string) bool {
 	if len(values) == 0 {
 		return true
+	}
+	if len(values) == 1 {
+		switch values[0] {
+		case "application/json, text/event-stream", "text/event-stream, application/json", "*/*":
+			return true // what clients send, without parsing
+		}
 	}
 	var json, sse bool
 	for _, v := range values {
@@ -127,14 +142,6 @@ func acceptsSSE(values []string) bool {
 		}
 	}
 	return false
-}
-
-// streamContext returns the context for one exchange: it ends when the
-// client goes away or when the gateway drains.
-func (g *Gateway) streamContext(r *http.Request) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(r.Context())
-	stop := context.AfterFunc(g.drainCtx, cancel)
-	return ctx, func() { stop(); cancel() }
 }
 
 func quote(s string) []byte { return jsonx.Quote(s) }

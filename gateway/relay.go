@@ -46,14 +46,29 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 		return
 	}
 
-	open := newPendingSet(pending)
+	// Once answering with a stream, Drain may end it: it cancels the
+	// stream's reads and closes the reply. A call that will be answered
+	// with plain JSON is not tracked and runs to its end.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var sse *transport.SSEWriter
+	var untrack func()
+	defer func() {
+		if untrack != nil {
+			untrack()
+		}
+	}()
+	startSSE := func() error {
+		sse = transport.NewSSEWriter(w)
+		untrack = g.track(func() { cancel(); reply.Close() })
+		return sse.Start(http.StatusOK)
+	}
+	open := newPendingSet(pending)
 	if info.Stream {
 		// The upstream chose a stream: answer with one at once, so that a
 		// quiet stream (a GET waiting for server messages) still gets its
 		// headers.
-		sse = transport.NewSSEWriter(w)
-		if err := sse.Start(http.StatusOK); err != nil {
+		if err := startSSE(); err != nil {
 			return
 		}
 	}
@@ -102,8 +117,7 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			}
 		}
 		if sse == nil {
-			sse = transport.NewSSEWriter(w)
-			if err := sse.Start(http.StatusOK); err != nil {
+			if err := startSSE(); err != nil {
 				return
 			}
 			if info.PrimingID != "" {

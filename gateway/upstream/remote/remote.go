@@ -23,8 +23,10 @@ import (
 type Options struct {
 	// URL is the upstream's MCP endpoint.
 	URL string
-	// Client sends the requests. If nil, a client with a transport tuned
-	// for many concurrent keep-alive connections to one host is used.
+	// Client sends the requests. If nil, mcpfort's own HTTP/1.1 transport
+	// is used (pooled keep-alive connections, no goroutines per
+	// connection), or net/http's when a proxy is configured for the URL
+	// in the environment.
 	Client *http.Client
 	// Authorize, if set, adds the gateway's own credentials for the
 	// upstream to each request (a static secret, an exchanged token). The
@@ -55,11 +57,18 @@ func New(opts Options) (*Upstream, error) {
 	}
 	c := opts.Client
 	if c == nil {
-		c = &http.Client{Transport: NewTransport()}
+		var rt http.RoundTripper = newH1(u)
+		if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || p != nil {
+			rt = NewTransport()
+		}
+		c = &http.Client{Transport: rt}
 	}
 	// Never follow redirects: an upstream that redirects would otherwise
 	// receive the request body and credentials at a URL nobody configured.
 	cc := *c
+	if cc.Transport == nil {
+		cc.Transport = NewTransport()
+	}
 	cc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	max := opts.MaxMessage
 	if max <= 0 {
@@ -131,7 +140,7 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 	if err != nil {
 		return nil, err
 	}
-	resp, err := u.client.Do(hr)
+	resp, err := u.do(hr)
 	if err != nil {
 		return nil, fmt.Errorf("remote: %w", err)
 	}
@@ -144,7 +153,7 @@ func (u *Upstream) Get(ctx context.Context, req *upstream.Request) (upstream.Rep
 	if err != nil {
 		return nil, err
 	}
-	resp, err := u.client.Do(hr)
+	resp, err := u.do(hr)
 	if err != nil {
 		return nil, fmt.Errorf("remote: %w", err)
 	}
@@ -164,7 +173,7 @@ func (u *Upstream) Delete(ctx context.Context, req *upstream.Request) error {
 	if err != nil {
 		return err
 	}
-	resp, err := u.client.Do(hr)
+	resp, err := u.do(hr)
 	if err != nil {
 		return fmt.Errorf("remote: %w", err)
 	}
@@ -182,6 +191,15 @@ func (u *Upstream) Delete(ctx context.Context, req *upstream.Request) error {
 func (u *Upstream) Close(context.Context) error {
 	u.client.CloseIdleConnections()
 	return nil
+}
+
+// do sends a request. The client never follows redirects, so its
+// transport is called directly, without Client.Do's bookkeeping.
+func (u *Upstream) do(req *http.Request) (*http.Response, error) {
+	if u.client.Timeout == 0 && u.client.Jar == nil {
+		return u.client.Transport.RoundTrip(req)
+	}
+	return u.client.Do(req)
 }
 
 func drain(resp *http.Response) {

@@ -76,3 +76,26 @@ func Exec(t testing.TB, db *sql.DB, stmts ...string) {
 		}
 	}
 }
+
+// Open opens a database the way sqldb.Open names it ("sqlite:PATH" or a
+// postgres:// URL) without migrating it: a second, independent handle for
+// tests that reach behind a store's back.
+func Open(t testing.TB, database string) *sql.DB {
+	t.Helper()
+	var db *sql.DB
+	var err error
+	if strings.HasPrefix(database, "postgres://") || strings.HasPrefix(database, "postgresql://") {
+		cfg, perr := pgx.ParseConfig(database)
+		if perr != nil {
+			t.Fatal(perr)
+		}
+		db = stdlib.OpenDB(*cfg)
+	} else {
+		db, err = sql.Open("sqlite", "file:"+strings.TrimPrefix(database, "sqlite:")+"?_pragma=busy_timeout(10000)")
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}

@@ -1,0 +1,515 @@
+package audit
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/auditnote"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/jcs"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+)
+
+// Sink is where the log appends records: a *Store.
+type Sink interface {
+	// Append chains and durably writes records, filling in Seq, PrevHash
+	// and Hash, or writes none of them.
+	Append(ctx context.Context, recs []Record) error
+}
+
+var _ Sink = (*Store)(nil)
+
+// Options configures a Log. Sink is required; every other zero value is a
+// documented default.
+type Options struct {
+	// Sink receives the records.
+	Sink Sink
+	// QueueSize bounds the records admitted and not yet written. If zero,
+	// 8192.
+	QueueSize int
+	// BatchSize bounds the records written in one transaction. If zero,
+	// 512.
+	BatchSize int
+	// AllowUnrecorded lets calls through when they cannot be recorded
+	// (the queue is full or the sink is failing); they are counted in
+	// Stats.Unrecorded and logged. Insecure; by default such calls are
+	// refused with HTTP 503 and jsonrpc.CodeOverloaded.
+	AllowUnrecorded bool
+	// RecordArguments and RecordResults store the call's arguments and the
+	// response's result (or error), as Mask returns them. Mask is then
+	// required.
+	RecordArguments, RecordResults bool
+	// Mask rewrites arguments and results before they are stored (the pii
+	// policy's LogJSON fits). It must return valid JSON.
+	Mask func([]byte) []byte
+	// MaxRecorded bounds the bytes of arguments or result kept per record;
+	// longer values are replaced by a note of their size. If zero, 16 KiB.
+	MaxRecorded int
+	// RequestID returns the edge's request id for a call's context. If nil,
+	// records carry only the JSON-RPC id.
+	RequestID func(context.Context) string
+	// CheckpointEvery writes the chain head to the operational log after
+	// this many records (an anchor for Verify kept outside the database).
+	// If zero, 10000; the head is also logged on Close.
+	CheckpointEvery int64
+	// Logger receives operational logs, never record contents. If nil,
+	// nothing is logged.
+	Logger *slog.Logger
+	// Now is the clock. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Stats are the log's counters since New.
+type Stats struct {
+	// Written is the records durably written.
+	Written int64
+	// WriteErrors counts failed writes (each retried).
+	WriteErrors int64
+	// Refused counts calls refused because they could not be recorded.
+	Refused int64
+	// Unrecorded counts calls let through unrecorded (AllowUnrecorded).
+	Unrecorded int64
+	// Pending is the records admitted and not yet written.
+	Pending int64
+}
+
+// Log is the audit log middleware and its writer. It is safe for
+// concurrent use.
+type Log struct {
+	opts Options
+	log  *slog.Logger
+	now  func() time.Time
+
+	slots   chan struct{} // one per admitted, unwritten record
+	records chan *Record
+	stop    chan struct{} // closed by Close: no more records will come
+	abort   chan struct{} // closed by Close when its deadline passed: give up
+	done    chan struct{} // closed when the writer has exited
+
+	mu     sync.Mutex // orders admissions before Close
+	closed bool
+
+	healthy     atomic.Bool
+	written     atomic.Int64
+	writeErrors atomic.Int64
+	refused     atomic.Int64
+	unrecorded  atomic.Int64
+	admitted    atomic.Int64
+
+	flushMu sync.Mutex
+	flushed *sync.Cond
+}
+
+// New starts a Log; Close stops it.
+func New(opts Options) (*Log, error) {
+	if opts.Sink == nil {
+		return nil, errors.New("audit: Sink is required")
+	}
+	if (opts.RecordArguments || opts.RecordResults) && opts.Mask == nil {
+		return nil, errors.New("audit: recording arguments or results requires Mask (they are never stored in clear)")
+	}
+	if opts.QueueSize <= 0 {
+		opts.QueueSize = 8192
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 512
+	}
+	if opts.MaxRecorded <= 0 {
+		opts.MaxRecorded = 16 << 10
+	}
+	if opts.CheckpointEvery <= 0 {
+		opts.CheckpointEvery = 10000
+	}
+	l := &Log{opts: opts, log: opts.Logger, now: opts.Now,
+		slots: make(chan struct{}, opts.QueueSize), records: make(chan *Record, opts.QueueSize),
+		stop: make(chan struct{}), abort: make(chan struct{}), done: make(chan struct{})}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if opts.AllowUnrecorded {
+		l.log.Warn("audit: AllowUnrecorded is set: calls the log cannot record are let through")
+	}
+	l.flushed = sync.NewCond(&l.flushMu)
+	l.healthy.Store(true)
+	go l.writer()
+	return l, nil
+}
+
+// Stats returns the counters.
+func (l *Log) Stats() Stats {
+	return Stats{Written: l.written.Load(), WriteErrors: l.writeErrors.Load(), Refused: l.refused.Load(),
+		Unrecorded: l.unrecorded.Load(), Pending: int64(len(l.slots))}
+}
+
+// errUnavailable refuses a call the log cannot record.
+var errUnavailable = &gateway.Error{
+	Status: http.StatusServiceUnavailable,
+	Header: http.Header{"Retry-After": {"1"}},
+	RPC:    &jsonrpc.Error{Code: jsonrpc.CodeOverloaded, Message: "Service unavailable: the audit log cannot record this call"},
+}
+
+// admit reserves a queue slot for one record.
+func (l *Log) admit() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || (!l.healthy.Load() && !l.opts.AllowUnrecorded) {
+		return false
+	}
+	select {
+	case l.slots <- struct{}{}:
+		l.admitted.Add(1)
+		return true
+	default:
+		return false
+	}
+}
+
+// Add records a decision taken outside the MCP plane (an HTTP-edge
+// refusal, say). It fails when the record cannot be queued.
+func (l *Log) Add(r Record) error {
+	if !l.admit() {
+		return errors.New("audit: log is closed, failing or full")
+	}
+	if r.Time.IsZero() {
+		r.Time = l.now()
+	}
+	l.records <- &r
+	return nil
+}
+
+var _ gateway.Middleware = (*Log)(nil).Wrap
+
+// Wrap is the Log as gateway.Middleware. Place it outermost, so that it
+// sees every refusal of the policies inside it.
+func (l *Log) Wrap(next gateway.Handler) gateway.Handler {
+	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
+		if c.Msg.Kind != jsonrpc.KindRequest {
+			return next(ctx, c)
+		}
+		start := l.now()
+		if !l.admit() {
+			if !l.opts.AllowUnrecorded {
+				l.refused.Add(1)
+				return nil, errUnavailable
+			}
+			if l.unrecorded.Add(1)%1000 == 1 {
+				l.log.Error("audit: calls pass unrecorded", "unrecorded", l.unrecorded.Load())
+			}
+			return next(ctx, c)
+		}
+		ctx, notes := auditnote.With(ctx)
+		rec := l.begin(ctx, c, start)
+		reply, err := next(ctx, c)
+		if err != nil {
+			l.refusal(rec, err)
+			l.finish(rec, notes, start)
+			return nil, err
+		}
+		return &recording{Reply: reply, l: l, rec: rec, notes: notes, start: start, id: c.Msg.ID, method: c.Msg.Method}, nil
+	}
+}
+
+// begin fills what is known when the call arrives.
+func (l *Log) begin(ctx context.Context, c *gateway.Call, start time.Time) *Record {
+	r := &Record{Time: start, RPCID: c.Msg.ID.Raw(), Server: c.Route, Method: c.Msg.Method, Decision: Allow}
+	if l.opts.RequestID != nil {
+		r.RequestID = l.opts.RequestID(ctx)
+	}
+	if p := c.Principal; p != nil {
+		r.Issuer, r.Subject, r.Client = p.Issuer, p.Subject, p.ClientID
+	}
+	switch c.Msg.Method {
+	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
+		r.Tool = c.Params.Name
+		if args, ok := jsonx.Get(c.Msg.Params, "arguments"); ok {
+			r.ArgsHash = argsHash(args)
+			if l.opts.RecordArguments {
+				r.Arguments = l.bounded(l.opts.Mask(args))
+			}
+		}
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		r.Tool = c.Params.URI
+	}
+	return r
+}
+
+// argsHash is the SHA-256 of the RFC 8785 form of the arguments, so that
+// the same arguments hash alike however a client spelled them.
+func argsHash(args []byte) string {
+	if c, err := jcs.Canonicalize(args); err == nil {
+		sum := sha256.Sum256(c)
+		return prefixSHA + hex.EncodeToString(sum[:])
+	}
+	sum := sha256.Sum256(args)
+	return "sha256-raw:" + hex.EncodeToString(sum[:])
+}
+
+func (l *Log) bounded(b []byte) string {
+	if len(b) > l.opts.MaxRecorded {
+		return fmt.Sprintf(`{"omitted":"%d bytes, more than the audit log keeps"}`, len(b))
+	}
+	return string(b)
+}
+
+// refusal records an error from the policies or the upstream.
+func (l *Log) refusal(r *Record, err error) {
+	var ge *gateway.Error
+	var re *jsonrpc.Error
+	switch {
+	case errors.As(err, &ge):
+		r.Status, r.Decision = StatusRefused, Deny
+		if ge.RPC != nil {
+			r.ErrorCode, r.Reason = ge.RPC.Code, ge.RPC.Message
+		}
+	case errors.As(err, &re):
+		r.ErrorCode, r.Reason = re.Code, re.Message
+		switch re.Code {
+		case jsonrpc.CodeForbidden, jsonrpc.CodeRateLimited:
+			r.Status, r.Decision = StatusRefused, Deny
+		case jsonrpc.CodeUpstreamUnavailable, jsonrpc.CodeUpstreamTimeout, jsonrpc.CodeOverloaded:
+			r.Status = StatusFailed
+		default:
+			r.Status, r.Decision = StatusRefused, Deny
+		}
+	case errors.Is(err, context.Canceled):
+		r.Status = StatusCancelled
+	default:
+		r.Status, r.Reason = StatusFailed, "upstream failure"
+	}
+}
+
+// finish completes a record and queues it. Its slot was reserved by admit.
+func (l *Log) finish(r *Record, notes *auditnote.Notes, start time.Time) {
+	r.LatencyMicros = l.now().Sub(start).Microseconds()
+	if n := notes.String(); n != "" {
+		if r.Reason != "" {
+			r.Reason += "; "
+		}
+		r.Reason += n
+	}
+	l.records <- r
+}
+
+// recording watches a reply for the call's response.
+type recording struct {
+	upstream.Reply
+	l      *Log
+	rec    *Record
+	notes  *auditnote.Notes
+	start  time.Time
+	id     jsonrpc.ID
+	method string
+	once   sync.Once
+}
+
+func (w *recording) done(status string) {
+	w.once.Do(func() {
+		if w.rec.Status == "" {
+			w.rec.Status = status
+		}
+		w.l.finish(w.rec, w.notes, w.start)
+	})
+}
+
+// Next implements upstream.Reply.
+func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
+	ev, err := w.Reply.Next(ctx)
+	switch {
+	case errors.Is(err, io.EOF):
+		if w.Reply.Info().Status == http.StatusAccepted {
+			w.done(StatusAccepted)
+		} else {
+			w.done(StatusIncomplete)
+		}
+	case errors.Is(err, context.Canceled):
+		w.done(StatusCancelled)
+	case err != nil:
+		w.rec.Reason = "upstream failure"
+		w.done(StatusFailed)
+	case len(ev.Data) > 0:
+		w.inspect(ev.Data)
+	}
+	return ev, err
+}
+
+// inspect reads the status of the response to the call, when data is it.
+func (w *recording) inspect(data []byte) {
+	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != w.id {
+		return
+	}
+	r := w.rec
+	switch {
+	case m.Error != nil:
+		r.Status = StatusError
+		if e, err := jsonrpc.DecodeError(m.Error); err == nil {
+			r.ErrorCode = e.Code
+		}
+		if w.l.opts.RecordResults {
+			r.Result = w.l.bounded(w.l.opts.Mask(m.Error))
+		}
+	default:
+		r.Status = StatusOK
+		if rt, ok := jsonx.Get(m.Result, "resultType"); ok {
+			if s, _ := jsonx.String(rt); s == "input_required" {
+				r.Status = StatusInputRequired
+			}
+		}
+		if w.method == mcp.MethodToolsCall {
+			if v, ok := jsonx.Get(m.Result, "isError"); ok && string(v) == "true" {
+				r.Status = StatusToolError
+			}
+		}
+		if w.l.opts.RecordResults {
+			r.Result = w.l.bounded(w.l.opts.Mask(m.Result))
+		}
+	}
+	w.done(r.Status)
+}
+
+// Close implements upstream.Reply. A reply closed before its response
+// (the client went away) is recorded as cancelled.
+func (w *recording) Close() error {
+	w.done(StatusCancelled)
+	return w.Reply.Close()
+}
+
+// writer appends queued records in batches: whatever accumulated while the
+// previous batch was written goes in the next transaction.
+func (l *Log) writer() {
+	defer close(l.done)
+	batch := make([]Record, 0, l.opts.BatchSize)
+	var sinceCheckpoint int64
+	var last Record
+	for {
+		select {
+		case r := <-l.records:
+			batch = append(batch, *r)
+		case <-l.stop:
+			if last.Seq > 0 {
+				l.log.Info("audit: checkpoint", "seq", last.Seq, "hash", last.Hash)
+			}
+			return
+		}
+	fill:
+		for len(batch) < cap(batch) {
+			select {
+			case r := <-l.records:
+				batch = append(batch, *r)
+			default:
+				break fill
+			}
+		}
+		if !l.write(batch) {
+			return // aborted by Close; it reports the loss
+		}
+		last = batch[len(batch)-1]
+		l.written.Add(int64(len(batch)))
+		sinceCheckpoint += int64(len(batch))
+		if sinceCheckpoint >= l.opts.CheckpointEvery {
+			l.log.Info("audit: checkpoint", "seq", last.Seq, "hash", last.Hash)
+			sinceCheckpoint = 0
+		}
+		for range batch {
+			<-l.slots
+		}
+		l.flushMu.Lock()
+		l.flushed.Broadcast()
+		l.flushMu.Unlock()
+		batch = batch[:0]
+	}
+}
+
+// write appends one batch, retrying until it is written (records are
+// never dropped) or Close gives up. While it fails, the log is unhealthy
+// and (unless AllowUnrecorded) admits no new call.
+func (l *Log) write(batch []Record) bool {
+	backoff := 10 * time.Millisecond
+	for attempt := 0; ; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		work := append([]Record(nil), batch...)
+		err := l.opts.Sink.Append(ctx, work)
+		cancel()
+		if err == nil {
+			copy(batch, work)
+			if !l.healthy.Swap(true) {
+				l.log.Info("audit: writes recovered", "records", len(batch), "attempts", attempt+1)
+			}
+			return true
+		}
+		l.writeErrors.Add(1)
+		if l.healthy.Swap(false) || attempt%20 == 0 {
+			l.log.Error("audit: write failed; retrying", "records", len(batch), "attempt", attempt+1, "err", err)
+		}
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-l.abort:
+			t.Stop()
+			return false
+		}
+		backoff = min(backoff*2, 2*time.Second)
+	}
+}
+
+// Flush waits until every record admitted before the call is written, or
+// ctx ends.
+func (l *Log) Flush(ctx context.Context) error {
+	target := l.admitted.Load()
+	stop := context.AfterFunc(ctx, func() {
+		l.flushMu.Lock()
+		l.flushed.Broadcast()
+		l.flushMu.Unlock()
+	})
+	defer stop()
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	for l.written.Load() < target {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("audit: flush: %d records not yet written: %w", target-l.written.Load(), err)
+		}
+		l.flushed.Wait()
+	}
+	return nil
+}
+
+// Close stops admitting calls, waits for the calls in flight to finish and
+// their records to be written, and stops the writer. If ctx ends first, it
+// reports how many records were not written.
+func (l *Log) Close(ctx context.Context) error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	l.mu.Unlock()
+	// Nothing is admitted any more: once what was admitted is written
+	// (calls in flight finish and their records are queued), the writer
+	// can stop.
+	var err error
+	if ferr := l.Flush(ctx); ferr != nil {
+		n := len(l.slots)
+		err = fmt.Errorf("audit: close: %d records not written: %w", n, ctx.Err())
+		l.log.Error("audit: records not written at shutdown", "records", n)
+		close(l.abort)
+	}
+	close(l.stop)
+	<-l.done
+	return err
+}

@@ -1,0 +1,362 @@
+package audit_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/policy/audit"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/auditnote"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/policytest"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb/sqldbtest"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+)
+
+type textArgs struct {
+	Text string `json:"text"`
+}
+
+func newUpstream(t *testing.T, stateless bool) string {
+	t.Helper()
+	srv := mcp.NewServer(&mcp.Implementation{Name: "audit-upstream", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "echo", Description: "echoes"}, func(ctx context.Context, req *mcp.CallToolRequest, a textArgs) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: a.Text}}}, nil, nil
+	})
+	mcp.AddTool(srv, &mcp.Tool{Name: "fails", Description: "always fails"}, func(ctx context.Context, req *mcp.CallToolRequest, a textArgs) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{IsError: true, Content: []mcp.Content{&mcp.TextContent{Text: "no"}}}, nil, nil
+	})
+	mcp.AddTool(srv, &mcp.Tool{Name: "admin_delete", Description: "dangerous"}, func(ctx context.Context, req *mcp.CallToolRequest, a textArgs) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{}, nil, nil
+	})
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: stateless}))
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// refuseAdmin stands in for the policies inside the audit log: it refuses
+// one tool and notes what it did on the others.
+func refuseAdmin(next gateway.Handler) gateway.Handler {
+	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
+		if c.Params.Name == "admin_delete" {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeForbidden, Message: "Forbidden: tool \"admin_delete\" is not available"}
+		}
+		if c.Params.Name == "echo" {
+			auditnote.Add(ctx, "test", "looked at echo")
+		}
+		return next(ctx, c)
+	}
+}
+
+// logWatch is a slog handler that reports chosen messages on a channel,
+// so tests wait for the log's own account of an event instead of sleeping.
+type logWatch struct {
+	slog.Handler
+	ch chan string
+}
+
+func newLogWatch() *logWatch {
+	return &logWatch{Handler: slog.NewTextHandler(discard{}, nil), ch: make(chan string, 64)}
+}
+
+type discard struct{}
+
+func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+func (w *logWatch) Handle(ctx context.Context, r slog.Record) error {
+	select {
+	case w.ch <- r.Message:
+	default:
+	}
+	return nil
+}
+
+func (w *logWatch) wait(t *testing.T, msg string) {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case m := <-w.ch:
+			if m == msg {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no log %q", msg)
+		}
+	}
+}
+
+func records(t *testing.T, s *audit.Store) []audit.Record {
+	t.Helper()
+	var out []audit.Record
+	if err := s.Records(context.Background(), audit.Filter{}, func(r *audit.Record) error { out = append(out, *r); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func hashOf(canonical string) string {
+	sum := sha256.Sum256([]byte(canonical))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+func TestThroughGateway(t *testing.T) {
+	for _, era := range policytest.Eras {
+		t.Run(era.Name, func(t *testing.T) {
+			ctx := context.Background()
+			store := open(t, sqldbtest.SQLite(t), nil)
+			l, err := audit.New(audit.Options{Sink: store, RecordArguments: true, RecordResults: true,
+				Mask:      func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("hunter2"), []byte("*******")) },
+				RequestID: func(context.Context) string { return "edge-1" }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw := policytest.NewGateway(t, newUpstream(t, era.Stateless), policytest.Options{Middleware: []gateway.Middleware{l.Wrap, refuseAdmin}})
+			cs := policytest.Connect(t, gw.URL, era, policytest.Client(policytest.Identity("alice", "cli-1", "mcp:tools"), nil))
+
+			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "password hunter2"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "fails", Arguments: map[string]any{"text": "x"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "admin_delete", Arguments: map[string]any{"text": "x"}}); err == nil {
+				t.Fatal("admin_delete was not refused")
+			}
+			if err := l.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			var calls []audit.Record
+			for _, r := range records(t, store) {
+				if r.Method == "tools/call" {
+					calls = append(calls, r)
+				}
+			}
+			want := []audit.Record{
+				{Decision: "allow", Status: "ok", Tool: "echo", ArgsHash: hashOf(`{"text":"password hunter2"}`), Reason: "test: looked at echo",
+					Arguments: `{"text":"password *******"}`},
+				{Decision: "allow", Status: "tool_error", Tool: "fails", ArgsHash: hashOf(`{"text":"x"}`), Arguments: `{"text":"x"}`},
+				{Decision: "deny", Status: "refused", Tool: "admin_delete", ArgsHash: hashOf(`{"text":"x"}`), Reason: `Forbidden: tool "admin_delete" is not available`,
+					ErrorCode: jsonrpc.CodeForbidden, Arguments: `{"text":"x"}`},
+			}
+			got := make([]audit.Record, len(calls))
+			for i, r := range calls {
+				if r.Server != "everything" || r.Subject != "alice" || r.Client != "cli-1" || r.Issuer != "https://issuer.test" ||
+					r.RequestID != "edge-1" || r.RPCID == "" || r.LatencyMicros < 0 || r.Time.IsZero() {
+					t.Errorf("record %d: %+v", i, r)
+				}
+				got[i] = audit.Record{Decision: r.Decision, Status: r.Status, Tool: r.Tool, ArgsHash: r.ArgsHash, Reason: r.Reason, ErrorCode: r.ErrorCode, Arguments: r.Arguments}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("records (-want +got):\n%s", diff)
+			}
+			if !strings.Contains(calls[0].Result, "password *******") || strings.Contains(calls[0].Result, "hunter2") {
+				t.Errorf("recorded result %q", calls[0].Result)
+			}
+			if rep := verify(t, store, nil); !rep.OK() {
+				t.Fatalf("chain: %v", kinds(rep))
+			}
+		})
+	}
+}
+
+func TestMaskRequired(t *testing.T) {
+	s := open(t, sqldbtest.SQLite(t), nil)
+	if _, err := audit.New(audit.Options{Sink: s, RecordArguments: true}); err == nil {
+		t.Fatal("recording arguments without a mask was accepted")
+	}
+	if _, err := audit.New(audit.Options{}); err == nil {
+		t.Fatal("a log without a sink was accepted")
+	}
+}
+
+// failInserts makes the database refuse new records, the way a full disk
+// or a revoked grant would.
+func failInserts(t *testing.T, database string) func() {
+	t.Helper()
+	db := sqldbtest.Open(t, database)
+	sqldbtest.Exec(t, db, `CREATE TRIGGER audit_fail BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+	return func() { sqldbtest.Exec(t, db, `DROP TRIGGER audit_fail`) }
+}
+
+// TestFailClosed breaks the database under the log: the call in flight is
+// kept and retried, new calls are refused with 503 until writes recover,
+// and nothing is lost.
+func TestFailClosed(t *testing.T) {
+	ctx := context.Background()
+	database := sqldbtest.SQLite(t)
+	store := open(t, database, nil)
+	watch := newLogWatch()
+	l, err := audit.New(audit.Options{Sink: store, Logger: slog.New(watch)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close(ctx)
+	era := policytest.Eras[1]
+	gw := policytest.NewGateway(t, newUpstream(t, true), policytest.Options{Middleware: []gateway.Middleware{l.Wrap}})
+	cs := policytest.Connect(t, gw.URL, era, nil)
+	call := func() error {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+		return err
+	}
+	if err := call(); err != nil {
+		t.Fatal(err)
+	}
+	restore := failInserts(t, database)
+	if err := call(); err != nil {
+		t.Fatalf("the call admitted before the failure was known: %v", err)
+	}
+	watch.wait(t, "audit: write failed; retrying")
+	err = call()
+	if err == nil || !strings.Contains(err.Error(), "audit log cannot record") {
+		t.Fatalf("call while the log fails: %v", err)
+	}
+	resp := rawCall(t, gw.URL)
+	if resp != http.StatusServiceUnavailable {
+		t.Fatalf("HTTP status while the log fails: %d", resp)
+	}
+	restore()
+	watch.wait(t, "audit: writes recovered")
+	if err := call(); err != nil {
+		t.Fatalf("call after recovery: %v", err)
+	}
+	if err := l.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st := l.Stats()
+	if st.Refused != 2 || st.WriteErrors == 0 || st.Unrecorded != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	var n int
+	for _, r := range records(t, store) {
+		if r.Method == "tools/call" {
+			n++
+		}
+	}
+	if n != 3 {
+		t.Fatalf("%d tools/call records, want 3 (two before, one after the failure)", n)
+	}
+	if rep := verify(t, store, nil); !rep.OK() {
+		t.Fatalf("chain: %v", kinds(rep))
+	}
+}
+
+// rawCall posts a 2026-07-28 tools/call and returns the HTTP status.
+func rawCall(t *testing.T, url string) int {
+	t.Helper()
+	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", "tools/call")
+	req.Header.Set("Mcp-Name", "echo")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// TestAllowUnrecorded lets calls through while the database fails, and
+// counts those the bounded queue could not hold.
+func TestAllowUnrecorded(t *testing.T) {
+	ctx := context.Background()
+	database := sqldbtest.SQLite(t)
+	store := open(t, database, nil)
+	watch := newLogWatch()
+	l, err := audit.New(audit.Options{Sink: store, AllowUnrecorded: true, QueueSize: 2, Logger: slog.New(watch)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := policytest.NewGateway(t, newUpstream(t, true), policytest.Options{Middleware: []gateway.Middleware{l.Wrap}})
+	cs := policytest.Connect(t, gw.URL, policytest.Eras[1], nil)
+	restore := failInserts(t, database)
+	for range 5 {
+		if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}); err != nil {
+			t.Fatalf("call refused although AllowUnrecorded: %v", err)
+		}
+	}
+	watch.wait(t, "audit: write failed; retrying")
+	if st := l.Stats(); st.Unrecorded < 3 || st.Pending != 2 {
+		t.Fatalf("stats %+v", st)
+	}
+	restore()
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := l.Stats(); st.Written != 2 || st.Pending != 0 {
+		t.Fatalf("stats after close %+v", st)
+	}
+}
+
+// TestSurvivesRestart closes the log and the store and opens them again:
+// the chain continues where it stopped.
+func TestSurvivesRestart(t *testing.T) {
+	ctx := context.Background()
+	database := sqldbtest.SQLite(t)
+	up := newUpstream(t, true)
+	for round := range 2 {
+		store, err := audit.OpenStore(ctx, database, "", audit.StoreOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := audit.New(audit.Options{Sink: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gw := policytest.NewGateway(t, up, policytest.Options{Middleware: []gateway.Middleware{l.Wrap}})
+		cs := policytest.Connect(t, gw.URL, policytest.Eras[1], nil)
+		for range 3 {
+			if _, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(ctx); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		rep, err := audit.Verify(ctx, store, nil)
+		if err != nil || !rep.OK() || rep.Records < int64(3*(round+1)) {
+			t.Fatalf("round %d: %+v %v", round, rep, err)
+		}
+		store.Close()
+	}
+}
+
+// TestCloseDeadline gives Close a deadline the failing database cannot
+// meet: Close reports the records it could not write instead of hanging.
+func TestCloseDeadline(t *testing.T) {
+	database := sqldbtest.SQLite(t)
+	store := open(t, database, nil)
+	watch := newLogWatch()
+	l, err := audit.New(audit.Options{Sink: store, Logger: slog.New(watch)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	failInserts(t, database)
+	if err := l.Add(audit.Record{Server: "s", Method: "edge/refusal", Decision: audit.Deny, Status: audit.StatusRefused}); err != nil {
+		t.Fatal(err)
+	}
+	watch.wait(t, "audit: write failed; retrying")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = l.Close(ctx)
+	if err == nil || !strings.Contains(err.Error(), "1 records not written") {
+		t.Fatalf("Close = %v", err)
+	}
+}

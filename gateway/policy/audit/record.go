@@ -1,0 +1,167 @@
+package audit
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/jcs"
+)
+
+// Decisions.
+const (
+	Allow = "allow"
+	Deny  = "deny"
+)
+
+// Statuses of the result.
+const (
+	// StatusOK: the upstream answered with a result.
+	StatusOK = "ok"
+	// StatusToolError: a tools/call result with isError set.
+	StatusToolError = "tool_error"
+	// StatusInputRequired: a 2026-07-28 InputRequiredResult.
+	StatusInputRequired = "input_required"
+	// StatusError: a JSON-RPC error response (ErrorCode holds its code).
+	StatusError = "error"
+	// StatusRefused: refused before reaching the upstream.
+	StatusRefused = "refused"
+	// StatusFailed: the upstream could not be reached or failed.
+	StatusFailed = "failed"
+	// StatusAccepted: a notification or response the upstream accepted.
+	StatusAccepted = "accepted"
+	// StatusIncomplete: the stream ended before the response (the client
+	// resumes it elsewhere, or the upstream closed it).
+	StatusIncomplete = "incomplete"
+	// StatusCancelled: the client went away before the response.
+	StatusCancelled = "cancelled"
+)
+
+// Record is one audit record.
+type Record struct {
+	// Seq numbers records from 1, without gaps, in chain order.
+	Seq  int64     `json:"seq"`
+	Time time.Time `json:"time"`
+	// RequestID is the edge's request id; RPCID the JSON text of the
+	// JSON-RPC id.
+	RequestID string `json:"request_id,omitempty"`
+	RPCID     string `json:"rpc_id,omitempty"`
+	// Issuer, Subject and Client identify the principal ("" when the route
+	// is open).
+	Issuer  string `json:"issuer,omitempty"`
+	Subject string `json:"subject,omitempty"`
+	Client  string `json:"client,omitempty"`
+	// Server is the route; Method the JSON-RPC method; Tool the tool or
+	// prompt name or the resource URI the call names.
+	Server string `json:"server"`
+	Method string `json:"method"`
+	Tool   string `json:"tool,omitempty"`
+	// ArgsHash is the SHA-256 of the RFC 8785 canonical arguments
+	// ("sha256:<hex>"), or of their bytes as received ("sha256-raw:<hex>")
+	// when they are not I-JSON.
+	ArgsHash string `json:"args_hash,omitempty"`
+	// Decision is Allow or Deny; Reason says why (the refusal, and notes of
+	// the policies that acted).
+	Decision string `json:"decision"`
+	Reason   string `json:"reason,omitempty"`
+	// Status is the result's status (Status constants); ErrorCode the
+	// JSON-RPC error code, when there was one.
+	Status    string `json:"status"`
+	ErrorCode int64  `json:"error_code,omitempty"`
+	// Latency is from the call's arrival to its response.
+	LatencyMicros int64 `json:"latency_us"`
+	// Arguments and Result are masked JSON, only when the log records
+	// them.
+	Arguments string `json:"arguments,omitempty"`
+	Result    string `json:"result,omitempty"`
+	// PrevHash is the previous record's Hash ("" for the first); Hash
+	// covers every other field.
+	PrevHash string `json:"prev_hash"`
+	Hash     string `json:"hash"`
+}
+
+// canonical is the hashed form of a record: every field, always present,
+// time as integer microseconds, in RFC 8785 canonical JSON.
+type canonical struct {
+	Seq       int64  `json:"seq"`
+	TimeUS    int64  `json:"time_us"`
+	RequestID string `json:"request_id"`
+	RPCID     string `json:"rpc_id"`
+	Issuer    string `json:"issuer"`
+	Subject   string `json:"subject"`
+	Client    string `json:"client"`
+	Server    string `json:"server"`
+	Method    string `json:"method"`
+	Tool      string `json:"tool"`
+	ArgsHash  string `json:"args_hash"`
+	Decision  string `json:"decision"`
+	Reason    string `json:"reason"`
+	Status    string `json:"status"`
+	ErrorCode int64  `json:"error_code"`
+	LatencyUS int64  `json:"latency_us"`
+	Arguments string `json:"arguments"`
+	Result    string `json:"result"`
+	PrevHash  string `json:"prev_hash"`
+}
+
+// Hash prefixes.
+const (
+	prefixSHA  = "sha256:"
+	prefixHMAC = "hmac-sha256:"
+)
+
+// computeHash returns the record's chain hash: SHA-256 of its canonical
+// form, or HMAC-SHA256 under key when key is set.
+func computeHash(r *Record, key []byte) string {
+	b, err := json.Marshal(canonical{
+		Seq: r.Seq, TimeUS: r.Time.UnixMicro(), RequestID: r.RequestID, RPCID: r.RPCID, Issuer: r.Issuer,
+		Subject: r.Subject, Client: r.Client, Server: r.Server, Method: r.Method, Tool: r.Tool, ArgsHash: r.ArgsHash,
+		Decision: r.Decision, Reason: r.Reason, Status: r.Status, ErrorCode: r.ErrorCode, LatencyUS: r.LatencyMicros,
+		Arguments: r.Arguments, Result: r.Result, PrevHash: r.PrevHash,
+	})
+	if err == nil {
+		b, err = jcs.Canonicalize(b)
+	}
+	if err != nil {
+		// Strings are sanitised and numbers are integers: unreachable, but
+		// never hash nothing.
+		b = []byte(r.Server + "\x00" + r.Method + "\x00" + r.PrevHash)
+	}
+	if len(key) > 0 {
+		m := hmac.New(sha256.New, key)
+		m.Write(b)
+		return prefixHMAC + hex.EncodeToString(m.Sum(nil))
+	}
+	sum := sha256.Sum256(b)
+	return prefixSHA + hex.EncodeToString(sum[:])
+}
+
+// sanitize makes every string storable and hashable the same way in both
+// databases: valid UTF-8 (PostgreSQL refuses anything else), no NUL bytes,
+// bounded length.
+func (r *Record) sanitize() {
+	for _, s := range []*string{&r.RequestID, &r.RPCID, &r.Issuer, &r.Subject, &r.Client, &r.Server, &r.Method, &r.Tool, &r.Reason} {
+		*s = clean(*s, 1024)
+	}
+	r.Arguments = clean(r.Arguments, 1<<20)
+	r.Result = clean(r.Result, 1<<20)
+	r.Time = r.Time.Truncate(time.Microsecond).UTC()
+}
+
+func clean(s string, limit int) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	if strings.IndexByte(s, 0) >= 0 {
+		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
+	}
+	if len(s) > limit {
+		cut := limit
+		for cut > 0 && s[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}

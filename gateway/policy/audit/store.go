@@ -1,0 +1,190 @@
+package audit
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+	"time"
+
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// StoreOptions configures OpenStore.
+type StoreOptions struct {
+	// Key, if set, keys the chain: record hashes are HMAC-SHA256 under it,
+	// so that someone who can write the database but not read the key
+	// cannot forge a consistent chain after an edit. Verification needs the
+	// same key. Keep it outside the database (a file in the state
+	// directory, a secret manager). At least 32 bytes.
+	Key []byte
+}
+
+// Store is the audit log in SQLite or PostgreSQL. It is safe for
+// concurrent use, and several replicas may append to one PostgreSQL store.
+type Store struct {
+	db  *sqldb.DB
+	key []byte
+}
+
+// OpenStore opens (creating and migrating) the audit store in database:
+// "sqlite" (the file mcpfort.db in dir, shared with the rest of mcpfort),
+// "sqlite:PATH", or a "postgres://" URL.
+func OpenStore(ctx context.Context, database, dir string, opts StoreOptions) (*Store, error) {
+	if len(opts.Key) > 0 && len(opts.Key) < 32 {
+		return nil, errors.New("audit: the chain key must hold at least 32 bytes")
+	}
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	db, err := sqldb.Open(ctx, sqldb.Options{Database: database, Dir: dir, Name: "audit", Migrations: sub})
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return &Store{db: db, key: opts.Key}, nil
+}
+
+// Close releases the store.
+func (s *Store) Close() error { return s.db.Close() }
+
+const recordColumns = `seq, time_us, request_id, rpc_id, issuer, subject, client, server, method, tool, args_hash,
+	decision, reason, status, error_code, latency_us, arguments, result, prev_hash, hash`
+
+const nColumns = 20
+
+// rowsPerInsert keeps a multi-row INSERT under both engines' parameter
+// limits.
+const rowsPerInsert = 100
+
+// Append chains and writes recs in one transaction, after the current
+// head, and moves the head to the last of them. It fills in each record's
+// Seq, PrevHash and Hash.
+func (s *Store) Append(ctx context.Context, recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("audit: append: %w", err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	q := `SELECT seq, hash FROM audit_head WHERE id = 1`
+	if s.db.Dialect == sqldb.Postgres {
+		// Replicas append one after another: the head row is the lock.
+		// (SQLite transactions here take the database write lock at BEGIN.)
+		q += ` FOR UPDATE`
+	}
+	var seq int64
+	var prev string
+	if err := tx.QueryRowContext(ctx, q).Scan(&seq, &prev); err != nil {
+		return fmt.Errorf("audit: read chain head: %w", err)
+	}
+	for i := range recs {
+		r := &recs[i]
+		r.sanitize()
+		seq++
+		r.Seq, r.PrevHash = seq, prev
+		r.Hash = computeHash(r, s.key)
+		prev = r.Hash
+	}
+	for start := 0; start < len(recs); start += rowsPerInsert {
+		batch := recs[start:min(start+rowsPerInsert, len(recs))]
+		var sb strings.Builder
+		sb.WriteString(`INSERT INTO audit_records (` + recordColumns + `) VALUES `)
+		args := make([]any, 0, len(batch)*nColumns)
+		for i, r := range batch {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			sb.WriteByte('(')
+			for c := range nColumns {
+				if c > 0 {
+					sb.WriteByte(',')
+				}
+				fmt.Fprintf(&sb, "$%d", i*nColumns+c+1)
+			}
+			sb.WriteByte(')')
+			args = append(args, r.Seq, r.Time.UnixMicro(), r.RequestID, r.RPCID, r.Issuer, r.Subject, r.Client, r.Server,
+				r.Method, r.Tool, r.ArgsHash, r.Decision, r.Reason, r.Status, r.ErrorCode, r.LatencyMicros,
+				r.Arguments, r.Result, r.PrevHash, r.Hash)
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return fmt.Errorf("audit: append: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2, updated_us = $3 WHERE id = 1`,
+		seq, prev, time.Now().UnixMicro()); err != nil {
+		return fmt.Errorf("audit: move chain head: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("audit: append: %w", err)
+	}
+	return nil
+}
+
+// Head is the chain head: the sequence number and hash of the last record
+// appended (0 and "" for an empty log).
+type Head struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+// Head reads the chain head.
+func (s *Store) Head(ctx context.Context) (Head, error) {
+	var h Head
+	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash); err != nil {
+		return h, fmt.Errorf("audit: read chain head: %w", err)
+	}
+	return h, nil
+}
+
+// Filter selects records.
+type Filter struct {
+	// Since and Until bound the record time (zero: unbounded); Until is
+	// exclusive.
+	Since, Until time.Time
+	// FromSeq starts at this sequence number (zero: the first).
+	FromSeq int64
+}
+
+// Records calls fn with every record that f selects, in chain order.
+func (s *Store) Records(ctx context.Context, f Filter, fn func(*Record) error) error {
+	q := `SELECT ` + recordColumns + ` FROM audit_records WHERE seq >= $1`
+	args := []any{f.FromSeq}
+	if !f.Since.IsZero() {
+		args = append(args, f.Since.UnixMicro())
+		q += fmt.Sprintf(` AND time_us >= $%d`, len(args))
+	}
+	if !f.Until.IsZero() {
+		args = append(args, f.Until.UnixMicro())
+		q += fmt.Sprintf(` AND time_us < $%d`, len(args))
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY seq`, args...)
+	if err != nil {
+		return fmt.Errorf("audit: read records: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r Record
+		var us int64
+		if err := rows.Scan(&r.Seq, &us, &r.RequestID, &r.RPCID, &r.Issuer, &r.Subject, &r.Client, &r.Server, &r.Method,
+			&r.Tool, &r.ArgsHash, &r.Decision, &r.Reason, &r.Status, &r.ErrorCode, &r.LatencyMicros, &r.Arguments,
+			&r.Result, &r.PrevHash, &r.Hash); err != nil {
+			return fmt.Errorf("audit: read records: %w", err)
+		}
+		r.Time = time.UnixMicro(us).UTC()
+		if err := fn(&r); err != nil {
+			return err
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("audit: read records: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,230 @@
+package remote
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+)
+
+// h1 is a lean HTTP/1.1 client transport for one upstream origin. Unlike
+// net/http's Transport it runs no goroutines per connection: the calling
+// goroutine writes the request and reads the response on a pooled
+// keep-alive connection, which halves the goroutine hand-offs of a proxied
+// call and the memory of a held stream. Request and response framing are
+// net/http's own (Request.Write, ReadResponse).
+type h1 struct {
+	addr    string // host:port to dial
+	tls     *tls.Config
+	dialer  net.Dialer
+	maxIdle int
+	idleTTL time.Duration
+
+	mu   sync.Mutex
+	idle []*h1conn
+}
+
+type h1conn struct {
+	c        net.Conn
+	br       *bufio.Reader
+	bw       *bufio.Writer
+	lastUsed time.Time
+}
+
+// newH1 returns a transport for the origin of u.
+func newH1(u *url.URL) *h1 {
+	port := u.Port()
+	if port == "" {
+		port = "80"
+		if u.Scheme == "https" {
+			port = "443"
+		}
+	}
+	t := &h1{
+		addr:    net.JoinHostPort(u.Hostname(), port),
+		dialer:  net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second},
+		maxIdle: 1024,
+		// Below the 5s keep-alive timeout common in upstream servers, so an
+		// idle connection is dropped here before the server drops it.
+		idleTTL: 4 * time.Second,
+	}
+	if u.Scheme == "https" {
+		t.tls = &tls.Config{ServerName: u.Hostname(), NextProtos: []string{"http/1.1"}, MinVersion: tls.VersionTLS12}
+	}
+	return t
+}
+
+// get returns an idle connection that is still open, or a new one.
+func (t *h1) get(ctx context.Context) (*h1conn, bool, error) {
+	now := time.Now()
+	for {
+		t.mu.Lock()
+		n := len(t.idle)
+		if n == 0 {
+			t.mu.Unlock()
+			break
+		}
+		pc := t.idle[n-1]
+		t.idle = t.idle[:n-1]
+		t.mu.Unlock()
+		if now.Sub(pc.lastUsed) < t.idleTTL && pc.alive() {
+			return pc, true, nil
+		}
+		pc.c.Close()
+	}
+	c, err := t.dialer.DialContext(ctx, "tcp", t.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	if t.tls != nil {
+		tc := tls.Client(c, t.tls)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			c.Close()
+			return nil, false, err
+		}
+		c = tc
+	}
+	return &h1conn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}, false, nil
+}
+
+// alive reports whether an idle connection is still open: the server has
+// neither closed it nor sent anything unasked.
+func (pc *h1conn) alive() bool {
+	if pc.br.Buffered() > 0 {
+		return false
+	}
+	_ = pc.c.SetReadDeadline(time.Now())
+	_, err := pc.br.Peek(1)
+	_ = pc.c.SetReadDeadline(time.Time{})
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func (t *h1) put(pc *h1conn) {
+	pc.lastUsed = time.Now()
+	t.mu.Lock()
+	if len(t.idle) < t.maxIdle {
+		t.idle = append(t.idle, pc)
+		pc = nil
+	}
+	t.mu.Unlock()
+	if pc != nil {
+		pc.c.Close()
+	}
+}
+
+// CloseIdleConnections closes the pooled connections.
+func (t *h1) CloseIdleConnections() {
+	t.mu.Lock()
+	idle := t.idle
+	t.idle = nil
+	t.mu.Unlock()
+	for _, pc := range idle {
+		pc.c.Close()
+	}
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *h1) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		pc, reused, err := t.get(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// A cancelled context unblocks whatever the connection is doing.
+		stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
+		resp, err := t.exchange(pc, req)
+		if err == nil {
+			resp.Body = &h1body{rc: resp.Body, t: t, pc: pc, stop: stop, reusable: !resp.Close && !req.Close}
+			return resp, nil
+		}
+		stop()
+		pc.c.Close()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		// A reused connection the server closed just as we wrote: nothing
+		// of a response arrived, so the request was not served. Replay it
+		// once on a new connection, as net/http does for this race.
+		var nr errNoResponse
+		if reused && attempt == 0 && errors.As(err, &nr) && req.GetBody != nil {
+			body, gerr := req.GetBody()
+			if gerr != nil {
+				return nil, err
+			}
+			req = req.Clone(ctx)
+			req.Body = body
+			continue
+		}
+		return nil, err
+	}
+}
+
+type errNoResponse struct{ err error }
+
+func (e errNoResponse) Error() string {
+	return "upstream closed the connection before responding: " + e.err.Error()
+}
+func (e errNoResponse) Unwrap() error { return e.err }
+
+func (t *h1) exchange(pc *h1conn, req *http.Request) (*http.Response, error) {
+	if err := req.Write(pc.bw); err != nil {
+		return nil, errNoResponse{err}
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return nil, errNoResponse{err}
+	}
+	if _, err := pc.br.Peek(1); err != nil {
+		return nil, errNoResponse{err}
+	}
+	return http.ReadResponse(pc.br, req)
+}
+
+// h1body returns the connection to the pool once the body has been read to
+// its end; a body closed early (a stream the client left) closes it.
+type h1body struct {
+	rc       io.ReadCloser
+	t        *h1
+	pc       *h1conn
+	stop     func() bool
+	reusable bool
+	done     bool
+	mu       sync.Mutex
+}
+
+func (b *h1body) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.finish(true)
+	} else if err != nil {
+		b.finish(false)
+	}
+	return n, err
+}
+
+func (b *h1body) Close() error {
+	b.finish(false)
+	return nil
+}
+
+func (b *h1body) finish(complete bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.done {
+		return
+	}
+	b.done = true
+	cancelled := !b.stop()
+	if complete && b.reusable && !cancelled {
+		b.t.put(b.pc)
+		return
+	}
+	b.pc.c.Close()
+}
