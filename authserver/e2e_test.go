@@ -7,7 +7,9 @@ package authserver_test
 // server protected by the resourceserver middleware.
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -17,10 +19,13 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/authserver/keys"
@@ -356,4 +361,74 @@ type staticHandler struct{ ts oauth2.TokenSource }
 func (s staticHandler) TokenSource(context.Context) (oauth2.TokenSource, error) { return s.ts, nil }
 func (s staticHandler) Authorize(context.Context, *http.Request, *http.Response) error {
 	return errors.New("static token refused")
+}
+
+// TestTypeScriptSDKClient drives the official TypeScript SDK client
+// (OAuthClientProvider, StreamableHTTPClientTransport) through DCR and
+// through a client ID metadata document: it discovers the PRM and the AS
+// metadata, registers or presents its URL, sends PKCE and resource; the
+// test plays the browser on the real pages and hands the callback back;
+// the client redeems the code and calls the tool.
+func TestTypeScriptSDKClient(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node is not installed")
+	}
+	dir := filepath.Join("testdata", "tsclient")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
+		ci := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
+		ci.Dir = dir
+		if out, err := ci.CombinedOutput(); err != nil {
+			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+		}
+	}
+	for _, mode := range []string{"dcr", "cimd"} {
+		t.Run(mode, func(t *testing.T) {
+			st := newStack(t, mode == "cimd")
+			args := []string{"client.mjs", st.mcpURL, st.redirect}
+			if mode == "cimd" {
+				args = append(args, st.docURL)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, node, args...)
+			cmd.Dir = dir
+			stdin, _ := cmd.StdinPipe()
+			stdout, _ := cmd.StdoutPipe()
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = cmd.Wait() }()
+			sc := bufio.NewScanner(stdout)
+			var msg struct {
+				Authorize string `json:"authorize"`
+				Result    string `json:"result"`
+				Refresh   bool   `json:"refresh"`
+			}
+			for sc.Scan() {
+				msg.Authorize, msg.Result = "", ""
+				if err := json.Unmarshal(sc.Bytes(), &msg); err != nil {
+					t.Fatalf("client said %q", sc.Text())
+				}
+				if msg.Authorize != "" {
+					loc, err := browse(t, msg.Authorize)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if loc.Query().Get("iss") != st.asURL {
+						t.Errorf("callback without iss: %s", loc)
+					}
+					fmt.Fprintln(stdin, loc.String())
+					continue
+				}
+				break
+			}
+			stdin.Close()
+			if msg.Result != "hello from u-bob" || !msg.Refresh {
+				t.Fatalf("result %+v\nclient stderr:\n%s", msg, stderr.String())
+			}
+		})
+	}
 }
