@@ -9,8 +9,8 @@ package authserver_test
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"html"
