@@ -189,7 +189,10 @@ func (s *Server) checkCSRF(r *http.Request, f form) bool {
 // consent button), a CSP allowing only our stylesheet and form posts to
 // ourselves (plus, for pages that redirect to the client after a POST, the
 // client's redirect origin, which browsers check form-action against), no
-// caching, no referrer (the URL holds the authorization request).
+// caching, and no referrer to other origins (the URL holds the
+// authorization request). The policy is same-origin, not no-referrer:
+// under no-referrer browsers send "Origin: null" with form posts, which
+// the CSRF check must refuse.
 func (s *Server) pageHeaders(w http.ResponseWriter, formTarget string) {
 	formAction := "'self'"
 	if formTarget != "" {
@@ -200,7 +203,7 @@ func (s *Server) pageHeaders(w http.ResponseWriter, formTarget string) {
 	h.Set("X-Frame-Options", "DENY")
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Referrer-Policy", "same-origin")
 	h.Set("Content-Type", "text/html; charset=utf-8")
 }
 
