@@ -54,6 +54,8 @@ type env struct {
 	store storage.Store
 	clock *testClock
 	user  *storage.User
+	// lastRedirect is the final redirect of the last authorize call.
+	lastRedirect string
 }
 
 // newEnv starts an authorization server on a loopback httptest server
@@ -184,6 +186,7 @@ func (e *env) authorize(b *http.Client, params url.Values) url.Values {
 				e.t.Fatal(err)
 			}
 			resp.Body.Close()
+			e.lastRedirect = loc.String()
 			return loc.Query()
 		case http.StatusOK:
 			body := readBody(e.t, resp)
@@ -317,4 +320,16 @@ func newTLSUnstarted() *httptest.Server {
 	ts.TLS = nil
 	ts.EnableHTTP2 = false
 	return ts
+}
+
+// authorizeURL drives the browser from a full authorization URL and
+// returns the final redirect URL (the client's redirect URI with code).
+func (e *env) authorizeURL(b *http.Client, authURL string) string {
+	e.t.Helper()
+	u, err := url.Parse(authURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.authorize(b, u.Query())
+	return e.lastRedirect
 }
