@@ -139,7 +139,7 @@ func TestTampering(t *testing.T) {
 	for _, b := range backends(t) {
 		for _, tt := range tests {
 			t.Run(b.name+"/"+tt.name, func(t *testing.T) {
-				database := b.database
+				var database string
 				if b.name == "sqlite" {
 					database = sqldbtest.SQLite(t)
 				} else {
