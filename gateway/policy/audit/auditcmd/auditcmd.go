@@ -1,0 +1,257 @@
+// Package auditcmd implements "mcpfort audit": verifying the audit chain,
+// exporting records as JSON Lines, and printing the chain head to anchor
+// elsewhere. The mcpfort command opens the store named by the
+// configuration and hands it to Run.
+//
+// It must not import config, app or another policy.
+package auditcmd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcpfort/mcpfort/gateway/policy/audit"
+)
+
+// Usage is the help text of "mcpfort audit".
+const Usage = `Usage: mcpfort audit COMMAND [--config FILE | --db DATABASE] [flags]
+
+Commands:
+  verify [--key-file FILE] [--anchor SEQ:HASH]... [--json]
+        check the hash chain: edited, inserted, reordered or removed records,
+        and a removed tail; anchors are heads printed earlier by "audit head"
+  export [--since TIME] [--until TIME] [--output FILE]
+        write records as JSON Lines; TIME is RFC 3339, a date (2026-01-31),
+        or an age (90m, 24h, 7d)
+  head  print the chain head as SEQ:HASH, to keep outside the database
+`
+
+// Options are what the mcpfort command knows from the configuration.
+type Options struct {
+	// KeyFile is the chain key file used when --key-file is not given
+	// ("" for none); a missing default file means an unkeyed chain.
+	KeyFile string
+	// Now is the clock for relative times. If nil, time.Now.
+	Now func() time.Time
+}
+
+// Run runs one "mcpfort audit" command and returns the exit code: 0 on
+// success (for verify: an intact chain), 1 on failure or a broken chain,
+// 2 on bad usage.
+func Run(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer, opts Options) int {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, Usage)
+		return 2
+	}
+	var err error
+	switch args[0] {
+	case "verify":
+		err = verify(ctx, store, args[1:], stdout, stderr, opts)
+	case "export":
+		err = export(ctx, store, args[1:], stdout, stderr, opts)
+	case "head":
+		err = head(ctx, store, args[1:], stdout, stderr)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, Usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "mcpfort audit: unknown command %q\n\n%s", args[0], Usage)
+		return 2
+	}
+	var ue usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(stderr, "mcpfort audit %s: %v\n\n%s", args[0], err, Usage)
+		return 2
+	case errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errBroken):
+		return 1
+	case err != nil:
+		fmt.Fprintf(stderr, "mcpfort audit %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+var errBroken = errors.New("the audit chain is broken")
+
+type anchors []audit.Head
+
+func (a *anchors) String() string { return "" }
+
+func (a *anchors) Set(s string) error {
+	h, err := audit.ParseAnchor(s)
+	if err != nil {
+		return err
+	}
+	*a = append(*a, h)
+	return nil
+}
+
+func flags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("audit "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, Usage) }
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{"unexpected argument " + fs.Arg(0)}
+	}
+	return nil
+}
+
+func verify(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer, opts Options) error {
+	fs := flags("verify", stderr)
+	keyFile := fs.String("key-file", "", "the chain key (default: the configured one, if any)")
+	var as anchors
+	fs.Var(&as, "anchor", "a head recorded earlier, as SEQ:HASH (repeatable)")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var key []byte
+	switch {
+	case *keyFile != "":
+		k, err := audit.ReadKeyFile(*keyFile)
+		if err != nil {
+			return err
+		}
+		key = k
+	case opts.KeyFile != "":
+		k, err := audit.ReadKeyFile(opts.KeyFile)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		key = k
+	}
+	rep, err := audit.Verify(ctx, store, key, as...)
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+	} else {
+		for _, p := range rep.Problems {
+			fmt.Fprintf(stdout, "record %d: %s: %s\n", p.Seq, p.Kind, p.Detail)
+		}
+		if rep.Truncated {
+			fmt.Fprintf(stdout, "(more than %d problems; the first are shown)\n", audit.MaxProblems)
+		}
+		status := "intact"
+		if !rep.OK() {
+			status = "BROKEN"
+		}
+		fmt.Fprintf(stdout, "%d records, head %d:%s: chain %s\n", rep.Records, rep.Head.Seq, rep.Head.Hash, status)
+		if rep.OK() && len(as) == 0 {
+			fmt.Fprintln(stdout, "Without anchors, a removed tail with a rewound head cannot be told from a shorter log; keep \"mcpfort audit head\" output elsewhere and pass it as --anchor.")
+		}
+	}
+	if !rep.OK() {
+		return errBroken
+	}
+	return nil
+}
+
+// parseTime reads RFC 3339, a date, or an age before now (90m, 24h, 7d).
+func parseTime(s string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02", s, time.UTC); err == nil {
+		return t, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			return now.Add(-time.Duration(n) * 24 * time.Hour), nil
+		}
+	}
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return now.Add(-d), nil
+	}
+	return time.Time{}, usageError{fmt.Sprintf("%q is not a time: want RFC 3339, a date (2026-01-31) or an age (90m, 24h, 7d)", s)}
+}
+
+func export(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer, opts Options) error {
+	fs := flags("export", stderr)
+	since := fs.String("since", "", "only records at or after this time")
+	until := fs.String("until", "", "only records before this time")
+	output := fs.String("output", "", "write to this file instead of standard output")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var f audit.Filter
+	var err error
+	now := opts.Now()
+	if *since != "" {
+		if f.Since, err = parseTime(*since, now); err != nil {
+			return err
+		}
+	}
+	if *until != "" {
+		if f.Until, err = parseTime(*until, now); err != nil {
+			return err
+		}
+	}
+	w := stdout
+	if *output != "" {
+		file, err := os.OpenFile(*output, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		w = file
+	}
+	n, err := audit.Export(ctx, store, w, f)
+	if err != nil {
+		return err
+	}
+	if *output != "" {
+		fmt.Fprintf(stderr, "exported %d records to %s\n", n, *output)
+	}
+	return nil
+}
+
+func head(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer) error {
+	fs := flags("head", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	h, err := store.Head(ctx)
+	if err != nil {
+		return err
+	}
+	if h.Seq == 0 {
+		fmt.Fprintln(stdout, "the audit log is empty")
+		return nil
+	}
+	fmt.Fprintf(stdout, "%d:%s\n", h.Seq, h.Hash)
+	return nil
+}
