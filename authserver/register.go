@@ -151,6 +151,12 @@ func (s *Server) handleRegistrationUpdate(w http.ResponseWriter, r *http.Request
 		s.fail(w, r, oauth.NewError(oauth.InvalidRequest, "client_id must match the registration"))
 		return
 	}
+	// RFC 7592 section 2.2: a client_secret in the request must be the
+	// current one; a client never chooses its own secret.
+	if m.HasClientSecret && (m.ClientSecret == "" || !secretMatches(c.SecretHash, m.ClientSecret)) {
+		s.fail(w, r, oauth.NewError(oauth.InvalidClientMetadata, "client_secret does not match the current secret"))
+		return
+	}
 	wasConfidential := len(c.SecretHash) > 0
 	if err := validateMetadata(m, kindDynamic); err != nil {
 		s.fail(w, r, err)

@@ -94,7 +94,10 @@ func TestRegistration(t *testing.T) {
 	if s, _, _ := manage("PUT", rat, `{"client_id":"someone-else","redirect_uris":["https://web.example/cb"]}`); s != 400 {
 		t.Errorf("update of another client_id: %d", s)
 	}
-	s, m, _ := manage("PUT", rat, fmt.Sprintf(`{"client_id":%q,"client_name":"Renamed","redirect_uris":["https://web.example/cb2"]}`, r.str("client_id")))
+	if s, _, _ := manage("PUT", rat, fmt.Sprintf(`{"client_id":%q,"client_secret":"chosen-by-client","redirect_uris":["https://web.example/cb"]}`, r.str("client_id"))); s != 400 {
+		t.Errorf("update with a self-chosen secret: %d", s)
+	}
+	s, m, _ := manage("PUT", rat, fmt.Sprintf(`{"client_id":%q,"client_secret":%q,"client_name":"Renamed","redirect_uris":["https://web.example/cb2"]}`, r.str("client_id"), r.str("client_secret")))
 	if s != 200 || m["client_name"] != "Renamed" || m["registration_access_token"] == nil || m["registration_access_token"] == rat {
 		t.Fatalf("update: %d %v", s, m)
 	}

@@ -37,6 +37,10 @@ type ClientMetadata struct {
 	// client_secret or client_secret_expires_at, which a client ID metadata
 	// document must not (draft section 4.1).
 	HasClientSecret bool `json:"-"`
+	// ClientSecret is the client_secret member of a parsed RFC 7592
+	// update request, which must match the current secret. It is never
+	// encoded.
+	ClientSecret string `json:"-"`
 }
 
 // ClientInformation is the registration response of RFC 7591 section 3.2.1
@@ -116,6 +120,11 @@ func ParseClientMetadata(b []byte) (*ClientMetadata, error) {
 			m.JWKS = append(json.RawMessage(nil), mem.Value...)
 		case "client_secret", "client_secret_expires_at":
 			m.HasClientSecret = true
+			if mem.Key == "client_secret" {
+				if v, ok := jsonx.String(mem.Value); ok {
+					m.ClientSecret = v
+				}
+			}
 		}
 	}
 	return m, nil

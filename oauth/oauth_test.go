@@ -132,7 +132,7 @@ func TestParseClientMetadata(t *testing.T) {
 			&ClientMetadata{ClientName: "C"}, false},
 		{"null is absent", `{"client_name":null,"redirect_uris":null}`, &ClientMetadata{}, false},
 		{"case-sensitive names", `{"Client_Name":"X","REDIRECT_URIS":["https://a"]}`, &ClientMetadata{}, false},
-		{"secret flagged", `{"client_secret":"s"}`, &ClientMetadata{HasClientSecret: true}, false},
+		{"secret flagged", `{"client_secret":"s"}`, &ClientMetadata{HasClientSecret: true, ClientSecret: "s"}, false},
 		{"jwks kept", `{"jwks":{"keys":[]}}`, &ClientMetadata{JWKS: json.RawMessage(`{"keys":[]}`)}, false},
 		{"duplicate key", `{"client_name":"a","client_name":"b"}`, nil, true},
 		{"escaped duplicate", `{"client_name":"a","client\u005fname":"b"}`, nil, true},
