@@ -56,6 +56,7 @@ type env struct {
 	user  *storage.User
 	// lastRedirect is the final redirect of the last authorize call.
 	lastRedirect string
+	opts         Options
 }
 
 // newEnv starts an authorization server on a loopback httptest server
@@ -114,7 +115,7 @@ func startEnv(t *testing.T, ts *httptest.Server, issuer string, mod func(*Option
 	if err := store.CreateUser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, srv: srv, ts: ts, store: store, clock: clock, user: u}
+	return &env{t: t, srv: srv, ts: ts, store: store, clock: clock, user: u, opts: opts}
 }
 
 func (e *env) url(p string) string { return e.srv.origin + p }
