@@ -66,13 +66,13 @@ func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	}
 	ip := s.clientIP(r)
 	username := f.get("username")
-	if s.loginLimiter.blocked(ip) {
+	if over, err := s.loginLimiter.Exceeded(r.Context(), ip); over || err != nil {
 		s.showLogin(w, r, req, cl, username, "Too many failed attempts. Wait a minute and try again.", http.StatusTooManyRequests)
 		return
 	}
 	user, err := s.checkPassword(r.Context(), username, f.get("password"))
 	if err != nil {
-		s.loginLimiter.allow(ip)
+		_, _ = s.loginLimiter.Allow(r.Context(), ip)
 		s.log.InfoContext(r.Context(), "sign-in failed", "client_ip", ip, "reason", err.Error())
 		s.showLogin(w, r, req, cl, username, "The username or password is incorrect.", http.StatusUnauthorized)
 		return

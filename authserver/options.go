@@ -83,6 +83,9 @@ type Options struct {
 	// LoginRateLimit is the number of failed sign-ins allowed per client IP
 	// per minute. If zero, 10.
 	LoginRateLimit int
+	// LoginLimiter replaces the per-process failed sign-in counter (for
+	// example with one shared by replicas); LoginRateLimit is then unused.
+	LoginLimiter RateLimiter
 	// ClientIP returns the address rate limits key on. If nil, the host of
 	// the request's RemoteAddr. Behind a proxy, supply one that trusts
 	// only the proxy's forwarding header.
@@ -209,6 +212,9 @@ type RegistrationOptions struct {
 	// RateLimit is the number of registrations allowed per client IP per
 	// hour. If zero, 20.
 	RateLimit int
+	// Limiter replaces the per-process registration counter (for example
+	// with one shared by replicas); RateLimit is then unused.
+	Limiter RateLimiter
 	// UnusedTTL removes registrations that never obtained a token after
 	// this long. If zero, 24 hours.
 	UnusedTTL time.Duration

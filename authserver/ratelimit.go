@@ -1,9 +1,31 @@
 package authserver
 
 import (
+	"context"
 	"sync"
 	"time"
 )
+
+// RateLimiter counts events per key (a client IP) against a limit. The
+// default is a per-process counter; replicas behind one load balancer
+// each apply it separately unless the application supplies a limiter that
+// keeps its counts in a shared store (Redis). Implementations must be safe
+// for concurrent use. An error refuses the request (fail closed).
+type RateLimiter interface {
+	// Allow records one event for key and reports whether it is within
+	// the limit.
+	Allow(ctx context.Context, key string) (bool, error)
+	// Exceeded reports, without recording, whether key is over the limit.
+	Exceeded(ctx context.Context, key string) (bool, error)
+}
+
+var _ RateLimiter = (*limiter)(nil)
+
+// Allow implements RateLimiter.
+func (l *limiter) Allow(_ context.Context, key string) (bool, error) { return l.allow(key), nil }
+
+// Exceeded implements RateLimiter.
+func (l *limiter) Exceeded(_ context.Context, key string) (bool, error) { return l.blocked(key), nil }
 
 // limiter is a fixed-window counter per key (a client IP): at most limit
 // events per window. It keeps memory bounded by forgetting stale windows

@@ -27,9 +27,10 @@ const maxRegistrationBytes = 16 << 10
 // registration.
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if !s.regLimiter.allow(s.clientIP(r)) {
+	if ok, err := s.regLimiter.Allow(ctx, s.clientIP(r)); !ok || err != nil {
 		w.Header().Set("Retry-After", "3600")
-		s.fail(w, r, &oauth.Error{Code: oauth.TemporarilyUnavailable, Description: "too many registrations from this address", Status: http.StatusTooManyRequests})
+		s.fail(w, r, &oauth.Error{Code: oauth.TemporarilyUnavailable, Description: "too many registrations from this address",
+			Status: http.StatusTooManyRequests, Cause: err})
 		return
 	}
 	m, err := readMetadata(w, r)

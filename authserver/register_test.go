@@ -1,10 +1,12 @@
 package authserver
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -331,5 +333,34 @@ func TestCIMDFlow(t *testing.T) {
 		if resp.StatusCode != 400 || resp.Header.Get("Location") != "" {
 			t.Errorf("%s: %d %s", name, resp.StatusCode, resp.Header.Get("Location"))
 		}
+	}
+}
+
+// failingLimiter stands for a shared limiter whose store is down.
+type failingLimiter struct{}
+
+func (failingLimiter) Allow(context.Context, string) (bool, error) {
+	return false, errors.New("redis: connection refused")
+}
+func (failingLimiter) Exceeded(context.Context, string) (bool, error) {
+	return false, errors.New("redis: connection refused")
+}
+
+// TestCustomLimiterFailsClosed: a supplied limiter replaces the in-memory
+// one, and its errors refuse the request without leaking the cause.
+func TestCustomLimiterFailsClosed(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.Registration.Limiter = failingLimiter{}; o.LoginLimiter = failingLimiter{} })
+	r := e.register(`{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`, nil)
+	if r.status != http.StatusTooManyRequests || strings.Contains(r.raw, "redis") {
+		t.Errorf("registration with a failing limiter: %d %s", r.status, r.raw)
+	}
+	b := e.browser()
+	_, c := pkce()
+	resp, _ := b.Get(e.url(e.srv.endpoints.authorize) + "?" + authzParams(c).Encode())
+	csrf, req := formFields(t, readBody(t, resp))
+	resp = e.post(b, e.srv.endpoints.login, url.Values{"csrf": {csrf}, "request": {req}, "username": {userName}, "password": {userPass}})
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests {
+		t.Errorf("sign-in with a failing limiter: %d", resp.StatusCode)
 	}
 }

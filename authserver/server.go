@@ -48,8 +48,9 @@ type Server struct {
 	defaultResource *resource
 	static          map[string]*client
 
-	loginLimiter *limiter
-	regLimiter   *limiter
+	loginLimiter RateLimiter
+	regLimiter   RateLimiter
+	limiters     []*limiter // the in-memory ones, swept by Sweep
 	upstream     *federation
 	trusted      *trustedIssuers
 
@@ -197,8 +198,15 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.pages, err = web.New(); err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	s.loginLimiter = newLimiter(opts.LoginRateLimit, time.Minute, opts.Now)
-	s.regLimiter = newLimiter(opts.Registration.RateLimit, time.Hour, opts.Now)
+	s.loginLimiter, s.regLimiter = opts.LoginLimiter, opts.Registration.Limiter
+	if s.loginLimiter == nil {
+		l := newLimiter(opts.LoginRateLimit, time.Minute, opts.Now)
+		s.loginLimiter, s.limiters = l, append(s.limiters, l)
+	}
+	if s.regLimiter == nil {
+		l := newLimiter(opts.Registration.RateLimit, time.Hour, opts.Now)
+		s.regLimiter, s.limiters = l, append(s.limiters, l)
+	}
 	if opts.Upstream != nil {
 		s.upstream = newFederation(s, opts.Upstream)
 	}
@@ -439,8 +447,9 @@ func (s *Server) Sweep(ctx context.Context) error {
 	if err := s.keys.Rotate(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	s.loginLimiter.sweep()
-	s.regLimiter.sweep()
+	for _, l := range s.limiters {
+		l.sweep()
+	}
 	return errors.Join(errs...)
 }
 
