@@ -28,6 +28,11 @@ type Options struct {
 	// sharing a Store must use the same one. Required (the embedded default
 	// keeps it in a file next to the database: keys.LoadOrCreateKEKFile).
 	KeyEncryptionKey []byte
+	// PreviousKeyEncryptionKeys, after replacing KeyEncryptionKey, still
+	// open what the old keys sealed: signing keys (until they retire,
+	// KeyRotationPeriod plus a day) and browser sessions and pending
+	// sign-ins (until they expire). Drop them once that time has passed.
+	PreviousKeyEncryptionKeys [][]byte
 
 	// Resources are the protected resources (MCP servers) tokens can be
 	// issued for. At least one is required.

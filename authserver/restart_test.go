@@ -49,6 +49,23 @@ func TestRestart(t *testing.T) {
 	if _, err := New(t.Context(), other); err == nil {
 		t.Error("server started with the wrong key-encryption key")
 	}
+	// Replacing the key-encryption key, with the old one as previous,
+	// keeps tokens, sessions and pending sign-ins.
+	other.PreviousKeyEncryptionKeys = [][]byte{e.opts.KeyEncryptionKey}
+	srv3, err := New(t.Context(), other)
+	if err != nil {
+		t.Fatalf("rotated key-encryption key: %v", err)
+	}
+	e.ts.Config.Handler = srv3
+	e.srv = srv3
+	if _, err := srv3.verifyAccessToken(t.Context(), tok.str("access_token")); err != nil {
+		t.Errorf("access token lost with the key-encryption key rotation: %v", err)
+	}
+	resp, _ = b.Get(e.url(srv3.endpoints.authorize) + "?" + authzParams(c).Encode())
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound {
+		t.Errorf("session lost with the key-encryption key rotation: %d", resp.StatusCode)
+	}
 }
 
 // TestSweep removes what has expired and keeps the rest.

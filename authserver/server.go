@@ -28,21 +28,25 @@ import (
 // Server is the authorization server. It is an http.Handler and is safe
 // for concurrent use. Several Servers may share one Store.
 type Server struct {
-	opts     Options
-	issuer   string
-	base     string // issuer path without trailing slash, "" for a host-only issuer
-	origin   string // scheme://host[:port] of the issuer
-	secure   bool   // issuer is https: __Host- cookies with Secure
-	store    storage.Store
-	keys     *keys.Manager
-	cimd     *cimd.Fetcher
-	pages    *web.Pages
-	log      *slog.Logger
-	now      func() time.Time
-	mux      *http.ServeMux
-	sealer   cipher.AEAD
-	csrfKey  []byte
-	metadata []byte
+	opts    Options
+	issuer  string
+	base    string // issuer path without trailing slash, "" for a host-only issuer
+	origin  string // scheme://host[:port] of the issuer
+	secure  bool   // issuer is https: __Host- cookies with Secure
+	store   storage.Store
+	keys    *keys.Manager
+	cimd    *cimd.Fetcher
+	pages   *web.Pages
+	log     *slog.Logger
+	now     func() time.Time
+	mux     *http.ServeMux
+	sealer  cipher.AEAD
+	csrfKey []byte
+	// Sealers and CSRF keys of previous key-encryption keys: accepted,
+	// never used to seal.
+	prevSealers  []cipher.AEAD
+	prevCSRFKeys [][]byte
+	metadata     []byte
 
 	resources       []*resource
 	defaultResource *resource
@@ -168,6 +172,16 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.sealer, s.csrfKey, err = deriveKeys(opts.KeyEncryptionKey); err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
+	for i, k := range opts.PreviousKeyEncryptionKeys {
+		if len(k) != keys.KEKSize {
+			return nil, fmt.Errorf("authserver: PreviousKeyEncryptionKeys[%d] must be %d bytes", i, keys.KEKSize)
+		}
+		a, c, err := deriveKeys(k)
+		if err != nil {
+			return nil, fmt.Errorf("authserver: %w", err)
+		}
+		s.prevSealers, s.prevCSRFKeys = append(s.prevSealers, a), append(s.prevCSRFKeys, c)
+	}
 	// Retired signing keys must outlive every token they signed.
 	retain := 24 * time.Hour
 	for _, r := range s.resources {
@@ -175,7 +189,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 	retain = max(retain, opts.AccessTokenLifetime+5*time.Minute)
 	s.keys, err = keys.New(ctx, keys.Options{
-		Store: opts.Store, KeyEncryptionKey: opts.KeyEncryptionKey, Algorithm: opts.SigningAlgorithm,
+		Store: opts.Store, KeyEncryptionKey: opts.KeyEncryptionKey, PreviousKeyEncryptionKeys: opts.PreviousKeyEncryptionKeys,
+		Algorithm:      opts.SigningAlgorithm,
 		RotationPeriod: opts.KeyRotationPeriod, RetainAfter: retain, Now: opts.Now, Logger: opts.Logger,
 	})
 	if err != nil {

@@ -61,6 +61,12 @@ func (s *Server) unseal(purpose, token string, v any) error {
 		return errSealed
 	}
 	pt, err := s.sealer.Open(nil, raw[:n], raw[n:], []byte("mcpfort/"+purpose))
+	for _, prev := range s.prevSealers {
+		if err == nil {
+			break
+		}
+		pt, err = prev.Open(nil, raw[:n], raw[n:], []byte("mcpfort/"+purpose))
+	}
 	if err != nil {
 		return errSealed
 	}
@@ -179,10 +185,15 @@ func (s *Server) checkCSRF(r *http.Request, f form) bool {
 	if c == "" {
 		return false
 	}
-	mac := hmac.New(sha256.New, s.csrfKey)
-	mac.Write([]byte(c))
-	want := base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
-	return hmac.Equal([]byte(want), []byte(f.get("csrf")))
+	for _, key := range append([][]byte{s.csrfKey}, s.prevCSRFKeys...) {
+		mac := hmac.New(sha256.New, key)
+		mac.Write([]byte(c))
+		want := base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
+		if hmac.Equal([]byte(want), []byte(f.get("csrf"))) {
+			return true
+		}
+	}
+	return false
 }
 
 // pageHeaders are set on every HTML page: no framing (clickjacking of the

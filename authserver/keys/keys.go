@@ -39,6 +39,12 @@ type Options struct {
 	// Exactly 32 bytes. Required; see LoadOrCreateKEKFile for the embedded
 	// default.
 	KeyEncryptionKey []byte
+	// PreviousKeyEncryptionKeys still open keys sealed before the
+	// key-encryption key was replaced; new keys are sealed with
+	// KeyEncryptionKey only. Keep a previous key until every signing key
+	// it sealed has been removed (RotationPeriod plus RetainAfter after the
+	// change), then drop it.
+	PreviousKeyEncryptionKeys [][]byte
 	// Algorithm of new keys: "ES256" (default), "RS256" (2048-bit) or
 	// "EdDSA" (Ed25519). Changing it takes effect at the next rotation;
 	// keys of the old algorithm stay valid until they retire.
@@ -67,6 +73,7 @@ type Options struct {
 type Manager struct {
 	opts Options
 	aead cipher.AEAD
+	prev []cipher.AEAD // previous key-encryption keys, for opening only
 
 	mu       sync.RWMutex
 	keys     []*key // ordered by generation
@@ -130,6 +137,13 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	m := &Manager{opts: opts, aead: aead}
+	for i, k := range opts.PreviousKeyEncryptionKeys {
+		a, err := newAEAD(k)
+		if err != nil {
+			return nil, fmt.Errorf("keys: PreviousKeyEncryptionKeys[%d]: %w", i, err)
+		}
+		m.prev = append(m.prev, a)
+	}
 	if err := m.Rotate(ctx); err != nil {
 		return nil, err
 	}
@@ -286,6 +300,12 @@ func sealAD(kid, alg string) string { return "mcpfort/signing-key/v1|" + kid + "
 // open decrypts a stored key and checks that its public half matches.
 func (m *Manager) open(sk *storage.SigningKey) (*key, error) {
 	der, err := open(m.aead, sk.PrivateKeyCiphertext, sealAD(sk.ID, sk.Algorithm))
+	for _, a := range m.prev {
+		if err == nil {
+			break
+		}
+		der, err = open(a, sk.PrivateKeyCiphertext, sealAD(sk.ID, sk.Algorithm))
+	}
 	if err != nil {
 		return nil, fmt.Errorf("keys: key %s: %w", sk.ID, err)
 	}

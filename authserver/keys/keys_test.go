@@ -295,3 +295,29 @@ func TestKEKFile(t *testing.T) {
 		t.Error("short key accepted")
 	}
 }
+
+// TestKEKRotation: a replaced key-encryption key still opens the keys it
+// sealed when listed as previous; new keys use the new one.
+func TestKEKRotation(t *testing.T) {
+	ctx := context.Background()
+	store := newStore(t)
+	oldK, newK := kek(), kek()
+	m1, err := keys.New(ctx, keys.Options{Store: store, KeyEncryptionKey: oldK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, _, _ := m1.Sign(ctx, "at+jwt", []byte(`{}`))
+	if _, err := keys.New(ctx, keys.Options{Store: store, KeyEncryptionKey: newK}); err == nil {
+		t.Fatal("new key-encryption key opened keys sealed with the old one")
+	}
+	m2, err := keys.New(ctx, keys.Options{Store: store, KeyEncryptionKey: newK, PreviousKeyEncryptionKeys: [][]byte{oldK}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m2.Verify(tok, "at+jwt"); err != nil {
+		t.Errorf("token of the old sealing no longer verifies: %v", err)
+	}
+	if _, err := keys.New(ctx, keys.Options{Store: store, KeyEncryptionKey: newK, PreviousKeyEncryptionKeys: [][]byte{{1}}}); err == nil {
+		t.Error("malformed previous key accepted")
+	}
+}
