@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -37,21 +39,40 @@ func BenchmarkScaleLookups(b *testing.B) {
 			ctx := context.Background()
 			now := time.Now()
 			clients, families := 0, 0
+			// fill runs insert(i) for i in [from, to) on 8 goroutines: SQLite
+			// serializes them on its writer, PostgreSQL commits in parallel.
+			fill := func(from, to int, insert func(i int) error) {
+				var wg sync.WaitGroup
+				var failed atomic.Value
+				const workers = 8
+				for w := range workers {
+					wg.Go(func() {
+						for i := from + w; i < to; i += workers {
+							if err := insert(i); err != nil {
+								failed.Store(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				if err, _ := failed.Load().(error); err != nil {
+					b.Fatal(err)
+				}
+			}
 			grow := func(nc, nf int) {
 				start := time.Now()
-				for ; clients < nc; clients++ {
-					if err := store.CreateClient(ctx, &storage.Client{ID: fmt.Sprint("mcpf_", clients), Source: storage.ClientDynamic,
+				fill(clients, nc, func(i int) error {
+					return store.CreateClient(ctx, &storage.Client{ID: fmt.Sprint("mcpf_", i), Source: storage.ClientDynamic,
 						Metadata:  oauth.ClientMetadata{ClientName: "c", RedirectURIs: []string{"http://127.0.0.1/cb"}, TokenEndpointAuthMethod: "none"},
-						CreatedAt: now, UpdatedAt: now}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				for ; families < nf; families++ {
-					if err := store.CreateFamily(ctx, &storage.RefreshFamily{ID: fmt.Sprint("f", families), ClientID: "c", UserID: "u",
-						ExpiresAt: now.Add(time.Hour), CurrentHash: sum(fmt.Sprint("rt", families)), CreatedAt: now, RotatedAt: now}); err != nil {
-						b.Fatal(err)
-					}
-				}
+						CreatedAt: now, UpdatedAt: now})
+				})
+				clients = max(clients, nc)
+				fill(families, nf, func(i int) error {
+					return store.CreateFamily(ctx, &storage.RefreshFamily{ID: fmt.Sprint("f", i), ClientID: "c", UserID: "u",
+						ExpiresAt: now.Add(time.Hour), CurrentHash: sum(fmt.Sprint("rt", i)), CreatedAt: now, RotatedAt: now})
+				})
+				families = max(families, nf)
 				b.Logf("%s: store at %d clients, %d families (filled in %v)", be, clients, families, time.Since(start).Round(time.Second))
 			}
 			for _, n := range []int{1_000, 100_000, maxClients} {
