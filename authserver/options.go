@@ -242,6 +242,9 @@ type TrustedIssuer struct {
 	Issuer string
 	// JWKSURI is where its signing keys are published. Required.
 	JWKSURI string
-	// Audience, if set, must be among the subject token's "aud" values.
+	// Audience must be among the subject token's "aud" values: the
+	// identifier under which that issuer mints tokens for the exchanging
+	// client (typically the gateway). Required, so that the issuer's ID
+	// tokens and tokens meant for other services are not accepted.
 	Audience string
 }

@@ -158,8 +158,8 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		problems = append(problems, errors.New("Upstream requires Issuer and ClientID"))
 	}
 	for i, ti := range opts.TokenExchange.TrustedIssuers {
-		if ti.Issuer == "" || ti.JWKSURI == "" {
-			problems = append(problems, fmt.Errorf("TokenExchange.TrustedIssuers[%d]: Issuer and JWKSURI are required", i))
+		if ti.Issuer == "" || ti.JWKSURI == "" || ti.Audience == "" {
+			problems = append(problems, fmt.Errorf("TokenExchange.TrustedIssuers[%d]: Issuer, JWKSURI and Audience are required", i))
 		}
 		if ti.Issuer == opts.Issuer {
 			problems = append(problems, fmt.Errorf("TokenExchange.TrustedIssuers[%d]: this server's own issuer is always trusted", i))

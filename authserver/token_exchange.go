@@ -226,7 +226,7 @@ func (t *trustedIssuers) verify(ctx context.Context, jws *jose.JSONWebSignature,
 		return nil, errors.New("expired")
 	case c.Nbf != nil && time.Unix(*c.Nbf, 0).After(now.Add(time.Minute)):
 		return nil, errors.New("not yet valid")
-	case ti.Audience != "" && !c.Aud.Contains(ti.Audience):
+	case !c.Aud.Contains(ti.Audience):
 		return nil, errors.New("audience mismatch")
 	}
 	scopes, err := oauth.ParseScope(c.Scope)
