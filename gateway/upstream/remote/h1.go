@@ -73,7 +73,10 @@ func (t *h1) get(ctx context.Context) (*h1conn, bool, error) {
 		pc := t.idle[n-1]
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		if now.Sub(pc.lastUsed) < t.idleTTL && pc.alive() {
+		// A connection used within the last second is taken as is (the
+		// replay below covers the rare close in between); an older one is
+		// probed first, which costs a system call.
+		if idle := now.Sub(pc.lastUsed); idle < time.Second || idle < t.idleTTL && pc.alive() {
 			return pc, true, nil
 		}
 		pc.c.Close()

@@ -41,6 +41,7 @@ type Options struct {
 // Upstream is a remote MCP server reached over Streamable HTTP.
 type Upstream struct {
 	url    string
+	parsed *url.URL // never modified: shared by every request
 	client *http.Client
 	auth   func(context.Context, *http.Request, string) error
 	max    int
@@ -78,7 +79,7 @@ func New(opts Options) (*Upstream, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Upstream{url: u.String(), client: &cc, auth: opts.Authorize, max: max, log: log}, nil
+	return &Upstream{url: u.String(), parsed: u, client: &cc, auth: opts.Authorize, max: max, log: log}, nil
 }
 
 // NewTransport returns an http.Transport tuned for a gateway: many idle
@@ -97,31 +98,50 @@ func NewTransport() *http.Transport {
 	}
 }
 
+// Header values shared by every request; never modified.
+var (
+	hvJSON        = []string{"application/json"}
+	hvAcceptBoth  = []string{"application/json, text/event-stream"}
+	hvAcceptSSE   = []string{"text/event-stream"}
+	hvUserAgent   = []string{"mcpfort"}
+	versionValues = func() map[string][]string {
+		m := map[string][]string{}
+		for _, v := range mcp.SupportedVersions() {
+			m[v] = []string{v}
+		}
+		return m
+	}()
+)
+
 func (u *Upstream) newRequest(ctx context.Context, method string, req *upstream.Request, body []byte) (*http.Request, error) {
-	var rd io.Reader
-	if body != nil {
-		rd = bytes.NewReader(body)
-	}
-	hr, err := http.NewRequestWithContext(ctx, method, u.url, rd)
-	if err != nil {
-		return nil, err
-	}
-	h := hr.Header
+	h := make(http.Header, len(req.Header)+6)
 	for k, vs := range req.Header {
 		h[k] = vs
 	}
+	hr := &http.Request{Method: method, URL: u.parsed, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: h, Host: u.parsed.Host}
+	if body != nil {
+		hr.Body = io.NopCloser(bytes.NewReader(body))
+		hr.ContentLength = int64(len(body))
+		hr.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	}
+	hr = hr.WithContext(ctx)
+	h["User-Agent"] = hvUserAgent
 	switch method {
 	case http.MethodPost:
-		h["Content-Type"] = []string{"application/json"}
-		h["Accept"] = []string{"application/json, text/event-stream"}
+		h["Content-Type"] = hvJSON
+		h["Accept"] = hvAcceptBoth
 	case http.MethodGet:
-		h["Accept"] = []string{"text/event-stream"}
+		h["Accept"] = hvAcceptSSE
 	}
 	if req.Session != "" {
 		h[mcp.HeaderSessionID] = []string{req.Session}
 	}
 	if req.ProtocolVersion != "" {
-		h[mcp.HeaderProtocolVersion] = []string{req.ProtocolVersion}
+		if vv, ok := versionValues[req.ProtocolVersion]; ok {
+			h[mcp.HeaderProtocolVersion] = vv
+		} else {
+			h[mcp.HeaderProtocolVersion] = []string{req.ProtocolVersion}
+		}
 	}
 	if req.LastEventID != "" {
 		h[mcp.HeaderLastEventID] = []string{req.LastEventID}
@@ -219,7 +239,7 @@ func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.R
 		}
 		info.Session = sid
 	}
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	ct := mediaType(resp.Header.Get("Content-Type"))
 	switch {
 	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusNoContent:
 		drain(resp)
@@ -236,7 +256,7 @@ func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.R
 	if resp.StatusCode != http.StatusOK {
 		limit = 64 << 10
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	body, err := readBody(resp, limit)
 	_ = resp.Body.Close()
 	if err != nil {
 		return nil, fmt.Errorf("remote: reading reply: %w", err)
@@ -262,6 +282,30 @@ func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.R
 	}
 	u.log.Warn("upstream error status", "status", resp.StatusCode, "content_type", ct)
 	return nil, &StatusError{Status: resp.StatusCode}
+}
+
+// mediaType returns the media type of a Content-Type value, lowercased,
+// without allocating for the usual spellings.
+func mediaType(ct string) string {
+	switch ct {
+	case "application/json", "text/event-stream":
+		return ct
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt
+}
+
+// readBody reads at most limit bytes (limit+1 tells the caller it was too
+// long), in one allocation when the length is known.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	if n := resp.ContentLength; n >= 0 && n <= limit {
+		b := make([]byte, n)
+		if _, err := io.ReadFull(resp.Body, b); err != nil {
+			return nil, err
+		}
+		return b, nil
+	}
+	return io.ReadAll(io.LimitReader(resp.Body, limit+1))
 }
 
 // StatusError is an upstream HTTP failure without a relayable JSON-RPC body.
