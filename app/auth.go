@@ -161,10 +161,10 @@ func protect(g *guard, origin *transport.OriginPolicy, next http.Handler) http.H
 		tok, _ := resourceserver.BearerToken(r, 0)
 		ctx := resourceserver.ContextWithPrincipal(r.Context(), p)
 		ctx = context.WithValue(ctx, subjectTokenKey{}, tok)
-		r2 := r.WithContext(ctx)
-		r2.Header = r.Header.Clone()
-		r2.Header.Del("Authorization")
-		next.ServeHTTP(w, r2)
+		// The server owns this request's header map: drop the token from
+		// it rather than copying the map.
+		r.Header.Del("Authorization")
+		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }
 
