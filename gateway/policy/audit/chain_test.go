@@ -91,7 +91,7 @@ func TestAppendOnlyGuard(t *testing.T) {
 			s := open(t, b.database, nil)
 			appendN(t, s, 1, 3)
 			db := sqldbtest.Open(t, b.database)
-			for _, q := range []string{`UPDATE audit_records SET subject = 'mallory' WHERE seq = 2`, `DELETE FROM audit_records WHERE seq = 3`} {
+			for _, q := range []string{`UPDATE audit_records SET hash = 'sha256:00' WHERE seq = 2`, `DELETE FROM audit_records WHERE seq = 3`} {
 				if _, err := db.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
 					t.Errorf("%s: err = %v, want the append-only guard", q, err)
 				}
@@ -113,8 +113,9 @@ func TestTampering(t *testing.T) {
 		want    []string
 	}{
 		{name: "untouched", want: nil},
-		{name: "edited field", tamper: []string{`UPDATE audit_records SET subject = 'mallory' WHERE seq = 3`}, want: []string{"edited@3"}},
-		{name: "edited decision", tamper: []string{`UPDATE audit_records SET decision = 'deny', reason = 'policy' WHERE seq = 2`}, want: []string{"edited@2"}},
+		{name: "edited field", tamper: []string{`UPDATE audit_records SET record = replace(record, '"subject":"alice"', '"subject":"mallory"') WHERE seq = 3`}, want: []string{"edited@3"}},
+		{name: "edited decision", tamper: []string{`UPDATE audit_records SET record = replace(record, '"decision":"allow"', '"decision":"deny"') WHERE seq = 2`}, want: []string{"edited@2"}},
+		{name: "edited time column", tamper: []string{`UPDATE audit_records SET time_us = time_us + 1 WHERE seq = 2`}, want: []string{"edited@2"}},
 		{name: "removed record", tamper: []string{`DELETE FROM audit_records WHERE seq = 3`}, want: []string{"gap@3", "broken_link@4"}},
 		{name: "removed tail", tamper: []string{`DELETE FROM audit_records WHERE seq >= 4`}, want: []string{"truncated@4"}},
 		{
@@ -132,8 +133,8 @@ func TestTampering(t *testing.T) {
 		},
 		{
 			name:   "forged record appended",
-			tamper: []string{`INSERT INTO audit_records SELECT 6, time_us, request_id, rpc_id, issuer, subject, client, server, method, tool, args_hash, decision, reason, status, error_code, latency_us, arguments, result, hash, hash FROM audit_records WHERE seq = 5`},
-			want:   []string{"edited@6", "head_mismatch@6"},
+			tamper: []string{`INSERT INTO audit_records SELECT 6, time_us, record, hash FROM audit_records WHERE seq = 5`},
+			want:   []string{"edited@6", "broken_link@6", "head_mismatch@6"},
 		},
 	}
 	for _, b := range backends(t) {

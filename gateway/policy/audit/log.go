@@ -39,6 +39,9 @@ type Options struct {
 	// QueueSize bounds the records admitted and not yet written. If zero,
 	// 8192.
 	QueueSize int
+	// QueueWait is how long a call waits for room in a full queue (the
+	// writer falling behind a burst) before it is refused. If zero, 2s.
+	QueueWait time.Duration
 	// BatchSize bounds the records written in one transaction. If zero,
 	// 512.
 	BatchSize int
@@ -93,7 +96,7 @@ type Log struct {
 	now  func() time.Time
 
 	slots   chan struct{} // one per admitted, unwritten record
-	records chan *Record
+	records chan entry
 	stop    chan struct{} // closed by Close: no more records will come
 	abort   chan struct{} // closed by Close when its deadline passed: give up
 	done    chan struct{} // closed when the writer has exited
@@ -126,6 +129,9 @@ func New(opts Options) (*Log, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 512
 	}
+	if opts.QueueWait <= 0 {
+		opts.QueueWait = 2 * time.Second
+	}
 	if opts.MaxRecorded <= 0 {
 		opts.MaxRecorded = 16 << 10
 	}
@@ -133,7 +139,7 @@ func New(opts Options) (*Log, error) {
 		opts.CheckpointEvery = 10000
 	}
 	l := &Log{opts: opts, log: opts.Logger, now: opts.Now,
-		slots: make(chan struct{}, opts.QueueSize), records: make(chan *Record, opts.QueueSize),
+		slots: make(chan struct{}, opts.QueueSize), records: make(chan entry, opts.QueueSize),
 		stop: make(chan struct{}), abort: make(chan struct{}), done: make(chan struct{})}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -163,32 +169,55 @@ var errUnavailable = &gateway.Error{
 	RPC:    &jsonrpc.Error{Code: jsonrpc.CodeOverloaded, Message: "Service unavailable: the audit log cannot record this call"},
 }
 
-// admit reserves a queue slot for one record.
-func (l *Log) admit() bool {
+// admit reserves a queue slot for one record. When the queue is full it
+// waits up to QueueWait (a burst the writer will absorb), unless the log
+// lets calls through unrecorded, which never delays them.
+func (l *Log) admit(ctx context.Context) bool {
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if l.closed || (!l.healthy.Load() && !l.opts.AllowUnrecorded) {
+		l.mu.Unlock()
 		return false
 	}
 	select {
 	case l.slots <- struct{}{}:
 		l.admitted.Add(1)
+		l.mu.Unlock()
 		return true
 	default:
+	}
+	l.mu.Unlock()
+	if l.opts.AllowUnrecorded {
 		return false
 	}
+	t := time.NewTimer(l.opts.QueueWait)
+	defer t.Stop()
+	select {
+	case l.slots <- struct{}{}:
+	case <-t.C:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		<-l.slots // Close has counted what it waits for: give the room back
+		return false
+	}
+	l.admitted.Add(1)
+	return true
 }
 
 // Add records a decision taken outside the MCP plane (an HTTP-edge
 // refusal, say). It fails when the record cannot be queued.
 func (l *Log) Add(r Record) error {
-	if !l.admit() {
+	if !l.admit(context.Background()) {
 		return errors.New("audit: log is closed, failing or full")
 	}
 	if r.Time.IsZero() {
 		r.Time = l.now()
 	}
-	l.records <- &r
+	l.records <- entry{rec: &r}
 	return nil
 }
 
@@ -202,7 +231,7 @@ func (l *Log) Wrap(next gateway.Handler) gateway.Handler {
 			return next(ctx, c)
 		}
 		start := l.now()
-		if !l.admit() {
+		if !l.admit(ctx) {
 			if !l.opts.AllowUnrecorded {
 				l.refused.Add(1)
 				return nil, errUnavailable
@@ -213,20 +242,29 @@ func (l *Log) Wrap(next gateway.Handler) gateway.Handler {
 			return next(ctx, c)
 		}
 		ctx, notes := auditnote.With(ctx)
-		rec := l.begin(ctx, c, start)
+		e := l.begin(ctx, c, start)
 		reply, err := next(ctx, c)
 		if err != nil {
-			l.refusal(rec, err)
-			l.finish(rec, notes, start)
+			l.refusal(e.rec, err)
+			l.finish(e, notes, start)
 			return nil, err
 		}
-		return &recording{Reply: reply, l: l, rec: rec, notes: notes, start: start, id: c.Msg.ID, method: c.Msg.Method}, nil
+		return &recording{Reply: reply, l: l, e: e, notes: notes, start: start, id: c.Msg.ID, method: c.Msg.Method}, nil
 	}
 }
 
+// entry is a record on its way to the writer, with the call's arguments,
+// which the writer hashes (and, if configured, masks) off the request
+// path.
+type entry struct {
+	rec  *Record
+	args []byte
+}
+
 // begin fills what is known when the call arrives.
-func (l *Log) begin(ctx context.Context, c *gateway.Call, start time.Time) *Record {
+func (l *Log) begin(ctx context.Context, c *gateway.Call, start time.Time) entry {
 	r := &Record{Time: start, RPCID: c.Msg.ID.Raw(), Server: c.Route, Method: c.Msg.Method, Decision: Allow}
+	e := entry{rec: r}
 	if l.opts.RequestID != nil {
 		r.RequestID = l.opts.RequestID(ctx)
 	}
@@ -237,15 +275,12 @@ func (l *Log) begin(ctx context.Context, c *gateway.Call, start time.Time) *Reco
 	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
 		r.Tool = c.Params.Name
 		if args, ok := jsonx.Get(c.Msg.Params, "arguments"); ok {
-			r.ArgsHash = argsHash(args)
-			if l.opts.RecordArguments {
-				r.Arguments = l.bounded(l.opts.Mask(args))
-			}
+			e.args = append([]byte(nil), args...)
 		}
 	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
 		r.Tool = c.Params.URI
 	}
-	return r
+	return e
 }
 
 // argsHash is the SHA-256 of the RFC 8785 form of the arguments, so that
@@ -294,7 +329,8 @@ func (l *Log) refusal(r *Record, err error) {
 }
 
 // finish completes a record and queues it. Its slot was reserved by admit.
-func (l *Log) finish(r *Record, notes *auditnote.Notes, start time.Time) {
+func (l *Log) finish(e entry, notes *auditnote.Notes, start time.Time) {
+	r := e.rec
 	r.LatencyMicros = l.now().Sub(start).Microseconds()
 	if n := notes.String(); n != "" {
 		if r.Reason != "" {
@@ -302,14 +338,14 @@ func (l *Log) finish(r *Record, notes *auditnote.Notes, start time.Time) {
 		}
 		r.Reason += n
 	}
-	l.records <- r
+	l.records <- e
 }
 
 // recording watches a reply for the call's response.
 type recording struct {
 	upstream.Reply
 	l      *Log
-	rec    *Record
+	e      entry
 	notes  *auditnote.Notes
 	start  time.Time
 	id     jsonrpc.ID
@@ -319,10 +355,10 @@ type recording struct {
 
 func (w *recording) done(status string) {
 	w.once.Do(func() {
-		if w.rec.Status == "" {
-			w.rec.Status = status
+		if w.e.rec.Status == "" {
+			w.e.rec.Status = status
 		}
-		w.l.finish(w.rec, w.notes, w.start)
+		w.l.finish(w.e, w.notes, w.start)
 	})
 }
 
@@ -339,7 +375,7 @@ func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
 	case errors.Is(err, context.Canceled):
 		w.done(StatusCancelled)
 	case err != nil:
-		w.rec.Reason = "upstream failure"
+		w.e.rec.Reason = "upstream failure"
 		w.done(StatusFailed)
 	case len(ev.Data) > 0:
 		w.inspect(ev.Data)
@@ -353,7 +389,7 @@ func (w *recording) inspect(data []byte) {
 	if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != w.id {
 		return
 	}
-	r := w.rec
+	r := w.e.rec
 	switch {
 	case m.Error != nil:
 		r.Status = StatusError
@@ -398,8 +434,8 @@ func (l *Log) writer() {
 	var last Record
 	for {
 		select {
-		case r := <-l.records:
-			batch = append(batch, *r)
+		case e := <-l.records:
+			batch = append(batch, l.complete(e))
 		case <-l.stop:
 			if last.Seq > 0 {
 				l.log.Info("audit: checkpoint", "seq", last.Seq, "hash", last.Hash)
@@ -409,8 +445,8 @@ func (l *Log) writer() {
 	fill:
 		for len(batch) < cap(batch) {
 			select {
-			case r := <-l.records:
-				batch = append(batch, *r)
+			case e := <-l.records:
+				batch = append(batch, l.complete(e))
 			default:
 				break fill
 			}
@@ -433,6 +469,18 @@ func (l *Log) writer() {
 		l.flushMu.Unlock()
 		batch = batch[:0]
 	}
+}
+
+// complete hashes (and, if configured, masks) an entry's arguments.
+func (l *Log) complete(e entry) Record {
+	r := *e.rec
+	if e.args != nil {
+		r.ArgsHash = argsHash(e.args)
+		if l.opts.RecordArguments {
+			r.Arguments = l.bounded(l.opts.Mask(e.args))
+		}
+	}
+	return r
 }
 
 // write appends one batch, retrying until it is written (records are

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 
@@ -116,20 +117,11 @@ const (
 // computeHash returns the record's chain hash: SHA-256 of its canonical
 // form, or HMAC-SHA256 under key when key is set.
 func computeHash(r *Record, key []byte) string {
-	b, err := json.Marshal(canonical{
-		Seq: r.Seq, TimeUS: r.Time.UnixMicro(), RequestID: r.RequestID, RPCID: r.RPCID, Issuer: r.Issuer,
-		Subject: r.Subject, Client: r.Client, Server: r.Server, Method: r.Method, Tool: r.Tool, ArgsHash: r.ArgsHash,
-		Decision: r.Decision, Reason: r.Reason, Status: r.Status, ErrorCode: r.ErrorCode, LatencyUS: r.LatencyMicros,
-		Arguments: r.Arguments, Result: r.Result, PrevHash: r.PrevHash,
-	})
-	if err == nil {
-		b, err = jcs.Canonicalize(b)
-	}
-	if err != nil {
-		// Strings are sanitised and numbers are integers: unreachable, but
-		// never hash nothing.
-		b = []byte(r.Server + "\x00" + r.Method + "\x00" + r.PrevHash)
-	}
+	return hashBytes(appendCanonical(make([]byte, 0, 512+len(r.Arguments)+len(r.Result)), r), key)
+}
+
+// hashBytes hashes a stored canonical record.
+func hashBytes(b, key []byte) string {
 	if len(key) > 0 {
 		m := hmac.New(sha256.New, key)
 		m.Write(b)
@@ -137,6 +129,77 @@ func computeHash(r *Record, key []byte) string {
 	}
 	sum := sha256.Sum256(b)
 	return prefixSHA + hex.EncodeToString(sum[:])
+}
+
+// appendCanonical writes the RFC 8785 form of the canonical struct
+// directly: its members are fixed, so their order (sorted by name) is
+// written out here, and every value is a string or an integer. It must
+// equal jcs.Canonicalize(json.Marshal(canonical{...})), which a test
+// checks.
+func appendCanonical(b []byte, r *Record) []byte {
+	str := func(b []byte, name, v string) []byte {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		return jcs.AppendString(b, v)
+	}
+	num := func(b []byte, name string, v int64) []byte {
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+		return strconv.AppendInt(b, v, 10)
+	}
+	b = append(b, '{')
+	b = str(b, "args_hash", r.ArgsHash)
+	b = append(b, ',')
+	b = str(b, "arguments", r.Arguments)
+	b = append(b, ',')
+	b = str(b, "client", r.Client)
+	b = append(b, ',')
+	b = str(b, "decision", r.Decision)
+	b = append(b, ',')
+	b = num(b, "error_code", r.ErrorCode)
+	b = append(b, ',')
+	b = str(b, "issuer", r.Issuer)
+	b = append(b, ',')
+	b = num(b, "latency_us", r.LatencyMicros)
+	b = append(b, ',')
+	b = str(b, "method", r.Method)
+	b = append(b, ',')
+	b = str(b, "prev_hash", r.PrevHash)
+	b = append(b, ',')
+	b = str(b, "reason", r.Reason)
+	b = append(b, ',')
+	b = str(b, "request_id", r.RequestID)
+	b = append(b, ',')
+	b = str(b, "result", r.Result)
+	b = append(b, ',')
+	b = str(b, "rpc_id", r.RPCID)
+	b = append(b, ',')
+	b = num(b, "seq", r.Seq)
+	b = append(b, ',')
+	b = str(b, "server", r.Server)
+	b = append(b, ',')
+	b = str(b, "status", r.Status)
+	b = append(b, ',')
+	b = str(b, "subject", r.Subject)
+	b = append(b, ',')
+	b = num(b, "time_us", r.Time.UnixMicro())
+	b = append(b, ',')
+	b = str(b, "tool", r.Tool)
+	return append(b, '}')
+}
+
+// fromCanonical reads a stored canonical record.
+func fromCanonical(raw []byte) (Record, error) {
+	var c canonical
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return Record{}, err
+	}
+	return Record{Seq: c.Seq, Time: time.UnixMicro(c.TimeUS).UTC(), RequestID: c.RequestID, RPCID: c.RPCID, Issuer: c.Issuer,
+		Subject: c.Subject, Client: c.Client, Server: c.Server, Method: c.Method, Tool: c.Tool, ArgsHash: c.ArgsHash,
+		Decision: c.Decision, Reason: c.Reason, Status: c.Status, ErrorCode: c.ErrorCode, LatencyMicros: c.LatencyUS,
+		Arguments: c.Arguments, Result: c.Result, PrevHash: c.PrevHash}, nil
 }
 
 // sanitize makes every string storable and hashable the same way in both

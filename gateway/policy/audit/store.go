@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"database/sql"
 	"embed"
 	"errors"
 	"fmt"
@@ -53,14 +54,9 @@ func OpenStore(ctx context.Context, database, dir string, opts StoreOptions) (*S
 // Close releases the store.
 func (s *Store) Close() error { return s.db.Close() }
 
-const recordColumns = `seq, time_us, request_id, rpc_id, issuer, subject, client, server, method, tool, args_hash,
-	decision, reason, status, error_code, latency_us, arguments, result, prev_hash, hash`
-
-const nColumns = 20
-
-// rowsPerInsert keeps a multi-row INSERT under both engines' parameter
-// limits.
-const rowsPerInsert = 100
+// rowsPerInsert keeps a multi-row INSERT well under both engines'
+// parameter limits.
+const rowsPerInsert = 128
 
 // Append chains and writes recs in one transaction, after the current
 // head, and moves the head to the last of them. It fills in each record's
@@ -85,38 +81,19 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 	if err := tx.QueryRowContext(ctx, q).Scan(&seq, &prev); err != nil {
 		return fmt.Errorf("audit: read chain head: %w", err)
 	}
+	rows := make([]row, len(recs))
 	for i := range recs {
 		r := &recs[i]
 		r.sanitize()
 		seq++
 		r.Seq, r.PrevHash = seq, prev
-		r.Hash = computeHash(r, s.key)
+		canon := appendCanonical(make([]byte, 0, 512+len(r.Arguments)+len(r.Result)), r)
+		r.Hash = hashBytes(canon, s.key)
+		rows[i] = row{seq: r.Seq, timeUS: r.Time.UnixMicro(), record: string(canon), hash: r.Hash}
 		prev = r.Hash
 	}
-	for start := 0; start < len(recs); start += rowsPerInsert {
-		batch := recs[start:min(start+rowsPerInsert, len(recs))]
-		var sb strings.Builder
-		sb.WriteString(`INSERT INTO audit_records (` + recordColumns + `) VALUES `)
-		args := make([]any, 0, len(batch)*nColumns)
-		for i, r := range batch {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			sb.WriteByte('(')
-			for c := range nColumns {
-				if c > 0 {
-					sb.WriteByte(',')
-				}
-				fmt.Fprintf(&sb, "$%d", i*nColumns+c+1)
-			}
-			sb.WriteByte(')')
-			args = append(args, r.Seq, r.Time.UnixMicro(), r.RequestID, r.RPCID, r.Issuer, r.Subject, r.Client, r.Server,
-				r.Method, r.Tool, r.ArgsHash, r.Decision, r.Reason, r.Status, r.ErrorCode, r.LatencyMicros,
-				r.Arguments, r.Result, r.PrevHash, r.Hash)
-		}
-		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
-			return fmt.Errorf("audit: append: %w", err)
-		}
+	if err := s.insert(ctx, tx, rows); err != nil {
+		return fmt.Errorf("audit: append: %w", err)
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2, updated_us = $3 WHERE id = 1`,
 		seq, prev, time.Now().UnixMicro()); err != nil {
@@ -124,6 +101,41 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("audit: append: %w", err)
+	}
+	return nil
+}
+
+// row is one stored record.
+type row struct {
+	seq, timeUS  int64
+	record, hash string
+}
+
+// insert writes rows in multi-row statements: "?" placeholders for SQLite
+// (whose parser looks numbered ones up in quadratic time), "$n" for
+// PostgreSQL.
+func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []row) error {
+	for start := 0; start < len(rows); start += rowsPerInsert {
+		batch := rows[start:min(start+rowsPerInsert, len(rows))]
+		var sb strings.Builder
+		sb.Grow(64 + 24*len(batch))
+		sb.WriteString(`INSERT INTO audit_records (seq, time_us, record, hash) VALUES `)
+		args := make([]any, 0, 4*len(batch))
+		for i, r := range batch {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			if s.db.Dialect == sqldb.SQLite {
+				sb.WriteString("(?,?,?,?)")
+			} else {
+				n := 4 * i
+				fmt.Fprintf(&sb, "($%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4)
+			}
+			args = append(args, r.seq, r.timeUS, r.record, r.hash)
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -155,7 +167,19 @@ type Filter struct {
 
 // Records calls fn with every record that f selects, in chain order.
 func (s *Store) Records(ctx context.Context, f Filter, fn func(*Record) error) error {
-	q := `SELECT ` + recordColumns + ` FROM audit_records WHERE seq >= $1`
+	return s.rows(ctx, f, func(rw row) error {
+		r, err := fromCanonical([]byte(rw.record))
+		if err != nil {
+			return fmt.Errorf("audit: record %d is not readable: %w", rw.seq, err)
+		}
+		r.Hash = rw.hash
+		return fn(&r)
+	})
+}
+
+// rows calls fn with every stored row that f selects, in seq order.
+func (s *Store) rows(ctx context.Context, f Filter, fn func(row) error) error {
+	q := `SELECT seq, time_us, record, hash FROM audit_records WHERE seq >= $1`
 	args := []any{f.FromSeq}
 	if !f.Since.IsZero() {
 		args = append(args, f.Since.UnixMicro())
@@ -171,15 +195,11 @@ func (s *Store) Records(ctx context.Context, f Filter, fn func(*Record) error) e
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var r Record
-		var us int64
-		if err := rows.Scan(&r.Seq, &us, &r.RequestID, &r.RPCID, &r.Issuer, &r.Subject, &r.Client, &r.Server, &r.Method,
-			&r.Tool, &r.ArgsHash, &r.Decision, &r.Reason, &r.Status, &r.ErrorCode, &r.LatencyMicros, &r.Arguments,
-			&r.Result, &r.PrevHash, &r.Hash); err != nil {
+		var rw row
+		if err := rows.Scan(&rw.seq, &rw.timeUS, &rw.record, &rw.hash); err != nil {
 			return fmt.Errorf("audit: read records: %w", err)
 		}
-		r.Time = time.UnixMicro(us).UTC()
-		if err := fn(&r); err != nil {
+		if err := fn(rw); err != nil {
 			return err
 		}
 	}

@@ -70,45 +70,52 @@ func Verify(ctx context.Context, s *Store, key []byte, anchors ...Head) (*Report
 	expect := int64(1)
 	prev := ""
 	keyWarned := false
-	err = s.Records(ctx, Filter{}, func(r *Record) error {
+	err = s.rows(ctx, Filter{}, func(rw row) error {
 		rep.Records++
-		if r.Seq != expect {
-			if r.Seq > expect {
-				rep.add(Problem{Seq: expect, Kind: "gap", Detail: fmt.Sprintf("records %d to %d are missing", expect, r.Seq-1)})
+		if rw.seq != expect {
+			if rw.seq > expect {
+				rep.add(Problem{Seq: expect, Kind: "gap", Detail: fmt.Sprintf("records %d to %d are missing", expect, rw.seq-1)})
 			} else {
-				rep.add(Problem{Seq: r.Seq, Kind: "gap", Detail: fmt.Sprintf("sequence goes back from %d to %d", expect-1, r.Seq)})
+				rep.add(Problem{Seq: rw.seq, Kind: "gap", Detail: fmt.Sprintf("sequence goes back from %d to %d", expect-1, rw.seq)})
 			}
 		}
-		keyed := strings.HasPrefix(r.Hash, prefixHMAC)
+		keyed := strings.HasPrefix(rw.hash, prefixHMAC)
 		switch {
 		case keyed && len(key) == 0:
 			if !keyWarned {
-				rep.add(Problem{Seq: r.Seq, Kind: "key", Detail: "records are keyed (HMAC-SHA256); give the chain key to check them"})
+				rep.add(Problem{Seq: rw.seq, Kind: "key", Detail: "records are keyed (HMAC-SHA256); give the chain key to check them"})
 				keyWarned = true
 			}
 		case !keyed && len(key) > 0:
-			rep.add(Problem{Seq: r.Seq, Kind: "edited", Detail: "record is not keyed, but the chain is"})
+			rep.add(Problem{Seq: rw.seq, Kind: "edited", Detail: "record is not keyed, but the chain is"})
 		default:
 			k := key
 			if !keyed {
 				k = nil
 			}
-			if got := computeHash(r, k); !hmac.Equal([]byte(got), []byte(r.Hash)) {
-				rep.add(Problem{Seq: r.Seq, Kind: "edited", Detail: "the record's fields do not match its hash"})
+			if got := hashBytes([]byte(rw.record), k); !hmac.Equal([]byte(got), []byte(rw.hash)) {
+				rep.add(Problem{Seq: rw.seq, Kind: "edited", Detail: "the record's content does not match its hash"})
 			}
+		}
+		r, perr := fromCanonical([]byte(rw.record))
+		switch {
+		case perr != nil:
+			rep.add(Problem{Seq: rw.seq, Kind: "edited", Detail: "the record is not readable JSON"})
+		case r.Seq != rw.seq || r.Time.UnixMicro() != rw.timeUS:
+			rep.add(Problem{Seq: rw.seq, Kind: "edited", Detail: "the row's sequence number or time differs from the record's"})
 		}
 		if r.PrevHash != prev {
-			rep.add(Problem{Seq: r.Seq, Kind: "broken_link", Detail: "the record does not follow the one before it"})
+			rep.add(Problem{Seq: rw.seq, Kind: "broken_link", Detail: "the record does not follow the one before it"})
 		}
-		if h, ok := want[r.Seq]; ok {
-			if h != r.Hash {
-				rep.add(Problem{Seq: r.Seq, Kind: "anchor", Detail: "the record's hash differs from the anchor " + h})
+		if h, ok := want[rw.seq]; ok {
+			if h != rw.hash {
+				rep.add(Problem{Seq: rw.seq, Kind: "anchor", Detail: "the record's hash differs from the anchor " + h})
 			}
-			delete(want, r.Seq)
+			delete(want, rw.seq)
 		}
-		prev = r.Hash
-		rep.Last = r.Seq
-		expect = r.Seq + 1
+		prev = rw.hash
+		rep.Last = rw.seq
+		expect = rw.seq + 1
 		return ctx.Err()
 	})
 	if err != nil {

@@ -33,8 +33,8 @@ type triggers struct {
 	digits   int
 	upper    int
 	at       bool
-	digitDot bool // a digit followed by '.' (IPv4)
-	colons   int
+	digitDot int // digits followed by '.' (an IPv4 address has three)
+	colons   int // ':' between hex digits or colons (IPv6)
 }
 
 func scanTriggers(s string) triggers {
@@ -44,17 +44,25 @@ func scanTriggers(s string) triggers {
 		case c >= '0' && c <= '9':
 			t.digits++
 			if i+1 < len(s) && s[i+1] == '.' {
-				t.digitDot = true
+				t.digitDot++
 			}
 		case c >= 'A' && c <= 'Z':
 			t.upper++
 		case c == '@':
 			t.at = true
 		case c == ':':
-			t.colons++
+			if hexOrColonAround(s, i) {
+				t.colons++
+			}
 		}
 	}
 	return t
+}
+
+// hexOrColonAround reports whether the ':' at i sits between hex digits or
+// colons, as in an IPv6 address (and not as in a JSON member).
+func hexOrColonAround[T string | []byte](s T, i int) bool {
+	return i > 0 && i+1 < len(s) && (isHex(s[i-1]) || s[i-1] == ':') && (isHex(s[i+1]) || s[i+1] == ':')
 }
 
 // scan appends the findings of the kinds in set, overlaps resolved, in
@@ -82,7 +90,7 @@ func (d *detector) scan(s string, set kindSet, out []Finding) []Finding {
 	if set.has(Phone) && t.digits >= 8 {
 		out = scanPhones(s, out)
 	}
-	if set.has(IP) && (t.digitDot || t.colons >= 2) {
+	if set.has(IP) && (t.digitDot >= 3 || t.colons >= 2) {
 		out = scanIPs(s, out)
 	}
 	if len(out)-base > 1 {

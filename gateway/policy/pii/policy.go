@@ -1,6 +1,7 @@
 package pii
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -38,6 +39,7 @@ type Policy struct {
 	actions  [numDirections][numKinds]Action
 	national map[string][numDirections]Action // per-pattern overrides
 	sets     [numDirections]kindSet
+	maybes   [numDirections]func([]byte) bool
 	log      *slog.Logger
 }
 
@@ -94,6 +96,9 @@ func New(opts Options) (*Policy, error) {
 				p.sets[d] |= 1 << k
 			}
 		}
+	}
+	for d := Direction(0); d < numDirections; d++ {
+		p.maybes[d] = p.maybe(d)
 	}
 	return p, nil
 }
@@ -196,27 +201,30 @@ func (p *Policy) text(d Direction, s string, o *Outcome) (string, bool) {
 // of the direction could match.
 func (p *Policy) maybe(d Direction) func([]byte) bool {
 	set := p.sets[d]
+	// National id patterns of the operator's own can match anything; the
+	// presets need digits.
+	nationalDigits := -1
 	if set.has(NationalID) {
-		return func([]byte) bool { return true }
+		nationalDigits = 1 << 30
+		for _, n := range p.det.national {
+			nationalDigits = min(nationalDigits, n.minDigits)
+		}
+		if nationalDigits == 0 {
+			return func([]byte) bool { return true }
+		}
 	}
 	sec := p.det.secrets
 	return func(raw []byte) bool {
 		t := scanTriggersBytes(raw)
 		switch {
+		case nationalDigits > 0 && t.digits >= nationalDigits:
+			return true
 		case set.has(Email) && t.at,
 			(set.has(Phone) || set.has(Card) || set.has(IBAN)) && t.digits >= 8,
-			set.has(IP) && (t.digitDot || t.colons >= 2):
+			set.has(IP) && (t.digitDot >= 3 || t.colons >= 2):
 			return true
 		}
-		if set.has(Secret) && len(raw) >= 8 {
-			for i := 0; i+1 < len(raw); i++ {
-				q := uint16(raw[i])<<8 | uint16(raw[i+1])
-				if sec.pairs[q/64]&(1<<(q%64)) != 0 {
-					return true
-				}
-			}
-		}
-		return false
+		return set.has(Secret) && len(raw) >= 8 && sec.mayContain(raw)
 	}
 }
 
@@ -227,15 +235,25 @@ func scanTriggersBytes(b []byte) triggers {
 		case c >= '0' && c <= '9':
 			t.digits++
 			if i+1 < len(b) && b[i+1] == '.' {
-				t.digitDot = true
+				t.digitDot++
 			}
 		case c == '@':
 			t.at = true
 		case c == ':':
-			t.colons++
+			if hexOrColonAround(b, i) {
+				t.colons++
+			}
 		}
 	}
 	return t
+}
+
+// mayMatch reports whether anything in the raw JSON b could be found by
+// the detectors of direction d: b without escapes is its strings' text
+// (and more), so when the triggers fail on it they fail on every string.
+// A message with escapes is always decoded.
+func (p *Policy) mayMatch(d Direction, b []byte) bool {
+	return bytes.IndexByte(b, '\\') >= 0 || p.maybes[d](b)
 }
 
 // JSON applies the rules of direction d to every string value of the JSON
@@ -246,7 +264,7 @@ func (p *Policy) JSON(d Direction, b []byte) ([]byte, Outcome, error) {
 	if p.sets[d] == 0 {
 		return b, o, nil
 	}
-	out, _, err := rewriteStrings(b, p.maybe(d), func(s string) (string, bool) { return p.text(d, s, &o) })
+	out, _, err := rewriteStrings(b, p.maybes[d], func(s string) (string, bool) { return p.text(d, s, &o) })
 	if err != nil {
 		return nil, o, err
 	}
@@ -319,12 +337,19 @@ func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
 		return nil
 	}
 	body := c.Body()
-	params, ok := jsonx.Get(body, "params")
-	if !ok || !jsonx.IsObject(params) {
+	params := c.Msg.Params
+	if &body[0] != &c.Msg.Raw[0] || len(body) != len(c.Msg.Raw) {
+		// An outer policy rewrote the body: work on what goes upstream.
+		var ok bool
+		if params, ok = jsonx.Get(body, "params"); !ok {
+			return nil
+		}
+	}
+	if !jsonx.IsObject(params) {
 		return nil
 	}
 	args, ok := jsonx.Get(params, "arguments")
-	if !ok {
+	if !ok || !p.mayMatch(Arguments, args) {
 		return nil
 	}
 	masked, o, err := p.JSON(Arguments, args)
@@ -352,6 +377,9 @@ func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
 // results rewrites one message of the reply: a response's result (or
 // error), or a relayed log notification. Anything else passes as is.
 func (p *Policy) results(ctx context.Context, method string, data []byte) ([]byte, error) {
+	if !p.mayMatch(Results, data) {
+		return data, nil
+	}
 	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
 	if err != nil {
 		// Not a message the policy can read: withhold it rather than pass

@@ -32,6 +32,8 @@ type secretScanner struct {
 	shapes []secretShape
 	// pairs marks the first two bytes of every trigger.
 	pairs [1 << 16 / 64]uint64
+	// byPair lists the triggers starting with each marked pair.
+	byPair map[uint16][]string
 }
 
 func newSecretScanner() *secretScanner {
@@ -72,11 +74,30 @@ func newSecretScanner() *secretScanner {
 		{typ: "bearer_token", trigger: "bearer ", re: regexp.MustCompile(`^bearer\s+([A-Za-z0-9._~+/-]{20,}=*)`), group: 1},
 		{typ: "url_password", trigger: "://", re: regexp.MustCompile(`^://[^/\s:@"'<>]{1,128}:([^/\s@"'<>]{1,128})@[A-Za-z0-9.-]+`), group: 1},
 	}}
+	sc.byPair = map[uint16][]string{}
 	for _, sh := range sc.shapes {
 		p := uint16(sh.trigger[0])<<8 | uint16(sh.trigger[1])
 		sc.pairs[p/64] |= 1 << (p % 64)
+		sc.byPair[p] = append(sc.byPair[p], sh.trigger)
 	}
 	return sc
+}
+
+// mayContain reports whether b holds a trigger: a cheap test on raw bytes,
+// before any decoding.
+func (sc *secretScanner) mayContain(b []byte) bool {
+	for i := 0; i+1 < len(b); i++ {
+		p := uint16(b[i])<<8 | uint16(b[i+1])
+		if sc.pairs[p/64]&(1<<(p%64)) == 0 {
+			continue
+		}
+		for _, t := range sc.byPair[p] {
+			if bytes.HasPrefix(b[i:], []byte(t)) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (sc *secretScanner) scan(s string, out []Finding) []Finding {

@@ -449,9 +449,10 @@ const hexDigits = "0123456789abcdef"
 // 3.2.2.2): '"' and '\' escaped, the control characters with a short form
 // (\b \t \n \f \r) in that form, other controls as \u00xx in lowercase hex,
 // and every other character as its UTF-8 bytes.
-func appendString(dst, s []byte) []byte {
+func appendString[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
-	for _, c := range s {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
 		switch {
 		case c == '"' || c == '\\':
 			dst = append(dst, '\\', c)
@@ -475,7 +476,8 @@ func appendString(dst, s []byte) []byte {
 }
 
 // AppendString appends s as a canonical JSON string.
-func AppendString(dst []byte, s string) []byte { return appendString(dst, []byte(s)) }
+// s must be valid UTF-8 (RFC 8785 is defined on I-JSON).
+func AppendString(dst []byte, s string) []byte { return appendString(dst, s) }
 
 // CompareUTF16 compares two valid UTF-8 strings by their UTF-16 code
 // units, as RFC 8785 section 3.2.3 orders member names. It differs from

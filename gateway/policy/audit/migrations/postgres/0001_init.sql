@@ -1,26 +1,13 @@
--- One row per decision, hash-chained: hash covers every other column,
--- prev_hash included. seq is contiguous from 1.
+-- One row per decision. record is the RFC 8785 canonical JSON of every
+-- field (seq, time and the previous record's hash included) and hash its
+-- SHA-256 (or HMAC-SHA256 under the chain key): the hash covers exactly the
+-- stored bytes. seq and time_us repeat the record's own values for ordering
+-- and selection; seq is contiguous from 1.
 CREATE TABLE audit_records (
-	seq        BIGINT PRIMARY KEY,
-	time_us    BIGINT NOT NULL,
-	request_id TEXT NOT NULL,
-	rpc_id     TEXT NOT NULL,
-	issuer     TEXT NOT NULL,
-	subject    TEXT NOT NULL,
-	client     TEXT NOT NULL,
-	server     TEXT NOT NULL,
-	method     TEXT NOT NULL,
-	tool       TEXT NOT NULL,
-	args_hash  TEXT NOT NULL,
-	decision   TEXT NOT NULL,
-	reason     TEXT NOT NULL,
-	status     TEXT NOT NULL,
-	error_code BIGINT NOT NULL,
-	latency_us BIGINT NOT NULL,
-	arguments  TEXT NOT NULL,
-	result     TEXT NOT NULL,
-	prev_hash  TEXT NOT NULL,
-	hash       TEXT NOT NULL
+	seq     BIGINT PRIMARY KEY,
+	time_us BIGINT NOT NULL,
+	record  TEXT NOT NULL,
+	hash    TEXT NOT NULL
 );
 CREATE INDEX audit_records_time ON audit_records (time_us);
 
