@@ -13,7 +13,7 @@ build:
 	$(GO) build -o $(BIN)/mcpfort-everything ./cmd/mcpfort-everything
 
 run: build
-	$(BIN)/mcpfort serve --config examples/mcpfort.yaml
+	$(BIN)/mcpfort serve --config examples/quickstart.yaml
 
 test: build vet staticcheck unit conformance
 

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/ratelimit"
@@ -39,6 +40,9 @@ type Options struct {
 	// Getenv reads environment variables for secret references. If nil,
 	// os.Getenv.
 	Getenv func(string) string
+	// Console receives the one-time messages meant for the operator (the
+	// generated first password). If nil, os.Stderr.
+	Console io.Writer
 }
 
 // App is a configured mcpfort: build it with New, start it with Run.
@@ -55,6 +59,9 @@ type App struct {
 	assertions          *credentials.Assertion
 	limits              ratelimit.Store
 	closers             []func(context.Context) error
+	as                  *authserver.Server
+	console             io.Writer
+	now                 func() time.Time
 }
 
 type route struct {
@@ -66,7 +73,10 @@ type route struct {
 
 // New builds every part from cfg. Nothing listens until Run.
 func New(cfg *config.Config, o Options) (*App, error) {
-	a := &App{cfg: cfg, log: o.Logger, getenv: o.Getenv}
+	a := &App{cfg: cfg, log: o.Logger, getenv: o.Getenv, console: o.Console, now: time.Now}
+	if a.console == nil {
+		a.console = os.Stderr
+	}
 	if a.getenv == nil {
 		a.getenv = os.Getenv
 	}
@@ -78,6 +88,10 @@ func New(cfg *config.Config, o Options) (*App, error) {
 	}
 	keyring, err := a.sessionKeyring()
 	if err != nil {
+		return nil, err
+	}
+	if err := a.buildAuthServer(context.Background()); err != nil {
+		a.closeAll(context.Background())
 		return nil, err
 	}
 	a.origin = transport.OriginPolicy{AllowedOrigins: cfg.HTTP.AllowedOrigins, AllowedHosts: append([]string{publicHost(cfg.PublicURL)}, cfg.HTTP.AllowedHosts...)}
@@ -292,6 +306,12 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		}
 	}
 	a.mountAssertionIssuer(mux)
+	if a.as != nil {
+		// The authorization server routes its own endpoints and
+		// well-known documents; more specific patterns (routes, health,
+		// protected resource metadata) win over this one.
+		mux.Handle("/", a.as)
+	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"status":"ok","version":%q}`+"\n", version)
@@ -353,6 +373,11 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	asCtx, stopAS := context.WithCancel(context.Background())
+	defer stopAS()
+	if a.as != nil {
+		go func() { _ = a.as.Run(asCtx) }() // expiry sweeps and key rotation
+	}
 	a.ready.Store(true)
 	a.log.Info("mcpfort listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL)
 	for _, r := range a.routes {
@@ -379,13 +404,19 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		a.log.Warn("in-flight requests cut at the shutdown deadline", "err", err)
 		_ = srv.Close()
 	}
-	a.closeUpstreams(sctx)
+	a.closeAll(sctx)
+	return nil
+}
+
+// closeAll closes the upstreams, then stores and connections.
+func (a *App) closeAll(ctx context.Context) {
+	a.closeUpstreams(ctx)
 	for _, c := range a.closers {
-		if err := c(sctx); err != nil {
+		if err := c(ctx); err != nil {
 			a.log.Warn("closing", "err", err)
 		}
 	}
-	return nil
+	a.closers = nil
 }
 
 func (a *App) closeUpstreams(ctx context.Context) {

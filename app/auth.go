@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
@@ -24,17 +25,25 @@ func routeResource(cfg *config.Config, s config.Server) (string, error) {
 // by issuer, opaque tokens to the (first) introspection endpoint.
 func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error) {
 	ac := a.cfg.Auth
-	if len(ac.Issuers) == 0 {
+	issuers := ac.Issuers
+	embedded := a.cfg.EmbeddedIssuer()
+	if embedded != "" {
+		issuers = append([]config.Issuer{{Issuer: embedded}}, issuers...)
+	}
+	if len(issuers) == 0 {
 		return nil, nil
 	}
 	if ac.InsecureAllowHTTP {
 		a.log.Warn("auth.insecure_allow_http is set: issuers over plain http are trusted (development only)")
 	}
 	var mo resourceserver.MultiOptions
-	for i, is := range ac.Issuers {
+	for i, is := range issuers {
+		// The embedded issuer may be plain http on loopback (local
+		// development), as the authorization server itself allows.
+		insecure := ac.InsecureAllowHTTP || (is.Issuer == embedded && strings.HasPrefix(embedded, "http://"))
 		jv, err := resourceserver.NewJWTVerifier(resourceserver.JWTOptions{
 			Issuer: is.Issuer, Audiences: resources, JWKSURL: is.JWKSURL, Algorithms: is.Algorithms, Types: is.TokenTypes,
-			Logger: a.log, InsecureAllowHTTP: ac.InsecureAllowHTTP,
+			Logger: a.log, InsecureAllowHTTP: insecure,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("auth.issuers[%d]: %w", i, err)
@@ -79,6 +88,9 @@ func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, []
 		return nil, nil, err
 	}
 	var issuers []string
+	if e := a.cfg.EmbeddedIssuer(); e != "" {
+		issuers = append(issuers, e)
+	}
 	for _, is := range a.cfg.Auth.Issuers {
 		issuers = append(issuers, is.Issuer)
 	}

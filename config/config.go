@@ -38,6 +38,8 @@ type Config struct {
 	// issuers), routes are open: anyone who can reach the listener may
 	// call them, which is only right on loopback.
 	Auth Auth `yaml:"auth"`
+	// AuthServer is the embedded authorization server.
+	AuthServer AuthServer `yaml:"authserver"`
 	// Policies are the default MCP-plane policies of every server.
 	Policies Policies `yaml:"policies"`
 	// RateLimit configures the rate-limit store shared by all routes.
@@ -404,7 +406,7 @@ func (c *Config) applyDefaults() {
 			s.Era = "auto"
 		}
 		if s.Auth.Required == nil {
-			req := len(c.Auth.Issuers) > 0
+			req := len(c.Auth.Issuers) > 0 || c.AuthServer.Enabled
 			s.Auth.Required = &req
 		}
 		if s.HTTP != nil && s.HTTP.MaxMessage == 0 {
@@ -532,6 +534,7 @@ func (c *Config) Validate() error {
 	if len(c.Servers) == 0 {
 		add("servers", "at least one server is required")
 	}
+	c.validateAuthServer(add)
 	names, paths := map[string]bool{}, map[string]bool{}
 	for i, s := range c.Servers {
 		at := fmt.Sprintf("servers[%d]", i)
@@ -552,8 +555,8 @@ func (c *Config) Validate() error {
 		default:
 			add(at+".era", "must be auto, legacy, modern or dual, got %q", s.Era)
 		}
-		if *s.Auth.Required && len(c.Auth.Issuers) == 0 {
-			add(at+".auth.required", "needs at least one auth.issuers entry")
+		if *s.Auth.Required && len(c.Auth.Issuers) == 0 && !c.AuthServer.Enabled {
+			add(at+".auth.required", "needs at least one auth.issuers entry or the embedded authserver")
 		}
 		for _, sc := range s.Auth.ScopesSupported {
 			if sc == "offline_access" {

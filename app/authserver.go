@@ -1,0 +1,160 @@
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"path/filepath"
+	"strings"
+
+	"github.com/mcpfort/mcpfort/authserver"
+	"github.com/mcpfort/mcpfort/authserver/keys"
+	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/storage"
+	"github.com/mcpfort/mcpfort/storage/backend"
+)
+
+// buildAuthServer starts the embedded authorization server: its store
+// (state.database), its key-encryption key, one resource per protected
+// route, and a first local user when there is none.
+func (a *App) buildAuthServer(ctx context.Context) error {
+	ac := a.cfg.AuthServer
+	if !ac.Enabled {
+		return nil
+	}
+	store, err := backend.Open(ctx, a.cfg.State.Database, a.cfg.State.Dir)
+	if err != nil {
+		return fmt.Errorf("authserver store: %w", err)
+	}
+	a.closers = append(a.closers, func(context.Context) error { return store.Close() })
+	kek, err := a.kek(ac.KeyEncryptionKey)
+	if err != nil {
+		return err
+	}
+	var previous [][]byte
+	for i, ref := range ac.PreviousKeyEncryptionKeys {
+		k, err := a.kek(&ref)
+		if err != nil {
+			return fmt.Errorf("authserver.previous_key_encryption_keys[%d]: %w", i, err)
+		}
+		previous = append(previous, k)
+	}
+	opts := authserver.Options{
+		Issuer: a.cfg.EmbeddedIssuer(), Store: store, KeyEncryptionKey: kek, PreviousKeyEncryptionKeys: previous,
+		SigningAlgorithm: ac.SigningAlgorithm, KeyRotationPeriod: ac.KeyRotationPeriod.D(),
+		AccessTokenLifetime: ac.AccessTokenLifetime.D(), RefreshTokenLifetime: ac.RefreshTokenLifetime.D(),
+		CodeLifetime: ac.CodeLifetime.D(), SessionLifetime: ac.SessionLifetime.D(),
+		DisableLocalLogin: ac.DisableLocalLogin, ServiceName: ac.ServiceName,
+		CIMD:         authserver.CIMDOptions{Disable: ac.CIMD.Disable, AllowDomains: ac.CIMD.AllowDomains, DenyDomains: ac.CIMD.DenyDomains},
+		Registration: authserver.RegistrationOptions{Disable: ac.Registration.Disable, RateLimit: ac.Registration.RateLimit, UnusedTTL: ac.Registration.UnusedTTL.D()},
+		Logger:       a.log.With("component", "authserver"),
+	}
+	for _, s := range a.cfg.Servers {
+		if !*s.Auth.Required {
+			continue
+		}
+		res, err := routeResource(a.cfg, s)
+		if err != nil {
+			return err
+		}
+		opts.Resources = append(opts.Resources, authserver.Resource{URI: res, Name: s.Name, Scopes: allScopes(s.Auth), DefaultScopes: s.Auth.Scopes})
+		if s.Name == ac.DefaultServer || (ac.DefaultServer == "" && opts.DefaultResource == "") {
+			opts.DefaultResource = res
+		}
+	}
+	if len(opts.Resources) == 0 {
+		return errors.New("authserver: no server requires authorization, so there is nothing to issue tokens for")
+	}
+	for i, c := range ac.Clients {
+		sc := authserver.StaticClient{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes,
+			TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKSURI: c.JWKSURI, SkipConsent: c.SkipConsent}
+		if c.Secret != nil {
+			sec, err := a.secret(*c.Secret)
+			if err != nil {
+				return fmt.Errorf("authserver.clients[%d].secret: %w", i, err)
+			}
+			sc.Secret = strings.TrimSpace(string(sec))
+		}
+		opts.Clients = append(opts.Clients, sc)
+	}
+	if up := ac.Upstream; up != nil {
+		sec, err := a.secret(up.ClientSecret)
+		if err != nil {
+			return fmt.Errorf("authserver.upstream.client_secret: %w", err)
+		}
+		opts.Upstream = &authserver.Upstream{Issuer: up.Issuer, ClientID: up.ClientID, ClientSecret: strings.TrimSpace(string(sec)),
+			Name: up.Name, Scopes: up.Scopes, DisableAutoCreate: up.DisableAutoCreate}
+	}
+	for _, ti := range ac.TrustedIssuers {
+		opts.TokenExchange.TrustedIssuers = append(opts.TokenExchange.TrustedIssuers, authserver.TrustedIssuer{Issuer: ti.Issuer, JWKSURI: ti.JWKSURI, Audience: ti.Audience})
+	}
+	as, err := authserver.New(ctx, opts)
+	if err != nil {
+		return fmt.Errorf("authserver: %w", err)
+	}
+	a.as = as
+	return a.firstUser(ctx, store)
+}
+
+func (a *App) kek(ref *config.SecretRef) ([]byte, error) {
+	if ref == nil {
+		return keys.LoadOrCreateKEKFile(filepath.Join(a.cfg.State.Dir, "authserver.kek"))
+	}
+	s, err := a.secret(*ref)
+	if err != nil {
+		return nil, fmt.Errorf("authserver key encryption key: %w", err)
+	}
+	return keys.ParseKEK(strings.TrimSpace(string(s)))
+}
+
+// firstUser creates the first local account on a store that has none:
+// MCPFORT_ADMIN_USER / MCPFORT_ADMIN_PASSWORD when set, otherwise "admin"
+// with a random password shown once on the console (never logged).
+func (a *App) firstUser(ctx context.Context, store storage.Store) error {
+	if a.cfg.AuthServer.DisableLocalLogin {
+		return nil
+	}
+	existing, err := store.ListUsers(ctx, "", 1)
+	if err != nil {
+		return fmt.Errorf("authserver users: %w", err)
+	}
+	if len(existing) > 0 {
+		return nil
+	}
+	name := a.getenv("MCPFORT_ADMIN_USER")
+	if name == "" {
+		name = "admin"
+	}
+	pw := a.getenv("MCPFORT_ADMIN_PASSWORD")
+	generated := pw == ""
+	if generated {
+		pw = rand.Text()
+	}
+	hash, err := authserver.HashPassword(pw)
+	if err != nil {
+		return err
+	}
+	now := a.now().UTC()
+	u := &storage.User{ID: "u_" + strings.ToLower(rand.Text()), Username: name, PasswordHash: hash, CreatedAt: now, UpdatedAt: now}
+	if err := store.CreateUser(ctx, u); err != nil {
+		if errors.Is(err, storage.ErrConflict) {
+			return nil // another replica created it
+		}
+		return fmt.Errorf("authserver first user: %w", err)
+	}
+	a.log.Info("created the first user", "username", name)
+	if generated {
+		printFirstUser(a.console, a.cfg.EmbeddedIssuer(), name, pw)
+	}
+	return nil
+}
+
+func printFirstUser(w io.Writer, issuer, name, pw string) {
+	u, _ := url.Parse(issuer)
+	fmt.Fprintf(w, "\n  mcpfort created the first user of its authorization server at %s\n", u)
+	fmt.Fprintf(w, "    username: %s\n    password: %s\n", name, pw)
+	fmt.Fprintf(w, "  The password is shown this once. Change it with: mcpfort users passwd %s --config <file>\n\n", name)
+}

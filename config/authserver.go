@@ -1,0 +1,172 @@
+package config
+
+import (
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// AuthServer configures the embedded OAuth 2.1 authorization server (MCP
+// profile: PKCE, RFC 8707 resources, CIMD, DCR, RFC 9207, RFC 8693). When
+// enabled it is a trusted issuer of every route without further
+// configuration, and every route requires its tokens.
+type AuthServer struct {
+	// Enabled turns the embedded authorization server on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Issuer is its issuer identifier. Default public_url. Plain http
+	// only on loopback hosts.
+	Issuer string `yaml:"issuer"`
+	// KeyEncryptionKey seals signing keys and browser cookies at rest (32
+	// bytes, or 64 hex digits). Replicas must share it. Default: generated
+	// once into state.dir/authserver.kek (keep that file private).
+	KeyEncryptionKey *SecretRef `yaml:"key_encryption_key"`
+	// PreviousKeyEncryptionKeys still open what older keys sealed, after
+	// a rotation.
+	PreviousKeyEncryptionKeys []SecretRef `yaml:"previous_key_encryption_keys"`
+	// SigningAlgorithm of access tokens: ES256 (default), RS256, EdDSA.
+	SigningAlgorithm string `yaml:"signing_algorithm"`
+	// KeyRotationPeriod is how long one signing key signs. Default 720h.
+	KeyRotationPeriod Duration `yaml:"key_rotation_period"`
+	// Lifetimes. Defaults: access 10m, refresh family 720h, code 60s,
+	// browser session 12h.
+	AccessTokenLifetime  Duration `yaml:"access_token_lifetime"`
+	RefreshTokenLifetime Duration `yaml:"refresh_token_lifetime"`
+	CodeLifetime         Duration `yaml:"code_lifetime"`
+	SessionLifetime      Duration `yaml:"session_lifetime"`
+	// DefaultServer names the server whose resource a request without
+	// RFC 8707 "resource" gets a token for. Default: the first protected
+	// server.
+	DefaultServer string `yaml:"default_server"`
+	// Clients are pre-registered clients (machine clients, the gateway's
+	// own client for token exchange).
+	Clients []ASClient `yaml:"clients"`
+	// DisableLocalLogin hides the username and password form (sign-in
+	// only through Upstream).
+	DisableLocalLogin bool `yaml:"disable_local_login"`
+	// Upstream federates sign-in to an OpenID Connect provider.
+	Upstream *ASUpstream `yaml:"upstream"`
+	// CIMD configures Client ID Metadata Documents (URL client ids).
+	CIMD ASCIMD `yaml:"cimd"`
+	// Registration configures RFC 7591 dynamic client registration.
+	Registration ASRegistration `yaml:"registration"`
+	// TrustedIssuers are other issuers whose tokens may be exchanged here
+	// (RFC 8693).
+	TrustedIssuers []ASTrustedIssuer `yaml:"trusted_issuers"`
+	// ServiceName is shown on the sign-in and consent pages. Default
+	// "mcpfort".
+	ServiceName string `yaml:"service_name"`
+}
+
+// ASClient is a pre-registered client.
+type ASClient struct {
+	ID           string     `yaml:"id"`
+	Name         string     `yaml:"name"`
+	Secret       *SecretRef `yaml:"secret"`
+	RedirectURIs []string   `yaml:"redirect_uris"`
+	// GrantTypes: authorization_code (default), refresh_token,
+	// client_credentials, urn:ietf:params:oauth:grant-type:token-exchange.
+	GrantTypes []string `yaml:"grant_types"`
+	// TokenEndpointAuthMethod: none, client_secret_basic, private_key_jwt.
+	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
+	JWKSURI                 string `yaml:"jwks_uri"`
+	SkipConsent             bool   `yaml:"skip_consent"`
+}
+
+// ASUpstream is an OpenID Connect provider users sign in at.
+type ASUpstream struct {
+	Issuer            string    `yaml:"issuer"`
+	ClientID          string    `yaml:"client_id"`
+	ClientSecret      SecretRef `yaml:"client_secret"`
+	Name              string    `yaml:"name"`
+	Scopes            []string  `yaml:"scopes"`
+	DisableAutoCreate bool      `yaml:"disable_auto_create"`
+}
+
+// ASCIMD configures Client ID Metadata Documents.
+type ASCIMD struct {
+	Disable      bool     `yaml:"disable"`
+	AllowDomains []string `yaml:"allow_domains"`
+	DenyDomains  []string `yaml:"deny_domains"`
+}
+
+// ASRegistration configures dynamic client registration.
+type ASRegistration struct {
+	Disable bool `yaml:"disable"`
+	// RateLimit is registrations per client IP per hour. Default 20.
+	RateLimit int `yaml:"rate_limit"`
+	// UnusedTTL removes registrations that never got a token. Default 24h.
+	UnusedTTL Duration `yaml:"unused_ttl"`
+}
+
+// ASTrustedIssuer is another issuer whose access tokens may be exchanged.
+type ASTrustedIssuer struct {
+	Issuer   string `yaml:"issuer"`
+	JWKSURI  string `yaml:"jwks_uri"`
+	Audience string `yaml:"audience"`
+}
+
+// EmbeddedIssuer returns the embedded authorization server's issuer, or
+// "" when it is off.
+func (c *Config) EmbeddedIssuer() string {
+	if !c.AuthServer.Enabled {
+		return ""
+	}
+	if c.AuthServer.Issuer != "" {
+		return strings.TrimSuffix(c.AuthServer.Issuer, "/")
+	}
+	return c.PublicURL
+}
+
+func (c *Config) validateAuthServer(add func(path, format string, args ...any)) {
+	as := c.AuthServer
+	if !as.Enabled {
+		return
+	}
+	iss := c.EmbeddedIssuer()
+	u, err := url.Parse(iss)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname()))) {
+		add("authserver.issuer", "must be https (http only on a loopback host), got %q", iss)
+	}
+	switch as.SigningAlgorithm {
+	case "", "ES256", "RS256", "EdDSA":
+	default:
+		add("authserver.signing_algorithm", "must be ES256, RS256 or EdDSA")
+	}
+	if as.DefaultServer != "" {
+		found := false
+		for _, s := range c.Servers {
+			found = found || s.Name == as.DefaultServer
+		}
+		if !found {
+			add("authserver.default_server", "names no server: %q", as.DefaultServer)
+		}
+	}
+	for i, cl := range as.Clients {
+		if cl.ID == "" || strings.HasPrefix(cl.ID, "https://") {
+			add(fmt.Sprintf("authserver.clients[%d].id", i), "required, and must not look like a metadata document URL")
+		}
+		if cl.Secret != nil && (cl.Secret.Env == "") == (cl.Secret.File == "") {
+			add(fmt.Sprintf("authserver.clients[%d].secret", i), "set exactly one of env and file")
+		}
+	}
+	if up := as.Upstream; up != nil {
+		if up.Issuer == "" || up.ClientID == "" {
+			add("authserver.upstream", "issuer and client_id are required")
+		}
+	}
+	// With an issuer at the root, the authorization server's endpoints
+	// share the path space with the routes.
+	if u != nil && (u.Path == "" || u.Path == "/") {
+		for i, s := range c.Servers {
+			for _, p := range []string{"/authorize", "/token", "/register", "/revoke", "/introspect", "/login", "/logout", "/consent", "/consents", "/jwks.json", "/static", "/federation"} {
+				if s.Path == p || strings.HasPrefix(s.Path, p+"/") {
+					add(fmt.Sprintf("servers[%d].path", i), "%q collides with the authorization server's %s endpoint", s.Path, p)
+				}
+			}
+		}
+	}
+}
+
+func isLoopback(host string) bool {
+	return host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasPrefix(host, "127.")
+}
