@@ -338,3 +338,85 @@ servers:
 		t.Fatalf("client token at the back gateway: %d, want 401", resp.StatusCode)
 	}
 }
+
+// TestTokenExchangeToUpstream: the front gateway's embedded authorization
+// server exchanges the client's token (RFC 8693) for one issued to the
+// back gateway, which trusts that issuer and refuses the client's own.
+func TestTokenExchangeToUpstream(t *testing.T) {
+	t.Setenv("MCPFORT_TEST_GW_SECRET", "gateway-secret-gateway-secret-gateway-secret")
+	t.Setenv("MCPFORT_TEST_ROBOT_SECRET", "robot-secret-robot-secret-robot-secret")
+	p1, p2 := freePort(t), freePort(t)
+	front := fmt.Sprintf("http://127.0.0.1:%d", p1)
+	back := fmt.Sprintf("http://127.0.0.1:%d", p2)
+	backCfg := writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:%d
+log: {level: error}
+auth: {insecure_allow_http: true, issuers: [{issuer: %q}]}
+servers:
+  - name: everything
+    path: /mcp
+    stdio: {command: [%q]}
+`, p2, front, filepath.Join(binDir, "mcpfort-everything")))
+	frontCfg := writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:%d
+log: {level: error}
+authserver:
+  enabled: true
+  clients:
+    - id: mcpfort-gateway
+      secret: {env: MCPFORT_TEST_GW_SECRET}
+      grant_types: ["urn:ietf:params:oauth:grant-type:token-exchange"]
+      token_endpoint_auth_method: client_secret_basic
+    - id: robot
+      secret: {env: MCPFORT_TEST_ROBOT_SECRET}
+      grant_types: [client_credentials]
+      token_endpoint_auth_method: client_secret_basic
+servers:
+  - name: remote
+    path: /mcp
+    http:
+      url: %q
+      token_exchange: {client_id: mcpfort-gateway, client_secret: {env: MCPFORT_TEST_GW_SECRET}}
+`, p1, back+"/mcp"))
+	for _, p := range []string{backCfg, frontCfg} {
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, stop := start(t, cfg)
+		defer stop()
+	}
+	// The robot's own token, for the front gateway.
+	form := url.Values{"grant_type": {"client_credentials"}, "resource": {front + "/mcp"}}
+	req, _ := http.NewRequest("POST", front+"/token", strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth("robot", "robot-secret-robot-secret-robot-secret")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	json.NewDecoder(resp.Body).Decode(&tr)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || tr.AccessToken == "" {
+		t.Fatalf("client credentials: %d", resp.StatusCode)
+	}
+	for _, version := range []string{"2025-11-25", ""} {
+		cs, err := authedClient(t, front+"/mcp", tr.AccessToken, version)
+		if err != nil {
+			t.Fatalf("connect %q: %v", version, err)
+		}
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "exchanged"}})
+		if err != nil || res.Content[0].(*mcp.TextContent).Text != "exchanged" {
+			t.Fatalf("echo through an exchanged token (%q): %v %v", version, res, err)
+		}
+		cs.Close()
+	}
+	r := rawPost(t, back+"/mcp", tr.AccessToken, initBody, nil)
+	r.Body.Close()
+	if r.StatusCode != 401 {
+		t.Fatalf("the client's token at the back gateway: %d, want 401", r.StatusCode)
+	}
+}

@@ -65,6 +65,19 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 			opts.DefaultResource = res
 		}
 	}
+	// Upstreams whose tokens the gateway obtains here by token exchange
+	// are resources of this server too.
+	for _, s := range a.cfg.Servers {
+		if s.HTTP == nil || s.HTTP.TokenExchange == nil || s.HTTP.TokenExchange.TokenURL != a.cfg.EmbeddedIssuer()+"/token" {
+			continue
+		}
+		te := s.HTTP.TokenExchange
+		uri := te.Resource
+		if uri == "" {
+			uri = s.HTTP.URL
+		}
+		opts.Resources = append(opts.Resources, authserver.Resource{URI: uri, Name: s.Name + " (upstream)", Scopes: te.Scopes})
+	}
 	if len(opts.Resources) == 0 {
 		return errors.New("authserver: no server requires authorization, so there is nothing to issue tokens for")
 	}

@@ -225,7 +225,9 @@ type HTTPUpstream struct {
 
 // TokenExchange configures RFC 8693 token exchange for an upstream.
 type TokenExchange struct {
-	// TokenURL is the authorization server's token endpoint. Required.
+	// TokenURL is the authorization server's token endpoint. Default:
+	// the embedded authorization server's, which then also issues tokens
+	// for the upstream's resource.
 	TokenURL string `yaml:"token_url"`
 	// ClientID and ClientSecret authenticate the gateway there.
 	ClientID     string    `yaml:"client_id"`
@@ -411,6 +413,9 @@ func (c *Config) applyDefaults() {
 		}
 		if s.HTTP != nil && s.HTTP.MaxMessage == 0 {
 			s.HTTP.MaxMessage = 16 << 20
+		}
+		if s.HTTP != nil && s.HTTP.TokenExchange != nil && s.HTTP.TokenExchange.TokenURL == "" && c.AuthServer.Enabled {
+			s.HTTP.TokenExchange.TokenURL = c.EmbeddedIssuer() + "/token"
 		}
 		if st := s.Stdio; st != nil {
 			if st.Isolation == "" {
