@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/auditnote"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
@@ -322,12 +323,14 @@ func (p *Policy) filterList(ctx context.Context, server string, st *serverState,
 	if !jsonx.IsObject(m.Result) {
 		return nil, errBadList
 	}
-	tools, ok := jsonx.Get(m.Result, "tools")
+	// jsonrpc.Decode validated the message: navigate it without scanning
+	// it again.
+	tools, ok := jsonskim.Member(m.Result, "tools")
 	if !ok {
 		return data, nil
 	}
-	var raws [][]byte
-	if err := jsonx.WalkArray(tools, func(e []byte) bool { raws = append(raws, e); return true }); err != nil {
+	raws := make([][]byte, 0, 32)
+	if !jsonskim.Elements(tools, func(e []byte) bool { raws = append(raws, e); return true }) {
 		return nil, errBadList
 	}
 	evs := make([]*evaluated, len(raws))
