@@ -145,7 +145,7 @@ func (t *h1) RoundTrip(req *http.Request) (*http.Response, error) {
 		stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
 		resp, err := t.exchange(pc, req)
 		if err == nil {
-			resp.Body = &h1body{rc: resp.Body, t: t, pc: pc, stop: stop, reusable: !resp.Close && !req.Close}
+			resp.Body = &h1body{rc: resp.Body, t: t, pc: pc, stop: stop, reusable: !resp.Close && !req.Close, remaining: resp.ContentLength}
 			return resp, nil
 		}
 		stop()
@@ -198,22 +198,30 @@ type h1body struct {
 	pc       *h1conn
 	stop     func() bool
 	reusable bool
-	done     bool
-	mu       sync.Mutex
+	// remaining counts down a known Content-Length (-1: unknown), so that a
+	// body read exactly to its length releases the connection without
+	// the extra Read that would see EOF.
+	remaining int64
+	done      bool
+	mu        sync.Mutex
 }
 
 func (b *h1body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err == io.EOF {
+	if b.remaining > 0 {
+		b.remaining -= int64(n)
+	}
+	switch {
+	case err == io.EOF || b.remaining == 0:
 		b.finish(true)
-	} else if err != nil {
+	case err != nil:
 		b.finish(false)
 	}
 	return n, err
 }
 
 func (b *h1body) Close() error {
-	b.finish(false)
+	b.finish(b.remaining == 0)
 	return nil
 }
 
