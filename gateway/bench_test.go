@@ -55,3 +55,43 @@ func BenchmarkProxyLegacyJSON(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkRoundTrip measures one client's sequential round trip to an
+// upstream directly and through the gateway, in one process over loopback:
+// the difference is the latency the gateway adds, without the cost of
+// scheduling three processes on a small machine.
+func BenchmarkRoundTrip(b *testing.B) {
+	const result = `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}]}}`
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, result)
+	}))
+	defer up.Close()
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	rem, _ := remote.New(remote.Options{URL: up.URL})
+	g, _ := gateway.New(gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraLegacy})
+	gw := httptest.NewServer(g)
+	defer gw.Close()
+	now := time.Now()
+	sid, _ := kr.Seal(&session.State{ID: session.NewID(), Route: "r", Version: "2025-11-25", UpstreamSession: "u", Created: now, Expires: now.Add(time.Hour)})
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`)
+	for _, tc := range []struct{ name, url string }{{"direct", up.URL}, {"gateway", gw.URL}} {
+		b.Run(tc.name, func(b *testing.B) {
+			client := &http.Client{Transport: &http.Transport{}}
+			for b.Loop() {
+				req, _ := http.NewRequest("POST", tc.url, bytes.NewReader(body))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				req.Header.Set("Mcp-Session-Id", sid)
+				req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+				resp, err := client.Do(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+}
