@@ -160,7 +160,7 @@ func NewSSEReader(r io.Reader, max int) *SSEReader {
 	if max <= 0 {
 		max = 4 << 20
 	}
-	return &SSEReader{r: bufio.NewReaderSize(r, 16<<10), max: max}
+	return &SSEReader{r: bufio.NewReaderSize(r, 1<<10), max: max}
 }
 
 // Next returns the next event that carries data, an id or a retry hint.

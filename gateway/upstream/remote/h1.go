@@ -93,7 +93,7 @@ func (t *h1) get(ctx context.Context) (*h1conn, bool, error) {
 		}
 		c = tc
 	}
-	return &h1conn{c: c, br: bufio.NewReaderSize(c, 4096), bw: bufio.NewWriterSize(c, 4096)}, false, nil
+	return &h1conn{c: c, br: bufio.NewReaderSize(c, 2048), bw: bufio.NewWriterSize(c, 1024)}, false, nil
 }
 
 // alive reports whether an idle connection is still open: the server has
