@@ -115,6 +115,21 @@ type upSession struct {
 
 	hubMu sync.Mutex
 	hub   *hub // the upstream GET stream shared by this principal's listen streams
+
+	levelMu sync.Mutex
+	level   string // the log level last set on the upstream session
+}
+
+// wantLevel reports whether the upstream session's log level must change
+// to lv, and records it.
+func (us *upSession) wantLevel(lv string) bool {
+	us.levelMu.Lock()
+	defer us.levelMu.Unlock()
+	if us.level == lv {
+		return false
+	}
+	us.level = lv
+	return true
 }
 
 // discovery is an upstream's server/discover answer.
@@ -408,6 +423,13 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 		}
 		if m.Method == mcp.MethodServerDiscover {
 			return upstream.Message(jsonrpc.AppendResult(nil, m.ID, g.discoverResult(us))), nil
+		}
+		if lv := c.Params.LogLevel; lv != "" && us.wantLevel(lv) {
+			// 2026-07-28 asks for logs per request; a legacy server keeps
+			// one level per session: set it when it changes.
+			if err := g.legacyCallParams(ctx, c, us, mcp.MethodLoggingSetLevel, []byte(`{"level":`+string(jsonx.Quote(lv))+`}`)); err != nil {
+				g.log.Debug("upstream logging/setLevel failed", "route", g.opts.Route, "err", err)
+			}
 		}
 		body, err := stripMeta(c.Body())
 		if err != nil {

@@ -46,6 +46,10 @@ func newUpstream(t testing.TB, kind upstreamKind) *httptest.Server {
 		}
 		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "done"}}}, nil, nil
 	})
+	mcp.AddTool(srv, &mcp.Tool{Name: "logs", Description: "logs a message"}, func(ctx context.Context, req *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {
+		_ = req.Session.Log(ctx, &mcp.LoggingMessageParams{Level: "info", Data: "a log line"})
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "logged"}}}, nil, nil
+	})
 	var added atomic.Int32
 	mcp.AddTool(srv, &mcp.Tool{Name: "add_tool", Description: "adds a tool, so the tool list changes"}, func(ctx context.Context, req *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {
 		n := added.Add(1)
@@ -153,7 +157,7 @@ func TestGatewayEras(t *testing.T) {
 			}
 			callEcho(t, cs, "hello "+tt.name)
 			tools, err := cs.ListTools(context.Background(), nil)
-			if err != nil || len(tools.Tools) != 3 {
+			if err != nil || len(tools.Tools) != 4 {
 				t.Fatalf("tools/list = %v, %v", tools, err)
 			}
 			rr, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "test://r"})

@@ -212,10 +212,17 @@ func (g *Gateway) pump(ctx context.Context, us *upSession, h *hub, reply upstrea
 	}
 }
 
-// legacyCall sends one request on the upstream session and waits for it.
+// legacyCall sends one request about a resource URI on the upstream
+// session and waits for it.
 func (g *Gateway) legacyCall(ctx context.Context, c *Call, us *upSession, method, uri string) error {
 	params := append(jsonx.Quote(uri), '}')
 	params = append([]byte(`{"uri":`), params...)
+	return g.legacyCallParams(ctx, c, us, method, params)
+}
+
+// legacyCallParams sends one request on the upstream session and waits
+// for its result.
+func (g *Gateway) legacyCallParams(ctx context.Context, c *Call, us *upSession, method string, params []byte) error {
 	body := jsonrpc.AppendRequest(nil, jsonrpc.StringID("mcpfort-"+method+"-"+strconv.FormatUint(seq.Add(1), 10)), method, params)
 	msg, _ := jsonrpc.Decode(body, jsonrpc.Limits{})
 	reply, err := g.up.Post(ctx, &upstream.Request{Body: body, Messages: []*jsonrpc.Message{msg}, Session: us.id, Key: us.key, Principal: principalKey(c.Principal), ProtocolVersion: us.version})

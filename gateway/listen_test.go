@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -97,4 +98,56 @@ func TestGetStreamOverModernUpstream(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestLoggingAcrossEras: a 2026-07-28 request's _meta logLevel reaches a
+// legacy upstream as logging/setLevel, and its logs come back on the
+// request's stream; without a logLevel no log is sent. A legacy client's
+// logging/setLevel reaches a stateless upstream as _meta logLevel.
+func TestLoggingAcrossEras(t *testing.T) {
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	readAll := func(resp *http.Response) string {
+		var b strings.Builder
+		streamEvents(resp, func(ev sseEvent) bool { b.WriteString(ev.data + "\n"); return true })
+		return b.String()
+	}
+	gl := newGateway(t, newUpstream(t, stateful).URL, kr, gateway.EraAuto)
+	withBody := `{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"logs","arguments":{"text":""},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/logLevel":"debug"}}}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", gl.URL, strings.NewReader(withBody))
+	for k, v := range modernHeaders("tools/call", "logs") {
+		req.Header.Set(k, v)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	with, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(with); !strings.Contains(got, "notifications/message") || !strings.Contains(got, "logged") {
+		t.Fatalf("2026 request with logLevel through a legacy upstream:\n%s", got)
+	}
+	without := modernPost(t, ctx, gl.URL, "tools/call", "logs", `"name":"logs","arguments":{"text":""}`)
+	var body strings.Builder
+	io.Copy(&body, without.Body)
+	without.Body.Close()
+	if strings.Contains(body.String(), "notifications/message") {
+		t.Fatalf("a log was sent to a request without logLevel:\n%s", body.String())
+	}
+
+	gm := newGateway(t, newUpstream(t, modernOnly).URL, kr, gateway.EraAuto)
+	c := &rawClient{t: t, url: gm.URL}
+	c.initialize("2025-11-25")
+	r := c.post(`{"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{"level":"debug"}}`)
+	r.Body.Close()
+	r = c.post(`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"logs","arguments":{"text":""}}}`)
+	if r.Header.Get("Content-Type") == "text/event-stream" {
+		if got := readAll(r); !strings.Contains(got, "notifications/message") {
+			t.Fatalf("legacy client with setLevel through a stateless upstream:\n%s", got)
+		}
+		return
+	}
+	r.Body.Close()
+	t.Fatal("no stream, so no log, for a legacy client that set a level")
 }
