@@ -4,7 +4,7 @@ GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin
 
-.PHONY: all build run test vet staticcheck unit conformance bench clean
+.PHONY: all build run test vet staticcheck unit node-deps conformance bench clean
 
 all: build
 
@@ -24,7 +24,16 @@ vet:
 staticcheck:
 	$(STATICCHECK) ./...
 
-unit:
+# Node 22 and the pinned conformance suite, which some unit tests drive
+# too (the authorization server's conformance test).
+node-deps:
+	@scripts/node22.sh >/dev/null
+	@sum=$$(sha256sum conformance/package-lock.json | cut -d' ' -f1); \
+	if [ "$$(cat conformance/node_modules/.mcpfort-lock-sha256 2>/dev/null)" != "$$sum" ]; then \
+		(cd conformance && npm ci --no-audit --no-fund --loglevel=error) && echo "$$sum" > conformance/node_modules/.mcpfort-lock-sha256; \
+	fi
+
+unit: node-deps
 	$(GO) test -race -timeout 15m ./...
 	cd resourceserver/examples/gosdk && $(GO) test -race ./...
 	cd resourceserver/examples/mcpgo && $(GO) test -race ./...
