@@ -118,6 +118,10 @@ func BenchmarkAllPolicies(b *testing.B) {
 		mws, flush := allPolicies(b)
 		runCallCPU(b, chain(terminal(list), mws...), newCall(b, mcp.MethodToolsCall, callParams), flush)
 	})
+	b.Run("chain-without-audit", func(b *testing.B) {
+		mws, _ := allPolicies(b)
+		runCallCPU(b, chain(terminal(list), mws[1:]...), newCall(b, mcp.MethodToolsCall, callParams), nil)
+	})
 	b.Run("gateway-passthrough", func(b *testing.B) { gatewayCPU(b, nil, nil) })
 	b.Run("gateway-all-policies", func(b *testing.B) {
 		mws, flush := allPolicies(b)
