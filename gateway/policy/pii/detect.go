@@ -37,7 +37,7 @@ type triggers struct {
 	colons   int // ':' between hex digits or colons (IPv6)
 }
 
-func scanTriggers(s string) triggers {
+func scanTriggers[T string | []byte](s T) triggers {
 	var t triggers
 	for i := 0; i < len(s); i++ {
 		switch c := s[i]; {

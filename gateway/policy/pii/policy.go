@@ -215,7 +215,7 @@ func (p *Policy) maybe(d Direction) func([]byte) bool {
 	}
 	sec := p.det.secrets
 	return func(raw []byte) bool {
-		t := scanTriggersBytes(raw)
+		t := scanTriggers(raw)
 		switch {
 		case nationalDigits > 0 && t.digits >= nationalDigits:
 			return true
@@ -226,26 +226,6 @@ func (p *Policy) maybe(d Direction) func([]byte) bool {
 		}
 		return set.has(Secret) && len(raw) >= 8 && sec.mayContain(raw)
 	}
-}
-
-func scanTriggersBytes(b []byte) triggers {
-	var t triggers
-	for i, c := range b {
-		switch {
-		case c >= '0' && c <= '9':
-			t.digits++
-			if i+1 < len(b) && b[i+1] == '.' {
-				t.digitDot++
-			}
-		case c == '@':
-			t.at = true
-		case c == ':':
-			if hexOrColonAround(b, i) {
-				t.colons++
-			}
-		}
-	}
-	return t
 }
 
 // mayMatch reports whether anything in the raw JSON b could be found by

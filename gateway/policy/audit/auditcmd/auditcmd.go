@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/subcmd"
 )
 
 // Usage is the help text of "mcpfort audit".
@@ -50,46 +51,17 @@ func Run(ctx context.Context, store *audit.Store, args []string, stdout, stderr 
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if len(args) == 0 {
-		fmt.Fprint(stderr, Usage)
-		return 2
+	with := func(f func(context.Context, *audit.Store, []string, io.Writer, io.Writer, Options) error) subcmd.Func {
+		return func(args []string) error { return f(ctx, store, args, stdout, stderr, opts) }
 	}
-	var err error
-	switch args[0] {
-	case "verify":
-		err = verify(ctx, store, args[1:], stdout, stderr, opts)
-	case "export":
-		err = export(ctx, store, args[1:], stdout, stderr, opts)
-	case "head":
-		err = head(ctx, store, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, Usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "mcpfort audit: unknown command %q\n\n%s", args[0], Usage)
-		return 2
-	}
-	var ue usageError
-	switch {
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "mcpfort audit %s: %v\n\n%s", args[0], err, Usage)
-		return 2
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case errors.Is(err, errBroken):
-		return 1
-	case err != nil:
-		fmt.Fprintf(stderr, "mcpfort audit %s: %v\n", args[0], err)
-		return 1
-	}
-	return 0
+	return subcmd.Run("mcpfort audit", Usage, map[string]subcmd.Func{
+		"verify": with(verify), "export": with(export), "head": with(head),
+	}, args, stdout, stderr)
 }
 
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
-
-var errBroken = errors.New("the audit chain is broken")
+// errBroken is a verification that found problems: they are printed, and
+// the exit code is 1.
+var errBroken = fmt.Errorf("the audit chain is broken: %w", subcmd.ErrReported)
 
 type anchors []audit.Head
 
@@ -105,23 +77,16 @@ func (a *anchors) Set(s string) error {
 }
 
 func flags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("audit "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, Usage) }
-	return fs
+	return subcmd.FlagSet("audit "+name, Usage, stderr)
 }
 
+// parse parses flags; these commands take no positional arguments.
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return usageError{err.Error()}
+	pos, err := subcmd.Parse(fs, args)
+	if err == nil && len(pos) > 0 {
+		err = subcmd.UsageError{Msg: "unexpected argument " + pos[0]}
 	}
-	if fs.NArg() > 0 {
-		return usageError{"unexpected argument " + fs.Arg(0)}
-	}
-	return nil
+	return err
 }
 
 func verify(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer, opts Options) error {
@@ -196,7 +161,7 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
 		return now.Add(-d), nil
 	}
-	return time.Time{}, usageError{fmt.Sprintf("%q is not a time: want RFC 3339, a date (2026-01-31) or an age (90m, 24h, 7d)", s)}
+	return time.Time{}, subcmd.UsageError{Msg: fmt.Sprintf("%q is not a time: want RFC 3339, a date (2026-01-31) or an age (90m, 24h, 7d)", s)}
 }
 
 func export(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer, opts Options) error {
@@ -239,7 +204,7 @@ func export(ctx context.Context, store *audit.Store, args []string, stdout, stde
 	return nil
 }
 
-func head(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer) error {
+func head(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer, _ Options) error {
 	fs := flags("head", stderr)
 	if err := parse(fs, args); err != nil {
 		return err

@@ -8,7 +8,6 @@ package pincmd
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -18,6 +17,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/subcmd"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 )
 
@@ -39,70 +39,16 @@ Commands:
 // Run runs one "mcpfort tools" command against store and returns the exit
 // code: 0 on success, 1 on failure, 2 on bad usage.
 func Run(ctx context.Context, store pinning.Store, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, Usage)
-		return 2
+	with := func(f func(context.Context, pinning.Store, []string, io.Writer, io.Writer) error) subcmd.Func {
+		return func(args []string) error { return f(ctx, store, args, stdout, stderr) }
 	}
-	var err error
-	switch args[0] {
-	case "list":
-		err = list(ctx, store, args[1:], stdout, stderr)
-	case "diff":
-		err = diff(ctx, store, args[1:], stdout, stderr)
-	case "approve":
-		err = approve(ctx, store, args[1:], stdout, stderr)
-	case "revoke":
-		err = revoke(ctx, store, args[1:], stdout, stderr)
-	case "help", "-h", "--help":
-		fmt.Fprint(stdout, Usage)
-		return 0
-	default:
-		fmt.Fprintf(stderr, "mcpfort tools: unknown command %q\n\n%s", args[0], Usage)
-		return 2
-	}
-	var ue usageError
-	switch {
-	case errors.As(err, &ue):
-		fmt.Fprintf(stderr, "mcpfort tools %s: %v\n\n%s", args[0], err, Usage)
-		return 2
-	case errors.Is(err, flag.ErrHelp):
-		return 0
-	case err != nil:
-		fmt.Fprintf(stderr, "mcpfort tools %s: %v\n", args[0], err)
-		return 1
-	}
-	return 0
+	return subcmd.Run("mcpfort tools", Usage, map[string]subcmd.Func{
+		"list": with(list), "diff": with(diff), "approve": with(approve), "revoke": with(revoke),
+	}, args, stdout, stderr)
 }
-
-type usageError struct{ msg string }
-
-func (e usageError) Error() string { return e.msg }
 
 func flags(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("tools "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, Usage) }
-	return fs
-}
-
-// parse parses flags that may come before or after the positional
-// arguments.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, usageError{err.Error()}
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
-	}
+	return subcmd.FlagSet("tools "+name, Usage, stderr)
 }
 
 // latest keeps, per server and tool, the most recently seen candidate
@@ -150,12 +96,12 @@ func list(ctx context.Context, store pinning.Store, args []string, stdout, stder
 	fs := flags("list", stderr)
 	server := fs.String("server", "", "only this server")
 	format := fs.String("format", "text", "text, json or pinfile")
-	pos, err := parse(fs, args)
+	pos, err := subcmd.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return usageError{"unexpected argument " + pos[0]}
+		return subcmd.UsageError{Msg: "unexpected argument " + pos[0]}
 	}
 	pins, err := store.Pins(ctx, *server)
 	if err != nil {
@@ -192,7 +138,7 @@ func list(ctx context.Context, store pinning.Store, args []string, stdout, stder
 		return enc.Encode(out)
 	case "text":
 	default:
-		return usageError{"--format must be text, json or pinfile"}
+		return subcmd.UsageError{Msg: "--format must be text, json or pinfile"}
 	}
 	tw := tabwriter.NewWriter(stdout, 2, 8, 2, ' ', 0)
 	fmt.Fprintln(tw, "SERVER\tTOOL\tSTATUS\tHASH\tSINCE\tBY")
@@ -227,12 +173,12 @@ func printable(s string) string {
 
 func diff(ctx context.Context, store pinning.Store, args []string, stdout, stderr io.Writer) error {
 	fs := flags("diff", stderr)
-	pos, err := parse(fs, args)
+	pos, err := subcmd.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 2 {
-		return usageError{"want at most SERVER and TOOL"}
+		return subcmd.UsageError{Msg: "want at most SERVER and TOOL"}
 	}
 	server, tool := "", ""
 	if len(pos) > 0 {
@@ -308,19 +254,19 @@ func approve(ctx context.Context, store pinning.Store, args []string, stdout, st
 	hash := fs.String("hash", "", "approve the awaiting definition with this hash")
 	accept := fs.Bool("accept-findings", false, "approve definitions with injection findings too")
 	by := fs.String("by", "", "who approves (default: operator:$USER)")
-	pos, err := parse(fs, args)
+	pos, err := subcmd.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
-		return usageError{"want SERVER and TOOL..., or SERVER --all"}
+		return subcmd.UsageError{Msg: "want SERVER and TOOL..., or SERVER --all"}
 	}
 	server, tools := pos[0], pos[1:]
 	if *all == (len(tools) > 0) {
-		return usageError{"name the tools to approve, or give --all"}
+		return subcmd.UsageError{Msg: "name the tools to approve, or give --all"}
 	}
 	if *hash != "" && len(tools) != 1 {
-		return usageError{"--hash names one definition: give exactly one TOOL"}
+		return subcmd.UsageError{Msg: "--hash names one definition: give exactly one TOOL"}
 	}
 	cands, err := store.Candidates(ctx, server)
 	if err != nil {
@@ -378,12 +324,12 @@ func approve(ctx context.Context, store pinning.Store, args []string, stdout, st
 func revoke(ctx context.Context, store pinning.Store, args []string, stdout, stderr io.Writer) error {
 	fs := flags("revoke", stderr)
 	by := fs.String("by", "", "who revokes (default: operator:$USER)")
-	pos, err := parse(fs, args)
+	pos, err := subcmd.Parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 2 {
-		return usageError{"want SERVER and TOOL"}
+		return subcmd.UsageError{Msg: "want SERVER and TOOL"}
 	}
 	if err := store.Revoke(ctx, pos[0], pos[1], operator(*by)); err != nil {
 		return err
