@@ -21,6 +21,8 @@ import (
 	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/policy/audit"
+	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 	"github.com/mcpfort/mcpfort/gateway/policy/ratelimit"
 	"github.com/mcpfort/mcpfort/gateway/session"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
@@ -60,6 +62,8 @@ type App struct {
 	limits              ratelimit.Store
 	closers             []func(context.Context) error
 	as                  *authserver.Server
+	pinning             *pinning.Policy
+	audit               *audit.Log
 	console             io.Writer
 	now                 func() time.Time
 }
@@ -91,6 +95,14 @@ func New(cfg *config.Config, o Options) (*App, error) {
 		return nil, err
 	}
 	if err := a.buildAuthServer(context.Background()); err != nil {
+		a.closeAll(context.Background())
+		return nil, err
+	}
+	if err := a.buildAudit(context.Background()); err != nil {
+		a.closeAll(context.Background())
+		return nil, err
+	}
+	if err := a.buildPinning(context.Background()); err != nil {
 		a.closeAll(context.Background())
 		return nil, err
 	}
@@ -135,15 +147,23 @@ func New(cfg *config.Config, o Options) (*App, error) {
 			a.closeUpstreams(context.Background())
 			return nil, fmt.Errorf("server %q: %w", s.Name, err)
 		}
-		// The MCP-plane chain, outermost first: scope requirements, then
-		// the route's policies (see routePolicies).
+		// The MCP-plane chain, outermost first: the audit log (it records
+		// every refusal), scope requirements, rate limits, tool filter,
+		// schema checks, then pinning and PII masking closest to the
+		// upstream.
 		rp, err := a.routePolicies(s)
+		if err == nil {
+			var outer, inner []gateway.Middleware
+			if outer, inner, err = a.auditAndPrivacy(s); err == nil {
+				policies = append(append(append(outer, policies...), rp...), inner...)
+			}
+		}
 		if err != nil {
 			_ = up.Close(context.Background())
-			a.closeUpstreams(context.Background())
+			a.closeAll(context.Background())
 			return nil, fmt.Errorf("server %q: %w", s.Name, err)
 		}
-		chain := append(policies, rp...)
+		chain := policies
 		g, err := gateway.New(gateway.Options{
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring, Denylist: deny,
 			Principal: principalFrom, Middleware: chain,

@@ -44,6 +44,10 @@ type Config struct {
 	Policies Policies `yaml:"policies"`
 	// RateLimit configures the rate-limit store shared by all routes.
 	RateLimit RateLimitStore `yaml:"rate_limit"`
+	// Pinning configures what tool pinning shares across servers.
+	Pinning PinningStore `yaml:"pinning"`
+	// Audit configures the audit log.
+	Audit Audit `yaml:"audit"`
 	// Servers are the upstream MCP servers mcpfort fronts, one route each.
 	Servers []Server `yaml:"servers"`
 
@@ -390,6 +394,13 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Sessions.TTL == 0 {
 		c.Sessions.TTL = Duration(DefaultSessionTTL)
+	}
+	if c.Audit.Enabled == nil {
+		on := true
+		c.Audit.Enabled = &on
+	}
+	if c.Pinning.RefreshInterval == 0 {
+		c.Pinning.RefreshInterval = Duration(time.Minute)
 	}
 	if c.RateLimit.Timeout == 0 {
 		c.RateLimit.Timeout = Duration(250 * time.Millisecond)

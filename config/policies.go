@@ -24,6 +24,90 @@ type Policies struct {
 	// (JSON Schema 2020-12) and operator constraints before the upstream
 	// is called. On by default.
 	Schema *Schema `yaml:"schema"`
+	// PII masks, redacts or blocks personal data and secrets in arguments
+	// going upstream, in results coming back and in what is logged. Off
+	// unless configured.
+	PII *PII `yaml:"pii"`
+	// Pinning quarantines tool definitions that are new or changed until
+	// an operator approves them (mcpfort tools approve). Off unless
+	// configured.
+	Pinning *Pinning `yaml:"pinning"`
+}
+
+// PII configures the PII policy. Actions: off, mask, redact, block.
+type PII struct {
+	// Default applies to every detector without a rule of its own.
+	// Default: mask arguments and results, redact in logs.
+	Default PIIRule `yaml:"default"`
+	// Detectors override Default per detector: secret, card, iban,
+	// national_id, email, phone, ip.
+	Detectors map[string]PIIRule `yaml:"detectors"`
+	// NationalIDs are the national id formats to look for: presets by
+	// name (us_ssn, uk_nino, es_dni, nl_bsn, in_aadhaar) or an RE2
+	// pattern with a name.
+	NationalIDs []NationalID `yaml:"national_ids"`
+}
+
+// PIIRule gives an action per direction.
+type PIIRule struct {
+	Arguments string `yaml:"arguments"`
+	Results   string `yaml:"results"`
+	Logs      string `yaml:"logs"`
+}
+
+// NationalID is one national id format.
+type NationalID struct {
+	Name    string  `yaml:"name"`
+	Pattern string  `yaml:"pattern"`
+	Rule    PIIRule `yaml:"rule"`
+}
+
+// Pinning configures tool-definition pinning on a server.
+type Pinning struct {
+	// Enabled turns pinning on for the server.
+	Enabled bool `yaml:"enabled"`
+	// TrustOnFirstUse approves a server's first full tool list (once,
+	// across replicas); later changes are quarantined.
+	TrustOnFirstUse bool `yaml:"trust_on_first_use"`
+	// AllowFindings trusts definitions whose descriptions carry injection
+	// cues (insecure: they are reported but not held back).
+	AllowFindings bool `yaml:"allow_findings"`
+	// AllowUnapproved reports unapproved tools but lets them through
+	// (insecure: observation only).
+	AllowUnapproved bool `yaml:"allow_unapproved"`
+}
+
+// PinningStore configures what is shared by the pinning of every server.
+type PinningStore struct {
+	// PinFile is a YAML file of approved definitions; for each server it
+	// names it is that server's whole approved set.
+	PinFile string `yaml:"pin_file"`
+	// RefreshInterval re-checks a called tool against a fresh tools/list
+	// once the known definition is this old. Default 1m.
+	RefreshInterval Duration `yaml:"refresh_interval"`
+	// ExtraCues are more phrases (case-insensitive) that mark a
+	// description as an injection attempt.
+	ExtraCues []string `yaml:"extra_cues"`
+}
+
+// Audit configures the tamper-evident audit log: one hash-chained record
+// per decision, in the state database (SQLite or PostgreSQL).
+type Audit struct {
+	// Enabled turns the audit log on. Default true.
+	Enabled *bool `yaml:"enabled"`
+	// KeyFile keys the chain with an HMAC, so that it cannot be recomputed
+	// by someone who can write the database. Default state.dir/audit.key
+	// when that file exists.
+	KeyFile string `yaml:"key_file"`
+	// RecordArguments and RecordResults store arguments and results
+	// (PII-masked) instead of only their hashes. Default false.
+	RecordArguments bool `yaml:"record_arguments"`
+	RecordResults   bool `yaml:"record_results"`
+	// AllowUnrecorded lets calls through while the log cannot be written
+	// (counted). Default false: they are refused with 503.
+	AllowUnrecorded bool `yaml:"allow_unrecorded"`
+	// QueueSize bounds the records waiting to be written. Default 8192.
+	QueueSize int `yaml:"queue_size"`
 }
 
 // RateLimit is one limit.
@@ -149,6 +233,12 @@ func (p Policies) merge(def Policies) Policies {
 	if p.Schema == nil {
 		p.Schema = def.Schema
 	}
+	if p.PII == nil {
+		p.PII = def.PII
+	}
+	if p.Pinning == nil {
+		p.Pinning = def.Pinning
+	}
 	return p
 }
 
@@ -200,6 +290,32 @@ func (p Policies) validate(at string, add func(path, format string, args ...any)
 	for i, c := range p.ToolCosts {
 		if c.Tool == "" || c.Cost < 0 {
 			add(fmt.Sprintf("%s.tool_costs[%d]", at, i), "needs a tool and a non-negative cost")
+		}
+	}
+	if pi := p.PII; pi != nil {
+		actions := func(path string, r PIIRule) {
+			for dir, a := range map[string]string{"arguments": r.Arguments, "results": r.Results, "logs": r.Logs} {
+				switch a {
+				case "", "off", "mask", "redact", "block":
+				default:
+					add(path+"."+dir, "must be off, mask, redact or block, got %q", a)
+				}
+			}
+		}
+		actions(at+".pii.default", pi.Default)
+		for k, r := range pi.Detectors {
+			switch k {
+			case "secret", "card", "iban", "national_id", "email", "phone", "ip":
+			default:
+				add(at+".pii.detectors", "unknown detector %q", k)
+			}
+			actions(at+".pii.detectors."+k, r)
+		}
+		for i, n := range pi.NationalIDs {
+			if n.Name == "" {
+				add(fmt.Sprintf("%s.pii.national_ids[%d].name", at, i), "required")
+			}
+			actions(fmt.Sprintf("%s.pii.national_ids[%d].rule", at, i), n.Rule)
 		}
 	}
 	if s := p.Schema; s != nil {

@@ -56,8 +56,9 @@ type Call struct {
 	// Header holds the client's request headers (read-only).
 	Header http.Header
 
-	body []byte      // the raw message as received, when it is forwarded unchanged
-	fwd  http.Header // the client headers that travel upstream
+	body    []byte      // the raw message as received, when it is forwarded unchanged
+	fwd     http.Header // the client headers that travel upstream
+	rewrote bool        // a policy replaced the body (SetBody)
 }
 
 // Body returns the message bytes that will be forwarded.
@@ -70,7 +71,7 @@ func (c *Call) Body() []byte {
 
 // SetBody replaces the bytes forwarded upstream (a policy that rewrites
 // arguments). The message must keep its id and method.
-func (c *Call) SetBody(b []byte) { c.body = b }
+func (c *Call) SetBody(b []byte) { c.body, c.rewrote = b, true }
 
 // Handler serves one call and returns the upstream's reply (or a reply the
 // handler made itself). An error that is a *jsonrpc.Error or an *Error is

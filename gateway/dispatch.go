@@ -37,6 +37,12 @@ func (g *Gateway) dispatch(ctx context.Context, c *Call) (upstream.Reply, error)
 	if modern == no {
 		return g.toLegacy(ctx, c)
 	}
+	if c.rewrote && c.Msg.Method == mcp.MethodToolsCall {
+		// A policy rewrote the arguments (PII masking): the headers that
+		// mirror them must say the same, or the upstream sees a mismatch
+		// and the original value travels in a header.
+		g.remirror(ctx, c)
+	}
 	return g.up.Post(ctx, &upstream.Request{
 		Body: c.Body(), Messages: []*jsonrpc.Message{c.Msg}, Principal: principalKey(c.Principal),
 		ProtocolVersion: c.Version, Header: c.fwd,

@@ -189,3 +189,31 @@ func headerMatches(h string, v []byte) bool {
 	b, ok2 := new(big.Float).SetString(string(v))
 	return ok1 && ok2 && a.Cmp(b) == 0
 }
+
+// remirror recomputes the Mcp-Param-* headers of a tools/call from its
+// (rewritten) arguments.
+func (g *Gateway) remirror(ctx context.Context, c *Call) {
+	hs, known := g.paramHeadersFor(ctx, c)
+	if !known || len(hs) == 0 {
+		return
+	}
+	params, _ := jsonx.Get(c.Body(), "params")
+	args, _ := jsonx.Get(params, "arguments")
+	fwd := make(http.Header, len(c.fwd))
+	for k, v := range c.fwd {
+		fwd[k] = v
+	}
+	for _, ph := range hs {
+		v, ok := valueAt(args, ph.path)
+		if !ok || jsonx.IsNull(v) {
+			delete(fwd, ph.header)
+			continue
+		}
+		s, isString := jsonx.String(v)
+		if !isString {
+			s = string(v) // an integer or a boolean, as its JSON text
+		}
+		fwd[ph.header] = []string{mcp.EncodeHeaderValue(s)}
+	}
+	c.fwd = fwd
+}

@@ -34,6 +34,10 @@ const usage = `Usage:
   mcpfort version                print the version
   mcpfort users add|passwd|list|disable|enable [--config FILE | --db DSN]
                                  manage local accounts of the embedded authorization server
+  mcpfort tools list|diff|approve|revoke [--config FILE]
+                                 review and approve pinned tool definitions
+  mcpfort audit verify|export|head [--config FILE]
+                                 check the audit log's hash chain, export it as JSON Lines
 `
 
 func run(args []string, stdout, stderr io.Writer) int {

@@ -1,0 +1,175 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/policy/audit"
+	"github.com/mcpfort/mcpfort/gateway/policy/pii"
+	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
+)
+
+// piiPolicy builds a route's PII policy, or nil when it has none.
+func piiPolicy(c *config.PII, log func() *pii.Options) (*pii.Policy, error) {
+	if c == nil {
+		return nil, nil
+	}
+	rule := func(r config.PIIRule) (pii.Rule, error) {
+		var out pii.Rule
+		var err error
+		if out.Arguments, err = pii.ParseAction(r.Arguments); err != nil {
+			return out, err
+		}
+		if out.Results, err = pii.ParseAction(r.Results); err != nil {
+			return out, err
+		}
+		out.Logs, err = pii.ParseAction(r.Logs)
+		return out, err
+	}
+	o := log()
+	var err error
+	if o.Default, err = rule(c.Default); err != nil {
+		return nil, err
+	}
+	for name, r := range c.Detectors {
+		k, err := pii.ParseKind(name)
+		if err != nil {
+			return nil, err
+		}
+		if o.Detectors == nil {
+			o.Detectors = map[pii.Kind]pii.Rule{}
+		}
+		if o.Detectors[k], err = rule(r); err != nil {
+			return nil, err
+		}
+	}
+	for _, n := range c.NationalIDs {
+		r, err := rule(n.Rule)
+		if err != nil {
+			return nil, err
+		}
+		o.NationalIDs = append(o.NationalIDs, pii.NationalIDPattern{Name: n.Name, Pattern: n.Pattern, Rule: r})
+	}
+	return pii.New(*o)
+}
+
+// buildPinning builds the one pinning policy shared by the routes that
+// enable it, on the state database.
+func (a *App) buildPinning(ctx context.Context) error {
+	servers := map[string]pinning.ServerOptions{}
+	for _, s := range a.cfg.Servers {
+		if p := s.Policies.Pinning; p != nil && p.Enabled {
+			servers[s.Name] = pinning.ServerOptions{TrustOnFirstUse: p.TrustOnFirstUse, AllowFindings: p.AllowFindings, AllowUnapproved: p.AllowUnapproved}
+		}
+	}
+	if len(servers) == 0 {
+		return nil
+	}
+	store, err := pinning.OpenStore(ctx, a.cfg.State.Database, a.cfg.State.Dir)
+	if err != nil {
+		return fmt.Errorf("pinning store: %w", err)
+	}
+	a.closers = append(a.closers, func(context.Context) error { return store.Close() })
+	var pins []pinning.Pin
+	if f := a.cfg.Pinning.PinFile; f != "" {
+		b, err := os.ReadFile(a.cfg.Resolve(f))
+		if err != nil {
+			return fmt.Errorf("pinning.pin_file: %w", err)
+		}
+		if pins, err = pinning.ParsePinFile(b); err != nil {
+			return fmt.Errorf("pinning.pin_file: %w", err)
+		}
+	}
+	p, err := pinning.New(pinning.Options{Store: store, Servers: servers, PinFile: pins, ExtraCues: a.cfg.Pinning.ExtraCues,
+		RefreshInterval: a.cfg.Pinning.RefreshInterval.D(), Logger: a.log.With("policy", "pinning")})
+	if err != nil {
+		return fmt.Errorf("pinning: %w", err)
+	}
+	a.pinning = p
+	return nil
+}
+
+// buildAudit opens the audit log on the state database. It is closed
+// (flushed) after the HTTP server stops, before the stores.
+func (a *App) buildAudit(ctx context.Context) error {
+	ac := a.cfg.Audit
+	if !*ac.Enabled {
+		return nil
+	}
+	keyFile := ac.KeyFile
+	if keyFile == "" {
+		keyFile = filepath.Join(a.cfg.State.Dir, "audit.key")
+		if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
+			keyFile = ""
+		}
+	} else {
+		keyFile = a.cfg.Resolve(keyFile)
+	}
+	var key []byte
+	if keyFile != "" {
+		k, err := audit.ReadKeyFile(keyFile)
+		if err != nil {
+			return err
+		}
+		key = k
+	}
+	store, err := audit.OpenStore(ctx, a.cfg.State.Database, a.cfg.State.Dir, audit.StoreOptions{Key: key})
+	if err != nil {
+		return fmt.Errorf("audit store: %w", err)
+	}
+	opts := audit.Options{Sink: store, RecordArguments: ac.RecordArguments, RecordResults: ac.RecordResults,
+		AllowUnrecorded: ac.AllowUnrecorded, QueueSize: ac.QueueSize, Logger: a.log.With("component", "audit")}
+	if ac.RecordArguments || ac.RecordResults {
+		// Recorded arguments and results are PII-masked: the log masker
+		// with its defaults (redact) unless a default policy says more.
+		masker, err := piiPolicy(orDefaultPII(a.cfg.Policies.PII), func() *pii.Options { return &pii.Options{Logger: a.log} })
+		if err != nil {
+			return fmt.Errorf("audit masking: %w", err)
+		}
+		opts.Mask = masker.LogJSON
+	}
+	l, err := audit.New(opts)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("audit: %w", err)
+	}
+	a.audit = l
+	// Flush the log before closing its store.
+	a.closers = append(a.closers, func(ctx context.Context) error {
+		err := l.Close(ctx)
+		return errors.Join(err, store.Close())
+	})
+	return nil
+}
+
+func orDefaultPII(p *config.PII) *config.PII {
+	if p == nil {
+		return &config.PII{}
+	}
+	return p
+}
+
+// auditAndPrivacy returns the middleware that wrap a route's chain: the
+// audit log outermost (it records every refusal), and the pinning and PII
+// policies innermost (PII last, so it sees exactly what goes upstream).
+func (a *App) auditAndPrivacy(s config.Server) (outer, inner []gateway.Middleware, err error) {
+	if a.audit != nil {
+		outer = append(outer, a.audit.Wrap)
+	}
+	if p := s.Policies.Pinning; p != nil && p.Enabled && a.pinning != nil {
+		inner = append(inner, a.pinning.Wrap)
+	}
+	if s.Policies.PII != nil {
+		pp, err := piiPolicy(s.Policies.PII, func() *pii.Options { return &pii.Options{Logger: a.log.With("route", s.Name, "policy", "pii")} })
+		if err != nil {
+			return nil, nil, fmt.Errorf("policies.pii: %w", err)
+		}
+		inner = append(inner, pp.Wrap)
+	}
+	return outer, inner, nil
+}
