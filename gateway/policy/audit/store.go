@@ -31,6 +31,9 @@ type StoreOptions struct {
 type Store struct {
 	db  *sqldb.DB
 	key []byte
+	// SQLite statements prepared once: parsing SQL per batch cost as much
+	// as writing the rows.
+	head, insertOne, moveHead *sql.Stmt
 }
 
 // OpenStore opens (creating and migrating) the audit store in database:
@@ -48,11 +51,34 @@ func OpenStore(ctx context.Context, database, dir string, opts StoreOptions) (*S
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	return &Store{db: db, key: opts.Key}, nil
+	st := &Store{db: db, key: opts.Key}
+	if db.Dialect == sqldb.SQLite {
+		for _, p := range []struct {
+			stmt **sql.Stmt
+			q    string
+		}{
+			{&st.head, `SELECT seq, hash FROM audit_head WHERE id = 1`},
+			{&st.insertOne, `INSERT INTO audit_records (seq, time_us, record, hash) VALUES (?,?,?,?)`},
+			{&st.moveHead, `UPDATE audit_head SET seq = ?, hash = ?, updated_us = ? WHERE id = 1`},
+		} {
+			if *p.stmt, err = db.PrepareContext(ctx, p.q); err != nil {
+				st.Close()
+				return nil, fmt.Errorf("audit: %w", err)
+			}
+		}
+	}
+	return st, nil
 }
 
 // Close releases the store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	for _, st := range []*sql.Stmt{s.head, s.insertOne, s.moveHead} {
+		if st != nil {
+			st.Close()
+		}
+	}
+	return s.db.Close()
+}
 
 // rowsPerInsert keeps a multi-row INSERT well under both engines'
 // parameter limits.
@@ -78,7 +104,13 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 	}
 	var seq int64
 	var prev string
-	if err := tx.QueryRowContext(ctx, q).Scan(&seq, &prev); err != nil {
+	var head *sql.Row
+	if s.head != nil {
+		head = tx.StmtContext(ctx, s.head).QueryRowContext(ctx)
+	} else {
+		head = tx.QueryRowContext(ctx, q)
+	}
+	if err := head.Scan(&seq, &prev); err != nil {
 		return fmt.Errorf("audit: read chain head: %w", err)
 	}
 	rows := make([]row, len(recs))
@@ -95,8 +127,13 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 	if err := s.insert(ctx, tx, rows); err != nil {
 		return fmt.Errorf("audit: append: %w", err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2, updated_us = $3 WHERE id = 1`,
-		seq, prev, time.Now().UnixMicro()); err != nil {
+	if s.moveHead != nil {
+		_, err = tx.StmtContext(ctx, s.moveHead).ExecContext(ctx, seq, prev, time.Now().UnixMicro())
+	} else {
+		_, err = tx.ExecContext(ctx, `UPDATE audit_head SET seq = $1, hash = $2, updated_us = $3 WHERE id = 1`,
+			seq, prev, time.Now().UnixMicro())
+	}
+	if err != nil {
 		return fmt.Errorf("audit: move chain head: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -115,6 +152,17 @@ type row struct {
 // (whose parser looks numbered ones up in quadratic time), "$n" for
 // PostgreSQL.
 func (s *Store) insert(ctx context.Context, tx *sql.Tx, rows []row) error {
+	if s.insertOne != nil {
+		// SQLite runs in-process: one prepared statement per row costs no
+		// round trip and no parsing.
+		st := tx.StmtContext(ctx, s.insertOne)
+		for _, r := range rows {
+			if _, err := st.ExecContext(ctx, r.seq, r.timeUS, r.record, r.hash); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	for start := 0; start < len(rows); start += rowsPerInsert {
 		batch := rows[start:min(start+rowsPerInsert, len(rows))]
 		var sb strings.Builder
