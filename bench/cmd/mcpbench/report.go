@@ -112,7 +112,7 @@ func (r *report) write(w io.Writer) {
 			"*fastecho*: a minimal hand-written MCP server (encoding/json, no SDK), so that the gateway, not its upstream, is the bottleneck. "+
 			"*+token*: every request carries a bearer token (ES256 JWT from a loopback issuer) that mcpfort validates once and then serves from its cache. "+
 			"*server CPU/call* is the named process alone (for mcpfort rows, the gateway); the upstream's CPU is its own column. "+
-			"Rate-limit and audit policies are not part of mcpfort's configuration yet, so they are not on.\n\n")
+			"mcpfort runs its defaults: audit log and schema checks on; the *+token* row adds a per-subject rate limit that counts every call and refuses none.\n\n")
 	}
 	if len(r.latency) > 0 {
 		fmt.Fprintf(bw, "### One client (added latency)\n\n")
