@@ -163,4 +163,4 @@ func (p *peer) snap() snap {
 }
 
 // rateLimitConfig is a per-subject limit the load never reaches.
-const rateLimitConfig = "policies:\n  rate_limits: [{name: bench, by: [subject, server, tool], limit: 100000000, period: 1s}]\n"
+const rateLimitConfig = "policies:\n  rate_limits: [{name: bench, by: [subject, server, tool], limit: 100000, period: 1s}]\n"
