@@ -2,7 +2,6 @@ package credentials
 
 import (
 	"context"
-	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -185,5 +184,3 @@ func LoadOrCreateKey(path string) (*ecdsa.PrivateKey, error) {
 	}
 	return k, f.Close()
 }
-
-var _ crypto.Signer = (*ecdsa.PrivateKey)(nil)
