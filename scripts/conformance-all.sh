@@ -18,7 +18,10 @@ in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 base="${CONFORMANCE_PORT_BASE:-}"
 if [[ -z "$base" ]]; then
 	for _ in $(seq 1 50); do
-		base=$((20000 + RANDOM % 20000))
+		# Below the kernel's ephemeral range (32768 and up), where a
+		# port can be taken by an outgoing connection between the check
+		# and the bind.
+		base=$((10000 + RANDOM % 20000))
 		if ! in_use $base && ! in_use $((base + 1)) && ! in_use $((base + 2)); then break; fi
 	done
 fi
