@@ -84,10 +84,14 @@ type User struct {
 	PasswordHash string
 	Disabled     bool
 	// Issuer and Subject identify a federated user; the pair is unique.
-	Issuer    string
-	Subject   string
-	Email     string
-	Name      string
+	Issuer  string
+	Subject string
+	Email   string
+	Name    string
+	// Groups the user belongs to: set by the operator for local users,
+	// taken from the identity provider's claim for federated ones. Scopes
+	// beyond a resource's base scopes are granted by group.
+	Groups    []string
 	CreatedAt time.Time
 	UpdatedAt time.Time
 }
@@ -100,8 +104,8 @@ type UserStore interface {
 	GetUser(ctx context.Context, id string) (*User, error)
 	GetUserByUsername(ctx context.Context, username string) (*User, error)
 	GetUserBySubject(ctx context.Context, issuer, subject string) (*User, error)
-	// UpdateUser replaces the password hash, disabled flag, email, name and
-	// UpdatedAt; ErrNotFound if absent.
+	// UpdateUser replaces the password hash, disabled flag, email, name,
+	// groups and UpdatedAt; ErrNotFound if absent.
 	UpdateUser(ctx context.Context, u *User) error
 	// ListUsers returns up to limit users ordered by ID, starting after the
 	// given ID ("" for the first page).

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -100,8 +101,12 @@ func TestConcurrentMigrate(t *testing.T) {
 	if err := db.QueryRow(`SELECT COUNT(*) FROM mcpfort_schema_migrations`).Scan(&n); err != nil {
 		t.Fatal(err)
 	}
-	if n != 1 {
-		t.Errorf("%d migration rows, want 1", n)
+	files, err := filepath.Glob("migrations/*.sql")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != len(files) {
+		t.Errorf("%d migration rows, want one per migration (%d)", n, len(files))
 	}
 }
 

@@ -145,7 +145,7 @@ func testUsers(t *testing.T, s storage.Store) {
 	alice := &storage.User{ID: "u1", Username: "alice", PasswordHash: "$argon2id$x", Email: "a@example.com", Name: "Alice", CreatedAt: t0, UpdatedAt: t0}
 	must(t, s.CreateUser(ctx, alice))
 	wantErr(t, s.CreateUser(ctx, &storage.User{ID: "u2", Username: "alice", CreatedAt: t0, UpdatedAt: t0}), storage.ErrConflict)
-	fed := &storage.User{ID: "u3", Issuer: "https://idp.example", Subject: "248289761001", Email: "b@example.com", CreatedAt: t0, UpdatedAt: t0}
+	fed := &storage.User{ID: "u3", Issuer: "https://idp.example", Subject: "248289761001", Email: "b@example.com", Groups: []string{"staff"}, CreatedAt: t0, UpdatedAt: t0}
 	must(t, s.CreateUser(ctx, fed))
 	// Several federated users have no username: the unique index allows it.
 	must(t, s.CreateUser(ctx, &storage.User{ID: "u4", Issuer: "https://idp.example", Subject: "other", CreatedAt: t0, UpdatedAt: t0}))
@@ -164,6 +164,7 @@ func testUsers(t *testing.T, s storage.Store) {
 
 	alice.Disabled = true
 	alice.PasswordHash = "$argon2id$y"
+	alice.Groups = []string{"admins", "eng"}
 	alice.UpdatedAt = t0.Add(time.Hour)
 	must(t, s.UpdateUser(ctx, alice))
 	got, err = s.GetUser(ctx, "u1")

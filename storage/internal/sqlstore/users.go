@@ -7,15 +7,20 @@ import (
 	"github.com/mcpfort/mcpfort/storage"
 )
 
-const userCols = `id, username, password_hash, disabled, issuer, subject, email, name, created_at, updated_at`
+const userCols = `id, username, password_hash, disabled, issuer, subject, email, name, groups, created_at, updated_at`
 
 func scanUser(sc scanner) (*storage.User, error) {
 	var (
 		u                         storage.User
 		username, issuer, subject sql.NullString
+		groups                    string
 		created, updated          int64
 	)
-	if err := sc.Scan(&u.ID, &username, &u.PasswordHash, &u.Disabled, &issuer, &subject, &u.Email, &u.Name, &created, &updated); err != nil {
+	if err := sc.Scan(&u.ID, &username, &u.PasswordHash, &u.Disabled, &issuer, &subject, &u.Email, &u.Name, &groups, &created, &updated); err != nil {
+		return nil, err
+	}
+	var err error
+	if u.Groups, err = plist(groups); err != nil {
 		return nil, err
 	}
 	u.Username, u.Issuer, u.Subject = username.String, issuer.String, subject.String
@@ -25,9 +30,9 @@ func scanUser(sc scanner) (*storage.User, error) {
 
 // CreateUser implements storage.UserStore.
 func (s *Store) CreateUser(ctx context.Context, u *storage.User) error {
-	_, err := s.exec(ctx, s.write, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+	_, err := s.exec(ctx, s.write, `INSERT INTO users (`+userCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		u.ID, nullable(u.Username), u.PasswordHash, u.Disabled, nullable(u.Issuer), nullable(u.Subject), u.Email, u.Name,
-		ms(u.CreatedAt), ms(u.UpdatedAt))
+		jlist(u.Groups), ms(u.CreatedAt), ms(u.UpdatedAt))
 	return s.wrap("create user", err)
 }
 
@@ -52,8 +57,8 @@ func (s *Store) GetUserBySubject(ctx context.Context, issuer, subject string) (*
 // UpdateUser implements storage.UserStore.
 func (s *Store) UpdateUser(ctx context.Context, u *storage.User) error {
 	return s.wrap("update user", mustAffect(s.exec(ctx, s.write,
-		`UPDATE users SET password_hash = $2, disabled = $3, email = $4, name = $5, updated_at = $6 WHERE id = $1`,
-		u.ID, u.PasswordHash, u.Disabled, u.Email, u.Name, ms(u.UpdatedAt))))
+		`UPDATE users SET password_hash = $2, disabled = $3, email = $4, name = $5, groups = $6, updated_at = $7 WHERE id = $1`,
+		u.ID, u.PasswordHash, u.Disabled, u.Email, u.Name, jlist(u.Groups), ms(u.UpdatedAt))))
 }
 
 // ListUsers implements storage.UserStore.
