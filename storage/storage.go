@@ -119,8 +119,11 @@ type Consent struct {
 	ClientID  string
 	Scopes    []string
 	Resources []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	// RedirectURIs are the loopback redirect URIs, port included, the user
+	// allowed a public client to use.
+	RedirectURIs []string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // ConsentStore persists consents.

@@ -185,7 +185,8 @@ func testUsers(t *testing.T, s storage.Store) {
 
 func testConsents(t *testing.T, s storage.Store) {
 	ctx := context.Background()
-	c := &storage.Consent{UserID: "u1", ClientID: "c1", Scopes: []string{"a", "b"}, Resources: []string{"https://mcp.example/mcp"}, CreatedAt: t0, UpdatedAt: t0}
+	c := &storage.Consent{UserID: "u1", ClientID: "c1", Scopes: []string{"a", "b"}, Resources: []string{"https://mcp.example/mcp"},
+		RedirectURIs: []string{"http://127.0.0.1:4444/cb"}, CreatedAt: t0, UpdatedAt: t0}
 	must(t, s.PutConsent(ctx, c))
 	c2 := &storage.Consent{UserID: "u1", ClientID: "c0", Scopes: []string{"a"}, CreatedAt: t0, UpdatedAt: t0}
 	must(t, s.PutConsent(ctx, c2))

@@ -6,15 +6,16 @@ import (
 	"github.com/mcpfort/mcpfort/storage"
 )
 
-const consentCols = `user_id, client_id, scopes, resources, created_at, updated_at`
+const consentCols = `user_id, client_id, scopes, resources, redirect_uris, created_at, updated_at`
 
 func scanConsent(sc scanner) (*storage.Consent, error) {
 	var (
 		c                 storage.Consent
 		scopes, resources string
+		redirects         string
 		created, updated  int64
 	)
-	if err := sc.Scan(&c.UserID, &c.ClientID, &scopes, &resources, &created, &updated); err != nil {
+	if err := sc.Scan(&c.UserID, &c.ClientID, &scopes, &resources, &redirects, &created, &updated); err != nil {
 		return nil, err
 	}
 	var err error
@@ -24,15 +25,19 @@ func scanConsent(sc scanner) (*storage.Consent, error) {
 	if c.Resources, err = plist(resources); err != nil {
 		return nil, err
 	}
+	if c.RedirectURIs, err = plist(redirects); err != nil {
+		return nil, err
+	}
 	c.CreatedAt, c.UpdatedAt = tm(created), tm(updated)
 	return &c, nil
 }
 
 // PutConsent implements storage.ConsentStore.
 func (s *Store) PutConsent(ctx context.Context, c *storage.Consent) error {
-	_, err := s.exec(ctx, s.write, `INSERT INTO consents (`+consentCols+`) VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, resources = excluded.resources, updated_at = excluded.updated_at`,
-		c.UserID, c.ClientID, jlist(c.Scopes), jlist(c.Resources), ms(c.CreatedAt), ms(c.UpdatedAt))
+	_, err := s.exec(ctx, s.write, `INSERT INTO consents (`+consentCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7)
+		ON CONFLICT (user_id, client_id) DO UPDATE SET scopes = excluded.scopes, resources = excluded.resources,
+			redirect_uris = excluded.redirect_uris, updated_at = excluded.updated_at`,
+		c.UserID, c.ClientID, jlist(c.Scopes), jlist(c.Resources), jlist(c.RedirectURIs), ms(c.CreatedAt), ms(c.UpdatedAt))
 	return s.wrap("put consent", err)
 }
 

@@ -2,3 +2,8 @@
 -- operator, federated users from a claim of their identity provider. The
 -- authorization server grants scopes by group.
 ALTER TABLE users ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
+
+-- Loopback redirect URIs (with their port) a user consented to for a
+-- public client: another port is another program on the user's computer,
+-- so it is asked again.
+ALTER TABLE consents ADD COLUMN redirect_uris TEXT NOT NULL DEFAULT '[]';
