@@ -41,7 +41,10 @@ type accessClaims struct {
 	ClientID string         `json:"client_id"`
 	Scope    string         `json:"scope,omitempty"`
 	AuthTime int64          `json:"auth_time,omitempty"`
-	Act      *oauth.Actor   `json:"act,omitempty"`
+	// Groups of the user (RFC 9068 section 2.2.3.1, after SCIM's
+	// "groups"), so resource servers can decide by group.
+	Groups []string     `json:"groups,omitempty"`
+	Act    *oauth.Actor `json:"act,omitempty"`
 }
 
 // tokenRequest describes the access token to issue.
@@ -50,6 +53,7 @@ type tokenRequest struct {
 	clientID string
 	aud      []*resource
 	scopes   []string // granted; narrowed to what the audience understands
+	groups   []string // the user's groups
 	authTime time.Time
 	act      *oauth.Actor
 	jti      string    // preassigned when the caller records it first
@@ -70,7 +74,7 @@ func (s *Server) issueAccessToken(ctx context.Context, t tokenRequest) (token st
 	scope = tokenScopes(t.scopes, t.aud)
 	c := accessClaims{
 		Iss: s.issuer, Sub: t.subject, Aud: oauth.Audience(resourceURIs(t.aud)), Exp: exp.Unix(), Iat: now.Unix(),
-		Jti: t.jti, ClientID: t.clientID, Scope: oauth.FormatScope(scope), Act: t.act,
+		Jti: t.jti, ClientID: t.clientID, Scope: oauth.FormatScope(scope), Groups: t.groups, Act: t.act,
 	}
 	if !t.authTime.IsZero() {
 		c.AuthTime = t.authTime.Unix()

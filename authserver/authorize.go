@@ -177,7 +177,7 @@ func (s *Server) parseAuthorizeRequest(ctx context.Context, raw string) (*authzR
 		return req, cl, err
 	}
 	req.Resources = resourceURIs(rs)
-	if req.Scopes, err = resolveScopes(f.get("scope"), rs); err != nil {
+	if req.Scopes, err = requestScopes(f.get("scope"), rs, cl.meta.Scope); err != nil {
 		return req, cl, err
 	}
 	return req, cl, nil
@@ -195,6 +195,11 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, req *authzReque
 		s.showLogin(w, r, req, cl, "", "", http.StatusOK)
 		return
 	}
+	req, err := s.forUser(req, user)
+	if err != nil {
+		s.redirectError(w, r, req, err)
+		return
+	}
 	need, err := s.needsConsent(ctx, req, cl, user)
 	if err != nil {
 		s.redirectError(w, r, req, oauth.Wrap(oauth.ServerError, "internal error", err))
@@ -205,6 +210,21 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, req *authzReque
 		return
 	}
 	s.issueCode(w, r, req, cl, user, authTime)
+}
+
+// forUser narrows a request's scopes to what the signed-in user may hold
+// (the resources' base scopes and the grants of the user's groups), so
+// that the consent page, the code and the token all carry exactly what is
+// granted. A resource restricted to groups the user is not in is
+// access_denied (RFC 6749 section 4.1.2.1).
+func (s *Server) forUser(req *authzRequest, user *storage.User) (*authzRequest, error) {
+	scopes, err := userScopes(user, s.resourcesByURI(req.Resources), req.Scopes)
+	if err != nil {
+		return req, err
+	}
+	out := *req
+	out.Scopes = scopes
+	return &out, nil
 }
 
 // issueCode stores a new authorization code and redirects to the client
@@ -271,6 +291,12 @@ func (s *Server) redirect(w http.ResponseWriter, r *http.Request, req *authzRequ
 // redirect URIs are all on the user's computer are always asked, since any
 // local program can present their client_id (MCP security considerations,
 // "localhost redirect URI risks").
+//
+// A public client redirecting to a loopback address is asked again for
+// each redirect URI (port included) not consented to before: any program
+// on the user's computer can present a public client's ID and listen on
+// another port (RFC 8252 section 8.6, client impersonation; MCP security
+// best practices).
 func (s *Server) needsConsent(ctx context.Context, req *authzRequest, cl *client, user *storage.User) (bool, error) {
 	if cl.skipConsent {
 		return false, nil
@@ -285,7 +311,19 @@ func (s *Server) needsConsent(ctx context.Context, req *authzRequest, cl *client
 	if err != nil {
 		return false, err
 	}
+	if loopbackPublic(cl, req.RedirectURI) && !slices.Contains(c.RedirectURIs, req.RedirectURI) {
+		return true, nil
+	}
 	return !containsAll(c.Scopes, req.Scopes) || !containsAll(c.Resources, req.Resources), nil
+}
+
+// loopbackPublic: a public client redirecting to a loopback address.
+func loopbackPublic(cl *client, redirectURI string) bool {
+	if !cl.public() {
+		return false
+	}
+	u, err := url.Parse(redirectURI)
+	return err == nil && isLoopbackRedirectHost(u.Hostname())
 }
 
 func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzRequest, cl *client, user *storage.User) {
@@ -343,6 +381,13 @@ func (s *Server) grantConsent(ctx context.Context, req *authzRequest, cl *client
 	}
 	c.Scopes = union(c.Scopes, req.Scopes)
 	c.Resources = union(c.Resources, req.Resources)
+	if loopbackPublic(cl, req.RedirectURI) && !slices.Contains(c.RedirectURIs, req.RedirectURI) {
+		// Keep the most recent few: a client's port may change over time.
+		c.RedirectURIs = append(c.RedirectURIs, req.RedirectURI)
+		if n := len(c.RedirectURIs); n > 8 {
+			c.RedirectURIs = c.RedirectURIs[n-8:]
+		}
+	}
 	slices.Sort(c.Scopes)
 	c.UpdatedAt = now
 	return s.store.PutConsent(ctx, c)

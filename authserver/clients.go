@@ -36,6 +36,11 @@ type client struct {
 	secretExpiresAt time.Time
 	lastUsedAt      time.Time
 	skipConsent     bool
+	// Operator-registered clients only: what the client may obtain on its
+	// own behalf or by token exchange, and whether it may introspect.
+	resources      []*resource
+	scopes         []string
+	resourceServer bool
 }
 
 func (c *client) name() string {
@@ -82,7 +87,24 @@ func (s *Server) initStaticClients() error {
 		if len(m.GrantTypes) == 0 {
 			m.GrantTypes = []string{oauth.GrantAuthorizationCode, oauth.GrantRefreshToken}
 		}
-		c := &client{id: sc.ID, kind: kindStatic, skipConsent: sc.SkipConsent}
+		c := &client{id: sc.ID, kind: kindStatic, skipConsent: sc.SkipConsent, scopes: sc.Scopes, resourceServer: sc.ResourceServer}
+		for _, uri := range sc.Resources {
+			r, err := s.findResource(uri)
+			if err != nil {
+				problems = append(problems, fmt.Errorf("%s: Resources: %q is not one of the server's resources", where, uri))
+				continue
+			}
+			c.resources = appendUnique(c.resources, r)
+		}
+		for _, sc := range c.scopes {
+			if !definedBy(c.resources, sc) {
+				problems = append(problems, fmt.Errorf("%s: Scopes: %q is not a scope of the client's Resources", where, sc))
+			}
+		}
+		machine := slices.Contains(m.GrantTypes, oauth.GrantClientCredentials) || slices.Contains(m.GrantTypes, oauth.GrantTokenExchange)
+		if machine && len(sc.Resources) == 0 {
+			problems = append(problems, fmt.Errorf("%s: client_credentials and token exchange need Resources: the resources the client may obtain tokens for", where))
+		}
 		switch m.TokenEndpointAuthMethod {
 		case oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost:
 			if len(sc.Secret) < 32 {
@@ -212,8 +234,11 @@ func validateMetadata(m *oauth.ClientMetadata, kind clientKind) error {
 			if m.TokenEndpointAuthMethod == oauth.AuthNone {
 				return bad("grant type %s requires a confidential client", g)
 			}
-			if g == oauth.GrantTokenExchange && kind != kindStatic {
-				return bad("token exchange is available to pre-registered clients only")
+			// No user consents to these grants, so only the operator may
+			// register a client for them (a dynamically registered or
+			// metadata-document client would mint tokens anonymously).
+			if kind != kindStatic {
+				return bad("grant type %s is available to operator-registered clients only", g)
 			}
 		default:
 			return bad("unsupported grant type %q", g)

@@ -27,6 +27,12 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 		s.showLogin(w, r, req, cl, "", "Your session ended. Sign in again.", http.StatusOK)
 		return
 	}
+	// Groups may have changed since the page was shown: grant no more
+	// than the user may hold now.
+	if req, err = s.forUser(req, user); err != nil {
+		s.redirectError(w, r, req, err)
+		return
+	}
 	switch f.get("decision") {
 	case "allow":
 		if err := s.grantConsent(ctx, req, cl, user); err != nil {

@@ -91,7 +91,8 @@ func newStack(t *testing.T, withDoc bool) *stack {
 		Issuer: st.asURL, Store: store, KeyEncryptionKey: kek,
 		Resources: []authserver.Resource{{URI: st.mcpURL, Name: "Echo server", Scopes: []string{"mcp:tools"}, DefaultScopes: []string{"mcp:tools"}}},
 		Clients: []authserver.StaticClient{
-			{ID: "robot", Secret: "robot-secret-robot-secret-robot-secret", GrantTypes: []string{"client_credentials"}},
+			{ID: "robot", Secret: "robot-secret-robot-secret-robot-secret", GrantTypes: []string{"client_credentials"},
+				Resources: []string{st.mcpURL}, Scopes: []string{"mcp:tools"}},
 			{ID: "webapp", Name: "Web app", RedirectURIs: []string{st.redirect}},
 		},
 	}

@@ -16,17 +16,22 @@ func TestOtherEndpointsHostile(t *testing.T) {
 	tok := e.login(e.browser())
 	ep := e.srv.endpoints
 	conf := [2]string{confClient, confSecret}
+	rs := [2]string{rsClient, rsSecret}
 	tests := []struct {
 		name   string
 		call   tokenCall
 		status int
 		code   string
 	}{
-		{"introspect no token", tokenCall{path: ep.introspect, form: url.Values{}, basic: conf}, 400, "invalid_request"},
-		{"introspect repeated token", tokenCall{path: ep.introspect, form: url.Values{"token": {"a", "b"}}, basic: conf}, 400, "invalid_request"},
-		{"introspect json body", tokenCall{path: ep.introspect, raw: `{"token":"x"}`, ctype: "application/json", basic: conf}, 400, "invalid_request"},
-		{"introspect oversized", tokenCall{path: ep.introspect, raw: "token=" + strings.Repeat("a", maxFormBytes+1), basic: conf}, 400, "invalid_request"},
+		{"introspect no token", tokenCall{path: ep.introspect, form: url.Values{}, basic: rs}, 400, "invalid_request"},
+		{"introspect repeated token", tokenCall{path: ep.introspect, form: url.Values{"token": {"a", "b"}}, basic: rs}, 400, "invalid_request"},
+		{"introspect json body", tokenCall{path: ep.introspect, raw: `{"token":"x"}`, ctype: "application/json", basic: rs}, 400, "invalid_request"},
+		{"introspect oversized", tokenCall{path: ep.introspect, raw: "token=" + strings.Repeat("a", maxFormBytes+1), basic: rs}, 400, "invalid_request"},
 		{"introspect wrong secret", tokenCall{path: ep.introspect, form: url.Values{"token": {"x"}}, basic: [2]string{confClient, "nope"}}, 401, "invalid_client"},
+		// Only clients the operator marked as resource servers may read
+		// other applications' tokens.
+		{"introspect by a client that is no resource server", tokenCall{path: ep.introspect, form: url.Values{"token": {tok.str("access_token")}}, basic: conf}, 400, "unauthorized_client"},
+		{"introspect by the gateway's exchange client", tokenCall{path: ep.introspect, form: url.Values{"token": {tok.str("access_token")}}, basic: [2]string{gwClient, gwSecret}}, 400, "unauthorized_client"},
 		{"introspect unknown client", tokenCall{path: ep.introspect, form: url.Values{"token": {"x"}}, basic: [2]string{"ghost", "x"}}, 401, "invalid_client"},
 		{"revoke no token", tokenCall{path: ep.revoke, form: url.Values{"client_id": {publicClient}}}, 400, "invalid_request"},
 		{"revoke no client", tokenCall{path: ep.revoke, form: url.Values{"token": {tok.str("refresh_token")}}}, 401, "invalid_client"},

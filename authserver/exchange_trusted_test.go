@@ -8,12 +8,14 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mcpfort/mcpfort/oauth"
+	"github.com/mcpfort/mcpfort/storage"
 )
 
 // TestTokenExchangeTrustedIssuer: an access token from another
@@ -64,8 +66,34 @@ func TestTokenExchangeTrustedIssuer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Sub != "ext-user" || c.Scope != "mcp:tools" || c.Act == nil || c.Act.Sub != gwClient || c.Exp > now.Add(5*time.Minute).Unix() {
+	if !strings.HasPrefix(c.Sub, externalSubjectPrefix) || c.Scope != "mcp:tools" || c.Act == nil || c.Act.Sub != gwClient || c.Exp > now.Add(5*time.Minute).Unix() {
 		t.Errorf("claims %+v", c)
+	}
+	// An external subject that equals a local user's ID never acts as
+	// that user: subjects are keyed by (issuer, subject).
+	r = x(mint(signer, func(c *claims) { c.Subject = e.user.ID }))
+	if r.status != 200 {
+		t.Fatalf("exchange: %d %s", r.status, r.raw)
+	}
+	if c, err := e.srv.verifyAccessToken(t.Context(), r.str("access_token")); err != nil || c.Sub == e.user.ID || len(c.Groups) != 0 {
+		t.Errorf("external subject %q became the local user: %+v %v", e.user.ID, c, err)
+	}
+	// An identity federated from that issuer is its local user, and a
+	// disabled one is refused.
+	fed := &storage.User{ID: "user-fed", Issuer: extIssuer, Subject: "ext-user", CreatedAt: now, UpdatedAt: now}
+	if err := e.store.CreateUser(t.Context(), fed); err != nil {
+		t.Fatal(err)
+	}
+	r = x(mint(signer, nil))
+	if c, err := e.srv.verifyAccessToken(t.Context(), r.str("access_token")); err != nil || c.Sub != fed.ID {
+		t.Errorf("federated identity: %d %+v %v", r.status, c, err)
+	}
+	fed.Disabled = true
+	if err := e.store.UpdateUser(t.Context(), fed); err != nil {
+		t.Fatal(err)
+	}
+	if r = x(mint(signer, nil)); r.str("error") != "invalid_grant" {
+		t.Errorf("disabled federated user: %d %s", r.status, r.raw)
 	}
 	for name, subject := range map[string]string{
 		"untrusted issuer": mint(signer, func(c *claims) { c.Issuer = "https://evil.example" }),

@@ -279,6 +279,9 @@ type idClaims struct {
 	EmailVerified     bool           `json:"email_verified"`
 	Name              string         `json:"name"`
 	PreferredUsername string         `json:"preferred_username"`
+	// groups is read from Upstream.GroupsClaim; nil when not configured
+	// or absent.
+	groups []string
 }
 
 // redeem exchanges the provider's code and validates the ID token.
@@ -341,6 +344,12 @@ func (f *federation) redeem(ctx context.Context, d *oidcDiscovery, code string, 
 	var c idClaims
 	if err := decodeClaims(payload, &c); err != nil {
 		return nil, err
+	}
+	if f.cfg.GroupsClaim != "" {
+		var err error
+		if c.groups, err = groupsClaim(payload, f.cfg.GroupsClaim); err != nil {
+			return nil, err
+		}
 	}
 	now := f.s.now()
 	switch {
@@ -426,7 +435,7 @@ func (s *Server) federatedUser(ctx context.Context, issuer string, c *idClaims) 
 		if s.upstream.cfg.DisableAutoCreate {
 			return nil, errors.New("no user for this identity and automatic creation is off")
 		}
-		u = &storage.User{ID: randomID(), Issuer: issuer, Subject: c.Sub, Email: c.Email, Name: name, CreatedAt: now, UpdatedAt: now}
+		u = &storage.User{ID: randomID(), Issuer: issuer, Subject: c.Sub, Email: c.Email, Name: name, Groups: c.groups, CreatedAt: now, UpdatedAt: now}
 		if err := s.store.CreateUser(ctx, u); err != nil {
 			if !errors.Is(err, storage.ErrConflict) {
 				return nil, err
@@ -440,14 +449,71 @@ func (s *Server) federatedUser(ctx context.Context, issuer string, c *idClaims) 
 	case u.Disabled:
 		return nil, errors.New("user disabled")
 	}
-	if u.Email != c.Email || (name != "" && u.Name != name) {
+	groupsChanged := s.upstream.cfg.GroupsClaim != "" && !slices.Equal(u.Groups, c.groups)
+	if u.Email != c.Email || (name != "" && u.Name != name) || groupsChanged {
 		u.Email, u.UpdatedAt = c.Email, now
 		if name != "" {
 			u.Name = name
+		}
+		if s.upstream.cfg.GroupsClaim != "" {
+			u.Groups = c.groups
 		}
 		if err := s.store.UpdateUser(ctx, u); err != nil {
 			s.log.WarnContext(ctx, "updating federated user failed", "error", err.Error())
 		}
 	}
 	return u, nil
+}
+
+// Limits on the groups taken from a provider's claim.
+const (
+	maxGroups      = 256
+	maxGroupLength = 256
+)
+
+// groupsClaim reads the user's groups from the ID token claim named by
+// name (a dotted name walks nested objects, as in Keycloak's
+// "realm_access.roles"): an array of strings or a single string. An
+// absent claim is no groups; a claim of another shape is an error, so
+// that a misconfiguration is seen rather than silently granting nothing.
+func groupsClaim(payload []byte, name string) ([]string, error) {
+	var v any
+	if err := json.Unmarshal(payload, &v); err != nil {
+		return nil, err
+	}
+	for _, part := range strings.Split(name, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, nil
+		}
+		if v, ok = m[part]; !ok {
+			return nil, nil
+		}
+	}
+	var out []string
+	switch g := v.(type) {
+	case nil:
+	case string:
+		out = []string{g}
+	case []any:
+		for _, e := range g {
+			str, ok := e.(string)
+			if !ok {
+				return nil, fmt.Errorf("groups claim %q holds a non-string", name)
+			}
+			out = append(out, str)
+		}
+	default:
+		return nil, fmt.Errorf("groups claim %q is neither a string nor an array", name)
+	}
+	if len(out) > maxGroups {
+		return nil, fmt.Errorf("groups claim %q holds more than %d groups", name, maxGroups)
+	}
+	for _, g := range out {
+		if g == "" || len(g) > maxGroupLength {
+			return nil, fmt.Errorf("groups claim %q holds an empty or overlong group", name)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
 }

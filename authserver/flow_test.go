@@ -115,7 +115,8 @@ func TestCodeFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &accessClaims{Iss: e.srv.issuer, Sub: e.user.ID, Aud: oauth.Audience{resMCP}, ClientID: publicClient, Scope: "mcp:tools",
-		Exp: e.clock.Now().Add(10 * time.Minute).Unix(), Iat: e.clock.Now().Unix(), Jti: claims.Jti, AuthTime: e.clock.Now().Unix()}
+		Exp: e.clock.Now().Add(10 * time.Minute).Unix(), Iat: e.clock.Now().Unix(), Jti: claims.Jti, AuthTime: e.clock.Now().Unix(),
+		Groups: []string{adminGroup}}
 	if diff := cmp.Diff(want, claims); diff != "" {
 		t.Errorf("claims (-want +got):\n%s", diff)
 	}
@@ -312,9 +313,13 @@ func TestClientCredentials(t *testing.T) {
 		tc.form.Set("grant_type", "client_credentials")
 		return e.call(tc)
 	}
-	r := cc(tokenCall{basic: [2]string{confClient, confSecret}, form: url.Values{"scope": {"mcp:admin"}}})
-	if r.status != 200 || r.str("refresh_token") != "" || r.str("scope") != "mcp:admin" {
+	r := cc(tokenCall{basic: [2]string{confClient, confSecret}, form: url.Values{"scope": {"mcp:tools"}}})
+	if r.status != 200 || r.str("refresh_token") != "" || r.str("scope") != "mcp:tools" {
 		t.Fatalf("client_credentials: %d %s", r.status, r.raw)
+	}
+	// A scope the operator did not list for the client is refused.
+	if r := cc(tokenCall{basic: [2]string{confClient, confSecret}, form: url.Values{"scope": {"mcp:admin"}}}); r.str("error") != "invalid_scope" {
+		t.Errorf("unlisted scope: %d %s", r.status, r.raw)
 	}
 	c, err := e.srv.verifyAccessToken(t.Context(), r.str("access_token"))
 	if err != nil || c.Sub != confClient || c.ClientID != confClient || c.Aud[0] != resMCP {

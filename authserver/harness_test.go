@@ -43,6 +43,9 @@ const (
 	confSecret   = "0123456789abcdef0123456789abcdef-secret"
 	gwClient     = "gateway"
 	gwSecret     = "gateway-secret-gateway-secret-gateway-secret"
+	rsClient     = "resource-server"
+	rsSecret     = "resource-server-secret-resource-server"
+	adminGroup   = "admins"
 	userName     = "alice"
 	userPass     = "correct horse battery staple"
 )
@@ -82,14 +85,18 @@ func startEnv(t *testing.T, ts *httptest.Server, issuer string, mod func(*Option
 		Issuer: issuer, Store: store, KeyEncryptionKey: kek, Now: clock.Now,
 		Resources: []Resource{
 			{URI: resMCP, Name: "Example MCP", Scopes: []string{"mcp:tools", "mcp:admin"}, DefaultScopes: []string{"mcp:tools"},
+				Grants:            []Grant{{Scopes: []string{"mcp:admin"}, Groups: []string{adminGroup}}},
 				ScopeDescriptions: map[string]string{"mcp:tools": "Use the tools"}},
 			{URI: resOther, Scopes: []string{"other:read"}},
 		},
 		DefaultResource: resMCP,
 		Clients: []StaticClient{
 			{ID: publicClient, Name: "CLI", RedirectURIs: []string{publicCB, "https://app.example/cb"}},
-			{ID: confClient, Name: "Service", Secret: confSecret, GrantTypes: []string{oauth.GrantClientCredentials}},
-			{ID: gwClient, Name: "Gateway", Secret: gwSecret, GrantTypes: []string{oauth.GrantTokenExchange}},
+			{ID: confClient, Name: "Service", Secret: confSecret, GrantTypes: []string{oauth.GrantClientCredentials},
+				Resources: []string{resMCP, resOther}, Scopes: []string{"mcp:tools", "other:read"}},
+			{ID: gwClient, Name: "Gateway", Secret: gwSecret, GrantTypes: []string{oauth.GrantTokenExchange}, Resources: []string{resMCP, resOther}},
+			{ID: rsClient, Name: "Resource server", Secret: rsSecret, GrantTypes: []string{oauth.GrantClientCredentials},
+				Resources: []string{resMCP}, ResourceServer: true},
 		},
 		CIMD: CIMDOptions{InsecureAllowLoopback: true},
 	}
@@ -111,7 +118,7 @@ func startEnv(t *testing.T, ts *httptest.Server, issuer string, mod func(*Option
 	if err != nil {
 		t.Fatal(err)
 	}
-	u := &storage.User{ID: "user-alice", Username: userName, PasswordHash: hash, CreatedAt: clock.Now(), UpdatedAt: clock.Now()}
+	u := &storage.User{ID: "user-alice", Username: userName, PasswordHash: hash, Groups: []string{adminGroup}, CreatedAt: clock.Now(), UpdatedAt: clock.Now()}
 	if err := store.CreateUser(context.Background(), u); err != nil {
 		t.Fatal(err)
 	}
@@ -307,7 +314,7 @@ func (e *env) login(b *http.Client) tokenResult {
 
 func (e *env) introspect(token string) map[string]any {
 	e.t.Helper()
-	res := e.call(tokenCall{path: e.srv.endpoints.introspect, form: url.Values{"token": {token}}, basic: [2]string{confClient, confSecret}})
+	res := e.call(tokenCall{path: e.srv.endpoints.introspect, form: url.Values{"token": {token}}, basic: [2]string{rsClient, rsSecret}})
 	if res.status != 200 {
 		e.t.Fatalf("introspect: %d %s", res.status, res.raw)
 	}

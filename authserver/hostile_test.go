@@ -48,8 +48,10 @@ func TestAuthorizeHostile(t *testing.T) {
 		{"unknown resource", mod(func(p url.Values) { p.Set("resource", "https://evil.example/mcp") }), 0, "invalid_target", false},
 		{"resource with fragment", mod(func(p url.Values) { p.Set("resource", resMCP+"#f") }), 0, "invalid_target", false},
 		{"relative resource", mod(func(p url.Values) { p.Set("resource", "/mcp") }), 0, "invalid_target", false},
-		{"unknown scope", mod(func(p url.Values) { p.Set("scope", "mcp:tools root") }), 0, "invalid_scope", false},
-		{"scope of other resource", mod(func(p url.Values) { p.Set("scope", "other:read") }), 0, "invalid_scope", false},
+		// Unknown scopes are ignored (RFC 6749 section 3.3), not refused:
+		// the request goes on to the sign-in page.
+		{"unknown scope", mod(func(p url.Values) { p.Set("scope", "mcp:tools root") }), 200, "", false},
+		{"scope of other resource", mod(func(p url.Values) { p.Set("scope", "other:read") }), 200, "", false},
 		{"malformed scope", mod(func(p url.Values) { p.Set("scope", "a\"b") }), 0, "invalid_scope", false},
 		{"duplicate scope", mod(func(p url.Values) { p.Add("scope", "mcp:admin") }), 0, "invalid_request", false},
 		{"duplicate state", mod(func(p url.Values) { p.Add("state", "other") }), 0, "invalid_request", true},

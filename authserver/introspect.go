@@ -3,6 +3,7 @@ package authserver
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/mcpfort/mcpfort/oauth"
@@ -10,12 +11,15 @@ import (
 )
 
 // handleIntrospect is the RFC 7662 introspection endpoint. Callers must
-// authenticate as confidential clients (section 2.1: "the endpoint MUST
-// also require some form of authorization"); public clients are refused.
-// Any authenticated confidential client may introspect access tokens (a
-// resource server registered as a client); refresh tokens only by the
-// client they were issued to. Anything not active, malformed or not
-// visible to the caller is {"active": false} (section 2.2).
+// authenticate as confidential clients the operator registered as
+// resource servers (section 2.1: "the endpoint MUST also require some form
+// of authorization"); any other client is unauthorized_client, since an
+// application that may read other applications' tokens learns who uses
+// them (section 4, "Security Considerations"). A resource server with
+// listed Resources sees only access tokens for one of them; refresh
+// tokens only by the client they were issued to. Anything not active,
+// malformed or not visible to the caller is {"active": false} (section
+// 2.2).
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	f, err := readForm(w, r)
@@ -30,6 +34,10 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	}
 	if cl.public() {
 		s.fail(w, r, oauth.NewError(oauth.InvalidClient, "introspection requires client authentication"))
+		return
+	}
+	if !cl.resourceServer {
+		s.fail(w, r, oauth.NewError(oauth.UnauthorizedClient, "the client is not registered as a resource server"))
 		return
 	}
 	token := f.get("token")
@@ -49,6 +57,9 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if len(cl.resources) > 0 && !slices.ContainsFunc(cl.resources, func(r *resource) bool { return c.Aud.Contains(r.uri) }) {
+			return nil, nil
 		}
 		return &oauth.IntrospectionResponse{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
 			Exp: c.Exp, Iat: c.Iat, Sub: c.Sub, Aud: c.Aud, Iss: c.Iss, Jti: c.Jti, Act: c.Act}, nil

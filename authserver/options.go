@@ -124,16 +124,39 @@ type Resource struct {
 	URI string
 	// Name is shown on the consent page. If empty, the URI.
 	Name string
-	// Scopes the resource understands. A request for a scope no requested
-	// resource lists is invalid_scope.
+	// Scopes the resource understands. Requested scopes that no requested
+	// resource lists are ignored (RFC 6749 section 3.3).
 	Scopes []string
-	// DefaultScopes are granted when the client requests no scope.
+	// DefaultScopes are granted when the client requests none of the
+	// resource's scopes. They must be among Scopes.
 	DefaultScopes []string
+	// BaseScopes are the scopes every user allowed on the resource may
+	// hold. If nil, DefaultScopes. A scope that is neither a base scope
+	// nor in a Grant the user's groups match is never granted to a user.
+	BaseScopes []string
+	// Grants give further scopes to members of groups.
+	Grants []Grant
+	// Groups, if not empty, restricts the resource to users in at least
+	// one of these groups: others are refused (access_denied).
+	Groups []string
+	// ExchangeOnly marks an upstream resource whose tokens are obtained
+	// only by RFC 8693 token exchange, never through an authorization
+	// code or client credentials.
+	ExchangeOnly bool
 	// ScopeDescriptions explain scopes in words on the consent page.
 	ScopeDescriptions map[string]string
 	// AccessTokenLifetime overrides Options.AccessTokenLifetime for tokens
 	// whose audience is this resource alone.
 	AccessTokenLifetime time.Duration
+}
+
+// Grant gives scopes of a resource to the members of groups.
+type Grant struct {
+	// Scopes granted; each must be among the resource's Scopes.
+	Scopes []string
+	// Groups whose members get Scopes; "*" means every user allowed on
+	// the resource.
+	Groups []string
 }
 
 // StaticClient is an operator-registered client.
@@ -165,6 +188,17 @@ type StaticClient struct {
 	// SkipConsent marks a first-party client whose authorizations need no
 	// consent page.
 	SkipConsent bool
+	// Resources (URIs) the client may obtain tokens for on its own behalf
+	// (client_credentials) or as token-exchange targets. Required for
+	// those grants: a machine client gets nothing not listed here.
+	Resources []string
+	// Scopes the client may obtain with client_credentials or token
+	// exchange. A scope of none of its Resources is a configuration
+	// error.
+	Scopes []string
+	// ResourceServer lets the client use RFC 7662 introspection. Other
+	// clients get unauthorized_client there.
+	ResourceServer bool
 }
 
 // Upstream federates sign-in to an OpenID Connect provider (OpenID Connect
@@ -186,6 +220,12 @@ type Upstream struct {
 	// DisableAutoCreate refuses sign-in to federated identities that have
 	// no user yet; by default a user is created at first sign-in.
 	DisableAutoCreate bool
+	// GroupsClaim names the ID token claim (an array of strings, or one
+	// string) holding the user's groups, for example "groups" or
+	// "roles"; a dotted name walks nested objects ("realm_access.roles").
+	// The user's groups are replaced by it at every sign-in. If empty,
+	// federated users' groups are left as the operator set them.
+	GroupsClaim string
 }
 
 // CIMDOptions configures client ID metadata documents.

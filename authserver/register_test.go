@@ -209,7 +209,7 @@ func TestPrivateKeyJWT(t *testing.T) {
 	jwks, _ := json.Marshal(jose.JSONWebKeySet{Keys: []jose.JSONWebKey{pub}})
 	e := newEnv(t, func(o *Options) {
 		o.Clients = append(o.Clients, StaticClient{ID: "m2m", TokenEndpointAuthMethod: oauth.AuthPrivateKeyJWT, JWKS: string(jwks),
-			GrantTypes: []string{oauth.GrantClientCredentials}})
+			GrantTypes: []string{oauth.GrantClientCredentials}, Resources: []string{resMCP}, Scopes: []string{"mcp:tools"}})
 	})
 	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: jose.JSONWebKey{Key: key, KeyID: "k1"}}, nil)
 	otherKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)

@@ -9,17 +9,22 @@ import (
 	"time"
 
 	"github.com/mcpfort/mcpfort/oauth"
+	"github.com/mcpfort/mcpfort/storage"
 )
 
 // resource is a configured protected resource, normalized.
 type resource struct {
-	uri      string // as configured: the "aud" value
-	key      string // normalized for matching
-	name     string
-	scopes   []string
-	defaults []string
-	desc     map[string]string
-	lifetime time.Duration
+	uri          string // as configured: the "aud" value
+	key          string // normalized for matching
+	name         string
+	scopes       []string
+	defaults     []string
+	base         []string // every allowed user may hold these
+	grants       []Grant
+	groups       []string // if set, only members may use the resource
+	exchangeOnly bool
+	desc         map[string]string
+	lifetime     time.Duration
 }
 
 // scopeOfflineAccess asks for a refresh token (OpenID Connect Core 1.0
@@ -51,6 +56,21 @@ func (s *Server) initResources() error {
 		if !containsAll(r.Scopes, r.DefaultScopes) {
 			problems = append(problems, fmt.Errorf("option Resources[%d]: DefaultScopes must be among Scopes", i))
 		}
+		base := r.BaseScopes
+		if base == nil {
+			base = r.DefaultScopes
+		}
+		if !containsAll(r.Scopes, base) {
+			problems = append(problems, fmt.Errorf("option Resources[%d]: BaseScopes must be among Scopes", i))
+		}
+		for j, g := range r.Grants {
+			if !containsAll(r.Scopes, g.Scopes) || len(g.Scopes) == 0 {
+				problems = append(problems, fmt.Errorf("option Resources[%d].Grants[%d]: Scopes must be among the resource's Scopes", i, j))
+			}
+			if len(g.Groups) == 0 {
+				problems = append(problems, fmt.Errorf("option Resources[%d].Grants[%d]: Groups is required (\"*\" for every user)", i, j))
+			}
+		}
 		lt := r.AccessTokenLifetime
 		if lt == 0 {
 			lt = s.opts.AccessTokenLifetime
@@ -60,7 +80,8 @@ func (s *Server) initResources() error {
 			name = r.URI
 		}
 		s.resources = append(s.resources, &resource{uri: r.URI, key: key, name: name, scopes: r.Scopes,
-			defaults: r.DefaultScopes, desc: r.ScopeDescriptions, lifetime: lt})
+			defaults: r.DefaultScopes, base: base, grants: r.Grants, groups: r.Groups, exchangeOnly: r.ExchangeOnly,
+			desc: r.ScopeDescriptions, lifetime: lt})
 	}
 	if len(problems) > 0 {
 		return errors.Join(problems...)
@@ -74,6 +95,9 @@ func (s *Server) initResources() error {
 		s.defaultResource = r
 	case len(s.resources) == 1:
 		s.defaultResource = s.resources[0]
+	}
+	if s.defaultResource != nil && s.defaultResource.exchangeOnly {
+		return fmt.Errorf("DefaultResource %q is exchange-only", s.defaultResource.uri)
 	}
 	return nil
 }
@@ -118,8 +142,9 @@ func (s *Server) findResource(raw string) (*resource, error) {
 }
 
 // resolveResources maps the request's "resource" values (RFC 8707
-// section 2) to configured resources: each must be one; none means the
-// default resource.
+// section 2) to configured resources: each must be one, and none may be
+// exchange-only (those are reached only by token exchange); none means
+// the default resource.
 func (s *Server) resolveResources(values []string) ([]*resource, error) {
 	if len(values) == 0 {
 		if s.defaultResource == nil {
@@ -136,6 +161,9 @@ func (s *Server) resolveResources(values []string) ([]*resource, error) {
 		if err != nil {
 			return nil, err
 		}
+		if r.exchangeOnly {
+			return nil, oauth.NewError(oauth.InvalidTarget, "resource is available only through token exchange")
+		}
 		if !slices.Contains(out, r) {
 			out = append(out, r)
 		}
@@ -143,37 +171,92 @@ func (s *Server) resolveResources(values []string) ([]*resource, error) {
 	return out, nil
 }
 
-// resolveScopes validates a scope parameter against the resources (RFC
-// 6749 section 3.3): every scope must be understood by one of them
-// (offline_access aside). No scope means the resources' default scopes.
-func resolveScopes(param string, rs []*resource) ([]string, error) {
+// requestScopes reads a scope parameter (RFC 6749 section 3.3) for the
+// resources rs. Scopes that no resource defines are ignored, as section
+// 3.3 allows ("The authorization server MAY fully or partially ignore the
+// scope requested by the client"): MCP clients that find no scope to ask
+// for fall back to OpenID scopes, and refusing those would fail a request
+// that can be served. offline_access is kept (it asks for a refresh
+// token). When none of the resources' scopes remains, the resources'
+// default scopes are requested. A client registered with a scope (RFC
+// 7591 section 2) never gets more than it registered.
+func requestScopes(param string, rs []*resource, registered string) ([]string, error) {
 	req, err := oauth.ParseScope(param)
 	if err != nil {
 		return nil, err
 	}
-	if len(req) == 0 {
-		var out []string
+	var out []string
+	offline := false
+	for _, sc := range req {
+		if sc == scopeOfflineAccess {
+			offline = true
+			continue
+		}
+		if definedBy(rs, sc) && !slices.Contains(out, sc) {
+			out = append(out, sc)
+		}
+	}
+	if len(out) == 0 {
 		for _, r := range rs {
 			out = union(out, r.defaults)
 		}
-		return out, nil
 	}
-	for _, sc := range req {
-		if sc == scopeOfflineAccess {
-			continue
+	if registered != "" {
+		allowed, _ := oauth.ParseScope(registered)
+		out = slices.DeleteFunc(out, func(sc string) bool { return !slices.Contains(allowed, sc) })
+	}
+	if offline {
+		out = append(out, scopeOfflineAccess)
+	}
+	return out, nil
+}
+
+func definedBy(rs []*resource, sc string) bool {
+	for _, r := range rs {
+		if slices.Contains(r.scopes, sc) {
+			return true
 		}
-		known := false
-		for _, r := range rs {
-			if slices.Contains(r.scopes, sc) {
-				known = true
-				break
+	}
+	return false
+}
+
+// errNotAllowed: the user may not use a requested resource.
+var errNotAllowed = oauth.NewError(oauth.AccessDenied, "the user is not allowed to use the requested resource")
+
+// userScopes narrows scopes to what user may hold for the resources rs:
+// each resource's base scopes and the scopes of the grants whose groups
+// the user is in. A resource restricted to groups the user is not in is
+// errNotAllowed. offline_access is kept.
+func userScopes(user *storage.User, rs []*resource, scopes []string) ([]string, error) {
+	var allowed []string
+	for _, r := range rs {
+		if len(r.groups) > 0 && !memberOf(user, r.groups) {
+			return nil, errNotAllowed
+		}
+		allowed = union(allowed, r.base)
+		for _, g := range r.grants {
+			if memberOf(user, g.Groups) {
+				allowed = union(allowed, g.Scopes)
 			}
 		}
-		if !known {
-			return nil, oauth.NewError(oauth.InvalidScope, fmt.Sprintf("scope %q is not available for the requested resource", sc))
+	}
+	out := make([]string, 0, len(scopes))
+	for _, sc := range scopes {
+		if sc == scopeOfflineAccess || slices.Contains(allowed, sc) {
+			out = append(out, sc)
 		}
 	}
-	return req, nil
+	return out, nil
+}
+
+// memberOf reports whether the user is in one of groups ("*": anyone).
+func memberOf(user *storage.User, groups []string) bool {
+	for _, g := range groups {
+		if g == "*" || slices.Contains(user.Groups, g) {
+			return true
+		}
+	}
+	return false
 }
 
 // tokenScopes is the part of the granted scopes meaningful to the token's

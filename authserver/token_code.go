@@ -98,7 +98,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, cl *client, f form) (*o
 		return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
 	}
 	token, scope, _, err := s.issueAccessToken(ctx, tokenRequest{subject: ac.UserID, clientID: cl.id, aud: aud,
-		scopes: ac.Scopes, authTime: ac.AuthTime, jti: jti, notAfter: exp})
+		scopes: ac.Scopes, groups: user.Groups, authTime: ac.AuthTime, jti: jti, notAfter: exp})
 	if err != nil {
 		return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
 	}

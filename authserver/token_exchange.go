@@ -2,6 +2,8 @@ package authserver
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +16,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/oauth"
+	"github.com/mcpfort/mcpfort/storage"
 )
 
 // grantTokenExchange implements RFC 8693 token exchange for delegation: a
@@ -23,10 +26,22 @@ import (
 // 4.1). The subject token is an access token from this server or from a
 // configured trusted issuer. Scopes can only go down: the result never
 // carries a scope the subject token lacks. No refresh token is issued.
+//
+// What may be exchanged for what is the operator's: the client must be
+// registered for this grant with the target among its Resources (RFC 8693
+// section 2.2.2: invalid_target when "the authorization server is
+// unwilling to issue a token for the requested target"); a subject token
+// of this server must have been issued for one of its non-exchange-only
+// resources (a route of the gateway), never for an exchange result; and
+// an external subject is never mistaken for a local user of the same
+// "sub" (subjects are keyed by issuer and subject).
 func (s *Server) grantTokenExchange(r *http.Request, cl *client, f form) (*oauth.TokenResponse, error) {
 	ctx := r.Context()
 	if cl.public() {
 		return nil, oauth.NewError(oauth.UnauthorizedClient, "public clients cannot exchange tokens")
+	}
+	if cl.kind != kindStatic {
+		return nil, oauth.NewError(oauth.UnauthorizedClient, "token exchange is available to operator-registered clients only")
 	}
 	if err := requireGrant(cl, oauth.GrantTokenExchange); err != nil {
 		return nil, err
@@ -73,11 +88,19 @@ func (s *Server) grantTokenExchange(r *http.Request, cl *client, f form) (*oauth
 	if len(targets) == 0 {
 		return nil, oauth.NewError(oauth.InvalidTarget, "resource or audience is required")
 	}
+	for _, t := range targets {
+		if !slices.Contains(cl.resources, t) {
+			return nil, oauth.NewError(oauth.InvalidTarget, "the client may not obtain tokens for this target")
+		}
+	}
 	req, err := oauth.ParseScope(f.get("scope"))
 	if err != nil {
 		return nil, err
 	}
 	scopes := subj.scopes
+	if len(cl.scopes) > 0 {
+		scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !slices.Contains(cl.scopes, sc) })
+	}
 	if len(req) > 0 {
 		if !containsAll(subj.scopes, req) {
 			return nil, oauth.NewError(oauth.InvalidScope, "scope exceeds the subject token's scope")
@@ -90,7 +113,7 @@ func (s *Server) grantTokenExchange(r *http.Request, cl *client, f form) (*oauth
 	act := &oauth.Actor{Sub: cl.id, Act: subj.act}
 	now := s.now()
 	token, scope, exp, err := s.issueAccessToken(ctx, tokenRequest{subject: subj.sub, clientID: cl.id, aud: targets,
-		scopes: scopes, act: act, authTime: subj.authTime, notAfter: subj.exp})
+		scopes: scopes, groups: subj.groups, act: act, authTime: subj.authTime, notAfter: subj.exp})
 	if err != nil {
 		return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
 	}
@@ -121,6 +144,7 @@ func (s *Server) resourceByName(v string) *resource {
 type subjectToken struct {
 	sub      string
 	scopes   []string
+	groups   []string
 	act      *oauth.Actor
 	authTime time.Time
 	exp      time.Time
@@ -147,15 +171,66 @@ func (s *Server) verifySubjectToken(ctx context.Context, token string) (*subject
 		if err != nil {
 			return nil, err
 		}
+		if !s.routeAudience(c.Aud) {
+			return nil, errors.New("subject token was not issued for a route of this server")
+		}
 		scopes, _ := oauth.ParseScope(c.Scope)
-		st := &subjectToken{sub: c.Sub, scopes: scopes, act: c.Act, exp: time.Unix(c.Exp, 0)}
+		st := &subjectToken{sub: c.Sub, scopes: scopes, groups: c.Groups, act: c.Act, exp: time.Unix(c.Exp, 0)}
 		if c.AuthTime != 0 {
 			st.authTime = time.Unix(c.AuthTime, 0)
 		}
 		return st, nil
 	}
-	return s.trusted.verify(ctx, jws, peek.Iss, s.now())
+	st, err := s.trusted.verify(ctx, jws, peek.Iss, s.now())
+	if err != nil {
+		return nil, err
+	}
+	if st.sub, err = s.externalSubject(ctx, peek.Iss, st.sub); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
+
+// routeAudience reports whether an access token of this server was issued
+// for its routes: at least one audience is a resource of this server and
+// none is exchange-only (an exchange result is not exchanged again).
+func (s *Server) routeAudience(aud oauth.Audience) bool {
+	route := false
+	for _, a := range aud {
+		r, err := s.findResource(a)
+		if err != nil {
+			continue
+		}
+		if r.exchangeOnly {
+			return false
+		}
+		route = true
+	}
+	return route
+}
+
+// externalSubject maps a trusted issuer's subject to this server's subject
+// namespace: the user federated from that (issuer, subject) when there is
+// one (refused if disabled), otherwise an identifier derived from both
+// (OpenID Connect Core 1.0 section 8.1 pairwise style), so that an
+// external "sub" equal to a local user's ID never acts as that user.
+func (s *Server) externalSubject(ctx context.Context, iss, sub string) (string, error) {
+	u, err := s.store.GetUserBySubject(ctx, iss, sub)
+	switch {
+	case err == nil && u.Disabled:
+		return "", errors.New("the subject's user is disabled")
+	case err == nil:
+		return u.ID, nil
+	case !errors.Is(err, storage.ErrNotFound):
+		return "", err
+	}
+	h := sha256.Sum256([]byte(iss + "\x00" + sub))
+	return externalSubjectPrefix + hex.EncodeToString(h[:16]), nil
+}
+
+// externalSubjectPrefix starts the subjects derived for identities of
+// trusted issuers that have no local user.
+const externalSubjectPrefix = "x_"
 
 // trustedIssuers verifies tokens of other authorization servers with their
 // published keys, cached for ten minutes and refetched at once for an

@@ -91,8 +91,13 @@ func (s *Server) grantRefreshToken(r *http.Request, cl *client, f form) (*oauth.
 	if len(reqScopes) > 0 {
 		scopes = reqScopes
 	}
+	// The user's groups may have changed since the sign-in: a refreshed
+	// token carries no scope the user may no longer hold.
+	if scopes, err = userScopes(user, aud, scopes); err != nil {
+		return nil, oauth.Wrap(oauth.InvalidGrant, "the user may no longer use the resource", err)
+	}
 	token, scope, exp, err := s.issueAccessToken(ctx, tokenRequest{subject: fam.UserID, clientID: cl.id, aud: aud,
-		scopes: scopes, authTime: fam.AuthTime, jti: jti})
+		scopes: scopes, groups: user.Groups, authTime: fam.AuthTime, jti: jti})
 	if err != nil {
 		return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
 	}
