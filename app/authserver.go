@@ -60,13 +60,19 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		opts.Resources = append(opts.Resources, authserver.Resource{URI: res, Name: s.Name, Scopes: allScopes(s.Auth), DefaultScopes: s.Auth.Scopes})
+		r := authserver.Resource{URI: res, Name: s.Name, Scopes: allScopes(s.Auth), DefaultScopes: s.Auth.Scopes, BaseScopes: s.Auth.Scopes}
+		for _, g := range s.Auth.Grants {
+			r.Grants = append(r.Grants, authserver.Grant{Scopes: g.Scopes, Groups: g.Groups})
+		}
+		opts.Resources = append(opts.Resources, r)
 		if s.Name == ac.DefaultServer || (ac.DefaultServer == "" && opts.DefaultResource == "") {
 			opts.DefaultResource = res
 		}
 	}
 	// Upstreams whose tokens the gateway obtains here by token exchange
-	// are resources of this server too.
+	// are resources of this server too, reachable only by exchange, and
+	// only by the client the route exchanges with.
+	exchangeTargets := map[string][]string{}
 	for _, s := range a.cfg.Servers {
 		if s.HTTP == nil || s.HTTP.TokenExchange == nil || s.HTTP.TokenExchange.TokenURL != a.cfg.EmbeddedIssuer()+"/token" {
 			continue
@@ -76,14 +82,24 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 		if uri == "" {
 			uri = s.HTTP.URL
 		}
-		opts.Resources = append(opts.Resources, authserver.Resource{URI: uri, Name: s.Name + " (upstream)", Scopes: te.Scopes})
+		opts.Resources = append(opts.Resources, authserver.Resource{URI: uri, Name: s.Name + " (upstream)", Scopes: te.Scopes, ExchangeOnly: true})
+		exchangeTargets[te.ClientID] = append(exchangeTargets[te.ClientID], uri)
 	}
 	if len(opts.Resources) == 0 {
 		return errors.New("authserver: no server requires authorization, so there is nothing to issue tokens for")
 	}
 	for i, c := range ac.Clients {
 		sc := authserver.StaticClient{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes,
-			TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKSURI: c.JWKSURI, SkipConsent: c.SkipConsent}
+			TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKSURI: c.JWKSURI, SkipConsent: c.SkipConsent,
+			Scopes: c.Scopes, ResourceServer: c.ResourceServer}
+		for _, r := range c.Resources {
+			uri, err := a.resourceURI(r)
+			if err != nil {
+				return fmt.Errorf("authserver.clients[%d].resources: %w", i, err)
+			}
+			sc.Resources = append(sc.Resources, uri)
+		}
+		sc.Resources = append(sc.Resources, exchangeTargets[c.ID]...)
 		if c.Secret != nil {
 			sec, err := a.secret(*c.Secret)
 			if err != nil {
@@ -99,7 +115,7 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 			return fmt.Errorf("authserver.upstream.client_secret: %w", err)
 		}
 		opts.Upstream = &authserver.Upstream{Issuer: up.Issuer, ClientID: up.ClientID, ClientSecret: strings.TrimSpace(string(sec)),
-			Name: up.Name, Scopes: up.Scopes, DisableAutoCreate: up.DisableAutoCreate}
+			Name: up.Name, Scopes: up.Scopes, DisableAutoCreate: up.DisableAutoCreate, GroupsClaim: up.GroupsClaim}
 	}
 	for _, ti := range ac.TrustedIssuers {
 		opts.TokenExchange.TrustedIssuers = append(opts.TokenExchange.TrustedIssuers, authserver.TrustedIssuer{Issuer: ti.Issuer, JWKSURI: ti.JWKSURI, Audience: ti.Audience})
@@ -110,6 +126,20 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	}
 	a.as = as
 	return a.firstUser(ctx, store)
+}
+
+// resourceURI maps an authserver.clients[].resources entry, a server
+// name or a resource URI, to the resource URI.
+func (a *App) resourceURI(v string) (string, error) {
+	for _, s := range a.cfg.Servers {
+		if s.Name == v {
+			return routeResource(a.cfg, s)
+		}
+	}
+	if !strings.Contains(v, "://") {
+		return "", fmt.Errorf("%q names no server", v)
+	}
+	return v, nil
 }
 
 func (a *App) kek(ref *config.SecretRef) ([]byte, error) {

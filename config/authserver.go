@@ -70,6 +70,17 @@ type ASClient struct {
 	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
 	JWKSURI                 string `yaml:"jwks_uri"`
 	SkipConsent             bool   `yaml:"skip_consent"`
+	// Resources the client may obtain tokens for with client_credentials
+	// (on its own behalf) or as token-exchange targets: server names, or
+	// resource URIs. Required for those grants. The gateway's own
+	// token-exchange client gets the upstreams it exchanges for without
+	// listing them.
+	Resources []string `yaml:"resources"`
+	// Scopes the client may obtain with those grants.
+	Scopes []string `yaml:"scopes"`
+	// ResourceServer lets the client call the introspection endpoint
+	// (RFC 7662) for tokens of its Resources (all, if none listed).
+	ResourceServer bool `yaml:"resource_server"`
 }
 
 // ASUpstream is an OpenID Connect provider users sign in at.
@@ -80,6 +91,11 @@ type ASUpstream struct {
 	Name              string    `yaml:"name"`
 	Scopes            []string  `yaml:"scopes"`
 	DisableAutoCreate bool      `yaml:"disable_auto_create"`
+	// GroupsClaim names the ID token claim with the user's groups
+	// ("groups", "roles", or a dotted path such as "realm_access.roles").
+	// Users' groups are replaced by it at each sign-in. Default: groups
+	// of federated users are managed with "mcpfort users groups".
+	GroupsClaim string `yaml:"groups_claim"`
 }
 
 // ASCIMD configures Client ID Metadata Documents.
@@ -132,14 +148,8 @@ func (c *Config) validateAuthServer(add func(path, format string, args ...any)) 
 	default:
 		add("authserver.signing_algorithm", "must be ES256, RS256 or EdDSA")
 	}
-	if as.DefaultServer != "" {
-		found := false
-		for _, s := range c.Servers {
-			found = found || s.Name == as.DefaultServer
-		}
-		if !found {
-			add("authserver.default_server", "names no server: %q", as.DefaultServer)
-		}
+	if as.DefaultServer != "" && !c.hasServer(as.DefaultServer) {
+		add("authserver.default_server", "names no server: %q", as.DefaultServer)
 	}
 	for i, cl := range as.Clients {
 		if cl.ID == "" || strings.HasPrefix(cl.ID, "https://") {
@@ -147,6 +157,11 @@ func (c *Config) validateAuthServer(add func(path, format string, args ...any)) 
 		}
 		if cl.Secret != nil && (cl.Secret.Env == "") == (cl.Secret.File == "") {
 			add(fmt.Sprintf("authserver.clients[%d].secret", i), "set exactly one of env and file")
+		}
+		for _, r := range cl.Resources {
+			if !strings.Contains(r, "://") && !c.hasServer(r) {
+				add(fmt.Sprintf("authserver.clients[%d].resources", i), "%q is neither a server name nor a resource URI", r)
+			}
 		}
 	}
 	if up := as.Upstream; up != nil {
@@ -169,4 +184,13 @@ func (c *Config) validateAuthServer(add func(path, format string, args ...any)) 
 
 func isLoopback(host string) bool {
 	return host == "localhost" || host == "127.0.0.1" || host == "::1" || strings.HasPrefix(host, "127.")
+}
+
+func (c *Config) hasServer(name string) bool {
+	for _, s := range c.Servers {
+		if s.Name == name {
+			return true
+		}
+	}
+	return false
 }

@@ -170,8 +170,18 @@ type RouteAuth struct {
 	// auth.issuers is set.
 	Required *bool `yaml:"required"`
 	// Scopes are needed for any request on the route (announced in 401
-	// challenges).
+	// challenges and the protected resource metadata). With the embedded
+	// authorization server every signed-in user may hold them. Default,
+	// when the embedded authorization server is the route's only issuer
+	// and no scope is named anywhere in this section: [mcp], so that
+	// clients find a scope to ask for.
 	Scopes []string `yaml:"scopes"`
+	// Grants give the route's other scopes (those of methods, tools,
+	// prompts and resources) to members of groups, when the embedded
+	// authorization server issues the tokens. A scope that no grant names
+	// is never given to a user; machine clients get only what
+	// authserver.clients lists for them.
+	Grants []ScopeGrant `yaml:"grants"`
 	// ScopesSupported are advertised in the protected resource metadata.
 	// Default: every scope named in this section. Never offline_access.
 	ScopesSupported []string `yaml:"scopes_supported"`
@@ -184,6 +194,14 @@ type RouteAuth struct {
 	Tools     map[string][]string `yaml:"tools"`
 	Prompts   map[string][]string `yaml:"prompts"`
 	Resources map[string][]string `yaml:"resources"`
+}
+
+// ScopeGrant gives scopes to the members of groups.
+type ScopeGrant struct {
+	// Scopes granted. Each must be a scope of the route.
+	Scopes []string `yaml:"scopes"`
+	// Groups whose members get them ("*": every signed-in user).
+	Groups []string `yaml:"groups"`
 }
 
 // Server is one upstream MCP server and its route.
@@ -422,6 +440,9 @@ func (c *Config) applyDefaults() {
 			req := len(c.Auth.Issuers) > 0 || c.AuthServer.Enabled
 			s.Auth.Required = &req
 		}
+		if *s.Auth.Required && c.AuthServer.Enabled && len(c.Auth.Issuers) == 0 && len(s.Auth.Scopes) == 0 {
+			s.Auth.Scopes = []string{DefaultScope}
+		}
 		if s.HTTP != nil && s.HTTP.MaxMessage == 0 {
 			s.HTTP.MaxMessage = 16 << 20
 		}
@@ -586,6 +607,17 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
+		for j, g := range s.Auth.Grants {
+			gat := fmt.Sprintf("%s.auth.grants[%d]", at, j)
+			if len(g.Scopes) == 0 || len(g.Groups) == 0 {
+				add(gat, "needs scopes and groups")
+			}
+			for _, sc := range g.Scopes {
+				if !s.Auth.names(sc) {
+					add(gat+".scopes", "%q is not a scope of this route (name it in scopes, methods, tools, prompts or resources)", sc)
+				}
+			}
+		}
 		s.Policies.validate(at+".policies", add)
 		if (s.HTTP == nil) == (s.Stdio == nil) {
 			add(at, "set exactly one of http and stdio")
@@ -646,4 +678,32 @@ func (c *Config) Validate() error {
 		return p
 	}
 	return nil
+}
+
+// DefaultScope is the route scope used with the embedded authorization
+// server when the configuration names none.
+const DefaultScope = "mcp"
+
+// names reports whether the section names scope sc anywhere.
+func (a RouteAuth) names(sc string) bool {
+	found := false
+	a.eachScope(func(s string) { found = found || s == sc })
+	return found
+}
+
+// eachScope calls f for every scope the section names (with repeats).
+func (a RouteAuth) eachScope(f func(string)) {
+	for _, s := range a.Scopes {
+		f(s)
+	}
+	for _, s := range a.ScopesSupported {
+		f(s)
+	}
+	for _, m := range []map[string][]string{a.Methods, a.Tools, a.Prompts, a.Resources} {
+		for _, ss := range m {
+			for _, s := range ss {
+				f(s)
+			}
+		}
+	}
 }

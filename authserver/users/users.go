@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,8 +27,11 @@ const MinPasswordLength = 8
 const Usage = `usage: mcpfort users [--config FILE | --db DATABASE] COMMAND [ARGS]
 
 Commands:
-  add [--email E] [--name N] [--disabled] USERNAME
+  add [--email E] [--name N] [--group G]... [--disabled] USERNAME
                        create a local user; the password is read from stdin
+  groups [--add G]... [--remove G]... [--set G,G] USER
+                       show or change a user's groups (USER: username or
+                       id); groups decide which scopes the user may get
   passwd USERNAME      set a new password, read from stdin
   list [--json]        list users
   disable USERNAME     refuse sign-in (sessions and refresh tokens stop working)
@@ -50,6 +54,8 @@ func Run(ctx context.Context, store storage.UserStore, args []string, stdin io.R
 		err = passwd(ctx, store, args, stdin, stdout)
 	case "list":
 		err = list(ctx, store, args, stdout, stderr)
+	case "groups":
+		err = groups(ctx, store, args, stdout, stderr)
 	case "disable", "enable":
 		err = setDisabled(ctx, store, args, cmd == "disable", stdout)
 	case "help", "-h", "--help":
@@ -114,6 +120,8 @@ func add(ctx context.Context, store storage.UserStore, args []string, stdin io.R
 	email := fs.String("email", "", "email address")
 	name := fs.String("name", "", "display name")
 	disabled := fs.Bool("disabled", false, "create the user disabled")
+	var gs groupList
+	fs.Var(&gs, "group", "a group of the user (repeat for more)")
 	if err := fs.Parse(args); err != nil {
 		return usageError{err.Error()}
 	}
@@ -131,7 +139,7 @@ func add(ctx context.Context, store storage.UserStore, args []string, stdin io.R
 	}
 	now := time.Now().UTC()
 	u := &storage.User{ID: "u_" + strings.ToLower(rand.Text()), Username: username, PasswordHash: hash, Disabled: *disabled,
-		Email: *email, Name: *name, CreatedAt: now, UpdatedAt: now}
+		Email: *email, Name: *name, Groups: normalizeGroups(gs), CreatedAt: now, UpdatedAt: now}
 	if err := store.CreateUser(ctx, u); err != nil {
 		if errors.Is(err, storage.ErrConflict) {
 			return fmt.Errorf("user %q already exists", username)
@@ -167,6 +175,72 @@ func passwd(ctx context.Context, store storage.UserStore, args []string, stdin i
 		return err
 	}
 	fmt.Fprintf(stdout, "password of %s changed\n", username)
+	return nil
+}
+
+// groupList collects repeated --group, --add and --remove flags; each
+// value may also list several groups separated by commas.
+type groupList []string
+
+func (g *groupList) String() string { return strings.Join(*g, ",") }
+
+func (g *groupList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" || part == "*" || len(part) > 256 || !utf8.ValidString(part) || strings.ContainsFunc(part, func(r rune) bool { return r < 0x21 || r == 0x7f }) {
+			return fmt.Errorf("group %q: 1 to 256 printable characters without spaces, not \"*\"", part)
+		}
+		*g = append(*g, part)
+	}
+	return nil
+}
+
+func normalizeGroups(gs []string) []string {
+	out := slices.Clone(gs)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// groups shows a user's groups, or changes them with --set, --add and
+// --remove (applied in that order).
+func groups(ctx context.Context, store storage.UserStore, args []string, stdout, stderr io.Writer) error {
+	fs := flags("groups", stderr)
+	var add, remove, set groupList
+	fs.Var(&add, "add", "add a group (repeat for more)")
+	fs.Var(&remove, "remove", "remove a group (repeat for more)")
+	fs.Var(&set, "set", "replace the groups with this comma-separated list")
+	clear := fs.Bool("clear", false, "remove every group")
+	if err := fs.Parse(args); err != nil {
+		return usageError{err.Error()}
+	}
+	name, err := oneName(fs)
+	if err != nil {
+		return err
+	}
+	u, err := store.GetUserByUsername(ctx, name)
+	if errors.Is(err, storage.ErrNotFound) {
+		u, err = store.GetUser(ctx, name)
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		return fmt.Errorf("no user %q", name)
+	}
+	if err != nil {
+		return err
+	}
+	if len(add)+len(remove)+len(set) > 0 || *clear {
+		next := slices.Clone(u.Groups)
+		if len(set) > 0 || *clear {
+			next = slices.Clone(set)
+		}
+		next = append(next, add...)
+		next = slices.DeleteFunc(next, func(g string) bool { return slices.Contains(remove, g) })
+		u.Groups = normalizeGroups(next)
+		u.UpdatedAt = time.Now().UTC()
+		if err := store.UpdateUser(ctx, u); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(stdout, "%s: %s\n", name, dash(strings.Join(u.Groups, ",")))
 	return nil
 }
 
@@ -207,14 +281,15 @@ func setDisabled(ctx context.Context, store storage.UserStore, args []string, di
 // listed is one user in "list --json" output. Password hashes are never
 // printed.
 type listed struct {
-	ID       string `json:"id"`
-	Username string `json:"username,omitempty"`
-	Disabled bool   `json:"disabled"`
-	Email    string `json:"email,omitempty"`
-	Name     string `json:"name,omitempty"`
-	Issuer   string `json:"issuer,omitempty"`
-	Subject  string `json:"subject,omitempty"`
-	Created  string `json:"created"`
+	ID       string   `json:"id"`
+	Username string   `json:"username,omitempty"`
+	Disabled bool     `json:"disabled"`
+	Email    string   `json:"email,omitempty"`
+	Name     string   `json:"name,omitempty"`
+	Issuer   string   `json:"issuer,omitempty"`
+	Subject  string   `json:"subject,omitempty"`
+	Groups   []string `json:"groups,omitempty"`
+	Created  string   `json:"created"`
 }
 
 func list(ctx context.Context, store storage.UserStore, args []string, stdout, stderr io.Writer) error {
@@ -228,7 +303,7 @@ func list(ctx context.Context, store storage.UserStore, args []string, stdout, s
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 	if !*asJSON {
-		fmt.Fprintln(tw, "ID\tUSERNAME\tSTATUS\tEMAIL\tNAME\tFEDERATED")
+		fmt.Fprintln(tw, "ID\tUSERNAME\tSTATUS\tEMAIL\tNAME\tGROUPS\tFEDERATED")
 	}
 	enc := json.NewEncoder(stdout)
 	after := ""
@@ -239,7 +314,7 @@ func list(ctx context.Context, store storage.UserStore, args []string, stdout, s
 		}
 		for _, u := range page {
 			l := listed{ID: u.ID, Username: u.Username, Disabled: u.Disabled, Email: u.Email, Name: u.Name,
-				Issuer: u.Issuer, Subject: u.Subject, Created: u.CreatedAt.UTC().Format(time.RFC3339)}
+				Issuer: u.Issuer, Subject: u.Subject, Groups: u.Groups, Created: u.CreatedAt.UTC().Format(time.RFC3339)}
 			if *asJSON {
 				if err := enc.Encode(l); err != nil {
 					return err
@@ -254,7 +329,8 @@ func list(ctx context.Context, store storage.UserStore, args []string, stdout, s
 			if u.Issuer != "" {
 				fed = u.Issuer + " " + u.Subject
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, dash(u.Username), status, dash(u.Email), dash(u.Name), dash(fed))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", u.ID, dash(u.Username), status, dash(u.Email), dash(u.Name),
+				dash(strings.Join(u.Groups, ",")), dash(fed))
 		}
 		if len(page) < 500 {
 			break

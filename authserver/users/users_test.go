@@ -35,7 +35,14 @@ func TestUsersCommand(t *testing.T) {
 	}{
 		{"no command", "", nil, 2, "", "usage:"},
 		{"unknown", "", []string{"frob"}, 2, "", "unknown command"},
-		{"add", "hunter2hunter2\n", []string{"add", "--email", "c@example.com", "--name", "Carol", "carol"}, 0, "created user carol", ""},
+		{"add", "hunter2hunter2\n", []string{"add", "--email", "c@example.com", "--name", "Carol", "--group", "eng", "carol"}, 0, "created user carol", ""},
+		{"add with groups", "hunter2hunter2\n", []string{"add", "--group", "admins,eng", "--group", "ops", "erin"}, 0, "created user erin", ""},
+		{"add wildcard group", "hunter2hunter2\n", []string{"add", "--group", "*", "frank"}, 2, "", "group"},
+		{"groups show", "", []string{"groups", "erin"}, 0, "erin: admins,eng,ops", ""},
+		{"groups add and remove", "", []string{"groups", "--add", "admins", "--remove", "eng", "carol"}, 0, "carol: admins", ""},
+		{"groups set", "", []string{"groups", "--set", "ops,eng", "erin"}, 0, "erin: eng,ops", ""},
+		{"groups clear", "", []string{"groups", "--clear", "erin"}, 0, "erin: -", ""},
+		{"groups unknown", "", []string{"groups", "zed"}, 1, "", "no user"},
 		{"add duplicate", "hunter2hunter2\n", []string{"add", "carol"}, 1, "", "already exists"},
 		{"short password", "short\n", []string{"add", "dave"}, 1, "", "at least 8"},
 		{"no username", "hunter2hunter2\n", []string{"add"}, 2, "", "exactly one USERNAME"},
@@ -57,7 +64,7 @@ func TestUsersCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !u.Disabled || u.Email != "c@example.com" || u.Name != "Carol" {
+	if !u.Disabled || u.Email != "c@example.com" || u.Name != "Carol" || len(u.Groups) != 1 || u.Groups[0] != "admins" {
 		t.Errorf("user %+v", u)
 	}
 	if ok, _ := authserver.VerifyPassword(u.PasswordHash, "hunter2hunter2"); !ok {
@@ -79,7 +86,7 @@ func TestUsersCommand(t *testing.T) {
 		t.Fatal(out)
 	}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
-	if len(lines) != 2 {
+	if len(lines) != 3 {
 		t.Fatalf("json lines %q", out)
 	}
 	for _, l := range lines {
