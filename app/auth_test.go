@@ -371,6 +371,8 @@ authserver:
       secret: {env: MCPFORT_TEST_ROBOT_SECRET}
       grant_types: [client_credentials]
       token_endpoint_auth_method: client_secret_basic
+      resources: [remote]
+      scopes: [mcp]
 servers:
   - name: remote
     path: /mcp

@@ -107,7 +107,8 @@ auth: {insecure_allow_http: true, issuers: [{issuer: %q}]}
 authserver:
   enabled: true
   clients:
-    - {id: robot, secret: {env: MCPFORT_TEST_ROBOT_SECRET}, grant_types: [client_credentials], token_endpoint_auth_method: client_secret_basic}
+    - {id: robot, secret: {env: MCPFORT_TEST_ROBOT_SECRET}, grant_types: [client_credentials], token_endpoint_auth_method: client_secret_basic,
+       resources: [everything], scopes: [mcp:tools]}
 servers:
   - name: everything
     path: /mcp

@@ -107,7 +107,10 @@ func (s *Server) grantTokenExchange(r *http.Request, cl *client, f form) (*oauth
 		}
 		scopes = req
 	}
-	if len(tokenScopes(scopes, targets)) == 0 && len(scopes) > 0 {
+	// A target that defines scopes gets a token only if one of them
+	// applies; a target that defines none (an upstream whose scopes the
+	// operator did not list) gets a token without scope.
+	if len(tokenScopes(scopes, targets)) == 0 && (len(req) > 0 || targetsDefineScopes(targets)) {
 		return nil, oauth.NewError(oauth.InvalidScope, "none of the subject token's scopes applies to the target")
 	}
 	act := &oauth.Actor{Sub: cl.id, Act: subj.act}
@@ -119,6 +122,15 @@ func (s *Server) grantTokenExchange(r *http.Request, cl *client, f form) (*oauth
 	}
 	return &oauth.TokenResponse{AccessToken: token, TokenType: "Bearer", IssuedTokenType: oauth.TokenTypeAccessToken,
 		ExpiresIn: int64(exp.Sub(now).Round(time.Second) / time.Second), Scope: oauth.FormatScope(scope)}, nil
+}
+
+func targetsDefineScopes(targets []*resource) bool {
+	for _, t := range targets {
+		if len(t.scopes) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func appendUnique(l []*resource, r *resource) []*resource {
