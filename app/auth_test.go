@@ -372,7 +372,7 @@ authserver:
       grant_types: [client_credentials]
       token_endpoint_auth_method: client_secret_basic
       resources: [remote]
-      scopes: [mcp]
+      scopes: [mcp:access]
 servers:
   - name: remote
     path: /mcp

@@ -82,7 +82,10 @@ var (
 // signIn plays the user in a browser: it opens the authorization URL with
 // a cookie-keeping client, fills in the real sign-in and consent pages and
 // returns where the server finally redirects.
-func signIn(authURL string) (*url.URL, error) {
+func signIn(authURL string) (*url.URL, error) { return signInAs(authURL, qsUser, qsPassword) }
+
+// signInAs is signIn for another account.
+func signInAs(authURL, user, password string) (*url.URL, error) {
 	jar, _ := cookiejar.New(nil)
 	b := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	resp, err := b.Get(authURL)
@@ -108,8 +111,8 @@ func signIn(authURL string) (*url.URL, error) {
 		action := ""
 		switch {
 		case strings.Contains(body, `name="password"`):
-			form.Set("username", qsUser)
-			form.Set("password", qsPassword)
+			form.Set("username", user)
+			form.Set("password", password)
 			action = "/login"
 		case strings.Contains(body, `name="decision"`):
 			form.Set("decision", "allow")

@@ -607,6 +607,17 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
+		for kind, m := range map[string]map[string][]string{"methods": s.Auth.Methods, "tools": s.Auth.Tools, "prompts": s.Auth.Prompts, "resources": s.Auth.Resources} {
+			for k, scopes := range m {
+				for _, need := range scopes {
+					for _, base := range s.Auth.Scopes {
+						if need != base && grantsScope(base, need) {
+							add(at+".auth."+kind, "entry %q needs %q, which the route scope %q grants (scopes are hierarchical on ':'): every user holds it, so it protects nothing", k, need, base)
+						}
+					}
+				}
+			}
+		}
 		for j, g := range s.Auth.Grants {
 			gat := fmt.Sprintf("%s.auth.grants[%d]", at, j)
 			if len(g.Scopes) == 0 || len(g.Groups) == 0 {
@@ -682,7 +693,7 @@ func (c *Config) Validate() error {
 
 // DefaultScope is the route scope used with the embedded authorization
 // server when the configuration names none.
-const DefaultScope = "mcp"
+const DefaultScope = "mcp:access"
 
 // names reports whether the section names scope sc anywhere.
 func (a RouteAuth) names(sc string) bool {
@@ -706,4 +717,11 @@ func (a RouteAuth) eachScope(f func(string)) {
 			}
 		}
 	}
+}
+
+// grantsScope reports whether the granted scope satisfies required under
+// the gateway's hierarchy rule: equal, or a parent ending at a ':'
+// boundary ("mcp" grants "mcp:tools", not "mcpx").
+func grantsScope(granted, required string) bool {
+	return granted == required || (len(required) > len(granted) && required[len(granted)] == ':' && strings.HasPrefix(required, granted))
 }

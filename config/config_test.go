@@ -26,8 +26,16 @@ servers:
 	if c.HTTP.MaxBody != DefaultMaxBody || c.Sessions.TTL.D() != DefaultSessionTTL {
 		t.Fatalf("http/session defaults: %+v", c.HTTP)
 	}
+	if len(s.Auth.Scopes) != 0 {
+		t.Fatalf("open route scopes: %v", s.Auth.Scopes)
+	}
+	// A route on the embedded authorization server advertises a scope.
 	if got := c.Resolve("bin/x"); got != "/etc/mcpfort/bin/x" {
 		t.Fatalf("Resolve = %q", got)
+	}
+	c, err = Parse([]byte("authserver: {enabled: true}\nservers: [{name: a, http: {url: 'http://u'}}]\n"), "/")
+	if err != nil || len(c.Servers[0].Auth.Scopes) != 1 || c.Servers[0].Auth.Scopes[0] != DefaultScope {
+		t.Fatalf("embedded route scopes: %v %v", c.Servers[0].Auth.Scopes, err)
 	}
 }
 
@@ -61,6 +69,24 @@ servers:
 			"servers[2].stdio.command: required", "servers[2].stdio.isolation:",
 		}},
 		{"no servers", "listen: 127.0.0.1:1\n", []string{"servers: at least one server"}},
+		{"route scope grants a tool scope", `
+authserver: {enabled: true}
+servers:
+  - name: a
+    http: {url: "http://u"}
+    auth: {scopes: [mcp], tools: {delete_*: ["mcp:admin"]}}
+`, []string{`servers[0].auth.tools: entry "delete_*" needs "mcp:admin", which the route scope "mcp" grants`}},
+		{"grant of an unknown scope", `
+authserver: {enabled: true}
+servers:
+  - name: a
+    http: {url: "http://u"}
+    auth: {grants: [{scopes: [root], groups: [admins]}, {scopes: [mcp:access]}]}
+`, []string{`servers[0].auth.grants[0].scopes: "root" is not a scope`, "servers[0].auth.grants[1]: needs scopes and groups"}},
+		{"machine client resource", `
+authserver: {enabled: true, clients: [{id: m, resources: [nowhere]}]}
+servers: [{name: a, http: {url: "http://u"}}]
+`, []string{`authserver.clients[0].resources: "nowhere" is neither`}},
 		{"well-known path", "servers: [{name: a, path: /.well-known/x, http: {url: 'http://u'}}]\n", []string{"servers[0].path"}},
 	}
 	for _, tt := range tests {
