@@ -121,7 +121,7 @@ func TestMachineClientNeedsResources(t *testing.T) {
 		{ID: "m2m", Secret: confSecret, GrantTypes: []string{oauth.GrantClientCredentials}, Resources: []string{resMCP}, Scopes: []string{"other:read"}},
 	} {
 		opts := Options{Issuer: "http://127.0.0.1:1", Store: nil, KeyEncryptionKey: make([]byte, 32),
-			Resources: []Resource{{URI: resMCP, Scopes: []string{"mcp:tools"}}, {URI: resOther, Scopes: []string{"other:read"}}},
+			Resources:       []Resource{{URI: resMCP, Scopes: []string{"mcp:tools"}}, {URI: resOther, Scopes: []string{"other:read"}}},
 			DefaultResource: resMCP, Clients: []StaticClient{sc}}
 		if _, err := New(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "Clients[0]") {
 			t.Errorf("%+v: %v", sc, err)
