@@ -28,6 +28,7 @@ type authzRequest struct {
 	Challenge     string   `json:"cc"`
 	Scopes        []string `json:"sc,omitempty"`
 	Resources     []string `json:"rs"`
+	Nonce         string   `json:"n,omitempty"`
 }
 
 // handleAuthorize is the authorization endpoint (OAuth 2.1 section 4.1.1;
@@ -172,6 +173,12 @@ func (s *Server) parseAuthorizeRequest(ctx context.Context, raw string) (*authzR
 	default:
 		req.Challenge = cc
 	}
+	// OpenID Connect Core 1.0 section 3.1.2.1: the nonce is returned
+	// unmodified in the ID token.
+	if len(f.get("nonce")) > 512 {
+		return req, cl, oauth.NewError(oauth.InvalidRequest, "nonce is too long")
+	}
+	req.Nonce = f.get("nonce")
 	rs, err := s.resolveResources(f.all("resource"))
 	if err != nil {
 		return req, cl, err
@@ -238,7 +245,7 @@ func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzReq
 	}
 	err := s.store.CreateCode(r.Context(), &storage.AuthCode{
 		Hash: hashSecret(code), ClientID: cl.id, UserID: user.ID, RedirectURI: redirect, CodeChallenge: req.Challenge,
-		Scopes: req.Scopes, Resources: req.Resources, AuthTime: authTime, CreatedAt: now, ExpiresAt: now.Add(s.opts.CodeLifetime),
+		Scopes: req.Scopes, Resources: req.Resources, AuthTime: authTime, CreatedAt: now, ExpiresAt: now.Add(s.opts.CodeLifetime), Nonce: req.Nonce,
 	})
 	if err != nil {
 		s.redirectError(w, r, req, oauth.Wrap(oauth.ServerError, "internal error", err))
@@ -352,8 +359,8 @@ func (s *Server) showConsent(w http.ResponseWriter, r *http.Request, req *authzR
 				break
 			}
 		}
-		if sc == scopeOfflineAccess && d == "" {
-			d = "Stay connected when you are not using it"
+		if d == "" {
+			d = standardScopeDescription(sc)
 		}
 		page.Scopes = append(page.Scopes, web.Scope{Name: sc, Description: d})
 	}
@@ -391,4 +398,20 @@ func (s *Server) grantConsent(ctx context.Context, req *authzRequest, cl *client
 	slices.Sort(c.Scopes)
 	c.UpdatedAt = now
 	return s.store.PutConsent(ctx, c)
+}
+
+// standardScopeDescription describes the scopes of OpenID Connect on the
+// consent page.
+func standardScopeDescription(sc string) string {
+	switch sc {
+	case scopeOfflineAccess:
+		return "Stay connected when you are not using it"
+	case scopeOpenID:
+		return "Know who you are (your account identifier)"
+	case scopeProfile:
+		return "Your name and username"
+	case scopeEmail:
+		return "Your email address"
+	}
+	return ""
 }

@@ -15,7 +15,14 @@ func (s *Server) serverMetadata() oauth.ServerMetadata {
 	confidential := []string{oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost, oauth.AuthPrivateKeyJWT}
 	var scopes []string
 	for _, r := range s.resources {
-		scopes = union(scopes, r.scopes)
+		if !r.exchangeOnly {
+			scopes = union(scopes, r.scopes)
+		}
+	}
+	scopes = union(scopes, []string{scopeOpenID, scopeProfile, scopeEmail, scopeOfflineAccess})
+	alg := s.opts.SigningAlgorithm
+	if alg == "" {
+		alg = "ES256"
 	}
 	algs := make([]string, 0, len(assertionAlgs))
 	for _, a := range assertionAlgs {
@@ -39,6 +46,12 @@ func (s *Server) serverMetadata() oauth.ServerMetadata {
 		CodeChallengeMethodsSupported:              []string{oauth.CodeChallengeMethodS256},
 		AuthorizationResponseISSParameterSupported: true,
 		ClientIDMetadataDocumentSupported:          !s.opts.CIMD.Disable,
+		// OpenID Connect Discovery 1.0 section 3: the ID tokens and the
+		// UserInfo endpoint of the openid scope.
+		UserinfoEndpoint:                 u(s.endpoints.userinfo),
+		SubjectTypesSupported:            []string{"public"},
+		IDTokenSigningAlgValuesSupported: []string{alg},
+		ClaimsSupported:                  []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "email"},
 	}
 	if !s.opts.Registration.Disable {
 		m.RegistrationEndpoint = u(s.endpoints.register)

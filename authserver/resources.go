@@ -32,6 +32,20 @@ type resource struct {
 // token unless a resource declares it.
 const scopeOfflineAccess = "offline_access"
 
+// OpenID Connect scopes (OpenID Connect Core 1.0 sections 3.1.2.1 and
+// 5.4): openid asks for an ID token; profile and email for those claims
+// in it and at the UserInfo endpoint.
+const (
+	scopeOpenID  = "openid"
+	scopeProfile = "profile"
+	scopeEmail   = "email"
+)
+
+// userinfoScope reports whether sc is one of the OpenID Connect scopes.
+func userinfoScope(sc string) bool {
+	return sc == scopeOpenID || sc == scopeProfile || sc == scopeEmail
+}
+
 func (s *Server) initResources() error {
 	if len(s.opts.Resources) == 0 {
 		return errors.New("at least one Resource is required")
@@ -185,14 +199,18 @@ func requestScopes(param string, rs []*resource, registered string) ([]string, e
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	var out, oidc []string
 	offline := false
 	for _, sc := range req {
-		if sc == scopeOfflineAccess {
+		switch {
+		case sc == scopeOfflineAccess:
 			offline = true
-			continue
-		}
-		if definedBy(rs, sc) && !slices.Contains(out, sc) {
+		case userinfoScope(sc):
+			// profile and email mean something only with openid.
+			if slices.Contains(req, scopeOpenID) && !slices.Contains(oidc, sc) {
+				oidc = append(oidc, sc)
+			}
+		case definedBy(rs, sc) && !slices.Contains(out, sc):
 			out = append(out, sc)
 		}
 	}
@@ -201,9 +219,13 @@ func requestScopes(param string, rs []*resource, registered string) ([]string, e
 			out = union(out, r.defaults)
 		}
 	}
+	out = append(out, oidc...)
 	if registered != "" {
 		allowed, _ := oauth.ParseScope(registered)
 		out = slices.DeleteFunc(out, func(sc string) bool { return !slices.Contains(allowed, sc) })
+		if !slices.Contains(out, scopeOpenID) {
+			out = slices.DeleteFunc(out, userinfoScope)
+		}
 	}
 	if offline {
 		out = append(out, scopeOfflineAccess)
@@ -242,7 +264,7 @@ func userScopes(user *storage.User, rs []*resource, scopes []string) ([]string, 
 	}
 	out := make([]string, 0, len(scopes))
 	for _, sc := range scopes {
-		if sc == scopeOfflineAccess || slices.Contains(allowed, sc) {
+		if sc == scopeOfflineAccess || userinfoScope(sc) || slices.Contains(allowed, sc) {
 			out = append(out, sc)
 		}
 	}
@@ -260,10 +282,15 @@ func memberOf(user *storage.User, groups []string) bool {
 }
 
 // tokenScopes is the part of the granted scopes meaningful to the token's
-// audience.
+// audience, plus the OpenID Connect scopes, which the UserInfo endpoint
+// reads from the access token.
 func tokenScopes(granted []string, aud []*resource) []string {
 	var out []string
 	for _, sc := range granted {
+		if userinfoScope(sc) {
+			out = append(out, sc)
+			continue
+		}
 		for _, r := range aud {
 			if slices.Contains(r.scopes, sc) {
 				out = append(out, sc)

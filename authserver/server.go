@@ -65,6 +65,7 @@ type Server struct {
 
 type endpoints struct {
 	authorize, token, jwks, register, revoke, introspect string
+	userinfo                                             string
 	login, consent, logout, consents, consentsRevoke     string
 	federationStart, federationCallback, static          string
 }
@@ -301,6 +302,7 @@ func (s *Server) routes() {
 		revoke: b + "/revoke", introspect: b + "/introspect", login: b + "/login", consent: b + "/consent",
 		logout: b + "/logout", consents: b + "/consents", consentsRevoke: b + "/consents/revoke",
 		federationStart: b + "/federation/start", federationCallback: b + "/federation/callback", static: b + "/static",
+		userinfo: b + "/userinfo",
 	}
 	e := s.endpoints
 	mux := http.NewServeMux()
@@ -326,13 +328,15 @@ func (s *Server) routes() {
 	mux.Handle("POST "+e.token, cors(http.HandlerFunc(s.handleToken)))
 	mux.Handle("POST "+e.revoke, cors(http.HandlerFunc(s.handleRevoke)))
 	mux.HandleFunc("POST "+e.introspect, s.handleIntrospect)
+	mux.Handle("GET "+e.userinfo, cors(http.HandlerFunc(s.handleUserinfo)))
+	mux.Handle("POST "+e.userinfo, cors(http.HandlerFunc(s.handleUserinfo)))
 	if !s.opts.Registration.Disable {
 		mux.Handle("POST "+e.register, cors(http.HandlerFunc(s.handleRegister)))
 		mux.Handle("GET "+e.register+"/{id}", cors(http.HandlerFunc(s.handleRegistrationRead)))
 		mux.Handle("PUT "+e.register+"/{id}", cors(http.HandlerFunc(s.handleRegistrationUpdate)))
 		mux.Handle("DELETE "+e.register+"/{id}", cors(http.HandlerFunc(s.handleRegistrationDelete)))
 	}
-	for _, p := range []string{e.token, e.revoke, e.register, e.register + "/{id}", e.jwks,
+	for _, p := range []string{e.token, e.revoke, e.register, e.register + "/{id}", e.jwks, e.userinfo,
 		"/.well-known/oauth-authorization-server" + b, "/.well-known/openid-configuration" + b} {
 		mux.Handle("OPTIONS "+p, cors(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })))
 	}

@@ -105,6 +105,11 @@ func (s *Server) grantAuthorizationCode(r *http.Request, cl *client, f form) (*o
 	resp.AccessToken = token
 	resp.ExpiresIn = int64(exp.Sub(now).Round(time.Second) / time.Second)
 	resp.Scope = oauth.FormatScope(scope)
+	if slices.Contains(ac.Scopes, scopeOpenID) {
+		if resp.IDToken, err = s.issueIDToken(ctx, user, cl.id, ac, token, exp); err != nil {
+			return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
+		}
+	}
 	return resp, nil
 }
 

@@ -97,7 +97,9 @@ func (s *Server) grantTokenExchange(r *http.Request, cl *client, f form) (*oauth
 	if err != nil {
 		return nil, err
 	}
-	scopes := subj.scopes
+	// The OpenID Connect scopes concern this server's UserInfo endpoint,
+	// not the target.
+	scopes := slices.DeleteFunc(slices.Clone(subj.scopes), userinfoScope)
 	if len(cl.scopes) > 0 {
 		scopes = slices.DeleteFunc(slices.Clone(scopes), func(sc string) bool { return !slices.Contains(cl.scopes, sc) })
 	}

@@ -173,7 +173,7 @@ func (c *Config) validateAuthServer(add func(path, format string, args ...any)) 
 	// share the path space with the routes.
 	if u != nil && (u.Path == "" || u.Path == "/") {
 		for i, s := range c.Servers {
-			for _, p := range []string{"/authorize", "/token", "/register", "/revoke", "/introspect", "/login", "/logout", "/consent", "/consents", "/jwks.json", "/static", "/federation"} {
+			for _, p := range []string{"/authorize", "/token", "/register", "/revoke", "/introspect", "/login", "/logout", "/consent", "/consents", "/jwks.json", "/static", "/federation", "/userinfo"} {
 				if s.Path == p || strings.HasPrefix(s.Path, p+"/") {
 					add(fmt.Sprintf("servers[%d].path", i), "%q collides with the authorization server's %s endpoint", s.Path, p)
 				}

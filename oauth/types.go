@@ -42,6 +42,9 @@ type TokenResponse struct {
 	RefreshToken    string `json:"refresh_token,omitempty"`
 	Scope           string `json:"scope,omitempty"`
 	IssuedTokenType string `json:"issued_token_type,omitempty"`
+	// IDToken is the OpenID Connect ID token (OpenID Connect Core 1.0
+	// section 3.1.3.3), when the grant included the openid scope.
+	IDToken string `json:"id_token,omitempty"`
 }
 
 // ServerMetadata is the authorization server metadata of RFC 8414 section
@@ -67,6 +70,11 @@ type ServerMetadata struct {
 	CodeChallengeMethodsSupported              []string `json:"code_challenge_methods_supported,omitempty"`
 	AuthorizationResponseISSParameterSupported bool     `json:"authorization_response_iss_parameter_supported,omitempty"`
 	ClientIDMetadataDocumentSupported          bool     `json:"client_id_metadata_document_supported,omitempty"`
+	// OpenID Connect Discovery 1.0 section 3.
+	UserinfoEndpoint                 string   `json:"userinfo_endpoint,omitempty"`
+	SubjectTypesSupported            []string `json:"subject_types_supported,omitempty"`
+	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
+	ClaimsSupported                  []string `json:"claims_supported,omitempty"`
 }
 
 // IntrospectionResponse is the RFC 7662 section 2.2 response. An inactive

@@ -157,6 +157,8 @@ type AuthCode struct {
 	FamilyID      string
 	AccessTokenID string
 	AccessExpires time.Time
+	// Nonce is the OpenID Connect nonce of the authorization request.
+	Nonce string
 }
 
 // CodeStore persists authorization codes.

@@ -209,7 +209,7 @@ func newCode(name string) *storage.AuthCode {
 	return &storage.AuthCode{
 		Hash: hash(name), ClientID: "c1", UserID: "u1", RedirectURI: "http://127.0.0.1:5555/cb",
 		CodeChallenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM", Scopes: []string{"mcp"},
-		Resources: []string{"https://mcp.example/mcp"}, AuthTime: t0, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute),
+		Resources: []string{"https://mcp.example/mcp"}, AuthTime: t0, CreatedAt: t0, ExpiresAt: t0.Add(time.Minute), Nonce: "n-0S6_WzA2Mj",
 	}
 }
 

@@ -9,7 +9,7 @@ import (
 	"github.com/mcpfort/mcpfort/storage"
 )
 
-const codeCols = `hash, client_id, user_id, redirect_uri, code_challenge, scopes, resources, auth_time, created_at, expires_at, used_at, family_id, access_token_id, access_expires`
+const codeCols = `hash, client_id, user_id, redirect_uri, code_challenge, scopes, resources, auth_time, created_at, expires_at, used_at, family_id, access_token_id, access_expires, nonce`
 
 func scanCode(sc scanner) (*storage.AuthCode, error) {
 	var (
@@ -18,7 +18,7 @@ func scanCode(sc scanner) (*storage.AuthCode, error) {
 		authTime, created, expires, used, accEx int64
 	)
 	if err := sc.Scan(&c.Hash, &c.ClientID, &c.UserID, &c.RedirectURI, &c.CodeChallenge, &scopes, &resources,
-		&authTime, &created, &expires, &used, &c.FamilyID, &c.AccessTokenID, &accEx); err != nil {
+		&authTime, &created, &expires, &used, &c.FamilyID, &c.AccessTokenID, &accEx, &c.Nonce); err != nil {
 		return nil, err
 	}
 	var err error
@@ -34,9 +34,9 @@ func scanCode(sc scanner) (*storage.AuthCode, error) {
 
 // CreateCode implements storage.CodeStore.
 func (s *Store) CreateCode(ctx context.Context, c *storage.AuthCode) error {
-	_, err := s.exec(ctx, s.write, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
+	_, err := s.exec(ctx, s.write, `INSERT INTO auth_codes (`+codeCols+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)`,
 		c.Hash, c.ClientID, c.UserID, c.RedirectURI, c.CodeChallenge, jlist(c.Scopes), jlist(c.Resources),
-		ms(c.AuthTime), ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.UsedAt), c.FamilyID, c.AccessTokenID, ms(c.AccessExpires))
+		ms(c.AuthTime), ms(c.CreatedAt), ms(c.ExpiresAt), ms(c.UsedAt), c.FamilyID, c.AccessTokenID, ms(c.AccessExpires), c.Nonce)
 	return s.wrap("create code", err)
 }
 

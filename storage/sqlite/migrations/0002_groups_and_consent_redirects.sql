@@ -7,3 +7,7 @@ ALTER TABLE users ADD COLUMN groups TEXT NOT NULL DEFAULT '[]';
 -- public client: another port is another program on the user's computer,
 -- so it is asked again.
 ALTER TABLE consents ADD COLUMN redirect_uris TEXT NOT NULL DEFAULT '[]';
+
+-- The OpenID Connect nonce of the authorization request, returned in the
+-- ID token its code yields.
+ALTER TABLE auth_codes ADD COLUMN nonce TEXT NOT NULL DEFAULT '';
