@@ -182,7 +182,9 @@ func (g *Gateway) toModern(ctx context.Context, c *Call) (upstream.Reply, error)
 		g.bridge.subscribe(c.Session.ID, c.Params.URI, m.Method == mcp.MethodResourcesSubscribe)
 		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{}`))), nil
 	}
-	body, err := injectMeta(m, c.Session.ClientCapabilities, c.Session.ClientInfo, g.bridge.level(c.Session.ID))
+	// The body a policy may have rewritten (masked arguments), not the
+	// message as received.
+	body, err := injectMeta(c.Body(), c.Session.ClientCapabilities, c.Session.ClientInfo, g.bridge.level(c.Session.ID))
 	if err != nil {
 		return nil, err
 	}
@@ -354,10 +356,11 @@ func finalResult(ctx context.Context, reply upstream.Reply) ([]byte, error) {
 	}
 }
 
-// injectMeta returns the message with the 2026-07-28 per-request fields in
-// params._meta, keeping whatever _meta the client sent (progressToken).
-func injectMeta(m *jsonrpc.Message, caps, info []byte, level string) ([]byte, error) {
-	params := m.Params
+// injectMeta returns the message body with the 2026-07-28 per-request
+// fields in params._meta, keeping whatever _meta the client sent
+// (progressToken).
+func injectMeta(body, caps, info []byte, level string) ([]byte, error) {
+	params, _ := jsonx.Get(body, "params")
 	if params == nil || !jsonx.IsObject(params) {
 		params = []byte(`{}`)
 	}
@@ -385,7 +388,7 @@ func injectMeta(m *jsonrpc.Message, caps, info []byte, level string) ([]byte, er
 	if params, err = jsonx.Set(params, "_meta", meta); err != nil {
 		return nil, err
 	}
-	return jsonx.Set(m.Raw, "params", params)
+	return jsonx.Set(body, "params", params)
 }
 
 // modernHeaders adds the Mcp-Method and Mcp-Name headers a 2026-07-28

@@ -55,11 +55,26 @@ type Call struct {
 	Params mcp.Params
 	// Header holds the client's request headers (read-only).
 	Header http.Header
+	// Stream is set for a legacy session's GET: the standalone stream of
+	// server messages, or the resumption of an earlier stream (2025-11-25
+	// transports "Listening for Messages from the Server", "Resumability
+	// and Redelivery"). The client sent no message: Msg is an empty
+	// notification standing for the GET, so policies that decide on
+	// requests let it pass, and the reply carries the server's
+	// notifications and requests (and, on resumption, the rest of an
+	// earlier POST's stream, responses included). Policies that rewrite
+	// what comes back must wrap this reply too.
+	Stream bool
 
 	body    []byte      // the raw message as received, when it is forwarded unchanged
 	fwd     http.Header // the client headers that travel upstream
 	rewrote bool        // a policy replaced the body (SetBody)
+
+	lastEventID string // the GET's Last-Event-ID (Stream only)
 }
+
+// streamMsg is the Msg of a Stream call.
+var streamMsg = jsonrpc.Message{Kind: jsonrpc.KindNotification}
 
 // Body returns the message bytes that will be forwarded.
 func (c *Call) Body() []byte {

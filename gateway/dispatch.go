@@ -13,6 +13,9 @@ import (
 // dispatch is the innermost handler of the MCP plane: it sends the call to
 // the upstream in the upstream's era, bridging when the eras differ.
 func (g *Gateway) dispatch(ctx context.Context, c *Call) (upstream.Reply, error) {
+	if c.Stream {
+		return g.getStream(ctx, c)
+	}
 	if c.Era == mcp.EraLegacy {
 		if c.Session.Mode == session.ModeToModern {
 			return g.toModern(ctx, c)

@@ -363,16 +363,11 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		sessionNotFound(w, jsonrpc.ID{})
 		return
 	}
-	var reply upstream.Reply
-	var err error
-	if st.Mode == session.ModeToModern {
-		reply, err = g.getFromModern(ctx, &Call{Route: g.opts.Route, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr, Header: r.Header})
-	} else {
-		reply, err = g.up.Get(ctx, &upstream.Request{
-			Session: st.UpstreamSession, Key: sessionKey(st), Principal: principalKey(pr),
-			ProtocolVersion: st.Version, LastEventID: r.Header.Get(mcp.HeaderLastEventID), Header: forwardHeaders(r.Header),
-		})
-	}
+	// The stream goes through the MCP plane like a request, so that the
+	// policies rewriting what comes back see its messages too.
+	msg := streamMsg
+	reply, err := g.handler(ctx, &Call{Route: g.opts.Route, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr,
+		Msg: &msg, Header: r.Header, Stream: true, fwd: forwardHeaders(r.Header), lastEventID: r.Header.Get(mcp.HeaderLastEventID)})
 	switch {
 	case errors.Is(err, upstream.ErrNotSupported):
 		w.Header().Set("Allow", "POST, DELETE")
@@ -391,6 +386,19 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	g.relay(ctx, w, reply, nil, mcp.EraLegacy)
+}
+
+// getStream opens the upstream side of a legacy session's GET: the
+// innermost handler of a Stream call.
+func (g *Gateway) getStream(ctx context.Context, c *Call) (upstream.Reply, error) {
+	st := c.Session
+	if st.Mode == session.ModeToModern {
+		return g.getFromModern(ctx, c)
+	}
+	return g.up.Get(ctx, &upstream.Request{
+		Session: st.UpstreamSession, Key: sessionKey(st), Principal: principalKey(c.Principal),
+		ProtocolVersion: st.Version, LastEventID: c.lastEventID, Header: c.fwd,
+	})
 }
 
 // delete ends a legacy session (2025-11-25 transports "Session Management"

@@ -305,7 +305,7 @@ func (g *Gateway) getFromModern(ctx context.Context, c *Call) (upstream.Reply, e
 	id := jsonrpc.StringID("mcpfort-listen-" + strconv.FormatUint(seq.Add(1), 10))
 	raw := jsonrpc.AppendRequest(nil, id, mcp.MethodSubscriptionsListen, params)
 	m, _ := jsonrpc.Decode(raw, jsonrpc.Limits{})
-	body, err := injectMeta(m, c.Session.ClientCapabilities, c.Session.ClientInfo, g.bridge.level(c.Session.ID))
+	body, err := injectMeta(raw, c.Session.ClientCapabilities, c.Session.ClientInfo, g.bridge.level(c.Session.ID))
 	if err != nil {
 		return nil, err
 	}

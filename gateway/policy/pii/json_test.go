@@ -31,14 +31,49 @@ func TestJSON(t *testing.T) {
 			want: `{"text":"b***@example.com"}`,
 		},
 		{
-			name: "member names are not rewritten",
-			in:   `{"bob@example.com":"x"}`,
-			want: `{"bob@example.com":"x"}`,
+			name: "member names are rewritten",
+			in:   `{"bob@example.com":"x","b\u006fb@example.com":{"4111111111111111":1}}`,
+			want: `{"b***@example.com (1)":"x","b***@example.com (2)":{"************1111 (1)":1}}`,
+		},
+		{
+			name: "a rewritten member name stays unique",
+			in:   `{"ann@example.com":1,"a***@example.com":2}`,
+			want: `{"a***@example.com (1)":1,"a***@example.com":2}`,
+		},
+		{
+			name: "one rewritten member name is not numbered",
+			in:   `{"ann@example.com":1,"b":2}`,
+			want: `{"a***@example.com":1,"b":2}`,
 		},
 		{
 			name: "_meta is left alone",
 			in:   `{"_meta":{"by":"bob@example.com"},"text":"ok"}`,
 			want: `{"_meta":{"by":"bob@example.com"},"text":"ok"}`,
+		},
+		{
+			name: "_meta in structured content is data",
+			in:   `{"_meta":{"by":"bob@example.com"},"structuredContent":{"_meta":{"by":"bob@example.com"},"x":{"_meta":"ann@example.com"}}}`,
+			want: `{"_meta":{"by":"bob@example.com"},"structuredContent":{"_meta":{"by":"b***@example.com"},"x":{"_meta":"a***@example.com"}}}`,
+		},
+		{
+			name: "escapes do not make text base64",
+			in:   `{"data":"` + strings.Repeat(`\u0062\u006f\u0062\u0040\u0065\u0078\u0061\u006d\u0070\u006c\u0065\u002e\u0063\u006f\u006d `, 4) + `"}`,
+			want: `{"data":"` + strings.Repeat("b***@example.com ", 4) + `"}`,
+		},
+		{
+			name: "escaped base64 is still base64",
+			in:   `{"data":"` + strings.Replace(long, "/", `\/`, 1) + `x/Q="}`,
+			want: `{"data":"` + strings.Replace(long, "/", `\/`, 1) + `x/Q="}`,
+		},
+		{
+			name: "a card glued into base64 letters is scanned",
+			in:   `{"data":"` + long[:48] + `/4111111111111111/A="}`,
+			want: `{"data":"` + long[:48] + `/************1111/A="}`,
+		},
+		{
+			name: "text without padding to four is not base64",
+			in:   `{"blob":"` + long[:63] + `/4111111111111111"}`,
+			want: `{"blob":"` + long[:63] + `/************1111"}`,
 		},
 		{
 			name: "base64 payloads are skipped",

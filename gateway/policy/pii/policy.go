@@ -236,19 +236,26 @@ func (p *Policy) mayMatch(d Direction, b []byte) bool {
 	return bytes.IndexByte(b, '\\') >= 0 || p.maybes[d](b)
 }
 
-// JSON applies the rules of direction d to every string value of the JSON
-// value b (see the package documentation for what is not scanned). It
-// returns b itself when nothing changed.
+// JSON applies the rules of direction d to every string value and member
+// name of the JSON value b (see the package documentation for what is not
+// scanned). It returns b itself when nothing changed.
 func (p *Policy) JSON(d Direction, b []byte) ([]byte, Outcome, error) {
 	var o Outcome
+	out, err := p.json(d, b, false, &o)
+	return out, o, err
+}
+
+// json is JSON adding to o; data says b is a tool's own data as a whole
+// (arguments), where "_meta" has no protocol meaning.
+func (p *Policy) json(d Direction, b []byte, data bool, o *Outcome) ([]byte, error) {
 	if p.sets[d] == 0 {
-		return b, o, nil
+		return b, nil
 	}
-	out, _, err := rewriteStrings(b, p.maybes[d], func(s string) (string, bool) { return p.text(d, s, &o) })
+	out, _, err := rewriteStrings(b, p.maybes[d], func(s string) (string, bool) { return p.text(d, s, o) }, data)
 	if err != nil {
-		return nil, o, err
+		return nil, err
 	}
-	return out, o, nil
+	return out, nil
 }
 
 // LogString masks s for an operational or audit log.
@@ -284,34 +291,76 @@ func (p *Policy) ReplaceAttr(_ []string, a slog.Attr) slog.Attr {
 
 var _ gateway.Middleware = (*Policy)(nil).Wrap
 
-// Wrap is the Policy as gateway.Middleware.
+// Wrap is the Policy as gateway.Middleware. It sees every message that
+// crosses the gateway in either direction:
+//
+//   - requests going upstream: the arguments of tools/call and
+//     prompts/get, and the inputResponses with which a 2026-07-28 client
+//     answers a server's input requests (basic/patterns/mrtr), under the
+//     argument rules;
+//   - a legacy client's responses to server-to-client requests
+//     (sampling/createMessage, elicitation/create, roots/list) going
+//     upstream, under the argument rules;
+//   - everything that comes back on the reply of any request and on a
+//     legacy session's GET stream: the final result of tools/call,
+//     prompts/get and resources/read (and any response a resumed GET
+//     stream replays), every notification (log messages, progress
+//     messages) and every server-to-client request, under the result
+//     rules.
 func (p *Policy) Wrap(next gateway.Handler) gateway.Handler {
 	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
-		if c.Msg.Kind != jsonrpc.KindRequest {
-			return next(ctx, c)
+		if c.Stream {
+			// A GET stream: what the server sends on its own, or the rest
+			// of an earlier stream, responses included.
+			return p.wrapReply(ctx, next, c, "", true)
 		}
-		switch c.Msg.Method {
-		case mcp.MethodToolsCall, mcp.MethodPromptsGet:
-			if err := p.arguments(ctx, c); err != nil {
+		switch c.Msg.Kind {
+		case jsonrpc.KindResponse:
+			if err := p.answer(ctx, c); err != nil {
 				return nil, err
 			}
-		case mcp.MethodResourcesRead:
+			return next(ctx, c)
+		case jsonrpc.KindRequest:
 		default:
 			return next(ctx, c)
 		}
-		reply, err := next(ctx, c)
-		if err != nil || p.sets[Results] == 0 {
-			return reply, err
+		if err := p.arguments(ctx, c); err != nil {
+			return nil, err
 		}
-		method := c.Msg.Method
-		return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-			return p.results(ctx, method, data)
-		}), nil
+		final := false
+		switch c.Msg.Method {
+		case mcp.MethodToolsCall, mcp.MethodPromptsGet, mcp.MethodResourcesRead:
+			final = true
+		}
+		return p.wrapReply(ctx, next, c, c.Msg.Method, final)
 	}
 }
 
-// arguments masks the call's arguments in the body forwarded upstream, or
-// refuses the call when a blocked kind is found.
+// wrapReply masks the reply of next: every notification and
+// server-to-client request, and the final response when final is set.
+func (p *Policy) wrapReply(ctx context.Context, next gateway.Handler, c *gateway.Call, method string, final bool) (upstream.Reply, error) {
+	reply, err := next(ctx, c)
+	if err != nil || p.sets[Results] == 0 {
+		return reply, err
+	}
+	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
+		return p.results(ctx, method, final, data)
+	}), nil
+}
+
+// requestFields are the members of a client request's params whose values
+// the client supplies for the upstream to use: tool and prompt arguments,
+// and the answers to a server's input requests (2026-07-28
+// basic/patterns/mrtr "inputResponses"). arguments is the tool's own data
+// as a whole.
+var requestFields = [...]struct {
+	name string
+	data bool
+}{{"arguments", true}, {"inputResponses", false}}
+
+// arguments masks what a request carries upstream (see requestFields) in
+// the body forwarded upstream, or refuses the call when a blocked kind is
+// found.
 func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
 	if p.sets[Arguments] == 0 {
 		return nil
@@ -328,24 +377,37 @@ func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
 	if !jsonx.IsObject(params) {
 		return nil
 	}
-	args, ok := jsonx.Get(params, "arguments")
-	if !ok || !p.mayMatch(Arguments, args) {
-		return nil
-	}
-	masked, o, err := p.JSON(Arguments, args)
-	if err != nil {
-		return nil // the upstream answers malformed arguments itself
+	var o Outcome
+	changed := false
+	for _, f := range requestFields {
+		if f.name == "arguments" && c.Msg.Method != mcp.MethodToolsCall && c.Msg.Method != mcp.MethodPromptsGet {
+			continue
+		}
+		v, ok := jsonx.Get(params, f.name)
+		if !ok || !p.mayMatch(Arguments, v) {
+			continue
+		}
+		before := o
+		masked, err := p.json(Arguments, v, f.data, &o)
+		if err != nil {
+			return nil // the upstream answers malformed params itself
+		}
+		if o == before {
+			continue
+		}
+		if params, err = jsonx.Set(params, f.name, masked); err != nil {
+			return fmt.Errorf("pii: rewrite %s: %w", f.name, err)
+		}
+		changed = true
 	}
 	if o.Blocked != 0 {
 		auditnote.Add(ctx, "pii", "blocked "+o.Blocked.String()+" in arguments")
 		return &jsonrpc.Error{Code: jsonrpc.CodeForbidden, Message: "Forbidden: the arguments contain " + o.Blocked.phrase() + ", which this gateway does not forward"}
 	}
-	if !o.Changed() {
+	if !changed {
 		return nil
 	}
-	if params, err = jsonx.Set(params, "arguments", masked); err == nil {
-		body, err = jsonx.Set(body, "params", params)
-	}
+	body, err := jsonx.Set(body, "params", params)
 	if err != nil {
 		return fmt.Errorf("pii: rewrite arguments: %w", err)
 	}
@@ -354,9 +416,63 @@ func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
 	return nil
 }
 
-// results rewrites one message of the reply: a response's result (or
-// error), or a relayed log notification. Anything else passes as is.
-func (p *Policy) results(ctx context.Context, method string, data []byte) ([]byte, error) {
+// answer masks a legacy client's response to a server-to-client request
+// (a sampling result, an elicitation's content, roots) before it goes
+// upstream, under the argument rules. A blocked kind turns the answer into
+// an error response, so the server's request still ends and the value
+// never reaches it.
+func (p *Policy) answer(ctx context.Context, c *gateway.Call) error {
+	if p.sets[Arguments] == 0 {
+		return nil
+	}
+	body := c.Body()
+	if !p.mayMatch(Arguments, body) {
+		return nil
+	}
+	m := c.Msg
+	if &body[0] != &c.Msg.Raw[0] || len(body) != len(c.Msg.Raw) {
+		var err error
+		if m, err = jsonrpc.Decode(body, jsonrpc.Limits{}); err != nil {
+			return nil // the upstream refuses what it cannot read
+		}
+	}
+	field, val := "result", m.Result
+	if val == nil {
+		field, val = "error", m.Error
+	}
+	var o Outcome
+	masked, err := p.json(Arguments, val, false, &o)
+	if err != nil {
+		return nil
+	}
+	if o.Blocked != 0 {
+		auditnote.Add(ctx, "pii", "blocked "+o.Blocked.String()+" in a client answer")
+		c.SetBody(jsonrpc.AppendErrorResponse(nil, m.ID, &jsonrpc.Error{Code: jsonrpc.CodeForbidden,
+			Message: "Forbidden: the client's answer contained " + o.Blocked.phrase() + ", which this gateway does not forward"}))
+		return nil
+	}
+	if !o.Changed() {
+		return nil
+	}
+	out, err := jsonx.Set(body, field, masked)
+	if err != nil {
+		return fmt.Errorf("pii: rewrite answer: %w", err)
+	}
+	c.SetBody(out)
+	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in a client answer")
+	return nil
+}
+
+// keptParams are the members of a server message's params that name
+// something the client chose (a progress token, a request id): they are
+// passed as received.
+var keptParams = [...]string{mcp.MetaProgressToken, "requestId"}
+
+// results rewrites one message of the reply: the final response (result
+// or error) when final is set, any notification's params, any
+// server-to-client request's params. A response to an unknown method (a
+// resumed stream, method "") is masked like a tool result.
+func (p *Policy) results(ctx context.Context, method string, final bool, data []byte) ([]byte, error) {
 	if !p.mayMatch(Results, data) {
 		return data, nil
 	}
@@ -369,27 +485,49 @@ func (p *Policy) results(ctx context.Context, method string, data []byte) ([]byt
 	var field string
 	var val []byte
 	switch {
+	case m.Kind == jsonrpc.KindResponse && !final:
+		return data, nil
 	case m.Kind == jsonrpc.KindResponse && m.Result != nil:
 		field, val = "result", m.Result
 	case m.Kind == jsonrpc.KindResponse:
 		field, val = "error", m.Error
-	case m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationMessage && m.Params != nil:
+	case m.Params != nil:
 		field, val = "params", m.Params
 	default:
 		return data, nil
 	}
-	masked, o, err := p.JSON(Results, val)
+	var o Outcome
+	masked, err := p.json(Results, val, false, &o)
 	if err != nil {
 		return nil, fmt.Errorf("pii: unreadable upstream %s: %w", field, err)
 	}
-	if o.Blocked != 0 {
+	what := "results"
+	switch {
+	case m.Kind == jsonrpc.KindRequest:
+		what = m.Method + " requests"
+	case m.Kind == jsonrpc.KindNotification && m.Method != mcp.NotificationMessage:
+		what = m.Method
+	}
+	if o.Blocked != 0 && (m.Kind == jsonrpc.KindResponse || m.Method == mcp.NotificationMessage) {
 		auditnote.Add(ctx, "pii", "withheld a result containing "+o.Blocked.String())
 		return blockedResult(m, method, o.Blocked), nil
 	}
+	// A blocked kind in another notification or in a server-to-client
+	// request is redacted (text already did): the server's request must
+	// still reach the client, so that it is answered, but never the value.
 	if !o.Changed() {
 		return data, nil
 	}
-	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in results")
+	if field == "params" {
+		for _, k := range keptParams {
+			if v, ok := jsonx.Get(val, k); ok {
+				if masked, err = jsonx.Set(masked, k, v); err != nil {
+					return nil, fmt.Errorf("pii: rewrite params: %w", err)
+				}
+			}
+		}
+	}
+	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in "+what)
 	out, err := jsonx.Set(data, field, masked)
 	if err != nil {
 		return nil, fmt.Errorf("pii: rewrite %s: %w", field, err)

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -194,7 +195,10 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 	if len(req.Messages) != 1 {
 		return nil, errors.New("local: one message per exchange")
 	}
-	m := req.Messages[0]
+	m, err := bodyMessage(req)
+	if err != nil {
+		return nil, err
+	}
 	if req.Key == "" {
 		return u.stateless(ctx, req, m)
 	}
@@ -234,6 +238,24 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 		}
 	}()
 	return &streamReply{st: st, info: upstream.Info{Status: http.StatusOK, Lazy: true, PrimingID: eventID(st.n, 0)}}, nil
+}
+
+// bodyMessage returns the message to send: req.Body, which a policy may
+// have rewritten (masked arguments), decoded again when it is not the
+// message as received. It must keep the message's kind, id and method.
+func bodyMessage(req *upstream.Request) (*jsonrpc.Message, error) {
+	m := req.Messages[0]
+	if len(req.Body) == 0 || bytes.Equal(req.Body, m.Raw) {
+		return m, nil
+	}
+	b, err := jsonrpc.Decode(req.Body, jsonrpc.Limits{})
+	if err != nil {
+		return nil, fmt.Errorf("local: rewritten body: %w", err)
+	}
+	if b.Kind != m.Kind || b.ID != m.ID || b.Method != m.Method {
+		return nil, errors.New("local: a rewritten body must keep the message's kind, id and method")
+	}
+	return b, nil
 }
 
 // errorFor turns a call failure into the JSON-RPC error response the client
