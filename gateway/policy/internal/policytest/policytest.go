@@ -14,7 +14,10 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/gateway/upstream/local"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/gateway/upstream/stdio"
 )
 
 // Era picks the upstream and client protocol era of a test.
@@ -140,6 +143,8 @@ type Options struct {
 	Keyring *session.Keyring
 	// Wrap, if set, wraps the gateway's handler (an HTTP-edge policy).
 	Wrap func(http.Handler) http.Handler
+	// UpstreamEra is what the upstream is said to speak (zero: probe).
+	UpstreamEra gateway.UpstreamEra
 }
 
 // NewGateway starts a gateway for route "everything" in front of
@@ -150,12 +155,39 @@ func NewGateway(t testing.TB, upstreamURL string, opts Options) *httptest.Server
 	if err != nil {
 		t.Fatal(err)
 	}
+	return NewGatewayFor(t, up, opts)
+}
+
+// NewStdioUpstream returns a local upstream running command (with the
+// extra environment env) over stdio: a pool for legacy sessions and a
+// process per principal for 2026-07-28 requests, as the app builds them.
+func NewStdioUpstream(t testing.TB, command, env []string) upstream.Upstream {
+	t.Helper()
+	sessions, err := stdio.New(stdio.Options{Name: "everything", Command: command, Env: env})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stateless, err := stdio.New(stdio.Options{Name: "everything", Command: command, Env: env, Isolation: stdio.PerSession})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := local.New(local.Options{Sessions: sessions, Stateless: stateless})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = up.Close(context.Background()) })
+	return up
+}
+
+// NewGatewayFor starts a gateway for route "everything" in front of up.
+func NewGatewayFor(t testing.TB, up upstream.Upstream, opts Options) *httptest.Server {
+	t.Helper()
 	kr := opts.Keyring
 	if kr == nil {
 		kr, _ = session.NewKeyring(session.GenerateSecret())
 	}
 	g, err := gateway.New(gateway.Options{
-		Route: "everything", Upstream: up, Keyring: kr, Middleware: opts.Middleware,
+		Route: "everything", Upstream: up, UpstreamEra: opts.UpstreamEra, Keyring: kr, Middleware: opts.Middleware,
 		Principal: func(ctx context.Context) *gateway.Principal {
 			p, _ := ctx.Value(principalKey{}).(*gateway.Principal)
 			return p
