@@ -3,6 +3,8 @@ package pii
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
 
 func fuzzPolicy(t testing.TB) *Policy {
@@ -38,12 +40,17 @@ func FuzzScan(f *testing.F) {
 	})
 }
 
-// FuzzJSON checks that the JSON rewriter never panics, and that what it
-// accepts and rewrites is still valid JSON.
+// FuzzJSON checks that the JSON rewriter never panics, that what it
+// accepts and rewrites is still valid JSON, and that rewriting member
+// names never makes two of them equal (readers refuse duplicate keys).
 func FuzzJSON(f *testing.F) {
 	for _, s := range []string{
 		`{"content":[{"type":"text","text":"bob@example.com"}]}`, `["4111111111111111",1,null]`, `"x\u0040example.com"`,
 		`{"_meta":{"a":"b@example.com"}}`, `{"data":"AAAA"}`, `{"a":`, `[[[[]]]]`, `"\ud800"`,
+		`{"ann@example.com":1,"a***@example.com":2,"a\u006en@example.com":3}`,
+		`{"structuredContent":{"_meta":{"x":"ann@example.com"},"ann@example.com":{"_meta":1}}}`,
+		`{"data":"\u0061\u006e\u006e\u0040\u0065\u0078\u0061\u006d\u0070\u006c\u0065\u002e\u0063\u006f\u006d\u0020\u0020"}`,
+		`{"blob":"QUtJQUlPU0ZPRE5ON0VYQU1QTEUQUtJQUlPU0ZPRE5ON0VYQ/4111111111111111/QUtJQUlPU0ZPRE5ON0VYQU1QTEU="}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -58,6 +65,11 @@ func FuzzJSON(f *testing.F) {
 		}
 		if !json.Valid(out) {
 			t.Fatalf("valid %q became invalid %q", in, out)
+		}
+		if jsonx.Validate(in, maxWalkDepth+1) == nil {
+			if err := jsonx.Validate(out, maxWalkDepth+1); err != nil {
+				t.Fatalf("%q became %q: %v", in, out, err)
+			}
 		}
 	})
 }
