@@ -473,6 +473,12 @@ var keptParams = [...]string{mcp.MetaProgressToken, "requestId"}
 // server-to-client request's params. A response to an unknown method (a
 // resumed stream, method "") is masked like a tool result.
 func (p *Policy) results(ctx context.Context, method string, final bool, data []byte) ([]byte, error) {
+	if !final && bytes.IndexByte(data, '\\') < 0 && !bytes.Contains(data, []byte(`"method"`)) {
+		// Only notifications and requests are rewritten here, and no
+		// reader finds a method member in bytes that do not spell it:
+		// a response (a tools/list result, say) need not be scanned.
+		return data, nil
+	}
 	if !p.mayMatch(Results, data) {
 		return data, nil
 	}
