@@ -354,9 +354,9 @@ func (p *Policy) wrapReply(ctx context.Context, next gateway.Handler, c *gateway
 // basic/patterns/mrtr "inputResponses"). arguments is the tool's own data
 // as a whole.
 var requestFields = [...]struct {
-	name string
-	data bool
-}{{"arguments", true}, {"inputResponses", false}}
+	name, quoted string
+	data         bool
+}{{"arguments", `"arguments"`, true}, {"inputResponses", `"inputResponses"`, false}}
 
 // arguments masks what a request carries upstream (see requestFields) in
 // the body forwarded upstream, or refuses the call when a blocked kind is
@@ -381,6 +381,9 @@ func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
 	changed := false
 	for _, f := range requestFields {
 		if f.name == "arguments" && c.Msg.Method != mcp.MethodToolsCall && c.Msg.Method != mcp.MethodPromptsGet {
+			continue
+		}
+		if !mentions(params, f.quoted) {
 			continue
 		}
 		v, ok := jsonx.Get(params, f.name)
@@ -414,6 +417,13 @@ func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
 	c.SetBody(body)
 	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in arguments")
 	return nil
+}
+
+// mentions reports whether the JSON b could have a member whose name,
+// quoted, is quoted: a cheap test before walking b. Without escapes, a
+// member name is spelled as is.
+func mentions(b []byte, quoted string) bool {
+	return bytes.IndexByte(b, '\\') >= 0 || bytes.Contains(b, []byte(quoted))
 }
 
 // answer masks a legacy client's response to a server-to-client request
@@ -473,7 +483,7 @@ var keptParams = [...]string{mcp.MetaProgressToken, "requestId"}
 // server-to-client request's params. A response to an unknown method (a
 // resumed stream, method "") is masked like a tool result.
 func (p *Policy) results(ctx context.Context, method string, final bool, data []byte) ([]byte, error) {
-	if !final && bytes.IndexByte(data, '\\') < 0 && !bytes.Contains(data, []byte(`"method"`)) {
+	if !final && !mentions(data, `"method"`) {
 		// Only notifications and requests are rewritten here, and no
 		// reader finds a method member in bytes that do not spell it:
 		// a response (a tools/list result, say) need not be scanned.
