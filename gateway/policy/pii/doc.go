@@ -8,8 +8,9 @@
 //
 // The directions are what a client sends upstream (tools/call and
 // prompts/get arguments, the inputResponses with which a 2026-07-28 client
-// answers a server's input requests, and a legacy client's responses to
-// sampling/createMessage, elicitation/create and roots/list), what comes
+// answers a server's input requests, a legacy client's responses to
+// sampling/createMessage, elicitation/create and roots/list, and its
+// notifications), what comes
 // back (tools/call, prompts/get and resources/read results, error
 // responses, every notification and every server-to-client request on the
 // reply of any request and on a legacy session's GET stream, resumed

@@ -299,8 +299,8 @@ var _ gateway.Middleware = (*Policy)(nil).Wrap
 //     answers a server's input requests (basic/patterns/mrtr), under the
 //     argument rules;
 //   - a legacy client's responses to server-to-client requests
-//     (sampling/createMessage, elicitation/create, roots/list) going
-//     upstream, under the argument rules;
+//     (sampling/createMessage, elicitation/create, roots/list) and its
+//     notifications going upstream, under the argument rules;
 //   - everything that comes back on the reply of any request and on a
 //     legacy session's GET stream: the final result of tools/call,
 //     prompts/get and resources/read (and any response a resumed GET
@@ -314,14 +314,10 @@ func (p *Policy) Wrap(next gateway.Handler) gateway.Handler {
 			// of an earlier stream, responses included.
 			return p.wrapReply(ctx, next, c, "", true)
 		}
-		switch c.Msg.Kind {
-		case jsonrpc.KindResponse:
-			if err := p.answer(ctx, c); err != nil {
+		if c.Msg.Kind != jsonrpc.KindRequest {
+			if err := p.clientMessage(ctx, c); err != nil {
 				return nil, err
 			}
-			return next(ctx, c)
-		case jsonrpc.KindRequest:
-		default:
 			return next(ctx, c)
 		}
 		if err := p.arguments(ctx, c); err != nil {
@@ -426,12 +422,13 @@ func mentions(b []byte, quoted string) bool {
 	return bytes.IndexByte(b, '\\') >= 0 || bytes.Contains(b, []byte(quoted))
 }
 
-// answer masks a legacy client's response to a server-to-client request
-// (a sampling result, an elicitation's content, roots) before it goes
-// upstream, under the argument rules. A blocked kind turns the answer into
+// clientMessage masks a legacy client's response to a server-to-client
+// request (a sampling result, an elicitation's content, roots) or
+// notification (a progress message, a cancellation reason) before it goes
+// upstream, under the argument rules. A blocked kind turns an answer into
 // an error response, so the server's request still ends and the value
-// never reaches it.
-func (p *Policy) answer(ctx context.Context, c *gateway.Call) error {
+// never reaches it; in a notification it is redacted.
+func (p *Policy) clientMessage(ctx context.Context, c *gateway.Call) error {
 	if p.sets[Arguments] == 0 {
 		return nil
 	}
@@ -446,16 +443,21 @@ func (p *Policy) answer(ctx context.Context, c *gateway.Call) error {
 			return nil // the upstream refuses what it cannot read
 		}
 	}
-	field, val := "result", m.Result
-	if val == nil {
-		field, val = "error", m.Error
+	field, val, what := "params", m.Params, m.Method
+	switch {
+	case m.Kind == jsonrpc.KindResponse && m.Result != nil:
+		field, val, what = "result", m.Result, "a client answer"
+	case m.Kind == jsonrpc.KindResponse:
+		field, val, what = "error", m.Error, "a client answer"
+	case val == nil:
+		return nil
 	}
 	var o Outcome
 	masked, err := p.json(Arguments, val, false, &o)
 	if err != nil {
 		return nil
 	}
-	if o.Blocked != 0 {
+	if o.Blocked != 0 && m.Kind == jsonrpc.KindResponse {
 		auditnote.Add(ctx, "pii", "blocked "+o.Blocked.String()+" in a client answer")
 		c.SetBody(jsonrpc.AppendErrorResponse(nil, m.ID, &jsonrpc.Error{Code: jsonrpc.CodeForbidden,
 			Message: "Forbidden: the client's answer contained " + o.Blocked.phrase() + ", which this gateway does not forward"}))
@@ -464,19 +466,37 @@ func (p *Policy) answer(ctx context.Context, c *gateway.Call) error {
 	if !o.Changed() {
 		return nil
 	}
+	if field == "params" {
+		if masked, err = keep(val, masked); err != nil {
+			return err
+		}
+	}
 	out, err := jsonx.Set(body, field, masked)
 	if err != nil {
-		return fmt.Errorf("pii: rewrite answer: %w", err)
+		return fmt.Errorf("pii: rewrite %s: %w", what, err)
 	}
 	c.SetBody(out)
-	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in a client answer")
+	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in "+what)
 	return nil
 }
 
-// keptParams are the members of a server message's params that name
-// something the client chose (a progress token, a request id): they are
-// passed as received.
+// keptParams are the members of a notification's or request's params that
+// name something the peer chose (a progress token, a request id): they
+// are passed as received.
 var keptParams = [...]string{mcp.MetaProgressToken, "requestId"}
+
+// keep puts the keptParams members of params back into masked.
+func keep(params, masked []byte) ([]byte, error) {
+	for _, k := range keptParams {
+		if v, ok := jsonx.Get(params, k); ok {
+			var err error
+			if masked, err = jsonx.Set(masked, k, v); err != nil {
+				return nil, fmt.Errorf("pii: rewrite params: %w", err)
+			}
+		}
+	}
+	return masked, nil
+}
 
 // results rewrites one message of the reply: the final response (result
 // or error) when final is set, any notification's params, any
@@ -535,12 +555,8 @@ func (p *Policy) results(ctx context.Context, method string, final bool, data []
 		return data, nil
 	}
 	if field == "params" {
-		for _, k := range keptParams {
-			if v, ok := jsonx.Get(val, k); ok {
-				if masked, err = jsonx.Set(masked, k, v); err != nil {
-					return nil, fmt.Errorf("pii: rewrite params: %w", err)
-				}
-			}
+		if masked, err = keep(val, masked); err != nil {
+			return nil, err
 		}
 	}
 	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in "+what)

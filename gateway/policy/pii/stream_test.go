@@ -116,6 +116,11 @@ func TestClientInput(t *testing.T) {
 			want: `{"jsonrpc":"2.0","id":"s2","error":{"code":-31005,"message":"Forbidden: the client's answer contained a payment card number, which this gateway does not forward"}}`,
 		},
 		{
+			name: "client notification masked, token kept",
+			in:   `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"ann@example.com","progress":1,"message":"asking ann@example.com, card 4111 1111 1111 1111"}}`,
+			want: `{"jsonrpc":"2.0","method":"notifications/progress","params":{"progressToken":"ann@example.com","progress":1,"message":"asking a***@example.com, card [REDACTED:card]"}}`,
+		},
+		{
 			name: "inputResponses masked, requestState kept",
 			in:   `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"t","arguments":{"q":"bob@example.com"},"inputResponses":{"who":{"action":"accept","content":{"name":"ann@example.com"}}},"requestState":"abc"}}`,
 			want: `{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"t","arguments":{"q":"b***@example.com"},"inputResponses":{"who":{"action":"accept","content":{"name":"a***@example.com"}}},"requestState":"abc"}}`,
