@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -94,4 +95,54 @@ func FuzzSSEReader(f *testing.F) {
 			}
 		}
 	})
+}
+
+// sseBenchStream is a typical upstream reply stream: a priming event, a
+// progress notification and the final result, repeated.
+var sseBenchStream = func() []byte {
+	var b bytes.Buffer
+	for i := 0; i < 64; i++ {
+		b.WriteString("id: stream-1_" + strings.Repeat("7", 8) + "\ndata: \n\n")
+		b.WriteString("event: message\nid: stream-1_2\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\n")
+		b.WriteString("id: stream-1_3\r\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"" + strings.Repeat("hello ", 40) + "\"}]}}\r\n\r\n")
+	}
+	return b.Bytes()
+}()
+
+// BenchmarkSSEReader parses an upstream event stream; b.SetBytes makes the
+// result a throughput.
+func BenchmarkSSEReader(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(sseBenchStream)))
+	rd := bytes.NewReader(nil)
+	for b.Loop() {
+		rd.Reset(sseBenchStream)
+		r := NewSSEReader(rd, 0)
+		for {
+			if _, err := r.Next(); err != nil {
+				break
+			}
+		}
+	}
+}
+
+type discardResponse struct{ h http.Header }
+
+func (d *discardResponse) Header() http.Header         { return d.h }
+func (d *discardResponse) Write(p []byte) (int, error) { return len(p), nil }
+func (d *discardResponse) WriteHeader(int)             {}
+func (d *discardResponse) Flush()                      {}
+
+// BenchmarkSSEWriter writes one event with an id and a one-line JSON
+// message.
+func BenchmarkSSEWriter(b *testing.B) {
+	data := []byte(`{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"` + strings.Repeat("hello ", 40) + `"}]}}`)
+	w := NewSSEWriter(&discardResponse{h: http.Header{}})
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := w.Event("stream-1_3", data); err != nil {
+			b.Fatal(err)
+		}
+	}
 }
