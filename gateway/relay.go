@@ -89,6 +89,13 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			g.endStream(sse, open, err, era, sawID || info.PrimingID != "")
 			return
 		}
+		if ev.ID != "" && !transport.ValidEventID(ev.ID) {
+			// An id a client could not hand back intact (control
+			// characters, non-ASCII, oversized): relay the event without
+			// it, so the client keeps its previous last event ID.
+			g.log.Warn("dropping invalid upstream event id", "route", g.opts.Route, "len", len(ev.ID))
+			ev = &upstream.Event{Data: ev.Data, Retry: ev.Retry}
+		}
 		if ev.ID != "" {
 			sawID = true
 		}
