@@ -356,6 +356,12 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		transport.WriteError(w, http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list text/event-stream"))
 		return
 	}
+	if !transport.ValidEventID(r.Header.Get(mcp.HeaderLastEventID)) {
+		// Every id the gateway relays passes this check (relay), so a
+		// client resuming one of its streams never fails it.
+		transport.WriteError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Bad Request: invalid Last-Event-ID"))
+		return
+	}
 	ctx := r.Context()
 	pr := g.principal(ctx)
 	st, ok := g.openSession(ctx, sid, pr)

@@ -18,7 +18,9 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/policy/toolfilter"
 	"github.com/mcpfort/mcpfort/gateway/session"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/gateway/upstream/local"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/gateway/upstream/stdio"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/transport"
 )
@@ -300,4 +302,155 @@ func post(t testing.TB, url string, h http.Header, body string) *http.Response {
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// streamTransport answers every request with an event stream of the
+// current fuzz input, in-process.
+type streamTransport struct {
+	mu     sync.Mutex
+	stream []byte
+}
+
+func (st *streamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Body != nil {
+		_, _ = io.Copy(io.Discard, r.Body)
+		r.Body.Close()
+	}
+	st.mu.Lock()
+	b := st.stream
+	st.mu.Unlock()
+	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
+		Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(bytes.NewReader(b)),
+		ContentLength: -1, Request: r}, nil
+}
+
+// FuzzRelaySSE checks the relay end to end: for any byte stream an
+// upstream answers a call with, the events a spec-compliant client reads
+// from the gateway's answer are exactly the events the policies passed
+// (and, when the stream never answered the call, the gateway's own error
+// response).
+func FuzzRelaySSE(f *testing.F) {
+	f.Add([]byte("id: 1\rdata: " + toolsListResult + "\n\n"))
+	f.Add([]byte("data: {\"jsonrpc\":\"2.0\",\"method\":\"m\"}\r\rdata: " + toolsListResult + "\r\n\r\n"))
+	f.Add([]byte("\xEF\xBB\xBFid: 1\r\nretry: 5\revent: message\rdata: {\"jsonrpc\":\"2.0\",\r\ndata: \"id\":7,\"result\":{}}\r\r"))
+	f.Add([]byte("event: other\ndata: " + toolsListResult + "\n\nid: \x00\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"m\"}\n\n"))
+	f.Add([]byte("id: " + strings.Repeat("a", 300) + "\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"m\"}\n\nid: \xff\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"m\"}\n\n"))
+	st := &streamTransport{}
+	rem, err := remote.New(remote.Options{URL: "http://127.0.0.1:9/mcp", Client: &http.Client{Transport: st}, MaxMessage: 1 << 16})
+	if err != nil {
+		f.Fatal(err)
+	}
+	filter, err := toolfilter.New(toolfilter.Options{Tools: toolfilter.Rules{Deny: []string{"admin_delete"}}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	rec := &recorder{}
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraDual,
+		Middleware: []gateway.Middleware{rec.wrap, filter.Wrap}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, stream []byte) {
+		st.mu.Lock()
+		st.stream = stream
+		st.mu.Unlock()
+		rec.mu.Lock()
+		rec.events = nil
+		rec.mu.Unlock()
+		w := do(t, g, exchange{body: modernBody("tools/list", ""), headers: modernHeaders("tools/list", "")})
+		out := w.Body.Bytes()
+		if ct := w.Header().Get("Content-Type"); ct != "text/event-stream" {
+			if ct == "application/json" && len(rec.seen()) == 0 {
+				return // the stream failed before anything: a plain error
+			}
+			t.Fatalf("Content-Type %q: %q", ct, out)
+		}
+		got := trimGatewayError(t, clientParse(out), rec.seen())
+		if diff := cmp.Diff(expectedEvents(rec.seen()), got, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("upstream %q: client events differ from what the policies saw (-policies +client):\n%s\nwire: %q", stream, diff, out)
+		}
+	})
+}
+
+// lineEndServer is a stdio MCP server, in sh, whose messages hold a bare CR
+// as JSON whitespace and U+2028 inside strings, next to text that looks
+// like SSE fields: a progress notification, then the tool result.
+const lineEndServer = `
+while IFS= read -r line; do
+  id=$(printf '%s' "$line" | sed -nE 's/.*"id":("[^"]*"|-?[0-9]+).*/\1/p')
+  tok=$(printf '%s' "$line" | sed -nE 's/.*"progressToken":("[^"]*"|-?[0-9]+).*/\1/p')
+  case "$line" in
+  *'"initialize"'*)
+    printf '{"jsonrpc":"2.0","id":%s,"result":{"protocolVersion":"2025-11-25","capabilities":{"tools":{}},"serverInfo":{"name":"s","version":"1"}}}\n' "$id" ;;
+  *'"tools/call"'*)
+    printf '{"jsonrpc":"2.0","method":"notifications/progress",\r"params":{"progressToken":%s,"progress":1,"message":"a\342\200\250data: forged\342\200\251b"}}\r\n' "$tok"
+    printf '{"jsonrpc":"2.0",\r"id":%s,\r\r"result":{"content":[{"type":"text","text":"x\342\200\250\\r\\nid: 9\\rdata: forged"}]}\r}\n' "$id" ;;
+  esac
+done
+`
+
+// TestStdioLineEndsInJSON: a local server's messages are newline-delimited
+// JSON (2025-11-25 basic/transports "stdio"); a bare CR (JSON whitespace)
+// or U+2028 inside them neither splits a message on its way in nor, once
+// relayed as SSE, splits an event: the client reads the same JSON the
+// policies saw, one event per message.
+func TestStdioLineEndsInJSON(t *testing.T) {
+	pool, err := stdio.New(stdio.Options{Command: []string{"sh", "-c", lineEndServer}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := local.New(local.Options{Sessions: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close(context.Background())
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	rec := &recorder{}
+	g, _ := gateway.New(gateway.Options{Route: "r", Upstream: up, Keyring: kr, Middleware: []gateway.Middleware{rec.wrap}})
+	ts := httptest.NewServer(g)
+	defer ts.Close()
+	c := &rawClient{t: t, url: ts.URL}
+	c.initialize("2025-11-25")
+	rec.mu.Lock()
+	rec.events = nil
+	rec.mu.Unlock()
+
+	resp := c.post(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"x","arguments":{},"_meta":{"progressToken":"p"}}}`)
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type %q: %q", ct, out)
+	}
+	var got []any
+	for _, ev := range clientParse(out) {
+		if ev.Data == "" {
+			continue // the priming event
+		}
+		var v any
+		if err := json.Unmarshal([]byte(ev.Data), &v); err != nil {
+			t.Fatalf("client event is not JSON: %q (%v)\nwire: %q", ev.Data, err, out)
+		}
+		got = append(got, v)
+	}
+	var want []any
+	for _, ev := range rec.seen() {
+		if len(ev.Data) == 0 {
+			continue
+		}
+		var v any
+		if err := json.Unmarshal(ev.Data, &v); err != nil {
+			t.Fatalf("policy saw non-JSON %q", ev.Data)
+		}
+		want = append(want, v)
+	}
+	if len(want) != 2 {
+		t.Fatalf("policies saw %d messages, want the progress notification and the result: %+v", len(want), rec.seen())
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("client messages differ from what the policies saw (-policies +client):\n%s\nwire: %q", diff, out)
+	}
+	if !strings.Contains(string(out), "a\u2028data: forged\u2029b") {
+		t.Errorf("U+2028 and U+2029 not relayed as they are: %q", out)
+	}
 }
