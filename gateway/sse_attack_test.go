@@ -9,10 +9,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/toolfilter"
@@ -21,6 +24,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream/local"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 	"github.com/mcpfort/mcpfort/gateway/upstream/stdio"
+	"github.com/mcpfort/mcpfort/internal/everything"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/transport"
 )
@@ -452,5 +456,52 @@ func TestStdioLineEndsInJSON(t *testing.T) {
 	}
 	if !strings.Contains(string(out), "a\u2028data: forged\u2029b") {
 		t.Errorf("U+2028 and U+2029 not relayed as they are: %q", out)
+	}
+}
+
+// TestHTTPResumption: ids from an HTTP upstream still work for resumption
+// once checked. The upstream closes a call's stream early (2025-11-25
+// transports "Resumability and Redelivery"); an SDK client resumes it
+// through the gateway with GET and Last-Event-ID and gets the result.
+func TestHTTPResumption(t *testing.T) {
+	srv, err := everything.New(everything.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := everything.NewHandler(srv, everything.HandlerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := httptest.NewServer(h)
+	defer up.Close()
+	rem, err := remote.New(remote.Options{URL: up.URL + everything.MCPPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraLegacy, RetryHint: 10 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var resumed atomic.Int32
+	gw := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if id := r.Header.Get("Last-Event-Id"); r.Method == "GET" && id != "" {
+			resumed.Add(1)
+		}
+		g.ServeHTTP(w, r)
+	}))
+	defer gw.Close()
+	cs := connect(t, gw.URL, "2025-11-25", nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_reconnection"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Content) == 0 || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "reconnected") {
+		t.Fatalf("result = %+v", res.Content)
+	}
+	if resumed.Load() == 0 {
+		t.Fatal("the client never resumed with Last-Event-ID")
 	}
 }
