@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -122,7 +121,12 @@ func appendData(b, data []byte) []byte {
 // would end the line and start a field of the sender's choosing) and no NUL
 // (which makes a client ignore the field).
 func safeID(id string) bool {
-	return strings.IndexByte(id, '\r') < 0 && strings.IndexByte(id, '\n') < 0 && strings.IndexByte(id, 0) < 0
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c == '\r' || c == '\n' || c == 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // ValidEventID reports whether an event id received from elsewhere (an
@@ -244,7 +248,7 @@ func NewSSEReader(r io.Reader, max int) *SSEReader {
 	if max <= 0 {
 		max = 4 << 20
 	}
-	return &SSEReader{r: bufio.NewReaderSize(r, 4<<10), max: max}
+	return &SSEReader{r: bufio.NewReaderSize(r, 1<<10), max: max}
 }
 
 // Next returns the next dispatched event that carries data, an id or a
@@ -363,29 +367,41 @@ func (s *SSEReader) readLine(limit int) ([]byte, error) {
 			_, _ = s.r.Discard(1)
 		}
 	}
-	var line []byte
+	var line []byte // the start of a line longer than the buffer
+	scanned := 0    // buffered bytes known to hold no line end
 	for {
-		if _, err := s.r.Peek(1); err != nil {
-			if errors.Is(err, io.ErrUnexpectedEOF) {
-				err = io.EOF
+		if s.r.Buffered() <= scanned {
+			if scanned == s.r.Size() {
+				// A full buffer without a line end: keep it aside.
+				buf, _ := s.r.Peek(scanned)
+				line = append(line, buf...)
+				_, _ = s.r.Discard(scanned)
+				scanned = 0
 			}
-			return nil, err
+			// Wait for more bytes. bufio slides what is buffered to
+			// the front rather than growing, as ReadSlice does.
+			if _, err := s.r.Peek(scanned + 1); err != nil {
+				if errors.Is(err, io.ErrUnexpectedEOF) {
+					err = io.EOF
+				}
+				return nil, err // a last line without its end is dropped
+			}
 		}
 		buf, _ := s.r.Peek(s.r.Buffered())
-		i := bytes.IndexByte(buf, '\n')
-		end := i
-		if end < 0 {
-			end = len(buf)
+		i := bytes.IndexByte(buf[scanned:], '\n')
+		end := len(buf)
+		if i >= 0 {
+			i += scanned
+			end = i
 		}
-		if j := bytes.IndexByte(buf[:end], '\r'); j >= 0 {
-			i = j
+		if j := bytes.IndexByte(buf[scanned:end], '\r'); j >= 0 {
+			i = scanned + j
 		}
 		if i < 0 {
 			if len(line)+len(buf) > limit {
 				return nil, ErrEventTooLarge
 			}
-			line = append(line, buf...)
-			_, _ = s.r.Discard(len(buf))
+			scanned = len(buf)
 			continue
 		}
 		if len(line)+i > limit {

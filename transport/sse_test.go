@@ -138,6 +138,8 @@ var whatwgCases = []struct {
 	{"line without colon is a field", "data\n\n", []refEvent{{"message", "", ""}}, -1},
 	{"U+2028 is not a line end", "data: a\u2028b\n\n", []refEvent{{"message", "a\u2028b", ""}}, -1},
 	{"NUL in data kept", "data: a\x00b\n\n", []refEvent{{"message", "a\x00b", ""}}, -1},
+	{"lines longer than the read buffer", "id: " + strings.Repeat("i", 1500) + "\rdata: " + strings.Repeat("a", 2500) + "\rdata: " + strings.Repeat("b", 1018) + "\r\n\r",
+		[]refEvent{{"message", strings.Repeat("a", 2500) + "\n" + strings.Repeat("b", 1018), strings.Repeat("i", 1500)}}, -1},
 }
 
 // readerEvents runs SSEReader over stream, fed chunk bytes at a time (all
