@@ -161,7 +161,7 @@ func (s *SSEWriter) Retry(d time.Duration) error {
 		}
 	}
 	b := append(s.buf[:0], "retry: "...)
-	b = strconv.AppendInt(b, d.Milliseconds(), 10)
+	b = strconv.AppendInt(b, max(d.Milliseconds(), 0), 10) // digits only, or a client ignores it
 	b = append(b, "\n\n"...)
 	s.buf = b
 	if _, err := s.w.Write(b); err != nil {
