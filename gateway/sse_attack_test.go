@@ -505,3 +505,60 @@ func TestHTTPResumption(t *testing.T) {
 		t.Fatal("the client never resumed with Last-Event-ID")
 	}
 }
+
+// TestForgedBatchResponse performs the JSON variant of the attack on a
+// 2025-03-26 batch: the upstream's reply to a ping, which no policy
+// rewrites, carries a second value, a tools/list result listing a denied
+// tool. Spliced into the batch's array as it was, it reached the client as
+// a response of its own, ahead of the filtered one.
+func TestForgedBatchResponse(t *testing.T) {
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		switch {
+		case bytes.Contains(body, []byte(`"initialize"`)):
+			w.Header().Set("Mcp-Session-Id", "upstream-session")
+			io.WriteString(w, `{"jsonrpc":"2.0","id":1,"result":{"protocolVersion":"2025-03-26","capabilities":{"tools":{}},"serverInfo":{"name":"up","version":"1"}}}`)
+		case bytes.Contains(body, []byte(`"ping"`)):
+			io.WriteString(w, `{"jsonrpc":"2.0","id":8,"result":{}},`+toolsListResult)
+		case bytes.Contains(body, []byte(`"tools/list"`)):
+			io.WriteString(w, toolsListResult)
+		default:
+			w.WriteHeader(http.StatusAccepted)
+		}
+	}))
+	defer up.Close()
+	filter, err := toolfilter.New(toolfilter.Options{Tools: toolfilter.Rules{Deny: []string{"admin_delete"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	rem, err := remote.New(remote.Options{URL: up.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraLegacy,
+		Middleware: []gateway.Middleware{filter.Wrap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := httptest.NewServer(g)
+	defer gw.Close()
+	resp := post(t, gw.URL, nil, `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"c","version":"1"}}}`)
+	resp.Body.Close()
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if resp.StatusCode != 200 || sid == "" {
+		t.Fatalf("initialize: %d", resp.StatusCode)
+	}
+	resp = post(t, gw.URL, http.Header{"Mcp-Session-Id": {sid}, "Mcp-Protocol-Version": {"2025-03-26"}},
+		`[{"jsonrpc":"2.0","id":8,"method":"ping"},{"jsonrpc":"2.0","id":7,"method":"tools/list"}]`)
+	out, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var got []map[string]any
+	if err := json.Unmarshal(out, &got); err != nil {
+		t.Fatalf("batch answer %q: %v", out, err)
+	}
+	if len(got) != 2 || strings.Contains(string(out), "admin_delete") {
+		t.Fatalf("batch answer holds more than the two responses the policies saw: %s", out)
+	}
+}
