@@ -308,24 +308,19 @@ func post(t testing.TB, url string, h http.Header, body string) *http.Response {
 	return resp
 }
 
-// streamTransport answers every request with an event stream of the
-// current fuzz input, in-process.
-type streamTransport struct {
+// fuzzStream is the event stream the fuzz target's upstream answers with.
+type fuzzStream struct {
 	mu     sync.Mutex
 	stream []byte
 }
 
-func (st *streamTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.Body != nil {
-		_, _ = io.Copy(io.Discard, r.Body)
-		r.Body.Close()
-	}
-	st.mu.Lock()
-	b := st.stream
-	st.mu.Unlock()
-	return &http.Response{StatusCode: 200, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
-		Header: http.Header{"Content-Type": {"text/event-stream"}}, Body: io.NopCloser(bytes.NewReader(b)),
-		ContentLength: -1, Request: r}, nil
+func (fs *fuzzStream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	_, _ = io.Copy(io.Discard, r.Body)
+	fs.mu.Lock()
+	b := fs.stream
+	fs.mu.Unlock()
+	w.Header().Set("Content-Type", "text/event-stream")
+	_, _ = w.Write(b)
 }
 
 // FuzzRelaySSE checks the relay end to end: for any byte stream an
@@ -339,8 +334,10 @@ func FuzzRelaySSE(f *testing.F) {
 	f.Add([]byte("\xEF\xBB\xBFid: 1\r\nretry: 5\revent: message\rdata: {\"jsonrpc\":\"2.0\",\r\ndata: \"id\":7,\"result\":{}}\r\r"))
 	f.Add([]byte("event: other\ndata: " + toolsListResult + "\n\nid: \x00\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"m\"}\n\n"))
 	f.Add([]byte("id: " + strings.Repeat("a", 300) + "\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"m\"}\n\nid: \xff\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"m\"}\n\n"))
-	st := &streamTransport{}
-	rem, err := remote.New(remote.Options{URL: "http://127.0.0.1:9/mcp", Client: &http.Client{Transport: st}, MaxMessage: 1 << 16})
+	st := &fuzzStream{}
+	up := httptest.NewServer(st)
+	defer up.Close()
+	rem, err := remote.New(remote.Options{URL: up.URL, MaxMessage: 1 << 16})
 	if err != nil {
 		f.Fatal(err)
 	}
