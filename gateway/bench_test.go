@@ -20,10 +20,22 @@ type proxyFixture struct {
 	sid               string
 }
 
-func newProxyFixture(b *testing.B) *proxyFixture {
+func newProxyFixture(b *testing.B) *proxyFixture { return newProxyFixtureSSE(b, false) }
+
+// newProxyFixtureSSE is newProxyFixture with an upstream that answers with
+// an event stream (a progress notification, then the result) when sse is
+// set.
+func newProxyFixtureSSE(b *testing.B, sse bool) *proxyFixture {
 	const result = `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}]}}`
+	const stream = "id: s1_1\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\",\"params\":{\"progressToken\":1,\"progress\":1}}\n\n" +
+		"id: s1_2\ndata: " + result + "\n\n"
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.Copy(io.Discard, r.Body)
+		if sse {
+			w.Header().Set("Content-Type", "text/event-stream")
+			io.WriteString(w, stream)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, result)
 	}))
@@ -64,6 +76,19 @@ func (f *proxyFixture) call(b *testing.B, client *http.Client, url string) {
 // process, so this is the whole round trip's CPU, not the gateway's alone).
 func BenchmarkProxyLegacyJSON(b *testing.B) {
 	f := newProxyFixture(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		for pb.Next() {
+			f.call(b, client, f.gateway)
+		}
+	})
+}
+
+// BenchmarkProxyLegacySSE is BenchmarkProxyLegacyJSON with an upstream
+// that answers with an event stream of two events, relayed as a stream.
+func BenchmarkProxyLegacySSE(b *testing.B) {
+	f := newProxyFixtureSSE(b, true)
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}

@@ -156,6 +156,8 @@ func TestHostileInput(t *testing.T) {
 		{"GET without session", g, exchange{method: "GET"}, 405, 0},
 		{"DELETE without session", g, exchange{method: "DELETE"}, 405, 0},
 		{"GET with garbage session", g, exchange{method: "GET", headers: map[string]string{"Mcp-Session-Id": "x"}}, 404, 0},
+		{"GET with control character in Last-Event-ID", g, exchange{method: "GET", headers: alice(map[string]string{"Accept": "text/event-stream", "Last-Event-Id": "1\x7f"})}, 400, -32600},
+		{"GET with oversized Last-Event-ID", g, exchange{method: "GET", headers: alice(map[string]string{"Accept": "text/event-stream", "Last-Event-Id": strings.Repeat("1", 257)})}, 400, -32600},
 
 		// 2026-07-28 checks (streamable-http "Server Validation"; basic/index "_meta").
 		{"modern ok", gm, exchange{body: modernBody("tools/list", ""), headers: modernHeaders("tools/list", "")}, 200, 0},

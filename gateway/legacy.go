@@ -281,6 +281,13 @@ func (g *Gateway) batch(ctx context.Context, w http.ResponseWriter, msgs []*json
 			out = append(out, jsonrpc.AppendErrorResponse(nil, m.ID, rpcErr))
 			continue
 		}
+		if _, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{}); err != nil {
+			// Spliced into the array as it is, a reply holding several
+			// values ("{...},{...}") would add responses no policy saw.
+			g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", err)
+			out = append(out, jsonrpc.AppendErrorResponse(nil, m.ID, jsonrpc.NewError(jsonrpc.CodeUpstreamUnavailable, "upstream server sent a malformed reply")))
+			continue
+		}
 		out = append(out, ev.Data)
 	}
 	if len(streams) == 0 {
@@ -324,7 +331,12 @@ func (g *Gateway) relayInto(ctx context.Context, sse *transport.SSEWriter, reply
 		if len(ev.Data) == 0 {
 			continue
 		}
-		if m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindResponse {
+		m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+		if err != nil {
+			g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", err)
+			continue
+		}
+		if m.Kind == jsonrpc.KindResponse {
 			open.done(m.ID)
 		}
 		if sse.Event("", ev.Data) != nil {
@@ -354,6 +366,12 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	}
 	if !acceptsSSE(r.Header.Values("Accept")) {
 		transport.WriteError(w, http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list text/event-stream"))
+		return
+	}
+	if !transport.ValidEventID(r.Header.Get(mcp.HeaderLastEventID)) {
+		// Every id the gateway relays passes this check (relay), so a
+		// client resuming one of its streams never fails it.
+		transport.WriteError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Bad Request: invalid Last-Event-ID"))
 		return
 	}
 	ctx := r.Context()

@@ -15,6 +15,12 @@ import (
 // relay writes a reply to the client. pending lists the ids of the
 // client's requests the reply must answer; any still unanswered when the
 // upstream fails get a JSON-RPC error, so no call hangs.
+//
+// Nothing of an upstream's stream is copied through: each event the
+// policies passed is written anew by transport.SSEWriter (an "id:" line,
+// "data:" lines, a blank line), its data checked to be one JSON-RPC
+// message and its id with transport.ValidEventID, so that a client parsing
+// the answer as WHATWG HTML 9.2.6 says sees exactly those events.
 func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstream.Reply, pending []jsonrpc.ID, era mcp.Era) {
 	defer reply.Close()
 	info := reply.Info()
@@ -88,6 +94,13 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			}
 			g.endStream(sse, open, err, era, sawID || info.PrimingID != "")
 			return
+		}
+		if ev.ID != "" && !transport.ValidEventID(ev.ID) {
+			// An id a client could not hand back intact (control
+			// characters, non-ASCII, oversized): relay the event without
+			// it, so the client keeps its previous last event ID.
+			g.log.Warn("dropping invalid upstream event id", "route", g.opts.Route, "len", len(ev.ID))
+			ev = &upstream.Event{Data: ev.Data, Retry: ev.Retry}
 		}
 		if ev.ID != "" {
 			sawID = true

@@ -48,10 +48,24 @@ func (s *SSEWriter) Start(status int) error {
 // Started reports whether headers have been sent.
 func (s *SSEWriter) Started() bool { return s.started }
 
-// Event writes one "message" event. id may be empty. data must not contain
-// a bare carriage return; newlines are split into several data lines as the
-// format requires.
+// ErrUnsafeField reports an event id the writer refuses to put on a line:
+// one holding a CR, LF or NUL, which a client would read as a line end (a
+// second, forged field or event) or ignore (WHATWG HTML 9.2.6: "If the
+// field value does not contain U+0000 NULL"). Nothing is written.
+var ErrUnsafeField = errors.New("sse: event id holds a CR, LF or NUL")
+
+// Event writes one "message" event in canonical form: an "id:" line when id
+// is not empty, one "data:" line per line of data, and a blank line, every
+// line ending in LF. data is split at every CR, LF and CRLF, the line ends
+// a client recognises (WHATWG HTML 9.2.6 "Interpreting an event stream"),
+// so that no byte of data can end a field early: a client reads back data
+// with each of its line ends turned into one LF (for JSON, where a raw CR
+// or LF can only be whitespace, the same message). An id holding a CR, LF
+// or NUL is refused with ErrUnsafeField.
 func (s *SSEWriter) Event(id string, data []byte) error {
+	if !safeID(id) {
+		return ErrUnsafeField
+	}
 	if !s.started {
 		if err := s.Start(0); err != nil {
 			return err
@@ -63,20 +77,7 @@ func (s *SSEWriter) Event(id string, data []byte) error {
 		b = append(b, id...)
 		b = append(b, '\n')
 	}
-	if len(data) == 0 {
-		b = append(b, "data: \n"...)
-	}
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		b = append(b, "data: "...)
-		b = append(b, line...)
-		b = append(b, '\n')
-	}
+	b = appendData(b, data)
 	b = append(b, '\n')
 	s.buf = b
 	if _, err := s.w.Write(b); err != nil {
@@ -84,6 +85,70 @@ func (s *SSEWriter) Event(id string, data []byte) error {
 	}
 	return s.rc.Flush()
 }
+
+// appendData appends data as "data:" lines: one per line of data, split at
+// LF and, when data holds a CR, also at CR and CRLF. Data without any line
+// end is one line; empty data is one empty line (the event still carries
+// data, the empty string).
+func appendData(b, data []byte) []byte {
+	cr := bytes.IndexByte(data, '\r') >= 0
+	for {
+		i := bytes.IndexByte(data, '\n')
+		if cr {
+			end := len(data)
+			if i >= 0 {
+				end = i
+			}
+			if j := bytes.IndexByte(data[:end], '\r'); j >= 0 {
+				i = j
+			}
+		}
+		b = append(b, "data: "...)
+		if i < 0 {
+			b = append(b, data...)
+			return append(b, '\n')
+		}
+		b = append(b, data[:i]...)
+		b = append(b, '\n')
+		if data[i] == '\r' && i+1 < len(data) && data[i+1] == '\n' {
+			i++
+		}
+		data = data[i+1:]
+	}
+}
+
+// safeID reports whether id can go on an "id:" line: no CR or LF (which
+// would end the line and start a field of the sender's choosing) and no NUL
+// (which makes a client ignore the field).
+func safeID(id string) bool {
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; c == '\r' || c == '\n' || c == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidEventID reports whether an event id received from elsewhere (an
+// upstream's id field, a client's Last-Event-ID header) is one the gateway
+// passes on: at most MaxEventIDLength bytes of printable ASCII (U+0020 to
+// U+007E). Such an id survives every hop unchanged: an SSE "id:" line
+// (WHATWG HTML 9.2.6), UTF-8 decoding, and an HTTP header field value
+// (RFC 9110 section 5.5).
+func ValidEventID(id string) bool {
+	if len(id) > MaxEventIDLength {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x20 || id[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// MaxEventIDLength bounds an event id the gateway relays.
+const MaxEventIDLength = 256
 
 // Retry tells the client how long to wait before reconnecting; servers send
 // it before closing a stream they expect the client to resume (2025-11-25
@@ -96,7 +161,7 @@ func (s *SSEWriter) Retry(d time.Duration) error {
 		}
 	}
 	b := append(s.buf[:0], "retry: "...)
-	b = strconv.AppendInt(b, d.Milliseconds(), 10)
+	b = strconv.AppendInt(b, max(d.Milliseconds(), 0), 10) // digits only, or a client ignores it
 	b = append(b, "\n\n"...)
 	s.buf = b
 	if _, err := s.w.Write(b); err != nil {
@@ -121,37 +186,60 @@ func (s *SSEWriter) Comment() error {
 	return s.rc.Flush()
 }
 
-// RawEvent writes an event in its wire form as read by SSEReader (used when
-// relaying an upstream stream unchanged).
-func (s *SSEWriter) RawEvent(ev *Event) error {
-	if ev.Retry > 0 && ev.Data == nil && ev.ID == "" {
-		return s.Retry(time.Duration(ev.Retry) * time.Millisecond)
-	}
-	if ev.Retry > 0 {
-		if err := s.Retry(time.Duration(ev.Retry) * time.Millisecond); err != nil {
-			return err
-		}
-	}
-	return s.Event(ev.ID, ev.Data)
-}
-
-// Event is one Server-Sent Event.
+// Event is one Server-Sent Event as SSEReader dispatches it.
 type Event struct {
+	// ID is the value of the event's last "id" field (WHATWG HTML 9.2.6:
+	// one holding a NUL is ignored); HasID reports that there was one,
+	// possibly empty. A client's last event ID persists across events, so
+	// a relay that forwards each id where it appeared leaves its client
+	// with the same last event ID as the sender's.
 	ID    string
-	HasID bool // an id field was present (possibly empty)
-	Name  string
-	Data  []byte // nil when the event had no data field
-	Retry int    // milliseconds; 0 when absent
+	HasID bool
+	// Name is the event type ("event" field); "" means "message".
+	Name string
+	// Data is the data buffer without its final LF: the "data" fields'
+	// values joined by LF. It is nil when the event had no data field,
+	// in which case a client dispatches no event at all.
+	Data []byte
+	// Retry is the reconnection time in milliseconds from a "retry" field
+	// of ASCII digits only; 0 when absent (or zero, or beyond an int32).
+	Retry int
 }
 
 // ErrEventTooLarge reports an event longer than the reader's limit.
 var ErrEventTooLarge = errors.New("sse: event too large")
 
-// SSEReader parses an event stream incrementally. It never holds more than
-// one event (bounded by max bytes) in memory.
+// SSEReader parses an event stream incrementally, exactly as a client does
+// (WHATWG HTML "Server-sent events", 9.2.5 "Parsing an event stream" and
+// 9.2.6 "Interpreting an event stream",
+// https://html.spec.whatwg.org/multipage/server-sent-events.html):
+//
+//   - one U+FEFF BYTE ORDER MARK at the start of the stream is skipped (the
+//     UTF-8 decode algorithm strips it); anywhere else it is data;
+//   - lines end at CRLF, at a lone LF and at a lone CR;
+//   - a line starting with ":" is a comment;
+//   - a field's name is everything before the line's first ":", its value
+//     everything after it, less one leading U+0020 SPACE; a line without a
+//     ":" is a field named by the whole line with an empty value;
+//   - "data" appends its value and an LF to the data buffer, "event" sets
+//     the type, "id" the id unless the value holds a NUL, "retry" the
+//     reconnection time if the value is ASCII digits only; other fields
+//     are ignored;
+//   - a blank line dispatches the event; a stream that ends before the
+//     blank line that ends an event never dispatches it.
+//
+// It works on bytes, not decoded text: CR, LF, ":", " " and NUL are ASCII,
+// and the UTF-8 decoder never folds an ASCII byte into a replacement
+// character, so lines and fields split where a client splits them; only
+// values with invalid UTF-8 differ (a client sees U+FFFD), which is why a
+// relay validates what it forwards (JSON for data, ValidEventID for ids).
+//
+// It never holds more than one event (bounded by max bytes) in memory.
 type SSEReader struct {
-	r   *bufio.Reader
-	max int
+	r       *bufio.Reader
+	max     int
+	started bool // the byte order mark check is done
+	skipLF  bool // the last line ended in CR: an LF right after it belongs to it
 }
 
 // NewSSEReader returns a reader of r whose events may be at most max bytes
@@ -163,30 +251,34 @@ func NewSSEReader(r io.Reader, max int) *SSEReader {
 	return &SSEReader{r: bufio.NewReaderSize(r, 1<<10), max: max}
 }
 
-// Next returns the next event that carries data, an id or a retry hint.
-// Comment lines and empty events are skipped. It returns io.EOF at the end
-// of the stream; a stream ending inside an event drops that event, as the
-// SSE processing model says.
+// Next returns the next dispatched event that carries data, an id or a
+// retry hint; blank lines that end nothing are skipped. An event without
+// data (Data nil) is returned for its id or retry hint: a client dispatches
+// no event for it but keeps the id as its last event ID. Next returns
+// io.EOF at the end of the stream; a stream ending inside an event drops
+// that event, as a client does.
 func (s *SSEReader) Next() (*Event, error) {
+	if !s.started {
+		s.started = true
+		if err := s.skipBOM(); err != nil {
+			return nil, err
+		}
+	}
 	var ev Event
 	size := 0
 	have := false
 	for {
-		line, err := s.readLine()
+		line, err := s.readLine(s.max - size)
 		if err != nil {
-			if errors.Is(err, io.EOF) {
-				return nil, io.EOF
-			}
 			return nil, err
 		}
-		size += len(line)
-		if size > s.max {
-			return nil, ErrEventTooLarge
-		}
+		size += len(line) // readLine keeps it within max
 		if len(line) == 0 {
 			if have {
 				return &ev, nil
 			}
+			ev = Event{}
+			size = 0
 			continue
 		}
 		if line[0] == ':' {
@@ -210,13 +302,20 @@ func (s *SSEReader) Next() (*Event, error) {
 			have = true
 		case "id":
 			if bytes.IndexByte(value, 0) < 0 {
-				ev.ID, ev.HasID = string(value), true
+				if !ev.HasID || ev.ID != string(value) {
+					ev.ID = string(value)
+				}
+				ev.HasID = true
 				have = true
 			}
 		case "event":
-			ev.Name = string(value)
+			if string(value) == "message" {
+				ev.Name = "message"
+			} else {
+				ev.Name = string(value)
+			}
 		case "retry":
-			if n, err := strconv.Atoi(string(value)); err == nil && n >= 0 {
+			if n, ok := parseDigits(value); ok {
 				ev.Retry = n
 				have = true
 			}
@@ -224,38 +323,106 @@ func (s *SSEReader) Next() (*Event, error) {
 	}
 }
 
-// readLine reads one line terminated by LF or CRLF, without the terminator,
-// bounded by the event limit. The SSE format also allows a bare CR as a line
-// end; MCP servers do not emit one, and JSON payloads cannot hold a raw CR,
-// so a bare CR is left inside the line where JSON validation rejects it.
-func (s *SSEReader) readLine() ([]byte, error) {
-	var line []byte
-	for {
-		frag, err := s.r.ReadSlice('\n')
-		if len(line)+len(frag) > s.max+2 {
-			return nil, ErrEventTooLarge
+// parseDigits parses a "retry" value: ASCII digits only, nothing else, not
+// even a sign or a space (WHATWG HTML 9.2.6). Values beyond an int32 are
+// refused.
+func parseDigits(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 10 {
+		return 0, false
+	}
+	n := 0
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return 0, false
 		}
-		if err == bufio.ErrBufferFull {
-			line = append(line, frag...)
+		n = n*10 + int(c-'0')
+	}
+	if n > 1<<31-1 {
+		return 0, false
+	}
+	return n, true
+}
+
+// skipBOM drops one UTF-8 byte order mark at the very start of the stream.
+// It waits for three bytes only when the first is the mark's first byte.
+func (s *SSEReader) skipBOM() error {
+	b, err := s.r.Peek(1)
+	if err != nil || b[0] != 0xEF {
+		return nil // errors surface on the first read
+	}
+	if b, err = s.r.Peek(3); err == nil && b[1] == 0xBB && b[2] == 0xBF {
+		_, _ = s.r.Discard(3)
+	}
+	return nil
+}
+
+// readLine reads one line ended by CRLF, LF or CR, and returns it without
+// its end. The line may alias the reader's buffer: it is valid until the
+// next read. A line longer than limit fails with ErrEventTooLarge; a last
+// line without its end is not a line (io.EOF).
+func (s *SSEReader) readLine(limit int) ([]byte, error) {
+	if s.skipLF {
+		s.skipLF = false
+		if b, err := s.r.Peek(1); err == nil && b[0] == '\n' {
+			_, _ = s.r.Discard(1)
+		}
+	}
+	var line []byte // the start of a line longer than the buffer
+	scanned := 0    // buffered bytes known to hold no line end
+	for {
+		if s.r.Buffered() <= scanned {
+			if scanned == s.r.Size() {
+				// A full buffer without a line end: keep it aside.
+				buf, _ := s.r.Peek(scanned)
+				line = append(line, buf...)
+				_, _ = s.r.Discard(scanned)
+				scanned = 0
+			}
+			// Wait for more bytes. bufio slides what is buffered to
+			// the front rather than growing, as ReadSlice does.
+			if _, err := s.r.Peek(scanned + 1); err != nil {
+				if errors.Is(err, io.ErrUnexpectedEOF) {
+					err = io.EOF
+				}
+				return nil, err // a last line without its end is dropped
+			}
+		}
+		buf, _ := s.r.Peek(s.r.Buffered())
+		i := bytes.IndexByte(buf[scanned:], '\n')
+		end := len(buf)
+		if i >= 0 {
+			i += scanned
+			end = i
+		}
+		if j := bytes.IndexByte(buf[scanned:end], '\r'); j >= 0 {
+			i = scanned + j
+		}
+		if i < 0 {
+			if len(line)+len(buf) > limit {
+				return nil, ErrEventTooLarge
+			}
+			scanned = len(buf)
 			continue
 		}
-		if err != nil {
-			if len(frag) > 0 || len(line) > 0 {
-				// A last line without terminator is not a complete line.
-				return nil, io.EOF
-			}
-			return nil, err
+		if len(line)+i > limit {
+			return nil, ErrEventTooLarge
 		}
-		if line != nil {
-			line = append(line, frag...)
+		if line == nil {
+			line = buf[:i:i]
 		} else {
-			line = frag
+			line = append(line, buf[:i]...)
 		}
-		break
+		n := i + 1
+		if buf[i] == '\r' {
+			if i+1 < len(buf) {
+				if buf[i+1] == '\n' {
+					n++
+				}
+			} else {
+				s.skipLF = true // the LF, if any, is not read yet
+			}
+		}
+		_, _ = s.r.Discard(n)
+		return line, nil
 	}
-	line = line[:len(line)-1]
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		line = line[:n-1]
-	}
-	return line, nil
 }

@@ -56,7 +56,8 @@ type Request struct {
 type Event struct {
 	// ID is the SSE event id ("" if none). Ids are unique within the
 	// upstream session, so the gateway forwards them unchanged and hands
-	// them back on resumption.
+	// them back on resumption, provided they pass
+	// transport.ValidEventID; the gateway relays any other without its id.
 	ID string
 	// Data is one JSON-RPC message; empty for a priming event.
 	Data []byte

@@ -332,18 +332,34 @@ type sseReply struct {
 
 func (s *sseReply) Info() upstream.Info { return s.info }
 
+// Next returns the next event of the upstream's stream, parsed as a client
+// parses it (transport.SSEReader, WHATWG HTML 9.2.6). Events of a type
+// other than "message" carry no JSON-RPC message for an MCP client, which
+// ignores them (2025-11-25 basic/transports "Streamable HTTP" sends
+// messages as plain SSE events): their data is dropped, their id and
+// retry hint kept. The gateway re-serializes every event it relays, so
+// nothing of the upstream's bytes reaches the client unparsed.
 func (s *sseReply) Next(ctx context.Context) (*upstream.Event, error) {
-	ev, err := s.r.Next()
-	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+	for {
+		ev, err := s.r.Next()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, io.EOF
+			}
+			return nil, fmt.Errorf("remote: reading stream: %w", err)
 		}
-		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, io.EOF
+		data := ev.Data
+		if ev.Name != "" && ev.Name != "message" {
+			data = nil
 		}
-		return nil, fmt.Errorf("remote: reading stream: %w", err)
+		if data == nil && ev.ID == "" && ev.Retry == 0 {
+			continue
+		}
+		return &upstream.Event{ID: ev.ID, Data: data, Retry: ev.Retry}, nil
 	}
-	return &upstream.Event{ID: ev.ID, Data: ev.Data, Retry: ev.Retry}, nil
 }
 
 func (s *sseReply) Close() error { return s.body.Close() }

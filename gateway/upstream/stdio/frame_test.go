@@ -38,6 +38,8 @@ func TestLineReader(t *testing.T) {
 	}{
 		{"lines", "a\nbb\n\nccc\n", 10, []string{"a", "bb", "", "ccc"}, nil},
 		{"crlf", "a\r\nb\r\n", 10, []string{"a", "b"}, nil},
+		{"bare CR is not a line end", "{\"a\":\r1}\r\r\n", 10, []string{"{\"a\":\r1}\r"}, nil},
+		{"U+2028 and U+2029 are not line ends", "\"a\u2028b\u2029\"\n", 20, []string{"\"a\u2028b\u2029\""}, nil},
 		{"no final newline", "a\nb", 10, []string{"a", "b"}, nil},
 		{"exactly max", "12345\n", 5, []string{"12345"}, nil},
 		{"exactly max at eof", "12345", 5, []string{"12345"}, nil},
