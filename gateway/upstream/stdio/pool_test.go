@@ -448,8 +448,12 @@ func TestCrashLoop(t *testing.T) {
 					t.Fatalf("attempt %d: %v, want CodeUpstreamUnavailable or CodeOverloaded", attempts, err)
 				}
 			}
-			// Failed starts at about 0, 200ms and 600ms (doubling).
-			if s := p.Stats(); s.Starts > 3 || attempts < 10 {
+			// Failed starts at about 0, 200ms and 600ms (doubling). On a
+			// loaded machine a start can still be under way when the next
+			// attempt (another key) gives up after its 20ms queue deadline
+			// and a second start begins before the first has failed: allow
+			// a few more, far from a restart per attempt.
+			if s := p.Stats(); s.Starts > 5 || attempts < 10 {
 				t.Errorf("%d starts for %d attempts in %v", s.Starts, attempts, time.Since(start))
 			}
 		})
