@@ -55,7 +55,9 @@ func BenchmarkAppendSQLite(b *testing.B) { benchmarkAppendSQLite(b, nil) }
 
 // BenchmarkAppendSQLiteKeyed appends as the gateway does by default: an
 // HMAC-keyed chain.
-func BenchmarkAppendSQLiteKeyed(b *testing.B) { benchmarkAppendSQLite(b, []byte("0123456789abcdef0123456789abcdef")) }
+func BenchmarkAppendSQLiteKeyed(b *testing.B) {
+	benchmarkAppendSQLite(b, []byte("0123456789abcdef0123456789abcdef"))
+}
 
 func benchmarkAppendSQLite(b *testing.B, key []byte) {
 	s, err := OpenStore(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "a.db"), "", StoreOptions{Key: key})
