@@ -134,22 +134,25 @@ type hasher struct {
 }
 
 func newHasher(key []byte) *hasher {
-	if len(key) == 0 {
-		return &hasher{}
+	h := &hasher{out: make([]byte, 0, len(prefixHMAC)+2*sha256.Size)}
+	if len(key) > 0 {
+		h.mac = hmac.New(sha256.New, key)
 	}
-	return &hasher{mac: hmac.New(sha256.New, key), out: make([]byte, 0, len(prefixHMAC)+2*sha256.Size)}
+	return h
 }
 
 func (h *hasher) sum(b []byte) string {
-	if h.mac == nil {
-		s := sha256.Sum256(b)
-		return prefixSHA + hex.EncodeToString(s[:])
-	}
-	h.mac.Reset()
-	h.mac.Write(b)
 	var s [sha256.Size]byte
-	h.out = append(h.out[:0], prefixHMAC...)
-	h.out = hex.AppendEncode(h.out, h.mac.Sum(s[:0]))
+	if h.mac == nil {
+		s = sha256.Sum256(b)
+		h.out = append(h.out[:0], prefixSHA...)
+	} else {
+		h.mac.Reset()
+		h.mac.Write(b)
+		h.mac.Sum(s[:0])
+		h.out = append(h.out[:0], prefixHMAC...)
+	}
+	h.out = hex.AppendEncode(h.out, s[:])
 	return string(h.out)
 }
 
