@@ -195,10 +195,6 @@ func (w *HeadsWriter) WriteHead(h Head) error {
 	now := w.now().UTC().Truncate(time.Microsecond)
 	sh := SignedHead{Seq: h.Seq, Hash: h.Hash, Time: now, KeyID: w.keyID,
 		Sig: base64.RawURLEncoding.EncodeToString(ed25519.Sign(w.priv, headMessage(h.Seq, h.Hash, now)))}
-	if w.log != nil {
-		w.log.LogAttrs(context.Background(), slog.LevelInfo, "audit: chain head", slog.Int64("seq", sh.Seq), slog.String("hash", sh.Hash),
-			slog.Time("head_time", sh.Time), slog.String("key_id", sh.KeyID), slog.String("sig", sh.Sig))
-	}
 	if w.file != nil {
 		line, err := json.Marshal(sh)
 		if err != nil {
@@ -211,6 +207,10 @@ func (w *HeadsWriter) WriteHead(h Head) error {
 		if err := w.file.Sync(); err != nil {
 			return fmt.Errorf("audit: write head: %w", err)
 		}
+	}
+	if w.log != nil {
+		w.log.LogAttrs(context.Background(), slog.LevelInfo, "audit: chain head", slog.Int64("seq", sh.Seq), slog.String("hash", sh.Hash),
+			slog.Time("head_time", sh.Time), slog.String("key_id", sh.KeyID), slog.String("sig", sh.Sig))
 	}
 	w.last = h.Seq
 	return nil
