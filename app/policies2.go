@@ -130,7 +130,7 @@ func (a *App) buildAudit(ctx context.Context) error {
 			store.Close()
 			return err
 		}
-		a.log.Info("audit: chain heads are signed", "public_key", heads.PublicKey(), "file", ho.File)
+		a.log.Info("audit: chain heads are signed", "component", "audit", "public_key", heads.PublicKey(), "file", ho.File)
 	}
 	opts := audit.Options{Sink: store, RecordArguments: ac.RecordArguments, RecordResults: ac.RecordResults,
 		AllowUnrecorded: ac.AllowUnrecorded, QueueSize: ac.QueueSize, Logger: a.log.With("component", "audit"),

@@ -34,7 +34,10 @@ Commands:
         against the signed heads the gateway wrote outside the database
         (by default the configured heads file), which catches a removed
         tail and a recomputed chain; anchors are heads printed earlier by
-        "audit head"
+        "audit head". --key-file takes a bare key (--config reads the sealed
+        one). Heads from a JSON operational log:
+          jq -c 'select(.msg=="audit: chain head")
+                 | {seq,hash,time:.head_time,key_id,sig}' LOG > heads.jsonl
   export [--since TIME] [--until TIME] [--output FILE]
         write records as JSON Lines; TIME is RFC 3339, a date (2026-01-31),
         or an age (90m, 24h, 7d)
