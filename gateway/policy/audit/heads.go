@@ -128,7 +128,8 @@ type HeadsWriter struct {
 
 // OpenHeads opens (creating) the heads file. A line left incomplete by a
 // crash is cut off first: it cannot hold a head, and a verifier would
-// refuse it.
+// refuse it. Heads at or before the last one in the file are not written
+// again.
 func OpenHeads(opts HeadsOptions) (*HeadsWriter, error) {
 	if len(opts.Key) < 32 {
 		return nil, errors.New("audit: heads: the chain key is required")
@@ -149,7 +150,7 @@ func OpenHeads(opts HeadsOptions) (*HeadsWriter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audit: heads: %w", err)
 		}
-		if err := cutPartialLine(f); err != nil {
+		if w.last, err = cutPartialLine(f); err != nil {
 			f.Close()
 			return nil, fmt.Errorf("audit: heads: %s: %w", opts.File, err)
 		}
@@ -158,22 +159,31 @@ func OpenHeads(opts HeadsOptions) (*HeadsWriter, error) {
 	return w, nil
 }
 
-// cutPartialLine truncates f after its last newline.
-func cutPartialLine(f *os.File) error {
+// cutPartialLine truncates f after its last newline, and returns the
+// sequence number of the last head in it (0 if none), so that a restart
+// without new records does not repeat it.
+func cutPartialLine(f *os.File) (int64, error) {
 	st, err := f.Stat()
 	if err != nil || st.Size() == 0 {
-		return err
+		return 0, err
 	}
 	n := min(st.Size(), 64<<10)
 	buf := make([]byte, n)
 	if _, err := f.ReadAt(buf, st.Size()-n); err != nil {
-		return err
+		return 0, err
 	}
-	if buf[n-1] == '\n' {
-		return nil
+	if buf[n-1] != '\n' {
+		cut := bytes.LastIndexByte(buf, '\n') + 1
+		if err := f.Truncate(st.Size() - n + int64(cut)); err != nil {
+			return 0, err
+		}
+		buf = buf[:cut]
 	}
-	keep := st.Size() - n + int64(bytes.LastIndexByte(buf, '\n')+1)
-	return f.Truncate(keep)
+	lines := bytes.Split(bytes.TrimRight(buf, "\n"), []byte("\n"))
+	if h, err := parseHead(lines[len(lines)-1]); err == nil {
+		return h.Seq, nil
+	}
+	return 0, nil
 }
 
 // PublicKey returns the head-signing public key, base64url.
