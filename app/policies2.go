@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
@@ -101,29 +100,44 @@ func (a *App) buildAudit(ctx context.Context) error {
 	if !*ac.Enabled {
 		return nil
 	}
-	keyFile := ac.KeyFile
-	if keyFile == "" {
-		keyFile = filepath.Join(a.cfg.State.Dir, "audit.key")
-		if _, err := os.Stat(keyFile); errors.Is(err, os.ErrNotExist) {
-			keyFile = ""
-		}
-	} else {
-		keyFile = a.cfg.Resolve(keyFile)
+	if ac.Heads.Interval < 0 {
+		return errors.New("audit.heads.interval must not be negative")
 	}
-	var key []byte
-	if keyFile != "" {
-		k, err := audit.ReadKeyFile(keyFile)
-		if err != nil {
-			return err
-		}
-		key = k
+	// The chain key is read (or created) against the chain as it is, so
+	// the store is opened once without it.
+	bare, err := audit.OpenStore(ctx, a.cfg.State.Database, a.cfg.State.Dir, audit.StoreOptions{})
+	if err != nil {
+		return fmt.Errorf("audit store: %w", err)
+	}
+	key, _, err := a.auditChainKey(ctx, bare)
+	bare.Close()
+	if err != nil {
+		return err
 	}
 	store, err := audit.OpenStore(ctx, a.cfg.State.Database, a.cfg.State.Dir, audit.StoreOptions{Key: key})
 	if err != nil {
 		return fmt.Errorf("audit store: %w", err)
 	}
+	var heads *audit.HeadsWriter
+	if ac.Heads.InsecureDisable {
+		a.log.Warn("audit: heads.insecure_disable is set: no signed chain heads are kept outside the database")
+	} else {
+		ho := audit.HeadsOptions{Key: key, File: a.auditHeadsPath(), Now: a.now}
+		if ac.Heads.Log == nil || *ac.Heads.Log {
+			ho.Logger = a.log.With("component", "audit")
+		}
+		if heads, err = audit.OpenHeads(ho); err != nil {
+			store.Close()
+			return err
+		}
+		a.log.Info("audit: chain heads are signed", "component", "audit", "public_key", heads.PublicKey(), "file", ho.File)
+	}
 	opts := audit.Options{Sink: store, RecordArguments: ac.RecordArguments, RecordResults: ac.RecordResults,
-		AllowUnrecorded: ac.AllowUnrecorded, QueueSize: ac.QueueSize, Logger: a.log.With("component", "audit")}
+		AllowUnrecorded: ac.AllowUnrecorded, QueueSize: ac.QueueSize, Logger: a.log.With("component", "audit"),
+		HeadInterval: ac.Heads.Interval.D()}
+	if heads != nil {
+		opts.Heads = heads
+	}
 	if ac.RecordArguments || ac.RecordResults {
 		// Recorded arguments and results are PII-masked: the log masker
 		// with its defaults (redact) unless a default policy says more.
@@ -133,16 +147,24 @@ func (a *App) buildAudit(ctx context.Context) error {
 		}
 		opts.Mask = masker.LogJSON
 	}
+	closeHeads := func() error {
+		if heads == nil {
+			return nil
+		}
+		return heads.Close()
+	}
 	l, err := audit.New(opts)
 	if err != nil {
 		store.Close()
+		closeHeads()
 		return fmt.Errorf("audit: %w", err)
 	}
 	a.audit = l
-	// Flush the log before closing its store.
+	// Flush the log (it writes the last head) before closing the heads
+	// file and the store.
 	a.closers = append(a.closers, func(ctx context.Context) error {
 		err := l.Close(ctx)
-		return errors.Join(err, store.Close())
+		return errors.Join(err, closeHeads(), store.Close())
 	})
 	return nil
 }

@@ -95,10 +95,19 @@ type PinningStore struct {
 type Audit struct {
 	// Enabled turns the audit log on. Default true.
 	Enabled *bool `yaml:"enabled"`
-	// KeyFile keys the chain with an HMAC, so that it cannot be recomputed
-	// by someone who can write the database. Default state.dir/audit.key
-	// when that file exists.
+	// KeyFile holds the chain key, which keys every record's hash
+	// (HMAC-SHA256) and signs the heads, so that someone who can write the
+	// database but not read this file cannot rewrite the chain. It is
+	// created on first start (32 random bytes, mode 0600) sealed with the
+	// key-encryption key (authserver.key_encryption_key, or
+	// state.dir/authserver.kek), and never replaced. Replicas sharing a
+	// database must share this file and the key-encryption key. A file
+	// holding a bare key of at least 32 bytes is read as such. Default
+	// state.dir/audit.key.
 	KeyFile string `yaml:"key_file"`
+	// Heads writes signed chain heads outside the database, which
+	// "mcpfort audit verify" checks the chain against.
+	Heads AuditHeads `yaml:"heads"`
 	// RecordArguments and RecordResults store arguments and results
 	// (PII-masked) instead of only their hashes. Default false.
 	RecordArguments bool `yaml:"record_arguments"`
@@ -108,6 +117,25 @@ type Audit struct {
 	AllowUnrecorded bool `yaml:"allow_unrecorded"`
 	// QueueSize bounds the records waiting to be written. Default 8192.
 	QueueSize int `yaml:"queue_size"`
+}
+
+// AuditHeads configures the signed chain heads: the last record's
+// sequence number and hash, signed with a key derived from the chain key,
+// written when the gateway starts, at Interval while records are written,
+// and at shutdown. Records written since the last head are protected by
+// the chain alone.
+type AuditHeads struct {
+	// Interval between heads. Default 1m.
+	Interval Duration `yaml:"interval"`
+	// File receives the heads as JSON Lines, appended. "none" writes no
+	// file ("mcpfort audit verify" then needs --heads). Default
+	// state.dir/audit-heads.jsonl.
+	File string `yaml:"file"`
+	// Log writes each head to the operational log too. Default true.
+	Log *bool `yaml:"log"`
+	// InsecureDisable writes no heads at all: a removed tail with a
+	// rewound head row then goes unseen. Default false.
+	InsecureDisable bool `yaml:"insecure_disable"`
 }
 
 // RateLimit is one limit.

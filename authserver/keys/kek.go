@@ -107,3 +107,25 @@ func open(aead cipher.AEAD, sealed []byte, ad string) ([]byte, error) {
 	}
 	return pt, nil
 }
+
+// SealSecret encrypts a secret other than a signing key (such as the audit
+// chain key) for storage at rest, the way signing keys are sealed:
+// AES-256-GCM under the key-encryption key, with ad (which names what the
+// secret is and anything stored beside it) as additional data, so that a
+// sealed secret cannot be moved to another purpose.
+func SealSecret(kek, secret []byte, ad string) ([]byte, error) {
+	aead, err := newAEAD(kek)
+	if err != nil {
+		return nil, err
+	}
+	return seal(aead, secret, ad), nil
+}
+
+// OpenSecret decrypts what SealSecret sealed with the same ad.
+func OpenSecret(kek, sealed []byte, ad string) ([]byte, error) {
+	aead, err := newAEAD(kek)
+	if err != nil {
+		return nil, err
+	}
+	return open(aead, sealed, ad)
+}

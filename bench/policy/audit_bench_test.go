@@ -3,6 +3,7 @@
 package policybench
 
 import (
+	"bytes"
 	"context"
 	"net/http/httptest"
 	"path/filepath"
@@ -22,14 +23,20 @@ import (
 // everything queued is written.
 func newAudit(b *testing.B) (gateway.Middleware, func()) {
 	ctx := context.Background()
-	s, err := audit.OpenStore(ctx, "sqlite:"+filepath.Join(b.TempDir(), "mcpfort.db"), "", audit.StoreOptions{})
+	// As deployed by default: a keyed chain, and signed heads in a file.
+	key := bytes.Repeat([]byte{7}, 32)
+	s, err := audit.OpenStore(ctx, "sqlite:"+filepath.Join(b.TempDir(), "mcpfort.db"), "", audit.StoreOptions{Key: key})
+	if err != nil {
+		b.Fatal(err)
+	}
+	heads, err := audit.OpenHeads(audit.HeadsOptions{Key: key, File: filepath.Join(b.TempDir(), "audit-heads.jsonl")})
 	if err != nil {
 		b.Fatal(err)
 	}
 	// A queue deeper than any b.N: the benchmark measures the request
 	// path, not back-pressure from a writer that a loop of in-process calls
 	// outruns (real traffic does not come a million calls a second).
-	l, err := audit.New(audit.Options{Sink: s, QueueSize: 1 << 21})
+	l, err := audit.New(audit.Options{Sink: s, Heads: heads, QueueSize: 1 << 21})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -37,10 +44,11 @@ func newAudit(b *testing.B) (gateway.Middleware, func()) {
 		if err := l.Close(ctx); err != nil {
 			b.Error(err)
 		}
-		rep, err := audit.Verify(ctx, s, nil)
+		rep, err := audit.Verify(ctx, s, audit.VerifyOptions{Key: key})
 		if err != nil || !rep.OK() {
 			b.Errorf("audit chain after the benchmark: %+v %v", rep, err)
 		}
+		heads.Close()
 		s.Close()
 	})
 	return l.Wrap, func() {

@@ -59,7 +59,7 @@ func appendN(t *testing.T, s *audit.Store, from, n int) {
 
 func verify(t *testing.T, s *audit.Store, key []byte, anchors ...audit.Head) *audit.Report {
 	t.Helper()
-	rep, err := audit.Verify(context.Background(), s, key, anchors...)
+	rep, err := audit.Verify(context.Background(), s, audit.VerifyOptions{Key: key, Anchors: anchors})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +124,7 @@ func TestTampering(t *testing.T) {
 			anchors: func(h audit.Head) []audit.Head {
 				return []audit.Head{h}
 			},
-			want: []string{"anchor@5"},
+			want: []string{"truncated@4"},
 		},
 		{
 			name:   "reordered",

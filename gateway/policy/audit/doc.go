@@ -7,18 +7,25 @@
 // result status and the latency.
 //
 // Records are hash-chained: each record's hash covers its fields and the
-// previous record's hash, optionally keyed (HMAC-SHA256) with a key kept
-// outside the database. The chain is one per store, in SQLite (embedded
-// default) or PostgreSQL; replicas append to it one transaction at a time,
-// serialised on the chain-head row (SELECT ... FOR UPDATE), so sequence
-// numbers are contiguous. Verify detects an edited, inserted, reordered or
-// removed record, and a removed tail, because the head row is updated in
-// the same transaction as every append. What it cannot detect alone: an
-// attacker with write access to the database who rewrites the head to an
-// earlier record after truncating (and, without a key, recomputes every
-// hash after an edit). Against those, anchor the head elsewhere: the log
-// writes a checkpoint (sequence number and hash) to the operational log
-// periodically and on Close, and Verify checks anchors given to it.
+// previous record's hash, keyed (HMAC-SHA256) with the chain key kept
+// outside the database; records written before the key existed are plain
+// SHA-256, up to the record the key starts at (VerifyOptions.KeyedFrom,
+// kept with the key), and each record's hash says which it is. The chain
+// is one per store, in SQLite (embedded default) or PostgreSQL; replicas
+// append to it one transaction at a time, serialised on the chain-head row
+// (SELECT ... FOR UPDATE), so sequence numbers are contiguous. Verify
+// detects an edited, inserted, reordered or removed record, a record
+// rewritten without the key, and a removed tail, because the head row is
+// updated in the same transaction as every append.
+//
+// What the database alone cannot show: someone with write access to it
+// who cuts the tail and rewinds the head row. Against that the log writes
+// signed chain heads (SignedHead: sequence number, hash, time, Ed25519
+// under a key derived from the chain key) outside the database when it
+// starts, every HeadInterval while records are written and on Close, and
+// Verify checks the chain against them: a head whose record is gone or
+// differs names the first bad record. Records written since the last head
+// are protected by the chain alone.
 //
 // Arguments and results are never stored in clear: only their hash, unless
 // RecordArguments or RecordResults is set, and then only what the Mask

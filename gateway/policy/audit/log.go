@@ -68,9 +68,18 @@ type Options struct {
 	// RequestID returns the edge's request id for a call's context. If nil,
 	// records carry only the JSON-RPC id.
 	RequestID func(context.Context) string
-	// CheckpointEvery writes the chain head to the operational log after
-	// this many records (an anchor for Verify kept outside the database).
-	// If zero, 10000; the head is also logged on Close.
+	// Heads, if set, receives the chain head (an anchor for Verify kept
+	// outside the database) when the log starts, every HeadInterval while
+	// records are written, after CheckpointEvery records, and on Close.
+	Heads HeadWriter
+	// HeadInterval is how often the head is written while the chain
+	// moves. Records appended after the last head are protected by the
+	// chain alone (a removed tail with the head row rewound goes unseen),
+	// so this bounds that window. If zero, one minute.
+	HeadInterval time.Duration
+	// CheckpointEvery writes the head after this many records, or without
+	// Heads logs it (sequence number and hash, unsigned). If zero, 10000;
+	// the head is also logged on Close.
 	CheckpointEvery int64
 	// Logger receives operational logs, never record contents. If nil,
 	// nothing is logged.
@@ -78,6 +87,14 @@ type Options struct {
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
 }
+
+// HeadWriter keeps chain heads outside the database: a *HeadsWriter.
+type HeadWriter interface {
+	// WriteHead records h durably.
+	WriteHead(h Head) error
+}
+
+var _ HeadWriter = (*HeadsWriter)(nil)
 
 // Stats are the log's counters since New.
 type Stats struct {
@@ -91,6 +108,8 @@ type Stats struct {
 	Unrecorded int64
 	// Pending is the records admitted and not yet written.
 	Pending int64
+	// HeadErrors counts chain heads that could not be written.
+	HeadErrors int64
 }
 
 // Log is the audit log middleware and its writer. It is safe for
@@ -115,6 +134,7 @@ type Log struct {
 	refused     atomic.Int64
 	unrecorded  atomic.Int64
 	admitted    atomic.Int64
+	headErrors  atomic.Int64
 
 	flushMu sync.Mutex
 	flushed *sync.Cond
@@ -146,6 +166,9 @@ func New(opts Options) (*Log, error) {
 	if opts.CheckpointEvery <= 0 {
 		opts.CheckpointEvery = 10000
 	}
+	if opts.HeadInterval <= 0 {
+		opts.HeadInterval = time.Minute
+	}
 	l := &Log{opts: opts, log: opts.Logger, now: opts.Now,
 		slots: make(chan struct{}, opts.QueueSize), records: make(chan entry, opts.QueueSize),
 		stop: make(chan struct{}), abort: make(chan struct{}), done: make(chan struct{})}
@@ -160,6 +183,22 @@ func New(opts Options) (*Log, error) {
 	}
 	l.flushed = sync.NewCond(&l.flushMu)
 	l.healthy.Store(true)
+	if opts.Heads != nil {
+		// Anchor what is already there: records written before a restart
+		// (or before the chain was keyed) are covered from now on.
+		if hs, ok := opts.Sink.(interface {
+			Head(context.Context) (Head, error)
+		}); ok {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			h, err := hs.Head(ctx)
+			cancel()
+			if err == nil {
+				l.writeHead(h)
+			} else {
+				l.log.Error("audit: cannot read the chain head", "err", err)
+			}
+		}
+	}
 	go l.writer()
 	return l, nil
 }
@@ -167,7 +206,7 @@ func New(opts Options) (*Log, error) {
 // Stats returns the counters.
 func (l *Log) Stats() Stats {
 	return Stats{Written: l.written.Load(), WriteErrors: l.writeErrors.Load(), Refused: l.refused.Load(),
-		Unrecorded: l.unrecorded.Load(), Pending: int64(len(l.slots))}
+		Unrecorded: l.unrecorded.Load(), Pending: int64(len(l.slots)), HeadErrors: l.headErrors.Load()}
 }
 
 // errUnavailable refuses a call the log cannot record.
@@ -442,13 +481,22 @@ func (l *Log) writer() {
 	var last Record
 	gather := time.NewTimer(time.Hour)
 	gather.Stop()
+	var tick <-chan time.Time
+	if l.opts.Heads != nil {
+		t := time.NewTicker(l.opts.HeadInterval)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case e := <-l.records:
 			batch = append(batch, l.complete(e))
+		case <-tick:
+			l.writeHead(Head{Seq: last.Seq, Hash: last.Hash})
+			continue
 		case <-l.stop:
 			if last.Seq > 0 {
-				l.log.Info("audit: checkpoint", "seq", last.Seq, "hash", last.Hash)
+				l.checkpoint(last)
 			}
 			return
 		}
@@ -483,7 +531,7 @@ func (l *Log) writer() {
 		l.written.Add(int64(len(batch)))
 		sinceCheckpoint += int64(len(batch))
 		if sinceCheckpoint >= l.opts.CheckpointEvery {
-			l.log.Info("audit: checkpoint", "seq", last.Seq, "hash", last.Hash)
+			l.checkpoint(last)
 			sinceCheckpoint = 0
 		}
 		for range batch {
@@ -493,6 +541,28 @@ func (l *Log) writer() {
 		l.flushed.Broadcast()
 		l.flushMu.Unlock()
 		batch = batch[:0]
+	}
+}
+
+// checkpoint writes the head at last: signed, through Heads, or else
+// to the operational log.
+func (l *Log) checkpoint(last Record) {
+	if l.opts.Heads != nil {
+		l.writeHead(Head{Seq: last.Seq, Hash: last.Hash})
+		return
+	}
+	l.log.Info("audit: checkpoint", "seq", last.Seq, "hash", last.Hash)
+}
+
+// writeHead hands a head to Heads. A failure is logged and counted: the
+// records themselves are written, and the next head covers them.
+func (l *Log) writeHead(h Head) {
+	if h.Seq <= 0 {
+		return
+	}
+	if err := l.opts.Heads.WriteHead(h); err != nil {
+		l.headErrors.Add(1)
+		l.log.Error("audit: cannot write the chain head", "seq", h.Seq, "err", err)
 	}
 }
 

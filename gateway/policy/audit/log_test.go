@@ -352,7 +352,7 @@ func TestSurvivesRestart(t *testing.T) {
 		if err := l.Close(ctx); err != nil {
 			t.Fatalf("second Close: %v", err)
 		}
-		rep, err := audit.Verify(ctx, store, nil)
+		rep, err := audit.Verify(ctx, store, audit.VerifyOptions{})
 		if err != nil || !rep.OK() || rep.Records < int64(3*(round+1)) {
 			t.Fatalf("round %d: %+v %v", round, rep, err)
 		}

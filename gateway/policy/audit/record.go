@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"hash"
 	"strconv"
 	"strings"
 	"time"
@@ -122,13 +123,37 @@ func computeHash(r *Record, key []byte) string {
 
 // hashBytes hashes a stored canonical record.
 func hashBytes(b, key []byte) string {
+	return newHasher(key).sum(b)
+}
+
+// hasher hashes records one after another, reusing its HMAC state (whose
+// keyed pads are computed once) and output buffer.
+type hasher struct {
+	mac hash.Hash
+	out []byte
+}
+
+func newHasher(key []byte) *hasher {
+	h := &hasher{out: make([]byte, 0, len(prefixHMAC)+2*sha256.Size)}
 	if len(key) > 0 {
-		m := hmac.New(sha256.New, key)
-		m.Write(b)
-		return prefixHMAC + hex.EncodeToString(m.Sum(nil))
+		h.mac = hmac.New(sha256.New, key)
 	}
-	sum := sha256.Sum256(b)
-	return prefixSHA + hex.EncodeToString(sum[:])
+	return h
+}
+
+func (h *hasher) sum(b []byte) string {
+	var s [sha256.Size]byte
+	if h.mac == nil {
+		s = sha256.Sum256(b)
+		h.out = append(h.out[:0], prefixSHA...)
+	} else {
+		h.mac.Reset()
+		h.mac.Write(b)
+		h.mac.Sum(s[:0])
+		h.out = append(h.out[:0], prefixHMAC...)
+	}
+	h.out = hex.AppendEncode(h.out, s[:])
+	return string(h.out)
 }
 
 // appendCanonical writes the RFC 8785 form of the canonical struct

@@ -2,6 +2,7 @@ package audit
 
 import (
 	"context"
+	"crypto/hmac"
 	"database/sql"
 	"embed"
 	"errors"
@@ -114,13 +115,14 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 		return fmt.Errorf("audit: read chain head: %w", err)
 	}
 	rows := make([]row, len(recs))
+	h := newHasher(s.key)
 	for i := range recs {
 		r := &recs[i]
 		r.sanitize()
 		seq++
 		r.Seq, r.PrevHash = seq, prev
 		canon := appendCanonical(make([]byte, 0, 512+len(r.Arguments)+len(r.Result)), r)
-		r.Hash = hashBytes(canon, s.key)
+		r.Hash = h.sum(canon)
 		rows[i] = row{seq: r.Seq, timeUS: r.Time.UnixMicro(), record: string(canon), hash: r.Hash}
 		prev = r.Hash
 	}
@@ -200,6 +202,33 @@ func (s *Store) Head(ctx context.Context) (Head, error) {
 	var h Head
 	if err := s.db.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash); err != nil {
 		return h, fmt.Errorf("audit: read chain head: %w", err)
+	}
+	return h, nil
+}
+
+// CheckKey checks, before the log appends under key, that the chain's
+// last record is not keyed with another key (or keyed while key is nil):
+// replicas sharing a database must share the chain key, and a lost key
+// must not be silently replaced, or the chain could no longer be
+// verified. It returns the chain head.
+func (s *Store) CheckKey(ctx context.Context, key []byte) (Head, error) {
+	h, err := s.Head(ctx)
+	if err != nil || h.Seq == 0 {
+		return h, err
+	}
+	var record, hash string
+	err = s.db.QueryRowContext(ctx, `SELECT record, hash FROM audit_records WHERE seq = $1`, h.Seq).Scan(&record, &hash)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return h, nil // Verify reports the missing tail
+	case err != nil:
+		return h, fmt.Errorf("audit: read last record: %w", err)
+	case !strings.HasPrefix(hash, prefixHMAC):
+		return h, nil
+	case len(key) == 0:
+		return h, fmt.Errorf("audit: the chain is keyed (record %d), but no chain key was given", h.Seq)
+	case !hmac.Equal([]byte(hashBytes([]byte(record), key)), []byte(hash)):
+		return h, fmt.Errorf("audit: the chain's last record (%d) is not keyed with this chain key: every replica sharing the database must use the same key", h.Seq)
 	}
 	return h, nil
 }

@@ -8,6 +8,7 @@ package auditcmd
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -26,20 +27,34 @@ import (
 const Usage = `Usage: mcpfort audit COMMAND [--config FILE | --db DATABASE] [flags]
 
 Commands:
-  verify [--key-file FILE] [--anchor SEQ:HASH]... [--json]
-        check the hash chain: edited, inserted, reordered or removed records,
-        and a removed tail; anchors are heads printed earlier by "audit head"
+  verify [--heads FILE | --no-heads] [--head-key KEY] [--key-file FILE]
+         [--anchor SEQ:HASH]... [--json]
+        check the hash chain (edited, inserted, reordered or removed
+        records, a chain rewritten without the chain key) and check it
+        against the signed heads the gateway wrote outside the database
+        (by default the configured heads file), which catches a removed
+        tail and a recomputed chain; anchors are heads printed earlier by
+        "audit head". --key-file takes a bare key (--config reads the sealed
+        one). Heads from a JSON operational log:
+          jq -c 'select(.msg=="audit: chain head")
+                 | {seq,hash,time:.head_time,key_id,sig}' LOG > heads.jsonl
   export [--since TIME] [--until TIME] [--output FILE]
         write records as JSON Lines; TIME is RFC 3339, a date (2026-01-31),
         or an age (90m, 24h, 7d)
-  head  print the chain head as SEQ:HASH, to keep outside the database
+  head [--public-key]
+        print the chain head as SEQ:HASH, to keep outside the database, or
+        the public key that verifies the signed heads (base64url)
 `
 
 // Options are what the mcpfort command knows from the configuration.
 type Options struct {
-	// KeyFile is the chain key file used when --key-file is not given
-	// ("" for none); a missing default file means an unkeyed chain.
-	KeyFile string
+	// Key is the chain key (nil for an unkeyed chain) and KeyedFrom the
+	// first record it keys, as read from the sealed key file.
+	Key       []byte
+	KeyedFrom int64
+	// HeadsFile is the signed heads file verify checks by default (""
+	// for none).
+	HeadsFile string
 	// Now is the clock for relative times. If nil, time.Now.
 	Now func() time.Time
 }
@@ -91,31 +106,60 @@ func parse(fs *flag.FlagSet, args []string) error {
 
 func verify(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer, opts Options) error {
 	fs := flags("verify", stderr)
-	keyFile := fs.String("key-file", "", "the chain key (default: the configured one, if any)")
+	keyFile := fs.String("key-file", "", "a bare chain key file (at least 32 bytes) keying every record, instead of the configured key")
+	headsFile := fs.String("heads", "", "the signed heads to check against, as JSON Lines (default: the configured heads file)")
+	noHeads := fs.Bool("no-heads", false, "check the chain without signed heads")
+	headKey := fs.String("head-key", "", "the public key of the signed heads (default: derived from the chain key)")
 	var as anchors
 	fs.Var(&as, "anchor", "a head recorded earlier, as SEQ:HASH (repeatable)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	var key []byte
-	switch {
-	case *keyFile != "":
+	vo := audit.VerifyOptions{Key: opts.Key, KeyedFrom: opts.KeyedFrom, Anchors: as}
+	if *keyFile != "" {
 		k, err := audit.ReadKeyFile(*keyFile)
 		if err != nil {
 			return err
 		}
-		key = k
-	case opts.KeyFile != "":
-		k, err := audit.ReadKeyFile(opts.KeyFile)
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return err
-		}
-		key = k
+		vo.Key, vo.KeyedFrom = k, 1
 	}
-	rep, err := audit.Verify(ctx, store, key, as...)
+	if *headKey != "" {
+		k, err := audit.ParsePublicKey(*headKey)
+		if err != nil {
+			return subcmd.UsageError{Msg: err.Error()}
+		}
+		vo.HeadKey = k
+	}
+	path := *headsFile
+	if path == "" {
+		path = opts.HeadsFile
+	}
+	if *noHeads {
+		if *headsFile != "" {
+			return subcmd.UsageError{Msg: "give --heads or --no-heads, not both"}
+		}
+		path = ""
+	}
+	var missingHeads error
+	if path != "" {
+		hs, err := audit.ReadHeadsFile(path)
+		switch {
+		case errors.Is(err, os.ErrNotExist) && *headsFile == "":
+			// Checked below: only an empty chain has no heads yet.
+			missingHeads = err
+		case err != nil:
+			fmt.Fprintf(stdout, "%v: the heads file cannot be trusted: chain BROKEN\n", err)
+			return errBroken
+		}
+		vo.Heads = hs
+	}
+	rep, err := audit.Verify(ctx, store, vo)
 	if err != nil {
 		return err
+	}
+	if missingHeads != nil && rep.Records > 0 {
+		rep.Problems = append([]audit.Problem{{Seq: 1, Kind: "head", Detail: fmt.Sprintf("there are no signed heads (%s is missing), so a rewritten or shortened chain cannot be told apart: the heads file was removed, or no gateway has written one", path)}}, rep.Problems...)
 	}
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
@@ -124,6 +168,9 @@ func verify(ctx context.Context, store *audit.Store, args []string, stdout, stde
 			return err
 		}
 	} else {
+		if p := rep.First(); p != nil {
+			fmt.Fprintf(stdout, "first bad record: %d (%s)\n", p.Seq, p.Kind)
+		}
 		for _, p := range rep.Problems {
 			fmt.Fprintf(stdout, "record %d: %s: %s\n", p.Seq, p.Kind, p.Detail)
 		}
@@ -134,9 +181,10 @@ func verify(ctx context.Context, store *audit.Store, args []string, stdout, stde
 		if !rep.OK() {
 			status = "BROKEN"
 		}
-		fmt.Fprintf(stdout, "%d records, head %d:%s: chain %s\n", rep.Records, rep.Head.Seq, rep.Head.Hash, status)
-		if rep.OK() && len(as) == 0 {
-			fmt.Fprintln(stdout, "Without anchors, a removed tail with a rewound head cannot be told from a shorter log; keep \"mcpfort audit head\" output elsewhere and pass it as --anchor.")
+		fmt.Fprintf(stdout, "%d records, head %d:%s, %d signed heads (the last at record %d): chain %s\n",
+			rep.Records, rep.Head.Seq, rep.Head.Hash, rep.Heads, rep.LastHead, status)
+		if rep.OK() && rep.Heads == 0 && len(as) == 0 && rep.Records > 0 {
+			fmt.Fprintln(stdout, "Without signed heads or anchors, a removed tail with a rewound head cannot be told from a shorter log.")
 		}
 	}
 	if !rep.OK() {
@@ -204,10 +252,22 @@ func export(ctx context.Context, store *audit.Store, args []string, stdout, stde
 	return nil
 }
 
-func head(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer, _ Options) error {
+func head(ctx context.Context, store *audit.Store, args []string, stdout, stderr io.Writer, opts Options) error {
 	fs := flags("head", stderr)
+	pub := fs.Bool("public-key", false, "print the public key that verifies the signed heads")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *pub {
+		if len(opts.Key) == 0 {
+			return errors.New("no chain key is configured")
+		}
+		k, err := audit.HeadPublicKey(opts.Key)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, base64.RawURLEncoding.EncodeToString(k))
+		return nil
 	}
 	h, err := store.Head(ctx)
 	if err != nil {
