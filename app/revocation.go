@@ -1,0 +1,132 @@
+package app
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/mcpfort/mcpfort/authserver"
+	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
+	"github.com/mcpfort/mcpfort/resourceserver"
+	redisstate "github.com/mcpfort/mcpfort/storage/redis"
+)
+
+// revocations carries the embedded authorization server's revocations to
+// the token cache: at once in this process, and, with state.redis, to
+// every replica through a Redis stream that each replica follows. Upstream
+// tokens obtained by exchange for a revoked token are dropped with it.
+//
+// With Redis, a replica that has not read the stream for
+// state.revocation_max_staleness refuses the embedded server's tokens
+// with 503 (resourceserver.RevocationList.MaxStaleness) until it has
+// caught up again.
+type revocations struct {
+	issuer string
+	list   *resourceserver.RevocationList
+	feed   *redisstate.RevocationFeed // nil: one replica
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	exchanges []*credentials.TokenExchange
+}
+
+var _ authserver.Revoker = (*revocations)(nil)
+
+// newRevocations builds the revocation list of issuer and, if redisURL is
+// set, the feed that keeps it current.
+func newRevocations(issuer, redisURL string, staleness time.Duration, log *slog.Logger) (*revocations, error) {
+	r := &revocations{issuer: issuer, log: log}
+	opts := resourceserver.RevocationListOptions{Issuer: issuer}
+	if redisURL != "" {
+		feed, err := redisstate.NewRevocationFeed(redisstate.RevocationFeedOptions{URL: redisURL, Logger: log})
+		if err != nil {
+			return nil, err
+		}
+		r.feed = feed
+		opts.MaxStaleness = staleness
+	}
+	list, err := resourceserver.NewRevocationList(opts)
+	if err != nil {
+		return nil, err
+	}
+	r.list = list
+	return r, nil
+}
+
+// Revoke implements authserver.Revoker: the event applies here at once,
+// then goes to the other replicas.
+func (r *revocations) Revoke(ctx context.Context, ev authserver.Revocation) error {
+	rv := resourceserver.Revocation{Issuer: r.issuer, TokenID: ev.TokenID, GrantID: ev.GrantID, Subject: ev.Subject,
+		ClientID: ev.ClientID, IssuedBefore: ev.IssuedBefore, Until: ev.Until}
+	r.apply(rv)
+	if r.feed == nil {
+		return nil
+	}
+	return r.feed.Publish(ctx, redisstate.RevocationEvent{Issuer: rv.Issuer, TokenID: rv.TokenID, GrantID: rv.GrantID,
+		Subject: rv.Subject, ClientID: rv.ClientID, IssuedBefore: rv.IssuedBefore, Until: rv.Until})
+}
+
+// applyEvent applies an event read from the stream.
+func (r *revocations) applyEvent(ev redisstate.RevocationEvent) {
+	if ev.Issuer != r.issuer {
+		return // another deployment sharing the stream
+	}
+	r.apply(resourceserver.Revocation{Issuer: ev.Issuer, TokenID: ev.TokenID, GrantID: ev.GrantID, Subject: ev.Subject,
+		ClientID: ev.ClientID, IssuedBefore: ev.IssuedBefore, Until: ev.Until})
+}
+
+func (r *revocations) apply(rv resourceserver.Revocation) {
+	if err := r.list.Add(rv); err != nil {
+		r.log.Warn("ignoring a revocation event", "error", err.Error())
+		return
+	}
+	r.mu.Lock()
+	xs := r.exchanges
+	r.mu.Unlock()
+	for _, x := range xs {
+		x.Drop(func(o credentials.Owner) bool {
+			return rv.Matches(&resourceserver.Principal{Issuer: o.Issuer, TokenID: o.TokenID, GrantID: o.GrantID,
+				Subject: o.Subject, ClientID: o.ClientID, IssuedAt: o.IssuedAt})
+		})
+	}
+}
+
+// addExchange registers a token-exchange cache to purge on revocation.
+func (r *revocations) addExchange(x *credentials.TokenExchange) {
+	r.mu.Lock()
+	r.exchanges = append(r.exchanges, x)
+	r.mu.Unlock()
+}
+
+// follow keeps the list current from the stream until ctx ends. It
+// returns a channel closed once the list has caught up for the first time.
+func (r *revocations) follow(ctx context.Context) <-chan struct{} {
+	synced := make(chan struct{})
+	if r.feed == nil {
+		close(synced)
+		return synced
+	}
+	var once sync.Once
+	go r.feed.Follow(ctx, r.applyEvent, func(t time.Time) {
+		r.list.MarkCurrent(t)
+		once.Do(func() { close(synced) })
+	})
+	return synced
+}
+
+func (r *revocations) close() error {
+	if r.feed == nil {
+		return nil
+	}
+	return r.feed.Close()
+}
+
+// ownerOf describes the client's token for the token-exchange cache.
+func ownerOf(p *resourceserver.Principal) credentials.Owner {
+	if p == nil {
+		return credentials.Owner{}
+	}
+	return credentials.Owner{Issuer: p.Issuer, TokenID: p.TokenID, GrantID: p.GrantID, Subject: p.Subject,
+		ClientID: p.ClientID, IssuedAt: p.IssuedAt}
+}
