@@ -39,7 +39,7 @@ func newRevocations(issuer, redisURL string, staleness time.Duration, log *slog.
 	r := &revocations{issuer: issuer, log: log}
 	opts := resourceserver.RevocationListOptions{Issuer: issuer}
 	if redisURL != "" {
-		feed, err := redisstate.NewRevocationFeed(redisstate.RevocationFeedOptions{URL: redisURL, Logger: log})
+		feed, err := redisstate.NewRevocationFeed(redisstate.RevocationFeedOptions{URL: redisURL, Stream: RevocationStream(issuer), Logger: log})
 		if err != nil {
 			return nil, err
 		}
@@ -121,6 +121,11 @@ func (r *revocations) close() error {
 	}
 	return r.feed.Close()
 }
+
+// RevocationStream is the Redis stream that carries the revocations of
+// the embedded authorization server with this issuer: replicas of one
+// deployment share it, other deployments on the same Redis do not.
+func RevocationStream(issuer string) string { return "mcpfort:revocations:" + issuer }
 
 // ownerOf describes the client's token for the token-exchange cache.
 func ownerOf(p *resourceserver.Principal) credentials.Owner {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mcpfort/mcpfort/app"
 	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/authserver/users"
 	"github.com/mcpfort/mcpfort/config"
@@ -63,7 +64,7 @@ func usersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if cfg != nil && cfg.AuthServer.Enabled && cfg.State.Redis != "" {
 		// "disable" reaches every running replica at once: the user's
 		// access tokens are refused there, not only when they expire.
-		feed, err := redisstate.NewRevocationFeed(redisstate.RevocationFeedOptions{URL: cfg.State.Redis})
+		feed, err := redisstate.NewRevocationFeed(redisstate.RevocationFeedOptions{URL: cfg.State.Redis, Stream: app.RevocationStream(cfg.EmbeddedIssuer())})
 		if err != nil {
 			fmt.Fprintf(stderr, "mcpfort users: state.redis: %v\n", err)
 			return 1
