@@ -71,7 +71,7 @@ func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error)
 	co := resourceserver.CacheOptions{MaxEntries: ac.CacheMaxEntries, MaxAge: ac.CacheMaxAge.D()}
 	if a.revs != nil {
 		// The embedded server's revocations apply to cached tokens too.
-		co.Revocations = a.revs.list
+		co.Revocations = a.revs.checker(a.as)
 	}
 	return resourceserver.NewCache(multi, co)
 }

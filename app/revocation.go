@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -134,4 +135,79 @@ func ownerOf(p *resourceserver.Principal) credentials.Owner {
 	}
 	return credentials.Owner{Issuer: p.Issuer, TokenID: p.TokenID, GrantID: p.GrantID, Subject: p.Subject,
 		ClientID: p.ClientID, IssuedAt: p.IssuedAt}
+}
+
+// issuedBeforeStart covers what the revocation list cannot know: events
+// from before this process started, which nothing replays without Redis
+// (and which a capped stream may have lost). A token of the embedded
+// server issued before the start is checked once against the
+// authorization server's store (denied token, revoked family, disabled
+// user); the verdict is kept until the token expires, since anything
+// revoked later arrives as an event.
+type issuedBeforeStart struct {
+	issuer string
+	start  time.Time
+	as     *authserver.Server
+	max    int
+
+	mu       sync.Mutex
+	verdicts map[string]verdict // jti
+}
+
+type verdict struct {
+	revoked bool
+	until   time.Time
+}
+
+func (c *issuedBeforeStart) Check(ctx context.Context, p *resourceserver.Principal) error {
+	if p.Issuer != c.issuer || p.IssuedAt.After(c.start) {
+		return nil
+	}
+	now := time.Now()
+	c.mu.Lock()
+	v, ok := c.verdicts[p.TokenID]
+	c.mu.Unlock()
+	if !ok || !now.Before(v.until) {
+		revoked, err := c.as.AccessTokenRevoked(ctx, p.TokenID, p.GrantID, p.Subject)
+		if err != nil {
+			return fmt.Errorf("%w: %w", resourceserver.ErrUnavailable, err)
+		}
+		v = verdict{revoked: revoked, until: p.Expiry}
+		c.mu.Lock()
+		if len(c.verdicts) >= c.max {
+			for k, old := range c.verdicts {
+				if !now.Before(old.until) {
+					delete(c.verdicts, k)
+				}
+			}
+		}
+		if len(c.verdicts) < c.max {
+			c.verdicts[p.TokenID] = v
+		}
+		c.mu.Unlock()
+	}
+	if v.revoked {
+		return &resourceserver.Error{Code: resourceserver.InvalidToken, Description: "the access token has been revoked"}
+	}
+	return nil
+}
+
+// bothChecks consults each checker in turn.
+type bothChecks []resourceserver.Revocations
+
+func (cs bothChecks) Check(ctx context.Context, p *resourceserver.Principal) error {
+	for _, c := range cs {
+		if err := c.Check(ctx, p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checker is what the token cache consults.
+func (r *revocations) checker(as *authserver.Server) resourceserver.Revocations {
+	if as == nil {
+		return r.list
+	}
+	return bothChecks{r.list, &issuedBeforeStart{issuer: r.issuer, start: time.Now(), as: as, max: 100_000, verdicts: map[string]verdict{}}}
 }

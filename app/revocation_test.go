@@ -578,3 +578,45 @@ func TestRevocationFeedDown(t *testing.T) {
 	}
 	d.requireRefused(t, true, tr.Access)
 }
+
+// TestRevocationSurvivesRestart: one process without Redis. Tokens
+// revoked before a restart stay refused after it, and so do the tokens of
+// a user disabled from the command line while the server was down.
+func TestRevocationSurvivesRestart(t *testing.T) {
+	revEnv(t)
+	listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	p := revConfig(t, listen, "http://"+listen, "sqlite", "", "")
+	d := &revDeployment{issuer: "http://" + listen, replicas: []string{"http://" + listen}, cfgPath: p}
+	run := func() func() {
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, stop := start(t, cfg)
+		return stop
+	}
+	stop := run()
+	u := newOAuthUser(t, d.issuer)
+	a := u.signIn()
+	u.revoke(a.Access)
+	b := u.signIn()
+	b2 := u.refresh(b.Refresh)
+	if b2.status != 200 {
+		t.Fatalf("refresh: %+v", b2)
+	}
+	u.revoke(b2.Refresh) // the family: b and b2
+	c := u.signIn()
+	d.requireRefused(t, true, a.Access, b.Access, b2.Access)
+	d.requireWorks(t, c.Access)
+	stop()
+
+	stop = run()
+	d.requireRefused(t, true, a.Access, b.Access, b2.Access)
+	d.requireWorks(t, c.Access)
+	stop()
+
+	usersDisable(t, p, revUser)
+	stop = run()
+	defer stop()
+	d.requireRefused(t, true, c.Access)
+}

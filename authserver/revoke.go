@@ -250,3 +250,16 @@ func (s *Server) checkNotRevoked(ctx context.Context, c *accessClaims) error {
 	}
 	return nil
 }
+
+// AccessTokenRevoked reports whether the store records the revocation of
+// the access token with this "jti", "sid" and "sub": the token was denied,
+// its refresh-token family revoked, or its user disabled. It serves a
+// resource server in the same deployment that has to decide about a token
+// issued before it started following the revocation events.
+func (s *Server) AccessTokenRevoked(ctx context.Context, jti, sid, sub string) (bool, error) {
+	err := s.checkNotRevoked(ctx, &accessClaims{Jti: jti, Sid: sid, Sub: sub})
+	if errors.Is(err, errInactive) {
+		return true, nil
+	}
+	return false, err
+}
