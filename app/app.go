@@ -444,6 +444,7 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		a.log.Warn("in-flight requests cut at the shutdown deadline", "err", err)
 		_ = srv.Close()
 	}
+	stopAS() // the sweeps and the revocation feed end before their connections close
 	a.closeAll(sctx)
 	return nil
 }

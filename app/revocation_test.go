@@ -197,6 +197,7 @@ func (d *revDeployment) requireRefused(t *testing.T, inProcess bool, tokens ...s
 			for {
 				st := d.gatewayStatus(t, r, tok)
 				if st == 401 {
+					t.Logf("token %d refused on replica %d %v after the revocation returned", j, i, time.Since(deadline.Add(-time.Second)).Round(time.Millisecond))
 					break
 				}
 				if time.Now().After(deadline) {
