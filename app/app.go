@@ -62,6 +62,7 @@ type App struct {
 	limits              ratelimit.Store
 	closers             []func(context.Context) error
 	as                  *authserver.Server
+	revs                *revocations // nil without the embedded authorization server
 	pinning             *pinning.Policy
 	audit               *audit.Log
 	console             io.Writer
@@ -93,6 +94,14 @@ func New(cfg *config.Config, o Options) (*App, error) {
 	keyring, err := a.sessionKeyring()
 	if err != nil {
 		return nil, err
+	}
+	if cfg.AuthServer.Enabled {
+		revs, err := newRevocations(cfg.EmbeddedIssuer(), cfg.State.Redis, cfg.State.RevocationMaxStaleness.D(), a.log.With("component", "revocations"))
+		if err != nil {
+			return nil, fmt.Errorf("state.redis: %w", err)
+		}
+		a.revs = revs
+		a.closers = append(a.closers, func(context.Context) error { return revs.close() })
 	}
 	if err := a.buildAuthServer(context.Background()); err != nil {
 		a.closeAll(context.Background())
@@ -398,6 +407,17 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	if a.as != nil {
 		go func() { _ = a.as.Run(asCtx) }() // expiry sweeps and key rotation
 	}
+	if a.revs != nil {
+		// Announce readiness once the replica has caught up with the
+		// revocations published before it started, or, if Redis is down,
+		// after the staleness bound (the embedded server's tokens are
+		// then refused with 503 until it is back).
+		select {
+		case <-a.revs.follow(asCtx):
+		case <-time.After(a.cfg.State.RevocationMaxStaleness.D()):
+			a.log.Warn("revocation feed not reachable: tokens of the embedded authorization server are refused until it is")
+		}
+	}
 	a.ready.Store(true)
 	a.log.Info("mcpfort listening", "addr", ln.Addr().String(), "public_url", a.cfg.PublicURL)
 	for _, r := range a.routes {
@@ -424,6 +444,7 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		a.log.Warn("in-flight requests cut at the shutdown deadline", "err", err)
 		_ = srv.Close()
 	}
+	stopAS() // the sweeps and the revocation feed end before their connections close
 	a.closeAll(sctx)
 	return nil
 }

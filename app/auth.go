@@ -68,7 +68,12 @@ func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error)
 	if err != nil {
 		return nil, err
 	}
-	return resourceserver.NewCache(multi, resourceserver.CacheOptions{MaxEntries: ac.CacheMaxEntries, MaxAge: ac.CacheMaxAge.D()})
+	co := resourceserver.CacheOptions{MaxEntries: ac.CacheMaxEntries, MaxAge: ac.CacheMaxAge.D()}
+	if a.revs != nil {
+		// The embedded server's revocations apply to cached tokens too.
+		co.Revocations = a.revs.checker(a.as)
+	}
+	return resourceserver.NewCache(multi, co)
 }
 
 // guard holds what protects one route.

@@ -52,6 +52,9 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 		Registration: authserver.RegistrationOptions{Disable: ac.Registration.Disable, RateLimit: ac.Registration.RateLimit, UnusedTTL: ac.Registration.UnusedTTL.D()},
 		Logger:       a.log.With("component", "authserver"),
 	}
+	if a.revs != nil {
+		opts.Revoker = a.revs
+	}
 	for _, s := range a.cfg.Servers {
 		if !*s.Auth.Required {
 			continue

@@ -48,8 +48,11 @@ func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request
 		if err != nil {
 			return nil, err
 		}
+		if a.revs != nil {
+			a.revs.addExchange(x) // dropped with the subject token when it is revoked
+		}
 		return func(ctx context.Context, r *http.Request, _ string) error {
-			tok, err := x.Token(ctx, subjectToken(ctx))
+			tok, err := x.TokenFor(ctx, subjectToken(ctx), ownerOf(resourceserver.PrincipalFromContext(ctx)))
 			if err != nil {
 				return err
 			}

@@ -6,11 +6,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/mcpfort/mcpfort/oauth"
-	"github.com/mcpfort/mcpfort/storage"
 )
 
 // randomToken returns 256 bits of randomness, base64url: codes, refresh
@@ -45,6 +43,11 @@ type accessClaims struct {
 	// "groups"), so resource servers can decide by group.
 	Groups []string     `json:"groups,omitempty"`
 	Act    *oauth.Actor `json:"act,omitempty"`
+	// Sid names the grant (refresh-token family) the token was issued
+	// from, as "sid" names a session in OpenID Connect Back-Channel Logout
+	// 1.0 section 2.4: revoking the grant revokes every access token
+	// issued from it (see Revocation).
+	Sid string `json:"sid,omitempty"`
 }
 
 // tokenRequest describes the access token to issue.
@@ -57,6 +60,7 @@ type tokenRequest struct {
 	authTime time.Time
 	act      *oauth.Actor
 	jti      string    // preassigned when the caller records it first
+	grantID  string    // the refresh-token family, if any ("sid")
 	notAfter time.Time // cap on expiry (token exchange), zero for none
 }
 
@@ -74,7 +78,7 @@ func (s *Server) issueAccessToken(ctx context.Context, t tokenRequest) (token st
 	scope = tokenScopes(t.scopes, t.aud)
 	c := accessClaims{
 		Iss: s.issuer, Sub: t.subject, Aud: oauth.Audience(resourceURIs(t.aud)), Exp: exp.Unix(), Iat: now.Unix(),
-		Jti: t.jti, ClientID: t.clientID, Scope: oauth.FormatScope(scope), Groups: t.groups, Act: t.act,
+		Jti: t.jti, ClientID: t.clientID, Scope: oauth.FormatScope(scope), Groups: t.groups, Act: t.act, Sid: t.grantID,
 	}
 	if !t.authTime.IsZero() {
 		c.AuthTime = t.authTime.Unix()
@@ -93,6 +97,18 @@ var errInactive = errors.New("token inactive")
 // resource server would (RFC 9068 section 4): signature by a published
 // key, "typ" at+jwt, issuer, expiry, and that it was not revoked.
 func (s *Server) verifyAccessToken(ctx context.Context, token string) (*accessClaims, error) {
+	c, err := s.parseAccessToken(token)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.checkNotRevoked(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// parseAccessToken is verifyAccessToken without the revocation check.
+func (s *Server) parseAccessToken(token string) (*accessClaims, error) {
 	if len(token) > 8192 {
 		return nil, errInactive
 	}
@@ -107,46 +123,5 @@ func (s *Server) verifyAccessToken(ctx context.Context, token string) (*accessCl
 	if c.Iss != s.issuer || c.Sub == "" || c.Jti == "" || !s.now().Before(time.Unix(c.Exp, 0)) {
 		return nil, errInactive
 	}
-	denied, err := s.store.AccessTokenDenied(ctx, c.Jti)
-	if err != nil {
-		return nil, fmt.Errorf("check revocation: %w", err)
-	}
-	if denied {
-		return nil, errInactive
-	}
 	return &c, nil
-}
-
-// revokeFamily revokes a refresh-token family and denies the newest
-// access token issued from it.
-func (s *Server) revokeFamily(ctx context.Context, f *storage.RefreshFamily) error {
-	if err := s.store.RevokeFamily(ctx, f.ID, s.now()); err != nil {
-		return err
-	}
-	return s.denyAccessToken(ctx, f.LastAccessTokenID, f.LastAccessExpires)
-}
-
-func (s *Server) denyAccessToken(ctx context.Context, jti string, exp time.Time) error {
-	if jti == "" || !exp.After(s.now()) {
-		return nil
-	}
-	return s.store.DenyAccessToken(ctx, jti, exp)
-}
-
-// revokeGrant withdraws a user's consent for a client and revokes what the
-// client holds for the user.
-func (s *Server) revokeGrant(ctx context.Context, userID, clientID string) error {
-	if err := s.store.DeleteConsent(ctx, userID, clientID); err != nil && !errors.Is(err, storage.ErrNotFound) {
-		return err
-	}
-	fams, err := s.store.RevokeFamilies(ctx, userID, clientID, s.now())
-	if err != nil {
-		return err
-	}
-	for _, f := range fams {
-		if err := s.denyAccessToken(ctx, f.LastAccessTokenID, f.LastAccessExpires); err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -114,9 +114,15 @@ func TestCodeFlow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// "sid" names the refresh-token family, whose revocation revokes the
+	// access token.
+	fam, _, err := e.srv.store.GetFamilyByToken(t.Context(), hashSecret(res.str("refresh_token")))
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := &accessClaims{Iss: e.srv.issuer, Sub: e.user.ID, Aud: oauth.Audience{resMCP}, ClientID: publicClient, Scope: "mcp:tools",
 		Exp: e.clock.Now().Add(10 * time.Minute).Unix(), Iat: e.clock.Now().Unix(), Jti: claims.Jti, AuthTime: e.clock.Now().Unix(),
-		Groups: []string{adminGroup}}
+		Groups: []string{adminGroup}, Sid: fam.ID}
 	if diff := cmp.Diff(want, claims); diff != "" {
 		t.Errorf("claims (-want +got):\n%s", diff)
 	}

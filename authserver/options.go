@@ -107,6 +107,12 @@ type Options struct {
 	// Logger receives operational events; tokens and secrets are never
 	// logged. If nil, nothing is logged.
 	Logger *slog.Logger
+	// Revoker is told of every revocation of tokens this server issued
+	// (RFC 7009 revocation, refresh-token reuse, code replay, withdrawn
+	// consent), so that resource servers validating its JWT access tokens
+	// locally stop accepting them. If nil, revoked access tokens stay
+	// valid at such resource servers until they expire.
+	Revoker Revoker
 	// Now returns the current time. If nil, time.Now.
 	Now func() time.Time
 	// SweepInterval is how often Run deletes expired records, expires

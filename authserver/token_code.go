@@ -97,8 +97,12 @@ func (s *Server) grantAuthorizationCode(r *http.Request, cl *client, f form) (*o
 	case err != nil:
 		return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
 	}
+	var grantID string
+	if fam != nil {
+		grantID = fam.ID
+	}
 	token, scope, _, err := s.issueAccessToken(ctx, tokenRequest{subject: ac.UserID, clientID: cl.id, aud: aud,
-		scopes: ac.Scopes, groups: user.Groups, authTime: ac.AuthTime, jti: jti, notAfter: exp})
+		scopes: ac.Scopes, groups: user.Groups, authTime: ac.AuthTime, jti: jti, notAfter: exp, grantID: grantID})
 	if err != nil {
 		return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
 	}
@@ -113,16 +117,17 @@ func (s *Server) grantAuthorizationCode(r *http.Request, cl *client, f form) (*o
 	return resp, nil
 }
 
-// revokeIssued revokes a refresh family and denies an access token after
-// a code replay. Failures are logged: the replayer already gets an error.
+// revokeIssued revokes what a replayed code issued: its refresh family
+// and every access token issued from it, and the first access token.
+// Failures are logged: the replayer already gets an error.
 func (s *Server) revokeIssued(ctx context.Context, familyID, jti string, exp time.Time) {
 	if familyID != "" {
 		if err := s.store.RevokeFamily(ctx, familyID, s.now()); err != nil {
 			s.log.ErrorContext(ctx, "revoking tokens of a replayed code failed", "error", err.Error())
 		}
 	}
-	if err := s.denyAccessToken(ctx, jti, exp); err != nil {
-		s.log.ErrorContext(ctx, "denying access token of a replayed code failed", "error", err.Error())
+	if err := s.familyRevoked(ctx, familyID, jti, exp); err != nil {
+		s.log.ErrorContext(ctx, "revoking the access tokens of a replayed code failed", "error", err.Error())
 	}
 	s.log.WarnContext(ctx, "authorization code replayed; tokens it issued are revoked")
 }

@@ -16,7 +16,9 @@ import (
 // the whole family is revoked (OAuth 2.1 section 4.3.1, refresh token
 // rotation with reuse detection). "scope" may only narrow (RFC 6749
 // section 6) and "resource" may only pick granted resources (RFC 8707
-// section 2.2). The family's absolute lifetime is not extended.
+// section 2.2). The family's absolute lifetime is not extended. Reuse
+// revokes the family's access tokens too (its "sid"), at resource servers
+// through Options.Revoker.
 func (s *Server) grantRefreshToken(r *http.Request, cl *client, f form) (*oauth.TokenResponse, error) {
 	ctx := r.Context()
 	if err := requireGrant(cl, oauth.GrantRefreshToken); err != nil && !s.familyMayRefresh(cl) {
@@ -67,8 +69,8 @@ func (s *Server) grantRefreshToken(r *http.Request, cl *client, f form) (*oauth.
 	switch {
 	case errors.Is(err, storage.ErrReused):
 		s.log.WarnContext(ctx, "refresh token reused; family revoked", "client_id", cl.id, "family", fam.ID)
-		if derr := s.denyAccessToken(ctx, fam.LastAccessTokenID, fam.LastAccessExpires); derr != nil {
-			s.log.ErrorContext(ctx, "denying access token of a reused family failed", "error", derr.Error())
+		if derr := s.familyRevoked(ctx, fam.ID, fam.LastAccessTokenID, fam.LastAccessExpires); derr != nil {
+			s.log.ErrorContext(ctx, "revoking the access tokens of a reused family failed", "error", derr.Error())
 		}
 		return nil, oauth.NewError(oauth.InvalidGrant, "refresh token already used")
 	case errors.Is(err, storage.ErrRevoked):
@@ -97,7 +99,7 @@ func (s *Server) grantRefreshToken(r *http.Request, cl *client, f form) (*oauth.
 		return nil, oauth.Wrap(oauth.InvalidGrant, "the user may no longer use the resource", err)
 	}
 	token, scope, exp, err := s.issueAccessToken(ctx, tokenRequest{subject: fam.UserID, clientID: cl.id, aud: aud,
-		scopes: scopes, groups: user.Groups, authTime: fam.AuthTime, jti: jti})
+		scopes: scopes, groups: user.Groups, authTime: fam.AuthTime, jti: jti, grantID: fam.ID})
 	if err != nil {
 		return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
 	}

@@ -74,8 +74,17 @@ type State struct {
 	// Dir) or a "postgres://" URL for several replicas.
 	Database string `yaml:"database"`
 	// Redis is a "redis://" URL shared by replicas (rate limits, session
-	// denylist). Empty: in-memory state, one replica.
+	// denylist, revocations of the embedded authorization server's tokens).
+	// Empty: in-memory state, one replica.
 	Redis string `yaml:"redis"`
+	// RevocationMaxStaleness applies with Redis and the embedded
+	// authorization server: each replica follows the revocations of that
+	// server's access tokens on a Redis stream (within about 250ms); if it
+	// has not been able to read the stream for this long, it refuses the
+	// server's tokens with 503 until it can again, rather than accept
+	// tokens that may have been revoked meanwhile. Tokens of other issuers
+	// are not affected. Default 3s.
+	RevocationMaxStaleness Duration `yaml:"revocation_max_staleness"`
 }
 
 // HTTP configures the listener and per-request limits.
@@ -412,6 +421,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Sessions.TTL == 0 {
 		c.Sessions.TTL = Duration(DefaultSessionTTL)
+	}
+	if c.State.RevocationMaxStaleness == 0 {
+		c.State.RevocationMaxStaleness = Duration(3 * time.Second)
 	}
 	if c.Audit.Enabled == nil {
 		on := true

@@ -29,6 +29,11 @@ type CacheOptions struct {
 	// MaxRevocations bounds the token ids remembered by
 	// [Cache.RevokeTokenID]. If zero, 100,000.
 	MaxRevocations int
+	// Revocations, if not nil, is consulted after every verification
+	// and on every cache hit, before the principal is used: a revoked
+	// token is refused on the next request, cached or not. Its verdicts
+	// are not cached.
+	Revocations Revocations
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
 }
@@ -49,6 +54,7 @@ type Cache struct {
 	maxAge     time.Duration
 	negAge     time.Duration
 	maxRevoked int
+	revs       Revocations
 	now        func() time.Time
 
 	mu      sync.RWMutex
@@ -90,6 +96,7 @@ func NewCache(next Verifier, opts CacheOptions) (*Cache, error) {
 		maxAge:     opts.MaxAge,
 		negAge:     opts.NegativeMaxAge,
 		maxRevoked: opts.MaxRevocations,
+		revs:       opts.Revocations,
 		now:        opts.Now,
 		flight:     make(map[[32]byte]*flightCall),
 		revoked:    make(map[string]time.Time),
@@ -127,13 +134,13 @@ func (c *Cache) Verify(ctx context.Context, token string) (*Principal, error) {
 		if e.err != nil {
 			return nil, e.err
 		}
-		return c.checkRevoked(e.p)
+		return c.checkRevoked(ctx, e.p)
 	}
 	p, err := c.verifyOnce(ctx, key, token)
 	if err != nil {
 		return nil, err
 	}
-	return c.checkRevoked(p)
+	return c.checkRevoked(ctx, p)
 }
 
 // tokenHash is the cache key: SHA-256 of the token. The string's bytes are
@@ -222,8 +229,13 @@ func (c *Cache) store(key [32]byte, p *Principal, err error) {
 	c.entries[key] = &cacheEntry{p: p, err: err, expires: expires, slot: slot}
 }
 
-// checkRevoked refuses a principal whose token id was revoked.
-func (c *Cache) checkRevoked(p *Principal) (*Principal, error) {
+// checkRevoked refuses a principal whose token was revoked.
+func (c *Cache) checkRevoked(ctx context.Context, p *Principal) (*Principal, error) {
+	if c.revs != nil {
+		if err := c.revs.Check(ctx, p); err != nil {
+			return nil, err
+		}
+	}
 	if c.revokedN.Load() == 0 || p.TokenID == "" {
 		return p, nil
 	}

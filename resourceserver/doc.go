@@ -69,9 +69,12 @@
 // Scopes are all the needed ones (step-up in one round trip).
 //
 // Sessions: bind them to [Principal.Identity] (issuer, subject and client),
-// never to the token. Revocation: feed revoked token ids to
-// [Cache.RevokeTokenID]; otherwise a revoked token is refused once the
-// cache's MaxAge has passed (introspection), or when it expires (JWT).
+// never to the token. Revocation: give the [Cache] a [Revocations]
+// checker, typically a [RevocationList] fed with the issuer's revocation
+// events (by token id, grant id "sid", subject, or subject and client);
+// it is consulted on every request, cached tokens included. Without one,
+// a revoked token is refused once the cache's MaxAge has passed
+// (introspection), or when it expires (JWT).
 //
 // CORS preflight requests carry no credentials: answer them before the
 // middleware.

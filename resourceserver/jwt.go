@@ -286,6 +286,7 @@ func (v *JWTVerifier) verifyParsed(ctx context.Context, token string, p *parsedJ
 		Expiry:   c.exp,
 		IssuedAt: c.iat,
 		TokenID:  c.jti,
+		GrantID:  c.sid,
 	}, nil
 }
 

@@ -30,6 +30,7 @@ type jwtHeader struct {
 // jwtClaims is the RFC 9068 §2.2 claim set.
 type jwtClaims struct {
 	iss, sub, clientID, jti string
+	sid                     string
 	aud                     []string
 	exp, nbf, iat           time.Time
 	scopes                  []string
@@ -147,6 +148,8 @@ func parseClaims(b []byte, c *jwtClaims) error {
 			azp, err = claimString(m.Key, v)
 		case "jti":
 			c.jti, err = claimString(m.Key, v)
+		case "sid":
+			c.sid, err = claimString(m.Key, v)
 		case "aud":
 			c.aud, err = stringOrArray(m.Key, v)
 		case "exp":

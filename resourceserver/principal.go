@@ -34,6 +34,10 @@ type Principal struct {
 	IssuedAt time.Time
 	// TokenID is "jti"; empty when absent.
 	TokenID string
+	// GrantID is "sid": the grant (a refresh-token family, a sign-in)
+	// the token was issued from, so that revoking the grant revokes every
+	// access token issued from it. Empty when absent.
+	GrantID string
 }
 
 // HasScope reports whether the granted scopes satisfy required under the

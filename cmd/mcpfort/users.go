@@ -6,10 +6,15 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"time"
 
+	"github.com/mcpfort/mcpfort/app"
+	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/authserver/users"
 	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/storage"
 	"github.com/mcpfort/mcpfort/storage/backend"
+	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 )
 
 // usersCommand implements "mcpfort users add|passwd|list|disable|enable"
@@ -26,16 +31,18 @@ func usersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 2
 	}
 	var database, dir string
+	var cfg *config.Config
 	switch {
 	case *cfgPath != "" && *db != "":
 		fmt.Fprintln(stderr, "mcpfort users: give --config or --db, not both")
 		return 2
 	case *cfgPath != "":
-		cfg, err := config.Load(*cfgPath)
+		c, err := config.Load(*cfgPath)
 		if err != nil {
 			fmt.Fprintf(stderr, "mcpfort users: %v\n", err)
 			return 1
 		}
+		cfg = c
 		database, dir = cfg.State.Database, cfg.State.Dir
 	case *db != "":
 		database, dir = *db, "."
@@ -53,5 +60,36 @@ func usersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return 1
 	}
 	defer store.Close()
-	return users.Run(ctx, store, fs.Args(), os.Stdin, stdout, stderr)
+	var us storage.UserStore = store
+	if cfg != nil && cfg.AuthServer.Enabled && cfg.State.Redis != "" {
+		// "disable" reaches every running replica at once: the user's
+		// access tokens are refused there, not only when they expire.
+		feed, err := redisstate.NewRevocationFeed(redisstate.RevocationFeedOptions{URL: cfg.State.Redis, Stream: app.RevocationStream(cfg.EmbeddedIssuer())})
+		if err != nil {
+			fmt.Fprintf(stderr, "mcpfort users: state.redis: %v\n", err)
+			return 1
+		}
+		defer feed.Close()
+		lifetime := cfg.AuthServer.AccessTokenLifetime.D()
+		if lifetime <= 0 {
+			lifetime = 10 * time.Minute // the authorization server's default
+		}
+		us = users.RevokeOnDisable(store, feedRevoker{issuer: cfg.EmbeddedIssuer(), feed: feed}, lifetime)
+	} else if fs.Arg(0) == "disable" {
+		fmt.Fprintln(stderr, "mcpfort users: note: without --config naming state.redis, a running server keeps accepting "+
+			"the user's access tokens until they expire (authserver.access_token_lifetime); refresh tokens stop working at once")
+	}
+	return users.Run(ctx, us, fs.Args(), os.Stdin, stdout, stderr)
+}
+
+// feedRevoker publishes the embedded authorization server's revocations
+// on the replicas' Redis stream.
+type feedRevoker struct {
+	issuer string
+	feed   *redisstate.RevocationFeed
+}
+
+func (f feedRevoker) Revoke(ctx context.Context, r authserver.Revocation) error {
+	return f.feed.Publish(ctx, redisstate.RevocationEvent{Issuer: f.issuer, TokenID: r.TokenID, GrantID: r.GrantID,
+		Subject: r.Subject, ClientID: r.ClientID, IssuedBefore: r.IssuedBefore, Until: r.Until})
 }

@@ -56,9 +56,22 @@ type TokenExchange struct {
 
 type exchanged struct {
 	done    chan struct{}
+	owner   Owner
 	token   string
 	expires time.Time
 	err     error
+}
+
+// Owner identifies the access token an exchange was made for, so that the
+// upstream token obtained for it can be dropped when that token is
+// revoked ([TokenExchange.Drop]).
+type Owner struct {
+	Issuer   string
+	TokenID  string // "jti"
+	GrantID  string // "sid"
+	Subject  string
+	ClientID string
+	IssuedAt time.Time
 }
 
 // ErrExchange reports a token exchange the authorization server refused.
@@ -92,6 +105,12 @@ func NewTokenExchange(o TokenExchangeOptions) (*TokenExchange, error) {
 // Token returns an access token for the upstream on behalf of the holder
 // of subjectToken (RFC 8693 section 2.1).
 func (t *TokenExchange) Token(ctx context.Context, subjectToken string) (string, error) {
+	return t.TokenFor(ctx, subjectToken, Owner{})
+}
+
+// TokenFor is Token for a subject token described by owner, which is kept
+// with the cached result for [TokenExchange.Drop].
+func (t *TokenExchange) TokenFor(ctx context.Context, subjectToken string, owner Owner) (string, error) {
 	if subjectToken == "" {
 		return "", errors.New("credentials: no subject token to exchange")
 	}
@@ -113,7 +132,7 @@ func (t *TokenExchange) Token(ctx context.Context, subjectToken string) (string,
 		if len(t.cache) >= t.o.MaxEntries {
 			t.evictLocked(now)
 		}
-		e = &exchanged{done: make(chan struct{})}
+		e = &exchanged{done: make(chan struct{}), owner: owner}
 		t.cache[key] = e
 		t.mu.Unlock()
 		e.token, e.expires, e.err = t.exchange(context.WithoutCancel(ctx), subjectToken)
@@ -127,6 +146,31 @@ func (t *TokenExchange) Token(ctx context.Context, subjectToken string) (string,
 		return "", ctx.Err()
 	}
 	return e.token, e.err
+}
+
+// Drop forgets every cached upstream token whose owner matches, so that
+// a revoked subject token's upstream token is neither reused nor kept in
+// memory. It returns how many it dropped. An exchange in flight finishes
+// for the requests already waiting on it, which were authorized before
+// the revocation, but its result is not kept.
+func (t *TokenExchange) Drop(match func(Owner) bool) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for k, e := range t.cache {
+		if match(e.owner) {
+			delete(t.cache, k)
+			n++
+		}
+	}
+	return n
+}
+
+// Len returns the number of cached exchanges.
+func (t *TokenExchange) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.cache)
 }
 
 func (t *TokenExchange) evictLocked(now time.Time) {
