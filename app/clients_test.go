@@ -270,14 +270,42 @@ func TestQuickstartMCPRemote(t *testing.T) {
 	nodeBin, dir := clientDeps(t)
 	base, stop := startQuickstart(t)
 	defer stop()
+
+	t.Run("advertised scope", func(t *testing.T) {
+		// The bridge asks for the scope the 401 and the protected
+		// resource metadata advertise, and gets it.
+		asked, granted := runMCPRemote(t, nodeBin, dir, base)
+		if asked != "mcp" || granted != "mcp" {
+			t.Fatalf("asked for scope %q, granted %q; want mcp and mcp", asked, granted)
+		}
+	})
+	t.Run("OpenID fallback scope", func(t *testing.T) {
+		// What the bridge asks for when a server advertises no scope
+		// (and what a user pins when told to): scopes no resource
+		// defines are ignored (RFC 6749 section 3.3), the route's
+		// default scope is granted, and the token says so.
+		asked, granted := runMCPRemote(t, nodeBin, dir, base,
+			"--static-oauth-client-metadata", `{"scope":"openid email profile"}`)
+		if asked != "openid email profile" || granted != "mcp" {
+			t.Fatalf("asked for scope %q, granted %q; want %q and mcp", asked, granted, "openid email profile")
+		}
+	})
+}
+
+// runMCPRemote runs one mcp-remote bridge with fresh state through
+// sign-in, initialize, tools/list and tools/call, and returns the scope
+// it asked for and the scope its token response granted.
+func runMCPRemote(t *testing.T, nodeBin, dir, base string, args ...string) (asked, granted string) {
 	configDir := t.TempDir()
 	ua := newUserAgent(t, nodeBin, "MCP_REMOTE_CONFIG_DIR="+configDir)
 
 	ctx, cancel := context.WithTimeout(context.Background(), clientsDeadline)
 	defer cancel()
-	callback := freePort(t)
-	cmd := exec.CommandContext(ctx, filepath.Join(nodeBin, "node"),
-		filepath.Join(dir, "node_modules", "mcp-remote", "dist", "proxy.js"), base+"/mcp", fmt.Sprint(callback))
+	// The callback port is the bridge's second argument; a free one keeps
+	// parallel runs apart.
+	argv := append([]string{filepath.Join(dir, "node_modules", "mcp-remote", "dist", "proxy.js"),
+		base + "/mcp", fmt.Sprint(freePort(t))}, args...)
+	cmd := exec.CommandContext(ctx, filepath.Join(nodeBin, "node"), argv...)
 	cmd.Env = ua.env
 	cmd.Dir = t.TempDir()
 	cmd.WaitDelay = 5 * time.Second
@@ -292,6 +320,9 @@ func TestQuickstartMCPRemote(t *testing.T) {
 		stdin.Close()
 		cmd.Process.Kill()
 		cmd.Wait()
+		if t.Failed() {
+			t.Logf("mcp-remote stderr:\n%s", errOut.String())
+		}
 	}()
 	lines := make(chan []byte, 16)
 	go func() {
@@ -303,11 +334,6 @@ func TestQuickstartMCPRemote(t *testing.T) {
 		close(lines)
 	}()
 	p := &stdioPeer{t: t, stdin: stdin, lines: lines, ctx: ctx, stderr: &errOut}
-	defer func() {
-		if t.Failed() {
-			t.Logf("mcp-remote stderr:\n%s", errOut.String())
-		}
-	}()
 
 	// The browser step runs while initialize waits for the bridge.
 	browsed := make(chan error, 1)
@@ -325,7 +351,6 @@ func TestQuickstartMCPRemote(t *testing.T) {
 	}
 	var ir struct {
 		ProtocolVersion string `json:"protocolVersion"`
-		ServerInfo      struct{ Name string }
 	}
 	if err := json.Unmarshal(init, &ir); err != nil || ir.ProtocolVersion == "" {
 		t.Fatalf("initialize result %s", init)
@@ -354,7 +379,20 @@ func TestQuickstartMCPRemote(t *testing.T) {
 		t.Fatalf("tools/call: %+v", res)
 	}
 
-	// What was asked and what was granted: the route's scope.
-	q := ua.authURL(t, 0).Query()
-	t.Logf("mcp-remote asked for scope %q, resource %q", q.Get("scope"), q.Get("resource"))
+	// The bridge keeps the token response in its configuration directory.
+	tokens, _ := filepath.Glob(filepath.Join(configDir, "*", "*_tokens.json"))
+	if len(tokens) != 1 {
+		t.Fatalf("token files in %s: %v", configDir, tokens)
+	}
+	raw, err := os.ReadFile(tokens[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tok struct {
+		Scope string `json:"scope"`
+	}
+	if err := json.Unmarshal(raw, &tok); err != nil {
+		t.Fatalf("%s: %v", tokens[0], err)
+	}
+	return ua.authURL(t, 0).Query().Get("scope"), tok.Scope
 }
