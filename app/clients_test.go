@@ -100,6 +100,7 @@ type userAgent struct {
 	srv    *http.Server
 	urls   []string
 	mu     sync.Mutex
+	home   string
 }
 
 // newUserAgent prepares an isolated environment for a Node client: its
@@ -139,6 +140,7 @@ exec %q -e 'fetch(process.argv[1], {method: "POST", body: process.argv[2]}).then
 			t.Fatal(err)
 		}
 	}
+	ua.home = home
 	ua.env = append([]string{
 		"HOME=" + home,
 		"PATH=" + bin + string(os.PathListSeparator) + nodeBin + string(os.PathListSeparator) + "/usr/bin:/bin",
@@ -395,4 +397,128 @@ func runMCPRemote(t *testing.T, nodeBin, dir, base string, args ...string) (aske
 		t.Fatalf("%s: %v", tokens[0], err)
 	}
 	return ua.authURL(t, 0).Query().Get("scope"), tok.Scope
+}
+
+// runInspector runs the MCP Inspector's command-line mode once and
+// returns its stdout (one JSON object with --format json).
+func runInspector(t *testing.T, ua *userAgent, nodeBin, dir string, args ...string) json.RawMessage {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), clientsDeadline)
+	defer cancel()
+	argv := append([]string{filepath.Join(dir, "node_modules", "@modelcontextprotocol", "inspector", "clients", "launcher", "build", "index.js"),
+		"--cli"}, args...)
+	argv = append(argv, "--format", "json")
+	cmd := exec.CommandContext(ctx, filepath.Join(nodeBin, "node"), argv...)
+	cmd.Env = ua.env
+	cmd.Dir = t.TempDir()
+	cmd.WaitDelay = 5 * time.Second
+	var errOut syncBuilder
+	cmd.Stderr = &errOut
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("inspector --cli %s: %v\n%s\n%s", strings.Join(args, " "), err, out, errOut.String())
+	}
+	var r struct{ Result json.RawMessage }
+	if err := json.Unmarshal(out, &r); err != nil || r.Result == nil {
+		t.Fatalf("inspector --cli %s printed %s\n%s", strings.Join(args, " "), out, errOut.String())
+	}
+	return r.Result
+}
+
+// echoText returns the text of a tools/call result with one text block.
+func echoText(t *testing.T, result json.RawMessage) string {
+	t.Helper()
+	var res struct {
+		Content []struct{ Type, Text string }
+		IsError bool
+	}
+	if err := json.Unmarshal(result, &res); err != nil || res.IsError || len(res.Content) != 1 {
+		t.Fatalf("tools/call result %s", result)
+	}
+	return res.Content[0].Text
+}
+
+// TestQuickstartInspectorCLI runs the MCP Inspector's command-line mode
+// (`inspector --cli URL --method ...`) against the quick start: its own
+// OAuth flow (discovery, dynamic registration, the browser step on its
+// loopback callback), then a call with the stored token and no browser,
+// then a call in a fresh home with only a bearer token passed in a
+// header (--header), as a CI job would.
+func TestQuickstartInspectorCLI(t *testing.T) {
+	nodeBin, dir := clientDeps(t)
+	base, stop := startQuickstart(t)
+	defer stop()
+	// The Inspector opens a browser only when told to outside a terminal;
+	// it keeps tokens in a file of its home when asked (no keychain here).
+	ua := newUserAgent(t, nodeBin, "MCP_AUTO_OPEN_ENABLED=true", "MCP_INSPECTOR_SECRET_STORE=file")
+	browsed := make(chan error, 1)
+	go func() {
+		select {
+		case err := <-ua.opened:
+			browsed <- err
+		case <-time.After(clientsDeadline):
+			browsed <- errors.New("the Inspector opened no browser")
+		}
+	}()
+	list := runInspector(t, ua, nodeBin, dir, base+"/mcp", "--method", "tools/list",
+		"--callback-url", fmt.Sprintf("http://127.0.0.1:%d/oauth/callback", freePort(t)))
+	if err := <-browsed; err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(list), `"name":"echo"`) {
+		t.Fatalf("tools/list: %s", list)
+	}
+	if got := ua.authURL(t, 0).Query().Get("scope"); got != "mcp" {
+		t.Fatalf("the Inspector asked for scope %q, want mcp", got)
+	}
+
+	// Again with the stored token only: no second sign-in.
+	res := runInspector(t, ua, nodeBin, dir, base+"/mcp", "--method", "tools/call", "--tool-name", "echo",
+		"--tool-arg", "text=hello from the inspector", "--stored-auth-only")
+	if got := echoText(t, res); got != "hello from the inspector" {
+		t.Fatalf("tools/call = %q", got)
+	}
+	ua.mu.Lock()
+	opened := len(ua.urls)
+	ua.mu.Unlock()
+	if opened != 1 {
+		t.Fatalf("the Inspector opened %d authorization URLs, want 1", opened)
+	}
+
+	// A bearer token in a header, in a home with no stored state: the
+	// token is the one the Inspector stored above.
+	token := inspectorAccessToken(t, ua.home)
+	fresh := newUserAgent(t, nodeBin, "MCP_INSPECTOR_SECRET_STORE=memory")
+	res = runInspector(t, fresh, nodeBin, dir, base+"/mcp", "--method", "tools/call", "--tool-name", "echo",
+		"--tool-arg", "text=bearer", "--header", "Authorization: Bearer "+token, "--stored-auth-only")
+	if got := echoText(t, res); got != "bearer" {
+		t.Fatalf("tools/call with a bearer header = %q", got)
+	}
+}
+
+// inspectorAccessToken reads the access token the Inspector stored in
+// its secrets file (MCP_INSPECTOR_SECRET_STORE=file).
+func inspectorAccessToken(t *testing.T, home string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(home, ".mcp-inspector", "secrets.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var store struct{ Secrets map[string]string }
+	if err := json.Unmarshal(raw, &store); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range store.Secrets {
+		if !strings.Contains(k, ":tokens:") {
+			continue
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		if json.Unmarshal([]byte(v), &tok) == nil && tok.AccessToken != "" {
+			return tok.AccessToken
+		}
+	}
+	t.Fatalf("no access token in the Inspector's secrets file")
+	return ""
 }
