@@ -24,14 +24,21 @@ vet:
 staticcheck:
 	$(STATICCHECK) ./...
 
-# Node 22 and the pinned conformance suite, which some unit tests drive
-# too (the authorization server's conformance test).
+# Node 22 and the pinned npm packages the tests drive: the conformance
+# suite (also run by the authorization server's conformance test) and the
+# MCP clients of the interop suite (interop/: mcp-remote, the MCP
+# Inspector). npm ci runs once per lock file.
+NODE_DEPS := conformance interop
+
 node-deps:
 	@scripts/node22.sh >/dev/null
-	@sum=$$(sha256sum conformance/package-lock.json | cut -d' ' -f1); \
-	if [ "$$(cat conformance/node_modules/.mcpfort-lock-sha256 2>/dev/null)" != "$$sum" ]; then \
-		(cd conformance && npm ci --no-audit --no-fund --loglevel=error) && echo "$$sum" > conformance/node_modules/.mcpfort-lock-sha256; \
-	fi
+	@for d in $(NODE_DEPS); do \
+		sum=$$(sha256sum $$d/package-lock.json | cut -d' ' -f1); \
+		if [ "$$(cat $$d/node_modules/.mcpfort-lock-sha256 2>/dev/null)" != "$$sum" ]; then \
+			(cd $$d && PATH="$$(../scripts/node22.sh):$$PATH" npm ci --no-audit --no-fund --loglevel=error) && \
+			echo "$$sum" > $$d/node_modules/.mcpfort-lock-sha256 || exit 1; \
+		fi; \
+	done
 
 unit: node-deps
 	$(GO) test -race -timeout 15m ./...
