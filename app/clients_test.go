@@ -522,3 +522,59 @@ func inspectorAccessToken(t *testing.T, home string) string {
 	t.Fatalf("no access token in the Inspector's secrets file")
 	return ""
 }
+
+// TestReadmeClientConfigs keeps the README's "Connect your client"
+// snippets true: each JSON block parses and points at the quick start's
+// URL, and the mcp-remote entry runs the bridge with the URL as its only
+// argument, which is how TestQuickstartMCPRemote runs it.
+func TestReadmeClientConfigs(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, ok := strings.Cut(string(raw), "\n## Connect your client\n")
+	if !ok {
+		t.Fatal(`README.md has no "Connect your client" section`)
+	}
+	section, _, _ = strings.Cut(section, "\n## ")
+	const quickstartURL = "http://127.0.0.1:8080/mcp"
+	blocks := strings.Split(section, "```json\n")[1:]
+	if len(blocks) < 3 {
+		t.Fatalf("%d JSON snippets, want at least 3 (Claude Desktop, Cursor, VS Code)", len(blocks))
+	}
+	bridged := false
+	for _, b := range blocks {
+		body, _, _ := strings.Cut(b, "```")
+		var cfg map[string]map[string]struct {
+			Type    string   `json:"type"`
+			URL     string   `json:"url"`
+			Command string   `json:"command"`
+			Args    []string `json:"args"`
+		}
+		if err := json.Unmarshal([]byte(body), &cfg); err != nil {
+			t.Fatalf("snippet does not parse: %v\n%s", err, body)
+		}
+		servers := cfg["mcpServers"]
+		if servers == nil {
+			servers = cfg["servers"]
+		}
+		s, ok := servers["mcpfort"]
+		if !ok {
+			t.Fatalf("snippet without an mcpfort server:\n%s", body)
+		}
+		switch {
+		case s.Command == "npx":
+			if len(s.Args) != 3 || s.Args[0] != "-y" || s.Args[1] != "mcp-remote" || s.Args[2] != quickstartURL {
+				t.Fatalf("mcp-remote entry runs npx %v", s.Args)
+			}
+			bridged = true
+		case s.URL != quickstartURL:
+			t.Fatalf("snippet points at %q, want %q:\n%s", s.URL, quickstartURL, body)
+		case s.Type != "" && s.Type != "http":
+			t.Fatalf("snippet type %q, want http (Streamable HTTP)", s.Type)
+		}
+	}
+	if !bridged {
+		t.Fatal("no mcp-remote snippet")
+	}
+}
