@@ -133,8 +133,8 @@ func newUserAgent(t *testing.T, nodeBin string, extraEnv ...string) *userAgent {
 	}
 	script := fmt.Sprintf(`#!/bin/sh
 # The browser of the interop tests: hands the URL to the test.
-exec %q -e 'fetch(process.argv[1], {method: "POST", body: process.argv[2]}).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' %q "$1"
-`, filepath.Join(nodeBin, "node"), "http://"+l.Addr().String()+"/open")
+exec %s -e 'fetch(process.argv[1], {method: "POST", body: process.argv[2]}).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))' %s "$1"
+`, shellQuote(filepath.Join(nodeBin, "node")), shellQuote("http://"+l.Addr().String()+"/open"))
 	for _, name := range []string{"xdg-open", "browser"} {
 		if err := os.WriteFile(filepath.Join(bin, name), []byte(script), 0o755); err != nil {
 			t.Fatal(err)
@@ -150,6 +150,22 @@ exec %q -e 'fetch(process.argv[1], {method: "POST", body: process.argv[2]}).then
 		"NO_COLOR=1",
 	}, extraEnv...)
 	return ua
+}
+
+// shellQuote quotes s for sh.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// wait returns the outcome of the next browser step, or an error when
+// the client opened no browser before ctx ends.
+func (ua *userAgent) wait(ctx context.Context) error {
+	select {
+	case err := <-ua.opened:
+		return err
+	case <-ctx.Done():
+		return errors.New("the client opened no browser")
+	}
 }
 
 // browse plays the user: sign in, consent, then load the callback the
@@ -339,14 +355,7 @@ func runMCPRemote(t *testing.T, nodeBin, dir, base string, args ...string) (aske
 
 	// The browser step runs while initialize waits for the bridge.
 	browsed := make(chan error, 1)
-	go func() {
-		select {
-		case err := <-ua.opened:
-			browsed <- err
-		case <-ctx.Done():
-			browsed <- errors.New("mcp-remote opened no browser")
-		}
-	}()
+	go func() { browsed <- ua.wait(ctx) }()
 	init := p.call(1, "initialize", `{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"interop-host","version":"1"}}`)
 	if err := <-browsed; err != nil {
 		t.Fatal(err)
@@ -451,15 +460,10 @@ func TestQuickstartInspectorCLI(t *testing.T) {
 	// The Inspector opens a browser only when told to outside a terminal;
 	// it keeps tokens in a file of its home when asked (no keychain here).
 	ua := newUserAgent(t, nodeBin, "MCP_AUTO_OPEN_ENABLED=true", "MCP_INSPECTOR_SECRET_STORE=file")
+	ctx, cancel := context.WithTimeout(context.Background(), clientsDeadline)
+	defer cancel()
 	browsed := make(chan error, 1)
-	go func() {
-		select {
-		case err := <-ua.opened:
-			browsed <- err
-		case <-time.After(clientsDeadline):
-			browsed <- errors.New("the Inspector opened no browser")
-		}
-	}()
+	go func() { browsed <- ua.wait(ctx) }()
 	list := runInspector(t, ua, nodeBin, dir, base+"/mcp", "--method", "tools/list",
 		"--callback-url", fmt.Sprintf("http://127.0.0.1:%d/oauth/callback", freePort(t)))
 	if err := <-browsed; err != nil {
