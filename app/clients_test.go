@@ -26,6 +26,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpfort/mcpfort/config"
 )
 
 // clientsDeadline bounds each client run: sign-in, consent and a few
@@ -290,24 +292,29 @@ func TestQuickstartMCPRemote(t *testing.T) {
 	defer stop()
 
 	t.Run("advertised scope", func(t *testing.T) {
-		// The bridge asks for the scope the 401 and the protected
-		// resource metadata advertise, and gets it.
+		// The bridge asks for the scopes the 401 and the protected
+		// resource metadata advertise, and gets the route's.
 		asked, granted := runMCPRemote(t, nodeBin, dir, base)
-		if asked != "mcp" || granted != "mcp" {
-			t.Fatalf("asked for scope %q, granted %q; want mcp and mcp", asked, granted)
+		if !hasScope(asked, config.DefaultScope) || !hasScope(granted, config.DefaultScope) {
+			t.Fatalf("asked for scope %q, granted %q; want %s in both", asked, granted, config.DefaultScope)
 		}
 	})
 	t.Run("OpenID fallback scope", func(t *testing.T) {
 		// What the bridge asks for when a server advertises no scope
 		// (and what a user pins when told to): scopes no resource
 		// defines are ignored (RFC 6749 section 3.3), the route's
-		// default scope is granted, and the token says so.
+		// default scope is granted, and the token response says so.
 		asked, granted := runMCPRemote(t, nodeBin, dir, base,
 			"--static-oauth-client-metadata", `{"scope":"openid email profile"}`)
-		if asked != "openid email profile" || granted != "mcp" {
-			t.Fatalf("asked for scope %q, granted %q; want %q and mcp", asked, granted, "openid email profile")
+		if asked != "openid email profile" || !hasScope(granted, config.DefaultScope) {
+			t.Fatalf("asked for scope %q, granted %q; want %q and %s", asked, granted, "openid email profile", config.DefaultScope)
 		}
 	})
+}
+
+// hasScope reports whether a space-separated scope list holds s.
+func hasScope(list, s string) bool {
+	return contains(strings.Fields(list), s)
 }
 
 // runMCPRemote runs one mcp-remote bridge with fresh state through
@@ -400,12 +407,17 @@ func runMCPRemote(t *testing.T, nodeBin, dir, base string, args ...string) (aske
 		t.Fatal(err)
 	}
 	var tok struct {
-		Scope string `json:"scope"`
+		Scope        string `json:"scope"`
+		RefreshToken string `json:"refresh_token"`
 	}
 	if err := json.Unmarshal(raw, &tok); err != nil {
 		t.Fatalf("%s: %v", tokens[0], err)
 	}
-	return ua.authURL(t, 0).Query().Get("scope"), tok.Scope
+	asked = ua.authURL(t, 0).Query().Get("scope")
+	if hasScope(asked, "offline_access") && tok.RefreshToken == "" {
+		t.Fatalf("asked for %q and got no refresh token", asked)
+	}
+	return asked, tok.Scope
 }
 
 // runInspector runs the MCP Inspector's command-line mode once and
@@ -472,8 +484,8 @@ func TestQuickstartInspectorCLI(t *testing.T) {
 	if !strings.Contains(string(list), `"name":"echo"`) {
 		t.Fatalf("tools/list: %s", list)
 	}
-	if got := ua.authURL(t, 0).Query().Get("scope"); got != "mcp" {
-		t.Fatalf("the Inspector asked for scope %q, want mcp", got)
+	if got := ua.authURL(t, 0).Query().Get("scope"); !hasScope(got, config.DefaultScope) {
+		t.Fatalf("the Inspector asked for scope %q, want %s among them", got, config.DefaultScope)
 	}
 
 	// Again with the stored token only: no second sign-in.
