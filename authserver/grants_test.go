@@ -266,3 +266,34 @@ func TestLoopbackConsentPerPort(t *testing.T) {
 		}
 	}
 }
+
+// TestRegisteredScope: a dynamically registered client's scope limits the
+// kinds of scope it names; one that registered only OpenID scopes still
+// gets the resource's default, and one that registered a resource scope
+// gets no other.
+func TestRegisteredScope(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, tc := range []struct{ registered, request, want string }{
+		{"openid email profile", "openid email profile", "mcp:tools openid email profile"},
+		{"openid", "openid email mcp:tools", "mcp:tools openid"},
+		{"mcp:tools", "mcp:tools mcp:admin openid", "mcp:tools openid"},
+		{"mcp:admin", "", ""},
+	} {
+		reg := e.call(tokenCall{path: e.srv.endpoints.register, ctype: "application/json",
+			raw: `{"client_name":"c","redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","scope":"` + tc.registered + `"}`})
+		if reg.status != 201 {
+			t.Fatalf("register: %d %s", reg.status, reg.raw)
+		}
+		v, c := pkce()
+		p := authzParams(c)
+		p.Set("client_id", reg.str("client_id"))
+		p.Set("redirect_uri", "http://127.0.0.1:4999/cb")
+		p.Set("scope", tc.request)
+		q, _ := e.walk(e.browser(), p)
+		r := e.call(tokenCall{form: url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {v},
+			"client_id": {reg.str("client_id")}, "redirect_uri": {"http://127.0.0.1:4999/cb"}}})
+		if r.status != 200 || r.str("scope") != tc.want {
+			t.Errorf("registered %q, requested %q: %d scope %q, want %q (%s)", tc.registered, tc.request, r.status, r.str("scope"), tc.want, r.raw)
+		}
+	}
+}

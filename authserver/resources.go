@@ -193,7 +193,8 @@ func (s *Server) resolveResources(values []string) ([]*resource, error) {
 // that can be served. offline_access is kept (it asks for a refresh
 // token). When none of the resources' scopes remains, the resources'
 // default scopes are requested. A client registered with a scope (RFC
-// 7591 section 2) never gets more than it registered.
+// 7591 section 2) never gets more than it registered of the kinds it
+// named (resource scopes, OpenID scopes).
 func requestScopes(param string, rs []*resource, registered string) ([]string, error) {
 	req, err := oauth.ParseScope(param)
 	if err != nil {
@@ -221,8 +222,21 @@ func requestScopes(param string, rs []*resource, registered string) ([]string, e
 	}
 	out = append(out, oidc...)
 	if registered != "" {
+		// The registered scope limits the kinds of scope it names: a
+		// client that registered only OpenID scopes (not knowing the
+		// resource's) is not thereby denied the resource's defaults.
 		allowed, _ := oauth.ParseScope(registered)
-		out = slices.DeleteFunc(out, func(sc string) bool { return !slices.Contains(allowed, sc) })
+		limitsResource := slices.ContainsFunc(allowed, func(sc string) bool { return definedBy(rs, sc) })
+		limitsOIDC := slices.ContainsFunc(allowed, userinfoScope)
+		out = slices.DeleteFunc(out, func(sc string) bool {
+			if slices.Contains(allowed, sc) {
+				return false
+			}
+			if userinfoScope(sc) {
+				return limitsOIDC
+			}
+			return limitsResource
+		})
 		if !slices.Contains(out, scopeOpenID) {
 			out = slices.DeleteFunc(out, userinfoScope)
 		}

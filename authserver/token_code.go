@@ -108,7 +108,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, cl *client, f form) (*o
 	}
 	resp.AccessToken = token
 	resp.ExpiresIn = int64(exp.Sub(now).Round(time.Second) / time.Second)
-	resp.Scope = oauth.FormatScope(scope)
+	resp.Scope = oauth.FormatScope(responseScope(scope, ac.Scopes, resp.RefreshToken != ""))
 	if slices.Contains(ac.Scopes, scopeOpenID) {
 		if resp.IDToken, err = s.issueIDToken(ctx, user, cl.id, ac, token, exp); err != nil {
 			return nil, oauth.Wrap(oauth.ServerError, "internal error", err)
@@ -130,6 +130,16 @@ func (s *Server) revokeIssued(ctx context.Context, familyID, jti string, exp tim
 		s.log.ErrorContext(ctx, "revoking the access tokens of a replayed code failed", "error", err.Error())
 	}
 	s.log.WarnContext(ctx, "authorization code replayed; tokens it issued are revoked")
+}
+
+// responseScope is the scope of a token response (RFC 6749 section 5.1):
+// the access token's, plus offline_access when it was granted and a
+// refresh token is in the response, so the client reads what it got.
+func responseScope(access, granted []string, refresh bool) []string {
+	if refresh && slices.Contains(granted, scopeOfflineAccess) {
+		return append(slices.Clone(access), scopeOfflineAccess)
+	}
+	return access
 }
 
 // issueRefresh: a refresh token goes to clients registered for the

@@ -105,7 +105,7 @@ func (s *Server) grantRefreshToken(r *http.Request, cl *client, f form) (*oauth.
 	}
 	return &oauth.TokenResponse{
 		AccessToken: token, TokenType: "Bearer", ExpiresIn: int64(exp.Sub(now).Round(time.Second) / time.Second),
-		RefreshToken: next, Scope: oauth.FormatScope(scope),
+		RefreshToken: next, Scope: oauth.FormatScope(responseScope(scope, scopes, true)),
 	}, nil
 }
 
