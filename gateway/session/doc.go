@@ -1,6 +1,6 @@
 // Package session seals legacy-era MCP session state into the
 // Mcp-Session-Id value itself, so that any gateway replica can open any
-// session without a lookup (DESIGN.md section 4).
+// session without a lookup (docs/architecture.md, "State").
 //
 // A session id is AES-256-GCM ciphertext of a compact binary record (session
 // nonce, route, principal binding, negotiated version, upstream session id,

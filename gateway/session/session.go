@@ -25,8 +25,7 @@ type State struct {
 	Route string
 	// Principal binds the session to the authenticated principal (a hash of
 	// issuer and subject; zero for unauthenticated routes). A session id
-	// presented with another principal's token is not found (DESIGN.md
-	// section 3).
+	// presented with another principal's token is not found.
 	Principal [16]byte
 	// Version is the negotiated protocol version.
 	Version string

@@ -70,7 +70,7 @@ func imports(t *testing.T) map[string][]string {
 
 func under(pkg, prefix string) bool { return pkg == prefix || strings.HasPrefix(pkg, prefix+"/") }
 
-// TestImportRules enforces DESIGN.md section 6: imports point down only;
+// TestImportRules enforces the layers of docs/architecture.md: imports point down only;
 // gateway and authserver never import each other; resourceserver never
 // imports authserver (it must work with any authorization server); policies
 // never import each other; only app and cmd read config; nothing imports

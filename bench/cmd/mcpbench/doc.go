@@ -1,6 +1,6 @@
 // Command mcpbench runs mcpfort's benchmarks side by side in one run and
 // prints the results as Markdown tables, with ratios and a verdict for each
-// target of DESIGN.md section 7.
+// performance target of docs/architecture.md.
 //
 // Every peer is a separate process on loopback, measured from outside
 // through /proc (CPU time per call, resident memory); the load comes from

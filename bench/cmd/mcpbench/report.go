@@ -259,7 +259,7 @@ func (r *report) memTable(bw *bufio.Writer, ms []memResult, unit string) {
 	fmt.Fprintln(bw)
 }
 
-// verdict is one DESIGN.md section 7 target.
+// verdict is one performance target of docs/architecture.md.
 type verdict struct {
 	target, goal, measured string
 	met                    *bool // nil: not measured
@@ -353,7 +353,7 @@ func (r *report) targets(bw *bufio.Writer) {
 	if len(vs) == 0 {
 		return
 	}
-	fmt.Fprintf(bw, "### Targets (DESIGN.md section 7)\n\n| target | goal | measured | met |\n|---|---|---|---|\n")
+	fmt.Fprintf(bw, "### Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n")
 	for _, v := range vs {
 		met := "not measured"
 		if v.met != nil {

@@ -150,7 +150,7 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 	if err != nil {
 		return err
 	}
-	// DESIGN.md section 7's configuration: token check, session, rate
+	// The targets' reference configuration: token check, session, rate
 	// limit and audit on (a limit far above the load, so it counts every
 	// call and refuses none).
 	gwAuth, err := start(c.startMcpfort(ctx, "mcpfort-fastecho-auth", httpServer(fast.url, "legacy"), authConfig(issuer.URL), rateLimitConfig))

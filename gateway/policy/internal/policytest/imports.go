@@ -10,8 +10,8 @@ import (
 	"testing"
 )
 
-// CheckImports enforces a policy package's import budget (DESIGN section
-// 6): the non-test files in the current directory import no config, no
+// CheckImports enforces a policy package's import budget (the layers of
+// docs/architecture.md): the non-test files in the current directory import no config, no
 // app, no authserver and no other policy (gateway/policy/internal is
 // shared and allowed). self is the package's directory under
 // gateway/policy ("pii").
