@@ -35,6 +35,18 @@ type h1conn struct {
 	br       *bufio.Reader
 	bw       *bufio.Writer
 	lastUsed time.Time
+	// written counts the bytes of the current request that reached the
+	// connection: once any has, the request may have been served.
+	written int64
+}
+
+// countingWriter is the connection as its buffered writer sees it.
+type countingWriter struct{ pc *h1conn }
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	n, err := w.pc.c.Write(p)
+	w.pc.written += int64(n)
+	return n, err
 }
 
 // newH1 returns a transport for the origin of u.
@@ -73,10 +85,10 @@ func (t *h1) get(ctx context.Context) (*h1conn, bool, error) {
 		pc := t.idle[n-1]
 		t.idle = t.idle[:n-1]
 		t.mu.Unlock()
-		// A connection used within the last second is taken as is (the
-		// replay below covers the rare close in between); an older one is
-		// probed first, which costs a system call.
-		if idle := now.Sub(pc.lastUsed); idle < time.Second || idle < t.idleTTL && pc.alive() {
+		// Every reused connection is probed (one non-blocking peek): a
+		// request written to a connection the server already closed could
+		// not be sent again safely, so such connections must not be used.
+		if now.Sub(pc.lastUsed) < t.idleTTL && pc.alive() {
 			return pc, true, nil
 		}
 		pc.c.Close()
@@ -93,7 +105,9 @@ func (t *h1) get(ctx context.Context) (*h1conn, bool, error) {
 		}
 		c = tc
 	}
-	return &h1conn{c: c, br: bufio.NewReaderSize(c, 2048), bw: bufio.NewWriterSize(c, 1024)}, false, nil
+	pc := &h1conn{c: c, br: bufio.NewReaderSize(c, 2048)}
+	pc.bw = bufio.NewWriterSize(countingWriter{pc}, 1024)
+	return pc, false, nil
 }
 
 // alive reports whether an idle connection is still open: the server has
@@ -102,11 +116,7 @@ func (pc *h1conn) alive() bool {
 	if pc.br.Buffered() > 0 {
 		return false
 	}
-	_ = pc.c.SetReadDeadline(time.Now())
-	_, err := pc.br.Peek(1)
-	_ = pc.c.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return errors.As(err, &ne) && ne.Timeout()
+	return peekIdle(pc.c)
 }
 
 func (t *h1) put(pc *h1conn) {
@@ -153,11 +163,17 @@ func (t *h1) RoundTrip(req *http.Request) (*http.Response, error) {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		// A reused connection the server closed just as we wrote: nothing
-		// of a response arrived, so the request was not served. Replay it
-		// once on a new connection, as net/http does for this race.
+		// A reused connection the server closed just as we wrote. If no
+		// byte of the request reached it, the request was not served:
+		// send it again on a new connection. Once any byte was written
+		// the server may have acted on it (a tools/call could run twice),
+		// so only a request that may be repeated is: net/http's rule
+		// (Transport, shouldRetryRequest).
 		var nr errNoResponse
-		if reused && attempt == 0 && errors.As(err, &nr) && req.GetBody != nil {
+		if reused && attempt == 0 && errors.As(err, &nr) && (!nr.written || replayable(req)) && (req.Body == nil || req.GetBody != nil) {
+			if req.Body == nil {
+				continue
+			}
 			body, gerr := req.GetBody()
 			if gerr != nil {
 				return nil, err
@@ -170,7 +186,22 @@ func (t *h1) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 }
 
-type errNoResponse struct{ err error }
+// replayable reports whether a request may be sent twice: an idempotent
+// method without a body (RFC 9110 section 9.2.2).
+func replayable(req *http.Request) bool {
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace:
+		return req.Body == nil || req.Body == http.NoBody
+	}
+	return false
+}
+
+// errNoResponse: the exchange failed before any byte of a response;
+// written tells whether any byte of the request reached the connection.
+type errNoResponse struct {
+	err     error
+	written bool
+}
 
 func (e errNoResponse) Error() string {
 	return "upstream closed the connection before responding: " + e.err.Error()
@@ -178,14 +209,15 @@ func (e errNoResponse) Error() string {
 func (e errNoResponse) Unwrap() error { return e.err }
 
 func (t *h1) exchange(pc *h1conn, req *http.Request) (*http.Response, error) {
+	pc.written = 0
 	if err := req.Write(pc.bw); err != nil {
-		return nil, errNoResponse{err}
+		return nil, errNoResponse{err, pc.written > 0}
 	}
 	if err := pc.bw.Flush(); err != nil {
-		return nil, errNoResponse{err}
+		return nil, errNoResponse{err, pc.written > 0}
 	}
 	if _, err := pc.br.Peek(1); err != nil {
-		return nil, errNoResponse{err}
+		return nil, errNoResponse{err, pc.written > 0}
 	}
 	return http.ReadResponse(pc.br, req)
 }

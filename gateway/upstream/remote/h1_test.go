@@ -82,6 +82,7 @@ func TestH1StaleConnection(t *testing.T) {
 	}
 	defer ln.Close()
 	var served atomic.Int32
+	closed := make(chan struct{}, 8)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -99,6 +100,8 @@ func TestH1StaleConnection(t *testing.T) {
 				served.Add(1)
 				// Answer, then close the kept-alive connection at once.
 				io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				c.Close()
+				closed <- struct{}{}
 			}(c)
 		}
 	}()
@@ -112,6 +115,7 @@ func TestH1StaleConnection(t *testing.T) {
 		}
 		io.ReadAll(resp.Body)
 		resp.Body.Close()
+		<-closed // the idle connection in the pool is now closed
 	}
 	if served.Load() != 5 {
 		t.Fatalf("served %d, want 5 (no request twice)", served.Load())
@@ -227,5 +231,75 @@ func TestH1ReuseAfterExactRead(t *testing.T) {
 	}
 	if n := conns.Load(); n != 1 {
 		t.Fatalf("%d connections, want 1", n)
+	}
+}
+
+// TestH1NoResendAfterWrite: a POST that reached the server, which then
+// closed the connection without answering, is an error and is never sent
+// again: the server may have acted on it (a tools/call would run twice).
+// A GET in the same situation may be repeated (RFC 9110 section 9.2.2).
+func TestH1NoResendAfterWrite(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	var received atomic.Int32
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func(c net.Conn) {
+				defer c.Close()
+				br := bufio.NewReader(c)
+				for n := 0; ; n++ {
+					req, err := http.ReadRequest(br)
+					if err != nil {
+						return
+					}
+					io.Copy(io.Discard, req.Body)
+					received.Add(1)
+					if n == 1 {
+						return // read the second request whole, then hang up
+					}
+					io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}(c)
+		}
+	}()
+	base := "http://" + ln.Addr().String()
+	for _, method := range []string{"POST", "GET"} {
+		received.Store(0)
+		tr := newTestH1(t, base)
+		do := func() error {
+			var body io.Reader
+			if method == "POST" {
+				body = strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"tools/call"}`)
+			}
+			req, _ := http.NewRequest(method, base+"/", body)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				return err
+			}
+			io.ReadAll(resp.Body)
+			return resp.Body.Close()
+		}
+		if err := do(); err != nil {
+			t.Fatal(err)
+		}
+		err := do()
+		switch method {
+		case "POST":
+			if err == nil || received.Load() != 2 {
+				t.Errorf("POST: error %v, server received %d requests, want an error and 2", err, received.Load())
+			}
+		case "GET":
+			if err != nil || received.Load() != 3 {
+				t.Errorf("GET: error %v, server received %d requests, want success after one repeat (3)", err, received.Load())
+			}
+		}
+		tr.CloseIdleConnections()
 	}
 }
