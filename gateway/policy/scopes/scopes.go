@@ -52,6 +52,9 @@ func (p *policy) wrap(next gateway.Handler) gateway.Handler {
 			// carry no new authority.
 			return next(ctx, c)
 		}
+		if err := requireTarget(c); err != nil {
+			return nil, err
+		}
 		need := p.required(c)
 		if missing := resourceserver.MissingScopes(c.Principal.Scopes, need); len(missing) > 0 {
 			return nil, p.refuse(need)
@@ -69,6 +72,25 @@ func (p *policy) wrap(next gateway.Handler) gateway.Handler {
 			return filterList(data, field, rules, granted)
 		}), nil
 	}
+}
+
+// requireTarget refuses a call whose params lack the string member naming
+// its target: a rule matched against an absent name checks nothing, while
+// an upstream that matches member names case-insensitively (Go's
+// encoding/json) reads {"Name": "delete_user"} as the name. Member names
+// are case-sensitive in JSON-RPC 2.0 and MCP.
+func requireTarget(c *gateway.Call) error {
+	member, has := "", true
+	switch c.Msg.Method {
+	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
+		member, has = "name", c.Params.HasName
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe:
+		member, has = "uri", c.Params.HasURI
+	}
+	if has {
+		return nil
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "Invalid params: params." + member + " is required for " + c.Msg.Method}
 }
 
 // required is every scope the call needs: the method's and those of every
