@@ -90,6 +90,9 @@ func New(cfg *config.Config, o Options) (*App, error) {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	if err := a.prepareState(); err != nil {
+		return nil, err
+	}
 	keyring, err := a.sessionKeyring()
 	if err != nil {
 		return nil, err
