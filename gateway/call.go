@@ -22,6 +22,11 @@ type Principal struct {
 	Subject  string
 	ClientID string
 	Scopes   []string
+	// Groups and Claims are what the token says of the user beyond its
+	// scopes (see resourceserver.Principal), for policies that decide on
+	// them. Read-only.
+	Groups []string
+	Claims map[string][]string
 }
 
 // key returns a stable binding of the principal: a hash of issuer and

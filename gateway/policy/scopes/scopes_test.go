@@ -3,6 +3,8 @@ package scopes
 import (
 	"strings"
 	"testing"
+
+	"github.com/mcpfort/mcpfort/gateway"
 )
 
 func TestMatch(t *testing.T) {
@@ -32,7 +34,7 @@ func TestMatch(t *testing.T) {
 func TestFilterList(t *testing.T) {
 	data := []byte(`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"delete_user"},{"name":"read"}],"nextCursor":"c"}}`)
 	rules := []Rule{{Pattern: "delete_*", Scopes: []string{"mcp:admin"}}, {Pattern: "read", Scopes: []string{"mcp:tools:read"}}}
-	got, err := filterList(data, "tools", rules, []string{"mcp:tools"})
+	got, err := filterList(data, "tools", rules, &gateway.Principal{Scopes: []string{"mcp:tools"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +42,7 @@ func TestFilterList(t *testing.T) {
 	if string(got) != want {
 		t.Fatalf("filterList = %s\nwant %s", got, want)
 	}
-	got, _ = filterList(data, "tools", rules, []string{"mcp:admin", "mcp:tools:read"})
+	got, _ = filterList(data, "tools", rules, &gateway.Principal{Scopes: []string{"mcp:admin", "mcp:tools:read"}})
 	if string(got) != string(data) {
 		t.Fatalf("nothing to drop, but the result changed: %s", got)
 	}

@@ -134,6 +134,8 @@ const (
 	HeaderSubject = "X-Test-Subject"
 	HeaderClient  = "X-Test-Client"
 	HeaderScopes  = "X-Test-Scopes" // space-separated
+	HeaderGroups  = "X-Test-Groups" // space-separated
+	HeaderClaims  = "X-Test-Claims" // a JSON object of string arrays
 )
 
 // Options builds the gateway of a test.
@@ -199,7 +201,14 @@ func NewGatewayFor(t testing.TB, up upstream.Upstream, opts Options) *httptest.S
 	}
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sub := r.Header.Get(HeaderSubject); sub != "" {
-			p := &gateway.Principal{Issuer: "https://issuer.test", Subject: sub, ClientID: r.Header.Get(HeaderClient), Scopes: strings.Fields(r.Header.Get(HeaderScopes))}
+			p := &gateway.Principal{Issuer: "https://issuer.test", Subject: sub, ClientID: r.Header.Get(HeaderClient), Scopes: strings.Fields(r.Header.Get(HeaderScopes)),
+				Groups: strings.Fields(r.Header.Get(HeaderGroups))}
+			if c := r.Header.Get(HeaderClaims); c != "" {
+				if err := json.Unmarshal([]byte(c), &p.Claims); err != nil {
+					http.Error(w, "bad "+HeaderClaims, http.StatusBadRequest)
+					return
+				}
+			}
 			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		}
 		g.ServeHTTP(w, r)
