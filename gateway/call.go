@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"strings"
@@ -29,17 +30,39 @@ type Principal struct {
 	Claims map[string][]string
 }
 
-// key returns a stable binding of the principal: a hash of issuer and
-// subject (zero for anonymous callers).
+// key returns what a session is bound to: a hash of issuer, subject and
+// client together (zero for anonymous callers). Another client of the same
+// user, or the same subject at another trusted issuer, is another
+// principal and does not find the session.
 func (p *Principal) key() [16]byte {
-	var k [16]byte
-	if p == nil || (p.Issuer == "" && p.Subject == "") {
-		return k
+	if p == nil || (p.Issuer == "" && p.Subject == "" && p.ClientID == "") {
+		return [16]byte{}
 	}
+	return hashFields(p.Issuer, p.Subject, p.ClientID)
+}
+
+// userKey returns a hash of issuer and subject: the user, whatever client
+// acts for it (zero for anonymous callers). Per-user state keys on it,
+// never on the subject alone, which two issuers may both use for
+// different people.
+func (p *Principal) userKey() [16]byte {
+	if p == nil || (p.Issuer == "" && p.Subject == "") {
+		return [16]byte{}
+	}
+	return hashFields(p.Issuer, p.Subject)
+}
+
+// hashFields hashes its arguments length-prefixed, so that no two
+// different lists give the same input.
+func hashFields(fields ...string) [16]byte {
 	h := sha256.New()
-	h.Write([]byte(p.Issuer))
-	h.Write([]byte{0})
-	h.Write([]byte(p.Subject))
+	var n [8]byte
+	for _, f := range fields {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	var k [16]byte
 	copy(k[:], h.Sum(nil))
 	return k
 }
