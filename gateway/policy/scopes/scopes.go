@@ -254,7 +254,8 @@ func nonNil(r []Rule) []Rule {
 var errBadList = errors.New("scopes: upstream list result is malformed")
 
 // filterList removes from a list result the entries the principal may not
-// use: those a matching rule's scopes, groups or claims deny it.
+// use: those a matching rule's scopes, groups or claims deny it, and those
+// it cannot name.
 func filterList(data []byte, field string, rules []Rule, pr *gateway.Principal) ([]byte, error) {
 	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
 	if err != nil {
@@ -275,9 +276,15 @@ func filterList(data []byte, field string, rules []Rule, pr *gateway.Principal) 
 	n := 0
 	dropped := false
 	err = jsonx.WalkArray(list, func(item []byte) bool {
-		v, _ := jsonx.Get(item, key)
-		target, _ := jsonx.String(v)
-		keep := true
+		// An entry without a string name (or uri) is dropped: a client
+		// that reads {"Name": ...} as the name must not see a hidden
+		// entry under it.
+		var target string
+		keep := false
+		if jsonx.IsObject(item) {
+			v, _ := jsonx.Get(item, key)
+			target, keep = jsonx.String(v)
+		}
 		var need []string
 		for i := range rules {
 			if Match(rules[i].Pattern, target) {

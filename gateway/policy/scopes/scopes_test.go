@@ -61,3 +61,38 @@ func FuzzMatch(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFilterList feeds upstream list results to the filter: it never
+// panics, and what it passes on is either the input unchanged or a list
+// without the entries the caller may not use.
+func FuzzFilterList(f *testing.F) {
+	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"name":"delete_user"}]}}`))
+	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"delete_x","name":"echo"}]}}`))
+	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"result":{"tools":{"name":"delete_user"}}}`))
+	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"\u0064elete_user"},1,null]}}`))
+	f.Add([]byte(`{"jsonrpc":"2.0","method":"notifications/progress","params":{}}`))
+	f.Add([]byte(`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"Name":"delete_user"},{"name":"delete_x"}]}}`))
+	rules := []Rule{{Pattern: "delete_*", Groups: []string{"admins"}}}
+	pr := &gateway.Principal{Scopes: []string{"mcp:tools"}, Groups: []string{"users"}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		out, err := filterList(data, "tools", rules, pr)
+		if err != nil {
+			return
+		}
+		if strings.Contains(strings.ToLower(string(out)), `"delete_`) && string(out) != string(data) {
+			t.Fatalf("rewritten list still names a hidden tool: %s", out)
+		}
+	})
+}
+
+func TestFilterListDropsUnnamedEntries(t *testing.T) {
+	data := []byte(`{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"},{"Name":"delete_user"},{"name":1},"x",{"name":"delete_me"}]}}`)
+	got, err := filterList(data, "tools", []Rule{{Pattern: "delete_*", Groups: []string{"admins"}}}, &gateway.Principal{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"}]}}`
+	if string(got) != want {
+		t.Fatalf("filterList = %s\nwant %s", got, want)
+	}
+}
