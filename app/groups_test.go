@@ -74,9 +74,8 @@ servers:
 	type caller struct {
 		name       string
 		token      string
-		text, img  bool // may call test_simple_text, test_image_content
-		prompt     bool
-		staffRoute bool
+		text, img bool // may call test_simple_text, test_image_content
+		prompt    bool
 	}
 	callers := []caller{
 		{name: "no groups", token: sign(idpA, "u1", resource, nil)},
