@@ -72,8 +72,8 @@ servers:
 		return tok
 	}
 	type caller struct {
-		name       string
-		token      string
+		name      string
+		token     string
 		text, img bool // may call test_simple_text, test_image_content
 		prompt    bool
 	}
