@@ -656,9 +656,9 @@ func (c *Config) Validate() error {
 				}
 			}
 		}
-		for kind, m := range map[string]map[string][]string{"methods": s.Auth.Methods, "tools": s.Auth.Tools, "prompts": s.Auth.Prompts, "resources": s.Auth.Resources} {
-			for k, scopes := range m {
-				for _, need := range scopes {
+		for kind, m := range map[string]map[string]Requirement{"methods": s.Auth.Methods, "tools": s.Auth.Tools, "prompts": s.Auth.Prompts, "resources": s.Auth.Resources} {
+			for k, r := range m {
+				for _, need := range r.Scopes {
 					for _, base := range s.Auth.Scopes {
 						if need != base && grantsScope(base, need) {
 							add(at+".auth."+kind, "entry %q needs %q, which the route scope %q grants (scopes are hierarchical on ':'): every user holds it, so it protects nothing", k, need, base)
@@ -759,9 +759,9 @@ func (a RouteAuth) eachScope(f func(string)) {
 	for _, s := range a.ScopesSupported {
 		f(s)
 	}
-	for _, m := range []map[string][]string{a.Methods, a.Tools, a.Prompts, a.Resources} {
-		for _, ss := range m {
-			for _, s := range ss {
+	for _, m := range []map[string]Requirement{a.Methods, a.Tools, a.Prompts, a.Resources} {
+		for _, r := range m {
+			for _, s := range r.Scopes {
 				f(s)
 			}
 		}
