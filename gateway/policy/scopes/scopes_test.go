@@ -1,10 +1,15 @@
 package scopes
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
 )
 
 func TestMatch(t *testing.T) {
@@ -94,5 +99,27 @@ func TestFilterListDropsUnnamedEntries(t *testing.T) {
 	want := `{"jsonrpc":"2.0","id":1,"result":{"tools":[{"name":"echo"}]}}`
 	if string(got) != want {
 		t.Fatalf("filterList = %s\nwant %s", got, want)
+	}
+}
+
+// TestRequireTarget calls the policy directly (the gateway's own check
+// stops such messages first): a call without its target member never
+// reaches the next handler.
+func TestRequireTarget(t *testing.T) {
+	h := New(Options{Tools: []Rule{{Pattern: "delete_*", Scopes: []string{"mcp:admin"}}}})(func(context.Context, *gateway.Call) (upstream.Reply, error) {
+		t.Fatal("the call went on")
+		return nil, nil
+	})
+	for _, method := range []string{"tools/call", "prompts/get", "resources/read", "resources/subscribe"} {
+		msg, err := jsonrpc.Decode([]byte(`{"jsonrpc":"2.0","id":1,"method":"`+method+`","params":{"Name":"delete_user","URI":"x"}}`), jsonrpc.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := mcp.ParseParams(msg.Params)
+		_, err = h(context.Background(), &gateway.Call{Msg: msg, Params: p, Principal: &gateway.Principal{Subject: "u"}})
+		var re *jsonrpc.Error
+		if !errors.As(err, &re) || re.Code != jsonrpc.CodeInvalidParams {
+			t.Errorf("%s: %v", method, err)
+		}
 	}
 }
