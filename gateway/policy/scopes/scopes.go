@@ -195,6 +195,12 @@ func (p *policy) required(c *gateway.Call) ([]string, identity) {
 		rules, target = p.o.Prompts, c.Params.Name
 	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe:
 		rules, target = p.o.Resources, c.Params.URI
+	case mcp.MethodCompletionComplete:
+		// Completions of a prompt's arguments or a resource template's
+		// variables say what the prompt or resources hold: the same
+		// rules apply to params.ref (2025-11-25
+		// server/utilities/completion "Reference Types").
+		rules, target = p.completionRules(c)
 	}
 	for i := range rules {
 		if Match(rules[i].Pattern, target) {
@@ -202,6 +208,28 @@ func (p *policy) required(c *gateway.Call) ([]string, identity) {
 		}
 	}
 	return dedupe(need), who
+}
+
+// completionRules returns the rules and the name a completion's ref
+// designates. A ref without a string name or uri is matched as "", which
+// a catch-all rule still covers; the upstream refuses it as malformed.
+func (p *policy) completionRules(c *gateway.Call) ([]Rule, string) {
+	ref, ok := jsonx.Get(c.Msg.Params, "ref")
+	if !ok || !jsonx.IsObject(ref) {
+		return nil, ""
+	}
+	str := func(key string) string {
+		v, _ := jsonx.Get(ref, key)
+		s, _ := jsonx.String(v)
+		return s
+	}
+	switch str("type") {
+	case "ref/prompt":
+		return p.o.Prompts, str("name")
+	case "ref/resource":
+		return p.o.Resources, str("uri")
+	}
+	return nil, ""
 }
 
 func dedupe(s []string) []string {

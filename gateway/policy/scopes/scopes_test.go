@@ -123,3 +123,39 @@ func TestRequireTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestCompletionFollowsRules: completion/complete on a protected prompt or
+// resource template needs what getting or reading it needs.
+func TestCompletionFollowsRules(t *testing.T) {
+	reached := 0
+	h := New(Options{
+		Prompts:   []Rule{{Pattern: "secret_*", Groups: []string{"admins"}}},
+		Resources: []Rule{{Pattern: "file:///secret/*", Scopes: []string{"mcp:admin"}}},
+	})(func(context.Context, *gateway.Call) (upstream.Reply, error) {
+		reached++
+		return nil, nil
+	})
+	user := &gateway.Principal{Subject: "u", Scopes: []string{"mcp:tools"}, Groups: []string{"users"}}
+	admin := &gateway.Principal{Subject: "a", Scopes: []string{"mcp:admin"}, Groups: []string{"admins"}}
+	for _, tt := range []struct {
+		ref   string
+		p     *gateway.Principal
+		allow bool
+	}{
+		{`{"type":"ref/prompt","name":"secret_p"}`, user, false},
+		{`{"type":"ref/prompt","name":"secret_p"}`, admin, true},
+		{`{"type":"ref/prompt","name":"open"}`, user, true},
+		{`{"type":"ref/resource","uri":"file:///secret/{name}"}`, user, false},
+		{`{"type":"ref/resource","uri":"file:///secret/{name}"}`, admin, true},
+	} {
+		msg, err := jsonrpc.Decode([]byte(`{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":`+tt.ref+`,"argument":{"name":"a","value":""}}}`), jsonrpc.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		before := reached
+		_, err = h(context.Background(), &gateway.Call{Msg: msg, Principal: tt.p})
+		if allowed := err == nil && reached == before+1; allowed != tt.allow {
+			t.Errorf("%s as %s: %v, want allowed %v", tt.ref, tt.p.Subject, err, tt.allow)
+		}
+	}
+}
