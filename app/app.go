@@ -91,6 +91,9 @@ func New(cfg *config.Config, o Options) (*App, error) {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	if err := a.prepareState(); err != nil {
+		return nil, err
+	}
 	keyring, err := a.sessionKeyring()
 	if err != nil {
 		return nil, err
@@ -354,13 +357,15 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		}
 		io.WriteString(w, `{"status":"ready"}`+"\n")
 	})
-	// The edge chain, outermost first: panic recovery, security headers
-	// (on every answer, challenges included), then the routes.
+	// The edge chain, outermost first: draining what a handler left of a
+	// request body (so a 413 or 401 reaches a client still sending),
+	// panic recovery, security headers (on every answer, challenges
+	// included), then the routes.
 	sh, err := a.securityHeaders()
 	if err != nil {
 		return nil, err
 	}
-	return recoverer(a.log, sh.Wrap(mux)), nil
+	return transport.DrainBody(recoverer(a.log, sh.Wrap(mux)), 4*int64(a.cfg.HTTP.MaxBody), 0), nil
 }
 
 // recoverer turns a panic in a handler into a 500 and a log line instead

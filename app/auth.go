@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 
@@ -36,6 +37,7 @@ func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error)
 	if ac.InsecureAllowHTTP {
 		a.log.Warn("auth.insecure_allow_http is set: issuers over plain http are trusted (development only)")
 	}
+	claims := ruleClaims(a.cfg.Servers)
 	var mo resourceserver.MultiOptions
 	for i, is := range issuers {
 		// The embedded issuer may be plain http on loopback (local
@@ -43,7 +45,7 @@ func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error)
 		insecure := ac.InsecureAllowHTTP || (is.Issuer == embedded && strings.HasPrefix(embedded, "http://"))
 		jv, err := resourceserver.NewJWTVerifier(resourceserver.JWTOptions{
 			Issuer: is.Issuer, Audiences: resources, JWKSURL: is.JWKSURL, Algorithms: is.Algorithms, Types: is.TokenTypes,
-			Logger: a.log, InsecureAllowHTTP: insecure,
+			Logger: a.log, InsecureAllowHTTP: insecure, GroupsClaim: is.GroupsClaim, Claims: claims,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("auth.issuers[%d]: %w", i, err)
@@ -56,7 +58,7 @@ func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error)
 			}
 			iv, err := resourceserver.NewIntrospectionVerifier(resourceserver.IntrospectionOptions{
 				Issuer: is.Issuer, Endpoint: in.URL, ClientID: in.ClientID, ClientSecret: resourceserver.Secret(secret),
-				Audiences: resources, Logger: a.log,
+				Audiences: resources, Logger: a.log, GroupsClaim: is.GroupsClaim, Claims: claims,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("auth.issuers[%d].introspection: %w", i, err)
@@ -76,10 +78,32 @@ func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error)
 	return resourceserver.NewCache(multi, co)
 }
 
+// ruleClaims lists the claims that some route's rules decide on, which
+// the verifiers copy into principals.
+func ruleClaims(servers []config.Server) []string {
+	set := map[string]bool{}
+	for _, s := range servers {
+		for _, m := range []map[string]config.Requirement{s.Auth.Methods, s.Auth.Tools, s.Auth.Prompts, s.Auth.Resources} {
+			for _, r := range m {
+				for c := range r.Claims {
+					set[c] = true
+				}
+			}
+		}
+	}
+	out := make([]string, 0, len(set))
+	for c := range set {
+		out = append(out, c)
+	}
+	sort.Strings(out)
+	return out
+}
+
 // guard holds what protects one route.
 type guard struct {
-	mw  *resourceserver.Middleware
-	prm *resourceserver.MetadataHandler
+	mw     *resourceserver.Middleware
+	prm    *resourceserver.MetadataHandler
+	groups []string // auth.groups: who may use the route at all
 }
 
 // routeGuard builds the token middleware and the protected resource
@@ -116,17 +140,24 @@ func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, []
 	if err != nil {
 		return nil, nil, err
 	}
+	var methods map[string]scopes.Requirement
+	for m, r := range s.Auth.Methods {
+		if methods == nil {
+			methods = map[string]scopes.Requirement{}
+		}
+		methods[m] = scopes.Requirement{Scopes: r.Scopes, Groups: r.Groups, Claims: r.Claims}
+	}
 	pol := scopes.New(scopes.Options{
-		Methods: s.Auth.Methods, Tools: rules(s.Auth.Tools), Prompts: rules(s.Auth.Prompts), Resources: rules(s.Auth.Resources),
+		Methods: methods, Tools: rules(s.Auth.Tools), Prompts: rules(s.Auth.Prompts), Resources: rules(s.Auth.Resources),
 		ResourceMetadata: prm.URL(),
 	})
-	return &guard{mw: mw, prm: prm}, []gateway.Middleware{pol}, nil
+	return &guard{mw: mw, prm: prm, groups: s.Auth.Groups}, []gateway.Middleware{pol}, nil
 }
 
-func rules(m map[string][]string) []scopes.Rule {
+func rules(m map[string]config.Requirement) []scopes.Rule {
 	var out []scopes.Rule
-	for k, v := range m {
-		out = append(out, scopes.Rule{Pattern: k, Scopes: v})
+	for k, r := range m {
+		out = append(out, scopes.Rule{Pattern: k, Scopes: r.Scopes, Groups: r.Groups, Claims: r.Claims})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Pattern < out[j].Pattern })
 	return out
@@ -137,9 +168,9 @@ func allScopes(ra config.RouteAuth) []string {
 	for _, s := range ra.Scopes {
 		set[s] = true
 	}
-	for _, m := range []map[string][]string{ra.Methods, ra.Tools, ra.Prompts, ra.Resources} {
-		for _, ss := range m {
-			for _, s := range ss {
+	for _, m := range []map[string]config.Requirement{ra.Methods, ra.Tools, ra.Prompts, ra.Resources} {
+		for _, r := range m {
+			for _, s := range r.Scopes {
 				set[s] = true
 			}
 		}
@@ -175,6 +206,13 @@ func protect(g *guard, origin *transport.OriginPolicy, next http.Handler) http.H
 			g.mw.WriteError(w, r, err)
 			return
 		}
+		if len(g.groups) > 0 && !inAnyGroup(p.Groups, g.groups) {
+			// Not a scope matter (RFC 6750 section 3.1 insufficient_scope
+			// would send the client to ask for a token it cannot get):
+			// a plain 403 with the gateway's Forbidden error.
+			transport.WriteError(w, http.StatusForbidden, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeForbidden, "Forbidden: the caller may not use this server"))
+			return
+		}
 		tok, _ := resourceserver.BearerToken(r, 0)
 		ctx := resourceserver.ContextWithPrincipal(r.Context(), p)
 		ctx = context.WithValue(ctx, subjectTokenKey{}, tok)
@@ -185,13 +223,22 @@ func protect(g *guard, origin *transport.OriginPolicy, next http.Handler) http.H
 	})
 }
 
+func inAnyGroup(have, want []string) bool {
+	for _, h := range have {
+		if slices.Contains(want, h) {
+			return true
+		}
+	}
+	return false
+}
+
 // principalFrom maps the resource server's principal onto the gateway's.
 func principalFrom(ctx context.Context) *gateway.Principal {
 	p := resourceserver.PrincipalFromContext(ctx)
 	if p == nil {
 		return nil
 	}
-	return &gateway.Principal{Issuer: p.Issuer, Subject: p.Subject, ClientID: p.ClientID, Scopes: p.Scopes}
+	return &gateway.Principal{Issuer: p.Issuer, Subject: p.Subject, ClientID: p.ClientID, Scopes: p.Scopes, Groups: p.Groups, Claims: p.Claims}
 }
 
 // subjectToken returns the client's access token kept in ctx by protect.

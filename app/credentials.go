@@ -68,7 +68,8 @@ func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request
 		if aud == "" {
 			aud = u.URL
 		}
-		as, err := credentials.NewAssertion(credentials.AssertionOptions{Issuer: a.assertionIssuer(), Audience: aud, Key: key, Lifetime: u.Assertion.Lifetime.D()})
+		as, err := credentials.NewAssertion(credentials.AssertionOptions{Issuer: a.assertionIssuer(), Audience: aud, Key: key, Lifetime: u.Assertion.Lifetime.D(),
+			LocalIssuer: a.cfg.EmbeddedIssuer()})
 		if err != nil {
 			return nil, err
 		}

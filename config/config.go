@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -161,6 +162,12 @@ type Issuer struct {
 	TokenTypes []string `yaml:"token_types"`
 	// Introspection validates opaque tokens (RFC 7662).
 	Introspection *Introspection `yaml:"introspection"`
+	// GroupsClaim is the claim holding the user's groups, in access
+	// tokens and introspection responses: a string or an array of
+	// strings ("groups", "roles", "cognito:groups"; a dotted name such as
+	// "realm_access.roles" reaches into nested objects). Default
+	// "groups", which the embedded authorization server uses.
+	GroupsClaim string `yaml:"groups_claim"`
 }
 
 // Introspection is an RFC 7662 endpoint and the gateway's credentials
@@ -194,15 +201,44 @@ type RouteAuth struct {
 	// ScopesSupported are advertised in the protected resource metadata.
 	// Default: every scope named in this section. Never offline_access.
 	ScopesSupported []string `yaml:"scopes_supported"`
-	// Methods maps an MCP method to the scopes it needs ("tools/list").
-	Methods map[string][]string `yaml:"methods"`
+	// Groups, when set, admit to the route only users in at least one of
+	// them (from the token's groups claim, see
+	// auth.issuers[].groups_claim); anyone else gets 403.
+	Groups []string `yaml:"groups"`
+	// Methods maps an MCP method ("tools/list") to what it needs.
+	Methods map[string]Requirement `yaml:"methods"`
 	// Tools, Prompts and Resources map a name (or a URI for resources),
-	// or a glob pattern of them, to the scopes calling it needs. Lists
-	// show only what the caller may call. A scope grants the scopes below
-	// it: "mcp:tools" satisfies "mcp:tools:read".
-	Tools     map[string][]string `yaml:"tools"`
-	Prompts   map[string][]string `yaml:"prompts"`
-	Resources map[string][]string `yaml:"resources"`
+	// or a glob pattern of them, to what calling it needs. Lists show
+	// only what the caller may call. A scope grants the scopes below it:
+	// "mcp:tools" satisfies "mcp:tools:read".
+	Tools     map[string]Requirement `yaml:"tools"`
+	Prompts   map[string]Requirement `yaml:"prompts"`
+	Resources map[string]Requirement `yaml:"resources"`
+}
+
+// Requirement is what an authorization rule demands of the caller: every
+// scope listed, membership in at least one of the groups listed, and for
+// each claim listed one of its values. A list is short for scopes only:
+//
+//	tools:
+//	  "delete_*": [mcp:admin]
+//	  "deploy": {scopes: [mcp:tools], groups: [ops, admins]}
+//	  "payroll_*": {claims: {department: [finance]}}
+//
+// A missing scope is answered with an insufficient_scope challenge (the
+// client can ask for it); a missing group or claim with a plain 403.
+type Requirement struct {
+	Scopes []string `yaml:"scopes"`
+	// Groups are matched against the token's groups claim.
+	Groups []string `yaml:"groups"`
+	// Claims map a claim name (dotted for a nested claim) to the values
+	// accepted; a claim holding an array matches if any element does.
+	Claims map[string][]string `yaml:"claims"`
+}
+
+// Empty reports whether r demands nothing.
+func (r Requirement) Empty() bool {
+	return len(r.Scopes) == 0 && len(r.Groups) == 0 && len(r.Claims) == 0
 }
 
 // ScopeGrant gives scopes to the members of groups.
@@ -612,16 +648,29 @@ func (c *Config) Validate() error {
 				add(at+".auth.scopes_supported", "must not list offline_access (it is the authorization server's business)")
 			}
 		}
-		for kind, m := range map[string]map[string][]string{"methods": s.Auth.Methods, "tools": s.Auth.Tools, "prompts": s.Auth.Prompts, "resources": s.Auth.Resources} {
-			for k, scopes := range m {
-				if k == "" || len(scopes) == 0 {
-					add(at+".auth."+kind, "entry %q needs a name and at least one scope", k)
+		for _, g := range s.Auth.Groups {
+			if g == "" {
+				add(at+".auth.groups", "empty group name")
+			}
+		}
+		for kind, m := range map[string]map[string]Requirement{"methods": s.Auth.Methods, "tools": s.Auth.Tools, "prompts": s.Auth.Prompts, "resources": s.Auth.Resources} {
+			for k, r := range m {
+				if k == "" || r.Empty() {
+					add(at+".auth."+kind, "entry %q needs a name and at least one scope, group or claim", k)
+				}
+				if slices.Contains(r.Scopes, "") || slices.Contains(r.Groups, "") {
+					add(at+".auth."+kind, "entry %q: empty scope or group name", k)
+				}
+				for c, vs := range r.Claims {
+					if c == "" || len(vs) == 0 {
+						add(at+".auth."+kind, "entry %q: claim %q needs a name and at least one value", k, c)
+					}
 				}
 			}
 		}
-		for kind, m := range map[string]map[string][]string{"methods": s.Auth.Methods, "tools": s.Auth.Tools, "prompts": s.Auth.Prompts, "resources": s.Auth.Resources} {
-			for k, scopes := range m {
-				for _, need := range scopes {
+		for kind, m := range map[string]map[string]Requirement{"methods": s.Auth.Methods, "tools": s.Auth.Tools, "prompts": s.Auth.Prompts, "resources": s.Auth.Resources} {
+			for k, r := range m {
+				for _, need := range r.Scopes {
 					for _, base := range s.Auth.Scopes {
 						if need != base && grantsScope(base, need) {
 							add(at+".auth."+kind, "entry %q needs %q, which the route scope %q grants (scopes are hierarchical on ':'): every user holds it, so it protects nothing", k, need, base)
@@ -722,9 +771,9 @@ func (a RouteAuth) eachScope(f func(string)) {
 	for _, s := range a.ScopesSupported {
 		f(s)
 	}
-	for _, m := range []map[string][]string{a.Methods, a.Tools, a.Prompts, a.Resources} {
-		for _, ss := range m {
-			for _, s := range ss {
+	for _, m := range []map[string]Requirement{a.Methods, a.Tools, a.Prompts, a.Resources} {
+		for _, r := range m {
+			for _, s := range r.Scopes {
 				f(s)
 			}
 		}

@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestParseDefaults(t *testing.T) {
@@ -123,4 +125,64 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = Parse(b, "/") // never panics
 	})
+}
+
+func TestRouteAuthRules(t *testing.T) {
+	c, err := Parse([]byte(`
+auth: {issuers: [{issuer: "https://idp.example", groups_claim: "realm_access.roles"}]}
+servers:
+  - name: a
+    http: {url: "https://up.example/mcp"}
+    auth:
+      groups: [staff]
+      methods: {"resources/subscribe": {groups: [admins]}}
+      tools:
+        "delete_*": [mcp:admin]
+        deploy: {scopes: [mcp:tools], groups: [ops, admins]}
+        "payroll_*": {claims: {department: [finance, hr]}}
+      prompts:
+        secret: &admins {groups: [admins]}
+      resources:
+        "file:///secret/*": *admins
+`), "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Auth.Issuers[0].GroupsClaim != "realm_access.roles" {
+		t.Errorf("groups_claim = %q", c.Auth.Issuers[0].GroupsClaim)
+	}
+	a := c.Servers[0].Auth
+	want := map[string]Requirement{
+		"delete_*":  {Scopes: []string{"mcp:admin"}},
+		"deploy":    {Scopes: []string{"mcp:tools"}, Groups: []string{"ops", "admins"}},
+		"payroll_*": {Claims: map[string][]string{"department": {"finance", "hr"}}},
+	}
+	if diff := cmp.Diff(want, a.Tools); diff != "" {
+		t.Errorf("tools (-want +got):\n%s", diff)
+	}
+	if !cmp.Equal(a.Groups, []string{"staff"}) || !cmp.Equal(a.Methods["resources/subscribe"].Groups, []string{"admins"}) ||
+		!cmp.Equal(a.Prompts["secret"].Groups, []string{"admins"}) || !cmp.Equal(a.Resources["file:///secret/*"].Groups, []string{"admins"}) {
+		t.Errorf("auth = %+v", a)
+	}
+
+	for _, tt := range []struct{ rule, want string }{
+		{`{group: [admins]}`, "field group not found"},
+		{`{}`, "at least one scope, group or claim"},
+		{`[]`, "at least one scope, group or claim"},
+		{`admin`, "a list of scopes or a mapping"},
+		{`{claims: {dept: []}}`, `claim "dept" needs a name and at least one value`},
+		{`{groups: [""]}`, "empty scope or group name"},
+		{`{groups: [a], groups: [b]}`, "already defined"},
+	} {
+		_, err := Parse([]byte(`
+auth: {issuers: [{issuer: "https://idp.example"}]}
+servers:
+  - name: a
+    http: {url: "https://up.example/mcp"}
+    auth: {tools: {x: `+tt.rule+`}}
+`), "/")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("rule %s: error %v, want %q", tt.rule, err, tt.want)
+		}
+	}
 }

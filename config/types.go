@@ -85,3 +85,35 @@ type SecretRef struct {
 	// trimmed), relative to the configuration file.
 	File string `yaml:"file,omitempty"`
 }
+
+// UnmarshalYAML implements yaml.Unmarshaler: a sequence is a list of
+// scopes, a mapping has the members scopes, groups and claims.
+func (r *Requirement) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		*r = Requirement{}
+		return n.Decode(&r.Scopes)
+	case yaml.MappingNode:
+		// Node.Decode does not apply the decoder's KnownFields: check the
+		// member names here, so a typo ("group:") is an error rather
+		// than a rule that demands nothing of groups.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			switch k := n.Content[i].Value; k {
+			case "scopes", "groups", "claims":
+			default:
+				return fmt.Errorf("line %d: field %s not found in a rule (want scopes, groups or claims)", n.Content[i].Line, k)
+			}
+		}
+		type plain Requirement
+		var p plain
+		if err := n.Decode(&p); err != nil {
+			return err
+		}
+		*r = Requirement(p)
+		return nil
+	}
+	return fmt.Errorf("line %d: a rule is a list of scopes or a mapping of scopes, groups and claims", n.Line)
+}

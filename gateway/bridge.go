@@ -600,9 +600,11 @@ func (g *Gateway) refuseServerRequest(c *Call, m *jsonrpc.Message) {
 // upSession returns the legacy upstream session for the call's principal
 // and declared client capabilities, initializing one if needed.
 func (g *Gateway) upSession(ctx context.Context, c *Call) (*upSession, error) {
+	// An upstream session is a session: bound to issuer, subject and
+	// client, like the client's own.
+	pk := c.Principal.key()
 	h := sha256.New()
-	h.Write([]byte(principalKey(c.Principal)))
-	h.Write([]byte{0})
+	h.Write(pk[:])
 	h.Write(c.Params.ClientCapabilities)
 	key := "bridge-" + hex.EncodeToString(h.Sum(nil)[:16])
 

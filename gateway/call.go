@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"net/http"
 	"strings"
@@ -22,19 +23,46 @@ type Principal struct {
 	Subject  string
 	ClientID string
 	Scopes   []string
+	// Groups and Claims are what the token says of the user beyond its
+	// scopes (see resourceserver.Principal), for policies that decide on
+	// them. Read-only.
+	Groups []string
+	Claims map[string][]string
 }
 
-// key returns a stable binding of the principal: a hash of issuer and
-// subject (zero for anonymous callers).
+// key returns what a session is bound to: a hash of issuer, subject and
+// client together (zero for anonymous callers). Another client of the same
+// user, or the same subject at another trusted issuer, is another
+// principal and does not find the session.
 func (p *Principal) key() [16]byte {
-	var k [16]byte
-	if p == nil || (p.Issuer == "" && p.Subject == "") {
-		return k
+	if p == nil || (p.Issuer == "" && p.Subject == "" && p.ClientID == "") {
+		return [16]byte{}
 	}
+	return hashFields(p.Issuer, p.Subject, p.ClientID)
+}
+
+// userKey returns a hash of issuer and subject: the user, whatever client
+// acts for it (zero for anonymous callers). Per-user state keys on it,
+// never on the subject alone, which two issuers may both use for
+// different people.
+func (p *Principal) userKey() [16]byte {
+	if p == nil || (p.Issuer == "" && p.Subject == "") {
+		return [16]byte{}
+	}
+	return hashFields(p.Issuer, p.Subject)
+}
+
+// hashFields hashes its arguments length-prefixed, so that no two
+// different lists give the same input.
+func hashFields(fields ...string) [16]byte {
 	h := sha256.New()
-	h.Write([]byte(p.Issuer))
-	h.Write([]byte{0})
-	h.Write([]byte(p.Subject))
+	var n [8]byte
+	for _, f := range fields {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	var k [16]byte
 	copy(k[:], h.Sum(nil))
 	return k
 }

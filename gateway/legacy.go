@@ -447,8 +447,11 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 
 func sessionKey(st *session.State) string { return hex.EncodeToString(st.ID[:]) }
 
+// principalKey names the user for the upstream (upstream.Request
+// Principal): a per_user stdio process serves one issuer's subject, never
+// a subject name shared by two issuers.
 func principalKey(p *Principal) string {
-	k := p.key()
+	k := p.userKey()
 	if k == ([16]byte{}) {
 		return "anonymous"
 	}

@@ -52,6 +52,15 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 			transport.WriteError(w, http.StatusBadRequest, m.ID, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: "+strings.TrimPrefix(err.Error(), "invalid params\n")))
 			return
 		}
+		if m.Kind == jsonrpc.KindRequest {
+			if member := targetMember(m.Method); member != "" && !hasTarget(p, member) {
+				// Policies match their rules against this member; without
+				// it they would match nothing, while an upstream reading
+				// member names case-insensitively takes {"Name": ...}.
+				transport.WriteError(w, http.StatusBadRequest, m.ID, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: params."+member+" is required for "+m.Method))
+				return
+			}
+		}
 		params[i] = p
 		if p.HasProtocolVersion {
 			modern = true
@@ -155,4 +164,24 @@ func quoteList(ss []string) []byte {
 		b = jsonx.AppendQuote(b, s)
 	}
 	return append(b, ']')
+}
+
+// targetMember is the params member naming what a request acts on, which
+// MCP requires: "name" for tools/call and prompts/get, "uri" for
+// resources/read, resources/subscribe and resources/unsubscribe.
+func targetMember(method string) string {
+	switch method {
+	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
+		return "name"
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
+		return "uri"
+	}
+	return ""
+}
+
+func hasTarget(p mcp.Params, member string) bool {
+	if member == "uri" {
+		return p.HasURI
+	}
+	return p.HasName
 }

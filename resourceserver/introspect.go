@@ -81,6 +81,10 @@ type IntrospectionOptions struct {
 	// InsecureAllowHTTP allows a plain-http endpoint on a non-loopback
 	// host. Insecure: tokens and the client secret travel in clear text.
 	InsecureAllowHTTP bool
+	// GroupsClaim and Claims are read from the introspection response
+	// as [JWTOptions] reads them from a JWT.
+	GroupsClaim string
+	Claims      []string
 }
 
 // IntrospectionVerifier validates tokens, typically opaque ones, by asking
@@ -103,6 +107,7 @@ type IntrospectionVerifier struct {
 	endpointMu  sync.Mutex
 	endpoint    string // configured or discovered; guarded by endpointMu
 	lastDiscErr time.Time
+	claims      claimSpec
 }
 
 var (
@@ -163,6 +168,7 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 		now:        opts.Now,
 		logger:     opts.Logger,
 		endpoint:   opts.Endpoint,
+		claims:     newClaimSpec(opts.GroupsClaim, opts.Claims),
 	}
 	if v.maxBytes <= 0 {
 		v.maxBytes = DefaultMaxTokenBytes
@@ -341,11 +347,14 @@ func (v *IntrospectionVerifier) check(ir *introspection) (*Principal, error) {
 	if iss == "" {
 		iss = v.issuer
 	}
+	groups, claims := v.claims.extract(ir.raw)
 	return &Principal{
 		Issuer:   iss,
 		Subject:  ir.sub,
 		ClientID: ir.clientID,
 		Scopes:   ir.scopes,
+		Groups:   groups,
+		Claims:   claims,
 		Audience: aud,
 		Expiry:   ir.exp,
 		IssuedAt: ir.iat,

@@ -80,6 +80,14 @@ type JWTOptions struct {
 	// non-loopback hosts. Insecure: keys fetched over http can be replaced
 	// by anyone on the path.
 	InsecureAllowHTTP bool
+	// GroupsClaim names the claim the user's groups are read from into
+	// Principal.Groups ("roles", "cognito:groups", or a nested
+	// "realm_access.roles": see [ClaimValues]). If empty,
+	// [DefaultGroupsClaim].
+	GroupsClaim string
+	// Claims names further claims copied into Principal.Claims, for
+	// authorization rules that decide on them.
+	Claims []string
 }
 
 // JWTVerifier validates RFC 9068 JWT access tokens of one issuer.
@@ -92,6 +100,7 @@ type JWTVerifier struct {
 	maxBytes  int
 	now       func() time.Time
 	keys      *jwksCache
+	claims    claimSpec
 }
 
 var (
@@ -181,6 +190,7 @@ func NewJWTVerifier(opts JWTOptions) (*JWTVerifier, error) {
 		leeway:    leeway,
 		maxBytes:  opts.MaxTokenBytes,
 		now:       now,
+		claims:    newClaimSpec(opts.GroupsClaim, opts.Claims),
 		keys: &jwksCache{
 			issuer:     opts.Issuer,
 			jwksURL:    opts.JWKSURL,
@@ -277,11 +287,14 @@ func (v *JWTVerifier) verifyParsed(ctx context.Context, token string, p *parsedJ
 	if sigErr != nil {
 		return nil, invalidToken("the token's signature is invalid", sigErr)
 	}
+	groups, claims := v.claims.extract(c.raw)
 	return &Principal{
 		Issuer:   c.iss,
 		Subject:  c.sub,
 		ClientID: c.clientID,
 		Scopes:   c.scopes,
+		Groups:   groups,
+		Claims:   claims,
 		Audience: aud,
 		Expiry:   c.exp,
 		IssuedAt: c.iat,

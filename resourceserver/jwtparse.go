@@ -34,6 +34,7 @@ type jwtClaims struct {
 	aud                     []string
 	exp, nbf, iat           time.Time
 	scopes                  []string
+	raw                     []byte // the whole validated claim set
 }
 
 type parsedJWT struct {
@@ -131,6 +132,7 @@ func parseClaims(b []byte, c *jwtClaims) error {
 	if err != nil {
 		return errors.New("claims are not a valid JSON object: " + err.Error())
 	}
+	c.raw = b
 	var scp []string
 	var hasScope bool
 	var azp string

@@ -26,6 +26,14 @@ type Principal struct {
 	ClientID string
 	// Scopes are the granted scopes ("scope", or "scp").
 	Scopes []string
+	// Groups are the user's groups, read from the verifier's groups claim
+	// ([DefaultGroupsClaim] unless configured): a string or an array of
+	// strings. Nil when the token has none.
+	Groups []string
+	// Claims holds the values of the further claims the verifier was
+	// configured to read, by configured name (see [ClaimValues]). A claim
+	// the token lacks is absent.
+	Claims map[string][]string
 	// Audience is "aud": the resources the token is for.
 	Audience []string
 	// Expiry is "exp"; zero when the introspection response had none.

@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/mcpfort/mcpfort/jsonrpc"
 )
@@ -49,6 +51,80 @@ func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 			return nil, err
 		}
 	}
+}
+
+// Bounds of [DrainBody] when the caller gives none.
+const (
+	DefaultDrainLimit   = 16 << 20
+	DefaultDrainTimeout = 10 * time.Second
+)
+
+// DrainBody wraps next so that, on HTTP/1.x, the part of a request body
+// the handler did not read (a body over the size limit, a request refused
+// before its body mattered) is read and discarded after the answer is
+// sent: at most limit bytes, for at most timeout. Without it the server
+// closes the connection with the client's bytes unread, the kernel answers
+// them with a TCP reset, and a client that sends its whole body before
+// reading (most HTTP/1.1 clients do) never sees the 413 or 401, only
+// "connection reset" or "broken pipe" (RFC 9112 section 9.6: a server
+// closing a connection should close its sending side first and keep
+// reading until the client has received the response). A body longer
+// than limit still ends that way, so limit bounds what a client can make
+// the server read for nothing.
+//
+// A request with "Expect: 100-continue" is not drained: its client has not
+// sent the body and must not be asked to (RFC 9110 section 10.1.1).
+//
+// It enables full duplex on the connection (net/http would otherwise
+// refuse to read the body once the answer is written), so a handler must
+// not write a large answer before reading what it needs of the body.
+// limit <= 0 means [DefaultDrainLimit], timeout <= 0 [DefaultDrainTimeout].
+func DrainBody(next http.Handler, limit int64, timeout time.Duration) http.Handler {
+	if limit <= 0 {
+		limit = DefaultDrainLimit
+	}
+	if timeout <= 0 {
+		timeout = DefaultDrainTimeout
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ProtoMajor != 1 || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 ||
+			strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		rc := http.NewResponseController(w)
+		if rc.EnableFullDuplex() != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		body := &eofBody{ReadCloser: r.Body}
+		r2 := r.WithContext(r.Context())
+		r2.Body = body
+		next.ServeHTTP(w, r2)
+		if body.eof.Load() {
+			return
+		}
+		// Put the answer on the wire first: a client that reads while it
+		// sends has it at once.
+		_ = rc.Flush()
+		_ = rc.SetReadDeadline(time.Now().Add(timeout))
+		_, _ = io.CopyN(io.Discard, body.ReadCloser, limit)
+		_ = rc.SetReadDeadline(time.Time{})
+	})
+}
+
+// eofBody records whether its reader reached the end.
+type eofBody struct {
+	io.ReadCloser
+	eof atomic.Bool
+}
+
+func (b *eofBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err == io.EOF {
+		b.eof.Store(true)
+	}
+	return n, err
 }
 
 // WriteError writes an HTTP error whose body is a JSON-RPC error response

@@ -134,6 +134,9 @@ type Token struct {
 	Lifetime time.Duration
 	// Algorithm is ES256 (the default), RS256 or EdDSA.
 	Algorithm string
+	// Claims are added to the claim set ("groups", "roles", ...); they
+	// cannot replace the claims above.
+	Claims map[string]any
 }
 
 // Sign returns a signed RFC 9068 access token (typ at+jwt) for t.
@@ -172,6 +175,11 @@ func (i *Issuer) Sign(t Token) (string, error) {
 	}
 	if len(t.Scopes) > 0 {
 		claims["scope"] = strings.Join(t.Scopes, " ")
+	}
+	for k, v := range t.Claims {
+		if _, set := claims[k]; !set {
+			claims[k] = v
+		}
 	}
 	payload, err := json.Marshal(claims)
 	if err != nil {

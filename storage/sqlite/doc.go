@@ -3,6 +3,6 @@
 // binary needs no C toolchain. The schema is migrated on Open from the
 // versioned SQL files embedded in the package.
 //
-// It imports storage and storage/internal/sqlstore; it must not import
-// authserver, gateway or config.
+// It imports storage, storage/internal/sqlstore and internal/statefile;
+// it must not import authserver, gateway or config.
 package sqlite

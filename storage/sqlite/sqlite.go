@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/url"
 
+	"github.com/mcpfort/mcpfort/internal/statefile"
 	"github.com/mcpfort/mcpfort/storage"
 	"github.com/mcpfort/mcpfort/storage/internal/sqlstore"
 	sqlite "modernc.org/sqlite"
@@ -19,7 +20,9 @@ var migrations embed.FS
 
 // Options configures Open.
 type Options struct {
-	// Path is the database file. It is created if missing. Required.
+	// Path is the database file. It is created if missing, with mode 0600
+	// (its directory 0700); an existing database, -wal or -shm file that
+	// the group or others may read is set to 0600. Required.
 	Path string
 	// Readers is the number of concurrent read connections. If zero, 4.
 	// Writes always go through one connection: SQLite allows one writer at
@@ -37,6 +40,9 @@ func Open(ctx context.Context, opts Options) (storage.Store, error) {
 	}
 	if opts.Readers <= 0 {
 		opts.Readers = 4
+	}
+	if err := statefile.PrepareSQLite(opts.Path); err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	dsn := func(extra ...string) string {
 		q := url.Values{}

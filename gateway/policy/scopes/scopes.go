@@ -2,6 +2,7 @@ package scopes
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strings"
@@ -14,21 +15,34 @@ import (
 	"github.com/mcpfort/mcpfort/resourceserver"
 )
 
-// Rule requires Scopes of a caller whose target matches Pattern: an exact
-// name or URI, or a glob where "*" matches any run of characters and "?"
-// one character.
+// Requirement is what a call demands of its caller: every scope in Scopes
+// and, when they are set, membership in at least one of Groups and, for
+// each claim in Claims, one of the values listed for it. Groups and claims
+// come from the token (gateway.Principal.Groups and Claims), so the groups
+// of an external identity provider work as well as the embedded
+// authorization server's.
+type Requirement struct {
+	Scopes []string
+	Groups []string
+	Claims map[string][]string
+}
+
+// Rule applies a requirement to a caller whose target matches Pattern: an
+// exact name or URI, or a glob where "*" matches any run of characters and
+// "?" one character.
 type Rule struct {
 	Pattern string
 	Scopes  []string
+	Groups  []string
+	Claims  map[string][]string
 }
 
 // Options configures the policy. The zero value requires nothing.
 type Options struct {
-	// Methods maps an MCP method to the scopes it needs.
-	Methods map[string][]string
-	// Tools, Prompts and Resources add the scopes needed to call a
-	// given tool, get a prompt or read a resource. Every matching rule
-	// applies.
+	// Methods maps an MCP method to what it needs.
+	Methods map[string]Requirement
+	// Tools, Prompts and Resources add what calling a given tool, getting
+	// a prompt or reading a resource needs. Every matching rule applies.
 	Tools, Prompts, Resources []Rule
 	// ResourceMetadata is the route's RFC 9728 metadata URL, sent in
 	// challenges.
@@ -52,7 +66,16 @@ func (p *policy) wrap(next gateway.Handler) gateway.Handler {
 			// carry no new authority.
 			return next(ctx, c)
 		}
-		need := p.required(c)
+		if err := requireTarget(c); err != nil {
+			return nil, err
+		}
+		need, who := p.required(c)
+		// Who the caller is first: a token with more scopes would not
+		// change it, so a step-up challenge would only waste a round
+		// trip.
+		if !who.allows(c.Principal) {
+			return nil, forbidden()
+		}
 		if missing := resourceserver.MissingScopes(c.Principal.Scopes, need); len(missing) > 0 {
 			return nil, p.refuse(need)
 		}
@@ -64,17 +87,105 @@ func (p *policy) wrap(next gateway.Handler) gateway.Handler {
 		if rules == nil {
 			return reply, nil
 		}
-		granted := c.Principal.Scopes
+		pr := c.Principal
 		return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-			return filterList(data, field, rules, granted)
+			return filterList(data, field, rules, pr)
 		}), nil
 	}
 }
 
-// required is every scope the call needs: the method's and those of every
-// rule its target matches.
-func (p *policy) required(c *gateway.Call) []string {
-	need := append([]string(nil), p.o.Methods[c.Msg.Method]...)
+// identity is the part of a call's requirements that is about who the
+// caller is rather than what its token grants: every entry must be
+// satisfied.
+type identity []Requirement
+
+func (id identity) allows(p *gateway.Principal) bool {
+	for i := range id {
+		if !id[i].identityOK(p) {
+			return false
+		}
+	}
+	return true
+}
+
+// identityOK checks the groups and claims of r (not its scopes).
+func (r *Requirement) identityOK(p *gateway.Principal) bool {
+	if len(r.Groups) > 0 && !anyOf(p.Groups, r.Groups) {
+		return false
+	}
+	for name, want := range r.Claims {
+		if !anyOf(p.Claims[name], want) {
+			return false
+		}
+	}
+	return true
+}
+
+// anyOf reports whether some element of have is in want (exact,
+// case-sensitive comparison: group names and claim values are
+// identifiers).
+func anyOf(have, want []string) bool {
+	for _, h := range have {
+		for _, w := range want {
+			if h == w {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func (r *Rule) requirement() Requirement {
+	return Requirement{Scopes: r.Scopes, Groups: r.Groups, Claims: r.Claims}
+}
+
+// forbidden refuses a caller that is not in a required group or lacks a
+// required claim value: a plain 403 and the gateway's Forbidden JSON-RPC
+// error, without a scope challenge (a group is not a scope, and no token
+// the client could ask for changes who the user is). The refusal does not
+// name the groups or claims, which describe the organization, not the
+// call.
+func forbidden() error {
+	return &gateway.Error{
+		Status: http.StatusForbidden,
+		RPC:    jsonrpc.NewError(jsonrpc.CodeForbidden, "Forbidden: the caller is not allowed to make this call"),
+	}
+}
+
+// requireTarget refuses a call whose params lack the string member naming
+// its target: a rule matched against an absent name checks nothing, while
+// an upstream that matches member names case-insensitively (Go's
+// encoding/json) reads {"Name": "delete_user"} as the name. Member names
+// are case-sensitive in JSON-RPC 2.0 and MCP.
+func requireTarget(c *gateway.Call) error {
+	member, has := "", true
+	switch c.Msg.Method {
+	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
+		member, has = "name", c.Params.HasName
+	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe:
+		member, has = "uri", c.Params.HasURI
+	}
+	if has {
+		return nil
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "Invalid params: params." + member + " is required for " + c.Msg.Method}
+}
+
+// required is every scope the call needs (the method's and those of every
+// rule its target matches) and the group and claim requirements of the
+// same.
+func (p *policy) required(c *gateway.Call) ([]string, identity) {
+	var need []string
+	var who identity
+	add := func(r Requirement) {
+		need = append(need, r.Scopes...)
+		if len(r.Groups) > 0 || len(r.Claims) > 0 {
+			who = append(who, r)
+		}
+	}
+	if m, ok := p.o.Methods[c.Msg.Method]; ok {
+		add(m)
+	}
 	var rules []Rule
 	target := ""
 	switch c.Msg.Method {
@@ -84,13 +195,41 @@ func (p *policy) required(c *gateway.Call) []string {
 		rules, target = p.o.Prompts, c.Params.Name
 	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe:
 		rules, target = p.o.Resources, c.Params.URI
+	case mcp.MethodCompletionComplete:
+		// Completions of a prompt's arguments or a resource template's
+		// variables say what the prompt or resources hold: the same
+		// rules apply to params.ref (2025-11-25
+		// server/utilities/completion "Reference Types").
+		rules, target = p.completionRules(c)
 	}
-	for _, r := range rules {
-		if Match(r.Pattern, target) {
-			need = append(need, r.Scopes...)
+	for i := range rules {
+		if Match(rules[i].Pattern, target) {
+			add(rules[i].requirement())
 		}
 	}
-	return dedupe(need)
+	return dedupe(need), who
+}
+
+// completionRules returns the rules and the name a completion's ref
+// designates. A ref without a string name or uri is matched as "", which
+// a catch-all rule still covers; the upstream refuses it as malformed.
+func (p *policy) completionRules(c *gateway.Call) ([]Rule, string) {
+	ref, ok := jsonx.Get(c.Msg.Params, "ref")
+	if !ok || !jsonx.IsObject(ref) {
+		return nil, ""
+	}
+	str := func(key string) string {
+		v, _ := jsonx.Get(ref, key)
+		s, _ := jsonx.String(v)
+		return s
+	}
+	switch str("type") {
+	case "ref/prompt":
+		return p.o.Prompts, str("name")
+	case "ref/resource":
+		return p.o.Resources, str("uri")
+	}
+	return nil, ""
 }
 
 func dedupe(s []string) []string {
@@ -138,11 +277,19 @@ func nonNil(r []Rule) []Rule {
 	return r
 }
 
-// filterList removes from a list result the entries the granted scopes do
-// not cover.
-func filterList(data []byte, field string, rules []Rule, granted []string) ([]byte, error) {
+// errBadList reports a list result the policy cannot read; the gateway
+// then fails the request rather than pass entries it could not check.
+var errBadList = errors.New("scopes: upstream list result is malformed")
+
+// filterList removes from a list result the entries the principal may not
+// use: those a matching rule's scopes, groups or claims deny it, and those
+// it cannot name.
+func filterList(data []byte, field string, rules []Rule, pr *gateway.Principal) ([]byte, error) {
 	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
-	if err != nil || m.Kind != jsonrpc.KindResponse || m.Result == nil {
+	if err != nil {
+		return nil, errBadList
+	}
+	if m.Kind != jsonrpc.KindResponse || m.Result == nil {
 		return data, nil
 	}
 	list, ok := jsonx.Get(m.Result, field)
@@ -157,15 +304,24 @@ func filterList(data []byte, field string, rules []Rule, granted []string) ([]by
 	n := 0
 	dropped := false
 	err = jsonx.WalkArray(list, func(item []byte) bool {
-		v, _ := jsonx.Get(item, key)
-		target, _ := jsonx.String(v)
+		// An entry without a string name (or uri) is dropped: a client
+		// that reads {"Name": ...} as the name must not see a hidden
+		// entry under it.
+		var target string
+		keep := false
+		if jsonx.IsObject(item) {
+			v, _ := jsonx.Get(item, key)
+			target, keep = jsonx.String(v)
+		}
 		var need []string
-		for _, r := range rules {
-			if Match(r.Pattern, target) {
+		for i := range rules {
+			if Match(rules[i].Pattern, target) {
+				r := rules[i].requirement()
 				need = append(need, r.Scopes...)
+				keep = keep && r.identityOK(pr)
 			}
 		}
-		if resourceserver.MissingScopes(granted, need) != nil {
+		if !keep || resourceserver.MissingScopes(pr.Scopes, need) != nil {
 			dropped = true
 			return true
 		}
@@ -176,13 +332,16 @@ func filterList(data []byte, field string, rules []Rule, granted []string) ([]by
 		n++
 		return true
 	})
-	if err != nil || !dropped {
+	if err != nil {
+		return nil, errBadList
+	}
+	if !dropped {
 		return data, nil
 	}
 	out = append(out, ']')
 	res, err := jsonx.Set(m.Result, field, out)
 	if err != nil {
-		return data, nil
+		return nil, errBadList
 	}
 	return jsonrpc.AppendResult(nil, m.ID, res), nil
 }

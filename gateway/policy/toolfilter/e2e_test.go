@@ -95,3 +95,44 @@ func TestThroughGateway(t *testing.T) {
 		})
 	}
 }
+
+// TestTargetMemberIsCaseSensitive sends calls whose target member is
+// spelled "Name" or "URI", or is not a string, through a gateway in front
+// of an upstream that reads member names case-insensitively: the filter
+// must refuse them, not match its rules against an empty name and pass
+// them on.
+func TestTargetMemberIsCaseSensitive(t *testing.T) {
+	f, err := toolfilter.New(toolfilter.Options{
+		Tools:     toolfilter.Rules{Deny: []string{"delete_*"}},
+		Prompts:   toolfilter.Rules{Deny: []string{"secret_*"}},
+		Resources: toolfilter.Rules{Deny: []string{"test://private/*"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := policytest.NewNaive(t)
+	gw := policytest.NewGateway(t, up.URL, policytest.Options{Middleware: []gateway.Middleware{f.Wrap}})
+	id := policytest.Identity("u", "app", "mcp:tools")
+	sid := policytest.Initialize(t, gw.URL, id)
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"delete_user","arguments":{}}}`,
+		`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"NAME":"delete_user"}}`,
+		`{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{}}`,
+		`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":["delete_user"]}}`,
+		`{"jsonrpc":"2.0","id":5,"method":"prompts/get","params":{"Name":"secret_prompt"}}`,
+		`{"jsonrpc":"2.0","id":6,"method":"resources/read","params":{"Uri":"test://private/keys"}}`,
+		`{"jsonrpc":"2.0","id":7,"method":"resources/read","params":{"uri":null}}`,
+	} {
+		_, _, b := policytest.Post(t, gw.URL, sid, id, body)
+		if !strings.Contains(string(b), `"code":-32602`) {
+			t.Errorf("%s\nanswered %s, want Invalid params", body, b)
+		}
+	}
+	if got := up.Reached(); len(got) != 0 {
+		t.Errorf("the upstream served %q", got)
+	}
+	// A well-formed call still works.
+	if _, _, b := policytest.Post(t, gw.URL, sid, id, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo"}}`); !strings.Contains(string(b), "ran echo") {
+		t.Errorf("echo: %s", b)
+	}
+}

@@ -197,14 +197,23 @@ func (f *Filter) Wrap(next gateway.Handler) gateway.Handler {
 		case mcp.MethodResourcesTemplates:
 			return f.filtered(ctx, next, c, Resource, "resourceTemplates", "uriTemplate", scopes)
 		case mcp.MethodToolsCall:
+			if !c.Params.HasName {
+				return nil, missingTarget(c.Msg.Method, "name")
+			}
 			if err := f.check(Tool, c.Params.Name, scopes); err != nil {
 				return nil, err
 			}
 		case mcp.MethodPromptsGet:
+			if !c.Params.HasName {
+				return nil, missingTarget(c.Msg.Method, "name")
+			}
 			if err := f.check(Prompt, c.Params.Name, scopes); err != nil {
 				return nil, err
 			}
 		case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe:
+			if !c.Params.HasURI {
+				return nil, missingTarget(c.Msg.Method, "uri")
+			}
 			if err := f.checkURI(c.Params.URI, scopes); err != nil {
 				return nil, err
 			}
@@ -215,6 +224,17 @@ func (f *Filter) Wrap(next gateway.Handler) gateway.Handler {
 		}
 		return next(ctx, c)
 	}
+}
+
+// missingTarget is the refusal of a call whose params lack the string
+// member naming its target (tools/call and prompts/get "name",
+// resources/read and resources/subscribe "uri"). Member names are matched
+// case-sensitively, as JSON-RPC 2.0 and MCP define them; a rule checked
+// against an absent name would check nothing while an upstream that
+// matches member names case-insensitively (Go's encoding/json) reads
+// {"Name": "delete_user"} as the name, so such a call never goes on.
+func missingTarget(method, member string) error {
+	return &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "Invalid params: params." + member + " is required for " + method}
 }
 
 // check refuses a call that names a hidden entry. The refusal says what
@@ -320,10 +340,16 @@ func (f *Filter) checkCompletion(c *gateway.Call, scopes []string) error {
 	typ, _ := jsonString(ref, "type")
 	switch typ {
 	case "ref/prompt":
-		name, _ := jsonString(ref, "name")
+		name, ok := jsonString(ref, "name")
+		if !ok {
+			return missingTarget(mcp.MethodCompletionComplete, "ref.name")
+		}
 		return f.check(Prompt, name, scopes)
 	case "ref/resource":
-		uri, _ := jsonString(ref, "uri")
+		uri, ok := jsonString(ref, "uri")
+		if !ok {
+			return missingTarget(mcp.MethodCompletionComplete, "ref.uri")
+		}
 		return f.check(Resource, uri, scopes)
 	}
 	return nil

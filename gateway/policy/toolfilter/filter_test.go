@@ -325,3 +325,35 @@ func FuzzNormalizeURI(f *testing.F) {
 		}
 	})
 }
+
+// TestMissingTarget calls the filter directly (the gateway's own check
+// stops such messages first): a call without its target member, or a
+// completion whose ref lacks one, never reaches the next handler.
+func TestMissingTarget(t *testing.T) {
+	f, err := New(Options{Tools: Rules{Deny: []string{"delete_*"}}, Prompts: Rules{Deny: []string{"secret"}}, Resources: Rules{Deny: []string{"x://secret/*"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := f.Wrap(func(context.Context, *gateway.Call) (upstream.Reply, error) {
+		t.Fatal("the call went on")
+		return nil, nil
+	})
+	for _, body := range []string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"Name":"delete_user"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"prompts/get","params":{"NAME":"secret"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"resources/read","params":{"Uri":"x://secret/k"}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/prompt","Name":"secret"},"argument":{"name":"a","value":""}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"completion/complete","params":{"ref":{"type":"ref/resource","uri":5},"argument":{"name":"a","value":""}}}`,
+	} {
+		msg, err := jsonrpc.Decode([]byte(body), jsonrpc.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, _ := mcp.ParseParams(msg.Params)
+		_, err = h(context.Background(), &gateway.Call{Msg: msg, Params: p})
+		var re *jsonrpc.Error
+		if !errors.As(err, &re) || re.Code != jsonrpc.CodeInvalidParams {
+			t.Errorf("%s: %v", body, err)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +41,16 @@ type AssertionOptions struct {
 	Lifetime time.Duration
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
+	// LocalIssuer is the issuer whose subjects are the gateway's own
+	// users (the embedded authorization server). Their "sub" is asserted
+	// as it is; the subject of any other issuer as "<issuer>#<subject>"
+	// (an issuer identifier has no fragment, RFC 8414 section 2), so the
+	// same "sub" from two issuers never reaches the upstream as one user:
+	// RFC 7519 section 4.1.2 wants "sub" unique in the context of the
+	// assertion's issuer, which is the gateway. The subject as its issuer
+	// wrote it is in "mcpfort_principal_sub", the issuer in
+	// "mcpfort_principal_iss".
+	LocalIssuer string
 }
 
 // Assertion signs short-lived RFC 9068-shaped access tokens asserting the
@@ -95,7 +106,9 @@ func keyID(pub *ecdsa.PublicKey) string {
 
 // Token returns an assertion for p.
 func (a *Assertion) Token(_ context.Context, p Principal) (string, error) {
-	key := p.Issuer + "\x00" + p.Subject + "\x00" + p.ClientID + "\x00" + strings.Join(p.Scopes, " ")
+	// Quoted fields: a NUL or a space inside one cannot make two
+	// principals share a cache entry.
+	key := strconv.Quote(p.Issuer) + strconv.Quote(p.Subject) + strconv.Quote(p.ClientID) + strconv.Quote(strings.Join(p.Scopes, " "))
 	now := a.now()
 	a.mu.Lock()
 	if c, ok := a.cache[key]; ok && now.Before(c.renewAt) {
@@ -106,12 +119,13 @@ func (a *Assertion) Token(_ context.Context, p Principal) (string, error) {
 	jti := make([]byte, 16)
 	_, _ = rand.Read(jti)
 	claims := map[string]any{
-		"iss": a.o.Issuer, "aud": a.o.Audience, "sub": p.Subject, "client_id": p.ClientID,
+		"iss": a.o.Issuer, "aud": a.o.Audience, "sub": a.subject(p), "client_id": p.ClientID,
 		"iat": now.Unix(), "exp": now.Add(a.o.Lifetime).Unix(), "jti": hex.EncodeToString(jti),
 		"act": map[string]any{"sub": a.o.Issuer},
 	}
 	if p.Issuer != "" {
 		claims["mcpfort_principal_iss"] = p.Issuer
+		claims["mcpfort_principal_sub"] = p.Subject
 	}
 	if len(p.Scopes) > 0 {
 		claims["scope"] = strings.Join(p.Scopes, " ")
@@ -135,6 +149,14 @@ func (a *Assertion) Token(_ context.Context, p Principal) (string, error) {
 	a.cache[key] = cached{token: tok, renewAt: now.Add(a.o.Lifetime / 2)}
 	a.mu.Unlock()
 	return tok, nil
+}
+
+// subject is the "sub" asserted for p: see AssertionOptions.LocalIssuer.
+func (a *Assertion) subject(p Principal) string {
+	if p.Issuer == "" || p.Issuer == a.o.LocalIssuer {
+		return p.Subject
+	}
+	return p.Issuer + "#" + p.Subject
 }
 
 // JWKS returns the JSON Web Key Set holding the public key, for the

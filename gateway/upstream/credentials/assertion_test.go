@@ -29,7 +29,7 @@ func TestAssertionVerifies(t *testing.T) {
 	})
 	mux.HandleFunc("/assertions/jwks.json", func(w http.ResponseWriter, r *http.Request) { w.Write(a.JWKS()) })
 	var err error
-	a, err = NewAssertion(AssertionOptions{Issuer: issuer, Audience: "https://upstream.example.com/mcp", Key: key})
+	a, err = NewAssertion(AssertionOptions{Issuer: issuer, Audience: "https://upstream.example.com/mcp", Key: key, LocalIssuer: "https://as"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +53,19 @@ func TestAssertionVerifies(t *testing.T) {
 	tok3, _ := a.Token(context.Background(), Principal{Issuer: "https://as", Subject: "bob", ClientID: "c1"})
 	if tok2 != tok || tok3 == tok {
 		t.Fatal("assertion cache keyed wrongly")
+	}
+	// The same subject from another issuer is another user upstream; the
+	// NUL-joined cache key of old let a subject containing NUL alias
+	// another principal.
+	tok4, _ := a.Token(context.Background(), Principal{Issuer: "https://external.example", Subject: "alice", ClientID: "c1", Scopes: []string{"mcp:tools"}})
+	p4, err := v.Verify(context.Background(), tok4)
+	if err != nil || p4.Subject != "https://external.example#alice" {
+		t.Fatalf("external principal asserted as %+v (%v)", p4, err)
+	}
+	x1, _ := a.Token(context.Background(), Principal{Issuer: "https://as", Subject: "x\x00y", ClientID: "z"})
+	x2, _ := a.Token(context.Background(), Principal{Issuer: "https://as", Subject: "x", ClientID: "y\x00z"})
+	if x1 == x2 {
+		t.Fatal("two principals share a cached assertion")
 	}
 	// Another audience is refused.
 	v2, _ := resourceserver.NewJWTVerifier(resourceserver.JWTOptions{Issuer: issuer, Audiences: []string{"https://other.example.com/mcp"}, InsecureAllowHTTP: true})

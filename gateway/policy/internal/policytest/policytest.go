@@ -3,6 +3,7 @@ package policytest
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -133,6 +134,8 @@ const (
 	HeaderSubject = "X-Test-Subject"
 	HeaderClient  = "X-Test-Client"
 	HeaderScopes  = "X-Test-Scopes" // space-separated
+	HeaderGroups  = "X-Test-Groups" // space-separated
+	HeaderClaims  = "X-Test-Claims" // a JSON object of string arrays
 )
 
 // Options builds the gateway of a test.
@@ -198,7 +201,14 @@ func NewGatewayFor(t testing.TB, up upstream.Upstream, opts Options) *httptest.S
 	}
 	var h http.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if sub := r.Header.Get(HeaderSubject); sub != "" {
-			p := &gateway.Principal{Issuer: "https://issuer.test", Subject: sub, ClientID: r.Header.Get(HeaderClient), Scopes: strings.Fields(r.Header.Get(HeaderScopes))}
+			p := &gateway.Principal{Issuer: "https://issuer.test", Subject: sub, ClientID: r.Header.Get(HeaderClient), Scopes: strings.Fields(r.Header.Get(HeaderScopes)),
+				Groups: strings.Fields(r.Header.Get(HeaderGroups))}
+			if c := r.Header.Get(HeaderClaims); c != "" {
+				if err := json.Unmarshal([]byte(c), &p.Claims); err != nil {
+					http.Error(w, "bad "+HeaderClaims, http.StatusBadRequest)
+					return
+				}
+			}
 			r = r.WithContext(context.WithValue(r.Context(), principalKey{}, p))
 		}
 		g.ServeHTTP(w, r)
@@ -299,4 +309,124 @@ func (a *alternating) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.URL.Host = strings.TrimPrefix(strings.TrimPrefix(u, "http://"), "https://")
 	r.Host = r.URL.Host
 	return a.base.RoundTrip(r)
+}
+
+// Naive is an MCP server of the 2025-11-25 era (no sessions, JSON
+// answers) that reads params the way Go's encoding/json does: member
+// names match case-insensitively, so {"Name": "x"} names tool x. It
+// records every tool, prompt and resource a call reached.
+type Naive struct {
+	URL     string
+	mu      sync.Mutex
+	reached []string
+}
+
+// Reached returns "method target" for every call the server served.
+func (n *Naive) Reached() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.reached...)
+}
+
+// NewNaive starts a Naive server offering tools echo and delete_user,
+// prompt secret_prompt and resource test://private/keys.
+func NewNaive(t testing.TB) *Naive {
+	t.Helper()
+	n := &Naive{}
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		var req struct {
+			ID     json.RawMessage
+			Method string
+			Params struct {
+				ProtocolVersion string
+				Name, URI       string
+			}
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if req.ID == nil {
+			w.WriteHeader(http.StatusAccepted)
+			return
+		}
+		var result any
+		switch req.Method {
+		case "initialize":
+			result = map[string]any{"protocolVersion": req.Params.ProtocolVersion, "serverInfo": map[string]string{"name": "naive", "version": "1"},
+				"capabilities": map[string]any{"tools": map[string]any{}, "prompts": map[string]any{}, "resources": map[string]any{}}}
+		case "tools/list":
+			result = map[string]any{"tools": []map[string]any{
+				{"name": "echo", "inputSchema": map[string]string{"type": "object"}},
+				{"name": "delete_user", "inputSchema": map[string]string{"type": "object"}}}}
+		case "tools/call", "prompts/get", "resources/read":
+			target := req.Params.Name
+			if req.Method == "resources/read" {
+				target = req.Params.URI
+			}
+			n.mu.Lock()
+			n.reached = append(n.reached, req.Method+" "+target)
+			n.mu.Unlock()
+			switch req.Method {
+			case "tools/call":
+				result = map[string]any{"content": []map[string]string{{"type": "text", "text": "ran " + target}}}
+			case "prompts/get":
+				result = map[string]any{"messages": []map[string]any{{"role": "user", "content": map[string]string{"type": "text", "text": target}}}}
+			default:
+				result = map[string]any{"contents": []map[string]string{{"uri": target, "text": "secret"}}}
+			}
+		default:
+			result = map[string]any{}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": result})
+	}))
+	t.Cleanup(ts.Close)
+	n.URL = ts.URL
+	return n
+}
+
+// Post sends one JSON-RPC message to a gateway, as a 2025-11-25 client in
+// session sid ("" for none), with identity headers h, and returns the
+// status, the Mcp-Session-Id answered and the body.
+func Post(t testing.TB, url, sid string, h http.Header, body string) (int, string, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	if sid != "" {
+		req.Header.Set("Mcp-Session-Id", sid)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header.Get("Mcp-Session-Id"), b
+}
+
+// Initialize opens a 2025-11-25 session on a gateway and returns its id.
+func Initialize(t testing.TB, url string, h http.Header) string {
+	t.Helper()
+	st, sid, b := Post(t, url, "", h, `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	if st != http.StatusOK || sid == "" {
+		t.Fatalf("initialize: %d %s", st, b)
+	}
+	Post(t, url, sid, h, `{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	return sid
 }

@@ -18,6 +18,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+
+	"github.com/mcpfort/mcpfort/internal/statefile"
 )
 
 // Dialect is the SQL engine behind a DB.
@@ -98,6 +100,9 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 			if !filepath.IsAbs(p) && opts.Dir != "" {
 				p = filepath.Join(opts.Dir, p)
 			}
+		}
+		if err := statefile.PrepareSQLite(p); err != nil {
+			return nil, fmt.Errorf("sqldb: %w", err)
 		}
 		q := url.Values{}
 		q.Add("_pragma", "busy_timeout(10000)")
