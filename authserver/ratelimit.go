@@ -117,7 +117,7 @@ type bucket struct {
 	n      int
 }
 
-func (b *bucket) ended(now time.Time) bool { return !now.Before(b.start.Add(b.window)) }
+func (b *bucket) ended(now time.Time) bool   { return !now.Before(b.start.Add(b.window)) }
 func (b *bucket) blocked(now time.Time) bool { return b.n >= b.limit && !b.ended(now) }
 
 // maxLimiterKeys is each in-memory table's capacity: about 200 bytes a
