@@ -59,8 +59,9 @@ type Server struct {
 	hashSlots          chan struct{} // a token per password check running
 	// verifyPassword is VerifyPassword; tests wrap it to count checks.
 	verifyPassword func(hash, password string) (bool, error)
-	upstream       *federation
-	trusted        *trustedIssuers
+
+	upstream *federation
+	trusted  *trustedIssuers
 
 	endpoints endpoints
 
