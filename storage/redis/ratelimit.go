@@ -55,6 +55,7 @@ func NewCounter(o CounterOptions) (*Counter, error) {
 	// A script whose reply was lost may have run: retrying could count an
 	// event twice, so failures are reported, not retried.
 	ro.MaxRetries = -1
+	ro.DialerRetries = 1
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = "mcpfort:count:"
 	}
