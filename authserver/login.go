@@ -54,14 +54,16 @@ func (s *Server) resumeRequest(w http.ResponseWriter, r *http.Request, f form) (
 // handleLogin checks a username and password posted from the sign-in page
 // and continues the authorization.
 //
-// Guessing is throttled before any password is checked (OWASP
-// Authentication Cheat Sheet, "Protect Against Automated Attacks"): the
-// attempt is counted against the client's network and against the
-// username, then waits for one of a fixed number of password-check slots.
-// A refusal at any step costs no argon2id work, so neither concurrency nor
-// volume lets an attacker evaluate more guesses than the limits allow or
-// make the server hold more than MaxConcurrentPasswordHashes checks in
-// memory.
+// Guessing is throttled before any password is checked (NIST SP 800-63B
+// section 5.2.2, rate limiting per account; OWASP Authentication Cheat
+// Sheet, "Protect Against Automated Attacks"): the attempt is counted
+// against the client's network and against the username, then takes one
+// of a fixed number of password-check slots. A refusal at any step costs
+// no argon2id work, so neither concurrency nor volume lets an attacker
+// evaluate more guesses than the limits allow or make the server hold more
+// than MaxConcurrentPasswordHashes checks in memory. Refusals are 429
+// (RFC 6585 section 4) or 503 (RFC 9110 section 15.6.4), both with
+// Retry-After (RFC 9110 section 10.2.3), on the sign-in page.
 func (s *Server) handleLogin(w http.ResponseWriter, r *http.Request) {
 	f, err := readForm(w, r)
 	if err != nil {
