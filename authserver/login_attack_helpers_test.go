@@ -29,3 +29,39 @@ func fillLoginIPTable(t *testing.T, e *env, blocked bool) int {
 }
 
 func loginIPTableLen(e *env) int { return e.srv.loginIP.(*memLimiter).len() }
+
+// TestMemLimiter: the in-memory table's refunds, window ends, eviction
+// order and sweep.
+func TestMemLimiter(t *testing.T) {
+	clock := &testClock{t: time.Unix(1_700_000_000, 0)}
+	l := newMemLimiter(clock.Now)
+	l.max = 3
+	ctx := context.Background()
+	take := func(k string) bool { ok, _, _ := l.Take(ctx, k, 2, time.Minute); return ok }
+	if !take("a") || !take("a") || take("a") {
+		t.Fatal("limit 2 not applied")
+	}
+	l.Refund(ctx, "a")
+	if !take("a") || take("a") {
+		t.Fatal("a refund gives back exactly one")
+	}
+	take("b")
+	clock.Advance(time.Second)
+	take("c")
+	// Full: "b" is the oldest entry below its limit, so "d" evicts it;
+	// "a" is blocked and stays.
+	if !take("d") || l.len() != 3 || take("a") {
+		t.Fatalf("eviction: len %d", l.len())
+	}
+	if _, ok := l.table[memKey("b")]; ok {
+		t.Fatal("b was not the one evicted")
+	}
+	clock.Advance(59 * time.Second)
+	l.sweep()
+	if l.len() != 2 { // "a" ended; "c" and "d" started a second later
+		t.Fatalf("after sweep: %d keys", l.len())
+	}
+	if !take("a") {
+		t.Fatal("a stayed blocked after its window")
+	}
+}
