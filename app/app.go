@@ -31,6 +31,7 @@ import (
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 	"github.com/mcpfort/mcpfort/transport"
+	"github.com/mcpfort/mcpfort/transport/clientip"
 )
 
 // Options are what the embedding program supplies beside the config.
@@ -56,6 +57,10 @@ type App struct {
 	ready   atomic.Bool
 	getenv  func(string) string
 	origin  transport.OriginPolicy
+	// clientIP is the one resolver of client addresses (http.trusted_proxies)
+	// for everything that keys on the client: the authorization server's
+	// limits, and any gateway part that records or limits by address.
+	clientIP *clientip.Resolver
 
 	assertionSigningKey *ecdsa.PrivateKey
 	assertions          *credentials.Assertion
@@ -94,6 +99,15 @@ func New(cfg *config.Config, o Options) (*App, error) {
 	if err := a.prepareState(); err != nil {
 		return nil, err
 	}
+	hdr := clientip.XForwardedFor
+	if cfg.HTTP.ClientIPHeader == "forwarded" {
+		hdr = clientip.Forwarded
+	}
+	resolver, err := clientip.New(clientip.Options{TrustedProxies: cfg.HTTP.TrustedProxies, Header: hdr})
+	if err != nil {
+		return nil, fmt.Errorf("http.trusted_proxies: %w", err)
+	}
+	a.clientIP = resolver
 	keyring, err := a.sessionKeyring()
 	if err != nil {
 		return nil, err

@@ -15,6 +15,7 @@ import (
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/storage"
 	"github.com/mcpfort/mcpfort/storage/backend"
+	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 )
 
 // buildAuthServer starts the embedded authorization server: its store
@@ -54,6 +55,9 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	}
 	if a.revs != nil {
 		opts.Revoker = a.revs
+	}
+	if err := a.authServerLimits(&opts); err != nil {
+		return err
 	}
 	for _, s := range a.cfg.Servers {
 		if !*s.Auth.Required {
@@ -143,6 +147,26 @@ func (a *App) resourceURI(v string) (string, error) {
 		return "", fmt.Errorf("%q names no server", v)
 	}
 	return v, nil
+}
+
+// authServerLimits sets the sign-in and registration throttling: limits
+// from authserver.login, client addresses through http.trusted_proxies,
+// and counters in Redis when replicas share state.redis (sign-in then
+// fails closed while Redis is unreachable).
+func (a *App) authServerLimits(opts *authserver.Options) error {
+	l := a.cfg.AuthServer.Login
+	opts.LoginRateLimit, opts.LoginAccountRateLimit, opts.MaxConcurrentPasswordHashes = l.RateLimit, l.AccountRateLimit, l.MaxConcurrentHashes
+	opts.ClientIP = a.clientIP.String
+	if a.cfg.State.Redis == "" {
+		return nil
+	}
+	c, err := redisstate.NewCounter(redisstate.CounterOptions{URL: a.cfg.State.Redis})
+	if err != nil {
+		return fmt.Errorf("authserver rate limits: %w", err)
+	}
+	a.closers = append(a.closers, func(context.Context) error { return c.Close() })
+	opts.RateLimiter = c
+	return nil
 }
 
 func (a *App) kek(ref *config.SecretRef) ([]byte, error) {

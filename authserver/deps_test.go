@@ -20,7 +20,7 @@ func TestDependencies(t *testing.T) {
 		gojose = "github.com/go-jose/go-jose/v4"
 	)
 	budget := map[string][]string{
-		".":                            {mod + "oauth", mod + "storage", mod + "web", mod + "authserver/keys", mod + "authserver/cimd", mod + "internal/jsonx", gojose, "golang.org/x/crypto/argon2"},
+		".":                            {mod + "oauth", mod + "storage", mod + "web", mod + "authserver/keys", mod + "authserver/cimd", mod + "internal/jsonx", mod + "transport/clientip", gojose, "golang.org/x/crypto/argon2"},
 		"keys":                         {mod + "storage", gojose},
 		"cimd":                         {mod + "storage", mod + "oauth", mod + "internal/jsonx"},
 		"users":                        {mod + "authserver", mod + "storage"},

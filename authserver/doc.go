@@ -21,6 +21,7 @@
 // authenticates clients, accesstoken.go issues and checks JWTs,
 // redirect.go matches redirect URIs.
 //
-// It imports storage, oauth, web, authserver/keys and authserver/cimd; it
-// must never import gateway, resourceserver or config.
+// It imports storage, oauth, web, authserver/keys, authserver/cimd and
+// transport/clientip; it must never import gateway, resourceserver or
+// config.
 package authserver

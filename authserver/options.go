@@ -85,15 +85,34 @@ type Options struct {
 	// TokenExchange configures RFC 8693 token exchange.
 	TokenExchange TokenExchangeOptions
 
-	// LoginRateLimit is the number of failed sign-ins allowed per client IP
-	// per minute. If zero, 10.
+	// LoginRateLimit is the number of sign-in attempts allowed per client
+	// network per minute: per IPv4 address, per IPv6 /64. Attempts are
+	// counted before the password is checked, so concurrent guesses cannot
+	// slip past the limit; one that succeeds is given back. If zero, 10.
 	LoginRateLimit int
-	// LoginLimiter replaces the per-process failed sign-in counter (for
-	// example with one shared by replicas); LoginRateLimit is then unused.
-	LoginLimiter RateLimiter
-	// ClientIP returns the address rate limits key on. If nil, the host of
-	// the request's RemoteAddr. Behind a proxy, supply one that trusts
-	// only the proxy's forwarding header.
+	// LoginAccountRateLimit is the number of sign-in attempts allowed per
+	// username per 5 minutes, from any address, whether or not the account
+	// exists (so the refusal reveals nothing). While it holds, the
+	// account's owner is refused too: it trades a short lockout for a cap
+	// on guesses that spreading them over many addresses cannot lift. If
+	// zero, 10.
+	LoginAccountRateLimit int
+	// MaxConcurrentPasswordHashes caps the password checks running at
+	// once; each argon2id check holds 19 MiB and a core for tens of
+	// milliseconds. A sign-in beyond the cap is answered 503 with
+	// Retry-After at once, never queued. If zero, twice GOMAXPROCS, at
+	// least 4 (4 checks, 76 MiB, on two cores).
+	MaxConcurrentPasswordHashes int
+	// RateLimiter keeps the sign-in and registration counters. If nil,
+	// each process keeps its own, in bounded memory; replicas then each
+	// apply the limits. Supply one backed by a shared store (storage/redis)
+	// so that the limits hold across replicas; its errors refuse sign-in
+	// and registration (fail closed).
+	RateLimiter RateLimiter
+	// ClientIP returns the client address that rate limits key on and logs
+	// show. If nil, the host of the request's RemoteAddr. Behind a load
+	// balancer, use a transport/clientip Resolver that trusts only that
+	// balancer's forwarding header.
 	ClientIP func(*http.Request) string
 
 	// ServiceName is shown on the sign-in and consent pages. If empty,
@@ -260,12 +279,10 @@ type RegistrationOptions struct {
 	// Disable turns the registration endpoint off (and removes it from
 	// the metadata).
 	Disable bool
-	// RateLimit is the number of registrations allowed per client IP per
-	// hour. If zero, 20.
+	// RateLimit is the number of registrations allowed per client network
+	// (IPv4 address, IPv6 /64) per hour, counted in Options.RateLimiter.
+	// If zero, 20.
 	RateLimit int
-	// Limiter replaces the per-process registration counter (for example
-	// with one shared by replicas); RateLimit is then unused.
-	Limiter RateLimiter
 	// UnusedTTL removes registrations that never obtained a token after
 	// this long. If zero, 24 hours.
 	UnusedTTL time.Duration

@@ -339,17 +339,17 @@ func TestCIMDFlow(t *testing.T) {
 // failingLimiter stands for a shared limiter whose store is down.
 type failingLimiter struct{}
 
-func (failingLimiter) Allow(context.Context, string) (bool, error) {
-	return false, errors.New("redis: connection refused")
+func (failingLimiter) Take(context.Context, string, int, time.Duration) (bool, time.Duration, error) {
+	return false, 0, errors.New("redis: connection refused")
 }
-func (failingLimiter) Exceeded(context.Context, string) (bool, error) {
-	return false, errors.New("redis: connection refused")
+func (failingLimiter) Refund(context.Context, string) error {
+	return errors.New("redis: connection refused")
 }
 
 // TestCustomLimiterFailsClosed: a supplied limiter replaces the in-memory
 // one, and its errors refuse the request without leaking the cause.
 func TestCustomLimiterFailsClosed(t *testing.T) {
-	e := newEnv(t, func(o *Options) { o.Registration.Limiter = failingLimiter{}; o.LoginLimiter = failingLimiter{} })
+	e := newEnv(t, func(o *Options) { o.RateLimiter = failingLimiter{} })
 	r := e.register(`{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`, nil)
 	if r.status != http.StatusTooManyRequests || strings.Contains(r.raw, "redis") {
 		t.Errorf("registration with a failing limiter: %d %s", r.status, r.raw)
@@ -359,8 +359,8 @@ func TestCustomLimiterFailsClosed(t *testing.T) {
 	resp, _ := b.Get(e.url(e.srv.endpoints.authorize) + "?" + authzParams(c).Encode())
 	csrf, req := formFields(t, readBody(t, resp))
 	resp = e.post(b, e.srv.endpoints.login, url.Values{"csrf": {csrf}, "request": {req}, "username": {userName}, "password": {userPass}})
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusTooManyRequests {
-		t.Errorf("sign-in with a failing limiter: %d", resp.StatusCode)
+	body := readBody(t, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" || strings.Contains(body, "redis") {
+		t.Errorf("sign-in with a failing limiter: %d %s", resp.StatusCode, body)
 	}
 }

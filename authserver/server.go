@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -52,11 +53,15 @@ type Server struct {
 	defaultResource *resource
 	static          map[string]*client
 
-	loginLimiter RateLimiter
-	regLimiter   RateLimiter
-	limiters     []*limiter // the in-memory ones, swept by Sweep
-	upstream     *federation
-	trusted      *trustedIssuers
+	loginIP, loginUser RateLimiter
+	regLimiter         ipLimit
+	memLimiters        []*memLimiter // the in-memory ones, swept by Sweep
+	hashSlots          chan struct{} // a token per password check running
+	// verifyPassword is VerifyPassword; tests wrap it to count checks.
+	verifyPassword func(hash, password string) (bool, error)
+
+	upstream *federation
+	trusted  *trustedIssuers
 
 	endpoints endpoints
 
@@ -103,6 +108,12 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if opts.LoginRateLimit == 0 {
 		opts.LoginRateLimit = 10
 	}
+	if opts.LoginAccountRateLimit == 0 {
+		opts.LoginAccountRateLimit = 10
+	}
+	if opts.MaxConcurrentPasswordHashes == 0 {
+		opts.MaxConcurrentPasswordHashes = max(2*runtime.GOMAXPROCS(0), 4)
+	}
 	if opts.Registration.RateLimit == 0 {
 		opts.Registration.RateLimit = 20
 	}
@@ -135,6 +146,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		if d.v < 0 {
 			problems = append(problems, fmt.Errorf("%s must not be negative", d.name))
 		}
+	}
+	if opts.LoginRateLimit < 0 || opts.LoginAccountRateLimit < 0 || opts.Registration.RateLimit < 0 || opts.MaxConcurrentPasswordHashes < 0 {
+		problems = append(problems, errors.New("rate limits and MaxConcurrentPasswordHashes must not be negative"))
 	}
 	if opts.CodeLifetime > 10*time.Minute {
 		problems = append(problems, errors.New("CodeLifetime must be at most 10 minutes (OAuth 2.1 section 4.1.2)"))
@@ -214,15 +228,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.pages, err = web.New(); err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}
-	s.loginLimiter, s.regLimiter = opts.LoginLimiter, opts.Registration.Limiter
-	if s.loginLimiter == nil {
-		l := newLimiter(opts.LoginRateLimit, time.Minute, opts.Now)
-		s.loginLimiter, s.limiters = l, append(s.limiters, l)
-	}
-	if s.regLimiter == nil {
-		l := newLimiter(opts.Registration.RateLimit, time.Hour, opts.Now)
-		s.regLimiter, s.limiters = l, append(s.limiters, l)
-	}
+	s.initLimits()
 	if opts.Upstream != nil {
 		s.upstream = newFederation(s, opts.Upstream)
 	}
@@ -466,7 +472,7 @@ func (s *Server) Sweep(ctx context.Context) error {
 	if err := s.keys.Rotate(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	for _, l := range s.limiters {
+	for _, l := range s.memLimiters {
 		l.sweep()
 	}
 	return errors.Join(errs...)

@@ -55,6 +55,24 @@ type AuthServer struct {
 	// ServiceName is shown on the sign-in and consent pages. Default
 	// "mcpfort".
 	ServiceName string `yaml:"service_name"`
+	// Login throttles password sign-in.
+	Login ASLogin `yaml:"login"`
+}
+
+// ASLogin throttles password sign-in. Attempts are counted before the
+// password is checked; with state.redis set the counts are shared by the
+// replicas, and sign-in is refused (503) while Redis cannot be reached.
+type ASLogin struct {
+	// RateLimit is sign-in attempts per client network (IPv4 address,
+	// IPv6 /64) per minute. Default 10.
+	RateLimit int `yaml:"rate_limit"`
+	// AccountRateLimit is sign-in attempts per username per 5 minutes,
+	// from any address, whether or not the account exists. Default 10.
+	AccountRateLimit int `yaml:"account_rate_limit"`
+	// MaxConcurrentHashes caps the password checks running at once
+	// (argon2id, 19 MiB each); beyond it sign-in answers 503 at once.
+	// Default twice the CPUs, at least 4.
+	MaxConcurrentHashes int `yaml:"max_concurrent_hashes"`
 }
 
 // ASClient is a pre-registered client.
@@ -163,6 +181,9 @@ func (c *Config) validateAuthServer(add func(path, format string, args ...any)) 
 				add(fmt.Sprintf("authserver.clients[%d].resources", i), "%q is neither a server name nor a resource URI", r)
 			}
 		}
+	}
+	if l := as.Login; l.RateLimit < 0 || l.AccountRateLimit < 0 || l.MaxConcurrentHashes < 0 {
+		add("authserver.login", "limits must not be negative")
 	}
 	if up := as.Upstream; up != nil {
 		if up.Issuer == "" || up.ClientID == "" {

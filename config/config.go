@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -114,6 +115,18 @@ type HTTP struct {
 	// ShutdownGrace is how long in-flight calls may finish after SIGTERM.
 	// Default 30s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// TrustedProxies are the load balancers and reverse proxies in front
+	// of mcpfort: addresses or CIDR prefixes ("10.0.0.0/8", "fd00::/8").
+	// Only when a request's direct peer is one of them is its client taken
+	// from ClientIPHeader (the rightmost hop that is not a trusted proxy);
+	// anyone else is known by the peer address, whatever headers they
+	// send. The client address keys sign-in and registration rate limits.
+	// Default: none, every client is its peer.
+	TrustedProxies []string `yaml:"trusted_proxies"`
+	// ClientIPHeader is the header the trusted proxies set:
+	// x-forwarded-for (default) or forwarded (RFC 7239). The other is
+	// ignored, since a proxy passes it through from the client unchanged.
+	ClientIPHeader string `yaml:"client_ip_header"`
 	// SecurityHeaders are added to every response.
 	SecurityHeaders SecurityHeaders `yaml:"security_headers"`
 }
@@ -449,6 +462,9 @@ func (c *Config) applyDefaults() {
 	if h.ShutdownGrace == 0 {
 		h.ShutdownGrace = Duration(DefaultShutdownGrace)
 	}
+	if h.ClientIPHeader == "" {
+		h.ClientIPHeader = "x-forwarded-for"
+	}
 	if c.Auth.CacheMaxAge == 0 {
 		c.Auth.CacheMaxAge = Duration(time.Minute)
 	}
@@ -577,6 +593,14 @@ func (c *Config) Validate() error {
 	}
 	if h.MaxConnections < 0 {
 		add("http.max_connections", "must not be negative")
+	}
+	for i, tp := range h.TrustedProxies {
+		if !validProxy(tp) {
+			add(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be an IP address or a CIDR prefix without host bits, got %q", tp)
+		}
+	}
+	if h.ClientIPHeader != "x-forwarded-for" && h.ClientIPHeader != "forwarded" {
+		add("http.client_ip_header", "must be x-forwarded-for or forwarded, got %q", h.ClientIPHeader)
 	}
 	for i, o := range h.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
@@ -785,4 +809,13 @@ func (a RouteAuth) eachScope(f func(string)) {
 // boundary ("mcp" grants "mcp:tools", not "mcpx").
 func grantsScope(granted, required string) bool {
 	return granted == required || (len(required) > len(granted) && required[len(granted)] == ':' && strings.HasPrefix(required, granted))
+}
+
+// validProxy reports whether s is an address or a prefix without host bits.
+func validProxy(s string) bool {
+	if p, err := netip.ParsePrefix(s); err == nil {
+		return p == p.Masked()
+	}
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Zone() == ""
 }

@@ -25,7 +25,7 @@ servers:
 	if s.Path != "/everything/mcp" || s.Era != "auto" || s.Stdio.Isolation != "per_session" || s.Stdio.MaxProcesses != 64 || s.Stdio.QueueTimeout.D() != 10*time.Second {
 		t.Fatalf("server defaults: %+v %+v", s, s.Stdio)
 	}
-	if c.HTTP.MaxBody != DefaultMaxBody || c.Sessions.TTL.D() != DefaultSessionTTL {
+	if c.HTTP.MaxBody != DefaultMaxBody || c.Sessions.TTL.D() != DefaultSessionTTL || len(c.HTTP.TrustedProxies) != 0 || c.HTTP.ClientIPHeader != "x-forwarded-for" {
 		t.Fatalf("http/session defaults: %+v", c.HTTP)
 	}
 	if len(s.Auth.Scopes) != 0 {
@@ -70,6 +70,8 @@ servers:
 			"servers[1].http.url:", "servers[2].name: duplicate", "servers[2].path: duplicate",
 			"servers[2].stdio.command: required", "servers[2].stdio.isolation:",
 		}},
+		{"trusted proxies", "http: {trusted_proxies: ['10.0.0.1/8', 'lb.example', '10.0.0.0/8'], client_ip_header: x-real-ip}\nservers: [{name: a, http: {url: 'http://u'}}]\n",
+			[]string{"http.trusted_proxies[0]:", "http.trusted_proxies[1]:", "http.client_ip_header:"}},
 		{"no servers", "listen: 127.0.0.1:1\n", []string{"servers: at least one server"}},
 		{"route scope grants a tool scope", `
 authserver: {enabled: true}

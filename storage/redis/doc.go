@@ -1,10 +1,12 @@
 // Package redis holds mcpfort's Redis-backed shared state for replicas:
 // the denylist of terminated legacy sessions (so a session deleted on one
-// replica is 404 on all of them), and the stream of the embedded
+// replica is 404 on all of them), the stream of the embedded
 // authorization server's revocations (so a token revoked through one
-// replica is refused by all of them within a poll interval). Rate-limit
+// replica is refused by all of them within a poll interval), and that
+// server's sign-in and registration counters. The gateway's rate-limit
 // buckets live with their policy (gateway/policy/ratelimit/redisstore).
 //
 // It imports the standard library and go-redis only; it satisfies the
-// gateway's interfaces structurally, without importing the gateway.
+// gateway's and the authorization server's interfaces structurally,
+// without importing either.
 package redis
