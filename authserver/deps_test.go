@@ -28,7 +28,7 @@ func TestDependencies(t *testing.T) {
 		"../web":                       nil,
 		"../storage":                   {mod + "oauth"},
 		"../storage/internal/sqlstore": {mod + "storage"},
-		"../storage/sqlite":            {mod + "storage", mod + "storage/internal/sqlstore", "modernc.org/sqlite", "modernc.org/sqlite/lib"},
+		"../storage/sqlite":            {mod + "storage", mod + "storage/internal/sqlstore", mod + "internal/statefile", "modernc.org/sqlite", "modernc.org/sqlite/lib"},
 		"../storage/postgres":          {mod + "storage", mod + "storage/internal/sqlstore", "github.com/jackc/pgx/v5", "github.com/jackc/pgx/v5/pgconn", "github.com/jackc/pgx/v5/stdlib"},
 		"../storage/backend":           {mod + "storage", mod + "storage/sqlite", mod + "storage/postgres"},
 		"../storage/storagetest":       {mod + "storage", mod + "oauth", "github.com/google/go-cmp/cmp", "github.com/google/go-cmp/cmp/cmpopts"},
