@@ -67,7 +67,8 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		r := authserver.Resource{URI: res, Name: s.Name, Scopes: allScopes(s.Auth), DefaultScopes: s.Auth.Scopes, BaseScopes: s.Auth.Scopes}
+		r := authserver.Resource{URI: res, Name: s.Name, Scopes: allScopes(s.Auth), DefaultScopes: s.Auth.Scopes, BaseScopes: s.Auth.Scopes,
+			Groups: s.Auth.Groups}
 		for _, g := range s.Auth.Grants {
 			r.Grants = append(r.Grants, authserver.Grant{Scopes: g.Scopes, Groups: g.Groups})
 		}

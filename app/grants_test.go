@@ -212,3 +212,27 @@ func TestScopesByGroupThroughGateway(t *testing.T) {
 		t.Fatalf("ada calling the admin tool: %d %s", status, body)
 	}
 }
+
+// TestRouteGroupsAtTheAuthorizationServer: a route restricted to groups
+// gets no token issued for a user outside them (access_denied at the
+// authorization endpoint), not only a 403 at the gateway.
+func TestRouteGroupsAtTheAuthorizationServer(t *testing.T) {
+	cfg := grantsConfig(t, map[string][]string{"mallory": {"staff"}, "ada": {"admins"}})
+	cfg.Servers[0].Auth.Groups = []string{"admins"}
+	base, stop := start(t, cfg)
+	defer stop()
+	reg := postJSON(t, base+"/register", `{"client_name":"c","redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}`)
+	clientID, _ := reg["client_id"].(string)
+	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {"http://127.0.0.1:9/cb"},
+		"code_challenge": {oauth.S256Challenge(strings.Repeat("v", 50))}, "code_challenge_method": {"S256"}, "state": {"s"}}
+	loc, err := signInAs(base+"/authorize?"+q.Encode(), "mallory", qsPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if loc.Query().Get("error") != "access_denied" || loc.Query().Get("code") != "" {
+		t.Fatalf("outsider: %s", loc)
+	}
+	if token, _ := userToken(t, base, "ada", ""); token == "" {
+		t.Fatal("member got no token")
+	}
+}
