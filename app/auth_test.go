@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/oauth"
 	"github.com/mcpfort/mcpfort/resourceserver"
 	"github.com/mcpfort/mcpfort/resourceserver/resourceservertest"
 )
@@ -420,5 +421,35 @@ servers:
 	r.Body.Close()
 	if r.StatusCode != 401 {
 		t.Fatalf("the client's token at the back gateway: %d, want 401", r.StatusCode)
+	}
+
+	// Attacks on the upstream's audience: the upstream resource is
+	// reachable only by the gateway's exchange, never directly.
+	robot, gw := "robot:robot-secret-robot-secret-robot-secret", "mcpfort-gateway:gateway-secret-gateway-secret-gateway-secret"
+	for name, tc := range map[string]struct {
+		form  url.Values
+		basic string
+		want  string
+	}{
+		"machine client asks for the upstream":   {url.Values{"grant_type": {"client_credentials"}, "resource": {back + "/mcp"}}, robot, "invalid_target"},
+		"machine client exchanges its token":     {url.Values{"grant_type": {oauth.GrantTokenExchange}, "subject_token": {tr.AccessToken}, "subject_token_type": {oauth.TokenTypeAccessToken}, "resource": {back + "/mcp"}}, robot, "unauthorized_client"},
+		"gateway client mints without a subject": {url.Values{"grant_type": {"client_credentials"}, "resource": {back + "/mcp"}}, gw, "unauthorized_client"},
+		"gateway client targets the front route": {url.Values{"grant_type": {oauth.GrantTokenExchange}, "subject_token": {tr.AccessToken}, "subject_token_type": {oauth.TokenTypeAccessToken}, "resource": {front + "/mcp"}}, gw, "invalid_target"},
+	} {
+		if got := postForm(t, front+"/token", tc.form, tc.basic); got["error"] != tc.want || got["access_token"] != nil {
+			t.Errorf("%s: %v, want %s", name, got, tc.want)
+		}
+	}
+	// An exchange result is not a route's token: exchanging it again fails.
+	up := postForm(t, front+"/token", url.Values{"grant_type": {oauth.GrantTokenExchange}, "subject_token": {tr.AccessToken},
+		"subject_token_type": {oauth.TokenTypeAccessToken}, "resource": {back + "/mcp"}}, gw)
+	upTok, _ := up["access_token"].(string)
+	if upTok == "" {
+		t.Fatalf("the gateway's own exchange: %v", up)
+	}
+	again := postForm(t, front+"/token", url.Values{"grant_type": {oauth.GrantTokenExchange}, "subject_token": {upTok},
+		"subject_token_type": {oauth.TokenTypeAccessToken}, "resource": {back + "/mcp"}}, gw)
+	if again["error"] != "invalid_grant" {
+		t.Errorf("re-exchange of an upstream token: %v", again)
 	}
 }
