@@ -161,7 +161,9 @@ func (a *App) authServerLimits(opts *authserver.Options) error {
 	if a.cfg.State.Redis == "" {
 		return nil
 	}
-	c, err := redisstate.NewCounter(redisstate.CounterOptions{URL: a.cfg.State.Redis})
+	// Keyed by issuer, as the revocation stream is: replicas of one
+	// authorization server share counts; two servers on one Redis do not.
+	c, err := redisstate.NewCounter(redisstate.CounterOptions{URL: a.cfg.State.Redis, KeyPrefix: "mcpfort:count:" + a.cfg.EmbeddedIssuer() + ":"})
 	if err != nil {
 		return fmt.Errorf("authserver rate limits: %w", err)
 	}
