@@ -52,7 +52,10 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 			transport.WriteError(w, http.StatusBadRequest, m.ID, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: "+strings.TrimPrefix(err.Error(), "invalid params\n")))
 			return
 		}
-		if m.Kind == jsonrpc.KindRequest {
+		// A method the 2026-07-28 revision removed is answered 404 by the
+		// era handler, whatever its params.
+		removed := mcp.RemovedInModern(m.Method) && (p.HasProtocolVersion || mcp.IsModern(r.Header.Get(mcp.HeaderProtocolVersion)))
+		if m.Kind == jsonrpc.KindRequest && !removed {
 			if member := targetMember(m.Method); member != "" && !hasTarget(p, member) {
 				// Policies match their rules against this member; without
 				// it they would match nothing, while an upstream reading

@@ -64,6 +64,15 @@ func TestTargetMemberRequired(t *testing.T) {
 			t.Errorf("%s\nanswered %d %s, want 400 with -32602", body, w.Code, w.Body)
 		}
 	}
+	// A method the 2026-07-28 revision removed is 404 -32601 there,
+	// whatever its params (MCP 2026-07-28, removed methods).
+	for _, method := range []string{"resources/subscribe", "resources/unsubscribe"} {
+		body := `{"jsonrpc":"2.0","id":10,"method":"` + method + `","params":{"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
+		w := do(t, h, exchange{body: body, headers: map[string]string{"Mcp-Protocol-Version": "2026-07-28", "Mcp-Method": method}})
+		if code, _ := rpcError(t, w.Body.Bytes()); w.Code != http.StatusNotFound || code != -32601 {
+			t.Errorf("removed %s without uri: %d %s, want 404 with -32601", method, w.Code, w.Body)
+		}
+	}
 	mu.Lock()
 	defer mu.Unlock()
 	if len(seen) != 0 {
