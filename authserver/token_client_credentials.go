@@ -66,32 +66,21 @@ func (s *Server) grantClientCredentials(r *http.Request, cl *client, f form) (*o
 // for it: each must be listed; none means all of its listed resources
 // that are not exchange-only.
 func (s *Server) clientResources(cl *client, values []string) ([]*resource, error) {
-	if len(values) > 16 {
-		return nil, oauth.NewError(oauth.InvalidTarget, "too many resource values")
+	if len(values) == 0 {
+		out := slices.DeleteFunc(slices.Clone(cl.resources), func(r *resource) bool { return r.exchangeOnly })
+		if len(out) == 0 {
+			return nil, oauth.NewError(oauth.InvalidTarget, "the client may not obtain tokens for any resource")
+		}
+		return out, nil
 	}
-	var out []*resource
-	for _, v := range values {
-		r, err := s.findResource(v)
-		if err != nil {
-			return nil, err
-		}
-		if r.exchangeOnly {
-			return nil, oauth.NewError(oauth.InvalidTarget, "resource is available only through token exchange")
-		}
+	out, err := s.resolveResources(values)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range out {
 		if !slices.Contains(cl.resources, r) {
 			return nil, oauth.NewError(oauth.InvalidTarget, "the client may not obtain tokens for this resource")
 		}
-		out = appendUnique(out, r)
-	}
-	if len(values) == 0 {
-		for _, r := range cl.resources {
-			if !r.exchangeOnly {
-				out = append(out, r)
-			}
-		}
-	}
-	if len(out) == 0 {
-		return nil, oauth.NewError(oauth.InvalidTarget, "the client may not obtain tokens for any resource")
 	}
 	return out, nil
 }
