@@ -13,6 +13,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/auditnote"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/servermsg"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
@@ -98,6 +99,7 @@ type evaluated struct {
 type observation struct {
 	hash string
 	at   time.Time
+	gen  uint64 // serverState.gen when the list it came from was asked for
 }
 
 // serverState is what one replica knows of one server.
@@ -110,6 +112,10 @@ type serverState struct {
 	learnedAt    time.Time
 	learning     chan struct{} // closed when the learn in flight ends
 	recorded     map[string]time.Time
+	// gen counts the notifications/tools/list_changed seen: an
+	// observation of an older generation may predate a change and is
+	// relearned before a call relies on it.
+	gen uint64
 }
 
 // New returns a Policy for opts.
@@ -250,6 +256,12 @@ var _ gateway.Middleware = (*Policy)(nil).Wrap
 // Wrap is the Policy as gateway.Middleware.
 func (p *Policy) Wrap(next gateway.Handler) gateway.Handler {
 	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
+		if c.Stream {
+			// A legacy session's GET stream: the server's own messages,
+			// or the rest of an earlier stream, whose responses answer
+			// requests this call does not name.
+			return p.watch(ctx, next, c, true)
+		}
 		if c.Msg.Kind != jsonrpc.KindRequest {
 			return next(ctx, c)
 		}
@@ -261,8 +273,61 @@ func (p *Policy) Wrap(next gateway.Handler) gateway.Handler {
 				return nil, err
 			}
 		}
-		return next(ctx, c)
+		return p.watch(ctx, next, c, false)
 	}
+}
+
+// watch forwards a request (or opens a stream) and reads what comes back
+// for notifications/tools/list_changed (2025-11-25 server/tools "List
+// Changed Notification", 2026-07-28 basic/patterns/subscriptions): the
+// server says its tools changed, so what this replica observed of them may
+// be stale and is relearned before the next call relies on it. The
+// notification itself passes. On a stream, a tools/list result replayed
+// from an earlier stream is filtered as list does.
+func (p *Policy) watch(ctx context.Context, next gateway.Handler, c *gateway.Call, stream bool) (upstream.Reply, error) {
+	reply, err := next(ctx, c)
+	if err != nil {
+		return reply, err
+	}
+	server := c.Route
+	st := p.state(server)
+	gen := st.generation()
+	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
+		if servermsg.MayBeToolsChanged(data) {
+			m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+			if err != nil {
+				return nil, errBadList
+			}
+			if m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
+				p.toolsChanged(server, st)
+				return data, nil
+			}
+		}
+		if stream {
+			return p.filterList(ctx, server, st, gen, data)
+		}
+		return data, nil
+	}), nil
+}
+
+// generation returns the count of tool list changes seen so far.
+func (st *serverState) generation() uint64 {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.gen
+}
+
+// toolsChanged forgets what was observed of the server's tools: the next
+// tools/call relearns them (at once, even for a name not seen before)
+// and quarantines a definition that changed. tools/list results are
+// judged as they pass, whatever was observed.
+func (p *Policy) toolsChanged(server string, st *serverState) {
+	st.mu.Lock()
+	st.gen++
+	clear(st.observed)
+	st.learnedAt = time.Time{}
+	st.mu.Unlock()
+	p.log.Info("pinning: the server's tool list changed; relearning before the next call", "server", server)
 }
 
 // list forwards a tools/list and removes unapproved tools from its result.
@@ -275,12 +340,19 @@ func (p *Policy) list(ctx context.Context, next gateway.Handler, c *gateway.Call
 			p.log.Warn("pinning: learn tools for first use", "server", server, "err", err)
 		}
 	}
+	gen := st.generation()
 	reply, err := next(ctx, c)
 	if err != nil {
 		return reply, err
 	}
 	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-		return p.filterList(ctx, server, st, data)
+		if servermsg.MayBeToolsChanged(data) {
+			if m, err := jsonrpc.Decode(data, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
+				p.toolsChanged(server, st)
+				return data, nil
+			}
+		}
+		return p.filterList(ctx, server, st, gen, data)
 	}), nil
 }
 
@@ -311,8 +383,9 @@ func (p *Policy) wantsBootstrap(ctx context.Context, server string, st *serverSt
 // request fails rather than pass definitions that were not checked.
 var errBadList = errors.New("pinning: upstream tools/list result is malformed")
 
-// filterList rewrites one message of a tools/list reply.
-func (p *Policy) filterList(ctx context.Context, server string, st *serverState, data []byte) ([]byte, error) {
+// filterList rewrites one message of a tools/list reply; gen is the
+// generation of the list's request.
+func (p *Policy) filterList(ctx context.Context, server string, st *serverState, gen uint64, data []byte) ([]byte, error) {
 	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
 	if err != nil {
 		return nil, errBadList
@@ -337,7 +410,7 @@ func (p *Policy) filterList(ctx context.Context, server string, st *serverState,
 	for i, raw := range raws {
 		evs[i] = p.evaluate(raw)
 	}
-	allowed, err := p.judge(ctx, server, st, evs, false)
+	allowed, err := p.judge(ctx, server, st, evs, false, gen)
 	if err != nil {
 		return nil, err
 	}
@@ -372,7 +445,9 @@ func (p *Policy) filterList(ctx context.Context, server string, st *serverState,
 // judge decides which of the evaluated definitions are approved, records
 // what it observed and the candidates for approval, and reports them. With
 // complete set (a full learn), the observations replace what was known.
-func (p *Policy) judge(ctx context.Context, server string, st *serverState, evs []*evaluated, complete bool) ([]bool, error) {
+// gen is the generation of the request the definitions answer: when a
+// list change was seen since, they are recorded as stale.
+func (p *Policy) judge(ctx context.Context, server string, st *serverState, evs []*evaluated, complete bool, gen uint64) ([]bool, error) {
 	pins, err := p.approved(ctx, server, st)
 	if err != nil {
 		return nil, err
@@ -390,7 +465,7 @@ func (p *Policy) judge(ctx context.Context, server string, st *serverState, evs 
 		if ev.err != nil {
 			continue
 		}
-		st.observed[ev.def.Name] = observation{hash: ev.def.Hash, at: now}
+		st.observed[ev.def.Name] = observation{hash: ev.def.Hash, at: now, gen: gen}
 		if pins[ev.def.Name] == ev.def.Hash {
 			allowed[i] = true
 			continue
@@ -445,17 +520,27 @@ func (p *Policy) checkCall(ctx context.Context, next gateway.Handler, c *gateway
 	st.mu.Lock()
 	obs, known := st.observed[name]
 	learnedAt := st.learnedAt
+	gen := st.gen
 	st.mu.Unlock()
-	stale := !known || now.Sub(obs.at) >= p.opts.RefreshInterval
+	stale := !known || now.Sub(obs.at) >= p.opts.RefreshInterval || obs.gen != gen
 	// An unknown name relearns at most once a second, so that calls of
 	// made-up tools cannot turn into a stream of upstream tools/list.
 	if stale && (known || now.Sub(learnedAt) >= time.Second) {
-		if err := p.learn(ctx, next, c, st); err != nil {
-			return err
+		// A learn that joined one in flight, or during which the tool list
+		// changed, may answer with what the server listed before the
+		// change: learn once more.
+		for try := 0; try < 2; try++ {
+			if err := p.learn(ctx, next, c, st); err != nil {
+				return err
+			}
+			st.mu.Lock()
+			obs, known = st.observed[name]
+			fresh := !known || obs.gen == st.gen
+			st.mu.Unlock()
+			if fresh {
+				break
+			}
 		}
-		st.mu.Lock()
-		obs, known = st.observed[name]
-		st.mu.Unlock()
 	}
 	so := p.serverOptions(server)
 	if !known {
@@ -498,6 +583,7 @@ func (p *Policy) learn(ctx context.Context, next gateway.Handler, c *gateway.Cal
 	}
 	ch := make(chan struct{})
 	st.learning = ch
+	gen := st.gen
 	st.mu.Unlock()
 	defer func() {
 		st.mu.Lock()
@@ -548,7 +634,7 @@ func (p *Policy) learn(ctx context.Context, next gateway.Handler, c *gateway.Cal
 	if p.wantsBootstrap(ctx, c.Route, st) {
 		p.bootstrap(ctx, c.Route, st, evs)
 	}
-	_, err := p.judge(ctx, c.Route, st, evs, true)
+	_, err := p.judge(ctx, c.Route, st, evs, true, gen)
 	return err
 }
 

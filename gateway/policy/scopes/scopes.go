@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/servermsg"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
@@ -61,15 +62,27 @@ func New(o Options) gateway.Middleware {
 
 func (p *policy) wrap(next gateway.Handler) gateway.Handler {
 	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
-		if c.Msg.Kind != jsonrpc.KindRequest || c.Principal == nil {
-			// Open routes have no principal; notifications and responses
-			// carry no new authority.
+		if c.Principal == nil {
+			// Open routes have no principal.
+			return next(ctx, c)
+		}
+		if c.Stream {
+			// A legacy session's GET stream: the server's own messages,
+			// or the rest of an earlier stream, whose responses answer
+			// requests this call does not name.
+			return p.filtered(ctx, next, c, "", true)
+		}
+		if c.Msg.Kind != jsonrpc.KindRequest {
+			// Notifications and responses carry no new authority.
 			return next(ctx, c)
 		}
 		if err := requireTarget(c); err != nil {
 			return nil, err
 		}
-		need, who := p.required(c)
+		need, who, err := p.required(c)
+		if err != nil {
+			return nil, err
+		}
 		// Who the caller is first: a token with more scopes would not
 		// change it, so a step-up challenge would only waste a round
 		// trip.
@@ -79,19 +92,77 @@ func (p *policy) wrap(next gateway.Handler) gateway.Handler {
 		if missing := resourceserver.MissingScopes(c.Principal.Scopes, need); len(missing) > 0 {
 			return nil, p.refuse(need)
 		}
-		reply, err := next(ctx, c)
-		if err != nil {
-			return nil, err
-		}
-		rules, field := p.listRules(c.Msg.Method)
-		if rules == nil {
-			return reply, nil
-		}
-		pr := c.Principal
-		return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-			return filterList(data, field, rules, pr)
-		}), nil
+		return p.filtered(ctx, next, c, c.Msg.Method, false)
 	}
+}
+
+// filtered forwards a request (or opens a stream) and removes from what
+// comes back what the principal may not use: the entries of the result of
+// list method method it may not use, every notifications/resources/updated
+// about a resource a matching rule denies it, and, on a stream (resumed,
+// so that its responses answer requests this call does not name), the
+// denied entries of any list result by its shape. See package servermsg
+// for what each server message names.
+func (p *policy) filtered(ctx context.Context, next gateway.Handler, c *gateway.Call, method string, stream bool) (upstream.Reply, error) {
+	reply, err := next(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	type list struct {
+		rules []Rule
+		field string
+	}
+	var lists []list
+	for _, l := range servermsg.Lists {
+		if !stream && l.Method != method {
+			continue
+		}
+		if rules, field := p.listRules(l.Method); rules != nil {
+			lists = append(lists, list{rules, field})
+		}
+	}
+	updates := len(p.o.Resources) > 0
+	if len(lists) == 0 && !updates {
+		return reply, nil
+	}
+	pr := c.Principal
+	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
+		if updates && servermsg.MayBeUpdated(data) {
+			m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+			if err != nil {
+				return nil, errBadList
+			}
+			if uri, ok, err := servermsg.UpdatedURI(m); ok {
+				if err != nil || !p.mayUse(p.o.Resources, uri, pr) {
+					return nil, nil
+				}
+				return data, nil
+			}
+		}
+		var err error
+		for _, l := range lists {
+			if data, err = filterList(data, l.field, l.rules, pr); err != nil {
+				return nil, err
+			}
+		}
+		return data, nil
+	}), nil
+}
+
+// mayUse reports whether the principal satisfies every rule matching
+// target: its scopes, groups and claims.
+func (p *policy) mayUse(rules []Rule, target string, pr *gateway.Principal) bool {
+	var need []string
+	for i := range rules {
+		if Match(rules[i].Pattern, target) {
+			r := rules[i].requirement()
+			if !r.identityOK(pr) {
+				return false
+			}
+			need = append(need, r.Scopes...)
+		}
+	}
+	return resourceserver.MissingScopes(pr.Scopes, need) == nil
 }
 
 // identity is the part of a call's requirements that is about who the
@@ -174,7 +245,7 @@ func requireTarget(c *gateway.Call) error {
 // required is every scope the call needs (the method's and those of every
 // rule its target matches) and the group and claim requirements of the
 // same.
-func (p *policy) required(c *gateway.Call) ([]string, identity) {
+func (p *policy) required(c *gateway.Call) ([]string, identity, error) {
 	var need []string
 	var who identity
 	add := func(r Requirement) {
@@ -187,27 +258,40 @@ func (p *policy) required(c *gateway.Call) ([]string, identity) {
 		add(m)
 	}
 	var rules []Rule
-	target := ""
+	var targets []string
 	switch c.Msg.Method {
 	case mcp.MethodToolsCall:
-		rules, target = p.o.Tools, c.Params.Name
+		rules, targets = p.o.Tools, []string{c.Params.Name}
 	case mcp.MethodPromptsGet:
-		rules, target = p.o.Prompts, c.Params.Name
+		rules, targets = p.o.Prompts, []string{c.Params.Name}
 	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe:
-		rules, target = p.o.Resources, c.Params.URI
+		rules, targets = p.o.Resources, []string{c.Params.URI}
+	case mcp.MethodSubscriptionsListen:
+		// The 2026-07-28 form of resources/subscribe
+		// (basic/patterns/subscriptions): every URI it subscribes to
+		// needs what a subscribe of it would.
+		uris, err := servermsg.ListenURIs(c.Msg.Params)
+		if err != nil {
+			return nil, nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "Invalid params: notifications.resourceSubscriptions must be an array of strings"}
+		}
+		rules, targets = p.o.Resources, uris
 	case mcp.MethodCompletionComplete:
 		// Completions of a prompt's arguments or a resource template's
 		// variables say what the prompt or resources hold: the same
 		// rules apply to params.ref (2025-11-25
 		// server/utilities/completion "Reference Types").
+		var target string
 		rules, target = p.completionRules(c)
+		targets = []string{target}
 	}
-	for i := range rules {
-		if Match(rules[i].Pattern, target) {
-			add(rules[i].requirement())
+	for _, target := range targets {
+		for i := range rules {
+			if Match(rules[i].Pattern, target) {
+				add(rules[i].requirement())
+			}
 		}
 	}
-	return dedupe(need), who
+	return dedupe(need), who, nil
 }
 
 // completionRules returns the rules and the name a completion's ref

@@ -11,6 +11,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/glob"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
+	"github.com/mcpfort/mcpfort/gateway/policy/internal/servermsg"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
@@ -180,22 +181,39 @@ var _ gateway.Middleware = (*Filter)(nil).Wrap
 // Wrap is the Filter as gateway.Middleware.
 func (f *Filter) Wrap(next gateway.Handler) gateway.Handler {
 	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
-		if c.Msg.Kind != jsonrpc.KindRequest {
-			return next(ctx, c)
-		}
 		var scopes []string
 		if c.Principal != nil {
 			scopes = c.Principal.Scopes
 		}
+		if c.Stream {
+			// A legacy session's GET stream: the server's own messages,
+			// or the rest of an earlier stream, whose responses answer
+			// requests this call does not name.
+			return f.filtered(ctx, next, c, servermsg.List{}, true, scopes)
+		}
+		if c.Msg.Kind != jsonrpc.KindRequest {
+			return next(ctx, c)
+		}
 		switch c.Msg.Method {
-		case mcp.MethodToolsList:
-			return f.filtered(ctx, next, c, Tool, "tools", "name", scopes)
-		case mcp.MethodPromptsList:
-			return f.filtered(ctx, next, c, Prompt, "prompts", "name", scopes)
-		case mcp.MethodResourcesList:
-			return f.filtered(ctx, next, c, Resource, "resources", "uri", scopes)
-		case mcp.MethodResourcesTemplates:
-			return f.filtered(ctx, next, c, Resource, "resourceTemplates", "uriTemplate", scopes)
+		case mcp.MethodToolsList, mcp.MethodPromptsList, mcp.MethodResourcesList, mcp.MethodResourcesTemplates:
+			for _, l := range servermsg.Lists {
+				if l.Method == c.Msg.Method {
+					return f.filtered(ctx, next, c, l, false, scopes)
+				}
+			}
+		case mcp.MethodSubscriptionsListen:
+			// The 2026-07-28 form of resources/subscribe
+			// (basic/patterns/subscriptions): every URI it subscribes to
+			// is checked as a subscribe of it would be.
+			uris, err := servermsg.ListenURIs(c.Msg.Params)
+			if err != nil {
+				return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: "Invalid params: notifications.resourceSubscriptions must be an array of strings"}
+			}
+			for _, u := range uris {
+				if err := f.checkURI(u, scopes); err != nil {
+					return nil, err
+				}
+			}
 		case mcp.MethodToolsCall:
 			if !c.Params.HasName {
 				return nil, missingTarget(c.Msg.Method, "name")
@@ -222,7 +240,7 @@ func (f *Filter) Wrap(next gateway.Handler) gateway.Handler {
 				return nil, err
 			}
 		}
-		return next(ctx, c)
+		return f.filtered(ctx, next, c, servermsg.List{}, false, scopes)
 	}
 }
 
@@ -377,16 +395,72 @@ func quoteShort(s string) string {
 	return string(jsonx.Quote(s))
 }
 
-// filtered forwards a list request and removes hidden entries from its
-// result as it passes.
-func (f *Filter) filtered(ctx context.Context, next gateway.Handler, c *gateway.Call, k Kind, field, key string, scopes []string) (upstream.Reply, error) {
+// filtered forwards a request (or opens a stream) and removes from what
+// comes back what the caller may not see: the hidden entries of the
+// result of list l (when l names a list method), every
+// notifications/resources/updated about a hidden resource, and, on a
+// stream (resumed, so that its responses answer requests this call does
+// not name), the hidden entries of any list result by its shape. See
+// package servermsg for what each server message names.
+func (f *Filter) filtered(ctx context.Context, next gateway.Handler, c *gateway.Call, l servermsg.List, stream bool, scopes []string) (upstream.Reply, error) {
 	reply, err := next(ctx, c)
-	if err != nil || !f.active[k] {
+	if err != nil {
 		return reply, err
 	}
+	var lists []servermsg.List
+	switch {
+	case stream:
+		for _, sl := range servermsg.Lists {
+			if f.active[kindOf(sl)] {
+				lists = append(lists, sl)
+			}
+		}
+	case l.Method != "" && f.active[kindOf(l)]:
+		lists = []servermsg.List{l}
+	}
+	if len(lists) == 0 && !f.active[Resource] {
+		return reply, nil
+	}
 	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-		return filterList(data, field, key, func(name string) bool { return f.Allowed(k, name, scopes) })
+		return f.serverMessage(data, lists, scopes)
 	}), nil
+}
+
+func kindOf(l servermsg.List) Kind {
+	switch l.Field {
+	case "tools":
+		return Tool
+	case "prompts":
+		return Prompt
+	}
+	return Resource
+}
+
+// serverMessage rewrites one message coming back: it filters the list
+// results in lists, and drops a notifications/resources/updated about a
+// resource the caller may not read (checked as a resources/read of its
+// URI would be, normalized form included), or that names no URI.
+func (f *Filter) serverMessage(data []byte, lists []servermsg.List, scopes []string) ([]byte, error) {
+	if f.active[Resource] && servermsg.MayBeUpdated(data) {
+		m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+		if err != nil {
+			return nil, errBadList
+		}
+		if uri, ok, err := servermsg.UpdatedURI(m); ok {
+			if err != nil || f.checkURI(uri, scopes) != nil {
+				return nil, nil
+			}
+			return data, nil
+		}
+	}
+	var err error
+	for _, l := range lists {
+		k := kindOf(l)
+		if data, err = filterList(data, l.Field, l.Key, func(name string) bool { return f.Allowed(k, name, scopes) }); err != nil {
+			return nil, err
+		}
+	}
+	return data, nil
 }
 
 // errBadList reports a list result the filter cannot read; the gateway
