@@ -1,0 +1,453 @@
+package policytest
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+)
+
+// Resources of the stream server: one every caller may read, one the
+// tests hide.
+const (
+	PublicURI  = "test://public/readme"
+	PrivateURI = "test://private/keys"
+)
+
+// streamServerEnv, when set in the environment of a test binary whose
+// TestMain calls ServeStreamServerIfAsked, makes it the stream server over
+// stdio.
+const streamServerEnv = "MCPFORT_POLICYTEST_STREAM_SERVER"
+
+// ServeStreamServerIfAsked runs the stream server over stdio and exits
+// when the test binary was started as a stdio upstream (see
+// NewStreamGateway); otherwise it returns. Call it first in TestMain.
+func ServeStreamServerIfAsked() {
+	if os.Getenv(streamServerEnv) == "" {
+		return
+	}
+	if err := StreamServer().Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// StreamServer is an MCP server that sends what the stream tests watch for
+// when poked (a notifications/roots/list_changed from a legacy client, or
+// a call of its tool "poke"): notifications/resources/updated about
+// PrivateURI, then about PublicURI (to the sessions subscribed to them),
+// then a new definition of tool "echo", which the SDK announces with
+// notifications/tools/list_changed. A client reading until that
+// notification has been sent everything before it.
+func StreamServer() *mcp.Server {
+	var srv *mcp.Server
+	fire := func() {
+		ctx := context.Background()
+		_ = srv.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: PrivateURI})
+		_ = srv.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: PublicURI})
+		addEcho(srv, "echoes its text, now differently")
+	}
+	srv = mcp.NewServer(&mcp.Implementation{Name: "streams", Version: "1"}, &mcp.ServerOptions{
+		SubscribeHandler:        func(context.Context, *mcp.SubscribeRequest) error { return nil },
+		UnsubscribeHandler:      func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
+		RootsListChangedHandler: func(context.Context, *mcp.RootsListChangedRequest) { fire() },
+	})
+	addEcho(srv, "echoes its text")
+	srv.AddTool(&mcp.Tool{Name: "poke", Description: "sends the notifications", InputSchema: json.RawMessage(`{"type":"object"}`)},
+		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			fire()
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "poked"}}}, nil
+		})
+	for _, uri := range []string{PublicURI, PrivateURI} {
+		srv.AddResource(&mcp.Resource{URI: uri, Name: uri, MIMEType: "text/plain"}, func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+			return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "contents of " + req.Params.URI}}}, nil
+		})
+	}
+	return srv
+}
+
+func addEcho(srv *mcp.Server, desc string) {
+	mcp.AddTool(srv, &mcp.Tool{Name: "echo", Description: desc}, func(ctx context.Context, req *mcp.CallToolRequest, a echoArgs) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: a.Text}}}, nil, nil
+	})
+}
+
+// StreamKind is an upstream kind of the stream tests.
+type StreamKind string
+
+// Upstream kinds: the stream server over Streamable HTTP (session-based
+// for legacy clients, stateless for 2026-07-28 clients), or over stdio.
+const (
+	HTTP  StreamKind = "http"
+	Stdio StreamKind = "stdio"
+)
+
+// NewStreamGateway starts the stream server as an upstream of kind and a
+// gateway in front of it; legacy says whether the clients are of the
+// legacy era (the HTTP upstream then keeps sessions). It returns the
+// gateway's URL. A stdio upstream is the test binary itself: its TestMain
+// must call ServeStreamServerIfAsked.
+func NewStreamGateway(t testing.TB, kind StreamKind, legacy bool, opts Options) string {
+	t.Helper()
+	switch kind {
+	case HTTP:
+		srv := StreamServer()
+		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: !legacy})
+		ts := httptest.NewServer(h)
+		t.Cleanup(ts.Close)
+		return NewGateway(t, ts.URL, opts).URL
+	case Stdio:
+		exe, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		up := NewStdioUpstream(t, []string{exe}, []string{streamServerEnv + "=1"})
+		return NewGatewayFor(t, up, opts).URL
+	}
+	t.Fatalf("unknown upstream kind %q", kind)
+	return ""
+}
+
+// RawClient speaks to a gateway by hand, so that a test sees exactly the
+// messages the gateway sends: a legacy client in a session (after
+// Initialize) or a 2026-07-28 client (Modern).
+type RawClient struct {
+	t      testing.TB
+	url    string
+	sid    string
+	modern bool
+	// Header names the caller (Identity); a test may change it between
+	// requests, as a client does when it refreshes its token.
+	Header http.Header
+}
+
+// NewLegacyClient opens a 2025-11-25 session on the gateway at url as the
+// caller h.
+func NewLegacyClient(t testing.TB, url string, h http.Header) *RawClient {
+	t.Helper()
+	c := &RawClient{t: t, url: url, Header: h}
+	r := c.Send(`{"jsonrpc":"2.0","id":"init","method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"roots":{"listChanged":true}},"clientInfo":{"name":"raw","version":"1"}}}`)
+	if _, ok := r.Response(); !ok || c.sid == "" {
+		t.Fatalf("initialize: status %d, no session", r.Status)
+	}
+	r = c.Send(`{"jsonrpc":"2.0","method":"notifications/initialized"}`)
+	r.Close()
+	return c
+}
+
+// NewModernClient returns a 2026-07-28 client of the gateway at url as
+// the caller h.
+func NewModernClient(t testing.TB, url string, h http.Header) *RawClient {
+	return &RawClient{t: t, url: url, Header: h, modern: true}
+}
+
+// Call sends a request (a 2026-07-28 client adds the _meta and headers its
+// era requires) and returns its answer.
+func (c *RawClient) Call(id, method, params string) *RawResponse {
+	c.t.Helper()
+	if c.modern {
+		var p map[string]any
+		if err := json.Unmarshal([]byte(params), &p); err != nil {
+			c.t.Fatal(err)
+		}
+		meta, _ := p["_meta"].(map[string]any)
+		if meta == nil {
+			meta = map[string]any{}
+		}
+		meta["io.modelcontextprotocol/protocolVersion"] = "2026-07-28"
+		meta["io.modelcontextprotocol/clientCapabilities"] = map[string]any{}
+		meta["io.modelcontextprotocol/clientInfo"] = map[string]any{"name": "raw", "version": "1"}
+		p["_meta"] = meta
+		b, _ := json.Marshal(p)
+		params = string(b)
+	}
+	body := `{"jsonrpc":"2.0","id":` + id + `,"method":"` + method + `","params":` + params + `}`
+	h := http.Header{}
+	if c.modern {
+		h.Set("Mcp-Method", method)
+		var p struct{ Name, URI string }
+		_ = json.Unmarshal([]byte(params), &p)
+		switch method {
+		case "tools/call", "prompts/get":
+			h.Set("Mcp-Name", p.Name)
+		case "resources/read":
+			h.Set("Mcp-Name", p.URI)
+		}
+	}
+	return c.open(http.MethodPost, body, h)
+}
+
+// Send POSTs one message as it is.
+func (c *RawClient) Send(body string) *RawResponse {
+	c.t.Helper()
+	return c.open(http.MethodPost, body, nil)
+}
+
+// Get opens the session's GET stream.
+func (c *RawClient) Get() *RawResponse {
+	c.t.Helper()
+	return c.open(http.MethodGet, "", nil)
+}
+
+func (c *RawClient) open(method, body string, extra http.Header) *RawResponse {
+	c.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	c.t.Cleanup(cancel)
+	req, err := http.NewRequestWithContext(ctx, method, c.url, strings.NewReader(body))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for k, v := range c.Header {
+		req.Header[k] = v
+	}
+	for k, v := range extra {
+		req.Header[k] = v
+	}
+	if method == http.MethodPost {
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+	} else {
+		req.Header.Set("Accept", "text/event-stream")
+	}
+	switch {
+	case c.modern:
+		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	case c.sid != "":
+		req.Header.Set("Mcp-Session-Id", c.sid)
+		req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.t.Cleanup(func() { resp.Body.Close() })
+	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" && !c.modern {
+		c.sid = sid
+	}
+	r := &RawResponse{Status: resp.StatusCode, body: resp.Body, events: make(chan string, 64)}
+	go func() {
+		defer close(r.events)
+		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+			b, _ := io.ReadAll(resp.Body)
+			if len(b) > 0 {
+				r.events <- string(b)
+			}
+			return
+		}
+		var data string
+		sc := bufio.NewScanner(resp.Body)
+		sc.Buffer(nil, 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			switch {
+			case line == "":
+				if data != "" {
+					r.events <- data
+				}
+				data = ""
+			case strings.HasPrefix(line, "data:"):
+				data += strings.TrimSpace(line[5:])
+			}
+		}
+	}()
+	return r
+}
+
+// RawResponse is the answer to one HTTP request: a JSON body or an SSE
+// stream, as the messages it carries.
+type RawResponse struct {
+	Status int
+	body   io.ReadCloser
+	events chan string
+	// Seen are the messages read so far.
+	Seen []string
+}
+
+// Close ends the request.
+func (r *RawResponse) Close() { r.body.Close() }
+
+// Until reads messages until one contains want, and reports whether one
+// did before the answer ended (or its deadline passed).
+func (r *RawResponse) Until(want string) bool {
+	for m := range r.events {
+		r.Seen = append(r.Seen, m)
+		if strings.Contains(m, want) {
+			return true
+		}
+	}
+	return false
+}
+
+// Next reads one message.
+func (r *RawResponse) Next() (string, bool) {
+	m, ok := <-r.events
+	if ok {
+		r.Seen = append(r.Seen, m)
+	}
+	return m, ok
+}
+
+// Response reads until the JSON-RPC response and returns it.
+func (r *RawResponse) Response() (string, bool) {
+	if !r.Until(`"id"`) {
+		return "", false
+	}
+	return r.Seen[len(r.Seen)-1], true
+}
+
+// Saw reports whether a message read so far contains s.
+func (r *RawResponse) Saw(s string) bool {
+	for _, m := range r.Seen {
+		if strings.Contains(m, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// StreamCase is one cell of the stream matrix: an upstream kind and a
+// client era (legacy: the session's GET stream; 2026-07-28: a
+// subscriptions/listen stream).
+type StreamCase struct {
+	Kind   StreamKind
+	Legacy bool
+}
+
+func (s StreamCase) String() string {
+	if s.Legacy {
+		return string(s.Kind) + "/legacy-GET"
+	}
+	return string(s.Kind) + "/2026-listen"
+}
+
+// StreamCases are the cells every access policy is tested in.
+var StreamCases = []StreamCase{{HTTP, true}, {HTTP, false}, {Stdio, true}, {Stdio, false}}
+
+const (
+	toolsChanged = "notifications/tools/list_changed"
+	listenBoth   = `{"notifications":{"toolsListChanged":true,"resourceSubscriptions":["` + PublicURI + `","` + PrivateURI + `"]}}`
+	listenPublic = `{"notifications":{"toolsListChanged":true,"resourceSubscriptions":["` + PublicURI + `"]}}`
+)
+
+// TestHiddenResourceUpdates checks, through a gateway running the policies
+// of opts, that a caller to whom the policies hide PrivateURI is never
+// sent notifications/resources/updated about it on its stream, while the
+// one about PublicURI and the tool list change reach it.
+//
+// A legacy client subscribes to both resources as allowed (a token that
+// may read PrivateURI), then, as lesser (the same user and client, with a
+// token that may not: a refresh with fewer scopes, a group membership
+// ended), opens its session's GET stream. A 2026-07-28 client, as lesser,
+// opens one subscriptions/listen stream asking for both resources (which
+// the policies may refuse outright) and one asking for PublicURI only.
+func TestHiddenResourceUpdates(t *testing.T, sc StreamCase, opts Options, allowed, lesser http.Header) {
+	t.Helper()
+	gw := NewStreamGateway(t, sc.Kind, sc.Legacy, opts)
+	if sc.Legacy {
+		c := NewLegacyClient(t, gw, allowed)
+		for i, uri := range []string{PublicURI, PrivateURI} {
+			res, ok := c.Call(fmt.Sprint(10+i), "resources/subscribe", `{"uri":"`+uri+`"}`).Response()
+			if !ok || strings.Contains(res, `"error"`) {
+				t.Fatalf("subscribe %s as the allowed caller: %s", uri, res)
+			}
+		}
+		c.Header = lesser
+		get := c.Get()
+		if get.Status != http.StatusOK {
+			t.Fatalf("GET: %d", get.Status)
+		}
+		c.Send(`{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}`).Close()
+		if !get.Until(toolsChanged) {
+			t.Fatalf("the GET stream ended before the tool list change; it carried %q", get.Seen)
+		}
+		if get.Saw(PrivateURI) || !get.Saw(PublicURI) {
+			t.Fatalf("the GET stream of a caller who may not read %s carried %q", PrivateURI, get.Seen)
+		}
+		return
+	}
+	c := NewModernClient(t, gw, lesser)
+	stream := c.Call(`"l1"`, "subscriptions/listen", listenBoth)
+	first, ok := stream.Next()
+	if !ok {
+		t.Fatalf("listen for both: status %d, nothing", stream.Status)
+	}
+	if strings.Contains(first, `"error"`) {
+		// Refused, as a resources/subscribe of the hidden resource would
+		// be: the stream that proves updates still flow asks for
+		// PublicURI only.
+		if !strings.Contains(first, `"code":-31005`) {
+			t.Fatalf("listen for both refused with %d %s", stream.Status, first)
+		}
+		stream = c.Call(`"l2"`, "subscriptions/listen", listenPublic)
+		if _, ok := stream.Next(); !ok {
+			t.Fatalf("listen for %s: status %d, nothing", PublicURI, stream.Status)
+		}
+	}
+	if !stream.Saw("notifications/subscriptions/acknowledged") {
+		t.Fatalf("listen: %d %q", stream.Status, stream.Seen)
+	}
+	if res, ok := c.Call(`"p"`, "tools/call", `{"name":"poke","arguments":{}}`).Response(); !ok || !strings.Contains(res, "poked") {
+		t.Fatalf("poke: %s", res)
+	}
+	if !stream.Until(toolsChanged) {
+		t.Fatalf("the listen stream ended before the tool list change; it carried %q", stream.Seen)
+	}
+	if stream.Saw(`"uri":"`+PrivateURI) || !stream.Saw(`"uri":"`+PublicURI) {
+		t.Fatalf("the listen stream of a caller who may not read %s carried %q", PrivateURI, stream.Seen)
+	}
+}
+
+// TestToolChangeOnStream checks, through a gateway running a pinning
+// policy that trusts the first tool list it sees, that a tool whose
+// definition changes while the client holds a stream is refused at its
+// next call and hidden from the next tools/list: the policy learns from
+// the notifications/tools/list_changed on the stream (which still reaches
+// the client) that what it observed is stale.
+func TestToolChangeOnStream(t *testing.T, sc StreamCase, opts Options, h http.Header) {
+	t.Helper()
+	gw := NewStreamGateway(t, sc.Kind, sc.Legacy, opts)
+	var c *RawClient
+	if sc.Legacy {
+		c = NewLegacyClient(t, gw, h)
+	} else {
+		c = NewModernClient(t, gw, h)
+	}
+	if res, ok := c.Call("1", "tools/list", `{}`).Response(); !ok || !strings.Contains(res, `"name":"echo"`) {
+		t.Fatalf("tools/list before the change: %s", res)
+	}
+	if res, ok := c.Call("2", "tools/call", `{"name":"echo","arguments":{"text":"before"}}`).Response(); !ok || !strings.Contains(res, "before") || strings.Contains(res, `"error"`) {
+		t.Fatalf("echo before the change: %s", res)
+	}
+	var stream *RawResponse
+	if sc.Legacy {
+		stream = c.Get()
+		c.Send(`{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}`).Close()
+	} else {
+		stream = c.Call(`"l"`, "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`)
+		if !stream.Until("notifications/subscriptions/acknowledged") {
+			t.Fatalf("listen: %d %q", stream.Status, stream.Seen)
+		}
+		if res, ok := c.Call(`"p"`, "tools/call", `{"name":"poke","arguments":{}}`).Response(); !ok || !strings.Contains(res, "poked") {
+			t.Fatalf("poke: %s", res)
+		}
+	}
+	if !stream.Until(toolsChanged) {
+		t.Fatalf("the stream ended before the tool list change; it carried %q", stream.Seen)
+	}
+	if res, ok := c.Call("3", "tools/call", `{"name":"echo","arguments":{"text":"after"}}`).Response(); !ok || strings.Contains(res, "after") || !strings.Contains(res, "quarantined") {
+		t.Fatalf("echo after its definition changed: %s", res)
+	}
+	if res, ok := c.Call("4", "tools/list", `{}`).Response(); !ok || strings.Contains(res, `"name":"echo"`) || !strings.Contains(res, `"name":"poke"`) {
+		t.Fatalf("tools/list after the change: %s", res)
+	}
+}
