@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpfort/mcpfort/gateway"
 )
 
 // Resources of the stream server: one every caller may read, one the
@@ -92,17 +94,25 @@ const (
 	Stdio StreamKind = "stdio"
 )
 
-// NewStreamGateway starts the stream server as an upstream of kind and a
-// gateway in front of it; legacy says whether the clients are of the
-// legacy era (the HTTP upstream then keeps sessions). It returns the
-// gateway's URL. A stdio upstream is the test binary itself: its TestMain
-// must call ServeStreamServerIfAsked.
-func NewStreamGateway(t testing.TB, kind StreamKind, legacy bool, opts Options) string {
+// NewStreamGateway starts the stream server as an upstream of the case's
+// kind and a gateway in front of it, and returns the gateway's URL. The
+// upstream speaks the clients' era (an HTTP upstream keeps sessions for
+// legacy clients), or the other one when the case is bridged. A stdio
+// upstream is the test binary itself: its TestMain must call
+// ServeStreamServerIfAsked.
+func NewStreamGateway(t testing.TB, sc StreamCase, opts Options) string {
 	t.Helper()
-	switch kind {
+	legacyUpstream := sc.Legacy != sc.Bridged
+	if sc.Bridged {
+		opts.UpstreamEra = gateway.EraModern
+		if legacyUpstream {
+			opts.UpstreamEra = gateway.EraLegacy
+		}
+	}
+	switch sc.Kind {
 	case HTTP:
 		srv := StreamServer()
-		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: !legacy})
+		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: !legacyUpstream})
 		ts := httptest.NewServer(h)
 		t.Cleanup(ts.Close)
 		return NewGateway(t, ts.URL, opts).URL
@@ -114,7 +124,7 @@ func NewStreamGateway(t testing.TB, kind StreamKind, legacy bool, opts Options) 
 		up := NewStdioUpstream(t, []string{exe}, []string{streamServerEnv + "=1"})
 		return NewGatewayFor(t, up, opts).URL
 	}
-	t.Fatalf("unknown upstream kind %q", kind)
+	t.Fatalf("unknown upstream kind %q", sc.Kind)
 	return ""
 }
 
@@ -297,6 +307,46 @@ func (r *RawResponse) Next() (string, bool) {
 	return m, ok
 }
 
+// within reads messages until one contains want, for at most d.
+func (r *RawResponse) within(want string, d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		select {
+		case m, ok := <-r.events:
+			if !ok {
+				return false
+			}
+			r.Seen = append(r.Seen, m)
+			if strings.Contains(m, want) {
+				return true
+			}
+		case <-timer.C:
+			return false
+		}
+	}
+}
+
+// pokeUntil pokes the stream server until stream carries a message
+// containing want, and then the tool list change that ends a poke's
+// notifications, so that everything the poke sent before has been read. A
+// stream the gateway opens upstream on the client's behalf (a bridged
+// one) may not be listening yet when the first poke comes: the server
+// then has no one to tell, and the next poke is tried.
+func (c *RawClient) pokeUntil(sc StreamCase, stream *RawResponse, want string) bool {
+	c.t.Helper()
+	for try := 0; try < 10; try++ {
+		c.poke(sc)
+		if !stream.within(toolsChanged, time.Second) {
+			continue
+		}
+		if stream.Saw(want) {
+			return true
+		}
+	}
+	return false
+}
+
 // Response reads until the JSON-RPC response and returns it.
 func (r *RawResponse) Response() (string, bool) {
 	if !r.Until(`"id"`) {
@@ -315,23 +365,52 @@ func (r *RawResponse) Saw(s string) bool {
 	return false
 }
 
-// StreamCase is one cell of the stream matrix: an upstream kind and a
-// client era (legacy: the session's GET stream; 2026-07-28: a
-// subscriptions/listen stream).
+// StreamCase is one cell of the stream matrix: an upstream kind, a client
+// era (legacy: the session's GET stream; 2026-07-28: a
+// subscriptions/listen stream) and whether the upstream speaks the other
+// era (the gateway bridges: a legacy client's GET stream is a
+// subscriptions/listen upstream; a 2026-07-28 client's listen stream is
+// fed by the GET stream of the upstream session).
 type StreamCase struct {
-	Kind   StreamKind
-	Legacy bool
+	Kind    StreamKind
+	Legacy  bool
+	Bridged bool
 }
 
 func (s StreamCase) String() string {
+	name := string(s.Kind) + "/2026-listen"
 	if s.Legacy {
-		return string(s.Kind) + "/legacy-GET"
+		name = string(s.Kind) + "/legacy-GET"
 	}
-	return string(s.Kind) + "/2026-listen"
+	if s.Bridged {
+		name += "-bridged"
+	}
+	return name
 }
 
-// StreamCases are the cells every access policy is tested in.
-var StreamCases = []StreamCase{{HTTP, true}, {HTTP, false}, {Stdio, true}, {Stdio, false}}
+// StreamCases are the cells every access policy is tested in. A
+// 2026-07-28 client bridged to a stdio upstream has no cell: the poke's
+// notifications are the poke call's (a stdio process says nothing about
+// where a message goes), so its listen stream never carries them.
+var StreamCases = []StreamCase{
+	{HTTP, true, false}, {HTTP, false, false}, {Stdio, true, false}, {Stdio, false, false},
+	{HTTP, true, true}, {HTTP, false, true}, {Stdio, true, true},
+}
+
+// poke makes the stream server send its notifications: a legacy client
+// in a session with the upstream says its roots changed (a notification,
+// so that no call is in flight and a stdio upstream's messages go to the
+// session's GET stream); otherwise it calls tool poke.
+func (c *RawClient) poke(sc StreamCase) {
+	c.t.Helper()
+	if sc.Legacy && !sc.Bridged {
+		c.Send(`{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}`).Close()
+		return
+	}
+	if res, ok := c.Call(`"poke"`, "tools/call", `{"name":"poke","arguments":{}}`).Response(); !ok || !strings.Contains(res, "poked") {
+		c.t.Fatalf("poke: %s", res)
+	}
+}
 
 const (
 	toolsChanged = "notifications/tools/list_changed"
@@ -352,7 +431,7 @@ const (
 // the policies may refuse outright) and one asking for PublicURI only.
 func TestHiddenResourceUpdates(t *testing.T, sc StreamCase, opts Options, allowed, lesser http.Header) {
 	t.Helper()
-	gw := NewStreamGateway(t, sc.Kind, sc.Legacy, opts)
+	gw := NewStreamGateway(t, sc, opts)
 	if sc.Legacy {
 		c := NewLegacyClient(t, gw, allowed)
 		for i, uri := range []string{PublicURI, PrivateURI} {
@@ -366,11 +445,10 @@ func TestHiddenResourceUpdates(t *testing.T, sc StreamCase, opts Options, allowe
 		if get.Status != http.StatusOK {
 			t.Fatalf("GET: %d", get.Status)
 		}
-		c.Send(`{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}`).Close()
-		if !get.Until(toolsChanged) {
-			t.Fatalf("the GET stream ended before the tool list change; it carried %q", get.Seen)
+		if !c.pokeUntil(sc, get, PublicURI) {
+			t.Fatalf("the GET stream carried no update of %s: %q", PublicURI, get.Seen)
 		}
-		if get.Saw(PrivateURI) || !get.Saw(PublicURI) {
+		if get.Saw(PrivateURI) {
 			t.Fatalf("the GET stream of a caller who may not read %s carried %q", PrivateURI, get.Seen)
 		}
 		return
@@ -396,13 +474,10 @@ func TestHiddenResourceUpdates(t *testing.T, sc StreamCase, opts Options, allowe
 	if !stream.Saw("notifications/subscriptions/acknowledged") {
 		t.Fatalf("listen: %d %q", stream.Status, stream.Seen)
 	}
-	if res, ok := c.Call(`"p"`, "tools/call", `{"name":"poke","arguments":{}}`).Response(); !ok || !strings.Contains(res, "poked") {
-		t.Fatalf("poke: %s", res)
+	if !c.pokeUntil(sc, stream, `"uri":"`+PublicURI) {
+		t.Fatalf("the listen stream carried no update of %s: %q", PublicURI, stream.Seen)
 	}
-	if !stream.Until(toolsChanged) {
-		t.Fatalf("the listen stream ended before the tool list change; it carried %q", stream.Seen)
-	}
-	if stream.Saw(`"uri":"`+PrivateURI) || !stream.Saw(`"uri":"`+PublicURI) {
+	if stream.Saw(`"uri":"` + PrivateURI) {
 		t.Fatalf("the listen stream of a caller who may not read %s carried %q", PrivateURI, stream.Seen)
 	}
 }
@@ -415,7 +490,7 @@ func TestHiddenResourceUpdates(t *testing.T, sc StreamCase, opts Options, allowe
 // the client) that what it observed is stale.
 func TestToolChangeOnStream(t *testing.T, sc StreamCase, opts Options, h http.Header) {
 	t.Helper()
-	gw := NewStreamGateway(t, sc.Kind, sc.Legacy, opts)
+	gw := NewStreamGateway(t, sc, opts)
 	var c *RawClient
 	if sc.Legacy {
 		c = NewLegacyClient(t, gw, h)
@@ -431,18 +506,14 @@ func TestToolChangeOnStream(t *testing.T, sc StreamCase, opts Options, h http.He
 	var stream *RawResponse
 	if sc.Legacy {
 		stream = c.Get()
-		c.Send(`{"jsonrpc":"2.0","method":"notifications/roots/list_changed"}`).Close()
 	} else {
 		stream = c.Call(`"l"`, "subscriptions/listen", `{"notifications":{"toolsListChanged":true}}`)
 		if !stream.Until("notifications/subscriptions/acknowledged") {
 			t.Fatalf("listen: %d %q", stream.Status, stream.Seen)
 		}
-		if res, ok := c.Call(`"p"`, "tools/call", `{"name":"poke","arguments":{}}`).Response(); !ok || !strings.Contains(res, "poked") {
-			t.Fatalf("poke: %s", res)
-		}
 	}
-	if !stream.Until(toolsChanged) {
-		t.Fatalf("the stream ended before the tool list change; it carried %q", stream.Seen)
+	if !c.pokeUntil(sc, stream, toolsChanged) {
+		t.Fatalf("the stream carried no tool list change: %q", stream.Seen)
 	}
 	if res, ok := c.Call("3", "tools/call", `{"name":"echo","arguments":{"text":"after"}}`).Response(); !ok || strings.Contains(res, "after") || !strings.Contains(res, "quarantined") {
 		t.Fatalf("echo after its definition changed: %s", res)
