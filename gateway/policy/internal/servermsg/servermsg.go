@@ -3,6 +3,7 @@ package servermsg
 import (
 	"bytes"
 	"errors"
+	"strings"
 
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
@@ -46,9 +47,9 @@ func MayBeUpdated(data []byte) bool { return mayName(data, updated) }
 // notifications/tools/list_changed (false means it certainly is not).
 func MayBeToolsChanged(data []byte) bool { return mayName(data, toolsChange) }
 
-// ErrNoURI reports a notifications/resources/updated without a string
+// ErrNoURI reports a notifications/resources/updated without one string
 // params.uri: a client might still read a URI from it (under another
-// member spelling), so the policies drop it.
+// spelling of the member, or the last of two), so the policies drop it.
 var ErrNoURI = errors.New("servermsg: resources/updated without a string params.uri")
 
 // UpdatedURI returns the URI a notifications/resources/updated names. ok
@@ -58,11 +59,8 @@ func UpdatedURI(m *jsonrpc.Message) (uri string, ok bool, err error) {
 	if m.Kind != jsonrpc.KindNotification || m.Method != mcp.NotificationResourcesUpdated {
 		return "", false, nil
 	}
-	if !jsonx.IsObject(m.Params) {
-		return "", true, ErrNoURI
-	}
-	v, has := jsonx.Get(m.Params, "uri")
-	if !has {
+	v, err := member(m.Params, "uri")
+	if err != nil || v == nil {
 		return "", true, ErrNoURI
 	}
 	s, isStr := jsonx.String(v)
@@ -72,30 +70,34 @@ func UpdatedURI(m *jsonrpc.Message) (uri string, ok bool, err error) {
 	return s, true, nil
 }
 
-// ErrBadListen reports subscriptions/listen params whose
-// notifications.resourceSubscriptions is not an array of strings.
+// ErrBadListen reports subscriptions/listen params the policies cannot
+// read for certain: notifications.resourceSubscriptions is not an array of
+// strings, or a member on the way is repeated or spelled in another case.
 var ErrBadListen = errors.New("servermsg: malformed notifications.resourceSubscriptions")
 
 // ListenURIs returns the resource URIs a subscriptions/listen request
 // subscribes to (params.notifications.resourceSubscriptions, 2026-07-28
-// basic/patterns/subscriptions). A member that is present but not an
-// array of strings is ErrBadListen: a rule checked against URIs the
-// policy could not read would check nothing.
+// basic/patterns/subscriptions). A rule checked against URIs the policy
+// could not read would check nothing, while readers that match member
+// names case-insensitively and keep the last duplicate (Go's
+// encoding/json, in upstreams and in the gateway's own bridge) would
+// subscribe to them: a member that is not an array of strings, or that is
+// repeated or spelled in another case ("Notifications"), is ErrBadListen.
 func ListenURIs(params []byte) ([]string, error) {
 	if params == nil {
 		return nil, nil
 	}
-	n, ok := jsonx.Get(params, "notifications")
-	if !ok || !jsonx.IsObject(n) {
-		return nil, nil // the gateway or the upstream refuses it as malformed
+	n, err := member(params, "notifications")
+	if err != nil || n == nil || !jsonx.IsObject(n) {
+		return nil, err // not an object: the gateway or the upstream refuses it
 	}
-	subs, ok := jsonx.Get(n, "resourceSubscriptions")
-	if !ok || jsonx.IsNull(subs) {
-		return nil, nil
+	subs, err := member(n, "resourceSubscriptions")
+	if err != nil || subs == nil || jsonx.IsNull(subs) {
+		return nil, err
 	}
 	var uris []string
 	bad := false
-	err := jsonx.WalkArray(subs, func(e []byte) bool {
+	err = jsonx.WalkArray(subs, func(e []byte) bool {
 		s, ok := jsonx.String(e)
 		if !ok {
 			bad = true
@@ -108,4 +110,31 @@ func ListenURIs(params []byte) ([]string, error) {
 		return nil, ErrBadListen
 	}
 	return uris, nil
+}
+
+// member returns the value of obj's member name (nil when absent, or
+// when obj is not an object), or ErrBadListen when a member's name equals
+// name ignoring case (as encoding/json compares them) but is not it, or
+// name appears twice.
+func member(obj []byte, name string) ([]byte, error) {
+	if !jsonx.IsObject(obj) {
+		return nil, nil
+	}
+	var val []byte
+	bad := false
+	err := jsonx.WalkObject(obj, func(k string, v []byte) bool {
+		if !strings.EqualFold(k, name) { // Unicode simple folding, as encoding/json
+			return true
+		}
+		if k != name || val != nil {
+			bad = true
+			return false
+		}
+		val = v
+		return true
+	})
+	if err != nil || bad {
+		return nil, ErrBadListen
+	}
+	return val, nil
 }
