@@ -13,6 +13,11 @@
 // upstream currently lists, relearned through a tools/list of the caller's
 // own when the replica's knowledge is older than RefreshInterval, so a
 // definition that changes without the client listing again is caught too.
+// A notifications/tools/list_changed on the reply of any call, on a legacy
+// session's GET stream or on a subscriptions/listen stream says the
+// observed definitions may be stale: the next call relearns them at once
+// (the notification itself reaches the client). A tools/list result
+// replayed on a resumed stream is filtered as the list's own reply is.
 //
 // Definitions are also scanned for injection cues aimed at the model:
 // hidden Unicode (tag characters U+E0000-U+E007F, bidirectional controls,

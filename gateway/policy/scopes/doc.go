@@ -6,11 +6,18 @@
 // rules name groups or claim values the token does not carry is refused
 // with a plain 403 (no challenge: no token the client can ask for changes
 // who the user is). List results keep only what the principal may call.
+// subscriptions/listen needs what a resources/subscribe of each URI it
+// subscribes to needs. On the reply of every call, on a legacy session's
+// GET stream and on subscriptions/listen streams, a
+// notifications/resources/updated about a resource the principal may not
+// read is dropped (a session outlives the token that opened it: the
+// token presented with the stream decides), and a list result replayed on
+// a resumed stream is filtered by its shape.
 //
 // Scopes are hierarchical ("mcp:tools" grants "mcp:tools:read"), as
 // resourceserver.Satisfies defines. Group names and claim values compare
 // exactly.
 //
-// It imports gateway, resourceserver, internal/jsonx and jsonrpc; never
-// another policy.
+// It imports gateway, resourceserver, internal/jsonx, jsonrpc and
+// gateway/policy/internal; never another policy.
 package scopes
