@@ -44,8 +44,11 @@ func mayName(data, quoted []byte) bool {
 func MayBeUpdated(data []byte) bool { return mayName(data, updated) }
 
 // MayBeToolsChanged reports whether data could be a
-// notifications/tools/list_changed (false means it certainly is not).
-func MayBeToolsChanged(data []byte) bool { return mayName(data, toolsChange) }
+// notifications/tools/list_changed with its method spelled without
+// escapes. An upstream that escapes it only delays what the notification
+// would hasten (pinning relearns after its refresh interval anyway), as
+// not sending it would: no event pays a decode for that case.
+func MayBeToolsChanged(data []byte) bool { return bytes.Contains(data, toolsChange) }
 
 // ErrNoURI reports a notifications/resources/updated without one string
 // params.uri: a client might still read a URI from it (under another
