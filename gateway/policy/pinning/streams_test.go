@@ -32,3 +32,19 @@ func TestStreamsToolChange(t *testing.T) {
 		})
 	}
 }
+
+// TestResumedListIsFiltered performs the attack of a client that drops a
+// tools/list's stream at its first event and resumes it with GET and
+// Last-Event-ID, so that the answer comes back on a stream whose call is
+// not a tools/list: no tool is approved, so none may be listed.
+func TestResumedListIsFiltered(t *testing.T) {
+	for _, kind := range []policytest.StreamKind{policytest.HTTP, policytest.Stdio} {
+		t.Run(string(kind), func(t *testing.T) {
+			p, err := pinning.New(pinning.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			policytest.TestResumedList(t, kind, policytest.Options{Middleware: []gateway.Middleware{p.Wrap}}, policytest.Identity("alice", "app"), "echo")
+		})
+	}
+}

@@ -40,3 +40,16 @@ func TestStreamsHideResourceUpdates(t *testing.T) {
 		}
 	}
 }
+
+// TestResumedListIsFiltered performs the attack of a client that drops a
+// tools/list's stream at its first event and resumes it with GET and
+// Last-Event-ID, so that the answer comes back on a stream whose call is
+// not a tools/list.
+func TestResumedListIsFiltered(t *testing.T) {
+	pol := scopes.New(scopes.Options{Tools: []scopes.Rule{{Pattern: "poke", Scopes: []string{"mcp:admin"}}}})
+	for _, kind := range []policytest.StreamKind{policytest.HTTP, policytest.Stdio} {
+		t.Run(string(kind), func(t *testing.T) {
+			policytest.TestResumedList(t, kind, policytest.Options{Middleware: []gateway.Middleware{pol}}, policytest.Identity("alice", "app", "mcp:read"), "poke", "echo")
+		})
+	}
+}

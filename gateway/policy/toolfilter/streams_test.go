@@ -33,3 +33,19 @@ func TestStreamsHideResourceUpdates(t *testing.T) {
 		})
 	}
 }
+
+// TestResumedListIsFiltered performs the attack of a client that drops a
+// tools/list's stream at its first event and resumes it with GET and
+// Last-Event-ID, so that the answer comes back on a stream whose call is
+// not a tools/list.
+func TestResumedListIsFiltered(t *testing.T) {
+	f, err := toolfilter.New(toolfilter.Options{Tools: toolfilter.Rules{Deny: []string{"poke"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []policytest.StreamKind{policytest.HTTP, policytest.Stdio} {
+		t.Run(string(kind), func(t *testing.T) {
+			policytest.TestResumedList(t, kind, policytest.Options{Middleware: []gateway.Middleware{f.Wrap}}, policytest.Identity("alice", "app"), "poke", "echo")
+		})
+	}
+}

@@ -66,6 +66,19 @@ func StreamServer() *mcp.Server {
 		UnsubscribeHandler:      func(context.Context, *mcp.UnsubscribeRequest) error { return nil },
 		RootsListChangedHandler: func(context.Context, *mcp.RootsListChangedRequest) { fire() },
 	})
+	// A tools/list with a progress token gets a progress notification
+	// before its answer: an event id a legacy client can resume the
+	// answer from.
+	srv.AddReceivingMiddleware(func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if p, ok := req.GetParams().(*mcp.ListToolsParams); ok && method == "tools/list" && p.GetProgressToken() != nil {
+				if ss, ok := req.GetSession().(*mcp.ServerSession); ok {
+					_ = ss.NotifyProgress(ctx, &mcp.ProgressNotificationParams{ProgressToken: p.GetProgressToken(), Progress: 1, Message: "listing"})
+				}
+			}
+			return next(ctx, method, req)
+		}
+	})
 	addEcho(srv, "echoes its text")
 	srv.AddTool(&mcp.Tool{Name: "poke", Description: "sends the notifications", InputSchema: json.RawMessage(`{"type":"object"}`)},
 		func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
@@ -114,7 +127,7 @@ func NewStreamGateway(t testing.TB, sc StreamCase, opts Options) string {
 	switch sc.Kind {
 	case HTTP:
 		srv := StreamServer()
-		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: !legacyUpstream})
+		h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: !legacyUpstream, EventStore: mcp.NewMemoryEventStore(nil)})
 		ts := httptest.NewServer(h)
 		t.Cleanup(ts.Close)
 		return NewGateway(t, ts.URL, opts).URL
@@ -211,6 +224,12 @@ func (c *RawClient) Get() *RawResponse {
 	return c.open(http.MethodGet, "", nil)
 }
 
+// Resume resumes a stream of the session after the event lastID.
+func (c *RawClient) Resume(lastID string) *RawResponse {
+	c.t.Helper()
+	return c.open(http.MethodGet, "", http.Header{"Last-Event-Id": {lastID}})
+}
+
 func (c *RawClient) open(method, body string, extra http.Header) *RawResponse {
 	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -246,29 +265,31 @@ func (c *RawClient) open(method, body string, extra http.Header) *RawResponse {
 	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" && !c.modern {
 		c.sid = sid
 	}
-	r := &RawResponse{Status: resp.StatusCode, body: resp.Body, events: make(chan string, 64)}
+	r := &RawResponse{Status: resp.StatusCode, body: resp.Body, events: make(chan rawEvent, 64)}
 	go func() {
 		defer close(r.events)
 		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
 			b, _ := io.ReadAll(resp.Body)
 			if len(b) > 0 {
-				r.events <- string(b)
+				r.events <- rawEvent{data: string(b)}
 			}
 			return
 		}
-		var data string
+		var ev rawEvent
 		sc := bufio.NewScanner(resp.Body)
 		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
 			line := sc.Text()
 			switch {
 			case line == "":
-				if data != "" {
-					r.events <- data
+				if ev.data != "" {
+					r.events <- ev
 				}
-				data = ""
+				ev = rawEvent{}
+			case strings.HasPrefix(line, "id:"):
+				ev.id = strings.TrimSpace(line[3:])
 			case strings.HasPrefix(line, "data:"):
-				data += strings.TrimSpace(line[5:])
+				ev.data += strings.TrimSpace(line[5:])
 			}
 		}
 	}()
@@ -280,9 +301,20 @@ func (c *RawClient) open(method, body string, extra http.Header) *RawResponse {
 type RawResponse struct {
 	Status int
 	body   io.ReadCloser
-	events chan string
+	events chan rawEvent
 	// Seen are the messages read so far.
 	Seen []string
+	// LastID is the id of the last event read that had one.
+	LastID string
+}
+
+type rawEvent struct{ id, data string }
+
+func (r *RawResponse) saw(ev rawEvent) {
+	r.Seen = append(r.Seen, ev.data)
+	if ev.id != "" {
+		r.LastID = ev.id
+	}
 }
 
 // Close ends the request.
@@ -291,9 +323,9 @@ func (r *RawResponse) Close() { r.body.Close() }
 // Until reads messages until one contains want, and reports whether one
 // did before the answer ended (or its deadline passed).
 func (r *RawResponse) Until(want string) bool {
-	for m := range r.events {
-		r.Seen = append(r.Seen, m)
-		if strings.Contains(m, want) {
+	for ev := range r.events {
+		r.saw(ev)
+		if strings.Contains(ev.data, want) {
 			return true
 		}
 	}
@@ -302,11 +334,11 @@ func (r *RawResponse) Until(want string) bool {
 
 // Next reads one message.
 func (r *RawResponse) Next() (string, bool) {
-	m, ok := <-r.events
+	ev, ok := <-r.events
 	if ok {
-		r.Seen = append(r.Seen, m)
+		r.saw(ev)
 	}
-	return m, ok
+	return ev.data, ok
 }
 
 // within reads messages until one contains want, for at most d.
@@ -315,12 +347,12 @@ func (r *RawResponse) within(want string, d time.Duration) bool {
 	defer timer.Stop()
 	for {
 		select {
-		case m, ok := <-r.events:
+		case ev, ok := <-r.events:
 			if !ok {
 				return false
 			}
-			r.Seen = append(r.Seen, m)
-			if strings.Contains(m, want) {
+			r.saw(ev)
+			if strings.Contains(ev.data, want) {
 				return true
 			}
 		case <-timer.C:
@@ -531,5 +563,38 @@ func TestToolChangeOnStream(t *testing.T, sc StreamCase, opts Options, h http.He
 	}
 	if res, ok := c.Call("4", "tools/list", `{}`).Response(); !ok || strings.Contains(res, `"name":"echo"`) || !strings.Contains(res, `"name":"poke"`) {
 		t.Fatalf("tools/list after the change: %s", res)
+	}
+}
+
+// TestResumedList checks, through a gateway running the policies of opts,
+// that a tools/list answer a legacy client resumes on a GET stream (after
+// dropping the POST's stream at its first event, 2025-11-25 transports
+// "Resumability and Redelivery") is filtered as the POST's answer would
+// have been: it must not name tool hidden, and must name every tool of
+// shown.
+func TestResumedList(t *testing.T, kind StreamKind, opts Options, h http.Header, hidden string, shown ...string) {
+	t.Helper()
+	gw := NewStreamGateway(t, StreamCase{Kind: kind, Legacy: true}, opts)
+	c := NewLegacyClient(t, gw, h)
+	post := c.Send(`{"jsonrpc":"2.0","id":"list","method":"tools/list","params":{"_meta":{"progressToken":"tok"}}}`)
+	if !post.Until("notifications/progress") || post.LastID == "" {
+		t.Fatalf("no resumable event before the answer: %d %q", post.Status, post.Seen)
+	}
+	post.Close()
+	get := c.Resume(post.LastID)
+	if get.Status != http.StatusOK {
+		t.Fatalf("resume: %d", get.Status)
+	}
+	res, ok := get.Response()
+	if !ok {
+		t.Fatalf("the resumed stream has no answer: %q", get.Seen)
+	}
+	if strings.Contains(res, `"name":"`+hidden+`"`) {
+		t.Fatalf("the resumed answer names %s: %s", hidden, res)
+	}
+	for _, name := range shown {
+		if !strings.Contains(res, `"name":"`+name+`"`) {
+			t.Fatalf("the resumed answer lacks %s: %s", name, res)
+		}
 	}
 }
