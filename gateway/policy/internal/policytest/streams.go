@@ -581,7 +581,17 @@ func TestResumedList(t *testing.T, kind StreamKind, opts Options, h http.Header,
 		t.Fatalf("no resumable event before the answer: %d %q", post.Status, post.Seen)
 	}
 	post.Close()
-	get := c.Resume(post.LastID)
+	// Until the upstream has seen the POST's stream end, it refuses to
+	// resume it (an HTTP upstream answers 409, which the gateway reports
+	// as 502): poll.
+	var get *RawResponse
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		get = c.Resume(post.LastID)
+		if get.Status == http.StatusOK || time.Now().After(deadline) {
+			break
+		}
+		get.Close()
+	}
 	if get.Status != http.StatusOK {
 		t.Fatalf("resume: %d", get.Status)
 	}
