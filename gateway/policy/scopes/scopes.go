@@ -127,22 +127,31 @@ func (p *policy) filtered(ctx context.Context, next gateway.Handler, c *gateway.
 	}
 	pr := c.Principal
 	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-		if updates && servermsg.MayBeUpdated(data) {
-			m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
-			if err != nil {
-				return nil, errBadList
-			}
-			if uri, ok, err := servermsg.UpdatedURI(m); ok {
-				if err != nil || !p.mayUse(p.o.Resources, uri, pr) {
-					return nil, nil
-				}
-				return data, nil
-			}
+		if !(updates && servermsg.MayBeUpdated(data)) && len(lists) == 0 {
+			return data, nil
 		}
-		var err error
-		for _, l := range lists {
-			if data, err = filterList(data, l.field, l.rules, pr); err != nil {
+		m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+		if err != nil {
+			return nil, errBadList
+		}
+		if uri, ok, err := servermsg.UpdatedURI(m); ok && updates {
+			if err != nil || !p.mayUse(p.o.Resources, uri, pr) {
+				return nil, nil
+			}
+			return data, nil
+		}
+		for i, l := range lists {
+			if i > 0 && m == nil {
+				if m, err = jsonrpc.Decode(data, jsonrpc.Limits{}); err != nil {
+					return nil, errBadList
+				}
+			}
+			out, err := filterMessage(data, m, l.field, l.rules, pr)
+			if err != nil {
 				return nil, err
+			}
+			if &out[0] != &data[0] {
+				data, m = out, nil // rewritten: decode again for the next list
 			}
 		}
 		return data, nil
@@ -373,6 +382,11 @@ func filterList(data []byte, field string, rules []Rule, pr *gateway.Principal) 
 	if err != nil {
 		return nil, errBadList
 	}
+	return filterMessage(data, m, field, rules, pr)
+}
+
+// filterMessage is filterList on data already decoded as m.
+func filterMessage(data []byte, m *jsonrpc.Message, field string, rules []Rule, pr *gateway.Principal) ([]byte, error) {
 	if m.Kind != jsonrpc.KindResponse || m.Result == nil {
 		return data, nil
 	}
@@ -387,7 +401,7 @@ func filterList(data []byte, field string, rules []Rule, pr *gateway.Principal) 
 	out := []byte{'['}
 	n := 0
 	dropped := false
-	err = jsonx.WalkArray(list, func(item []byte) bool {
+	err := jsonx.WalkArray(list, func(item []byte) bool {
 		// An entry without a string name (or uri) is dropped: a client
 		// that reads {"Name": ...} as the name must not see a hidden
 		// entry under it.

@@ -441,23 +441,33 @@ func kindOf(l servermsg.List) Kind {
 // resource the caller may not read (checked as a resources/read of its
 // URI would be, normalized form included), or that names no URI.
 func (f *Filter) serverMessage(data []byte, lists []servermsg.List, scopes []string) ([]byte, error) {
-	if f.active[Resource] && servermsg.MayBeUpdated(data) {
-		m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
-		if err != nil {
-			return nil, errBadList
-		}
-		if uri, ok, err := servermsg.UpdatedURI(m); ok {
-			if err != nil || f.checkURI(uri, scopes) != nil {
-				return nil, nil
-			}
-			return data, nil
-		}
+	updates := f.active[Resource] && servermsg.MayBeUpdated(data)
+	if !updates && len(lists) == 0 {
+		return data, nil
 	}
-	var err error
-	for _, l := range lists {
+	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	if err != nil {
+		return nil, errBadList
+	}
+	if uri, ok, err := servermsg.UpdatedURI(m); ok && f.active[Resource] {
+		if err != nil || f.checkURI(uri, scopes) != nil {
+			return nil, nil
+		}
+		return data, nil
+	}
+	for i, l := range lists {
+		if i > 0 && m == nil {
+			if m, err = jsonrpc.Decode(data, jsonrpc.Limits{}); err != nil {
+				return nil, errBadList
+			}
+		}
 		k := kindOf(l)
-		if data, err = filterList(data, l.Field, l.Key, func(name string) bool { return f.Allowed(k, name, scopes) }); err != nil {
+		out, err := filterMessage(data, m, l.Field, l.Key, func(name string) bool { return f.Allowed(k, name, scopes) })
+		if err != nil {
 			return nil, err
+		}
+		if &out[0] != &data[0] {
+			data, m = out, nil // rewritten: decode again for the next list
 		}
 	}
 	return data, nil
@@ -476,6 +486,11 @@ func filterList(data []byte, field, key string, keep func(string) bool) ([]byte,
 	if err != nil {
 		return nil, errBadList
 	}
+	return filterMessage(data, m, field, key, keep)
+}
+
+// filterMessage is filterList on data already decoded as m.
+func filterMessage(data []byte, m *jsonrpc.Message, field, key string, keep func(string) bool) ([]byte, error) {
 	if m.Kind != jsonrpc.KindResponse || m.Result == nil {
 		return data, nil
 	}
