@@ -106,3 +106,28 @@ func TestListenChecksEveryURI(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkCallReply is the cost the resource rules add to each event of
+// a tools/call reply: a result without escapes (no decode) and one with
+// escapes (decoded once, since an escaped method could hide an update).
+func BenchmarkCallReply(b *testing.B) {
+	f, err := New(Options{Resources: Rules{Deny: []string{"file:///secret/*"}}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	plain := []byte(`{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"` + strings.Repeat("lorem ipsum ", 80) + `"}]}}`)
+	escaped := []byte(`{"jsonrpc":"2.0","id":3,"result":{"content":[{"type":"text","text":"` + strings.Repeat("lorem \"ipsum\"\n", 80) + `"}]}}`)
+	for _, bc := range []struct {
+		name string
+		data []byte
+	}{{"plain", plain}, {"escaped", escaped}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.data)))
+			for b.Loop() {
+				if _, err := f.serverMessage(bc.data, nil, nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
