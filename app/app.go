@@ -81,8 +81,10 @@ type route struct {
 	guard      *guard // nil on open routes
 }
 
-// New builds every part from cfg. Nothing listens until Run.
-func New(cfg *config.Config, o Options) (*App, error) {
+// New builds every part from cfg. Nothing listens until Run. If it fails,
+// whatever it had opened (stores, connections, upstream processes) is
+// closed before it returns.
+func New(cfg *config.Config, o Options) (_ *App, err error) {
 	a := &App{cfg: cfg, log: o.Logger, getenv: o.Getenv, console: o.Console, now: time.Now}
 	if a.console == nil {
 		a.console = os.Stderr
@@ -96,6 +98,11 @@ func New(cfg *config.Config, o Options) (*App, error) {
 	if o.Version == "" {
 		o.Version = "dev"
 	}
+	defer func() {
+		if err != nil {
+			a.closeAll(context.Background())
+		}
+	}()
 	if err := a.prepareState(); err != nil {
 		return nil, err
 	}
@@ -121,15 +128,12 @@ func New(cfg *config.Config, o Options) (*App, error) {
 		a.closers = append(a.closers, func(context.Context) error { return revs.close() })
 	}
 	if err := a.buildAuthServer(context.Background()); err != nil {
-		a.closeAll(context.Background())
 		return nil, err
 	}
 	if err := a.buildAudit(context.Background()); err != nil {
-		a.closeAll(context.Background())
 		return nil, err
 	}
 	if err := a.buildPinning(context.Background()); err != nil {
-		a.closeAll(context.Background())
 		return nil, err
 	}
 	a.origin = transport.OriginPolicy{AllowedOrigins: cfg.HTTP.AllowedOrigins, AllowedHosts: append([]string{publicHost(cfg.PublicURL)}, cfg.HTTP.AllowedHosts...)}
@@ -163,33 +167,21 @@ func New(cfg *config.Config, o Options) (*App, error) {
 		deny = &session.MemoryDenylist{}
 	}
 	for _, s := range cfg.Servers {
-		g0, policies, err := a.routeGuard(s, verifier)
+		g0, scopes, err := a.routeGuard(s, verifier)
 		if err != nil {
-			a.closeUpstreams(context.Background())
+			return nil, fmt.Errorf("server %q: %w", s.Name, err)
+		}
+		chain, err := a.chain(s, scopes)
+		if err != nil {
 			return nil, fmt.Errorf("server %q: %w", s.Name, err)
 		}
 		up, err := a.upstream(s)
 		if err != nil {
-			a.closeUpstreams(context.Background())
 			return nil, fmt.Errorf("server %q: %w", s.Name, err)
 		}
-		// The MCP-plane chain, outermost first: the audit log (it records
-		// every refusal), scope requirements, rate limits, tool filter,
-		// schema checks, then pinning and PII masking closest to the
-		// upstream.
-		rp, err := a.routePolicies(s)
-		if err == nil {
-			var outer, inner []gateway.Middleware
-			if outer, inner, err = a.auditAndPrivacy(s); err == nil {
-				policies = append(append(append(outer, policies...), rp...), inner...)
-			}
-		}
-		if err != nil {
-			_ = up.Close(context.Background())
-			a.closeAll(context.Background())
-			return nil, fmt.Errorf("server %q: %w", s.Name, err)
-		}
-		chain := policies
+		// The route owns the upstream from here: closeAll closes it.
+		r := &route{name: s.Name, path: s.Path, up: up, guard: g0}
+		a.routes = append(a.routes, r)
 		g, err := gateway.New(gateway.Options{
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring, Denylist: deny,
 			Principal: principalFrom, Middleware: chain,
@@ -199,15 +191,12 @@ func New(cfg *config.Config, o Options) (*App, error) {
 			Logger: a.log.With("route", s.Name),
 		})
 		if err != nil {
-			_ = up.Close(context.Background())
-			a.closeUpstreams(context.Background())
 			return nil, fmt.Errorf("server %q: %w", s.Name, err)
 		}
-		a.routes = append(a.routes, &route{name: s.Name, path: s.Path, gw: g, up: up, guard: g0})
+		r.gw = g
 	}
 	h, err := a.buildHandler(o.Version)
 	if err != nil {
-		a.closeUpstreams(context.Background())
 		return nil, err
 	}
 	a.handler = h
@@ -406,7 +395,7 @@ func recoverer(log *slog.Logger, next http.Handler) http.Handler {
 func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	ln, err := net.Listen("tcp", a.cfg.Listen)
 	if err != nil {
-		a.closeUpstreams(context.Background())
+		a.closeAll(context.Background())
 		return err
 	}
 	if n := a.cfg.HTTP.MaxConnections; n > 0 {
@@ -447,7 +436,8 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	}
 	select {
 	case err := <-errc:
-		a.closeUpstreams(context.Background())
+		stopAS()
+		a.closeAll(context.Background())
 		return err
 	case <-ctx.Done():
 	}
@@ -468,11 +458,14 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	return nil
 }
 
-// closeAll closes the upstreams, then stores and connections.
+// closeAll closes the upstreams, then stores and connections, in the
+// reverse of the order they were opened (the audit log flushes before the
+// stores under it close). It is the one release path: on shutdown, and on
+// any error in New or Run.
 func (a *App) closeAll(ctx context.Context) {
 	a.closeUpstreams(ctx)
-	for _, c := range a.closers {
-		if err := c(ctx); err != nil {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		if err := a.closers[i](ctx); err != nil {
 			a.log.Warn("closing", "err", err)
 		}
 	}

@@ -106,9 +106,9 @@ type guard struct {
 	groups []string // auth.groups: who may use the route at all
 }
 
-// routeGuard builds the token middleware and the protected resource
-// metadata of a route that requires authorization.
-func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, []gateway.Middleware, error) {
+// routeGuard builds the token middleware, the protected resource metadata
+// and the scope policy of a route that requires authorization.
+func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, gateway.Middleware, error) {
 	if !*s.Auth.Required {
 		return nil, nil, nil
 	}
@@ -151,7 +151,7 @@ func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, []
 		Methods: methods, Tools: rules(s.Auth.Tools), Prompts: rules(s.Auth.Prompts), Resources: rules(s.Auth.Resources),
 		ResourceMetadata: prm.URL(),
 	})
-	return &guard{mw: mw, prm: prm, groups: s.Auth.Groups}, []gateway.Middleware{pol}, nil
+	return &guard{mw: mw, prm: prm, groups: s.Auth.Groups}, pol, nil
 }
 
 func rules(m map[string]config.Requirement) []scopes.Rule {

@@ -3,6 +3,8 @@
 // runs them with graceful shutdown. Library packages never import config;
 // app maps configuration onto their Options.
 //
-// The edge chain order (outermost first) is written once, in handler():
-// panic recovery, then routing to health endpoints or a gateway route.
+// Each chain's order is written once: the MCP-plane policies of a route in
+// chain (chain.go), the HTTP edge in buildHandler. New closes whatever it
+// opened when it fails; Run closes everything when it stops or cannot
+// listen.
 package app

@@ -7,6 +7,7 @@ import (
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/headers"
+	"github.com/mcpfort/mcpfort/gateway/policy/pii"
 	"github.com/mcpfort/mcpfort/gateway/policy/ratelimit"
 	"github.com/mcpfort/mcpfort/gateway/policy/ratelimit/redisstore"
 	"github.com/mcpfort/mcpfort/gateway/policy/schema"
@@ -36,73 +37,142 @@ func (a *App) rateStore() (ratelimit.Store, error) {
 	return s, nil
 }
 
-// routePolicies builds a route's MCP-plane policies in chain order,
-// outermost first:
-//
-//  1. rate limits: refused probes still count;
-//  2. tool filter: hidden tools are refused before anything looks at them;
-//  3. schema checks: only calls that may proceed are validated.
-//
-// Scope requirements (routeGuard) sit outside all of these.
-func (a *App) routePolicies(s config.Server) ([]gateway.Middleware, error) {
+// rateLimitPolicy builds a route's rate limits, or nil when it has none.
+func (a *App) rateLimitPolicy(s config.Server) (gateway.Middleware, error) {
 	p := s.Policies
-	var chain []gateway.Middleware
-	if len(p.RateLimits) > 0 {
-		store, err := a.rateStore()
+	if len(p.RateLimits) == 0 {
+		return nil, nil
+	}
+	store, err := a.rateStore()
+	if err != nil {
+		return nil, err
+	}
+	var rules []ratelimit.Rule
+	for _, r := range p.RateLimits {
+		var by []ratelimit.Dimension
+		for _, d := range r.By {
+			by = append(by, ratelimit.Dimension(d))
+		}
+		rules = append(rules, ratelimit.Rule{Name: r.Name, By: by, Limit: r.Limit, Period: r.Period.D(), Burst: r.Burst, Methods: r.Methods})
+	}
+	var costs []ratelimit.Cost
+	for _, c := range p.ToolCosts {
+		costs = append(costs, ratelimit.Cost{Tool: c.Tool, Cost: c.Cost})
+	}
+	l, err := ratelimit.New(ratelimit.Options{Rules: rules, Costs: costs, Store: store,
+		Timeout: a.cfg.RateLimit.Timeout.D(), AllowOnStoreError: a.cfg.RateLimit.AllowOnStoreError, Logger: a.log.With("route", s.Name)})
+	if err != nil {
+		return nil, fmt.Errorf("policies.rate_limits: %w", err)
+	}
+	return l.Wrap, nil
+}
+
+// toolFilterPolicy builds a route's tool filter, or nil when it has none.
+func (a *App) toolFilterPolicy(s config.Server) (gateway.Middleware, error) {
+	tf := s.Policies.ToolFilter
+	if tf == nil {
+		return nil, nil
+	}
+	o := toolfilter.Options{Tools: frules(tf.Tools), Prompts: frules(tf.Prompts), Resources: frules(tf.Resources)}
+	if len(tf.Scopes) > 0 {
+		o.Scopes = map[string]toolfilter.Scoped{}
+		for sc, sf := range tf.Scopes {
+			o.Scopes[sc] = toolfilter.Scoped{Tools: frules(sf.Tools), Prompts: frules(sf.Prompts), Resources: frules(sf.Resources)}
+		}
+	}
+	f, err := toolfilter.New(o)
+	if err != nil {
+		return nil, fmt.Errorf("policies.tool_filter: %w", err)
+	}
+	return f.Wrap, nil
+}
+
+// schemaPolicy builds a route's argument checks, or nil when they are off.
+func (a *App) schemaPolicy(s config.Server) (gateway.Middleware, error) {
+	sc := s.Policies.Schema
+	if sc == nil || !*sc.Enabled {
+		return nil, nil
+	}
+	var cons []schema.ToolConstraints
+	for _, tc := range sc.Constraints {
+		var args []schema.Constraint
+		for _, c := range tc.Args {
+			args = append(args, schema.Constraint{Path: c.Path, Required: c.Required, MinLength: c.MinLength, MaxLength: c.MaxLength,
+				MaxItems: c.MaxItems, Pattern: c.Pattern, DenyPattern: c.DenyPattern, Enum: c.Enum, Deny: c.Deny, Minimum: c.Minimum, Maximum: c.Maximum})
+		}
+		cons = append(cons, schema.ToolConstraints{Tool: tc.Tool, Args: args})
+	}
+	v, err := schema.New(schema.Options{Constraints: cons, AllowUnknownTools: sc.AllowUnknownTools,
+		AllowUncheckableSchemas: sc.AllowUncheckableSchemas, SchemaTTL: sc.SchemaTTL.D(), Logger: a.log.With("route", s.Name)})
+	if err != nil {
+		return nil, fmt.Errorf("policies.schema: %w", err)
+	}
+	return v.Wrap, nil
+}
+
+// pinningPolicy returns the shared pinning policy on the routes that
+// enable it (buildPinning built it), nil elsewhere.
+func (a *App) pinningPolicy(s config.Server) (gateway.Middleware, error) {
+	if p := s.Policies.Pinning; p == nil || !p.Enabled || a.pinning == nil {
+		return nil, nil
+	}
+	return a.pinning.Wrap, nil
+}
+
+// piiRoutePolicy builds a route's PII masking, or nil when it has none.
+func (a *App) piiRoutePolicy(s config.Server) (gateway.Middleware, error) {
+	if s.Policies.PII == nil {
+		return nil, nil
+	}
+	pp, err := piiPolicy(s.Policies.PII, func() *pii.Options { return &pii.Options{Logger: a.log.With("route", s.Name, "policy", "pii")} })
+	if err != nil {
+		return nil, fmt.Errorf("policies.pii: %w", err)
+	}
+	return pp.Wrap, nil
+}
+
+// piiPolicy builds a route's PII policy, or nil when it has none.
+func piiPolicy(c *config.PII, log func() *pii.Options) (*pii.Policy, error) {
+	if c == nil {
+		return nil, nil
+	}
+	rule := func(r config.PIIRule) (pii.Rule, error) {
+		var out pii.Rule
+		var err error
+		if out.Arguments, err = pii.ParseAction(r.Arguments); err != nil {
+			return out, err
+		}
+		if out.Results, err = pii.ParseAction(r.Results); err != nil {
+			return out, err
+		}
+		out.Logs, err = pii.ParseAction(r.Logs)
+		return out, err
+	}
+	o := log()
+	var err error
+	if o.Default, err = rule(c.Default); err != nil {
+		return nil, err
+	}
+	for name, r := range c.Detectors {
+		k, err := pii.ParseKind(name)
 		if err != nil {
 			return nil, err
 		}
-		var rules []ratelimit.Rule
-		for _, r := range p.RateLimits {
-			var by []ratelimit.Dimension
-			for _, d := range r.By {
-				by = append(by, ratelimit.Dimension(d))
-			}
-			rules = append(rules, ratelimit.Rule{Name: r.Name, By: by, Limit: r.Limit, Period: r.Period.D(), Burst: r.Burst, Methods: r.Methods})
+		if o.Detectors == nil {
+			o.Detectors = map[pii.Kind]pii.Rule{}
 		}
-		var costs []ratelimit.Cost
-		for _, c := range p.ToolCosts {
-			costs = append(costs, ratelimit.Cost{Tool: c.Tool, Cost: c.Cost})
+		if o.Detectors[k], err = rule(r); err != nil {
+			return nil, err
 		}
-		l, err := ratelimit.New(ratelimit.Options{Rules: rules, Costs: costs, Store: store,
-			Timeout: a.cfg.RateLimit.Timeout.D(), AllowOnStoreError: a.cfg.RateLimit.AllowOnStoreError, Logger: a.log.With("route", s.Name)})
-		if err != nil {
-			return nil, fmt.Errorf("policies.rate_limits: %w", err)
-		}
-		chain = append(chain, l.Wrap)
 	}
-	if tf := p.ToolFilter; tf != nil {
-		o := toolfilter.Options{Tools: frules(tf.Tools), Prompts: frules(tf.Prompts), Resources: frules(tf.Resources)}
-		if len(tf.Scopes) > 0 {
-			o.Scopes = map[string]toolfilter.Scoped{}
-			for sc, sf := range tf.Scopes {
-				o.Scopes[sc] = toolfilter.Scoped{Tools: frules(sf.Tools), Prompts: frules(sf.Prompts), Resources: frules(sf.Resources)}
-			}
-		}
-		f, err := toolfilter.New(o)
+	for _, n := range c.NationalIDs {
+		r, err := rule(n.Rule)
 		if err != nil {
-			return nil, fmt.Errorf("policies.tool_filter: %w", err)
+			return nil, err
 		}
-		chain = append(chain, f.Wrap)
+		o.NationalIDs = append(o.NationalIDs, pii.NationalIDPattern{Name: n.Name, Pattern: n.Pattern, Rule: r})
 	}
-	if sc := p.Schema; sc != nil && *sc.Enabled {
-		var cons []schema.ToolConstraints
-		for _, tc := range sc.Constraints {
-			var args []schema.Constraint
-			for _, c := range tc.Args {
-				args = append(args, schema.Constraint{Path: c.Path, Required: c.Required, MinLength: c.MinLength, MaxLength: c.MaxLength,
-					MaxItems: c.MaxItems, Pattern: c.Pattern, DenyPattern: c.DenyPattern, Enum: c.Enum, Deny: c.Deny, Minimum: c.Minimum, Maximum: c.Maximum})
-			}
-			cons = append(cons, schema.ToolConstraints{Tool: tc.Tool, Args: args})
-		}
-		v, err := schema.New(schema.Options{Constraints: cons, AllowUnknownTools: sc.AllowUnknownTools,
-			AllowUncheckableSchemas: sc.AllowUncheckableSchemas, SchemaTTL: sc.SchemaTTL.D(), Logger: a.log.With("route", s.Name)})
-		if err != nil {
-			return nil, fmt.Errorf("policies.schema: %w", err)
-		}
-		chain = append(chain, v.Wrap)
-	}
-	return chain, nil
+	return pii.New(*o)
 }
 
 func frules(r config.FilterRules) toolfilter.Rules {

@@ -7,55 +7,10 @@ import (
 	"os"
 
 	"github.com/mcpfort/mcpfort/config"
-	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/pii"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 )
-
-// piiPolicy builds a route's PII policy, or nil when it has none.
-func piiPolicy(c *config.PII, log func() *pii.Options) (*pii.Policy, error) {
-	if c == nil {
-		return nil, nil
-	}
-	rule := func(r config.PIIRule) (pii.Rule, error) {
-		var out pii.Rule
-		var err error
-		if out.Arguments, err = pii.ParseAction(r.Arguments); err != nil {
-			return out, err
-		}
-		if out.Results, err = pii.ParseAction(r.Results); err != nil {
-			return out, err
-		}
-		out.Logs, err = pii.ParseAction(r.Logs)
-		return out, err
-	}
-	o := log()
-	var err error
-	if o.Default, err = rule(c.Default); err != nil {
-		return nil, err
-	}
-	for name, r := range c.Detectors {
-		k, err := pii.ParseKind(name)
-		if err != nil {
-			return nil, err
-		}
-		if o.Detectors == nil {
-			o.Detectors = map[pii.Kind]pii.Rule{}
-		}
-		if o.Detectors[k], err = rule(r); err != nil {
-			return nil, err
-		}
-	}
-	for _, n := range c.NationalIDs {
-		r, err := rule(n.Rule)
-		if err != nil {
-			return nil, err
-		}
-		o.NationalIDs = append(o.NationalIDs, pii.NationalIDPattern{Name: n.Name, Pattern: n.Pattern, Rule: r})
-	}
-	return pii.New(*o)
-}
 
 // buildPinning builds the one pinning policy shared by the routes that
 // enable it, on the state database.
@@ -103,6 +58,16 @@ func (a *App) buildAudit(ctx context.Context) error {
 	if ac.Heads.Interval < 0 {
 		return errors.New("audit.heads.interval must not be negative")
 	}
+	var masker *pii.Policy
+	if ac.RecordArguments || ac.RecordResults {
+		// Recorded arguments and results are PII-masked: the log masker
+		// with its defaults (redact) unless a default policy says more.
+		m, err := piiPolicy(orDefaultPII(a.cfg.Policies.PII), func() *pii.Options { return &pii.Options{Logger: a.log} })
+		if err != nil {
+			return fmt.Errorf("audit masking: %w", err)
+		}
+		masker = m
+	}
 	// The chain key is read (or created) against the chain as it is, so
 	// the store is opened once without it.
 	bare, err := audit.OpenStore(ctx, a.cfg.State.Database, a.cfg.State.Dir, audit.StoreOptions{})
@@ -138,13 +103,7 @@ func (a *App) buildAudit(ctx context.Context) error {
 	if heads != nil {
 		opts.Heads = heads
 	}
-	if ac.RecordArguments || ac.RecordResults {
-		// Recorded arguments and results are PII-masked: the log masker
-		// with its defaults (redact) unless a default policy says more.
-		masker, err := piiPolicy(orDefaultPII(a.cfg.Policies.PII), func() *pii.Options { return &pii.Options{Logger: a.log} })
-		if err != nil {
-			return fmt.Errorf("audit masking: %w", err)
-		}
+	if masker != nil {
 		opts.Mask = masker.LogJSON
 	}
 	closeHeads := func() error {
@@ -174,24 +133,4 @@ func orDefaultPII(p *config.PII) *config.PII {
 		return &config.PII{}
 	}
 	return p
-}
-
-// auditAndPrivacy returns the middleware that wrap a route's chain: the
-// audit log outermost (it records every refusal), and the pinning and PII
-// policies innermost (PII last, so it sees exactly what goes upstream).
-func (a *App) auditAndPrivacy(s config.Server) (outer, inner []gateway.Middleware, err error) {
-	if a.audit != nil {
-		outer = append(outer, a.audit.Wrap)
-	}
-	if p := s.Policies.Pinning; p != nil && p.Enabled && a.pinning != nil {
-		inner = append(inner, a.pinning.Wrap)
-	}
-	if s.Policies.PII != nil {
-		pp, err := piiPolicy(s.Policies.PII, func() *pii.Options { return &pii.Options{Logger: a.log.With("route", s.Name, "policy", "pii")} })
-		if err != nil {
-			return nil, nil, fmt.Errorf("policies.pii: %w", err)
-		}
-		inner = append(inner, pp.Wrap)
-	}
-	return outer, inner, nil
 }
