@@ -34,9 +34,9 @@ const usage = `Usage:
   mcpfort version                print the version
   mcpfort users add|passwd|list|disable|enable [--config FILE | --db DSN]
                                  manage local accounts of the embedded authorization server
-  mcpfort tools list|diff|approve|revoke [--config FILE]
+  mcpfort tools list|diff|approve|revoke [--config FILE | --db DSN]
                                  review and approve pinned tool definitions
-  mcpfort audit verify|export|head [--config FILE]
+  mcpfort audit verify|export|head [--config FILE | --db DSN]
                                  check the audit log's hash chain, export it as JSON Lines
 `
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -11,7 +10,6 @@ import (
 	"github.com/mcpfort/mcpfort/app"
 	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/authserver/users"
-	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/storage"
 	"github.com/mcpfort/mcpfort/storage/backend"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
@@ -22,39 +20,12 @@ import (
 // state.dir) or --db DATABASE ("sqlite:PATH", a SQLite file path, or a
 // postgres:// URL). Passwords are read from standard input.
 func usersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("users", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, users.Usage) }
-	cfgPath := fs.String("config", "", "configuration file naming the database")
-	db := fs.String("db", "", `database: "sqlite:PATH", a SQLite file, or a postgres:// URL`)
-	if err := fs.Parse(args); err != nil {
-		return 2
+	t, code := stateCommand("users", users.Usage, args, stdout, stderr)
+	if t == nil {
+		return code
 	}
-	var database, dir string
-	var cfg *config.Config
-	switch {
-	case *cfgPath != "" && *db != "":
-		fmt.Fprintln(stderr, "mcpfort users: give --config or --db, not both")
-		return 2
-	case *cfgPath != "":
-		c, err := config.Load(*cfgPath)
-		if err != nil {
-			fmt.Fprintf(stderr, "mcpfort users: %v\n", err)
-			return 1
-		}
-		cfg = c
-		database, dir = cfg.State.Database, cfg.State.Dir
-	case *db != "":
-		database, dir = *db, "."
-	default:
-		fmt.Fprint(stderr, "mcpfort users: --config FILE or --db DATABASE is required\n\n"+users.Usage)
-		return 2
-	}
-	if fs.NArg() == 0 {
-		fmt.Fprint(stderr, users.Usage)
-		return 2
-	}
-	store, err := backend.Open(ctx, database, dir)
+	cfg := t.cfg
+	store, err := backend.Open(ctx, t.database, t.dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpfort users: open database: %v\n", err)
 		return 1
@@ -75,11 +46,11 @@ func usersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			lifetime = 10 * time.Minute // the authorization server's default
 		}
 		us = users.RevokeOnDisable(store, feedRevoker{issuer: cfg.EmbeddedIssuer(), feed: feed}, lifetime)
-	} else if fs.Arg(0) == "disable" {
+	} else if t.args[0] == "disable" {
 		fmt.Fprintln(stderr, "mcpfort users: note: without --config naming state.redis, a running server keeps accepting "+
 			"the user's access tokens until they expire (authserver.access_token_lifetime); refresh tokens stop working at once")
 	}
-	return users.Run(ctx, us, fs.Args(), os.Stdin, stdout, stderr)
+	return users.Run(ctx, us, t.args, os.Stdin, stdout, stderr)
 }
 
 // feedRevoker publishes the embedded authorization server's revocations
