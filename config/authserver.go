@@ -151,7 +151,7 @@ func (c *Config) EmbeddedIssuer() string {
 	return c.PublicURL
 }
 
-func (c *Config) validateAuthServer(add func(path, format string, args ...any)) {
+func (c *Config) validateAuthServer(add addFunc) {
 	as := c.AuthServer
 	if !as.Enabled {
 		return
@@ -173,8 +173,8 @@ func (c *Config) validateAuthServer(add func(path, format string, args ...any)) 
 		if cl.ID == "" || strings.HasPrefix(cl.ID, "https://") {
 			add(fmt.Sprintf("authserver.clients[%d].id", i), "required, and must not look like a metadata document URL")
 		}
-		if cl.Secret != nil && (cl.Secret.Env == "") == (cl.Secret.File == "") {
-			add(fmt.Sprintf("authserver.clients[%d].secret", i), "set exactly one of env and file")
+		if cl.Secret != nil {
+			cl.Secret.validate(fmt.Sprintf("authserver.clients[%d].secret", i), add)
 		}
 		for _, r := range cl.Resources {
 			if !strings.Contains(r, "://") && !c.hasServer(r) {

@@ -440,7 +440,35 @@ func (c *Config) applyDefaults() {
 	if c.State.Database == "" {
 		c.State.Database = "sqlite"
 	}
-	h := &c.HTTP
+	if c.State.RevocationMaxStaleness == 0 {
+		c.State.RevocationMaxStaleness = Duration(3 * time.Second)
+	}
+	c.HTTP.defaults()
+	if c.Auth.CacheMaxAge == 0 {
+		c.Auth.CacheMaxAge = Duration(time.Minute)
+	}
+	if c.Auth.CacheMaxEntries == 0 {
+		c.Auth.CacheMaxEntries = 100000
+	}
+	if c.Sessions.TTL == 0 {
+		c.Sessions.TTL = Duration(DefaultSessionTTL)
+	}
+	if c.Audit.Enabled == nil {
+		on := true
+		c.Audit.Enabled = &on
+	}
+	if c.Pinning.RefreshInterval == 0 {
+		c.Pinning.RefreshInterval = Duration(time.Minute)
+	}
+	if c.RateLimit.Timeout == 0 {
+		c.RateLimit.Timeout = Duration(250 * time.Millisecond)
+	}
+	for i := range c.Servers {
+		c.serverDefaults(&c.Servers[i])
+	}
+}
+
+func (h *HTTP) defaults() {
 	if h.MaxBody == 0 {
 		h.MaxBody = DefaultMaxBody
 	}
@@ -465,82 +493,66 @@ func (c *Config) applyDefaults() {
 	if h.ClientIPHeader == "" {
 		h.ClientIPHeader = "x-forwarded-for"
 	}
-	if c.Auth.CacheMaxAge == 0 {
-		c.Auth.CacheMaxAge = Duration(time.Minute)
+	if h.SecurityHeaders.HSTSMaxAge == 0 {
+		h.SecurityHeaders.HSTSMaxAge = Duration(365 * 24 * time.Hour)
 	}
-	if c.Auth.CacheMaxEntries == 0 {
-		c.Auth.CacheMaxEntries = 100000
+}
+
+// serverDefaults fills in a server from the file's defaults (policies,
+// authorization) and its own.
+func (c *Config) serverDefaults(s *Server) {
+	s.Policies = s.Policies.merge(c.Policies)
+	s.Policies.defaults()
+	if s.Path == "" && s.Name != "" {
+		s.Path = "/" + s.Name + "/mcp"
 	}
-	if c.Sessions.TTL == 0 {
-		c.Sessions.TTL = Duration(DefaultSessionTTL)
+	if s.Era == "" {
+		s.Era = "auto"
 	}
-	if c.State.RevocationMaxStaleness == 0 {
-		c.State.RevocationMaxStaleness = Duration(3 * time.Second)
+	if s.Auth.Required == nil {
+		req := len(c.Auth.Issuers) > 0 || c.AuthServer.Enabled
+		s.Auth.Required = &req
 	}
-	if c.Audit.Enabled == nil {
-		on := true
-		c.Audit.Enabled = &on
+	if *s.Auth.Required && c.AuthServer.Enabled && len(c.Auth.Issuers) == 0 && len(s.Auth.Scopes) == 0 {
+		s.Auth.Scopes = []string{DefaultScope}
 	}
-	if c.Pinning.RefreshInterval == 0 {
-		c.Pinning.RefreshInterval = Duration(time.Minute)
+	if s.HTTP != nil && s.HTTP.MaxMessage == 0 {
+		s.HTTP.MaxMessage = 16 << 20
 	}
-	if c.RateLimit.Timeout == 0 {
-		c.RateLimit.Timeout = Duration(250 * time.Millisecond)
+	if s.HTTP != nil && s.HTTP.TokenExchange != nil && s.HTTP.TokenExchange.TokenURL == "" && c.AuthServer.Enabled {
+		s.HTTP.TokenExchange.TokenURL = c.EmbeddedIssuer() + "/token"
 	}
-	if c.HTTP.SecurityHeaders.HSTSMaxAge == 0 {
-		c.HTTP.SecurityHeaders.HSTSMaxAge = Duration(365 * 24 * time.Hour)
+	if st := s.Stdio; st != nil {
+		st.defaults(c)
 	}
-	for i := range c.Servers {
-		s := &c.Servers[i]
-		s.Policies = s.Policies.merge(c.Policies)
-		s.Policies.defaults()
-		if s.Path == "" && s.Name != "" {
-			s.Path = "/" + s.Name + "/mcp"
+}
+
+func (st *StdioUpstream) defaults(c *Config) {
+	if st.Isolation == "" {
+		st.Isolation = "per_session"
+	}
+	if st.MaxProcesses == 0 {
+		st.MaxProcesses = 64
+		if st.Isolation == "shared" {
+			st.MaxProcesses = 4
 		}
-		if s.Era == "" {
-			s.Era = "auto"
-		}
-		if s.Auth.Required == nil {
-			req := len(c.Auth.Issuers) > 0 || c.AuthServer.Enabled
-			s.Auth.Required = &req
-		}
-		if *s.Auth.Required && c.AuthServer.Enabled && len(c.Auth.Issuers) == 0 && len(s.Auth.Scopes) == 0 {
-			s.Auth.Scopes = []string{DefaultScope}
-		}
-		if s.HTTP != nil && s.HTTP.MaxMessage == 0 {
-			s.HTTP.MaxMessage = 16 << 20
-		}
-		if s.HTTP != nil && s.HTTP.TokenExchange != nil && s.HTTP.TokenExchange.TokenURL == "" && c.AuthServer.Enabled {
-			s.HTTP.TokenExchange.TokenURL = c.EmbeddedIssuer() + "/token"
-		}
-		if st := s.Stdio; st != nil {
-			if st.Isolation == "" {
-				st.Isolation = "per_session"
-			}
-			if st.MaxProcesses == 0 {
-				st.MaxProcesses = 64
-				if st.Isolation == "shared" {
-					st.MaxProcesses = 4
-				}
-			}
-			if st.MaxInFlight == 0 {
-				st.MaxInFlight = 64
-			}
-			if st.QueueTimeout == 0 {
-				st.QueueTimeout = Duration(10 * time.Second)
-			}
-			if st.MaxQueue == 0 {
-				st.MaxQueue = 1024
-			}
-			if st.IdleTimeout == 0 {
-				st.IdleTimeout = Duration(10 * time.Minute)
-			}
-			if st.Dir == "" {
-				st.Dir = c.dir
-			} else {
-				st.Dir = c.Resolve(st.Dir)
-			}
-		}
+	}
+	if st.MaxInFlight == 0 {
+		st.MaxInFlight = 64
+	}
+	if st.QueueTimeout == 0 {
+		st.QueueTimeout = Duration(10 * time.Second)
+	}
+	if st.MaxQueue == 0 {
+		st.MaxQueue = 1024
+	}
+	if st.IdleTimeout == 0 {
+		st.IdleTimeout = Duration(10 * time.Minute)
+	}
+	if st.Dir == "" {
+		st.Dir = c.dir
+	} else {
+		st.Dir = c.Resolve(st.Dir)
 	}
 }
 
@@ -551,34 +563,71 @@ type Problems []string
 
 func (p Problems) Error() string { return strings.Join(p, "\n") }
 
-// Validate reports every problem in the configuration at once.
+// addFunc records a problem at a path ("servers[0].http.url").
+type addFunc func(path, format string, args ...any)
+
+// Validate reports every problem in the configuration at once: each
+// section has its validator, which reports every problem it finds with
+// its path.
 func (c *Config) Validate() error {
 	var p Problems
 	add := func(path, format string, args ...any) { p = append(p, path+": "+fmt.Sprintf(format, args...)) }
+	c.validateAddresses(add)
+	c.Log.validate(add)
+	c.State.validate(add)
+	c.HTTP.validate(add)
+	c.Sessions.validate(add)
+	c.Auth.validate(add)
+	if len(c.Servers) == 0 {
+		add("servers", "at least one server is required")
+	}
+	c.validateAuthServer(add)
+	c.validateServers(add)
+	if len(p) > 0 {
+		return p
+	}
+	return nil
+}
 
+// validate reports a reference that names no source, or two.
+func (r SecretRef) validate(path string, add addFunc) {
+	if (r.Env == "") == (r.File == "") {
+		add(path, "set exactly one of env and file")
+	}
+}
+
+func (c *Config) validateAddresses(add addFunc) {
 	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
 		add("listen", "must be host:port, got %q", c.Listen)
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
 		add("public_url", "must be an http or https base URL without path, got %q", c.PublicURL)
 	}
-	switch c.Log.Level {
+}
+
+func (l Log) validate(add addFunc) {
+	switch l.Level {
 	case "debug", "info", "warn", "error":
 	default:
-		add("log.level", "must be debug, info, warn or error, got %q", c.Log.Level)
+		add("log.level", "must be debug, info, warn or error, got %q", l.Level)
 	}
-	switch c.Log.Format {
+	switch l.Format {
 	case "text", "json":
 	default:
-		add("log.format", "must be text or json, got %q", c.Log.Format)
+		add("log.format", "must be text or json, got %q", l.Format)
 	}
-	if c.State.Database != "sqlite" && !strings.HasPrefix(c.State.Database, "postgres://") && !strings.HasPrefix(c.State.Database, "postgresql://") {
+}
+
+func (s State) validate(add addFunc) {
+	if s.Database != "sqlite" && !strings.HasPrefix(s.Database, "postgres://") && !strings.HasPrefix(s.Database, "postgresql://") {
 		add("state.database", `must be "sqlite" or a postgres:// URL`)
 	}
-	if c.State.Redis != "" && !strings.HasPrefix(c.State.Redis, "redis://") && !strings.HasPrefix(c.State.Redis, "rediss://") {
+	if s.Redis != "" && !strings.HasPrefix(s.Redis, "redis://") && !strings.HasPrefix(s.Redis, "rediss://") {
 		add("state.redis", "must be a redis:// or rediss:// URL")
 	}
-	h := c.HTTP
+}
+
+func (h HTTP) validate(add addFunc) {
 	if h.MaxBody < 1024 {
 		add("http.max_body", "must be at least 1KiB")
 	}
@@ -607,22 +656,26 @@ func (c *Config) Validate() error {
 			add(fmt.Sprintf("http.allowed_origins[%d]", i), "must be an origin such as https://app.example.com, got %q", o)
 		}
 	}
-	for i, s := range c.Sessions.Secrets {
-		if (s.Env == "") == (s.File == "") {
-			add(fmt.Sprintf("sessions.secrets[%d]", i), "set exactly one of env and file")
-		}
+}
+
+func (s Sessions) validate(add addFunc) {
+	for i, ref := range s.Secrets {
+		ref.validate(fmt.Sprintf("sessions.secrets[%d]", i), add)
 	}
-	if c.Sessions.TTL.D() < time.Minute {
+	if s.TTL.D() < time.Minute {
 		add("sessions.ttl", "must be at least 1m")
 	}
+}
+
+func (a Auth) validate(add addFunc) {
 	issuers := map[string]bool{}
-	for i, is := range c.Auth.Issuers {
+	for i, is := range a.Issuers {
 		at := fmt.Sprintf("auth.issuers[%d]", i)
 		u, err := url.Parse(is.Issuer)
 		switch {
 		case err != nil || u.Host == "" || u.Fragment != "" || u.RawQuery != "":
 			add(at+".issuer", "must be an absolute URL without query or fragment, got %q", is.Issuer)
-		case u.Scheme != "https" && !(u.Scheme == "http" && c.Auth.InsecureAllowHTTP):
+		case u.Scheme != "https" && !(u.Scheme == "http" && a.InsecureAllowHTTP):
 			add(at+".issuer", "must be https (set auth.insecure_allow_http for local development), got %q", is.Issuer)
 		case issuers[is.Issuer]:
 			add(at+".issuer", "duplicate issuer %q", is.Issuer)
@@ -632,19 +685,19 @@ func (c *Config) Validate() error {
 			if in.ClientID == "" {
 				add(at+".introspection.client_id", "required")
 			}
-			if (in.ClientSecret.Env == "") == (in.ClientSecret.File == "") {
-				add(at+".introspection.client_secret", "set exactly one of env and file")
-			}
+			in.ClientSecret.validate(at+".introspection.client_secret", add)
 		}
 	}
-	if c.Auth.CacheMaxAge.D() < 0 || c.Auth.CacheMaxEntries < 0 {
+	if a.CacheMaxAge.D() < 0 || a.CacheMaxEntries < 0 {
 		add("auth", "cache_max_age and cache_max_entries must not be negative")
 	}
-	if len(c.Servers) == 0 {
-		add("servers", "at least one server is required")
-	}
-	c.validateAuthServer(add)
+}
+
+// validateServers checks each server: its name and path (unique), its
+// authorization, policies and upstream.
+func (c *Config) validateServers(add addFunc) {
 	names, paths := map[string]bool{}, map[string]bool{}
+	canAuthorize := len(c.Auth.Issuers) > 0 || c.AuthServer.Enabled
 	for i, s := range c.Servers {
 		at := fmt.Sprintf("servers[%d]", i)
 		if !nameRE.MatchString(s.Name) {
@@ -664,116 +717,125 @@ func (c *Config) Validate() error {
 		default:
 			add(at+".era", "must be auto, legacy, modern or dual, got %q", s.Era)
 		}
-		if *s.Auth.Required && len(c.Auth.Issuers) == 0 && !c.AuthServer.Enabled {
+		if *s.Auth.Required && !canAuthorize {
 			add(at+".auth.required", "needs at least one auth.issuers entry or the embedded authserver")
 		}
-		for _, sc := range s.Auth.ScopesSupported {
-			if sc == "offline_access" {
-				add(at+".auth.scopes_supported", "must not list offline_access (it is the authorization server's business)")
-			}
-		}
-		for _, g := range s.Auth.Groups {
-			if g == "" {
-				add(at+".auth.groups", "empty group name")
-			}
-		}
-		for kind, m := range map[string]map[string]Requirement{"methods": s.Auth.Methods, "tools": s.Auth.Tools, "prompts": s.Auth.Prompts, "resources": s.Auth.Resources} {
-			for k, r := range m {
-				if k == "" || r.Empty() {
-					add(at+".auth."+kind, "entry %q needs a name and at least one scope, group or claim", k)
-				}
-				if slices.Contains(r.Scopes, "") || slices.Contains(r.Groups, "") {
-					add(at+".auth."+kind, "entry %q: empty scope or group name", k)
-				}
-				for c, vs := range r.Claims {
-					if c == "" || len(vs) == 0 {
-						add(at+".auth."+kind, "entry %q: claim %q needs a name and at least one value", k, c)
-					}
-				}
-			}
-		}
-		for kind, m := range map[string]map[string]Requirement{"methods": s.Auth.Methods, "tools": s.Auth.Tools, "prompts": s.Auth.Prompts, "resources": s.Auth.Resources} {
-			for k, r := range m {
-				for _, need := range r.Scopes {
-					for _, base := range s.Auth.Scopes {
-						if need != base && grantsScope(base, need) {
-							add(at+".auth."+kind, "entry %q needs %q, which the route scope %q grants (scopes are hierarchical on ':'): every user holds it, so it protects nothing", k, need, base)
-						}
-					}
-				}
-			}
-		}
-		for j, g := range s.Auth.Grants {
-			gat := fmt.Sprintf("%s.auth.grants[%d]", at, j)
-			if len(g.Scopes) == 0 || len(g.Groups) == 0 {
-				add(gat, "needs scopes and groups")
-			}
-			for _, sc := range g.Scopes {
-				if !s.Auth.names(sc) {
-					add(gat+".scopes", "%q is not a scope of this route (name it in scopes, methods, tools, prompts or resources)", sc)
-				}
-			}
-		}
+		s.Auth.validate(at+".auth", add)
 		s.Policies.validate(at+".policies", add)
 		if (s.HTTP == nil) == (s.Stdio == nil) {
 			add(at, "set exactly one of http and stdio")
 			continue
 		}
 		if u := s.HTTP; u != nil {
-			if pu, err := url.Parse(u.URL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
-				add(at+".http.url", "must be an absolute http or https URL, got %q", u.URL)
-			}
-			if u.BearerToken != nil && (u.BearerToken.Env == "") == (u.BearerToken.File == "") {
-				add(at+".http.bearer_token", "set exactly one of env and file")
-			}
-			n := 0
-			for _, set := range []bool{u.BearerToken != nil, u.TokenExchange != nil, u.Assertion != nil} {
-				if set {
-					n++
-				}
-			}
-			if n > 1 {
-				add(at+".http", "set at most one of bearer_token, token_exchange and assertion")
-			}
-			if (u.TokenExchange != nil || u.Assertion != nil) && !*s.Auth.Required {
-				add(at+".http", "token_exchange and assertion act for the caller: the route must require authorization")
-			}
-			if te := u.TokenExchange; te != nil {
-				if pu, err := url.Parse(te.TokenURL); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
-					add(at+".http.token_exchange.token_url", "must be an absolute http(s) URL, got %q", te.TokenURL)
-				}
-				if te.ClientID == "" {
-					add(at+".http.token_exchange.client_id", "required")
-				}
-				if (te.ClientSecret.Env == "") == (te.ClientSecret.File == "") {
-					add(at+".http.token_exchange.client_secret", "set exactly one of env and file")
-				}
-			}
+			u.validate(at+".http", *s.Auth.Required, add)
 		}
 		if st := s.Stdio; st != nil {
-			if len(st.Command) == 0 || st.Command[0] == "" {
-				add(at+".stdio.command", "required")
+			st.validate(at+".stdio", add)
+		}
+	}
+}
+
+func (a RouteAuth) validate(at string, add addFunc) {
+	for _, sc := range a.ScopesSupported {
+		if sc == "offline_access" {
+			add(at+".scopes_supported", "must not list offline_access (it is the authorization server's business)")
+		}
+	}
+	for _, g := range a.Groups {
+		if g == "" {
+			add(at+".groups", "empty group name")
+		}
+	}
+	rules := map[string]map[string]Requirement{"methods": a.Methods, "tools": a.Tools, "prompts": a.Prompts, "resources": a.Resources}
+	for kind, m := range rules {
+		for k, r := range m {
+			if k == "" || r.Empty() {
+				add(at+"."+kind, "entry %q needs a name and at least one scope, group or claim", k)
 			}
-			switch st.Isolation {
-			case "per_session", "per_user", "shared":
-			default:
-				add(at+".stdio.isolation", "must be per_session, per_user or shared, got %q", st.Isolation)
+			if slices.Contains(r.Scopes, "") || slices.Contains(r.Groups, "") {
+				add(at+"."+kind, "entry %q: empty scope or group name", k)
 			}
-			if st.MaxProcesses < 1 {
-				add(at+".stdio.max_processes", "must be at least 1")
-			}
-			if st.MaxInFlight < 1 {
-				add(at+".stdio.max_in_flight", "must be at least 1")
-			}
-			if st.MaxQueue < 0 {
-				add(at+".stdio.max_queue", "must not be negative")
+			for c, vs := range r.Claims {
+				if c == "" || len(vs) == 0 {
+					add(at+"."+kind, "entry %q: claim %q needs a name and at least one value", k, c)
+				}
 			}
 		}
 	}
-	if len(p) > 0 {
-		return p
+	for kind, m := range rules {
+		for k, r := range m {
+			for _, need := range r.Scopes {
+				for _, base := range a.Scopes {
+					if need != base && grantsScope(base, need) {
+						add(at+"."+kind, "entry %q needs %q, which the route scope %q grants (scopes are hierarchical on ':'): every user holds it, so it protects nothing", k, need, base)
+					}
+				}
+			}
+		}
 	}
-	return nil
+	for j, g := range a.Grants {
+		gat := fmt.Sprintf("%s.grants[%d]", at, j)
+		if len(g.Scopes) == 0 || len(g.Groups) == 0 {
+			add(gat, "needs scopes and groups")
+		}
+		for _, sc := range g.Scopes {
+			if !a.names(sc) {
+				add(gat+".scopes", "%q is not a scope of this route (name it in scopes, methods, tools, prompts or resources)", sc)
+			}
+		}
+	}
+}
+
+// validate checks a remote upstream; required says whether its route
+// requires authorization.
+func (u HTTPUpstream) validate(at string, required bool, add addFunc) {
+	if pu, err := url.Parse(u.URL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		add(at+".url", "must be an absolute http or https URL, got %q", u.URL)
+	}
+	if u.BearerToken != nil {
+		u.BearerToken.validate(at+".bearer_token", add)
+	}
+	n := 0
+	for _, set := range []bool{u.BearerToken != nil, u.TokenExchange != nil, u.Assertion != nil} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		add(at, "set at most one of bearer_token, token_exchange and assertion")
+	}
+	if (u.TokenExchange != nil || u.Assertion != nil) && !required {
+		add(at, "token_exchange and assertion act for the caller: the route must require authorization")
+	}
+	if te := u.TokenExchange; te != nil {
+		if pu, err := url.Parse(te.TokenURL); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {
+			add(at+".token_exchange.token_url", "must be an absolute http(s) URL, got %q", te.TokenURL)
+		}
+		if te.ClientID == "" {
+			add(at+".token_exchange.client_id", "required")
+		}
+		te.ClientSecret.validate(at+".token_exchange.client_secret", add)
+	}
+}
+
+func (st StdioUpstream) validate(at string, add addFunc) {
+	if len(st.Command) == 0 || st.Command[0] == "" {
+		add(at+".command", "required")
+	}
+	switch st.Isolation {
+	case "per_session", "per_user", "shared":
+	default:
+		add(at+".isolation", "must be per_session, per_user or shared, got %q", st.Isolation)
+	}
+	if st.MaxProcesses < 1 {
+		add(at+".max_processes", "must be at least 1")
+	}
+	if st.MaxInFlight < 1 {
+		add(at+".max_in_flight", "must be at least 1")
+	}
+	if st.MaxQueue < 0 {
+		add(at+".max_queue", "must not be negative")
+	}
 }
 
 // DefaultScope is the route scope used with the embedded authorization

@@ -288,7 +288,7 @@ func (p *Policies) defaults() {
 	}
 }
 
-func (p Policies) validate(at string, add func(path, format string, args ...any)) {
+func (p Policies) validate(at string, add addFunc) {
 	names := map[string]bool{}
 	for i, rl := range p.RateLimits {
 		ap := fmt.Sprintf("%s.rate_limits[%d]", at, i)
