@@ -29,6 +29,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/resourceserver"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 	"github.com/mcpfort/mcpfort/transport"
 	"github.com/mcpfort/mcpfort/transport/clientip"
@@ -137,7 +138,6 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		return nil, err
 	}
 	a.origin = transport.OriginPolicy{AllowedOrigins: cfg.HTTP.AllowedOrigins, AllowedHosts: append([]string{publicHost(cfg.PublicURL)}, cfg.HTTP.AllowedHosts...)}
-	origin := a.origin
 	var resources []string
 	for _, s := range cfg.Servers {
 		if *s.Auth.Required {
@@ -152,6 +152,22 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := a.buildRoutes(verifier, keyring, o.Version); err != nil {
+		return nil, err
+	}
+	h, err := a.buildHandler(o.Version)
+	if err != nil {
+		return nil, err
+	}
+	a.handler = h
+	return a, nil
+}
+
+// buildRoutes builds each server's route: its guard, policy chain,
+// upstream and gateway. A route is recorded as soon as its upstream exists,
+// so that closeAll closes it whatever fails next.
+func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Keyring, version string) error {
+	cfg, origin := a.cfg, a.origin
 	replica := replicaID()
 	var deny session.Denylist
 	if cfg.State.Redis != "" {
@@ -159,7 +175,7 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		// all of them.
 		d, err := redisstate.NewDenylist(redisstate.DenylistOptions{URL: cfg.State.Redis})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		deny = d
 		a.closers = append(a.closers, func(context.Context) error { return d.Close() })
@@ -169,15 +185,15 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	for _, s := range cfg.Servers {
 		g0, scopes, err := a.routeGuard(s, verifier)
 		if err != nil {
-			return nil, fmt.Errorf("server %q: %w", s.Name, err)
+			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
 		chain, err := a.chain(s, scopes)
 		if err != nil {
-			return nil, fmt.Errorf("server %q: %w", s.Name, err)
+			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
 		up, err := a.upstream(s)
 		if err != nil {
-			return nil, fmt.Errorf("server %q: %w", s.Name, err)
+			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
 		// The route owns the upstream from here: closeAll closes it.
 		r := &route{name: s.Name, path: s.Path, up: up, guard: g0}
@@ -187,20 +203,15 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 			Principal: principalFrom, Middleware: chain,
 			SessionTTL: cfg.Sessions.TTL.D(), Origin: origin, MaxBody: int64(cfg.HTTP.MaxBody),
 			Limits:    jsonrpc.Limits{MaxDepth: cfg.HTTP.MaxJSONDepth, MaxBatch: cfg.HTTP.MaxBatch},
-			ReplicaID: replica, ServerInfo: gateway.Implementation{Name: "mcpfort", Version: o.Version},
+			ReplicaID: replica, ServerInfo: gateway.Implementation{Name: "mcpfort", Version: version},
 			Logger: a.log.With("route", s.Name),
 		})
 		if err != nil {
-			return nil, fmt.Errorf("server %q: %w", s.Name, err)
+			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
 		r.gw = g
 	}
-	h, err := a.buildHandler(o.Version)
-	if err != nil {
-		return nil, err
-	}
-	a.handler = h
-	return a, nil
+	return nil
 }
 
 func era(s string) gateway.UpstreamEra {
