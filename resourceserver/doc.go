@@ -84,7 +84,7 @@
 // depth, duplicate keys rejected, case-sensitive member names.
 //
 // It imports the standard library, internal/jsonx and go-jose (confined to
-// jwks.go; no go-jose type appears in the API); deps_test.go enforces it. It must never
-// import authserver (it works with any authorization server), gateway, app,
-// config or storage.
+// jwks.go; no go-jose type appears in the API). It must never import
+// authserver (it works with any authorization server), gateway, app,
+// config or storage. internal/archtest enforces both.
 package resourceserver

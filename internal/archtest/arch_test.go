@@ -7,24 +7,224 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 )
 
 const mod = "github.com/mcpfort/mcpfort/"
 
-// imports lists, for every package of the module, the module packages it
-// imports directly (test files excluded).
-//
-// It reads the sources with go/build rather than running go list, so that
-// the test cache notices every file it depends on.
-func imports(t *testing.T) map[string][]string {
+// Sides of the system. A package on a side may import the common packages
+// and its own side below it, never another side's: the gateway works
+// without knowing which authorization server issued its callers' tokens,
+// and the authorization server knows nothing of the gateway.
+const (
+	common      = ""                     // usable from every side above
+	gatewaySide = "gateway"              // the MCP plane
+	asSide      = "authorization server" // the embedded OAuth 2.1 server
+	rsSide      = "resource server"      // token validation for any issuer
+	conformance = "conformance target"   // the test MCP server, run as a program
+	wiring      = "*"                    // sees every side
+)
+
+// unit is a tree of packages placed in a layer: the package at tree and
+// its subpackages, which import one another freely. A tree ending in "/*"
+// makes each child tree a unit of its own (each policy).
+type unit struct {
+	tree string
+	side string
+}
+
+// layers are mcpfort's packages from the bottom up: the one statement of
+// the import rules, which docs/architecture.md describes. A package may
+// import a package of a lower layer that is common or on its own side;
+// within a layer, only its own unit. Anything else must be listed in
+// sideways, with its reason. Every package of the module must be placed.
+var layers = []struct {
+	name  string
+	units []unit
+}{
+	{"foundation", []unit{{"internal/jsonx", common}, {"internal/statefile", common}, {"transport/clientip", common},
+		{"web", common}, {"internal/everything", conformance}}},
+	{"messages", []unit{{"jsonrpc", common}, {"oauth", common}}},
+	{"protocol", []unit{{"mcp", common}, {"transport", common}}},
+	{"parts", []unit{{"storage", common}, {"resourceserver", rsSide}, {"gateway/session", gatewaySide},
+		{"gateway/upstream", gatewaySide}}},
+	{"servers", []unit{{"gateway", gatewaySide}, {"authserver", asSide}}},
+	{"policy helpers", []unit{{"gateway/policy/internal", gatewaySide}}},
+	{"policies", []unit{{"gateway/policy/*", gatewaySide}}},
+	{"configuration", []unit{{"config", common}}},
+	{"wiring", []unit{{"app", wiring}}},
+	{"programs", []unit{{"cmd/*", wiring}, {"bench", wiring}, {"internal/archtest", wiring}}},
+}
+
+// sideways are the imports the layers forbid but mcpfort makes on
+// purpose: from a unit to a unit, and why.
+var sideways = []struct{ from, to, why string }{
+	{"gateway/policy/scopes", "resourceserver",
+		"an insufficient_scope refusal is the RFC 6750 challenge the resource server writes, and scope hierarchy is its rule; stated once"},
+}
+
+// thirdParty confines each third-party module to the packages (or, for a
+// name ending in ".go", the single files) that may import it. A module
+// not listed may not be imported at all.
+var thirdParty = []struct {
+	module string
+	users  []string
+}{
+	{"github.com/go-jose/go-jose/v4", []string{"authserver", "authserver/keys", "resourceserver/jwks.go",
+		"resourceserver/resourceservertest/issuer.go", "gateway/upstream/credentials"}},
+	{"golang.org/x/crypto", []string{"authserver"}}, // argon2id password hashes
+	{"modernc.org/sqlite", []string{"storage/sqlite", "gateway/policy/internal/sqldb"}},
+	{"github.com/jackc/pgx/v5", []string{"storage/postgres", "gateway/policy/internal/sqldb", "gateway/policy/internal/sqldb/sqldbtest"}},
+	{"github.com/redis/go-redis/v9", []string{"storage/redis", "gateway/policy/ratelimit/redisstore"}},
+	{"github.com/santhosh-tekuri/jsonschema/v6", []string{"gateway/policy/schema"}},
+	{"golang.org/x/sync", []string{"gateway/policy/schema"}},
+	{"golang.org/x/text", []string{"gateway/policy/schema"}},
+	{"golang.org/x/sys", []string{"gateway/upstream/stdio", "gateway/upstream/remote"}},
+	{"go.yaml.in/yaml/v3", []string{"config", "gateway/policy/pinning"}},
+	{"github.com/google/go-cmp", []string{"storage/storagetest"}},
+	{"github.com/modelcontextprotocol/go-sdk", []string{"internal/everything", "cmd/mcpfort-everything",
+		"gateway/upstream/stdio/internal/testserver", "gateway/policy/internal/policytest", "bench/peers/gosdk"}},
+}
+
+// TestLayers checks every import of the module's packages (test files
+// excluded) against layers, sideways and thirdParty.
+func TestLayers(t *testing.T) {
+	for _, p := range check(packages(t)) {
+		t.Error(p)
+	}
+}
+
+// pkg is one package's imports: module packages without the module
+// prefix, third-party ones with the files that import them.
+type pkg struct {
+	imports    []string
+	thirdParty map[string][]string // import path -> base names of the files
+}
+
+// placed is where a package sits.
+type placed struct {
+	key   string // the unit: its tree, or the child tree of a "/*" tree
+	layer int
+	side  string
+}
+
+// place finds the unit of p: the longest tree that holds it.
+func place(p string) (placed, bool) {
+	best, bestLen := placed{}, -1
+	for li, l := range layers {
+		for _, u := range l.units {
+			prefix, each := strings.CutSuffix(u.tree, "/*")
+			var key string
+			switch {
+			case each && strings.HasPrefix(p, prefix+"/"):
+				child, _, _ := strings.Cut(strings.TrimPrefix(p, prefix+"/"), "/")
+				key = prefix + "/" + child
+			case !each && (p == prefix || strings.HasPrefix(p, prefix+"/")):
+				key = prefix
+			default:
+				continue
+			}
+			if len(prefix) > bestLen {
+				best, bestLen = placed{key: key, layer: li, side: u.side}, len(prefix)
+			}
+		}
+	}
+	return best, bestLen >= 0
+}
+
+// check returns every broken rule in the graph.
+func check(graph map[string]pkg) []string {
+	var problems []string
+	used := map[int]bool{}
+	names := make([]string, 0, len(graph))
+	for name := range graph {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		from, ok := place(name)
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s is in no layer: place it in internal/archtest's table", name))
+			continue
+		}
+		for _, imp := range graph[name].imports {
+			to, ok := place(imp)
+			if !ok {
+				continue // reported as a package of its own
+			}
+			if why := forbidden(from, to); why != "" {
+				if i := slices.IndexFunc(sideways, func(s struct{ from, to, why string }) bool {
+					return s.from == from.key && s.to == to.key
+				}); i >= 0 {
+					used[i] = true
+					continue
+				}
+				problems = append(problems, fmt.Sprintf("%s imports %s: %s", name, imp, why))
+			}
+		}
+		for imp, files := range graph[name].thirdParty {
+			for _, f := range files {
+				if !budgeted(name, f, imp) {
+					problems = append(problems, fmt.Sprintf("%s (%s) imports %s, outside the third-party budget", name, f, imp))
+				}
+			}
+		}
+	}
+	for i, s := range sideways {
+		if !used[i] {
+			problems = append(problems, fmt.Sprintf("sideways import %s -> %s is allowed but not made: remove it from the table", s.from, s.to))
+		}
+	}
+	return problems
+}
+
+// forbidden says why the layers forbid an import from one unit to another,
+// or "" if they allow it.
+func forbidden(from, to placed) string {
+	switch {
+	case from.key == to.key:
+		return ""
+	case to.layer > from.layer:
+		return fmt.Sprintf("upwards, from layer %q to layer %q", layers[from.layer].name, layers[to.layer].name)
+	case to.layer == from.layer:
+		return fmt.Sprintf("sideways within layer %q (%s and %s are separate units)", layers[from.layer].name, from.key, to.key)
+	case to.side != common && to.side != from.side && from.side != wiring:
+		return fmt.Sprintf("across sides, from %s to %s", sideName(from.side), sideName(to.side))
+	}
+	return ""
+}
+
+func sideName(s string) string {
+	if s == common {
+		return "the common packages"
+	}
+	return "the " + s + " side"
+}
+
+// budgeted reports whether the file of package p may import imp.
+func budgeted(p, file, imp string) bool {
+	for _, b := range thirdParty {
+		if imp != b.module && !strings.HasPrefix(imp, b.module+"/") {
+			continue
+		}
+		return slices.Contains(b.users, p) || slices.Contains(b.users, p+"/"+file)
+	}
+	return false
+}
+
+// packages reads the module's packages and their imports (test files
+// excluded) with go/build rather than go list, so that the test cache
+// notices every file it depends on.
+func packages(t *testing.T) map[string]pkg {
 	t.Helper()
 	root, err := filepath.Abs("../..")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := map[string][]string{}
+	m := map[string]pkg{}
 	err = filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -41,7 +241,7 @@ func imports(t *testing.T) map[string][]string {
 				return filepath.SkipDir // a module of its own (examples)
 			}
 		}
-		p, err := build.ImportDir(path, 0)
+		bp, err := build.ImportDir(path, 0)
 		if err != nil {
 			var noGo *build.NoGoError
 			if errors.As(err, &noGo) {
@@ -50,13 +250,19 @@ func imports(t *testing.T) map[string][]string {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 		rel, _ := filepath.Rel(root, path)
-		pkg := filepath.ToSlash(rel)
-		m[pkg] = nil
-		for _, imp := range p.Imports {
-			if strings.HasPrefix(imp, mod) {
-				m[pkg] = append(m[pkg], strings.TrimPrefix(imp, mod))
+		p := pkg{thirdParty: map[string][]string{}}
+		for _, imp := range bp.Imports {
+			first, _, _ := strings.Cut(imp, "/")
+			switch {
+			case strings.HasPrefix(imp, mod):
+				p.imports = append(p.imports, strings.TrimPrefix(imp, mod))
+			case strings.Contains(first, "."):
+				for _, pos := range bp.ImportPos[imp] {
+					p.thirdParty[imp] = append(p.thirdParty[imp], filepath.Base(pos.Filename))
+				}
 			}
 		}
+		m[filepath.ToSlash(rel)] = p
 		return nil
 	})
 	if err != nil {
@@ -68,73 +274,74 @@ func imports(t *testing.T) map[string][]string {
 	return m
 }
 
-func under(pkg, prefix string) bool { return pkg == prefix || strings.HasPrefix(pkg, prefix+"/") }
-
-// TestImportRules enforces the layers of docs/architecture.md: imports point down only;
-// gateway and authserver never import each other; resourceserver never
-// imports authserver (it must work with any authorization server); policies
-// never import each other; only app and cmd read config; nothing imports
-// app or cmd.
-func TestImportRules(t *testing.T) {
-	rules := []struct {
-		name   string
-		from   func(string) bool
-		to     func(string) bool
-		except func(from, to string) bool
+// TestCheck shows the rules on small graphs: each import is one the
+// layers must refuse or allow.
+func TestCheck(t *testing.T) {
+	tests := []struct {
+		from, to string
+		refused  string // a substring of the problem, "" if allowed
 	}{
-		{"only app and cmd import config",
-			func(p string) bool {
-				return !under(p, "app") && !under(p, "cmd") && !under(p, "config") && !under(p, "bench")
-			},
-			func(p string) bool { return under(p, "config") }, nil},
-		{"nothing imports app or cmd",
-			func(p string) bool { return !under(p, "cmd") && !under(p, "bench") },
-			func(p string) bool { return under(p, "app") || under(p, "cmd") },
-			func(from, _ string) bool { return under(from, "app") }},
-		{"gateway never imports authserver",
-			func(p string) bool { return under(p, "gateway") },
-			func(p string) bool { return under(p, "authserver") }, nil},
-		{"authserver never imports gateway",
-			func(p string) bool { return under(p, "authserver") },
-			func(p string) bool { return under(p, "gateway") }, nil},
-		{"resourceserver never imports authserver",
-			func(p string) bool { return under(p, "resourceserver") },
-			func(p string) bool { return under(p, "authserver") }, nil},
-		{"policies never import each other",
-			func(p string) bool { return under(p, "gateway/policy") },
-			func(p string) bool { return under(p, "gateway/policy") },
-			func(from, to string) bool {
-				// A policy's own subpackages and the shared internal helpers.
-				return under(to, "gateway/policy/internal") || policyOf(from) == policyOf(to)
-			}},
-		{"the wire layers stay below the gateway",
-			func(p string) bool {
-				return under(p, "jsonrpc") || under(p, "mcp") || under(p, "transport") || under(p, "internal/jsonx") || under(p, "oauth")
-			},
-			func(p string) bool {
-				return under(p, "gateway") || under(p, "authserver") || under(p, "resourceserver") || under(p, "storage")
-			}, nil},
-		{"upstream implementations do not import the gateway",
-			func(p string) bool { return under(p, "gateway/upstream") },
-			func(p string) bool {
-				return p == "gateway" || under(p, "gateway/policy") || under(p, "gateway/session")
-			}, nil},
+		{"gateway/policy/toolfilter", "resourceserver", "across sides, from the gateway side to the resource server side"},
+		{"gateway", "authserver", "sideways within layer"},
+		{"authserver", "gateway", "sideways within layer"},
+		{"authserver", "resourceserver", "across sides"},
+		{"resourceserver", "authserver", "upwards"},
+		{"resourceserver", "storage", "sideways within layer"},
+		{"gateway/policy/pii", "gateway/policy/audit", `sideways within layer "policies"`},
+		{"gateway/policy/audit/auditcmd", "gateway/policy/audit", ""},
+		{"gateway/policy/pinning", "gateway/policy/internal/jcs", ""},
+		{"gateway/upstream/remote", "gateway", "upwards"},
+		{"gateway/upstream/local", "gateway/session", "sideways within layer"},
+		{"gateway/upstream/local", "gateway/upstream/stdio", ""},
+		{"jsonrpc", "gateway", "upwards"},
+		{"gateway/policy/schema", "config", "upwards"},
+		{"storage/sqlite", "internal/statefile", ""},
+		{"gateway", "internal/everything", "across sides"},
+		{"cmd/mcpfort", "app", ""},
+		{"app", "cmd/mcpfort", "upwards"},
+		{"cmd/mcpfort", "cmd/mcpfort-everything", "sideways within layer"},
 	}
-	for pkg, imps := range imports(t) {
-		for _, imp := range imps {
-			for _, r := range rules {
-				if r.from(pkg) && r.to(imp) && (r.except == nil || !r.except(pkg, imp)) {
-					t.Errorf("%s imports %s: %s", pkg, imp, r.name)
+	for _, tt := range tests {
+		t.Run(tt.from+"->"+tt.to, func(t *testing.T) {
+			graph := map[string]pkg{tt.from: {imports: []string{tt.to}}, tt.to: {}}
+			var got []string
+			for _, p := range check(graph) {
+				if !strings.HasPrefix(p, "sideways import") { // the real exceptions, unused here
+					got = append(got, p)
 				}
 			}
-		}
+			switch {
+			case tt.refused == "" && len(got) > 0:
+				t.Errorf("refused: %v", got)
+			case tt.refused != "" && (len(got) != 1 || !strings.Contains(got[0], tt.refused)):
+				t.Errorf("problems %q, want one saying %q", got, tt.refused)
+			}
+		})
 	}
-}
 
-func policyOf(p string) string {
-	rest := strings.TrimPrefix(p, "gateway/policy/")
-	if i := strings.IndexByte(rest, '/'); i >= 0 {
-		return rest[:i]
+	// An exception allows its import and nothing else.
+	graph := map[string]pkg{"gateway/policy/scopes": {imports: []string{"resourceserver"}}, "resourceserver": {}}
+	if got := check(graph); len(got) != 0 {
+		t.Errorf("the listed exception is refused: %v", got)
 	}
-	return rest
+	// A package nobody placed fails.
+	graph = map[string]pkg{"newpkg": {}}
+	if got := check(graph); !slices.ContainsFunc(got, func(p string) bool { return strings.Contains(p, "newpkg is in no layer") }) {
+		t.Errorf("an unplaced package passes: %v", got)
+	}
+	// Third-party modules stay in their budget, file by file where the
+	// budget names files.
+	graph = map[string]pkg{
+		"resourceserver":        {thirdParty: map[string][]string{"github.com/go-jose/go-jose/v4": {"jwks.go", "verify.go"}}},
+		"gateway/policy/scopes": {imports: []string{"resourceserver"}},
+		"authserver":            {thirdParty: map[string][]string{"golang.org/x/crypto/argon2": {"password.go"}, "github.com/evil/dep": {"x.go"}}},
+	}
+	got := check(graph)
+	want := []string{
+		"authserver (x.go) imports github.com/evil/dep, outside the third-party budget",
+		"resourceserver (verify.go) imports github.com/go-jose/go-jose/v4, outside the third-party budget",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("budget problems %q, want %q", got, want)
+	}
 }

@@ -1,9 +1,0 @@
-package audit_test
-
-import (
-	"testing"
-
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/policytest"
-)
-
-func TestImports(t *testing.T) { policytest.CheckImports(t, "audit") }

@@ -1,9 +1,0 @@
-package pinning_test
-
-import (
-	"testing"
-
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/policytest"
-)
-
-func TestImports(t *testing.T) { policytest.CheckImports(t, "pinning") }
