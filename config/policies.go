@@ -288,6 +288,8 @@ func (p *Policies) defaults() {
 	}
 }
 
+// validate checks a policies section (the defaults or a server's own) at
+// path at.
 func (p Policies) validate(at string, add addFunc) {
 	names := map[string]bool{}
 	for i, rl := range p.RateLimits {
@@ -321,30 +323,7 @@ func (p Policies) validate(at string, add addFunc) {
 		}
 	}
 	if pi := p.PII; pi != nil {
-		actions := func(path string, r PIIRule) {
-			for dir, a := range map[string]string{"arguments": r.Arguments, "results": r.Results, "logs": r.Logs} {
-				switch a {
-				case "", "off", "mask", "redact", "block":
-				default:
-					add(path+"."+dir, "must be off, mask, redact or block, got %q", a)
-				}
-			}
-		}
-		actions(at+".pii.default", pi.Default)
-		for k, r := range pi.Detectors {
-			switch k {
-			case "secret", "card", "iban", "national_id", "email", "phone", "ip":
-			default:
-				add(at+".pii.detectors", "unknown detector %q", k)
-			}
-			actions(at+".pii.detectors."+k, r)
-		}
-		for i, n := range pi.NationalIDs {
-			if n.Name == "" {
-				add(fmt.Sprintf("%s.pii.national_ids[%d].name", at, i), "required")
-			}
-			actions(fmt.Sprintf("%s.pii.national_ids[%d].rule", at, i), n.Rule)
-		}
+		pi.validate(at+".pii", add)
 	}
 	if s := p.Schema; s != nil {
 		for i, tc := range s.Constraints {
@@ -352,5 +331,33 @@ func (p Policies) validate(at string, add addFunc) {
 				add(fmt.Sprintf("%s.schema.constraints[%d].tool", at, i), "required")
 			}
 		}
+	}
+}
+
+// validate checks the PII section at path at.
+func (pi *PII) validate(at string, add addFunc) {
+	actions := func(path string, r PIIRule) {
+		for dir, a := range map[string]string{"arguments": r.Arguments, "results": r.Results, "logs": r.Logs} {
+			switch a {
+			case "", "off", "mask", "redact", "block":
+			default:
+				add(path+"."+dir, "must be off, mask, redact or block, got %q", a)
+			}
+		}
+	}
+	actions(at+".default", pi.Default)
+	for k, r := range pi.Detectors {
+		switch k {
+		case "secret", "card", "iban", "national_id", "email", "phone", "ip":
+		default:
+			add(at+".detectors", "unknown detector %q", k)
+		}
+		actions(at+".detectors."+k, r)
+	}
+	for i, n := range pi.NationalIDs {
+		if n.Name == "" {
+			add(fmt.Sprintf("%s.national_ids[%d].name", at, i), "required")
+		}
+		actions(fmt.Sprintf("%s.national_ids[%d].rule", at, i), n.Rule)
 	}
 }
