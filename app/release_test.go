@@ -35,6 +35,9 @@ func TestNewReleasesOnError(t *testing.T) {
 		yaml string
 		want string
 	}{
+		{"authserver key", "authserver: {enabled: true, key_encryption_key: {env: MCPFORT_TEST_UNSET}}\n", "key encryption key"},
+		{"audit log", "audit: {record_arguments: true, heads: {interval: -1s}}\n", "audit.heads.interval"},
+		{"audit masking", "policies: {pii: {national_ids: [{name: broken, pattern: '('}]}}\n", "audit masking"},
 		{"pin file", "pinning: {pin_file: missing-pins.yaml}\n", "pinning.pin_file"},
 		{"verifier", "auth:\n  issuers:\n    - issuer: https://idp.example\n      introspection: {client_id: gw, client_secret: {env: MCPFORT_TEST_UNSET}}\n",
 			"introspection.client_secret"},
@@ -63,14 +66,12 @@ func TestNewReleasesOnError(t *testing.T) {
 listen: 127.0.0.1:0
 log: {level: error}
 state: %s
-authserver: {enabled: true}
-audit: {record_arguments: true}
 %sservers:
   - name: first
     stdio: {command: [%q]}
     policies: {pinning: {enabled: true}, rate_limits: [{name: all, limit: 10}]}
   - name: second
-%s`, state, st.yaml, child, second))
+%s`, state, withDefaults(st.yaml), child, second))
 				var pg *sql.DB
 				if pgApp != "" {
 					pg = pgAdmin(t)
@@ -84,6 +85,18 @@ audit: {record_arguments: true}
 			})
 		}
 	}
+}
+
+// withDefaults completes a stage's configuration with the authorization
+// server and the audit log, unless it sets them itself.
+func withDefaults(yaml string) string {
+	if !strings.Contains(yaml, "authserver:") {
+		yaml += "authserver: {enabled: true}\n"
+	}
+	if !strings.Contains(yaml, "audit:") {
+		yaml += "audit: {record_arguments: true}\n"
+	}
+	return yaml
 }
 
 // TestRunReleasesWhenListenFails starts a stdio upstream process through
