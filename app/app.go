@@ -30,6 +30,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/resourceserver"
+	"github.com/mcpfort/mcpfort/storage"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 	"github.com/mcpfort/mcpfort/transport"
 	"github.com/mcpfort/mcpfort/transport/clientip"
@@ -67,6 +68,8 @@ type App struct {
 	assertions          *credentials.Assertion
 	limits              ratelimit.Store
 	closers             []func(context.Context) error
+	db                  storage.Backend    // nil until first used (stores.go)
+	rdb                 *redisstate.Client // nil until first used, or without state.redis
 	as                  *authserver.Server
 	revs                *revocations // nil without the embedded authorization server
 	pinning             *pinning.Policy
@@ -120,13 +123,16 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	if err != nil {
 		return nil, err
 	}
+	rdb, err := a.redis()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.AuthServer.Enabled {
-		revs, err := newRevocations(cfg.EmbeddedIssuer(), cfg.State.Redis, cfg.State.RevocationMaxStaleness.D(), a.log.With("component", "revocations"))
+		revs, err := newRevocations(cfg.EmbeddedIssuer(), rdb, cfg.State.RevocationMaxStaleness.D(), a.log.With("component", "revocations"))
 		if err != nil {
-			return nil, fmt.Errorf("state.redis: %w", err)
+			return nil, err
 		}
 		a.revs = revs
-		a.closers = append(a.closers, func(context.Context) error { return revs.close() })
 	}
 	if err := a.buildAuthServer(context.Background()); err != nil {
 		return nil, err
@@ -170,15 +176,10 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 	cfg, origin := a.cfg, a.origin
 	replica := replicaID()
 	var deny session.Denylist
-	if cfg.State.Redis != "" {
+	if a.rdb != nil {
 		// Replicas share the denylist: a session deleted on one is 404 on
 		// all of them.
-		d, err := redisstate.NewDenylist(redisstate.DenylistOptions{URL: cfg.State.Redis})
-		if err != nil {
-			return err
-		}
-		deny = d
-		a.closers = append(a.closers, func(context.Context) error { return d.Close() })
+		deny = redisstate.NewDenylist(a.rdb, redisstate.DenylistOptions{Timeout: redisTimeout})
 	} else {
 		deny = &session.MemoryDenylist{}
 	}
@@ -471,8 +472,8 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 
 // closeAll closes the upstreams, then stores and connections, in the
 // reverse of the order they were opened (the audit log flushes before the
-// stores under it close). It is the one release path: on shutdown, and on
-// any error in New or Run.
+// database under it closes, the Redis client closes after its users). It
+// is the one release path: on shutdown, and on any error in New or Run.
 func (a *App) closeAll(ctx context.Context) {
 	a.closeUpstreams(ctx)
 	for i := len(a.closers) - 1; i >= 0; i-- {

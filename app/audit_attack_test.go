@@ -23,7 +23,21 @@ import (
 
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
+	"github.com/mcpfort/mcpfort/storage"
+	"github.com/mcpfort/mcpfort/storage/backend"
 )
+
+// openState opens the state database as the gateway does, until the test
+// ends.
+func openState(t *testing.T, database, dir string) storage.Backend {
+	t.Helper()
+	db, err := backend.Open(context.Background(), database, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
 
 // auditDB is a state database for the attack tests, and a raw handle on
 // it such as someone with write access to the database has.
@@ -228,11 +242,10 @@ func TestAuditChainRewriteAttacks(t *testing.T) {
 					forged = append(forged, forge(t, r))
 				}
 				forged[2].Tool = "harmless"
-				s, err := audit.OpenStore(context.Background(), database, dir, audit.StoreOptions{})
+				s, err := audit.NewStore(openState(t, database, dir), audit.StoreOptions{})
 				if err != nil {
 					t.Fatal(err)
 				}
-				defer s.Close()
 				if err := s.Append(context.Background(), forged); err != nil {
 					t.Fatal(err)
 				}

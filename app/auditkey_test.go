@@ -133,7 +133,7 @@ func TestAuditChainKeyCreated(t *testing.T) {
 // after it.
 func TestAuditChainKeyUpgrade(t *testing.T) {
 	p, dir := auditedGateway(t)
-	s, err := audit.OpenStore(context.Background(), "sqlite", dir, audit.StoreOptions{})
+	s, err := audit.NewStore(openState(t, "sqlite", dir), audit.StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +142,6 @@ func TestAuditChainKeyUpgrade(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s.Close()
 	callThrough(t, p, 2)
 	b, _ := os.ReadFile(filepath.Join(dir, "audit.key"))
 	if !strings.Contains(string(b), `"keyed_from": 4`) {

@@ -14,7 +14,6 @@ import (
 	"github.com/mcpfort/mcpfort/authserver/keys"
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/storage"
-	"github.com/mcpfort/mcpfort/storage/backend"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 )
 
@@ -26,11 +25,10 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	if !ac.Enabled {
 		return nil
 	}
-	store, err := backend.Open(ctx, a.cfg.State.Database, a.cfg.State.Dir)
+	store, err := a.database(ctx)
 	if err != nil {
 		return fmt.Errorf("authserver store: %w", err)
 	}
-	a.closers = append(a.closers, func(context.Context) error { return store.Close() })
 	kek, err := a.kek(ac.KeyEncryptionKey)
 	if err != nil {
 		return err
@@ -158,17 +156,13 @@ func (a *App) authServerLimits(opts *authserver.Options) error {
 	l := a.cfg.AuthServer.Login
 	opts.LoginRateLimit, opts.LoginAccountRateLimit, opts.MaxConcurrentPasswordHashes = l.RateLimit, l.AccountRateLimit, l.MaxConcurrentHashes
 	opts.ClientIP = a.clientIP.String
-	if a.cfg.State.Redis == "" {
-		return nil
+	rdb, err := a.redis()
+	if err != nil || rdb == nil {
+		return err
 	}
 	// Keyed by issuer, as the revocation stream is: replicas of one
 	// authorization server share counts; two servers on one Redis do not.
-	c, err := redisstate.NewCounter(redisstate.CounterOptions{URL: a.cfg.State.Redis, KeyPrefix: "mcpfort:count:" + a.cfg.EmbeddedIssuer() + ":"})
-	if err != nil {
-		return fmt.Errorf("authserver rate limits: %w", err)
-	}
-	a.closers = append(a.closers, func(context.Context) error { return c.Close() })
-	opts.RateLimiter = c
+	opts.RateLimiter = redisstate.NewCounter(rdb, redisstate.CounterOptions{KeyPrefix: "mcpfort:count:" + a.cfg.EmbeddedIssuer() + ":", Timeout: redisTimeout})
 	return nil
 }
 

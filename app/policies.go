@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/mcpfort/mcpfort/config"
@@ -20,13 +19,17 @@ func (a *App) rateStore() (ratelimit.Store, error) {
 	if a.limits != nil {
 		return a.limits, nil
 	}
-	if a.cfg.State.Redis != "" {
-		s, err := redisstore.New(redisstore.Options{URL: a.cfg.State.Redis, Timeout: a.cfg.RateLimit.Timeout.D()})
+	rdb, err := a.redis()
+	if err != nil {
+		return nil, err
+	}
+	if rdb != nil {
+		// Each Take is bounded by the Limiter's rate_limit.timeout.
+		s, err := redisstore.New(rdb, redisstore.Options{})
 		if err != nil {
 			return nil, fmt.Errorf("rate limit store: %w", err)
 		}
 		a.limits = s
-		a.closers = append(a.closers, func(context.Context) error { return s.Close() })
 		return s, nil
 	}
 	s, err := ratelimit.NewLocal(ratelimit.LocalOptions{})

@@ -34,17 +34,13 @@ type revocations struct {
 
 var _ authserver.Revoker = (*revocations)(nil)
 
-// newRevocations builds the revocation list of issuer and, if redisURL is
-// set, the feed that keeps it current.
-func newRevocations(issuer, redisURL string, staleness time.Duration, log *slog.Logger) (*revocations, error) {
+// newRevocations builds the revocation list of issuer and, if rdb is not
+// nil, the feed on rdb that keeps it current.
+func newRevocations(issuer string, rdb *redisstate.Client, staleness time.Duration, log *slog.Logger) (*revocations, error) {
 	r := &revocations{issuer: issuer, log: log}
 	opts := resourceserver.RevocationListOptions{Issuer: issuer}
-	if redisURL != "" {
-		feed, err := redisstate.NewRevocationFeed(redisstate.RevocationFeedOptions{URL: redisURL, Stream: RevocationStream(issuer), Logger: log})
-		if err != nil {
-			return nil, err
-		}
-		r.feed = feed
+	if rdb != nil {
+		r.feed = redisstate.NewRevocationFeed(rdb, redisstate.RevocationFeedOptions{Stream: RevocationStream(issuer), Timeout: redisTimeout, Logger: log})
 		opts.MaxStaleness = staleness
 	}
 	list, err := resourceserver.NewRevocationList(opts)
@@ -114,13 +110,6 @@ func (r *revocations) follow(ctx context.Context) <-chan struct{} {
 		once.Do(func() { close(synced) })
 	})
 	return synced
-}
-
-func (r *revocations) close() error {
-	if r.feed == nil {
-		return nil
-	}
-	return r.feed.Close()
 }
 
 // RevocationStream is the Redis stream that carries the revocations of

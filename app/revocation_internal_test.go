@@ -19,7 +19,7 @@ import (
 // leaves the cache at the same time, and the token itself is refused.
 func TestRevocationDropsExchangedTokens(t *testing.T) {
 	const iss = "http://127.0.0.1:1"
-	r, err := newRevocations(iss, "", 0, slog.New(slog.DiscardHandler))
+	r, err := newRevocations(iss, nil, 0, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,12 +1,16 @@
 package app
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 
 	"github.com/mcpfort/mcpfort/internal/statefile"
+	"github.com/mcpfort/mcpfort/storage"
 	"github.com/mcpfort/mcpfort/storage/backend"
+	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 )
 
 // stateFiles are the files mcpfort itself creates in the state directory.
@@ -47,3 +51,45 @@ func (a *App) prepareState() error {
 	}
 	return nil
 }
+
+// The process keeps its state in one database (state.database: the
+// authorization server's data, the audit log, the tool pins) and, with
+// replicas, one Redis (state.redis: the session denylist, the revocation
+// feed, sign-in counters, rate-limit buckets). Each is opened once, on
+// first use, and shared by every part that uses it; its closer, added
+// then, runs once and after theirs (closeAll runs closers in reverse).
+
+// database returns the state database, opening it on first use.
+func (a *App) database(ctx context.Context) (storage.Backend, error) {
+	if a.db != nil {
+		return a.db, nil
+	}
+	db, err := backend.Open(ctx, a.cfg.State.Database, a.cfg.State.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("state.database: %w", err)
+	}
+	a.db = db
+	a.closers = append(a.closers, func(context.Context) error { return db.Close() })
+	return db, nil
+}
+
+// redis returns the Redis client, created on first use, or nil without
+// state.redis.
+func (a *App) redis() (*redisstate.Client, error) {
+	if a.rdb != nil || a.cfg.State.Redis == "" {
+		return a.rdb, nil
+	}
+	// Users bound their own calls (rate_limit.timeout for the rate-limit
+	// buckets); the client's own bound is the widest of them.
+	rdb, err := redisstate.NewClient(redisstate.ClientOptions{URL: a.cfg.State.Redis, Timeout: max(a.cfg.RateLimit.Timeout.D(), redisTimeout)})
+	if err != nil {
+		return nil, fmt.Errorf("state.redis: %w", err)
+	}
+	a.rdb = rdb
+	a.closers = append(a.closers, func(context.Context) error { return rdb.Close() })
+	return rdb, nil
+}
+
+// redisTimeout bounds one Redis round trip of the session denylist, the
+// revocation feed and the sign-in counters.
+const redisTimeout = redisstate.DefaultTimeout

@@ -24,11 +24,11 @@ func (a *App) buildPinning(ctx context.Context) error {
 	if len(servers) == 0 {
 		return nil
 	}
-	store, err := pinning.OpenStore(ctx, a.cfg.State.Database, a.cfg.State.Dir)
+	db, err := a.database(ctx)
 	if err != nil {
 		return fmt.Errorf("pinning store: %w", err)
 	}
-	a.closers = append(a.closers, func(context.Context) error { return store.Close() })
+	store := pinning.NewSQLStore(db)
 	var pins []pinning.Pin
 	if f := a.cfg.Pinning.PinFile; f != "" {
 		b, err := os.ReadFile(a.cfg.Resolve(f))
@@ -70,16 +70,19 @@ func (a *App) buildAudit(ctx context.Context) error {
 	}
 	// The chain key is read (or created) against the chain as it is, so
 	// the store is opened once without it.
-	bare, err := audit.OpenStore(ctx, a.cfg.State.Database, a.cfg.State.Dir, audit.StoreOptions{})
+	db, err := a.database(ctx)
+	if err != nil {
+		return fmt.Errorf("audit store: %w", err)
+	}
+	bare, err := audit.NewStore(db, audit.StoreOptions{})
 	if err != nil {
 		return fmt.Errorf("audit store: %w", err)
 	}
 	key, _, err := a.auditChainKey(ctx, bare)
-	bare.Close()
 	if err != nil {
 		return err
 	}
-	store, err := audit.OpenStore(ctx, a.cfg.State.Database, a.cfg.State.Dir, audit.StoreOptions{Key: key})
+	store, err := audit.NewStore(db, audit.StoreOptions{Key: key})
 	if err != nil {
 		return fmt.Errorf("audit store: %w", err)
 	}
@@ -92,7 +95,6 @@ func (a *App) buildAudit(ctx context.Context) error {
 			ho.Logger = a.log.With("component", "audit")
 		}
 		if heads, err = audit.OpenHeads(ho); err != nil {
-			store.Close()
 			return err
 		}
 		a.log.Info("audit: chain heads are signed", "component", "audit", "public_key", heads.PublicKey(), "file", ho.File)
@@ -114,16 +116,15 @@ func (a *App) buildAudit(ctx context.Context) error {
 	}
 	l, err := audit.New(opts)
 	if err != nil {
-		store.Close()
 		closeHeads()
 		return fmt.Errorf("audit: %w", err)
 	}
 	a.audit = l
 	// Flush the log (it writes the last head) before closing the heads
-	// file and the store.
+	// file; the database closes after (closeAll).
 	a.closers = append(a.closers, func(ctx context.Context) error {
 		err := l.Close(ctx)
-		return errors.Join(err, closeHeads(), store.Close())
+		return errors.Join(err, closeHeads())
 	})
 	return nil
 }

@@ -313,12 +313,12 @@ func TestAttackHashCap(t *testing.T) {
 func TestAttackReplicasShareRedis(t *testing.T) {
 	prefix := fmt.Sprintf("mcpfort:test:%d:", time.Now().UnixNano())
 	counter := func(t *testing.T) *redis.Counter {
-		c, err := redis.NewCounter(redis.CounterOptions{URL: "redis://127.0.0.1:6379/0", KeyPrefix: prefix})
+		rdb, err := redis.NewClient(redis.ClientOptions{URL: "redis://127.0.0.1:6379/0"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() { c.Close() })
-		return c
+		t.Cleanup(func() { rdb.Close() })
+		return redis.NewCounter(rdb, redis.CounterOptions{KeyPrefix: prefix})
 	}
 	probe := counter(t)
 	if _, _, err := probe.Take(context.Background(), "probe", 1, time.Second); err != nil {
@@ -364,11 +364,12 @@ func TestAttackRedisDown(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	c, err := redis.NewCounter(redis.CounterOptions{URL: "redis://" + addr + "/0", Timeout: 100 * time.Millisecond})
+	rdb, err := redis.NewClient(redis.ClientOptions{URL: "redis://" + addr + "/0", Timeout: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
+	defer rdb.Close()
+	c := redis.NewCounter(rdb, redis.CounterOptions{})
 	e := newEnv(t, func(o *Options) { o.RateLimiter = c })
 	m := meterHashes(e, false)
 	f := openSignIn(t, e)

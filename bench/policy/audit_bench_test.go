@@ -17,6 +17,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/policy/ratelimit"
 	"github.com/mcpfort/mcpfort/gateway/session"
 	"github.com/mcpfort/mcpfort/mcp"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 // newAudit starts an audit log on a fresh SQLite store; flush waits until
@@ -25,7 +26,7 @@ func newAudit(b *testing.B) (gateway.Middleware, func()) {
 	ctx := context.Background()
 	// As deployed by default: a keyed chain, and signed heads in a file.
 	key := bytes.Repeat([]byte{7}, 32)
-	s, err := audit.OpenStore(ctx, "sqlite:"+filepath.Join(b.TempDir(), "mcpfort.db"), "", audit.StoreOptions{Key: key})
+	s, err := audit.NewStore(storagetest.Open(b, "sqlite:"+filepath.Join(b.TempDir(), "mcpfort.db")), audit.StoreOptions{Key: key})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -49,7 +50,6 @@ func newAudit(b *testing.B) (gateway.Middleware, func()) {
 			b.Errorf("audit chain after the benchmark: %+v %v", rep, err)
 		}
 		heads.Close()
-		s.Close()
 	})
 	return l.Wrap, func() {
 		if err := l.Flush(ctx); err != nil {

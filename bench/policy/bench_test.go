@@ -26,6 +26,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
+	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 )
 
 // searchSchema is a typical tool: a handful of typed properties, a $ref to
@@ -217,11 +218,15 @@ func BenchmarkToolsList(b *testing.B) {
 func redisStore(b *testing.B) ratelimit.Store {
 	buf := make([]byte, 6)
 	rand.Read(buf)
-	s, err := redisstore.New(redisstore.Options{URL: "redis://127.0.0.1:6379/0", KeyPrefix: "mcpfort-bench:" + hex.EncodeToString(buf) + ":"})
+	rdb, err := redisstate.NewClient(redisstate.ClientOptions{URL: "redis://127.0.0.1:6379/0"})
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { s.Close() })
+	b.Cleanup(func() { rdb.Close() })
+	s, err := redisstore.New(rdb, redisstore.Options{KeyPrefix: "mcpfort-bench:" + hex.EncodeToString(buf) + ":"})
+	if err != nil {
+		b.Fatal(err)
+	}
 	if err := s.Ping(context.Background()); err != nil {
 		b.Skipf("redis: %v", err)
 	}

@@ -1,7 +1,6 @@
 package policybench
 
 import (
-	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,16 +8,13 @@ import (
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 	"github.com/mcpfort/mcpfort/mcp"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 // newPinning trusts the first tool list (so that the benchmarked calls are
 // allowed) and keeps its pins in SQLite, as the embedded default does.
 func newPinning(b *testing.B) gateway.Middleware {
-	s, err := pinning.OpenStore(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "mcpfort.db"), "")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { s.Close() })
+	s := pinning.NewSQLStore(storagetest.Open(b, "sqlite:"+filepath.Join(b.TempDir(), "mcpfort.db")))
 	p, err := pinning.New(pinning.Options{Store: s, ServerOptions: pinning.ServerOptions{TrustOnFirstUse: true}, RefreshInterval: time.Hour})
 	if err != nil {
 		b.Fatal(err)

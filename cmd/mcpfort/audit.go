@@ -8,6 +8,7 @@ import (
 	"github.com/mcpfort/mcpfort/app"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit/auditcmd"
+	"github.com/mcpfort/mcpfort/storage/backend"
 )
 
 // auditCommand implements "mcpfort audit verify|export|head" against the
@@ -29,11 +30,16 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return 1
 		}
 	}
-	store, err := audit.OpenStore(ctx, t.database, t.dir, audit.StoreOptions{})
+	db, err := backend.Open(ctx, t.database, t.dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpfort audit: open audit store: %v\n", err)
 		return 1
 	}
-	defer store.Close()
+	defer db.Close()
+	store, err := audit.NewStore(db, audit.StoreOptions{})
+	if err != nil {
+		fmt.Fprintf(stderr, "mcpfort audit: %v\n", err)
+		return 1
+	}
 	return auditcmd.Run(ctx, store, t.args, stdout, stderr, opts)
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning/pincmd"
+	"github.com/mcpfort/mcpfort/storage/backend"
 )
 
 // toolsCommand implements "mcpfort tools list|diff|approve|revoke" against
@@ -17,11 +18,11 @@ func toolsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if t == nil {
 		return code
 	}
-	store, err := pinning.OpenStore(ctx, t.database, t.dir)
+	db, err := backend.Open(ctx, t.database, t.dir)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpfort tools: open pin store: %v\n", err)
 		return 1
 	}
-	defer store.Close()
-	return pincmd.Run(ctx, store, t.args, stdout, stderr)
+	defer db.Close()
+	return pincmd.Run(ctx, pinning.NewSQLStore(db), t.args, stdout, stderr)
 }

@@ -35,12 +35,13 @@ func usersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if cfg != nil && cfg.AuthServer.Enabled && cfg.State.Redis != "" {
 		// "disable" reaches every running replica at once: the user's
 		// access tokens are refused there, not only when they expire.
-		feed, err := redisstate.NewRevocationFeed(redisstate.RevocationFeedOptions{URL: cfg.State.Redis, Stream: app.RevocationStream(cfg.EmbeddedIssuer())})
+		rdb, err := redisstate.NewClient(redisstate.ClientOptions{URL: cfg.State.Redis})
 		if err != nil {
 			fmt.Fprintf(stderr, "mcpfort users: state.redis: %v\n", err)
 			return 1
 		}
-		defer feed.Close()
+		defer rdb.Close()
+		feed := redisstate.NewRevocationFeed(rdb, redisstate.RevocationFeedOptions{Stream: app.RevocationStream(cfg.EmbeddedIssuer())})
 		lifetime := cfg.AuthServer.AccessTokenLifetime.D()
 		if lifetime <= 0 {
 			lifetime = 10 * time.Minute // the authorization server's default

@@ -76,8 +76,8 @@ var thirdParty = []struct {
 	{"github.com/go-jose/go-jose/v4", []string{"authserver", "authserver/keys", "resourceserver/jwks.go",
 		"resourceserver/resourceservertest/issuer.go", "gateway/upstream/credentials"}},
 	{"golang.org/x/crypto", []string{"authserver"}}, // argon2id password hashes
-	{"modernc.org/sqlite", []string{"storage/sqlite", "gateway/policy/internal/sqldb"}},
-	{"github.com/jackc/pgx/v5", []string{"storage/postgres", "gateway/policy/internal/sqldb", "gateway/policy/internal/sqldb/sqldbtest"}},
+	{"modernc.org/sqlite", []string{"storage/sqlite"}},
+	{"github.com/jackc/pgx/v5", []string{"storage/postgres"}},
 	{"github.com/redis/go-redis/v9", []string{"storage/redis", "gateway/policy/ratelimit/redisstore"}},
 	{"github.com/santhosh-tekuri/jsonschema/v6", []string{"gateway/policy/schema"}},
 	{"golang.org/x/sync", []string{"gateway/policy/schema"}},

@@ -21,7 +21,7 @@ const DefaultSQLiteFile = "mcpfort.db"
 //   - "sqlite:PATH" or "file:PATH": that SQLite file (relative to dir);
 //   - "postgres://..." or "postgresql://...": that PostgreSQL database;
 //   - anything else is taken as a SQLite file path (relative to dir).
-func Open(ctx context.Context, database, dir string) (storage.Store, error) {
+func Open(ctx context.Context, database, dir string) (storage.Backend, error) {
 	switch {
 	case database == "":
 		return nil, errors.New("backend: database is empty")

@@ -13,7 +13,7 @@ import (
 	"github.com/mcpfort/mcpfort/storage/internal/sqlstore"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var migrations embed.FS
 
 // Options configures Open.
@@ -27,7 +27,7 @@ type Options struct {
 }
 
 // Open connects to the database and migrates its schema.
-func Open(ctx context.Context, opts Options) (storage.Store, error) {
+func Open(ctx context.Context, opts Options) (storage.Backend, error) {
 	if opts.DSN == "" {
 		return nil, errors.New("postgres: DSN is required")
 	}
@@ -42,7 +42,7 @@ func Open(ctx context.Context, opts Options) (storage.Store, error) {
 	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(opts.MaxConns)
 	db.SetMaxIdleConns(opts.MaxConns)
-	if err := sqlstore.Migrate(ctx, db, dialect(), migrations, "migrations"); err != nil {
+	if err := sqlstore.MigrateAll(ctx, db, dialect(), migrations); err != nil {
 		_ = db.Close()
 		return nil, err
 	}
@@ -56,8 +56,9 @@ func Open(ctx context.Context, opts Options) (storage.Store, error) {
 
 func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
-		Name:      "postgres",
-		ForUpdate: " FOR UPDATE",
+		Name:           "postgres",
+		ForUpdate:      " FOR UPDATE",
+		MultiRowInsert: true,
 		IsUniqueViolation: func(err error) bool {
 			var pe *pgconn.PgError
 			return errors.As(err, &pe) && pe.Code == "23505"

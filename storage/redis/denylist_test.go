@@ -10,13 +10,8 @@ import (
 
 func TestDenylist(t *testing.T) {
 	prefix := fmt.Sprintf("mcpfort:test:%d:", time.Now().UnixNano())
-	d1, err := NewDenylist(DenylistOptions{URL: "redis://127.0.0.1:6379/0", KeyPrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer d1.Close()
-	d2, _ := NewDenylist(DenylistOptions{URL: "redis://127.0.0.1:6379/0", KeyPrefix: prefix}) // a second replica
-	defer d2.Close()
+	d1 := NewDenylist(client(t, "redis://127.0.0.1:6379/0", 0), DenylistOptions{KeyPrefix: prefix})
+	d2 := NewDenylist(client(t, "redis://127.0.0.1:6379/0", 0), DenylistOptions{KeyPrefix: prefix}) // a second replica
 	ctx := context.Background()
 	var id, other [16]byte
 	rand.Read(id[:])
@@ -43,8 +38,7 @@ func TestDenylist(t *testing.T) {
 	d1.rdb.Del(ctx, d1.key(id))
 
 	// Unreachable Redis: an error, promptly.
-	bad, _ := NewDenylist(DenylistOptions{URL: "redis://127.0.0.1:1/0", Timeout: 100 * time.Millisecond})
-	defer bad.Close()
+	bad := NewDenylist(client(t, "redis://127.0.0.1:1/0", 0), DenylistOptions{Timeout: 100 * time.Millisecond})
 	start := time.Now()
 	if _, err := bad.Denied(ctx, id); err == nil {
 		t.Fatal("no error from an unreachable Redis")

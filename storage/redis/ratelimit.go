@@ -12,10 +12,8 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 )
 
-// CounterOptions configures a Counter. URL is required.
+// CounterOptions configures a Counter.
 type CounterOptions struct {
-	// URL is a redis:// or rediss:// URL.
-	URL string
 	// KeyPrefix namespaces the keys. If empty, "mcpfort:count:". Replicas
 	// that share limits must use the same prefix.
 	KeyPrefix string
@@ -36,30 +34,19 @@ type CounterOptions struct {
 // attempt (fail closed), since a sign-in that cannot be counted cannot be
 // limited.
 type Counter struct {
-	rdb    *goredis.Client
-	prefix string
+	rdb     *goredis.Client
+	prefix  string
+	timeout time.Duration
 }
 
-// NewCounter returns a Counter. It does not contact Redis.
-func NewCounter(o CounterOptions) (*Counter, error) {
-	ro, err := goredis.ParseURL(o.URL)
-	if err != nil {
-		return nil, errors.New("redis: invalid URL") // it may hold a password: never echo it
-	}
-	if o.Timeout <= 0 {
-		o.Timeout = 250 * time.Millisecond
-	}
-	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.Timeout, o.Timeout, o.Timeout, o.Timeout
-	ro.ContextTimeoutEnabled = true
-	ro.DisableIdentity = true
-	// A script whose reply was lost may have run: retrying could count an
-	// event twice, so failures are reported, not retried.
-	ro.MaxRetries = -1
-	ro.DialerRetries = 1
+// NewCounter returns a Counter on rdb (see NewClient, which never retries:
+// a script whose reply was lost may have run, and retrying could count an
+// event twice). rdb stays the caller's to close. It does not contact Redis.
+func NewCounter(rdb *goredis.Client, o CounterOptions) *Counter {
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = "mcpfort:count:"
 	}
-	return &Counter{rdb: goredis.NewClient(ro), prefix: o.KeyPrefix}, nil
+	return &Counter{rdb: rdb, prefix: o.KeyPrefix, timeout: o.Timeout}
 }
 
 func (c *Counter) key(k string) string {
@@ -98,6 +85,8 @@ return 0
 // in its current window; see authserver.RateLimiter.
 func (c *Counter) Take(ctx context.Context, key string, limit int, window time.Duration) (bool, time.Duration, error) {
 	ms := max(window.Milliseconds(), 1)
+	ctx, cancel := bound(ctx, c.timeout)
+	defer cancel()
 	res, err := takeScript.Run(ctx, c.rdb, []string{c.key(key)}, strconv.Itoa(limit), strconv.FormatInt(ms, 10)).Int64Slice()
 	if err != nil {
 		return false, 0, fmt.Errorf("redis: %w", err)
@@ -110,11 +99,10 @@ func (c *Counter) Take(ctx context.Context, key string, limit int, window time.D
 
 // Refund takes back one event counted for key in its current window.
 func (c *Counter) Refund(ctx context.Context, key string) error {
+	ctx, cancel := bound(ctx, c.timeout)
+	defer cancel()
 	if err := refundScript.Run(ctx, c.rdb, []string{c.key(key)}).Err(); err != nil && !errors.Is(err, goredis.Nil) {
 		return fmt.Errorf("redis: %w", err)
 	}
 	return nil
 }
-
-// Close closes the connections.
-func (c *Counter) Close() error { return c.rdb.Close() }

@@ -13,17 +13,13 @@ import (
 func newCounter(t *testing.T) *Counter {
 	t.Helper()
 	prefix := fmt.Sprintf("mcpfort:test:%d:", time.Now().UnixNano())
-	c, err := NewCounter(CounterOptions{URL: "redis://127.0.0.1:6379/0", KeyPrefix: prefix})
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := NewCounter(client(t, "redis://127.0.0.1:6379/0", 0), CounterOptions{KeyPrefix: prefix})
 	t.Cleanup(func() {
 		ctx := context.Background()
 		iter := c.rdb.Scan(ctx, 0, prefix+"*", 100).Iterator()
 		for iter.Next(ctx) {
 			c.rdb.Del(ctx, iter.Val())
 		}
-		c.Close()
 	})
 	if err := c.rdb.Ping(context.Background()).Err(); err != nil {
 		t.Fatalf("Redis on 127.0.0.1:6379: %v", err)
@@ -128,8 +124,7 @@ func TestCounterDown(t *testing.T) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	c, _ := NewCounter(CounterOptions{URL: "redis://" + addr + "/0", Timeout: 100 * time.Millisecond})
-	defer c.Close()
+	c := NewCounter(client(t, "redis://"+addr+"/0", time.Second), CounterOptions{Timeout: 100 * time.Millisecond})
 	start := time.Now()
 	took, _, err := c.Take(context.Background(), "k", 10, time.Minute)
 	if err == nil || took {

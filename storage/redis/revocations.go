@@ -79,10 +79,8 @@ func decodeEvent(b []byte) (RevocationEvent, error) {
 	return ev, nil
 }
 
-// RevocationFeedOptions configures a RevocationFeed. URL is required.
+// RevocationFeedOptions configures a RevocationFeed.
 type RevocationFeedOptions struct {
-	// URL is a redis:// or rediss:// URL.
-	URL string
 	// Stream is the stream's key. If empty, "mcpfort:revocations".
 	Stream string
 	// MaxLen caps the stream (XADD MAXLEN ~): the oldest events go first.
@@ -115,14 +113,11 @@ type RevocationFeed struct {
 	log    *slog.Logger
 }
 
-// NewRevocationFeed returns a feed. It does not contact Redis.
-func NewRevocationFeed(o RevocationFeedOptions) (*RevocationFeed, error) {
-	ro, err := goredis.ParseURL(o.URL)
-	if err != nil {
-		return nil, errors.New("redis: invalid URL") // it may hold a password: never echo it
-	}
+// NewRevocationFeed returns a feed on rdb (see NewClient), which stays
+// the caller's to close. It does not contact Redis.
+func NewRevocationFeed(rdb *goredis.Client, o RevocationFeedOptions) *RevocationFeed {
 	if o.Timeout <= 0 {
-		o.Timeout = 250 * time.Millisecond
+		o.Timeout = DefaultTimeout
 	}
 	if o.Poll <= 0 {
 		o.Poll = 250 * time.Millisecond
@@ -136,10 +131,7 @@ func NewRevocationFeed(o RevocationFeedOptions) (*RevocationFeed, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.Timeout, o.Timeout, o.Timeout, o.Timeout
-	ro.ContextTimeoutEnabled = true
-	ro.DisableIdentity = true
-	return &RevocationFeed{rdb: goredis.NewClient(ro), stream: o.Stream, maxLen: o.MaxLen, poll: o.Poll, tmo: o.Timeout, log: o.Logger}, nil
+	return &RevocationFeed{rdb: rdb, stream: o.Stream, maxLen: o.MaxLen, poll: o.Poll, tmo: o.Timeout, log: o.Logger}
 }
 
 // Publish appends ev to the stream.
@@ -148,6 +140,8 @@ func (f *RevocationFeed) Publish(ctx context.Context, ev RevocationEvent) error 
 	if err != nil {
 		return err
 	}
+	ctx, cancel := bound(ctx, f.tmo)
+	defer cancel()
 	return f.rdb.XAdd(ctx, &goredis.XAddArgs{Stream: f.stream, MaxLen: f.maxLen, Approx: true, Values: []any{"e", b}}).Err()
 }
 
@@ -211,7 +205,8 @@ func (f *RevocationFeed) Follow(ctx context.Context, apply func(RevocationEvent)
 }
 
 // Ping checks that Redis answers.
-func (f *RevocationFeed) Ping(ctx context.Context) error { return f.rdb.Ping(ctx).Err() }
-
-// Close closes the connections.
-func (f *RevocationFeed) Close() error { return f.rdb.Close() }
+func (f *RevocationFeed) Ping(ctx context.Context) error {
+	ctx, cancel := bound(ctx, f.tmo)
+	defer cancel()
+	return f.rdb.Ping(ctx).Err()
+}

@@ -18,12 +18,7 @@ import (
 func TestRevocationFeed(t *testing.T) {
 	stream := fmt.Sprintf("mcpfort:test:revocations:%d", time.Now().UnixNano())
 	newFeed := func(url string) *RevocationFeed {
-		f, err := NewRevocationFeed(RevocationFeedOptions{URL: url, Stream: stream, Poll: 50 * time.Millisecond})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { f.Close() })
-		return f
+		return NewRevocationFeed(client(t, url, 0), RevocationFeedOptions{Stream: stream, Poll: 50 * time.Millisecond})
 	}
 	pub := newFeed("redis://127.0.0.1:6379/0")
 	ctx := context.Background()

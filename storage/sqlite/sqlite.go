@@ -15,7 +15,7 @@ import (
 	sqlite3 "modernc.org/sqlite/lib"
 )
 
-//go:embed migrations/*.sql
+//go:embed migrations
 var migrations embed.FS
 
 // Options configures Open.
@@ -34,7 +34,7 @@ type Options struct {
 // The database runs in WAL mode with synchronous=NORMAL: a committed write
 // survives a process crash; an operating-system crash may lose the last
 // transactions but never corrupts the file.
-func Open(ctx context.Context, opts Options) (storage.Store, error) {
+func Open(ctx context.Context, opts Options) (storage.Backend, error) {
 	if opts.Path == "" {
 		return nil, errors.New("sqlite: Path is required")
 	}
@@ -69,7 +69,7 @@ func Open(ctx context.Context, opts Options) (storage.Store, error) {
 	write.SetMaxOpenConns(1)
 	write.SetMaxIdleConns(1)
 	write.SetConnMaxLifetime(0)
-	if err := sqlstore.Migrate(ctx, write, dialect(), migrations, "migrations"); err != nil {
+	if err := sqlstore.MigrateAll(ctx, write, dialect(), migrations); err != nil {
 		_ = write.Close()
 		return nil, err
 	}

@@ -14,7 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb/sqldbtest"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 // backend is one database for the audit store, with a raw handle for
@@ -25,16 +25,15 @@ type backend struct {
 }
 
 func backends(t *testing.T) []backend {
-	return []backend{{"sqlite", sqldbtest.SQLite(t)}, {"postgres", sqldbtest.Postgres(t)}}
+	return []backend{{"sqlite", storagetest.SQLite(t)}, {"postgres", storagetest.Postgres(t)}}
 }
 
 func open(t *testing.T, database string, key []byte) *audit.Store {
 	t.Helper()
-	s, err := audit.OpenStore(context.Background(), database, "", audit.StoreOptions{Key: key})
+	s, err := audit.NewStore(storagetest.Open(t, database), audit.StoreOptions{Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { s.Close() })
 	return s
 }
 
@@ -79,9 +78,9 @@ func kinds(rep *audit.Report) []string {
 func untrigger(t *testing.T, db *sql.DB, name string) {
 	t.Helper()
 	if name == "sqlite" {
-		sqldbtest.Exec(t, db, `DROP TRIGGER audit_records_no_update`, `DROP TRIGGER audit_records_no_delete`)
+		storagetest.Exec(t, db, `DROP TRIGGER audit_records_no_update`, `DROP TRIGGER audit_records_no_delete`)
 	} else {
-		sqldbtest.Exec(t, db, `DROP TRIGGER audit_records_no_change ON audit_records`)
+		storagetest.Exec(t, db, `DROP TRIGGER audit_records_no_change ON audit_records`)
 	}
 }
 
@@ -90,7 +89,7 @@ func TestAppendOnlyGuard(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			s := open(t, b.database, nil)
 			appendN(t, s, 1, 3)
-			db := sqldbtest.Open(t, b.database)
+			db := storagetest.Raw(t, b.database)
 			for _, q := range []string{`UPDATE audit_records SET hash = 'sha256:00' WHERE seq = 2`, `DELETE FROM audit_records WHERE seq = 3`} {
 				if _, err := db.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
 					t.Errorf("%s: err = %v, want the append-only guard", q, err)
@@ -142,16 +141,16 @@ func TestTampering(t *testing.T) {
 			t.Run(b.name+"/"+tt.name, func(t *testing.T) {
 				var database string
 				if b.name == "sqlite" {
-					database = sqldbtest.SQLite(t)
+					database = storagetest.SQLite(t)
 				} else {
-					database = sqldbtest.Postgres(t)
+					database = storagetest.Postgres(t)
 				}
 				s := open(t, database, nil)
 				appendN(t, s, 1, 5)
 				head, _ := s.Head(context.Background())
-				db := sqldbtest.Open(t, database)
+				db := storagetest.Raw(t, database)
 				untrigger(t, db, b.name)
-				sqldbtest.Exec(t, db, tt.tamper...)
+				storagetest.Exec(t, db, tt.tamper...)
 				var anchors []audit.Head
 				if tt.anchors != nil {
 					anchors = tt.anchors(head)
@@ -168,7 +167,7 @@ func TestTampering(t *testing.T) {
 
 func TestKeyedChain(t *testing.T) {
 	key := bytes.Repeat([]byte("k"), 32)
-	database := sqldbtest.SQLite(t)
+	database := storagetest.SQLite(t)
 	s := open(t, database, key)
 	appendN(t, s, 1, 4)
 	if rep := verify(t, s, key); !rep.OK() {
@@ -182,13 +181,13 @@ func TestKeyedChain(t *testing.T) {
 		t.Fatalf("with the wrong key: %v", got)
 	}
 	// Recomputing plain hashes after an edit does not fool a keyed chain.
-	db := sqldbtest.Open(t, database)
+	db := storagetest.Raw(t, database)
 	untrigger(t, db, "sqlite")
-	sqldbtest.Exec(t, db, `UPDATE audit_records SET hash = 'sha256:' || substr(hash, 13) WHERE seq = 4`)
+	storagetest.Exec(t, db, `UPDATE audit_records SET hash = 'sha256:' || substr(hash, 13) WHERE seq = 4`)
 	if got := kinds(verify(t, s, key)); len(got) == 0 {
 		t.Fatal("an unkeyed record in a keyed chain went unnoticed")
 	}
-	if _, err := audit.OpenStore(context.Background(), database, "", audit.StoreOptions{Key: []byte("short")}); err == nil {
+	if _, err := audit.NewStore(storagetest.Open(t, database), audit.StoreOptions{Key: []byte("short")}); err == nil {
 		t.Fatal("a short key was accepted")
 	}
 }
@@ -221,7 +220,7 @@ func TestReplicasAppend(t *testing.T) {
 }
 
 func TestExport(t *testing.T) {
-	s := open(t, sqldbtest.SQLite(t), nil)
+	s := open(t, storagetest.SQLite(t), nil)
 	appendN(t, s, 1, 5)
 	var buf bytes.Buffer
 	n, err := audit.Export(context.Background(), s, &buf, audit.Filter{Since: sample(3).Time})

@@ -21,7 +21,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb/sqldbtest"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 var testKey = bytes.Repeat([]byte("k"), 32)
@@ -123,7 +123,7 @@ func TestHeadsPartialLine(t *testing.T) {
 // TestForgedHeads: someone who can write the heads file but not read the
 // chain key cannot add or alter a head: Verify refuses it.
 func TestForgedHeads(t *testing.T) {
-	database := sqldbtest.SQLite(t)
+	database := storagetest.SQLite(t)
 	s := open(t, database, testKey)
 	appendN(t, s, 1, 5)
 	file := filepath.Join(t.TempDir(), "heads.jsonl")
@@ -191,7 +191,7 @@ func TestKeyedFrom(t *testing.T) {
 				t.Fatalf("keyed from 4: %v", kinds(rep))
 			}
 			// Rewrite record 5 onwards without the key: plain SHA-256.
-			db := sqldbtest.Open(t, b.database)
+			db := storagetest.Raw(t, b.database)
 			untrigger(t, db, b.name)
 			rechainPlain(t, db, 5)
 			if got := kinds(verifyOpts(t, keyed, opts)); !cmp.Equal(got, []string{"edited@5", "edited@6"}) {
@@ -243,10 +243,10 @@ func rechainPlain(t *testing.T, db *sql.DB, from int64) {
 		c := strings.Replace(r.record, `"prev_hash":"`+recs[i-1].hash+`"`, `"prev_hash":"`+prev+`"`, 1)
 		sum := sha256.Sum256([]byte(c))
 		h := "sha256:" + hex.EncodeToString(sum[:])
-		sqldbtest.Exec(t, db, fmt.Sprintf(`UPDATE audit_records SET record = '%s', hash = '%s' WHERE seq = %d`, strings.ReplaceAll(c, "'", "''"), h, r.seq))
+		storagetest.Exec(t, db, fmt.Sprintf(`UPDATE audit_records SET record = '%s', hash = '%s' WHERE seq = %d`, strings.ReplaceAll(c, "'", "''"), h, r.seq))
 		prev = h
 	}
-	sqldbtest.Exec(t, db, fmt.Sprintf(`UPDATE audit_head SET hash = '%s'`, prev))
+	storagetest.Exec(t, db, fmt.Sprintf(`UPDATE audit_head SET hash = '%s'`, prev))
 }
 
 // TestHeadsCatchRewrites: with signed heads, a tail removed with the head
@@ -260,19 +260,19 @@ func TestHeadsCatchRewrites(t *testing.T) {
 	}{
 		{"untouched", func(*testing.T, *sql.DB) {}, nil},
 		{"tail cut before the last head", func(t *testing.T, db *sql.DB) {
-			sqldbtest.Exec(t, db, `DELETE FROM audit_records WHERE seq >= 4`,
+			storagetest.Exec(t, db, `DELETE FROM audit_records WHERE seq >= 4`,
 				`UPDATE audit_head SET seq = 3, hash = (SELECT hash FROM audit_records WHERE seq = 3)`)
 		}, []string{"truncated@4"}},
 		{"tail cut after the last head", func(t *testing.T, db *sql.DB) {
 			// Undetectable until the next head: the interval bounds it.
-			sqldbtest.Exec(t, db, `DELETE FROM audit_records WHERE seq >= 6`,
+			storagetest.Exec(t, db, `DELETE FROM audit_records WHERE seq >= 6`,
 				`UPDATE audit_head SET seq = 5, hash = (SELECT hash FROM audit_records WHERE seq = 5)`)
 		}, nil},
 		{"middle record deleted", func(t *testing.T, db *sql.DB) {
-			sqldbtest.Exec(t, db, `DELETE FROM audit_records WHERE seq = 2`)
+			storagetest.Exec(t, db, `DELETE FROM audit_records WHERE seq = 2`)
 		}, []string{"gap@2", "broken_link@3"}},
 		{"rechained without the key", func(t *testing.T, db *sql.DB) {
-			sqldbtest.Exec(t, db, `UPDATE audit_records SET record = replace(record, '"decision":"allow"', '"decision":"deny"') WHERE seq = 2`)
+			storagetest.Exec(t, db, `UPDATE audit_records SET record = replace(record, '"decision":"allow"', '"decision":"deny"') WHERE seq = 2`)
 			rechainPlain(t, db, 2)
 		}, []string{"edited@2", "edited@3", "edited@4", "edited@5", "head@5", "edited@6", "edited@7"}},
 	}
@@ -281,9 +281,9 @@ func TestHeadsCatchRewrites(t *testing.T) {
 			t.Run(b.name+"/"+tt.name, func(t *testing.T) {
 				var database string
 				if b.name == "sqlite" {
-					database = sqldbtest.SQLite(t)
+					database = storagetest.SQLite(t)
 				} else {
-					database = sqldbtest.Postgres(t)
+					database = storagetest.Postgres(t)
 				}
 				s := open(t, database, testKey)
 				file := filepath.Join(t.TempDir(), "heads.jsonl")
@@ -294,7 +294,7 @@ func TestHeadsCatchRewrites(t *testing.T) {
 					t.Fatal(err)
 				}
 				appendN(t, s, 6, 2)
-				db := sqldbtest.Open(t, database)
+				db := storagetest.Raw(t, database)
 				untrigger(t, db, b.name)
 				tt.tamper(t, db)
 				rep := verifyOpts(t, s, audit.VerifyOptions{Key: testKey, Heads: readHeads(t, file)})
@@ -313,7 +313,7 @@ func TestHeadsCatchRewrites(t *testing.T) {
 // heads while records are written, and the last one on Close.
 func TestLogWritesHeads(t *testing.T) {
 	ctx := context.Background()
-	s := open(t, sqldbtest.SQLite(t), testKey)
+	s := open(t, storagetest.SQLite(t), testKey)
 	appendN(t, s, 1, 2)
 	file := filepath.Join(t.TempDir(), "heads.jsonl")
 	watch := newLogWatch()

@@ -19,9 +19,10 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/auditnote"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/policytest"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb/sqldbtest"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/jsonrpc"
+	storagebackend "github.com/mcpfort/mcpfort/storage/backend"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 type textArgs struct {
@@ -115,7 +116,7 @@ func TestThroughGateway(t *testing.T) {
 	for _, era := range policytest.Eras {
 		t.Run(era.Name, func(t *testing.T) {
 			ctx := context.Background()
-			store := open(t, sqldbtest.SQLite(t), nil)
+			store := open(t, storagetest.SQLite(t), nil)
 			l, err := audit.New(audit.Options{Sink: store, RecordArguments: true, RecordResults: true,
 				Mask:      func(b []byte) []byte { return bytes.ReplaceAll(b, []byte("hunter2"), []byte("*******")) },
 				RequestID: func(context.Context) string { return "edge-1" }})
@@ -172,7 +173,7 @@ func TestThroughGateway(t *testing.T) {
 }
 
 func TestMaskRequired(t *testing.T) {
-	s := open(t, sqldbtest.SQLite(t), nil)
+	s := open(t, storagetest.SQLite(t), nil)
 	if _, err := audit.New(audit.Options{Sink: s, RecordArguments: true}); err == nil {
 		t.Fatal("recording arguments without a mask was accepted")
 	}
@@ -185,9 +186,9 @@ func TestMaskRequired(t *testing.T) {
 // or a revoked grant would.
 func failInserts(t *testing.T, database string) func() {
 	t.Helper()
-	db := sqldbtest.Open(t, database)
-	sqldbtest.Exec(t, db, `CREATE TRIGGER audit_fail BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
-	restore := func() { sqldbtest.Exec(t, db, `DROP TRIGGER IF EXISTS audit_fail`) }
+	db := storagetest.Raw(t, database)
+	storagetest.Exec(t, db, `CREATE TRIGGER audit_fail BEFORE INSERT ON audit_records BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`)
+	restore := func() { storagetest.Exec(t, db, `DROP TRIGGER IF EXISTS audit_fail`) }
 	t.Cleanup(restore)
 	return restore
 }
@@ -203,7 +204,7 @@ func TestFailClosed(t *testing.T) {
 
 func testFailClosed(t *testing.T, era policytest.Era) {
 	ctx := context.Background()
-	database := sqldbtest.SQLite(t)
+	database := storagetest.SQLite(t)
 	store := open(t, database, nil)
 	watch := newLogWatch()
 	l, err := audit.New(audit.Options{Sink: store, Logger: slog.New(watch)})
@@ -292,7 +293,7 @@ func rawCall(t *testing.T, url string) int {
 // counts those the bounded queue could not hold.
 func TestAllowUnrecorded(t *testing.T) {
 	ctx := context.Background()
-	database := sqldbtest.SQLite(t)
+	database := storagetest.SQLite(t)
 	store := open(t, database, nil)
 	watch := newLogWatch()
 	l, err := audit.New(audit.Options{Sink: store, AllowUnrecorded: true, QueueSize: 2, Logger: slog.New(watch)})
@@ -328,10 +329,14 @@ func TestAllowUnrecorded(t *testing.T) {
 // the chain continues where it stopped.
 func TestSurvivesRestart(t *testing.T) {
 	ctx := context.Background()
-	database := sqldbtest.SQLite(t)
+	database := storagetest.SQLite(t)
 	up := newUpstream(t, true)
 	for round := range 2 {
-		store, err := audit.OpenStore(ctx, database, "", audit.StoreOptions{})
+		db, err := storagebackend.Open(ctx, database, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		store, err := audit.NewStore(db, audit.StoreOptions{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -356,14 +361,14 @@ func TestSurvivesRestart(t *testing.T) {
 		if err != nil || !rep.OK() || rep.Records < int64(3*(round+1)) {
 			t.Fatalf("round %d: %+v %v", round, rep, err)
 		}
-		store.Close()
+		db.Close()
 	}
 }
 
 // TestCloseDeadline gives Close a deadline the failing database cannot
 // meet: Close reports the records it could not write instead of hanging.
 func TestCloseDeadline(t *testing.T) {
-	database := sqldbtest.SQLite(t)
+	database := storagetest.SQLite(t)
 	store := open(t, database, nil)
 	watch := newLogWatch()
 	l, err := audit.New(audit.Options{Sink: store, Logger: slog.New(watch)})

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/jcs"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 // TestCanonicalEncoding checks the hand-written canonical form against
@@ -82,11 +83,10 @@ func BenchmarkAppendSQLiteKeyed(b *testing.B) {
 }
 
 func benchmarkAppendSQLite(b *testing.B, key []byte) {
-	s, err := OpenStore(context.Background(), "sqlite:"+filepath.Join(b.TempDir(), "a.db"), "", StoreOptions{Key: key})
+	s, err := NewStore(storagetest.Open(b, "sqlite:"+filepath.Join(b.TempDir(), "a.db")), StoreOptions{Key: key})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
 	recs := make([]Record, 512)
 	b.ReportAllocs()
 	for b.Loop() {

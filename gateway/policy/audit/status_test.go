@@ -10,10 +10,10 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb/sqldbtest"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 func call(t *testing.T, method, params string) *gateway.Call {
@@ -76,7 +76,7 @@ func TestStatuses(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := context.Background()
-			s := open(t, sqldbtest.SQLite(t), nil)
+			s := open(t, storagetest.SQLite(t), nil)
 			l, err := audit.New(audit.Options{Sink: s})
 			if err != nil {
 				t.Fatal(err)

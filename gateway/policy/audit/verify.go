@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mcpfort/mcpfort/storage"
 )
 
 // Problem is one inconsistency Verify found.
@@ -154,55 +156,55 @@ func Verify(ctx context.Context, s *Store, opts VerifyOptions) (*Report, error) 
 	expect := int64(1)
 	prev := ""
 	keyWarned, sawKeyed := false, false
-	err = s.rows(ctx, Filter{}, func(rw row) error {
+	err = s.rows(ctx, Filter{}, func(rw storage.AuditRow) error {
 		rep.Records++
-		if rw.seq != expect {
-			if rw.seq > expect {
-				rep.add(Problem{Seq: expect, Kind: "gap", Detail: fmt.Sprintf("records %d to %d are missing", expect, rw.seq-1)})
+		if rw.Seq != expect {
+			if rw.Seq > expect {
+				rep.add(Problem{Seq: expect, Kind: "gap", Detail: fmt.Sprintf("records %d to %d are missing", expect, rw.Seq-1)})
 			} else {
-				rep.add(Problem{Seq: rw.seq, Kind: "gap", Detail: fmt.Sprintf("sequence goes back from %d to %d", expect-1, rw.seq)})
+				rep.add(Problem{Seq: rw.Seq, Kind: "gap", Detail: fmt.Sprintf("sequence goes back from %d to %d", expect-1, rw.Seq)})
 			}
 		}
-		keyed := strings.HasPrefix(rw.hash, prefixHMAC)
+		keyed := strings.HasPrefix(rw.Hash, prefixHMAC)
 		switch {
 		case keyed && len(key) == 0:
 			if !keyWarned {
-				rep.add(Problem{Seq: rw.seq, Kind: "key", Detail: "records are keyed (HMAC-SHA256); give the chain key to check them"})
+				rep.add(Problem{Seq: rw.Seq, Kind: "key", Detail: "records are keyed (HMAC-SHA256); give the chain key to check them"})
 				keyWarned = true
 			}
-		case !keyed && len(key) > 0 && rw.seq >= keyedFrom:
-			rep.add(Problem{Seq: rw.seq, Kind: "edited", Detail: fmt.Sprintf("the record is not keyed, but the chain key covers every record from %d on: it was rewritten without the key", keyedFrom)})
+		case !keyed && len(key) > 0 && rw.Seq >= keyedFrom:
+			rep.add(Problem{Seq: rw.Seq, Kind: "edited", Detail: fmt.Sprintf("the record is not keyed, but the chain key covers every record from %d on: it was rewritten without the key", keyedFrom)})
 		case !keyed && sawKeyed:
-			rep.add(Problem{Seq: rw.seq, Kind: "edited", Detail: "the record is not keyed, but a record before it is: it was rewritten without the key"})
+			rep.add(Problem{Seq: rw.Seq, Kind: "edited", Detail: "the record is not keyed, but a record before it is: it was rewritten without the key"})
 		default:
 			k := key
 			if !keyed {
 				k = nil
 			}
-			if got := hashBytes([]byte(rw.record), k); !hmac.Equal([]byte(got), []byte(rw.hash)) {
-				rep.add(Problem{Seq: rw.seq, Kind: "edited", Detail: "the record's content does not match its hash"})
+			if got := hashBytes([]byte(rw.Record), k); !hmac.Equal([]byte(got), []byte(rw.Hash)) {
+				rep.add(Problem{Seq: rw.Seq, Kind: "edited", Detail: "the record's content does not match its hash"})
 			}
 		}
 		sawKeyed = sawKeyed || keyed
-		r, perr := fromCanonical([]byte(rw.record))
+		r, perr := fromCanonical([]byte(rw.Record))
 		switch {
 		case perr != nil:
-			rep.add(Problem{Seq: rw.seq, Kind: "edited", Detail: "the record is not readable JSON"})
-		case r.Seq != rw.seq || r.Time.UnixMicro() != rw.timeUS:
-			rep.add(Problem{Seq: rw.seq, Kind: "edited", Detail: "the row's sequence number or time differs from the record's"})
+			rep.add(Problem{Seq: rw.Seq, Kind: "edited", Detail: "the record is not readable JSON"})
+		case r.Seq != rw.Seq || r.Time.UnixMicro() != rw.TimeUS:
+			rep.add(Problem{Seq: rw.Seq, Kind: "edited", Detail: "the row's sequence number or time differs from the record's"})
 		}
 		if r.PrevHash != prev {
-			rep.add(Problem{Seq: rw.seq, Kind: "broken_link", Detail: "the record does not follow the one before it"})
+			rep.add(Problem{Seq: rw.Seq, Kind: "broken_link", Detail: "the record does not follow the one before it"})
 		}
-		if w, ok := want[rw.seq]; ok {
-			if w.hash != rw.hash {
-				rep.add(Problem{Seq: rw.seq, Kind: w.kind, Detail: fmt.Sprintf("the record's hash is not %s, which %s names: the chain was rewritten", w.hash, w.label)})
+		if w, ok := want[rw.Seq]; ok {
+			if w.hash != rw.Hash {
+				rep.add(Problem{Seq: rw.Seq, Kind: w.kind, Detail: fmt.Sprintf("the record's hash is not %s, which %s names: the chain was rewritten", w.hash, w.label)})
 			}
-			delete(want, rw.seq)
+			delete(want, rw.Seq)
 		}
-		prev = rw.hash
-		rep.Last = rw.seq
-		expect = rw.seq + 1
+		prev = rw.Hash
+		rep.Last = rw.Seq
+		expect = rw.Seq + 1
 		return ctx.Err()
 	})
 	if err != nil {

@@ -17,8 +17,8 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/policytest"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb/sqldbtest"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 // clock is a test clock the policy reads; tests move it instead of
@@ -121,10 +121,7 @@ func TestRugPull(t *testing.T) {
 		t.Run(era.Name, func(t *testing.T) {
 			ctx := context.Background()
 			up := newMutable(t, era.Stateless)
-			store, err := pinning.OpenStore(ctx, sqldbtest.SQLite(t), "")
-			if err != nil {
-				t.Fatal(err)
-			}
+			store := pinning.NewSQLStore(storagetest.Open(t, storagetest.SQLite(t)))
 			defer store.Close()
 			clk := &clock{}
 			p, err := pinning.New(pinning.Options{Store: store, ServerOptions: pinning.ServerOptions{TrustOnFirstUse: true},
@@ -267,17 +264,14 @@ func echoSchema(t *testing.T, up *mutable) any {
 // both.
 func TestReplicasShareOneStore(t *testing.T) {
 	ctx := context.Background()
-	dsn := sqldbtest.Postgres(t)
+	dsn := storagetest.Postgres(t)
 	up := newMutable(t, false)
 	era := policytest.Eras[0]
 	var urls []string
 	var stores []*pinning.SQLStore
 	clk := &clock{}
 	for range 2 {
-		s, err := pinning.OpenStore(ctx, dsn, "")
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := pinning.NewSQLStore(storagetest.Open(t, dsn))
 		t.Cleanup(func() { s.Close() })
 		stores = append(stores, s)
 		p, err := pinning.New(pinning.Options{Store: s, ServerOptions: pinning.ServerOptions{TrustOnFirstUse: true}, Now: clk.Now})

@@ -2,15 +2,12 @@ package pinning
 
 import (
 	"context"
-	"database/sql"
-	"embed"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"time"
 
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb"
+	"github.com/mcpfort/mcpfort/storage"
 )
 
 // Who approved a pin.
@@ -69,89 +66,39 @@ type Store interface {
 	Close() error
 }
 
-//go:embed migrations
-var migrations embed.FS
-
-// SQLStore is the Store in SQLite or PostgreSQL.
+// SQLStore is the Store on the state database (storage.PinStore, SQLite
+// or PostgreSQL), shared by the replicas that use that database.
 type SQLStore struct {
-	db *sqldb.DB
+	db storage.PinStore
 }
 
 var _ Store = (*SQLStore)(nil)
 
-// OpenStore opens (creating and migrating) the pin store in database:
-// "sqlite" (the file mcpfort.db in dir, shared with the rest of mcpfort),
-// "sqlite:PATH", or a "postgres://" URL.
-func OpenStore(ctx context.Context, database, dir string) (*SQLStore, error) {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	db, err := sqldb.Open(ctx, sqldb.Options{Database: database, Dir: dir, Name: "pinning", Migrations: sub})
-	if err != nil {
-		return nil, fmt.Errorf("pinning: %w", err)
-	}
-	return &SQLStore{db: db}, nil
-}
+// NewSQLStore returns the pin store kept in db. The caller owns db and
+// closes it after the last use of the SQLStore.
+func NewSQLStore(db storage.PinStore) *SQLStore { return &SQLStore{db: db} }
 
-// Close implements Store.
-func (s *SQLStore) Close() error { return s.db.Close() }
+// Close implements Store. It does nothing: the database is the caller's.
+func (s *SQLStore) Close() error { return nil }
 
 // Pins implements Store.
 func (s *SQLStore) Pins(ctx context.Context, server string) ([]Pin, error) {
-	q := `SELECT server, tool, hash, definition, approved_at, approved_by FROM pinning_pins`
-	var args []any
-	if server != "" {
-		q += ` WHERE server = $1`
-		args = append(args, server)
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY server, tool`, args...)
+	ps, err := s.db.Pins(ctx, server)
 	if err != nil {
 		return nil, fmt.Errorf("pinning: read pins: %w", err)
 	}
-	defer rows.Close()
-	var out []Pin
-	for rows.Next() {
-		var p Pin
-		var at int64
-		if err := rows.Scan(&p.Server, &p.Tool, &p.Hash, &p.Definition, &at, &p.ApprovedBy); err != nil {
-			return nil, fmt.Errorf("pinning: read pins: %w", err)
-		}
-		p.ApprovedAt = time.UnixMilli(at).UTC()
-		out = append(out, p)
+	out := make([]Pin, len(ps))
+	for i, p := range ps {
+		out[i] = Pin(p)
 	}
-	return out, rows.Err()
+	return out, nil
 }
 
-func (s *SQLStore) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-func approveTx(ctx context.Context, tx *sql.Tx, p Pin) error {
+func toStorage(p Pin) storage.Pin {
 	if p.ApprovedAt.IsZero() {
 		p.ApprovedAt = time.Now()
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO pinning_pins (server, tool, hash, definition, approved_at, approved_by)
-		VALUES ($1, $2, $3, $4, $5, $6)
-		ON CONFLICT (server, tool) DO UPDATE SET hash = excluded.hash, definition = excluded.definition,
-			approved_at = excluded.approved_at, approved_by = excluded.approved_by`,
-		p.Server, p.Tool, p.Hash, p.Definition, p.ApprovedAt.UnixMilli(), p.ApprovedBy); err != nil {
-		return err
-	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM pinning_candidates WHERE server = $1 AND tool = $2`, p.Server, p.Tool); err != nil {
-		return err
-	}
-	_, err := tx.ExecContext(ctx, `INSERT INTO pinning_history (server, tool, hash, action, actor, at) VALUES ($1, $2, $3, 'approve', $4, $5)`,
-		p.Server, p.Tool, p.Hash, p.ApprovedBy, p.ApprovedAt.UnixMilli())
-	return err
+	return storage.Pin(p)
 }
 
 // Approve implements Store.
@@ -159,7 +106,7 @@ func (s *SQLStore) Approve(ctx context.Context, p Pin) error {
 	if p.Server == "" || p.Tool == "" || !validHash(p.Hash) {
 		return errors.New("pinning: a pin needs a server, a tool and a valid hash")
 	}
-	if err := s.inTx(ctx, func(tx *sql.Tx) error { return approveTx(ctx, tx, p) }); err != nil {
+	if err := s.db.ApprovePin(ctx, toStorage(p)); err != nil {
 		return fmt.Errorf("pinning: approve: %w", err)
 	}
 	return nil
@@ -170,24 +117,9 @@ var ErrNotPinned = errors.New("pinning: tool is not pinned")
 
 // Revoke implements Store.
 func (s *SQLStore) Revoke(ctx context.Context, server, tool, actor string) error {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		var hash string
-		err := tx.QueryRowContext(ctx, `SELECT hash FROM pinning_pins WHERE server = $1 AND tool = $2`, server, tool).Scan(&hash)
-		if errors.Is(err, sql.ErrNoRows) {
-			return ErrNotPinned
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM pinning_pins WHERE server = $1 AND tool = $2`, server, tool); err != nil {
-			return err
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO pinning_history (server, tool, hash, action, actor, at) VALUES ($1, $2, $3, 'revoke', $4, $5)`,
-			server, tool, hash, actor, time.Now().UnixMilli())
-		return err
-	})
-	if errors.Is(err, ErrNotPinned) {
-		return err
+	err := s.db.RevokePin(ctx, server, tool, actor, time.Now())
+	if errors.Is(err, storage.ErrNotFound) {
+		return ErrNotPinned
 	}
 	if err != nil {
 		return fmt.Errorf("pinning: revoke: %w", err)
@@ -195,31 +127,13 @@ func (s *SQLStore) Revoke(ctx context.Context, server, tool, actor string) error
 	return nil
 }
 
-// Bootstrap implements Store. The insert into pinning_servers is the
-// arbiter: of two replicas bootstrapping at once, one inserts, the other
-// conflicts and pins nothing.
+// Bootstrap implements Store.
 func (s *SQLStore) Bootstrap(ctx context.Context, server string, pins []Pin) (bool, error) {
-	did := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO pinning_servers (server, bootstrapped_at) VALUES ($1, $2) ON CONFLICT (server) DO NOTHING`,
-			server, time.Now().UnixMilli())
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return err
-		}
-		did = true
-		for _, p := range pins {
-			if p.Server != server {
-				return fmt.Errorf("pin of server %q in the bootstrap of %q", p.Server, server)
-			}
-			if err := approveTx(ctx, tx, p); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	sp := make([]storage.Pin, len(pins))
+	for i, p := range pins {
+		sp[i] = toStorage(p)
+	}
+	did, err := s.db.BootstrapPins(ctx, server, sp, time.Now())
 	if err != nil {
 		return false, fmt.Errorf("pinning: bootstrap: %w", err)
 	}
@@ -228,12 +142,11 @@ func (s *SQLStore) Bootstrap(ctx context.Context, server string, pins []Pin) (bo
 
 // Bootstrapped implements Store.
 func (s *SQLStore) Bootstrapped(ctx context.Context, server string) (bool, error) {
-	var n int
-	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM pinning_servers WHERE server = $1`, server).Scan(&n)
+	ok, err := s.db.PinsBootstrapped(ctx, server)
 	if err != nil {
 		return false, fmt.Errorf("pinning: read servers: %w", err)
 	}
-	return n > 0, nil
+	return ok, nil
 }
 
 // AddCandidate implements Store.
@@ -248,10 +161,8 @@ func (s *SQLStore) AddCandidate(ctx context.Context, c Candidate) error {
 	if c.LastSeen.IsZero() {
 		c.LastSeen = c.FirstSeen
 	}
-	_, err = s.db.ExecContext(ctx, `INSERT INTO pinning_candidates (server, tool, hash, definition, findings, first_seen, last_seen)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)
-		ON CONFLICT (server, tool, hash) DO UPDATE SET last_seen = excluded.last_seen`,
-		c.Server, c.Tool, c.Hash, c.Definition, string(findings), c.FirstSeen.UnixMilli(), c.LastSeen.UnixMilli())
+	err = s.db.AddPinCandidate(ctx, storage.PinCandidate{Server: c.Server, Tool: c.Tool, Hash: c.Hash, Definition: c.Definition,
+		Findings: findings, FirstSeen: c.FirstSeen, LastSeen: c.LastSeen})
 	if err != nil {
 		return fmt.Errorf("pinning: record candidate: %w", err)
 	}
@@ -260,30 +171,16 @@ func (s *SQLStore) AddCandidate(ctx context.Context, c Candidate) error {
 
 // Candidates implements Store.
 func (s *SQLStore) Candidates(ctx context.Context, server string) ([]Candidate, error) {
-	q := `SELECT server, tool, hash, definition, findings, first_seen, last_seen FROM pinning_candidates`
-	var args []any
-	if server != "" {
-		q += ` WHERE server = $1`
-		args = append(args, server)
-	}
-	rows, err := s.db.QueryContext(ctx, q+` ORDER BY last_seen DESC, server, tool`, args...)
+	cs, err := s.db.PinCandidates(ctx, server)
 	if err != nil {
 		return nil, fmt.Errorf("pinning: read candidates: %w", err)
 	}
-	defer rows.Close()
-	var out []Candidate
-	for rows.Next() {
-		var c Candidate
-		var findings string
-		var first, last int64
-		if err := rows.Scan(&c.Server, &c.Tool, &c.Hash, &c.Definition, &findings, &first, &last); err != nil {
-			return nil, fmt.Errorf("pinning: read candidates: %w", err)
-		}
-		if err := json.Unmarshal([]byte(findings), &c.Findings); err != nil {
+	out := make([]Candidate, len(cs))
+	for i, c := range cs {
+		out[i] = Candidate{Server: c.Server, Tool: c.Tool, Hash: c.Hash, Definition: c.Definition, FirstSeen: c.FirstSeen, LastSeen: c.LastSeen}
+		if err := json.Unmarshal(c.Findings, &out[i].Findings); err != nil {
 			return nil, fmt.Errorf("pinning: read candidates: findings: %w", err)
 		}
-		c.FirstSeen, c.LastSeen = time.UnixMilli(first).UTC(), time.UnixMilli(last).UTC()
-		out = append(out, c)
 	}
-	return out, rows.Err()
+	return out, nil
 }

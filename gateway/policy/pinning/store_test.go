@@ -9,8 +9,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb/sqldbtest"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 const (
@@ -24,10 +24,7 @@ func stores(t *testing.T) map[string]func() pinning.Store {
 	t.Helper()
 	open := func(database string) func() pinning.Store {
 		return func() pinning.Store {
-			s, err := pinning.OpenStore(context.Background(), database, t.TempDir())
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := pinning.NewSQLStore(storagetest.Open(t, database))
 			t.Cleanup(func() { s.Close() })
 			return s
 		}
@@ -35,8 +32,8 @@ func stores(t *testing.T) map[string]func() pinning.Store {
 	mem := pinning.NewMemoryStore()
 	return map[string]func() pinning.Store{
 		"memory":   func() pinning.Store { return mem },
-		"sqlite":   open(sqldbtest.SQLite(t)),
-		"postgres": open(sqldbtest.Postgres(t)),
+		"sqlite":   open(storagetest.SQLite(t)),
+		"postgres": open(storagetest.Postgres(t)),
 	}
 }
 
@@ -142,10 +139,7 @@ func TestBootstrapOnce(t *testing.T) {
 }
 
 func TestApproveRejectsBadPins(t *testing.T) {
-	s, err := pinning.OpenStore(context.Background(), sqldbtest.SQLite(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := pinning.NewSQLStore(storagetest.Open(t, storagetest.SQLite(t)))
 	defer s.Close()
 	for _, p := range []pinning.Pin{{Server: "s", Tool: "t", Hash: "sha256:zz"}, {Tool: "t", Hash: hashA}, {Server: "s", Hash: hashA}} {
 		if err := s.Approve(context.Background(), p); err == nil {

@@ -15,9 +15,12 @@ import (
 // Migrate applies the migrations in dir of fsys that the database has not
 // seen, in version order, in one transaction (so a failed migration leaves
 // the schema as it was). Files are named NNNN_description.sql; NNNN is the
-// version. A database that records a version newer than any file is
-// refused: it was migrated by a newer mcpfort and this one would misread it.
-func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir string) error {
+// version. The versions applied are recorded in table, one per set of
+// migrations (the authorization server's, the audit log's, the pins'), so
+// that each set is numbered on its own. A database that records a version
+// newer than any file is refused: it was migrated by a newer mcpfort and
+// this one would misread it.
+func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir, table string) error {
 	type migration struct {
 		version int
 		name    string
@@ -56,14 +59,14 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir string)
 			return fmt.Errorf("%s: migration lock: %w", d.Name, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS mcpfort_schema_migrations (
+	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
 		version INTEGER PRIMARY KEY,
 		name TEXT NOT NULL,
 		applied_at BIGINT NOT NULL)`); err != nil {
-		return fmt.Errorf("%s: create migrations table: %w", d.Name, err)
+		return fmt.Errorf("%s: create %s: %w", d.Name, table, err)
 	}
 	var current sql.NullInt64
-	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM mcpfort_schema_migrations`).Scan(&current); err != nil {
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM `+table).Scan(&current); err != nil {
 		return fmt.Errorf("%s: read schema version: %w", d.Name, err)
 	}
 	latest := 0
@@ -71,7 +74,7 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir string)
 		latest = ms[len(ms)-1].version
 	}
 	if int(current.Int64) > latest {
-		return fmt.Errorf("%s: database schema version %d is newer than this binary's %d", d.Name, current.Int64, latest)
+		return fmt.Errorf("%s: %s records schema version %d, newer than this binary's %d", d.Name, table, current.Int64, latest)
 	}
 	for _, m := range ms {
 		if m.version <= int(current.Int64) {
@@ -82,15 +85,36 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir string)
 			return fmt.Errorf("%s: read migration %s: %w", d.Name, m.name, err)
 		}
 		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-			return fmt.Errorf("%s: apply migration %s: %w", d.Name, m.name, err)
+			return fmt.Errorf("%s: apply migration %s/%s: %w", d.Name, dir, m.name, err)
 		}
-		if _, err := tx.ExecContext(ctx, `INSERT INTO mcpfort_schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO `+table+` (version, name, applied_at) VALUES ($1, $2, $3)`,
 			m.version, m.name, time.Now().UnixMilli()); err != nil {
 			return fmt.Errorf("%s: record migration %s: %w", d.Name, m.name, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("%s: commit migrations: %w", d.Name, err)
+	}
+	return nil
+}
+
+// migrationSets are the sets of migrations a database holds, each under its
+// own directory and recorded in its own table: the authorization server's
+// data, the audit log and the tool pins. The audit and pin tables are those
+// their stores kept before they joined this one, so databases created then
+// are read as they are.
+var migrationSets = []struct{ dir, table string }{
+	{"migrations", "mcpfort_schema_migrations"},
+	{"migrations/audit", "mcpfort_audit_migrations"},
+	{"migrations/pinning", "mcpfort_pinning_migrations"},
+}
+
+// MigrateAll applies every set of migrations under fsys (see Migrate).
+func MigrateAll(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS) error {
+	for _, m := range migrationSets {
+		if err := Migrate(ctx, db, d, fsys, m.dir, m.table); err != nil {
+			return err
+		}
 	}
 	return nil
 }

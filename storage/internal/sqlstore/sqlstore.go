@@ -21,6 +21,10 @@ type Dialect struct {
 	ForUpdate string
 	// IsUniqueViolation reports whether err is a unique-constraint failure.
 	IsUniqueViolation func(error) bool
+	// MultiRowInsert: write many rows with one statement (a round trip
+	// costs more than parsing one, as on PostgreSQL) rather than one
+	// prepared statement per row (SQLite, in-process).
+	MultiRowInsert bool
 	// MigrationLock is run first in the migration transaction to serialize
 	// concurrent migrators; empty if the transaction itself is exclusive.
 	MigrationLock string
@@ -37,7 +41,7 @@ type Store struct {
 	cache       stmtCache
 }
 
-var _ storage.Store = (*Store)(nil)
+var _ storage.Backend = (*Store)(nil)
 
 // New returns a Store over the given pools. Close closes each distinct pool.
 func New(read, write *sql.DB, d Dialect) *Store {

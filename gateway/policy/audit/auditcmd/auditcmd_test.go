@@ -12,7 +12,7 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit/auditcmd"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb/sqldbtest"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 func run(t *testing.T, s *audit.Store, opts auditcmd.Options, args ...string) (int, string, string) {
@@ -31,12 +31,11 @@ func TestCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	headsFile := filepath.Join(dir, "audit-heads.jsonl")
-	database := sqldbtest.SQLite(t)
-	s, err := audit.OpenStore(ctx, database, "", audit.StoreOptions{Key: key})
+	database := storagetest.SQLite(t)
+	s, err := audit.NewStore(storagetest.Open(t, database), audit.StoreOptions{Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	opts := auditcmd.Options{Key: key, KeyedFrom: 1, HeadsFile: headsFile, Now: func() time.Time { return now }}
 	if code, out, _ := run(t, s, opts, "head"); code != 0 || !strings.Contains(out, "empty") {
@@ -97,8 +96,8 @@ func TestCommands(t *testing.T) {
 
 	// Remove the tail and rewind the head: the signed head notices, and
 	// so does the anchor.
-	db := sqldbtest.Open(t, database)
-	sqldbtest.Exec(t, db, `DROP TRIGGER audit_records_no_delete`, `DELETE FROM audit_records WHERE seq = 5`,
+	db := storagetest.Raw(t, database)
+	storagetest.Exec(t, db, `DROP TRIGGER audit_records_no_delete`, `DELETE FROM audit_records WHERE seq = 5`,
 		`UPDATE audit_head SET seq = 4, hash = (SELECT hash FROM audit_records WHERE seq = 4)`)
 	if code, out, _ = run(t, s, opts, "verify", "--no-heads"); code != 0 {
 		t.Fatalf("a consistent shorter chain verifies without heads or anchors: %d\n%s", code, out)
@@ -122,11 +121,10 @@ func TestCommands(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	s, err := audit.OpenStore(context.Background(), sqldbtest.SQLite(t), "", audit.StoreOptions{})
+	s, err := audit.NewStore(storagetest.Open(t, storagetest.SQLite(t)), audit.StoreOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
 	tests := []struct {
 		args []string
 		code int

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/sqldb/sqldbtest"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning/pincmd"
+	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
 func def(t *testing.T, tool string) pinning.Definition {
@@ -30,10 +30,7 @@ func run(t *testing.T, s pinning.Store, args ...string) (int, string, string) {
 
 func TestCommands(t *testing.T) {
 	ctx := context.Background()
-	s, err := pinning.OpenStore(ctx, sqldbtest.SQLite(t), "")
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := pinning.NewSQLStore(storagetest.Open(t, storagetest.SQLite(t)))
 	defer s.Close()
 	now := time.Now()
 	echo := def(t, `{"name":"echo","description":"Echoes."}`)

@@ -9,6 +9,7 @@
 // together in one script, which Redis Cluster allows only within one hash
 // slot.
 //
-// It must not import config, app or any policy but ratelimit; the Redis
-// client library stays inside this package.
+// It must not import config, app or any policy but ratelimit. It takes the
+// process's one Redis client (storage/redis.NewClient) rather than making
+// its own.
 package redisstore

@@ -3,7 +3,6 @@ package redisstore
 import (
 	"context"
 	"crypto/sha256"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -17,24 +16,9 @@ import (
 
 // Options configures a Store.
 type Options struct {
-	// URL locates Redis: "redis://[user:password@]host:port[/db]" or
-	// "rediss://..." for TLS. Required.
-	URL string
-	// Password, if set, overrides the URL's (so that the secret can come
-	// from a secret reference rather than the URL).
-	Password string
-	// TLSConfig, if set, is used for rediss URLs instead of the default
-	// configuration.
-	TLSConfig *tls.Config
 	// KeyPrefix starts every key. If empty, "mcpfort:rl:". Replicas that
 	// share limits must use the same prefix.
 	KeyPrefix string
-	// Timeout bounds dialing, each read and each write, so that an
-	// unreachable Redis fails fast instead of hanging the request. If zero,
-	// 200ms.
-	Timeout time.Duration
-	// PoolSize bounds open connections. If zero, 10 per CPU.
-	PoolSize int
 }
 
 // Store is a ratelimit.Store on Redis. It is safe for concurrent use.
@@ -45,49 +29,22 @@ type Store struct {
 
 var _ ratelimit.Store = (*Store)(nil)
 
-// New returns a Store for opts. It does not contact Redis: an unreachable
-// Redis shows up as errors from Take, which the Limiter fails open or
-// closed on as configured.
-func New(opts Options) (*Store, error) {
-	if opts.URL == "" {
-		return nil, errors.New("redisstore: URL is required")
-	}
-	ro, err := redis.ParseURL(opts.URL)
-	if err != nil {
-		// The URL may hold a password: never echo it.
-		return nil, errors.New("redisstore: invalid URL")
-	}
-	if opts.Password != "" {
-		ro.Password = opts.Password
-	}
-	if opts.TLSConfig != nil && ro.TLSConfig != nil {
-		ro.TLSConfig = opts.TLSConfig
-	}
-	if opts.Timeout <= 0 {
-		opts.Timeout = 200 * time.Millisecond
-	}
-	ro.DialTimeout = opts.Timeout
-	ro.ReadTimeout = opts.Timeout
-	ro.WriteTimeout = opts.Timeout
-	ro.PoolTimeout = opts.Timeout
-	ro.ContextTimeoutEnabled = true
-	// A script whose reply was lost may have run: retrying it could charge
-	// a bucket twice, so failures are reported, not retried.
-	ro.MaxRetries = -1
-	ro.DialerRetries = 1
-	ro.DisableIdentity = true
-	if opts.PoolSize > 0 {
-		ro.PoolSize = opts.PoolSize
+// New returns a Store on rdb, the process's Redis client, which stays the
+// caller's to close. rdb must not retry failed commands: a script whose
+// reply was lost may have run, and retrying it could charge a bucket
+// twice. Each call is bounded by its context (the Limiter's Timeout). New
+// does not contact Redis: an unreachable Redis shows up as errors from
+// Take, which the Limiter fails open or closed on as configured.
+func New(rdb *redis.Client, opts Options) (*Store, error) {
+	if rdb == nil {
+		return nil, errors.New("redisstore: a Redis client is required")
 	}
 	prefix := opts.KeyPrefix
 	if prefix == "" {
 		prefix = "mcpfort:rl:"
 	}
-	return &Store{rdb: redis.NewClient(ro), prefix: prefix}, nil
+	return &Store{rdb: rdb, prefix: prefix}, nil
 }
-
-// Close closes the connections.
-func (s *Store) Close() error { return s.rdb.Close() }
 
 // Ping checks that Redis answers (for readiness probes).
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }

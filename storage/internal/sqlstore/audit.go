@@ -1,0 +1,129 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/mcpfort/mcpfort/storage"
+)
+
+// auditRowsPerInsert keeps a multi-row INSERT well under PostgreSQL's
+// parameter limit.
+const auditRowsPerInsert = 128
+
+// AppendAudit implements storage.AuditStore. On PostgreSQL the head row is
+// read FOR UPDATE: it is the lock that makes replicas append one after
+// another (SQLite transactions take the database write lock at BEGIN).
+func (s *Store) AppendAudit(ctx context.Context, chain func(storage.AuditHead) ([]storage.AuditRow, error)) error {
+	var chainErr error
+	err := s.tx(ctx, func(tx *sql.Tx) error {
+		var h storage.AuditHead
+		if err := s.txQueryRow(ctx, tx, `SELECT seq, hash FROM audit_head WHERE id = 1`+s.d.ForUpdate).Scan(&h.Seq, &h.Hash); err != nil {
+			return s.wrap("read audit head", err)
+		}
+		rows, err := chain(h)
+		if err != nil {
+			chainErr = err
+			return err
+		}
+		if len(rows) == 0 {
+			return nil
+		}
+		for i, r := range rows {
+			if r.Seq != h.Seq+int64(i)+1 {
+				return fmt.Errorf("%s: audit row %d does not follow %d", s.d.Name, r.Seq, h.Seq+int64(i))
+			}
+		}
+		if err := s.insertAudit(ctx, tx, rows); err != nil {
+			return s.wrap("append audit", err)
+		}
+		last := rows[len(rows)-1]
+		_, err = s.txExec(ctx, tx, `UPDATE audit_head SET seq = $1, hash = $2, updated_us = $3 WHERE id = 1`,
+			last.Seq, last.Hash, time.Now().UnixMicro())
+		return s.wrap("move audit head", err)
+	}, nil)
+	if chainErr != nil {
+		return chainErr
+	}
+	return err
+}
+
+// insertAudit writes rows: one prepared statement per row where a
+// statement costs no round trip (SQLite runs in-process), multi-row
+// statements otherwise.
+func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, rows []storage.AuditRow) error {
+	const one = `INSERT INTO audit_records (seq, time_us, record, hash) VALUES ($1, $2, $3, $4)`
+	if !s.d.MultiRowInsert {
+		for _, r := range rows {
+			if _, err := s.txExec(ctx, tx, one, r.Seq, r.TimeUS, r.Record, r.Hash); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for start := 0; start < len(rows); start += auditRowsPerInsert {
+		batch := rows[start:min(start+auditRowsPerInsert, len(rows))]
+		var sb strings.Builder
+		sb.Grow(64 + 24*len(batch))
+		sb.WriteString(`INSERT INTO audit_records (seq, time_us, record, hash) VALUES `)
+		args := make([]any, 0, 4*len(batch))
+		for i, r := range batch {
+			if i > 0 {
+				sb.WriteByte(',')
+			}
+			n := 4 * i
+			fmt.Fprintf(&sb, "($%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4)
+			args = append(args, r.Seq, r.TimeUS, r.Record, r.Hash)
+		}
+		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// AuditHead implements storage.AuditStore.
+func (s *Store) AuditHead(ctx context.Context) (storage.AuditHead, error) {
+	var h storage.AuditHead
+	err := s.queryRow(ctx, s.read, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&h.Seq, &h.Hash)
+	return h, s.wrap("read audit head", err)
+}
+
+// AuditRow implements storage.AuditStore.
+func (s *Store) AuditRow(ctx context.Context, seq int64) (storage.AuditRow, error) {
+	r := storage.AuditRow{Seq: seq}
+	err := s.queryRow(ctx, s.read, `SELECT time_us, record, hash FROM audit_records WHERE seq = $1`, seq).Scan(&r.TimeUS, &r.Record, &r.Hash)
+	return r, s.wrap("read audit row", err)
+}
+
+// AuditRows implements storage.AuditStore.
+func (s *Store) AuditRows(ctx context.Context, f storage.AuditFilter, fn func(storage.AuditRow) error) error {
+	q := `SELECT seq, time_us, record, hash FROM audit_records WHERE seq >= $1`
+	args := []any{f.FromSeq}
+	if f.SinceUS != 0 {
+		args = append(args, f.SinceUS)
+		q += fmt.Sprintf(` AND time_us >= $%d`, len(args))
+	}
+	if f.UntilUS != 0 {
+		args = append(args, f.UntilUS)
+		q += fmt.Sprintf(` AND time_us < $%d`, len(args))
+	}
+	rows, err := s.read.QueryContext(ctx, q+` ORDER BY seq`, args...)
+	if err != nil {
+		return s.wrap("read audit rows", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var r storage.AuditRow
+		if err := rows.Scan(&r.Seq, &r.TimeUS, &r.Record, &r.Hash); err != nil {
+			return s.wrap("read audit rows", err)
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return s.wrap("read audit rows", rows.Err())
+}

@@ -1,0 +1,58 @@
+package redis
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Client is the go-redis client, named here so that the packages that pass
+// it along (app) need not import go-redis.
+type Client = goredis.Client
+
+// ClientOptions configures NewClient. URL is required.
+type ClientOptions struct {
+	// URL is a redis:// or rediss:// URL.
+	URL string
+	// Timeout bounds dialing, waiting for a pooled connection, and each
+	// read and write, so that an unreachable Redis fails fast instead of
+	// hanging a request. Each user of the client bounds its calls further
+	// through its context. If zero, 250ms.
+	Timeout time.Duration
+}
+
+// NewClient returns a Redis client for everything a process keeps in
+// Redis: one pool of connections, which its owner closes once, after the
+// last user. It does not contact Redis.
+//
+// Failed commands are not retried: a script whose reply was lost may have
+// run, and running it again could count an event twice. Every user fails
+// closed or retries on its own terms instead.
+func NewClient(o ClientOptions) (*Client, error) {
+	ro, err := goredis.ParseURL(o.URL)
+	if err != nil {
+		return nil, errors.New("redis: invalid URL") // it may hold a password: never echo it
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = DefaultTimeout
+	}
+	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.Timeout, o.Timeout, o.Timeout, o.Timeout
+	ro.ContextTimeoutEnabled = true
+	ro.DisableIdentity = true
+	ro.MaxRetries = -1
+	ro.DialerRetries = 1
+	return goredis.NewClient(ro), nil
+}
+
+// DefaultTimeout bounds one round trip of a user that names no timeout.
+const DefaultTimeout = 250 * time.Millisecond
+
+// bound returns ctx limited to d from now.
+func bound(ctx context.Context, d time.Duration) (context.Context, context.CancelFunc) {
+	if d <= 0 {
+		d = DefaultTimeout
+	}
+	return context.WithTimeout(ctx, d)
+}
