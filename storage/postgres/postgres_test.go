@@ -72,6 +72,34 @@ func TestConformance(t *testing.T) {
 	})
 }
 
+func TestAuditConformance(t *testing.T) {
+	storagetest.RunAudit(t, func(t *testing.T) (storage.AuditStore, func() storage.AuditStore) {
+		open := opener(t)
+		return open(), func() storage.AuditStore { return open() }
+	})
+}
+
+func TestPinConformance(t *testing.T) {
+	storagetest.RunPins(t, func(t *testing.T) (storage.PinStore, func() storage.PinStore) {
+		open := opener(t)
+		return open(), func() storage.PinStore { return open() }
+	})
+}
+
+// opener opens a new schema, then the same one again, each closed when
+// the test ends.
+func opener(t *testing.T) func() storage.Backend {
+	dsn := schemaDSN(t)
+	return func() storage.Backend {
+		s, err := postgres.Open(context.Background(), postgres.Options{DSN: dsn, MaxConns: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+}
+
 // TestConcurrentMigrate opens the same empty schema from several
 // goroutines, as replicas starting together do: the advisory lock lets
 // exactly one apply the migrations and the others see them applied.
@@ -97,16 +125,22 @@ func TestConcurrentMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	var n int
-	if err := db.QueryRow(`SELECT COUNT(*) FROM mcpfort_schema_migrations`).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	files, err := filepath.Glob("migrations/*.sql")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n != len(files) {
-		t.Errorf("%d migration rows, want one per migration (%d)", n, len(files))
+	for _, set := range []struct{ table, glob string }{
+		{"mcpfort_schema_migrations", "migrations/*.sql"},
+		{"mcpfort_audit_migrations", "migrations/audit/*.sql"},
+		{"mcpfort_pinning_migrations", "migrations/pinning/*.sql"},
+	} {
+		var n int
+		if err := db.QueryRow(`SELECT COUNT(*) FROM ` + set.table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		files, err := filepath.Glob(set.glob)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != len(files) || n == 0 {
+			t.Errorf("%s: %d migration rows, want one per migration (%d)", set.table, n, len(files))
+		}
 	}
 }
 
