@@ -3,6 +3,7 @@ package redis
 import (
 	"context"
 	"errors"
+	"runtime"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
@@ -21,6 +22,12 @@ type ClientOptions struct {
 	// hanging a request. Each user of the client bounds its calls further
 	// through its context. If zero, 250ms.
 	Timeout time.Duration
+	// PoolSize bounds the open connections. If zero, 20 per CPU: the
+	// session denylist and the rate-limit buckets, each of which had a
+	// client of 10 per CPU before they shared one, both talk to Redis on
+	// every call, and the revocation feed holds one connection in a
+	// blocking read.
+	PoolSize int
 }
 
 // NewClient returns a Redis client for everything a process keeps in
@@ -43,6 +50,10 @@ func NewClient(o ClientOptions) (*Client, error) {
 	ro.DisableIdentity = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1
+	ro.PoolSize = o.PoolSize
+	if ro.PoolSize <= 0 {
+		ro.PoolSize = 20 * runtime.GOMAXPROCS(0)
+	}
 	return goredis.NewClient(ro), nil
 }
 
