@@ -55,10 +55,24 @@ func (s *Store) AppendAudit(ctx context.Context, chain func(storage.AuditHead) (
 // statement costs no round trip (SQLite runs in-process), multi-row
 // statements otherwise.
 func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, rows []storage.AuditRow) error {
-	const one = `INSERT INTO audit_records (seq, time_us, record, hash) VALUES ($1, $2, $3, $4)`
 	if !s.d.MultiRowInsert {
+		// "?": SQLite binds anonymous parameters without the name lookups
+		// numbered ones cost per row.
+		const one = `INSERT INTO audit_records (seq, time_us, record, hash) VALUES (?, ?, ?, ?)`
+		exec := func(r storage.AuditRow) error {
+			_, err := tx.ExecContext(ctx, one, r.Seq, r.TimeUS, r.Record, r.Hash)
+			return err
+		}
+		if st := s.txStmt(one); st != nil {
+			ts := tx.StmtContext(ctx, st) // bound to the transaction once, not per row
+			defer ts.Close()
+			exec = func(r storage.AuditRow) error {
+				_, err := ts.ExecContext(ctx, r.Seq, r.TimeUS, r.Record, r.Hash)
+				return err
+			}
+		}
 		for _, r := range rows {
-			if _, err := s.txExec(ctx, tx, one, r.Seq, r.TimeUS, r.Record, r.Hash); err != nil {
+			if err := exec(r); err != nil {
 				return err
 			}
 		}
