@@ -97,6 +97,31 @@ func TestLayers(t *testing.T) {
 	}
 }
 
+// stateOpeners open databases and Redis clients; only the wiring and the
+// programs may import them. Every other part is handed its store or
+// client, so that a process has one set of connections per database and
+// one Redis client.
+var stateOpeners = []string{"storage/backend", "storage/sqlite", "storage/postgres", "storage/redis"}
+
+// TestStateOpeners checks that only app, the programs and storage itself
+// import the stateOpeners.
+func TestStateOpeners(t *testing.T) {
+	for name, p := range packages(t) {
+		if within(name, "app") || within(name, "cmd") || within(name, "bench") || within(name, "storage") {
+			continue
+		}
+		for _, imp := range p.imports {
+			for _, o := range stateOpeners {
+				if within(imp, o) {
+					t.Errorf("%s imports %s: only app and the programs open databases and Redis clients", name, imp)
+				}
+			}
+		}
+	}
+}
+
+func within(p, tree string) bool { return p == tree || strings.HasPrefix(p, tree+"/") }
+
 // pkg is one package's imports: module packages without the module
 // prefix, third-party ones with the files that import them.
 type pkg struct {

@@ -6,6 +6,10 @@
 // server's sign-in and registration counters. The gateway's rate-limit
 // buckets live with their policy (gateway/policy/ratelimit/redisstore).
 //
+// NewClient makes the process's one Redis client; every user here takes
+// it, bounds its own calls through its context, and leaves closing it to
+// the owner.
+//
 // It imports the standard library and go-redis only; it satisfies the
 // gateway's and the authorization server's interfaces structurally,
 // without importing either.
