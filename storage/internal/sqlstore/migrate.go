@@ -12,15 +12,14 @@ import (
 	"time"
 )
 
-// Migrate applies the migrations in dir of fsys that the database has not
-// seen, in version order, in one transaction (so a failed migration leaves
-// the schema as it was). Files are named NNNN_description.sql; NNNN is the
-// version. The versions applied are recorded in table, one per set of
-// migrations (the authorization server's, the audit log's, the pins'), so
-// that each set is numbered on its own. A database that records a version
-// newer than any file is refused: it was migrated by a newer mcpfort and
-// this one would misread it.
-func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir, table string) error {
+// migrate applies, in tx, the migrations in dir of fsys that the database
+// has not seen, in version order. Files are named NNNN_description.sql;
+// NNNN is the version. The versions applied are recorded in table, one per
+// set of migrations (the authorization server's, the audit log's, the
+// pins'), so that each set is numbered on its own. A database that records
+// a version newer than any file is refused: it was migrated by a newer
+// mcpfort and this one would misread it.
+func migrate(ctx context.Context, tx *sql.Tx, d Dialect, fsys fs.FS, dir, table string) error {
 	type migration struct {
 		version int
 		name    string
@@ -49,16 +48,6 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir, table 
 		}
 	}
 
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("%s: migrate: %w", d.Name, err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if d.MigrationLock != "" {
-		if _, err := tx.ExecContext(ctx, d.MigrationLock); err != nil {
-			return fmt.Errorf("%s: migration lock: %w", d.Name, err)
-		}
-	}
 	if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS `+table+` (
 		version INTEGER PRIMARY KEY,
 		name TEXT NOT NULL,
@@ -92,9 +81,6 @@ func Migrate(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS, dir, table 
 			return fmt.Errorf("%s: record migration %s: %w", d.Name, m.name, err)
 		}
 	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("%s: commit migrations: %w", d.Name, err)
-	}
 	return nil
 }
 
@@ -109,12 +95,28 @@ var migrationSets = []struct{ dir, table string }{
 	{"migrations/pinning", "mcpfort_pinning_migrations"},
 }
 
-// MigrateAll applies every set of migrations under fsys (see Migrate).
+// MigrateAll applies every set of migrations under fsys (see migrate) in
+// one transaction, so a failed migration leaves the schema as it was, and
+// replicas starting together (serialized by d.MigrationLock) apply each
+// once.
 func MigrateAll(ctx context.Context, db *sql.DB, d Dialect, fsys fs.FS) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("%s: migrate: %w", d.Name, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	if d.MigrationLock != "" {
+		if _, err := tx.ExecContext(ctx, d.MigrationLock); err != nil {
+			return fmt.Errorf("%s: migration lock: %w", d.Name, err)
+		}
+	}
 	for _, m := range migrationSets {
-		if err := Migrate(ctx, db, d, fsys, m.dir, m.table); err != nil {
+		if err := migrate(ctx, tx, d, fsys, m.dir, m.table); err != nil {
 			return err
 		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("%s: commit migrations: %w", d.Name, err)
 	}
 	return nil
 }
