@@ -68,7 +68,7 @@ type App struct {
 	assertions          *credentials.Assertion
 	limits              ratelimit.Store
 	closers             []func(context.Context) error
-	db                  storage.Backend    // nil until first used (stores.go)
+	db                  storage.Backend    // nil until first used (state.go)
 	rdb                 *redisstate.Client // nil until first used, or without state.redis
 	as                  *authserver.Server
 	revs                *revocations // nil without the embedded authorization server
