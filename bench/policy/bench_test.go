@@ -71,7 +71,10 @@ func newCall(b *testing.B, method, params string) *gateway.Call {
 	if err != nil {
 		b.Fatal(err)
 	}
-	return &gateway.Call{Route: "github", Era: mcp.EraModern, Version: mcp.Version20260728, Principal: principal, Msg: m, Params: p}
+	// The catalog lists through the fixed upstream, as a gateway's lists
+	// through its own innermost handler.
+	cat := gateway.NewCatalog(terminal(toolsList(20)), gateway.CatalogOptions{TTL: time.Hour})
+	return &gateway.Call{Route: "github", Era: mcp.EraModern, Version: mcp.Version20260728, Principal: principal, Msg: m, Params: p, Catalog: cat}
 }
 
 // rules never refuse in the benchmarks (the burst is out of reach), so

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
@@ -19,7 +18,7 @@ func newPinning(b *testing.B) gateway.Middleware {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { s.Close() })
-	p, err := pinning.New(pinning.Options{Store: s, ServerOptions: pinning.ServerOptions{TrustOnFirstUse: true}, RefreshInterval: time.Hour})
+	p, err := pinning.New(pinning.Options{Store: s, ServerOptions: pinning.ServerOptions{TrustOnFirstUse: true}})
 	if err != nil {
 		b.Fatal(err)
 	}
