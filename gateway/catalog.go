@@ -73,8 +73,9 @@ type Catalog struct {
 	flight  singleflight.Group
 }
 
-// catalogKey is a caller identity. Scopes are sorted and joined by spaces,
-// which a scope token cannot contain (RFC 6749 section 3.3).
+// catalogKey is a caller identity. Scopes are sorted and each quoted, so
+// that no two scope sets give the same key, even with a space inside a
+// scope (which RFC 6749 section 3.3 forbids, but a token may carry).
 type catalogKey struct {
 	era                               mcp.Era
 	issuer, subject, clientID, scopes string
@@ -225,7 +226,11 @@ func keyOf(c *Call) catalogKey {
 		if !slices.IsSorted(scopes) {
 			scopes = slices.Sorted(slices.Values(scopes))
 		}
-		key.scopes = strings.Join(scopes, " ")
+		var b strings.Builder
+		for _, sc := range scopes {
+			b.WriteString(strconv.Quote(sc))
+		}
+		key.scopes = b.String()
 	}
 	return key
 }
