@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 	"github.com/mcpfort/mcpfort/gateway/policy/schema"
@@ -30,7 +32,7 @@ type listingGateway struct {
 	listings atomic.Int64
 }
 
-func newListingGateway(t *testing.T) *listingGateway {
+func newListingGateway(t *testing.T, era gateway.UpstreamEra) *listingGateway {
 	t.Helper()
 	srv, err := everything.New(everything.Options{})
 	if err != nil {
@@ -63,7 +65,7 @@ func newListingGateway(t *testing.T) *listingGateway {
 		t.Fatal(err)
 	}
 	kr, _ := session.NewKeyring(session.GenerateSecret())
-	g, err := gateway.New(gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraModern,
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: era,
 		Middleware: []gateway.Middleware{v.Wrap, pin.Wrap}})
 	if err != nil {
 		t.Fatal(err)
@@ -104,7 +106,7 @@ func (lg *listingGateway) call(t *testing.T, tool string) (int, string) {
 // does not list are answered from it.
 func TestOneListingPerCatalog(t *testing.T) {
 	t.Run("schema, pinning and param headers", func(t *testing.T) {
-		lg := newListingGateway(t)
+		lg := newListingGateway(t, gateway.EraModern)
 		if status, body := lg.call(t, "test_x_mcp_header"); status != 200 || !strings.Contains(body, "region=eu-west1") {
 			t.Fatalf("call: %d %s", status, body)
 		}
@@ -113,7 +115,7 @@ func TestOneListingPerCatalog(t *testing.T) {
 		}
 	})
 	t.Run("concurrent first calls", func(t *testing.T) {
-		lg := newListingGateway(t)
+		lg := newListingGateway(t, gateway.EraModern)
 		var wg sync.WaitGroup
 		for range 16 {
 			wg.Go(func() {
@@ -128,7 +130,7 @@ func TestOneListingPerCatalog(t *testing.T) {
 		}
 	})
 	t.Run("unknown tools", func(t *testing.T) {
-		lg := newListingGateway(t)
+		lg := newListingGateway(t, gateway.EraModern)
 		lg.call(t, "test_x_mcp_header")
 		for i := range 20 {
 			if status, body := lg.call(t, fmt.Sprint("made_up_", i)); !strings.Contains(body, "made_up_") || status == 500 {
@@ -139,4 +141,56 @@ func TestOneListingPerCatalog(t *testing.T) {
 			t.Fatalf("%d tools/list listings after 20 calls of unknown tools, want 1", n)
 		}
 	})
+}
+
+// TestListChangedInvalidates: notifications/tools/list_changed from the
+// upstream, relayed on a legacy session's GET stream, makes the next call
+// list the tools again, so a tool added since is seen at once (here:
+// quarantined by pinning as new, where before the schema check found no
+// such tool).
+func TestListChangedInvalidates(t *testing.T) {
+	lg := newListingGateway(t, gateway.EraLegacy)
+	changed := make(chan struct{}, 1)
+	c := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) {
+			select {
+			case changed <- struct{}{}:
+			default:
+			}
+		},
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: lg.url}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	call := func(name string) error {
+		_, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: map[string]any{}})
+		return err
+	}
+	if err := call("test_x_mcp_header"); err != nil {
+		t.Fatal(err)
+	}
+	if err := call("test_transient_tool"); err == nil || !strings.Contains(err.Error(), "Unknown tool") {
+		t.Fatalf("a tool not listed yet: %v", err)
+	}
+	if n := lg.listings.Load(); n != 1 {
+		t.Fatalf("%d listings before the change, want 1", n)
+	}
+	if err := call("test_trigger_tool_change"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-ctx.Done():
+		t.Fatal("no notifications/tools/list_changed reached the client")
+	}
+	if err := call("test_transient_tool"); err == nil || !strings.Contains(err.Error(), "quarantined") {
+		t.Fatalf("the added tool after list_changed: %v", err)
+	}
+	if n := lg.listings.Load(); n != 2 {
+		t.Fatalf("%d listings after list_changed, want 2", n)
+	}
 }
