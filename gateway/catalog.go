@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -73,12 +74,14 @@ type Catalog struct {
 	flight  singleflight.Group
 }
 
-// catalogKey is a caller identity. Scopes are sorted and each quoted, so
-// that no two scope sets give the same key, even with a space inside a
-// scope (which RFC 6749 section 3.3 forbids, but a token may carry).
+// catalogKey is a caller identity. A single scope is kept as it is; two or
+// more are sorted and length-prefixed, so that no two scope sets give the
+// same key, even with a space inside a scope (which RFC 6749 section 3.3
+// forbids, but a token may carry).
 type catalogKey struct {
 	era                               mcp.Era
 	issuer, subject, clientID, scopes string
+	nScopes                           int
 }
 
 type catalogEntry struct {
@@ -220,15 +223,30 @@ func (k *Catalog) Invalidate() {
 
 func keyOf(c *Call) catalogKey {
 	key := catalogKey{era: c.Era}
-	if p := c.Principal; p != nil {
-		key.issuer, key.subject, key.clientID = p.Issuer, p.Subject, p.ClientID
+	p := c.Principal
+	if p == nil {
+		return key
+	}
+	key.issuer, key.subject, key.clientID, key.nScopes = p.Issuer, p.Subject, p.ClientID, len(p.Scopes)
+	switch len(p.Scopes) {
+	case 0:
+	case 1:
+		key.scopes = p.Scopes[0]
+	default:
 		scopes := p.Scopes
 		if !slices.IsSorted(scopes) {
 			scopes = slices.Sorted(slices.Values(scopes))
 		}
-		var b strings.Builder
+		n := 0
 		for _, sc := range scopes {
-			b.WriteString(strconv.Quote(sc))
+			n += len(sc) + binary.MaxVarintLen64
+		}
+		var b strings.Builder
+		b.Grow(n)
+		var l [binary.MaxVarintLen64]byte
+		for _, sc := range scopes {
+			b.Write(l[:binary.PutUvarint(l[:], uint64(len(sc)))])
+			b.WriteString(sc)
 		}
 		key.scopes = b.String()
 	}
@@ -239,8 +257,8 @@ func keyOf(c *Call) catalogKey {
 // generation, so that a lookup after Invalidate never joins a listing
 // that started before it.
 func flightKey(k catalogKey, gen uint64) string {
-	return strconv.FormatUint(gen, 10) + "\x00" + strconv.Itoa(int(k.era)) + "\x00" + strconv.Quote(k.issuer) +
-		strconv.Quote(k.subject) + strconv.Quote(k.clientID) + strconv.Quote(k.scopes)
+	return strconv.FormatUint(gen, 10) + "\x00" + strconv.Itoa(int(k.era)) + "\x00" + strconv.Itoa(k.nScopes) + "\x00" +
+		strconv.Quote(k.issuer) + strconv.Quote(k.subject) + strconv.Quote(k.clientID) + strconv.Quote(k.scopes)
 }
 
 func (k *Catalog) store(key catalogKey, gen uint64, l *ToolList) {
