@@ -67,7 +67,8 @@ func hashFields(fields ...string) [16]byte {
 	return k
 }
 
-// Call is one client message on the MCP plane.
+// Call is one client message on the MCP plane. It travels down the chain
+// of one request: policies must not use it from several goroutines at once.
 type Call struct {
 	// Route is the gateway route (the upstream server's name).
 	Route string
@@ -101,6 +102,7 @@ type Call struct {
 	body    []byte      // the raw message as received, when it is forwarded unchanged
 	fwd     http.Header // the client headers that travel upstream
 	rewrote bool        // a policy replaced the body (SetBody)
+	tools   *ToolList   // the caller's tool list, once Tools has read it
 
 	lastEventID string // the GET's Last-Event-ID (Stream only)
 }

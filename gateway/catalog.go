@@ -161,12 +161,21 @@ func (l *ToolList) Tools() []*Tool {
 var ErrNoCatalog = errors.New("gateway: the call has no tool catalog")
 
 // Tools returns the upstream's tools as the caller sees them, from the
-// call's Catalog. See Catalog.List.
+// call's Catalog (see Catalog.List). The list is remembered for the rest of
+// the call, so that every check of one call reads the same definitions and
+// only the first pays for the lookup.
 func (c *Call) Tools(ctx context.Context) (*ToolList, error) {
+	if c.tools != nil {
+		return c.tools, nil
+	}
 	if c.Catalog == nil {
 		return nil, ErrNoCatalog
 	}
-	return c.Catalog.List(ctx, c)
+	l, err := c.Catalog.List(ctx, c)
+	if err == nil {
+		c.tools = l
+	}
+	return l, err
 }
 
 // List returns the complete tool list for c's caller, listing the tools

@@ -45,7 +45,7 @@ func collectHeaders(schema []byte, path []string, out []paramHeader, depth int) 
 // tool from the route's catalog; known is false when the upstream does not
 // list the tool.
 func (g *Gateway) paramHeadersFor(ctx context.Context, c *Call) (hs []paramHeader, known bool, err error) {
-	list, err := g.catalog.List(ctx, c)
+	list, err := c.Tools(ctx)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()

@@ -202,8 +202,9 @@ func BenchmarkToolsCall(b *testing.B) {
 	})
 }
 
-// BenchmarkToolsList measures list filtering and schema learning on a
-// 21-tool tools/list result.
+// BenchmarkToolsList measures list filtering on a 21-tool tools/list
+// result, and the route's tool catalog reading the same list (what a
+// listing costs the gateway once per caller and TTL).
 func BenchmarkToolsList(b *testing.B) {
 	list := toolsList(20)
 	b.Run("baseline", func(b *testing.B) {
@@ -212,8 +213,17 @@ func BenchmarkToolsList(b *testing.B) {
 	b.Run("toolfilter", func(b *testing.B) {
 		runCall(b, chain(terminal(list), newFilter(b)), newCall(b, mcp.MethodToolsList, `{}`))
 	})
-	b.Run("schema-learning", func(b *testing.B) {
-		runCall(b, chain(terminal(list), newValidator(b)), newCall(b, mcp.MethodToolsList, `{}`))
+	b.Run("catalog-listing", func(b *testing.B) {
+		k := gateway.NewCatalog(terminal(list), gateway.CatalogOptions{})
+		c := newCall(b, mcp.MethodToolsCall, callParams)
+		ctx := context.Background()
+		b.ReportAllocs()
+		for b.Loop() {
+			k.Invalidate()
+			if _, err := k.List(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
 	})
 }
 
