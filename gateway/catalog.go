@@ -353,16 +353,25 @@ func (l *ToolList) add(raw []byte) {
 	if !jsonx.IsObject(raw) {
 		return
 	}
-	nameRaw, _ := jsonx.Get(raw, "name")
-	name, ok := jsonx.String(nameRaw)
-	if !ok {
+	raw = slices.Clone(raw)
+	var name string
+	var hasName bool
+	var schema []byte
+	_ = jsonx.WalkObject(raw, func(k string, v []byte) bool {
+		switch k {
+		case "name":
+			name, hasName = jsonx.String(v)
+		case "inputSchema":
+			schema = v
+		}
+		return true
+	})
+	if !hasName {
 		return
 	}
-	raw = slices.Clone(raw)
-	t := &Tool{Name: name, Raw: raw, Hash: sha256.Sum256(raw)}
-	if s, ok := jsonx.Get(raw, "inputSchema"); ok {
-		t.InputSchema = s
-		t.headers = collectHeaders(s, nil, nil, 0)
+	t := &Tool{Name: name, Raw: raw, InputSchema: schema, Hash: sha256.Sum256(raw)}
+	if schema != nil {
+		t.headers = collectHeaders(schema, nil, nil, 0)
 	}
 	l.tools = append(l.tools, t)
 	l.byName[name] = t
