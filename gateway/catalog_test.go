@@ -327,3 +327,40 @@ func TestCatalogBounded(t *testing.T) {
 		t.Fatalf("%d lists kept, want at most 3", n)
 	}
 }
+
+// FuzzCatalogListing feeds the catalog an upstream's tools/list result: it
+// never panics, and every tool it keeps is found by its name.
+func FuzzCatalogListing(f *testing.F) {
+	for _, seed := range []string{
+		`{"tools":[{"name":"a","inputSchema":{"type":"object","properties":{"r":{"type":"string","x-mcp-header":"R"}}}}]}`,
+		`{"tools":[{"name":"a"},{"name":"a","description":"twice"},{"nope":1},3,"x",null]}`,
+		`{"tools":[],"nextCursor":"p1"}`,
+		`{"tools":{},"nextCursor":null}`,
+		`{"tools":[{"name":"\u00e9\ud83d\ude00","inputSchema":{"properties":{"a":{"properties":{"b":{"x-mcp-header":"B"}}}}}}]}`,
+		`[]`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, result []byte) {
+		if jsonx.Validate(result, 0) != nil {
+			return // the JSON-RPC decoder refuses it before the catalog sees it
+		}
+		pages := 0
+		k := NewCatalog(func(ctx context.Context, c *Call) (upstream.Reply, error) {
+			pages++
+			return upstream.Message(jsonrpc.AppendResult(nil, c.Msg.ID, result)), nil
+		}, CatalogOptions{MaxPages: 3})
+		list, err := k.List(context.Background(), caller(mcp.EraModern, alice))
+		if err != nil {
+			return
+		}
+		for _, tool := range list.Tools() {
+			if got, ok := list.Tool(tool.Name); !ok || got.Name != tool.Name {
+				t.Fatalf("tool %q not found by name", tool.Name)
+			}
+		}
+		if pages > 3 {
+			t.Fatalf("%d pages read, want at most 3", pages)
+		}
+	})
+}
