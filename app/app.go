@@ -183,7 +183,13 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 	} else {
 		deny = &session.MemoryDenylist{}
 	}
+	if cfg.Pinning.RefreshInterval != 0 {
+		a.log.Warn("pinning.refresh_interval is deprecated: set policies.tools_ttl instead")
+	}
 	for _, s := range cfg.Servers {
+		if sc := s.Policies.Schema; sc != nil && sc.SchemaTTL != 0 {
+			a.log.Warn("policies.schema.schema_ttl is deprecated: set policies.tools_ttl instead", "server", s.Name)
+		}
 		g0, scopes, err := a.routeGuard(s, verifier)
 		if err != nil {
 			return fmt.Errorf("server %q: %w", s.Name, err)
@@ -201,7 +207,7 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		a.routes = append(a.routes, r)
 		g, err := gateway.New(gateway.Options{
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring, Denylist: deny,
-			Principal: principalFrom, Middleware: chain,
+			Principal: principalFrom, Middleware: chain, ToolsTTL: s.Policies.ToolsTTL.D(),
 			SessionTTL: cfg.Sessions.TTL.D(), Origin: origin, MaxBody: int64(cfg.HTTP.MaxBody),
 			Limits:    jsonrpc.Limits{MaxDepth: cfg.HTTP.MaxJSONDepth, MaxBatch: cfg.HTTP.MaxBatch},
 			ReplicaID: replica, ServerInfo: gateway.Implementation{Name: "mcpfort", Version: version},

@@ -106,7 +106,7 @@ func (a *App) schemaPolicy(s config.Server) (gateway.Middleware, error) {
 		cons = append(cons, schema.ToolConstraints{Tool: tc.Tool, Args: args})
 	}
 	v, err := schema.New(schema.Options{Constraints: cons, AllowUnknownTools: sc.AllowUnknownTools,
-		AllowUncheckableSchemas: sc.AllowUncheckableSchemas, SchemaTTL: sc.SchemaTTL.D(), Logger: a.log.With("route", s.Name)})
+		AllowUncheckableSchemas: sc.AllowUncheckableSchemas, Logger: a.log.With("route", s.Name)})
 	if err != nil {
 		return nil, fmt.Errorf("policies.schema: %w", err)
 	}

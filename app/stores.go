@@ -40,7 +40,7 @@ func (a *App) buildPinning(ctx context.Context) error {
 		}
 	}
 	p, err := pinning.New(pinning.Options{Store: store, Servers: servers, PinFile: pins, ExtraCues: a.cfg.Pinning.ExtraCues,
-		RefreshInterval: a.cfg.Pinning.RefreshInterval.D(), Logger: a.log.With("policy", "pinning")})
+		Logger: a.log.With("policy", "pinning")})
 	if err != nil {
 		return fmt.Errorf("pinning: %w", err)
 	}

@@ -457,9 +457,6 @@ func (c *Config) applyDefaults() {
 		on := true
 		c.Audit.Enabled = &on
 	}
-	if c.Pinning.RefreshInterval == 0 {
-		c.Pinning.RefreshInterval = Duration(time.Minute)
-	}
 	if c.RateLimit.Timeout == 0 {
 		c.RateLimit.Timeout = Duration(250 * time.Millisecond)
 	}
@@ -502,7 +499,7 @@ func (h *HTTP) defaults() {
 // authorization) and its own.
 func (c *Config) serverDefaults(s *Server) {
 	s.Policies = s.Policies.merge(c.Policies)
-	s.Policies.defaults()
+	s.Policies.defaults(c.Pinning.RefreshInterval)
 	if s.Path == "" && s.Name != "" {
 		s.Path = "/" + s.Name + "/mcp"
 	}

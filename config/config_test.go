@@ -188,3 +188,35 @@ servers:
 		}
 	}
 }
+
+// TestToolsTTL checks policies.tools_ttl: its default, a server's
+// override, and the deprecated keys it replaces, which set it when it is
+// unset (the smaller of them wins).
+func TestToolsTTL(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []time.Duration // per server
+	}{
+		{"default", "servers: [{name: a, http: {url: 'http://u'}}]", []time.Duration{time.Minute}},
+		{"top level and override", "policies: {tools_ttl: 5m}\nservers: [{name: a, http: {url: 'http://u'}}, {name: b, http: {url: 'http://u'}, policies: {tools_ttl: 10s}}]",
+			[]time.Duration{5 * time.Minute, 10 * time.Second}},
+		{"deprecated schema_ttl", "policies: {schema: {schema_ttl: 15m}}\nservers: [{name: a, http: {url: 'http://u'}}]", []time.Duration{15 * time.Minute}},
+		{"deprecated keys, smaller wins", "policies: {schema: {schema_ttl: 15m}}\npinning: {refresh_interval: 30s}\nservers: [{name: a, http: {url: 'http://u'}}]",
+			[]time.Duration{30 * time.Second}},
+		{"tools_ttl beats deprecated keys", "policies: {tools_ttl: 2m, schema: {schema_ttl: 15m}}\npinning: {refresh_interval: 30s}\nservers: [{name: a, http: {url: 'http://u'}}]",
+			[]time.Duration{2 * time.Minute}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Parse([]byte(tt.yaml), "/")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range tt.want {
+				if got := c.Servers[i].Policies.ToolsTTL.D(); got != want {
+					t.Errorf("server %d: tools_ttl %v, want %v", i, got, want)
+				}
+			}
+		})
+	}
+}

@@ -32,6 +32,14 @@ type Policies struct {
 	// an operator approves them (mcpfort tools approve). Off unless
 	// configured.
 	Pinning *Pinning `yaml:"pinning"`
+	// ToolsTTL is how long the route's tool list, which schema checks,
+	// pinning and the Mcp-Param-* header checks read tool definitions
+	// from, is reused before the gateway lists the tools again (once per
+	// caller identity). It bounds how long a definition the upstream
+	// changes without notifying goes unnoticed. Default: the smaller of
+	// the deprecated schema.schema_ttl and pinning.refresh_interval when
+	// either is set, else 1m.
+	ToolsTTL Duration `yaml:"tools_ttl"`
 }
 
 // PII configures the PII policy. Actions: off, mask, redact, block.
@@ -82,8 +90,8 @@ type PinningStore struct {
 	// PinFile is a YAML file of approved definitions; for each server it
 	// names it is that server's whole approved set.
 	PinFile string `yaml:"pin_file"`
-	// RefreshInterval re-checks a called tool against a fresh tools/list
-	// once the known definition is this old. Default 1m.
+	// RefreshInterval is deprecated: use policies.tools_ttl, which it sets
+	// when that is unset.
 	RefreshInterval Duration `yaml:"refresh_interval"`
 	// ExtraCues are more phrases (case-insensitive) that mark a
 	// description as an injection attempt.
@@ -195,8 +203,8 @@ type Schema struct {
 	// AllowUncheckableSchemas passes calls to tools whose schema cannot be
 	// compiled safely (default: refused).
 	AllowUncheckableSchemas bool `yaml:"allow_uncheckable_schemas"`
-	// SchemaTTL is how long a learned tool definition is trusted before it
-	// is fetched again. Default 15m.
+	// SchemaTTL is deprecated: use policies.tools_ttl, which it sets when
+	// that is unset.
 	SchemaTTL Duration `yaml:"schema_ttl"`
 	// Constraints are operator rules layered on top of the schemas.
 	Constraints []ToolConstraints `yaml:"constraints"`
@@ -267,10 +275,15 @@ func (p Policies) merge(def Policies) Policies {
 	if p.Pinning == nil {
 		p.Pinning = def.Pinning
 	}
+	if p.ToolsTTL == 0 {
+		p.ToolsTTL = def.ToolsTTL
+	}
 	return p
 }
 
-func (p *Policies) defaults() {
+// defaults fills in what the server left unset; refresh is the deprecated
+// pinning.refresh_interval.
+func (p *Policies) defaults(refresh Duration) {
 	if p.Schema == nil {
 		p.Schema = &Schema{}
 	}
@@ -278,8 +291,15 @@ func (p *Policies) defaults() {
 		on := true
 		p.Schema.Enabled = &on
 	}
-	if p.Schema.SchemaTTL == 0 {
-		p.Schema.SchemaTTL = Duration(15 * time.Minute)
+	if p.ToolsTTL == 0 {
+		for _, d := range []Duration{p.Schema.SchemaTTL, refresh} {
+			if d > 0 && (p.ToolsTTL == 0 || d < p.ToolsTTL) {
+				p.ToolsTTL = d
+			}
+		}
+	}
+	if p.ToolsTTL == 0 {
+		p.ToolsTTL = Duration(time.Minute)
 	}
 	for i := range p.RateLimits {
 		if p.RateLimits[i].Period == 0 {

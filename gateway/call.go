@@ -67,7 +67,8 @@ func hashFields(fields ...string) [16]byte {
 	return k
 }
 
-// Call is one client message on the MCP plane.
+// Call is one client message on the MCP plane. It travels down the chain
+// of one request: policies must not use it from several goroutines at once.
 type Call struct {
 	// Route is the gateway route (the upstream server's name).
 	Route string
@@ -83,6 +84,10 @@ type Call struct {
 	Params mcp.Params
 	// Header holds the client's request headers (read-only).
 	Header http.Header
+	// Catalog is the route's tool catalog, through which policies learn
+	// tool definitions (see Tools). A Gateway sets it; a call built
+	// elsewhere has none unless given one.
+	Catalog *Catalog
 	// Stream is set for a legacy session's GET: the standalone stream of
 	// server messages, or the resumption of an earlier stream (2025-11-25
 	// transports "Listening for Messages from the Server", "Resumability
@@ -97,6 +102,7 @@ type Call struct {
 	body    []byte      // the raw message as received, when it is forwarded unchanged
 	fwd     http.Header // the client headers that travel upstream
 	rewrote bool        // a policy replaced the body (SetBody)
+	tools   *ToolList   // the caller's tool list, once Tools has read it
 
 	lastEventID string // the GET's Last-Event-ID (Stream only)
 }
@@ -229,7 +235,7 @@ func (c *Call) Derive(id jsonrpc.ID, method string, params []byte) (*Call, error
 		return nil, err
 	}
 	d := &Call{Route: c.Route, Era: c.Era, Version: c.Version, Session: c.Session, Principal: c.Principal,
-		Msg: msg, Params: p, Header: c.Header}
+		Msg: msg, Params: p, Header: c.Header, Catalog: c.Catalog}
 	d.fwd = make(http.Header, len(c.fwd)+2)
 	for k, v := range c.fwd {
 		if k != mcp.HeaderMethod && k != mcp.HeaderName && !strings.HasPrefix(k, mcp.HeaderParamPrefix) {

@@ -44,7 +44,9 @@ func (g *Gateway) dispatch(ctx context.Context, c *Call) (upstream.Reply, error)
 		// A policy rewrote the arguments (PII masking): the headers that
 		// mirror them must say the same, or the upstream sees a mismatch
 		// and the original value travels in a header.
-		g.remirror(ctx, c)
+		if err := g.remirror(ctx, c); err != nil {
+			return nil, err
+		}
 	}
 	return g.up.Post(ctx, &upstream.Request{
 		Body: c.Body(), Messages: []*jsonrpc.Message{c.Msg}, Principal: principalKey(c.Principal),

@@ -76,6 +76,10 @@ type Options struct {
 	CacheScope string
 	// ServerInfo names the gateway in results it makes itself.
 	ServerInfo Implementation
+	// ToolsTTL is how long the route's tool list answers the checks that
+	// need tool definitions (schema, pinning, Mcp-Param-* headers) before
+	// it is listed again; see Catalog. If zero, 1 minute.
+	ToolsTTL time.Duration
 	// Logger receives operational logs. If nil, nothing is logged.
 	Logger *slog.Logger
 	// Now is the clock. If nil, time.Now.
@@ -106,7 +110,7 @@ type Gateway struct {
 	streams  map[*func()]struct{} // open SSE relays: how to end each on drain
 
 	bridge  *bridgeState
-	headers *toolHeaders
+	catalog *Catalog
 }
 
 // New returns a Gateway for opts.
@@ -142,7 +146,7 @@ func New(opts Options) (*Gateway, error) {
 	g.era.init(opts.UpstreamEra)
 	g.drainCtx, g.drain = context.WithCancel(context.Background())
 	g.bridge = newBridgeState()
-	g.headers = newToolHeaders()
+	g.catalog = NewCatalog(g.dispatch, CatalogOptions{TTL: opts.ToolsTTL, Now: g.now})
 	h := g.dispatch
 	for i := len(opts.Middleware) - 1; i >= 0; i-- {
 		h = opts.Middleware[i](h)
@@ -150,6 +154,11 @@ func New(opts Options) (*Gateway, error) {
 	g.handler = h
 	return g, nil
 }
+
+// Catalog returns the route's tool catalog, for code that learns that the
+// upstream's tools changed (notifications/tools/list_changed) and must
+// Invalidate it.
+func (g *Gateway) Catalog() *Catalog { return g.catalog }
 
 // Drain ends every open SSE stream with a retry hint, so that clients
 // resume on another replica, and makes new streams end as soon as they have

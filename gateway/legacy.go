@@ -37,7 +37,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 		requested, _ = jsonx.String(v)
 	}
 	st.Version = mcp.NegotiateLegacy(requested)
-	c := &Call{Route: g.opts.Route, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr, Msg: msg, Params: p, Header: r.Header,
+	c := &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr, Msg: msg, Params: p, Header: r.Header,
 		body: body, fwd: forwardHeaders(r.Header)}
 
 	legacy, _ := g.era.get()
@@ -211,7 +211,7 @@ func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request, body []byte, ms
 	}
 	fwd := forwardHeaders(r.Header)
 	call := func(i int) *Call {
-		c := &Call{Route: g.opts.Route, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
+		c := &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
 			Msg: msgs[i], Params: params[i], Header: r.Header, fwd: fwd}
 		if !batch {
 			c.body = body
@@ -384,7 +384,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 	// The stream goes through the MCP plane like a request, so that the
 	// policies rewriting what comes back see its messages too.
 	msg := streamMsg
-	reply, err := g.handler(ctx, &Call{Route: g.opts.Route, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr,
+	reply, err := g.handler(ctx, &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr,
 		Msg: &msg, Header: r.Header, Stream: true, fwd: forwardHeaders(r.Header), lastEventID: r.Header.Get(mcp.HeaderLastEventID)})
 	switch {
 	case errors.Is(err, upstream.ErrNotSupported):

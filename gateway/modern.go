@@ -43,10 +43,10 @@ func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, body []byte, ms
 		fwd[mcp.HeaderName] = []string{mcp.EncodeHeaderValue(v)}
 	}
 	c := &Call{Route: g.opts.Route, Era: mcp.EraModern, Version: p.ProtocolVersion, Principal: g.principal(ctx),
-		Msg: msg, Params: p, Header: r.Header, body: body, fwd: fwd}
+		Msg: msg, Params: p, Header: r.Header, Catalog: g.catalog, body: body, fwd: fwd}
 	if msg.Method == mcp.MethodToolsCall {
-		if rpcErr := g.checkParamHeaders(ctx, c); rpcErr != nil {
-			transport.WriteError(w, http.StatusBadRequest, msg.ID, rpcErr)
+		if err := g.checkParamHeaders(ctx, c); err != nil {
+			g.writeCallError(w, msg.ID, err)
 			return
 		}
 	}
@@ -54,14 +54,6 @@ func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, body []byte, ms
 	if err != nil {
 		g.writeCallError(w, msg.ID, err)
 		return
-	}
-	if msg.Method == mcp.MethodToolsList {
-		reply = TransformReply(reply, func(data []byte) ([]byte, error) {
-			if m, err := jsonrpc.Decode(data, jsonrpc.Limits{}); err == nil && m.Result != nil {
-				g.headers.learn(m.Result, g.now())
-			}
-			return data, nil
-		})
 	}
 	// Closing the stream cancels the request (streamable-http
 	// "Cancellation"): relay closes the reply when the client goes away.

@@ -4,9 +4,6 @@ import (
 	"context"
 	"math/big"
 	"net/http"
-	"strconv"
-	"sync"
-	"time"
 
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
@@ -19,44 +16,6 @@ import (
 type paramHeader struct {
 	header string // canonical "Mcp-Param-<Name>"
 	path   []string
-}
-
-// toolHeaders caches, per route, which tools mirror which arguments into
-// headers. It is filled from tools/list results and refreshed when stale.
-type toolHeaders struct {
-	mu      sync.Mutex
-	tools   map[string][]paramHeader
-	fetched time.Time
-	ttl     time.Duration
-}
-
-func newToolHeaders() *toolHeaders {
-	return &toolHeaders{tools: map[string][]paramHeader{}, ttl: 5 * time.Minute}
-}
-
-// learn records the annotations of every tool in a tools/list result.
-func (t *toolHeaders) learn(result []byte, now time.Time) {
-	tools, ok := jsonx.Get(result, "tools")
-	if !ok {
-		return
-	}
-	found := map[string][]paramHeader{}
-	_ = jsonx.WalkArray(tools, func(tool []byte) bool {
-		nameRaw, _ := jsonx.Get(tool, "name")
-		name, ok := jsonx.String(nameRaw)
-		if !ok {
-			return true
-		}
-		schema, _ := jsonx.Get(tool, "inputSchema")
-		found[name] = collectHeaders(schema, nil, nil, 0)
-		return true
-	})
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k, v := range found {
-		t.tools[k] = v
-	}
-	t.fetched = now
 }
 
 // collectHeaders walks properties chains only, as x-mcp-header may sit
@@ -82,58 +41,39 @@ func collectHeaders(schema []byte, path []string, out []paramHeader, depth int) 
 	return out
 }
 
-func (t *toolHeaders) lookup(tool string, now time.Time) (hs []paramHeader, known, fresh bool) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	hs, known = t.tools[tool]
-	return hs, known, now.Sub(t.fetched) < t.ttl
+// paramHeadersFor returns the x-mcp-header annotations of the called
+// tool from the route's catalog; known is false when the upstream does not
+// list the tool.
+func (g *Gateway) paramHeadersFor(ctx context.Context, c *Call) (hs []paramHeader, known bool, err error) {
+	list, err := c.Tools(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		g.log.Warn("could not list the upstream's tools to check Mcp-Param headers", "route", g.opts.Route, "err", err)
+		return nil, false, errToolsUnknown
+	}
+	t, ok := list.Tool(c.Params.Name)
+	if !ok {
+		return nil, false, nil
+	}
+	return t.headers, true, nil
 }
 
-// paramHeadersFor returns the annotations of a tool, fetching tools/list
-// through the upstream when the tool is unknown or the cache is stale.
-func (g *Gateway) paramHeadersFor(ctx context.Context, c *Call) ([]paramHeader, bool) {
-	now := g.now()
-	hs, known, fresh := g.headers.lookup(c.Params.Name, now)
-	if known && fresh {
-		return hs, true
-	}
-	cursor := ""
-	for page := 0; page < 20; page++ {
-		params := []byte(`{}`)
-		if cursor != "" {
-			params, _ = jsonx.Set(params, "cursor", jsonx.Quote(cursor))
-		}
-		d, err := c.Derive(jsonrpc.StringID("mcpfort-tools-"+strconv.Itoa(page)), mcp.MethodToolsList, params)
-		if err != nil {
-			break
-		}
-		reply, err := g.dispatch(ctx, d)
-		if err != nil {
-			break
-		}
-		res, err := finalResult(ctx, reply)
-		if err != nil {
-			break
-		}
-		g.headers.learn(res, now)
-		next, _ := jsonx.Get(res, "nextCursor")
-		var ok bool
-		if cursor, ok = jsonx.String(next); !ok || cursor == "" {
-			break
-		}
-	}
-	hs, known, _ = g.headers.lookup(c.Params.Name, now)
-	return hs, known
-}
+// errToolsUnknown answers a call whose header checks need a tool list the
+// upstream did not give; the cause is logged, never sent.
+var errToolsUnknown = &jsonrpc.Error{Code: jsonrpc.CodeUpstreamUnavailable, Message: "the gateway could not learn the tools of the upstream server to check this call"}
 
 // checkParamHeaders validates the Mcp-Param-* headers of a tools/call
 // against its arguments: a value present in the body needs its header, and
 // the header, decoded, must equal it (streamable-http "Server Behavior for
-// Custom Headers": otherwise 400 with -32020).
-func (g *Gateway) checkParamHeaders(ctx context.Context, c *Call) *jsonrpc.Error {
-	hs, known := g.paramHeadersFor(ctx, c)
-	if !known || len(hs) == 0 {
-		return nil
+// Custom Headers": otherwise 400 with -32020). When the tools cannot be
+// listed it returns that error: the gateway cannot tell which headers the
+// call must carry, and forwards nothing it has not checked.
+func (g *Gateway) checkParamHeaders(ctx context.Context, c *Call) error {
+	hs, known, err := g.paramHeadersFor(ctx, c)
+	if err != nil || !known || len(hs) == 0 {
+		return err
 	}
 	args, _ := jsonx.Get(c.Msg.Params, "arguments")
 	for _, ph := range hs {
@@ -191,11 +131,13 @@ func headerMatches(h string, v []byte) bool {
 }
 
 // remirror recomputes the Mcp-Param-* headers of a tools/call from its
-// (rewritten) arguments.
-func (g *Gateway) remirror(ctx context.Context, c *Call) {
-	hs, known := g.paramHeadersFor(ctx, c)
-	if !known || len(hs) == 0 {
-		return
+// (rewritten) arguments. When the tools cannot be listed it returns that
+// error rather than forward headers that may still carry the values the
+// rewrite removed.
+func (g *Gateway) remirror(ctx context.Context, c *Call) error {
+	hs, known, err := g.paramHeadersFor(ctx, c)
+	if err != nil || !known || len(hs) == 0 {
+		return err
 	}
 	params, _ := jsonx.Get(c.Body(), "params")
 	args, _ := jsonx.Get(params, "arguments")
@@ -216,4 +158,5 @@ func (g *Gateway) remirror(ctx context.Context, c *Call) {
 		fwd[ph.header] = []string{mcp.EncodeHeaderValue(s)}
 	}
 	c.fwd = fwd
+	return nil
 }

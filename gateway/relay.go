@@ -115,6 +115,8 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			if m.Kind == jsonrpc.KindResponse {
 				open.done(m.ID)
 				done = open.empty()
+			} else if m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
+				g.catalog.Invalidate()
 			}
 			// The final response to a lone request, before anything else
 			// was written, goes out as plain JSON: cheaper for both sides.

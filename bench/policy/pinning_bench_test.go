@@ -3,7 +3,6 @@ package policybench
 import (
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
@@ -15,7 +14,7 @@ import (
 // allowed) and keeps its pins in SQLite, as the embedded default does.
 func newPinning(b *testing.B) gateway.Middleware {
 	s := pinning.NewSQLStore(storagetest.Open(b, "sqlite:"+filepath.Join(b.TempDir(), "mcpfort.db")))
-	p, err := pinning.New(pinning.Options{Store: s, ServerOptions: pinning.ServerOptions{TrustOnFirstUse: true}, RefreshInterval: time.Hour})
+	p, err := pinning.New(pinning.Options{Store: s, ServerOptions: pinning.ServerOptions{TrustOnFirstUse: true}})
 	if err != nil {
 		b.Fatal(err)
 	}

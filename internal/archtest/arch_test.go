@@ -80,7 +80,7 @@ var thirdParty = []struct {
 	{"github.com/jackc/pgx/v5", []string{"storage/postgres"}},
 	{"github.com/redis/go-redis/v9", []string{"storage/redis", "gateway/policy/ratelimit/redisstore"}},
 	{"github.com/santhosh-tekuri/jsonschema/v6", []string{"gateway/policy/schema"}},
-	{"golang.org/x/sync", []string{"gateway/policy/schema"}},
+	{"golang.org/x/sync", []string{"gateway/catalog.go"}}, // singleflight: one tools/list per caller
 	{"golang.org/x/text", []string{"gateway/policy/schema"}},
 	{"golang.org/x/sys", []string{"gateway/upstream/stdio", "gateway/upstream/remote"}},
 	{"go.yaml.in/yaml/v3", []string{"config", "gateway/policy/pinning"}},

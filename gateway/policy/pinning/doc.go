@@ -10,14 +10,14 @@
 // jsonrpc.CodeForbidden, until an operator approves it with "mcpfort tools
 // approve". Its definition is recorded as a candidate so that "mcpfort tools
 // diff" can show what changed. Calls are checked against the definition the
-// upstream currently lists, relearned through a tools/list of the caller's
-// own when the replica's knowledge is older than RefreshInterval, so a
-// definition that changes without the client listing again is caught too.
-// A notifications/tools/list_changed on the reply of any call, on a legacy
-// session's GET stream or on a subscriptions/listen stream says the
-// observed definitions may be stale: the next call relearns them at once
-// (the notification itself reaches the client). A tools/list result
-// replayed on a resumed stream is filtered as the list's own reply is.
+// upstream currently lists to the caller, from the route's tool catalog
+// (gateway.Catalog), which lists the tools again once its list is older than
+// its TTL, so a definition that changes without the client listing again is
+// caught too. A notifications/tools/list_changed on the reply of any call,
+// on a legacy session's GET stream or on a subscriptions/listen stream
+// empties the catalog: the next call lists the tools again at once (the
+// notification itself reaches the client). A tools/list result replayed on
+// a resumed stream is filtered as the list's own reply is.
 //
 // Definitions are also scanned for injection cues aimed at the model:
 // hidden Unicode (tag characters U+E0000-U+E007F, bidirectional controls,

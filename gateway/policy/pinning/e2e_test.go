@@ -125,11 +125,11 @@ func TestRugPull(t *testing.T) {
 			defer store.Close()
 			clk := &clock{}
 			p, err := pinning.New(pinning.Options{Store: store, ServerOptions: pinning.ServerOptions{TrustOnFirstUse: true},
-				RefreshInterval: time.Minute, PinCacheTTL: 5 * time.Second, Now: clk.Now})
+				PinCacheTTL: 5 * time.Second, Now: clk.Now})
 			if err != nil {
 				t.Fatal(err)
 			}
-			gw := policytest.NewGateway(t, up.URL, policytest.Options{Middleware: []gateway.Middleware{p.Wrap}})
+			gw := policytest.NewGateway(t, up.URL, policytest.Options{Middleware: []gateway.Middleware{p.Wrap}, ToolsTTL: time.Minute, Now: clk.Now})
 			cs := policytest.Connect(t, gw.URL, era, nil)
 
 			// First use: everything but the poisoned tool is trusted.
@@ -278,7 +278,7 @@ func TestReplicasShareOneStore(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		urls = append(urls, policytest.NewGateway(t, up.URL, policytest.Options{Middleware: []gateway.Middleware{p.Wrap}}).URL)
+		urls = append(urls, policytest.NewGateway(t, up.URL, policytest.Options{Middleware: []gateway.Middleware{p.Wrap}, Now: clk.Now}).URL)
 	}
 	cs1 := policytest.Connect(t, urls[0], era, nil)
 	cs2 := policytest.Connect(t, urls[1], era, nil)

@@ -39,8 +39,9 @@ type ServerOptions struct {
 }
 
 // Options configures a Policy. The zero value quarantines every tool that
-// is not pinned, keeps pins in memory, and relearns definitions every
-// minute.
+// is not pinned and keeps pins in memory. Calls are checked against the
+// route's tool catalog (gateway.Catalog), whose TTL says how soon a
+// changed definition is seen.
 type Options struct {
 	// Store keeps pins and candidates, shared by replicas. If nil, a
 	// MemoryStore (approvals through "mcpfort tools approve" never reach
@@ -57,16 +58,10 @@ type Options struct {
 	// ExtraCues are further RE2 patterns, matched case-insensitively,
 	// whose presence in a definition is an "instruction" finding.
 	ExtraCues []string
-	// RefreshInterval is how long a definition learned from a tools/list
-	// answers for tools/call before the policy lists the tools again (as
-	// the caller) to check the definition is unchanged. If zero, 1m.
-	RefreshInterval time.Duration
 	// PinCacheTTL is how long pins read from the store are reused before
 	// the store is read again: an approval takes effect within it on every
 	// replica. If zero, 5s.
 	PinCacheTTL time.Duration
-	// MaxPages bounds the tools/list pages read when learning. If zero, 50.
-	MaxPages int
 	// Logger receives operational logs. If nil, nothing is logged.
 	Logger *slog.Logger
 	// Now is the clock. If nil, time.Now.
@@ -96,38 +91,20 @@ type evaluated struct {
 	err      error
 }
 
-type observation struct {
-	hash string
-	at   time.Time
-	gen  uint64 // serverState.gen when the list it came from was asked for
-}
-
 // serverState is what one replica knows of one server.
 type serverState struct {
 	mu           sync.Mutex
 	pins         map[string]string // tool -> approved hash
 	pinsAt       time.Time
 	bootstrapped bool
-	observed     map[string]observation // tool -> definition the upstream lists
-	learnedAt    time.Time
-	learning     chan struct{} // closed when the learn in flight ends
+	judged       map[*gateway.ToolList]chan struct{} // catalog lists judged; closed when judged
 	recorded     map[string]time.Time
-	// gen counts the notifications/tools/list_changed seen: an
-	// observation of an older generation may predate a change and is
-	// relearned before a call relies on it.
-	gen uint64
 }
 
 // New returns a Policy for opts.
 func New(opts Options) (*Policy, error) {
-	if opts.RefreshInterval <= 0 {
-		opts.RefreshInterval = time.Minute
-	}
 	if opts.PinCacheTTL <= 0 {
 		opts.PinCacheTTL = 5 * time.Second
-	}
-	if opts.MaxPages <= 0 {
-		opts.MaxPages = 50
 	}
 	sc, err := newScanner(opts.ExtraCues)
 	if err != nil {
@@ -176,7 +153,7 @@ func (p *Policy) state(server string) *serverState {
 	defer p.mu.Unlock()
 	st := p.servers[server]
 	if st == nil {
-		st = &serverState{observed: map[string]observation{}, recorded: map[string]time.Time{}}
+		st = &serverState{recorded: map[string]time.Time{}, judged: map[*gateway.ToolList]chan struct{}{}}
 		p.servers[server] = st
 	}
 	return st
@@ -185,7 +162,11 @@ func (p *Policy) state(server string) *serverState {
 // evaluate canonicalises and scans a raw tool definition, once per
 // distinct definition.
 func (p *Policy) evaluate(raw []byte) *evaluated {
-	key := sha256.Sum256(raw)
+	return p.evaluateKeyed(sha256.Sum256(raw), raw)
+}
+
+// evaluateKeyed is evaluate for a definition whose SHA-256 is known.
+func (p *Policy) evaluateKeyed(key [sha256.Size]byte, raw []byte) *evaluated {
 	p.evalMu.Lock()
 	ev, ok := p.evals[key]
 	p.evalMu.Unlock()
@@ -269,7 +250,7 @@ func (p *Policy) Wrap(next gateway.Handler) gateway.Handler {
 		case mcp.MethodToolsList:
 			return p.list(ctx, next, c)
 		case mcp.MethodToolsCall:
-			if err := p.checkCall(ctx, next, c); err != nil {
+			if err := p.checkCall(ctx, c); err != nil {
 				return nil, err
 			}
 		}
@@ -280,8 +261,8 @@ func (p *Policy) Wrap(next gateway.Handler) gateway.Handler {
 // watch forwards a request (or opens a stream) and reads what comes back
 // for notifications/tools/list_changed (2025-11-25 server/tools "List
 // Changed Notification", 2026-07-28 basic/patterns/subscriptions): the
-// server says its tools changed, so what this replica observed of them may
-// be stale and is relearned before the next call relies on it. The
+// server says its tools changed, so the route's tool catalog may be stale
+// and is emptied before the next call relies on it. The
 // notification itself passes. On a stream, a tools/list result replayed
 // from an earlier stream is filtered as list does.
 func (p *Policy) watch(ctx context.Context, next gateway.Handler, c *gateway.Call, stream bool) (upstream.Reply, error) {
@@ -291,7 +272,6 @@ func (p *Policy) watch(ctx context.Context, next gateway.Handler, c *gateway.Cal
 	}
 	server := c.Route
 	st := p.state(server)
-	gen := st.generation()
 	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
 		if servermsg.MayBeToolsChanged(data) {
 			m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
@@ -299,34 +279,25 @@ func (p *Policy) watch(ctx context.Context, next gateway.Handler, c *gateway.Cal
 				return nil, errBadList
 			}
 			if m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
-				p.toolsChanged(server, st)
+				p.toolsChanged(server, c.Catalog)
 				return data, nil
 			}
 		}
 		if stream {
-			return p.filterList(ctx, server, st, gen, data)
+			return p.filterList(ctx, server, st, data)
 		}
 		return data, nil
 	}), nil
 }
 
-// generation returns the count of tool list changes seen so far.
-func (st *serverState) generation() uint64 {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.gen
-}
-
-// toolsChanged forgets what was observed of the server's tools: the next
-// tools/call relearns them (at once, even for a name not seen before)
-// and quarantines a definition that changed. tools/list results are
-// judged as they pass, whatever was observed.
-func (p *Policy) toolsChanged(server string, st *serverState) {
-	st.mu.Lock()
-	st.gen++
-	clear(st.observed)
-	st.learnedAt = time.Time{}
-	st.mu.Unlock()
+// toolsChanged makes the route's tool catalog forget its lists: the next
+// tools/call lists the tools again (at once, even for a name not seen
+// before) and quarantines a definition that changed. tools/list results
+// are judged as they pass, whatever the catalog holds.
+func (p *Policy) toolsChanged(server string, cat *gateway.Catalog) {
+	if cat != nil {
+		cat.Invalidate()
+	}
 	p.log.Info("pinning: the server's tool list changed; relearning before the next call", "server", server)
 }
 
@@ -336,11 +307,10 @@ func (p *Policy) list(ctx context.Context, next gateway.Handler, c *gateway.Call
 	st := p.state(server)
 	if p.wantsBootstrap(ctx, server, st) {
 		// Trust on first use needs the whole list, not this page.
-		if err := p.learn(ctx, next, c, st); err != nil {
+		if _, err := p.learn(ctx, c, st); err != nil {
 			p.log.Warn("pinning: learn tools for first use", "server", server, "err", err)
 		}
 	}
-	gen := st.generation()
 	reply, err := next(ctx, c)
 	if err != nil {
 		return reply, err
@@ -348,11 +318,11 @@ func (p *Policy) list(ctx context.Context, next gateway.Handler, c *gateway.Call
 	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
 		if servermsg.MayBeToolsChanged(data) {
 			if m, err := jsonrpc.Decode(data, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
-				p.toolsChanged(server, st)
+				p.toolsChanged(server, c.Catalog)
 				return data, nil
 			}
 		}
-		return p.filterList(ctx, server, st, gen, data)
+		return p.filterList(ctx, server, st, data)
 	}), nil
 }
 
@@ -383,9 +353,8 @@ func (p *Policy) wantsBootstrap(ctx context.Context, server string, st *serverSt
 // request fails rather than pass definitions that were not checked.
 var errBadList = errors.New("pinning: upstream tools/list result is malformed")
 
-// filterList rewrites one message of a tools/list reply; gen is the
-// generation of the list's request.
-func (p *Policy) filterList(ctx context.Context, server string, st *serverState, gen uint64, data []byte) ([]byte, error) {
+// filterList rewrites one message of a tools/list reply.
+func (p *Policy) filterList(ctx context.Context, server string, st *serverState, data []byte) ([]byte, error) {
 	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
 	if err != nil {
 		return nil, errBadList
@@ -410,7 +379,7 @@ func (p *Policy) filterList(ctx context.Context, server string, st *serverState,
 	for i, raw := range raws {
 		evs[i] = p.evaluate(raw)
 	}
-	allowed, err := p.judge(ctx, server, st, evs, false, gen)
+	allowed, err := p.judge(ctx, server, st, evs)
 	if err != nil {
 		return nil, err
 	}
@@ -443,11 +412,8 @@ func (p *Policy) filterList(ctx context.Context, server string, st *serverState,
 }
 
 // judge decides which of the evaluated definitions are approved, records
-// what it observed and the candidates for approval, and reports them. With
-// complete set (a full learn), the observations replace what was known.
-// gen is the generation of the request the definitions answer: when a
-// list change was seen since, they are recorded as stale.
-func (p *Policy) judge(ctx context.Context, server string, st *serverState, evs []*evaluated, complete bool, gen uint64) ([]bool, error) {
+// the candidates for approval, and reports them.
+func (p *Policy) judge(ctx context.Context, server string, st *serverState, evs []*evaluated) ([]bool, error) {
 	pins, err := p.approved(ctx, server, st)
 	if err != nil {
 		return nil, err
@@ -456,16 +422,11 @@ func (p *Policy) judge(ctx context.Context, server string, st *serverState, evs 
 	now := p.now()
 	allowed := make([]bool, len(evs))
 	st.mu.Lock()
-	if complete {
-		st.observed = make(map[string]observation, len(evs))
-		st.learnedAt = now
-	}
 	var quarantined []*evaluated
 	for i, ev := range evs {
 		if ev.err != nil {
 			continue
 		}
-		st.observed[ev.def.Name] = observation{hash: ev.def.Hash, at: now, gen: gen}
 		if pins[ev.def.Name] == ev.def.Hash {
 			allowed[i] = true
 			continue
@@ -512,35 +473,21 @@ func (p *Policy) judge(ctx context.Context, server string, st *serverState, evs 
 }
 
 // checkCall refuses a tools/call of a tool whose current definition is
-// not the approved one.
-func (p *Policy) checkCall(ctx context.Context, next gateway.Handler, c *gateway.Call) error {
+// not the approved one. The current definition is the one in the route's
+// tool catalog for this caller.
+func (p *Policy) checkCall(ctx context.Context, c *gateway.Call) error {
 	server, name := c.Route, c.Params.Name
 	st := p.state(server)
-	now := p.now()
-	st.mu.Lock()
-	obs, known := st.observed[name]
-	learnedAt := st.learnedAt
-	gen := st.gen
-	st.mu.Unlock()
-	stale := !known || now.Sub(obs.at) >= p.opts.RefreshInterval || obs.gen != gen
-	// An unknown name relearns at most once a second, so that calls of
-	// made-up tools cannot turn into a stream of upstream tools/list.
-	if stale && (known || now.Sub(learnedAt) >= time.Second) {
-		// A learn that joined one in flight, or during which the tool list
-		// changed, may answer with what the server listed before the
-		// change: learn once more.
-		for try := 0; try < 2; try++ {
-			if err := p.learn(ctx, next, c, st); err != nil {
-				return err
-			}
-			st.mu.Lock()
-			obs, known = st.observed[name]
-			fresh := !known || obs.gen == st.gen
-			st.mu.Unlock()
-			if fresh {
-				break
-			}
-		}
+	list, err := p.learn(ctx, c, st)
+	if err != nil {
+		return err
+	}
+	var hash string
+	tool, known := list.Tool(name)
+	if known {
+		ev := p.evaluateKeyed(tool.Hash, tool.Raw)
+		known = ev.err == nil
+		hash = ev.def.Hash
 	}
 	so := p.serverOptions(server)
 	if !known {
@@ -555,87 +502,60 @@ func (p *Policy) checkCall(ctx context.Context, next gateway.Handler, c *gateway
 	if err != nil {
 		return err
 	}
-	if pins[name] == obs.hash {
+	if pins[name] == hash {
 		return nil
 	}
 	if so.AllowUnapproved {
-		p.log.Warn("pinning: call of an unapproved tool allowed", "server", server, "tool", name, "hash", obs.hash)
+		p.log.Warn("pinning: call of an unapproved tool allowed", "server", server, "tool", name, "hash", hash)
 		return nil
 	}
-	auditnote.Add(ctx, "pinning", "refused an unapproved tool definition "+obs.hash)
+	auditnote.Add(ctx, "pinning", "refused an unapproved tool definition "+hash)
 	return &jsonrpc.Error{Code: jsonrpc.CodeForbidden, Message: "Forbidden: tool " + quoteShort(name) +
 		" is quarantined: its definition is new or has changed and awaits an operator's approval"}
 }
 
-// learn lists the server's tools as the caller, through the rest of the
-// chain, and judges every definition. Concurrent learns of one server wait
-// for the one in flight.
-func (p *Policy) learn(ctx context.Context, next gateway.Handler, c *gateway.Call, st *serverState) error {
+// learn returns the server's tools as the caller sees them, from the
+// route's catalog, and judges every definition of a list the first time it
+// sees that list. Concurrent learns of one list wait for its judgement.
+func (p *Policy) learn(ctx context.Context, c *gateway.Call, st *serverState) (*gateway.ToolList, error) {
+	list, err := c.Tools(ctx)
+	if err != nil {
+		return nil, err
+	}
 	st.mu.Lock()
-	if ch := st.learning; ch != nil {
-		st.mu.Unlock()
-		select {
-		case <-ch:
-			return nil
-		case <-ctx.Done():
-			return ctx.Err()
+	done, seen := st.judged[list]
+	if !seen {
+		if len(st.judged) >= 1024 {
+			clear(st.judged) // judged again on demand
 		}
+		done = make(chan struct{})
+		st.judged[list] = done
 	}
-	ch := make(chan struct{})
-	st.learning = ch
-	gen := st.gen
 	st.mu.Unlock()
-	defer func() {
-		st.mu.Lock()
-		st.learning = nil
-		st.mu.Unlock()
-		close(ch)
-	}()
-
-	var raws [][]byte
-	cursor := ""
-	for page := 0; ; page++ {
-		if page == p.opts.MaxPages {
-			return fmt.Errorf("pinning: %s lists more than %d pages of tools", c.Route, p.opts.MaxPages)
-		}
-		params := []byte(`{}`)
-		if cursor != "" {
-			params, _ = jsonx.Set(params, "cursor", jsonx.Quote(cursor))
-		}
-		d, err := c.Derive(jsonrpc.StringID("mcpfort-pinning-"+strconv.Itoa(page)), mcp.MethodToolsList, params)
-		if err != nil {
-			return err
-		}
-		reply, err := next(ctx, d)
-		if err != nil {
-			return err
-		}
-		res, err := gateway.FinalResult(ctx, reply)
-		if err != nil {
-			return err
-		}
-		if !jsonx.IsObject(res) {
-			return errBadList
-		}
-		if tools, ok := jsonx.Get(res, "tools"); ok {
-			if err := jsonx.WalkArray(tools, func(e []byte) bool { raws = append(raws, e); return true }); err != nil {
-				return errBadList
-			}
-		}
-		nc, _ := jsonx.Get(res, "nextCursor")
-		if cursor, _ = jsonx.String(nc); cursor == "" {
-			break
+	if seen {
+		select {
+		case <-done:
+			return list, nil
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
-	evs := make([]*evaluated, len(raws))
-	for i, raw := range raws {
-		evs[i] = p.evaluate(raw)
+	defer close(done)
+	tools := list.Tools()
+	evs := make([]*evaluated, len(tools))
+	for i, t := range tools {
+		evs[i] = p.evaluateKeyed(t.Hash, t.Raw)
 	}
 	if p.wantsBootstrap(ctx, c.Route, st) {
 		p.bootstrap(ctx, c.Route, st, evs)
 	}
-	_, err := p.judge(ctx, c.Route, st, evs, true, gen)
-	return err
+	if _, err := p.judge(ctx, c.Route, st, evs); err != nil {
+		st.mu.Lock()
+		delete(st.judged, list) // judge it again on the next call
+		st.mu.Unlock()
+		return nil, err
+	}
+	return list, nil
 }
 
 // bootstrap trusts the server's first complete tool list.

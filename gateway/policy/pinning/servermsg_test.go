@@ -44,7 +44,7 @@ func drain(t *testing.T, r upstream.Reply) []string {
 
 // TestListChangedOnAnyReply: a notifications/tools/list_changed carried
 // by the reply of any call (here a tools/call's SSE stream) makes the next
-// call of a tool relearn its definition, well within RefreshInterval, and
+// call of a tool relearn its definition, well within the catalog's TTL, and
 // refuse it when it changed. The notification reaches the client.
 func TestListChangedOnAnyReply(t *testing.T) {
 	p, err := New(Options{ServerOptions: ServerOptions{TrustOnFirstUse: true}})
@@ -55,7 +55,7 @@ func TestListChangedOnAnyReply(t *testing.T) {
 	desc.Store("echoes")
 	changed := `{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`
 	var lists atomic.Int32
-	h := p.Wrap(func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
+	up := func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
 		switch {
 		case c.Msg.Method == mcp.MethodToolsList:
 			lists.Add(1)
@@ -68,9 +68,13 @@ func TestListChangedOnAnyReply(t *testing.T) {
 			}}, nil
 		}
 		return upstream.Message(jsonrpc.AppendResult(nil, c.Msg.ID, []byte(`{"content":[]}`))), nil
-	})
+	}
+	h := p.Wrap(up)
+	cat := gateway.NewCatalog(up, gateway.CatalogOptions{})
 	ctx := context.Background()
-	r, err := h(ctx, testCall(t, `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`))
+	lc := testCall(t, `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{}}`)
+	lc.Catalog = cat
+	r, err := h(ctx, lc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +82,9 @@ func TestListChangedOnAnyReply(t *testing.T) {
 		t.Fatalf("first list: %q", got)
 	}
 	call := func(id, name string) error {
-		r, err := h(ctx, testCall(t, `{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"`+name+`","arguments":{}}}`))
+		c := testCall(t, `{"jsonrpc":"2.0","id":`+id+`,"method":"tools/call","params":{"name":"`+name+`","arguments":{}}}`)
+		c.Catalog = cat
+		r, err := h(ctx, c)
 		if err == nil {
 			if got := drain(t, r); name == "poke" && (len(got) != 2 || got[0] != changed) {
 				t.Fatalf("poke reply: %q", got)

@@ -4,55 +4,9 @@ import (
 	"container/list"
 	"crypto/sha256"
 	"sync"
-	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 )
-
-// toolDef is what the gateway learned of one tool: its inputSchema's hash
-// and bytes, and when.
-type toolDef struct {
-	hash    [sha256.Size]byte
-	raw     []byte
-	learned time.Time
-}
-
-// index maps (route, tool name) to the tool's definition. It is bounded:
-// when full, an arbitrary entry makes room (it is relearned on demand).
-type index struct {
-	mu    sync.RWMutex
-	max   int
-	tools map[indexKey]toolDef
-}
-
-type indexKey struct{ route, name string }
-
-func (x *index) get(route, name string) (toolDef, bool) {
-	x.mu.RLock()
-	d, ok := x.tools[indexKey{route, name}]
-	x.mu.RUnlock()
-	return d, ok
-}
-
-func (x *index) put(route, name string, raw []byte, now time.Time) toolDef {
-	d := toolDef{hash: sha256.Sum256(raw), raw: raw, learned: now}
-	k := indexKey{route, name}
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	if old, ok := x.tools[k]; ok && old.hash == d.hash {
-		old.learned = now
-		x.tools[k] = old
-		return old
-	}
-	if _, ok := x.tools[k]; !ok && len(x.tools) >= x.max {
-		for victim := range x.tools { // random: map order
-			delete(x.tools, victim)
-			break
-		}
-	}
-	x.tools[k] = d
-	return d
-}
 
 // compiled is one schema compiled (or the reason it could not be).
 type compiled struct {

@@ -7,11 +7,10 @@
 // Invalid arguments are answered with a tool result whose isError is true
 // and whose text names each failing field, as MCP asks for input
 // validation errors (2025-11-25 and 2026-07-28 server/tools "Error
-// Handling"); the upstream is never called. The gateway learns tool
-// definitions from the tools/list results passing through it and, for a
-// tool it does not know yet, asks the upstream itself (gateway.Call.Derive).
-// Each distinct schema is compiled once and cached, keyed by route and
-// schema hash.
+// Handling"); the upstream is never called. Tool definitions come from the
+// route's tool catalog (gateway.Catalog), which lists the upstream's tools
+// as the caller and keeps the list for its TTL. Each distinct definition's
+// schema is compiled once and cached, keyed by route and definition hash.
 //
 // Schemas come from the upstream and arguments from the client, so both are
 // bounded: a $ref to anything but the schema itself is never fetched and

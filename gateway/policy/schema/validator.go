@@ -6,13 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync/atomic"
-	"time"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
-	"golang.org/x/sync/singleflight"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 
@@ -55,19 +52,9 @@ type Options struct {
 	MaxValues int
 	// MaxSchemas bounds the compiled schemas kept. If zero, 1024.
 	MaxSchemas int
-	// MaxTools bounds the tool definitions remembered. If zero, 4096.
-	MaxTools int
-	// SchemaTTL is how long a learned definition is trusted before a call
-	// refreshes it with a tools/list of its own. If zero, 15 minutes.
-	SchemaTTL time.Duration
-	// MaxListPages bounds the pages of tools/list fetched to find a tool.
-	// If zero, 16.
-	MaxListPages int
 	// Logger receives operational logs (never argument values). If nil,
 	// nothing is logged.
 	Logger *slog.Logger
-	// Now is the clock. If nil, time.Now.
-	Now func() time.Time
 }
 
 // Stats counts a Validator's decisions.
@@ -77,9 +64,8 @@ type Stats struct {
 	// unknown or uncheckable; Unchecked those forwarded unchecked by an
 	// Allow option.
 	Checked, Invalid, Refused, Unchecked uint64
-	// Compiled counts schema compilations; Fetches tools/list requests the
-	// gateway made itself.
-	Compiled, Fetches uint64
+	// Compiled counts schema compilations.
+	Compiled uint64
 }
 
 // Validator is the schema policy. It is safe for concurrent use; one
@@ -87,16 +73,12 @@ type Stats struct {
 type Validator struct {
 	opts    Options
 	rules   []toolRules
-	index   index
 	cache   *schemaCache
-	flight  singleflight.Group
 	limits  compileLimits
 	printer *message.Printer
 	log     *slog.Logger
-	now     func() time.Time
-	seq     atomic.Uint64
 
-	checked, invalid, refused, unchecked, compiledN, fetches atomic.Uint64
+	checked, invalid, refused, unchecked, compiledN atomic.Uint64
 }
 
 // New validates opts and returns a Validator, reporting every problem.
@@ -116,32 +98,19 @@ func New(opts Options) (*Validator, error) {
 	if opts.MaxSchemas <= 0 {
 		opts.MaxSchemas = 1024
 	}
-	if opts.MaxTools <= 0 {
-		opts.MaxTools = 4096
-	}
-	if opts.SchemaTTL <= 0 {
-		opts.SchemaTTL = 15 * time.Minute
-	}
-	if opts.MaxListPages <= 0 {
-		opts.MaxListPages = 16
-	}
 	rules, err := compileConstraints(opts.Constraints)
 	if err != nil {
 		return nil, fmt.Errorf("schema: %w", err)
 	}
 	v := &Validator{
 		opts: opts, rules: rules,
-		index:   index{max: opts.MaxTools, tools: make(map[indexKey]toolDef)},
 		cache:   newSchemaCache(opts.MaxSchemas),
 		limits:  compileLimits{maxBytes: opts.MaxSchemaBytes, maxDepth: opts.MaxDepth, maxCost: opts.MaxSchemaCost},
 		printer: message.NewPrinter(language.English),
-		log:     opts.Logger, now: opts.Now,
+		log:     opts.Logger,
 	}
 	if v.log == nil {
 		v.log = slog.New(slog.DiscardHandler)
-	}
-	if v.now == nil {
-		v.now = time.Now
 	}
 	return v, nil
 }
@@ -149,7 +118,7 @@ func New(opts Options) (*Validator, error) {
 // Stats returns the decision counters (for metrics).
 func (v *Validator) Stats() Stats {
 	return Stats{Checked: v.checked.Load(), Invalid: v.invalid.Load(), Refused: v.refused.Load(), Unchecked: v.unchecked.Load(),
-		Compiled: v.compiledN.Load(), Fetches: v.fetches.Load()}
+		Compiled: v.compiledN.Load()}
 }
 
 var _ gateway.Middleware = (*Validator)(nil).Wrap
@@ -169,16 +138,6 @@ func (v *Validator) Wrap(next gateway.Handler) gateway.Handler {
 				return reply, err
 			}
 			return next(ctx, c)
-		case mcp.MethodToolsList:
-			reply, err := next(ctx, c)
-			if err != nil {
-				return nil, err
-			}
-			route := c.Route
-			return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-				v.learnFromMessage(route, data)
-				return data, nil
-			}), nil
 		}
 		return next(ctx, c)
 	}
@@ -193,7 +152,7 @@ func (v *Validator) check(ctx context.Context, next gateway.Handler, c *gateway.
 		v.invalid.Add(1)
 		return v.toolError(c, name, []violation{{"", err.Error()}}), nil, true
 	}
-	def, ok, err := v.definition(ctx, next, c, name)
+	def, ok, err := v.definition(ctx, c, name)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err(), true
@@ -270,131 +229,36 @@ func sameBytes(a, b []byte) bool {
 	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
-// definition returns the tool's learned definition, asking the upstream
-// when it is unknown or stale. A stale definition is used if the refresh
-// fails; an unknown tool with a failed listing is an error.
-func (v *Validator) definition(ctx context.Context, next gateway.Handler, c *gateway.Call, name string) (toolDef, bool, error) {
-	def, ok := v.index.get(c.Route, name)
-	if ok && v.now().Sub(def.learned) < v.opts.SchemaTTL {
-		return def, true, nil
-	}
-	listed, err := v.fetch(ctx, next, c)
+// definition returns the tool's definition from the route's catalog
+// (gateway.Catalog), which lists the tools as the caller when its list is
+// older than its TTL. If that listing fails, the expired list still
+// answers for a tool it has; an unknown tool with a failed listing is an
+// error.
+func (v *Validator) definition(ctx context.Context, c *gateway.Call, name string) (*gateway.Tool, bool, error) {
+	list, err := c.Tools(ctx)
 	if err != nil {
 		v.log.Warn("schema: could not list the upstream's tools", "route", c.Route, "err", err)
-		if ok {
-			return def, true, nil
+		if t, ok := list.Tool(name); ok {
+			return t, true, nil
 		}
-		return toolDef{}, false, err
+		return nil, false, err
 	}
-	// Read the listing itself: with more tools than MaxTools, the index
-	// may already have dropped this one again.
-	fresh, found := listed[name]
-	return fresh, found, nil
+	t, ok := list.Tool(name)
+	return t, ok, nil
 }
 
-// fetch lists the upstream's tools, as the caller, learns them and
-// returns them by name. Concurrent calls of one caller on one route share
-// one listing.
-func (v *Validator) fetch(ctx context.Context, next gateway.Handler, c *gateway.Call) (map[string]toolDef, error) {
-	key := c.Route + "\x00"
-	if p := c.Principal; p != nil {
-		key += p.Issuer + "\x00" + p.Subject
-	}
-	ch := v.flight.DoChan(key, func() (any, error) {
-		listed := map[string]toolDef{}
-		err := v.fetchPages(ctx, next, c, listed)
-		return listed, err
-	})
-	select {
-	case r := <-ch:
-		if r.Err != nil {
-			return nil, r.Err
-		}
-		return r.Val.(map[string]toolDef), nil
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-}
-
-func (v *Validator) fetchPages(ctx context.Context, next gateway.Handler, c *gateway.Call, listed map[string]toolDef) error {
-	params := []byte(`{}`)
-	for page := 0; page < v.opts.MaxListPages; page++ {
-		id := jsonrpc.StringID("mcpfort-schema-" + strconv.FormatUint(v.seq.Add(1), 10))
-		d, err := c.Derive(id, mcp.MethodToolsList, params)
-		if err != nil {
-			return err
-		}
-		v.fetches.Add(1)
-		reply, err := next(ctx, d)
-		if err != nil {
-			return err
-		}
-		res, err := gateway.FinalResult(ctx, reply)
-		if err != nil {
-			return err
-		}
-		v.learnFromResult(c.Route, res, listed)
-		cur, ok := jsonx.Get(res, "nextCursor")
-		if !ok || jsonx.IsNull(cur) {
-			return nil
-		}
-		if !jsonx.IsString(cur) {
-			return errors.New("nextCursor is not a string")
-		}
-		if params, err = jsonx.Set([]byte(`{}`), "cursor", cur); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// learnFromMessage learns the tools of a tools/list response passing
-// through to the client.
-func (v *Validator) learnFromMessage(route string, data []byte) {
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
-	if err != nil || m.Kind != jsonrpc.KindResponse || m.Result == nil || !jsonx.IsObject(m.Result) {
-		return
-	}
-	v.learnFromResult(route, m.Result, nil)
-}
-
-// learnFromResult records each tool's inputSchema from a ListToolsResult
-// (already validated JSON), and in listed when it is not nil. Entries
-// without a name are skipped; a tool without an inputSchema is recorded
-// with a null one, which cannot be compiled, so its calls are refused
-// unless AllowUncheckableSchemas.
-func (v *Validator) learnFromResult(route string, result []byte, listed map[string]toolDef) {
-	tools, ok := jsonskim.Member(result, "tools")
-	if !ok {
-		return
-	}
-	now := v.now()
-	jsonskim.Elements(tools, func(t []byte) bool {
-		if !jsonx.IsObject(t) {
-			return true
-		}
-		name, ok := jsonskim.String(t, "name")
-		if !ok {
-			return true
-		}
-		raw, ok := jsonskim.Member(t, "inputSchema")
-		if !ok {
-			raw = []byte("null")
-		}
-		d := v.index.put(route, name, slices.Clone(raw), now)
-		if listed != nil {
-			listed[name] = d
-		}
-		return true
-	})
-}
-
-// compiled returns the compiled schema of a definition, compiling it once.
-func (v *Validator) compiled(route string, def toolDef) (*jsonschema.Schema, error) {
-	e := v.cache.get(cacheKey{route: route, hash: def.hash})
+// compiled returns the compiled inputSchema of a definition, compiling it
+// once. A tool without an inputSchema has a null one, which cannot be
+// compiled, so its calls are refused unless AllowUncheckableSchemas.
+func (v *Validator) compiled(route string, def *gateway.Tool) (*jsonschema.Schema, error) {
+	e := v.cache.get(cacheKey{route: route, hash: def.Hash})
 	e.once.Do(func() {
 		v.compiledN.Add(1)
-		e.sch, e.err = compileSchema(def.raw, v.limits)
+		raw := def.InputSchema
+		if raw == nil {
+			raw = []byte("null")
+		}
+		e.sch, e.err = compileSchema(raw, v.limits)
 		if e.err != nil {
 			v.log.Warn("schema: unusable tool inputSchema", "route", route, "err", e.err)
 		}

@@ -40,6 +40,16 @@ type fakeUpstream struct {
 	lists atomic.Int64
 	calls atomic.Int64
 	fail  error
+
+	catOnce sync.Once
+	cat     *gateway.Catalog
+	catOpts gateway.CatalogOptions
+}
+
+// catalog is the route's tool catalog, listing through this upstream.
+func (u *fakeUpstream) catalog() *gateway.Catalog {
+	u.catOnce.Do(func() { u.cat = gateway.NewCatalog(u.handler, u.catOpts) })
+	return u.cat
 }
 
 func (u *fakeUpstream) setPages(p ...[]string) {
@@ -112,6 +122,9 @@ type outcome struct {
 func run(t *testing.T, h gateway.Handler, c *gateway.Call, up *fakeUpstream) outcome {
 	t.Helper()
 	before := up.calls.Load()
+	if c.Catalog == nil {
+		c.Catalog = up.catalog()
+	}
 	reply, err := h(context.Background(), c)
 	var o outcome
 	o.Forwarded = up.calls.Load() > before
@@ -199,47 +212,29 @@ func TestValidate(t *testing.T) {
 		})
 	}
 	st := v.Stats()
-	if st.Compiled != 5 || st.Fetches < 2 {
-		t.Errorf("stats %+v: want 5 compilations (one per distinct schema) and a paged fetch", st)
+	if st.Compiled != 5 || up.lists.Load() != 4 {
+		t.Errorf("stats %+v, %d listings: want 5 compilations (one per distinct schema) and one two-page listing per era", st, up.lists.Load())
 	}
 }
 
-func listCall(t testing.TB) *gateway.Call {
-	m, err := jsonrpc.Decode([]byte(`{"jsonrpc":"2.0","id":"l1","method":"tools/list"}`), jsonrpc.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &gateway.Call{Route: "r", Era: mcp.EraLegacy, Msg: m}
-}
-
-// TestLearning checks that definitions passing through are learned, that
+// TestLearning checks that definitions are listed once and reused, that
 // a stale one is refreshed (or kept if the refresh fails), and that a
 // changed schema is compiled anew.
 func TestLearning(t *testing.T) {
 	now := time.Unix(1_900_000_000, 0)
-	up := &fakeUpstream{}
+	up := &fakeUpstream{catOpts: gateway.CatalogOptions{TTL: time.Minute, Now: func() time.Time { return now }}}
 	up.setPages([]string{tool("t", `{"properties":{"a":{"type":"string"}}}`)})
-	v, _ := New(Options{SchemaTTL: time.Minute, Now: func() time.Time { return now }})
+	v, _ := New(Options{})
 	h := v.Wrap(up.handler)
 
-	reply, err := h(context.Background(), listCall(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := gateway.FinalResult(context.Background(), reply); err != nil {
-		t.Fatal(err)
-	}
 	if got := run(t, h, toolsCall(t, mcp.EraLegacy, "t", `{"a":1}`), up); !got.IsError {
 		t.Fatalf("invalid call passed: %+v", got)
-	}
-	if st := v.Stats(); st.Fetches != 0 || st.Compiled != 1 {
-		t.Fatalf("the list passing through was not learned: %+v", st)
 	}
 	for range 5 {
 		run(t, h, toolsCall(t, mcp.EraLegacy, "t", `{"a":"x"}`), up)
 	}
-	if st := v.Stats(); st.Compiled != 1 || st.Checked != 5 {
-		t.Fatalf("compiled per call? %+v", st)
+	if st := v.Stats(); st.Compiled != 1 || st.Checked != 5 || up.lists.Load() != 1 {
+		t.Fatalf("compiled or listed per call? %+v, %d listings", st, up.lists.Load())
 	}
 
 	// The upstream changes the tool; after the TTL a call relearns it.
@@ -248,8 +243,8 @@ func TestLearning(t *testing.T) {
 	if got := run(t, h, toolsCall(t, mcp.EraLegacy, "t", `{"a":"x"}`), up); !got.IsError || !strings.Contains(got.Text, "want integer") {
 		t.Fatalf("after refresh: %+v", got)
 	}
-	if st := v.Stats(); st.Fetches != 1 || st.Compiled != 2 {
-		t.Fatalf("stats after refresh %+v", st)
+	if st := v.Stats(); up.lists.Load() != 2 || st.Compiled != 2 {
+		t.Fatalf("stats after refresh %+v, %d listings", st, up.lists.Load())
 	}
 
 	// A failing refresh keeps the stale definition; an unknown tool with a
@@ -291,7 +286,9 @@ func TestConcurrentFirstCalls(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			reply, err := h(context.Background(), toolsCall(t, mcp.EraLegacy, "t", `{"query":"q"}`))
+			c := toolsCall(t, mcp.EraLegacy, "t", `{"query":"q"}`)
+			c.Catalog = up.catalog()
+			reply, err := h(context.Background(), c)
 			if err != nil {
 				t.Error(err)
 				return
@@ -300,8 +297,8 @@ func TestConcurrentFirstCalls(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if st := v.Stats(); st.Compiled != 1 || st.Checked != 32 || st.Fetches > 4 {
-		t.Errorf("stats %+v", st)
+	if st := v.Stats(); st.Compiled != 1 || st.Checked != 32 || up.lists.Load() != 1 {
+		t.Errorf("stats %+v, %d listings", st, up.lists.Load())
 	}
 }
 
@@ -312,7 +309,7 @@ func TestCacheBounded(t *testing.T) {
 		tools = append(tools, tool(fmt.Sprint("t", i), fmt.Sprintf(`{"properties":{"a":{"maxLength":%d}}}`, i+1)))
 	}
 	up.setPages(tools)
-	v, _ := New(Options{MaxSchemas: 2, MaxTools: 3})
+	v, _ := New(Options{MaxSchemas: 2})
 	h := v.Wrap(up.handler)
 	for range 2 {
 		for i := range 4 {
@@ -321,12 +318,6 @@ func TestCacheBounded(t *testing.T) {
 	}
 	if n := v.cache.len(); n > 2 {
 		t.Errorf("%d compiled schemas kept, want at most 2", n)
-	}
-	v.index.mu.RLock()
-	n := len(v.index.tools)
-	v.index.mu.RUnlock()
-	if n > 3 {
-		t.Errorf("%d definitions kept, want at most 3", n)
 	}
 	if st := v.Stats(); st.Checked != 8 {
 		t.Errorf("stats %+v: every call must still be checked", st)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -148,6 +149,9 @@ type Options struct {
 	Wrap func(http.Handler) http.Handler
 	// UpstreamEra is what the upstream is said to speak (zero: probe).
 	UpstreamEra gateway.UpstreamEra
+	// ToolsTTL and Now are the gateway's (zero: its defaults).
+	ToolsTTL time.Duration
+	Now      func() time.Time
 }
 
 // NewGateway starts a gateway for route "everything" in front of
@@ -191,6 +195,7 @@ func NewGatewayFor(t testing.TB, up upstream.Upstream, opts Options) *httptest.S
 	}
 	g, err := gateway.New(gateway.Options{
 		Route: "everything", Upstream: up, UpstreamEra: opts.UpstreamEra, Keyring: kr, Middleware: opts.Middleware,
+		ToolsTTL: opts.ToolsTTL, Now: opts.Now,
 		Principal: func(ctx context.Context) *gateway.Principal {
 			p, _ := ctx.Value(principalKey{}).(*gateway.Principal)
 			return p
