@@ -48,6 +48,14 @@ type accessClaims struct {
 	// 1.0 section 2.4: revoking the grant revokes every access token
 	// issued from it (see Revocation).
 	Sid string `json:"sid,omitempty"`
+	// Cnf binds the token to a DPoP key (RFC 9449 section 6.1, RFC 7800).
+	Cnf *confirmation `json:"cnf,omitempty"`
+}
+
+// confirmation is the RFC 7800 "cnf" claim with the RFC 9449 section 6.1
+// "jkt" member.
+type confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // tokenRequest describes the access token to issue.
@@ -82,6 +90,9 @@ func (s *Server) issueAccessToken(ctx context.Context, t tokenRequest) (token st
 	}
 	if !t.authTime.IsZero() {
 		c.AuthTime = t.authTime.Unix()
+	}
+	if jkt := dpopJKT(ctx); jkt != "" {
+		c.Cnf = &confirmation{JKT: jkt}
 	}
 	payload, err := json.Marshal(c)
 	if err != nil {

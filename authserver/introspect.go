@@ -61,8 +61,13 @@ func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 		if len(cl.resources) > 0 && !slices.ContainsFunc(cl.resources, func(r *resource) bool { return c.Aud.Contains(r.uri) }) {
 			return nil, nil
 		}
-		return &oauth.IntrospectionResponse{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
-			Exp: c.Exp, Iat: c.Iat, Sub: c.Sub, Aud: c.Aud, Iss: c.Iss, Jti: c.Jti, Act: c.Act}, nil
+		resp := &oauth.IntrospectionResponse{Active: true, Scope: c.Scope, ClientID: c.ClientID, TokenType: "Bearer",
+			Exp: c.Exp, Iat: c.Iat, Sub: c.Sub, Aud: c.Aud, Iss: c.Iss, Jti: c.Jti, Act: c.Act}
+		if c.Cnf != nil {
+			// RFC 9449 section 6.2.
+			resp.TokenType, resp.Cnf = "DPoP", &oauth.Confirmation{JKT: c.Cnf.JKT}
+		}
+		return resp, nil
 	}
 	tryRefresh := func() (*oauth.IntrospectionResponse, error) {
 		if len(token) > 128 {

@@ -52,6 +52,9 @@ func (s *Server) serverMetadata() oauth.ServerMetadata {
 		SubjectTypesSupported:            []string{"public"},
 		IDTokenSigningAlgValuesSupported: []string{alg},
 		ClaimsSupported:                  []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "name", "preferred_username", "email"},
+		// RFC 9449 section 5.1: DPoP proofs are accepted at the token
+		// endpoint.
+		DPoPSigningAlgValuesSupported: dpopSigningAlgs,
 	}
 	if !s.opts.Registration.Disable {
 		m.RegistrationEndpoint = u(s.endpoints.register)

@@ -84,6 +84,8 @@ type Options struct {
 	Registration RegistrationOptions
 	// TokenExchange configures RFC 8693 token exchange.
 	TokenExchange TokenExchangeOptions
+	// DPoP configures sender-constrained tokens (RFC 9449).
+	DPoP DPoPOptions
 
 	// LoginRateLimit is the number of sign-in attempts allowed per client
 	// network per minute: per IPv4 address, per IPv6 /64. Attempts are

@@ -22,6 +22,7 @@ import (
 	"github.com/mcpfort/mcpfort/authserver/cimd"
 	"github.com/mcpfort/mcpfort/authserver/keys"
 	"github.com/mcpfort/mcpfort/oauth"
+	"github.com/mcpfort/mcpfort/resourceserver"
 	"github.com/mcpfort/mcpfort/storage"
 	"github.com/mcpfort/mcpfort/web"
 )
@@ -64,6 +65,8 @@ type Server struct {
 	trusted  *trustedIssuers
 
 	endpoints endpoints
+
+	dpopReplay resourceserver.ReplayCache
 
 	sweepMu sync.Mutex
 }
@@ -184,6 +187,9 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("authserver: invalid options: %w", errors.Join(problems...))
 	}
 
+	if s.dpopReplay = opts.DPoP.Replay; s.dpopReplay == nil {
+		s.dpopReplay = &resourceserver.MemoryReplayCache{Now: s.now}
+	}
 	if s.sealer, s.csrfKey, err = deriveKeys(opts.KeyEncryptionKey); err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)
 	}

@@ -1,6 +1,8 @@
 package authserver
 
 import (
+	"context"
+	"errors"
 	"net/http"
 
 	"github.com/mcpfort/mcpfort/oauth"
@@ -11,6 +13,10 @@ import (
 // caller learns nothing about codes or tokens; then the grant runs.
 // Responses are never cached (RFC 6749 section 5.1) and errors are the
 // typed RFC 6749 section 5.2 errors.
+//
+// A request with a valid DPoP proof (RFC 9449 section 5) gets a token of
+// type DPoP bound to the proof's key; a use_dpop_nonce error carries a
+// fresh DPoP-Nonce (section 8).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	f, err := readForm(w, r)
 	if err != nil {
@@ -27,6 +33,14 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	jkt, err := s.tokenEndpointDPoP(r)
+	if err != nil {
+		s.failDPoP(w, r, err)
+		return
+	}
+	if jkt != "" {
+		r = r.WithContext(context.WithValue(r.Context(), dpopKey{}, jkt))
+	}
 	var resp *oauth.TokenResponse
 	switch grant {
 	case oauth.GrantAuthorizationCode:
@@ -41,8 +55,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		err = oauth.NewError(oauth.UnsupportedGrantType, "unsupported grant_type")
 	}
 	if err != nil {
-		s.fail(w, r, err)
+		s.failDPoP(w, r, err)
 		return
+	}
+	if jkt != "" && resp.TokenType == "Bearer" {
+		// RFC 9449 section 5: the access token is bound (cnf.jkt).
+		resp.TokenType = "DPoP"
 	}
 	s.touchClient(r.Context(), cl)
 	writeJSON(w, http.StatusOK, resp)
@@ -55,4 +73,18 @@ func requireGrant(cl *client, grant string) error {
 		return oauth.NewError(oauth.UnauthorizedClient, "the client is not allowed to use this grant type")
 	}
 	return nil
+}
+
+// failDPoP is fail, adding a fresh DPoP-Nonce to a use_dpop_nonce error
+// (RFC 9449 section 8).
+func (s *Server) failDPoP(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, &oauth.Error{Code: oauthUseDPoPNonce}) {
+		n, nerr := s.dpopNonce()
+		if nerr != nil {
+			s.fail(w, r, oauth.Wrap(oauth.ServerError, "internal error", nerr))
+			return
+		}
+		w.Header().Set("DPoP-Nonce", n)
+	}
+	s.fail(w, r, err)
 }

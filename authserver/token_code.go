@@ -79,7 +79,7 @@ func (s *Server) grantAuthorizationCode(r *http.Request, cl *client, f form) (*o
 	resp := &oauth.TokenResponse{TokenType: "Bearer"}
 	var fam *storage.RefreshFamily
 	if issueRefresh(cl, ac.Scopes) {
-		rt := randomToken()
+		rt := bindRefreshToken(randomToken(), cl, dpopJKT(ctx))
 		fam = &storage.RefreshFamily{
 			ID: randomID(), ClientID: cl.id, UserID: ac.UserID, Scopes: ac.Scopes, Resources: ac.Resources,
 			AuthTime: ac.AuthTime, CreatedAt: now, ExpiresAt: now.Add(s.opts.RefreshTokenLifetime), CurrentHash: hashSecret(rt),

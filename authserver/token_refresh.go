@@ -31,6 +31,11 @@ func (s *Server) grantRefreshToken(r *http.Request, cl *client, f form) (*oauth.
 	if len(old) > 128 {
 		return nil, oauth.NewError(oauth.InvalidGrant, "invalid refresh token")
 	}
+	// RFC 9449 section 5: a bound refresh token needs a proof of its key,
+	// checked before the rotation so that a thief cannot burn the family.
+	if err := checkRefreshBinding(old, dpopJKT(ctx)); err != nil {
+		return nil, err
+	}
 	// Scope and resource checks need the family, which the rotation
 	// returns; validate the syntax first so a malformed request does not
 	// cost the client its token.
@@ -61,7 +66,14 @@ func (s *Server) grantRefreshToken(r *http.Request, cl *client, f form) (*oauth.
 	}
 	now := s.now()
 	jti := randomID()
+	// The new token keeps the binding (a public client's first bound
+	// token binds the whole family).
 	next := randomToken()
+	if jkt := refreshTokenJKT(old); jkt != "" {
+		next += refreshJKTSeparator + jkt
+	} else {
+		next = bindRefreshToken(next, cl, dpopJKT(ctx))
+	}
 	fam, err = s.store.RotateRefreshToken(ctx, storage.Rotation{
 		OldHash: hashSecret(old), NewHash: hashSecret(next), ClientID: cl.id,
 		AccessTokenID: jti, AccessExpires: now.Add(s.tokenLifetime(aud)), At: now,

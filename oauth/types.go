@@ -75,6 +75,8 @@ type ServerMetadata struct {
 	SubjectTypesSupported            []string `json:"subject_types_supported,omitempty"`
 	IDTokenSigningAlgValuesSupported []string `json:"id_token_signing_alg_values_supported,omitempty"`
 	ClaimsSupported                  []string `json:"claims_supported,omitempty"`
+	// RFC 9449 section 5.1.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }
 
 // IntrospectionResponse is the RFC 7662 section 2.2 response. An inactive
@@ -94,6 +96,15 @@ type IntrospectionResponse struct {
 	Jti       string   `json:"jti,omitempty"`
 	// Act is the RFC 8693 section 4.1 actor claim of a delegated token.
 	Act *Actor `json:"act,omitempty"`
+	// Cnf is the RFC 7800 confirmation of a DPoP-bound token (RFC 9449
+	// section 6.2).
+	Cnf *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is the RFC 7800 "cnf" member with the RFC 9449 section 6
+// "jkt" (JWK SHA-256 thumbprint) method.
+type Confirmation struct {
+	JKT string `json:"jkt,omitempty"`
 }
 
 // Actor is the RFC 8693 section 4.1 "act" claim: who acts on behalf of the

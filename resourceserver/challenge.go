@@ -23,6 +23,10 @@ type Challenge struct {
 	// ResourceMetadata is the URL of the protected resource metadata
 	// (RFC 9728 §5.1).
 	ResourceMetadata string
+	// DPoP makes this a DPoP challenge (RFC 9449 §7.1) rather than a
+	// Bearer one, with Algs as its algs attribute.
+	DPoP bool
+	Algs string
 }
 
 // String formats c as a WWW-Authenticate header value. Values are
@@ -33,7 +37,11 @@ type Challenge struct {
 // never be broken or extended by the values it carries.
 func (c Challenge) String() string {
 	var b strings.Builder
-	b.WriteString("Bearer")
+	if c.DPoP {
+		b.WriteString("DPoP")
+	} else {
+		b.WriteString("Bearer")
+	}
 	sep := " "
 	param := func(name, value string) {
 		b.WriteString(sep)
@@ -48,6 +56,9 @@ func (c Challenge) String() string {
 	}
 	if v := sanitizeQuoted(c.ResourceMetadata); v != "" {
 		param("resource_metadata", v)
+	}
+	if v := sanitizeQuoted(c.Algs); c.DPoP && v != "" {
+		param("algs", v)
 	}
 	if s := challengeScopes(c.Scopes); s != "" {
 		param("scope", s)
@@ -315,10 +326,17 @@ type errorBody struct {
 // sent. defaultScopes is the scope attribute when err carries no Scopes
 // (for 401, the scopes a new token should have; may be nil).
 func WriteError(w http.ResponseWriter, err error, resourceMetadata string, defaultScopes []string) {
-	writeError(w, err, resourceMetadata, "", defaultScopes)
+	writeError(w, err, resourceMetadata, "", defaultScopes, nil)
 }
 
-func writeError(w http.ResponseWriter, err error, resourceMetadata, realm string, defaultScopes []string) {
+// dpopChallenge says which challenges a resource that knows DPoP sends:
+// algs for its algs attribute, and whether Bearer is refused.
+type dpopChallenge struct {
+	algs     string
+	required bool
+}
+
+func writeError(w http.ResponseWriter, err error, resourceMetadata, realm string, defaultScopes []string, dc *dpopChallenge) {
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
@@ -348,7 +366,19 @@ func writeError(w http.ResponseWriter, err error, resourceMetadata, realm string
 		// "or other error information" in the challenge.
 		c.Description = ""
 	}
-	h.Set("WWW-Authenticate", c.String())
+	switch {
+	case dc == nil:
+		h.Set("WWW-Authenticate", c.String())
+	case e.DPoP || dc.required:
+		// RFC 9449 §7.1: the DPoP scheme's challenge, with algs.
+		c.DPoP, c.Algs = true, dc.algs
+		h.Set("WWW-Authenticate", c.String())
+	default:
+		// Both schemes are accepted: the error is about the Bearer
+		// request; the DPoP challenge only advertises the scheme.
+		h.Set("WWW-Authenticate", c.String())
+		h.Add("WWW-Authenticate", Challenge{Realm: realm, ResourceMetadata: resourceMetadata, Scopes: scopes, DPoP: true, Algs: dc.algs}.String())
+	}
 	w.WriteHeader(e.Status())
 	body := errorBody{Error: string(e.Code), Description: sanitizeQuoted(e.Description)}
 	if e.Code == InsufficientScope {

@@ -23,6 +23,9 @@ const (
 	// InsufficientScope: the token is valid but lacks scopes the request
 	// needs. HTTP 403.
 	InsufficientScope ErrorCode = "insufficient_scope"
+	// InvalidDPoPProof: the DPoP proof is missing, malformed or does not
+	// match the request or the token (RFC 9449 section 7.1). HTTP 401.
+	InvalidDPoPProof ErrorCode = "invalid_dpop_proof"
 )
 
 // Sentinel errors for errors.Is. An *[Error] matches the sentinel of its
@@ -55,6 +58,9 @@ type Error struct {
 	Scopes []string
 	// Err is the cause, for logs only.
 	Err error
+	// DPoP answers with a DPoP challenge (RFC 9449 section 7.1) rather
+	// than a Bearer one: the request used, or must use, DPoP.
+	DPoP bool
 }
 
 func (e *Error) Error() string {
@@ -86,7 +92,7 @@ func (e *Error) Is(target error) bool {
 	case ErrInvalidRequest:
 		return e.Code == InvalidRequest
 	case ErrInvalidToken:
-		return e.Code == InvalidToken
+		return e.Code == InvalidToken || e.Code == InvalidDPoPProof
 	case ErrInsufficientScope:
 		return e.Code == InsufficientScope
 	}

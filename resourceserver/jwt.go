@@ -300,6 +300,7 @@ func (v *JWTVerifier) verifyParsed(ctx context.Context, token string, p *parsedJ
 		IssuedAt: c.iat,
 		TokenID:  c.jti,
 		GrantID:  c.sid,
+		JKT:      c.jkt,
 	}, nil
 }
 

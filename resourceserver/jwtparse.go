@@ -31,6 +31,7 @@ type jwtHeader struct {
 type jwtClaims struct {
 	iss, sub, clientID, jti string
 	sid                     string
+	jkt                     string // cnf.jkt, RFC 9449 section 6.1
 	aud                     []string
 	exp, nbf, iat           time.Time
 	scopes                  []string
@@ -152,6 +153,8 @@ func parseClaims(b []byte, c *jwtClaims) error {
 			c.jti, err = claimString(m.Key, v)
 		case "sid":
 			c.sid, err = claimString(m.Key, v)
+		case "cnf":
+			c.jkt, err = cnfJKT(v)
 		case "aud":
 			c.aud, err = stringOrArray(m.Key, v)
 		case "exp":
@@ -266,4 +269,24 @@ func numericDate(name string, v []byte) (time.Time, error) {
 	}
 	sec, frac := math.Modf(f)
 	return time.Unix(int64(sec), int64(frac*1e9)), nil
+}
+
+// cnfJKT reads "jkt" of a "cnf" claim (RFC 7800 section 3.1, RFC 9449
+// section 6.1). A "cnf" naming another confirmation method only is an
+// error: the token is bound to something this package cannot check.
+func cnfJKT(v []byte) (string, error) {
+	members, err := jsonx.ObjectMembers(v, maxHeaderDepth)
+	if err != nil {
+		return "", errors.New(`claim "cnf" is not an object`)
+	}
+	for _, m := range members {
+		if m.Key == "jkt" {
+			s, ok := jsonx.String(m.Value)
+			if !ok || s == "" {
+				return "", errors.New(`claim "cnf.jkt" is not a string`)
+			}
+			return s, nil
+		}
+	}
+	return "", errors.New(`claim "cnf" has no "jkt": unsupported confirmation method`)
 }

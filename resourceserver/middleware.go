@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 )
 
 // MiddlewareOptions configures a [Middleware].
@@ -44,6 +45,26 @@ type MiddlewareOptions struct {
 	// InsecureAllowHTTP allows a plain-http Resource on a non-loopback
 	// host. Insecure: bearer tokens travel in clear text.
 	InsecureAllowHTTP bool
+	// DPoP, if set, accepts DPoP-bound tokens with their proofs
+	// ("Authorization: DPoP", RFC 9449 section 7). Without it a DPoP-bound
+	// token is always refused: it is never accepted as a Bearer token.
+	DPoP *DPoPOptions
+}
+
+// DPoPOptions configures DPoP at a resource server (RFC 9449 section 7).
+type DPoPOptions struct {
+	// Replay remembers proof identifiers (section 11.1). Required; a
+	// [MemoryReplayCache] serves a single replica.
+	Replay ReplayCache
+	// Algorithms accepted for proofs; nil means [DefaultDPoPAlgorithms].
+	Algorithms []string
+	// Window bounds |iat - now|; zero means [DefaultDPoPWindow].
+	Window time.Duration
+	// Required refuses Bearer tokens: only DPoP-bound tokens with a valid
+	// proof are accepted (RFC 9449 section 7.2 lets a resource require it).
+	Required bool
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
 }
 
 // Middleware guards MCP endpoints: only requests with a valid token for
@@ -57,6 +78,8 @@ type Middleware struct {
 	realm           string
 	maxBytes        int
 	logger          *slog.Logger
+	dpop            *DPoPOptions
+	dpopChallenge   *dpopChallenge
 }
 
 // NewMiddleware returns a Middleware for opts.
@@ -102,7 +125,16 @@ func NewMiddleware(opts MiddlewareOptions) (*Middleware, error) {
 	if opts.InsecureAllowHTTP {
 		logger.Warn("resourceserver: InsecureAllowHTTP is set: bearer tokens may travel over plain http", "resource", res)
 	}
+	var dc *dpopChallenge
+	if opts.DPoP != nil {
+		if opts.DPoP.Replay == nil {
+			return nil, errors.New("resourceserver: DPoPOptions.Replay is required")
+		}
+		dc = &dpopChallenge{algs: dpopAlgsString(opts.DPoP.Algorithms), required: opts.DPoP.Required}
+	}
 	return &Middleware{
+		dpop:            opts.DPoP,
+		dpopChallenge:   dc,
 		verifier:        opts.Verifier,
 		resource:        res,
 		metadataURL:     md,
@@ -124,13 +156,21 @@ func (m *Middleware) ResourceMetadataURL() string { return m.metadataURL }
 // audience and the required Scopes. It returns an *[Error] (or an error
 // matching [ErrUnavailable]) that [Middleware.WriteError] turns into the
 // response. It does not touch r.
+//
+// A DPoP-bound token (cnf.jkt) is accepted only as "Authorization: DPoP"
+// with a valid proof for this request ([Middleware.checkDPoP]); the
+// proof is checked on every request, after the (possibly cached) token
+// validation, since it is per request.
 func (m *Middleware) Authenticate(r *http.Request) (*Principal, error) {
-	token, err := BearerToken(r, m.maxBytes)
+	token, dpop, err := m.credentials(r)
 	if err != nil {
 		return nil, err
 	}
 	p, err := m.verifier.Verify(r.Context(), token)
 	if err != nil {
+		return nil, err
+	}
+	if err := m.checkDPoP(r, token, dpop, p); err != nil {
 		return nil, err
 	}
 	// RFC 8707 §2 / MCP "Token Handling": the token must have been issued
@@ -164,6 +204,7 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 		}
 		r2 := r.WithContext(ContextWithPrincipal(r.Context(), p))
 		r2.Header = withoutAuthorization(r.Header)
+		delete(r2.Header, "Dpop")
 		next.ServeHTTP(w, r2)
 	})
 }
@@ -196,5 +237,93 @@ func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, err erro
 		m.logger.LogAttrs(r.Context(), slog.LevelDebug, "request refused",
 			slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Any("error", err))
 	}
-	writeError(w, err, m.metadataURL, m.realm, m.challengeScopes)
+	writeError(w, err, m.metadataURL, m.realm, m.challengeScopes, m.dpopChallenge)
+}
+
+// credentials returns the access token of r and whether it came with the
+// DPoP scheme (RFC 9449 section 7.1) rather than Bearer (RFC 6750).
+func (m *Middleware) credentials(r *http.Request) (string, bool, error) {
+	if v := r.Header.Values("Authorization"); len(v) == 1 {
+		tok, dpop, err := ParseDPoPAuthorization(v[0])
+		if dpop {
+			if err != nil {
+				err.(*Error).DPoP = true
+				return "", true, err
+			}
+			maxBytes := m.maxBytes
+			if maxBytes <= 0 {
+				maxBytes = DefaultMaxTokenBytes
+			}
+			if len(tok) > maxBytes {
+				return "", true, &Error{Code: InvalidRequest, Description: "the Authorization header is too large", DPoP: true}
+			}
+			if r.URL != nil && r.URL.RawQuery != "" && queryHasAccessToken(r.URL.RawQuery) {
+				return "", true, invalidRequest("access tokens must not be sent in the query string")
+			}
+			return tok, true, nil
+		}
+	}
+	tok, err := BearerToken(r, m.maxBytes)
+	return tok, false, err
+}
+
+// checkDPoP applies RFC 9449 section 7 to a validated token: a bound token
+// (cnf.jkt) needs the DPoP scheme and a proof of its key for this request
+// (section 7.1, section 4.3 with "ath"); a bound token sent as Bearer is
+// refused (section 7.2: no downgrade, so a stolen bound token is useless
+// without its key); and a resource that requires DPoP refuses Bearer.
+func (m *Middleware) checkDPoP(r *http.Request, token string, dpop bool, p *Principal) error {
+	if !dpop {
+		switch {
+		case p.JKT != "":
+			return &Error{Code: InvalidToken, Description: "a DPoP-bound token must be sent with the DPoP scheme and a proof", DPoP: true}
+		case m.dpop != nil && m.dpop.Required:
+			return &Error{Code: InvalidToken, Description: "this resource requires a DPoP-bound token", DPoP: true}
+		}
+		return nil
+	}
+	if m.dpop == nil {
+		return &Error{Code: InvalidRequest, Description: "the DPoP scheme is not supported here"}
+	}
+	if p.JKT == "" {
+		return &Error{Code: InvalidToken, Description: "the token is not DPoP-bound", DPoP: true}
+	}
+	proofs := r.Header.Values("DPoP")
+	if len(proofs) != 1 {
+		return &Error{Code: InvalidDPoPProof, Description: "exactly one DPoP proof is required", DPoP: true}
+	}
+	proof, err := ParseDPoPProof(proofs[0], m.dpop.Algorithms)
+	if err != nil {
+		return &Error{Code: InvalidDPoPProof, Description: "the DPoP proof is invalid", Err: err, DPoP: true}
+	}
+	now := time.Now()
+	if m.dpop.Now != nil {
+		now = m.dpop.Now()
+	}
+	err = proof.Check(r.Context(), DPoPCheck{
+		Method: r.Method, URL: m.requestURL(r), AccessToken: token, JKT: p.JKT,
+		Now: now, Window: m.dpop.Window, Replay: m.dpop.Replay,
+	})
+	switch {
+	case errors.Is(err, ErrUnavailable):
+		return err
+	case err != nil:
+		return &Error{Code: InvalidDPoPProof, Description: "the DPoP proof does not match the request or the token", Err: err, DPoP: true}
+	}
+	return nil
+}
+
+// requestURL is the htu a proof must name: the configured resource's
+// scheme and authority with the request's path, never rebuilt from Host
+// or X-Forwarded-* headers a client controls.
+func (m *Middleware) requestURL(r *http.Request) string {
+	u, err := url.Parse(m.resource)
+	if err != nil {
+		return m.resource
+	}
+	if r.URL != nil && r.URL.Path != "" {
+		u.Path, u.RawPath = r.URL.Path, r.URL.RawPath
+	}
+	u.RawQuery, u.Fragment = "", ""
+	return u.String()
 }

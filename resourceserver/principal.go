@@ -46,6 +46,10 @@ type Principal struct {
 	// the token was issued from, so that revoking the grant revokes every
 	// access token issued from it. Empty when absent.
 	GrantID string
+	// JKT is "cnf.jkt" (RFC 9449 section 6): the thumbprint of the key the
+	// token is bound to. A token with JKT is usable only with a DPoP proof
+	// signed by that key. Empty for an unbound token.
+	JKT string
 }
 
 // HasScope reports whether the granted scopes satisfy required under the
