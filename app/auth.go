@@ -133,9 +133,14 @@ func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, ga
 	if err != nil {
 		return nil, nil, err
 	}
+	// RFC 9449 section 7: DPoP-bound tokens are accepted with their
+	// proofs on every route, and only they where require_dpop is set.
+	// The proof names the route's URL, so a per-route replay cache
+	// suffices.
 	mw, err := resourceserver.NewMiddleware(resourceserver.MiddlewareOptions{
 		Verifier: v, Resource: resource, ResourceMetadataURL: prm.URL(), Scopes: s.Auth.Scopes,
 		Logger: a.log.With("route", s.Name),
+		DPoP:   &resourceserver.DPoPOptions{Replay: &resourceserver.MemoryReplayCache{}, Required: s.Auth.RequireDPoP},
 	})
 	if err != nil {
 		return nil, nil, err
@@ -214,11 +219,15 @@ func protect(g *guard, origin *transport.OriginPolicy, next http.Handler) http.H
 			return
 		}
 		tok, _ := resourceserver.BearerToken(r, 0)
+		if tok == "" {
+			tok, _, _ = resourceserver.ParseDPoPAuthorization(r.Header.Get("Authorization"))
+		}
 		ctx := resourceserver.ContextWithPrincipal(r.Context(), p)
 		ctx = context.WithValue(ctx, subjectTokenKey{}, tok)
 		// The server owns this request's header map: drop the token from
 		// it rather than copying the map.
 		r.Header.Del("Authorization")
+		r.Header.Del("DPoP")
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -198,6 +198,10 @@ type RouteAuth struct {
 	// Required demands a valid token on every request. Default: true when
 	// auth.issuers is set.
 	Required *bool `yaml:"required"`
+	// RequireDPoP accepts only DPoP-bound tokens with a proof (RFC 9449
+	// section 7): plain Bearer tokens are refused. Needs required.
+	// DPoP-bound tokens are accepted (with their proof) on every route.
+	RequireDPoP bool `yaml:"require_dpop"`
 	// Scopes are needed for any request on the route (announced in 401
 	// challenges and the protected resource metadata). With the embedded
 	// authorization server every signed-in user may hold them. Default,
@@ -716,6 +720,9 @@ func (c *Config) validateServers(add addFunc) {
 		}
 		if *s.Auth.Required && !canAuthorize {
 			add(at+".auth.required", "needs at least one auth.issuers entry or the embedded authserver")
+		}
+		if s.Auth.RequireDPoP && !*s.Auth.Required {
+			add(at+".auth.require_dpop", "needs auth.required")
 		}
 		s.Auth.validate(at+".auth", add)
 		s.Policies.validate(at+".policies", add)
