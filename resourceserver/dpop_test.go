@@ -1,0 +1,343 @@
+package resourceserver
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/mcpfort/mcpfort/resourceserver/resourceservertest"
+)
+
+// dpopEnv is a resource server with DPoP on, fronting a handler that
+// records what reaches it.
+type dpopEnv struct {
+	iss      *testIssuer
+	clk      *clock
+	srv      *httptest.Server
+	resource string
+	key      *resourceservertest.DPoPKey
+	seen     chan http.Header
+}
+
+func newDPoPEnv(t *testing.T, dpop *DPoPOptions) *dpopEnv {
+	t.Helper()
+	e := &dpopEnv{iss: newTestIssuer(t, ""), clk: newClock(), seen: make(chan http.Header, 1)}
+	mux := http.NewServeMux()
+	e.srv = httptest.NewServer(mux)
+	t.Cleanup(e.srv.Close)
+	e.resource = e.srv.URL + "/mcp"
+	jv, err := NewJWTVerifier(JWTOptions{Issuer: e.iss.issuer, Audiences: []string{e.resource}, Now: e.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache, err := NewCache(jv, CacheOptions{Now: e.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dpop != nil {
+		dpop.Now = e.clk.Now
+		if dpop.Replay == nil {
+			dpop.Replay = &MemoryReplayCache{Now: e.clk.Now}
+		}
+	}
+	mw, err := NewMiddleware(MiddlewareOptions{Verifier: cache, Resource: e.resource, DPoP: dpop})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux.Handle("/mcp", mw.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.seen <- r.Header
+		_, _ = io.WriteString(w, `{}`)
+	})))
+	if e.key, err = resourceservertest.NewDPoPKey(); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// token signs an access token for the resource, bound to jkt if not empty.
+func (e *dpopEnv) token(t *testing.T, jkt string) string {
+	t.Helper()
+	c := e.iss.claims(e.clk.Now(), e.resource)
+	if jkt != "" {
+		c["cnf"] = map[string]any{"jkt": jkt}
+	}
+	return sign(t, e.iss.key("es"), c, nil)
+}
+
+func (e *dpopEnv) proof(t *testing.T, p resourceservertest.Proof) string {
+	t.Helper()
+	if p.Method == "" {
+		p.Method = http.MethodPost
+	}
+	if p.URL == "" {
+		p.URL = e.resource
+	}
+	if p.IssuedAt.IsZero() {
+		p.IssuedAt = e.clk.Now()
+	}
+	s, err := e.key.Proof(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func (e *dpopEnv) do(t *testing.T, method, authz string, proofs ...string) (int, http.Header) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.resource+"?x=1", strings.NewReader(`{}`))
+	if authz != "" {
+		req.Header.Set("Authorization", authz)
+	}
+	for _, p := range proofs {
+		req.Header.Add("DPoP", p)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	_, _ = io.ReadAll(resp.Body)
+	if resp.StatusCode == 200 {
+		<-e.seen
+	}
+	return resp.StatusCode, resp.Header
+}
+
+// TestDPoPBoundTokenAsBearer performs the stolen-token attack: a token
+// bound to a key (cnf.jkt) presented as a Bearer token, without the key.
+// It is refused whether or not the resource server knows DPoP (RFC 9449
+// section 7.2).
+func TestDPoPBoundTokenAsBearer(t *testing.T) {
+	for _, dpop := range []*DPoPOptions{nil, {}} {
+		e := newDPoPEnv(t, dpop)
+		tok := e.token(t, e.key.JKT)
+		status, h := e.do(t, http.MethodPost, "Bearer "+tok)
+		wa := h.Get("WWW-Authenticate")
+		// Without DPoP support the challenge stays Bearer.
+		if status != 401 || dpop != nil && !strings.HasPrefix(wa, "DPoP ") || !strings.Contains(wa, `error="invalid_token"`) {
+			t.Errorf("DPoP on: %v: stolen bound token as Bearer: %d %q", dpop != nil, status, h.Values("WWW-Authenticate"))
+		}
+	}
+}
+
+func TestDPoPMiddleware(t *testing.T) {
+	e := newDPoPEnv(t, &DPoPOptions{})
+	tok := e.token(t, e.key.JKT)
+	other, err := resourceservertest.NewDPoPKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := e.proof(t, resourceservertest.Proof{AccessToken: tok})
+	if status, h := e.do(t, http.MethodPost, "DPoP "+tok, good); status != 200 {
+		t.Fatalf("valid proof: %d %q", status, h.Values("WWW-Authenticate"))
+	}
+	otherProof, _ := other.Proof(resourceservertest.Proof{Method: "POST", URL: e.resource, AccessToken: tok, IssuedAt: e.clk.Now()})
+	cases := []struct {
+		name   string
+		authz  string
+		proofs []string
+		code   string
+	}{
+		{"replayed proof", "DPoP " + tok, []string{good}, "invalid_dpop_proof"},
+		{"no proof", "DPoP " + tok, nil, "invalid_dpop_proof"},
+		{"two proofs", "DPoP " + tok, []string{e.proof(t, resourceservertest.Proof{AccessToken: tok}), e.proof(t, resourceservertest.Proof{AccessToken: tok})}, "invalid_dpop_proof"},
+		{"another URL", "DPoP " + tok, []string{e.proof(t, resourceservertest.Proof{AccessToken: tok, URL: e.srv.URL + "/other"})}, "invalid_dpop_proof"},
+		{"another method", "DPoP " + tok, []string{e.proof(t, resourceservertest.Proof{AccessToken: tok, Method: "GET"})}, "invalid_dpop_proof"},
+		{"stale iat", "DPoP " + tok, []string{e.proof(t, resourceservertest.Proof{AccessToken: tok, IssuedAt: e.clk.Now().Add(-6 * time.Minute)})}, "invalid_dpop_proof"},
+		{"future iat", "DPoP " + tok, []string{e.proof(t, resourceservertest.Proof{AccessToken: tok, IssuedAt: e.clk.Now().Add(6 * time.Minute)})}, "invalid_dpop_proof"},
+		{"missing ath", "DPoP " + tok, []string{e.proof(t, resourceservertest.Proof{})}, "invalid_dpop_proof"},
+		{"ath of another token", "DPoP " + tok, []string{e.proof(t, resourceservertest.Proof{AccessToken: tok + "x"})}, "invalid_dpop_proof"},
+		{"wrong key", "DPoP " + tok, []string{otherProof}, "invalid_dpop_proof"},
+		{"unbound token with DPoP", "DPoP " + e.token(t, ""), []string{e.proof(t, resourceservertest.Proof{AccessToken: e.token(t, "")})}, "invalid_token"},
+	}
+	for _, c := range cases {
+		status, h := e.do(t, http.MethodPost, c.authz, c.proofs...)
+		wa := h.Get("WWW-Authenticate")
+		if status != 401 || !strings.HasPrefix(wa, "DPoP ") || !strings.Contains(wa, `error="`+c.code+`"`) || !strings.Contains(wa, `algs="ES256`) {
+			t.Errorf("%s: %d %q", c.name, status, h.Values("WWW-Authenticate"))
+		}
+	}
+	// The proof is per request: a cached token validation does not skip it.
+	if status, _ := e.do(t, http.MethodPost, "DPoP "+tok); status != 401 {
+		t.Errorf("cached token without proof: %d", status)
+	}
+	// A GET (Streamable HTTP stream) needs a GET proof.
+	if status, _ := e.do(t, http.MethodGet, "DPoP "+tok, e.proof(t, resourceservertest.Proof{AccessToken: tok, Method: "GET"})); status != 200 {
+		t.Errorf("GET with a GET proof: %d", status)
+	}
+	// Unbound Bearer tokens still work and get both challenges when refused.
+	if status, _ := e.do(t, http.MethodPost, "Bearer "+e.token(t, "")); status != 200 {
+		t.Errorf("unbound Bearer token: %d", status)
+	}
+	if status, h := e.do(t, http.MethodPost, ""); status != 401 || len(h.Values("WWW-Authenticate")) != 2 {
+		t.Errorf("no token: %d %q", status, h.Values("WWW-Authenticate"))
+	}
+}
+
+// TestDPoPProofNotForwarded: neither the token nor the proof goes further
+// than the middleware.
+func TestDPoPProofNotForwarded(t *testing.T) {
+	e := newDPoPEnv(t, &DPoPOptions{})
+	tok := e.token(t, e.key.JKT)
+	req, _ := http.NewRequest(http.MethodPost, e.resource, strings.NewReader(`{}`))
+	req.Header.Set("Authorization", "DPoP "+tok)
+	req.Header.Set("DPoP", e.proof(t, resourceservertest.Proof{AccessToken: tok}))
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	h := <-e.seen
+	if h.Get("Authorization") != "" || h.Get("DPoP") != "" {
+		t.Errorf("forwarded: %v", h)
+	}
+}
+
+func TestDPoPRequired(t *testing.T) {
+	e := newDPoPEnv(t, &DPoPOptions{Required: true})
+	status, h := e.do(t, http.MethodPost, "Bearer "+e.token(t, ""))
+	if status != 401 || len(h.Values("WWW-Authenticate")) != 1 || !strings.HasPrefix(h.Get("WWW-Authenticate"), "DPoP ") {
+		t.Errorf("Bearer on a DPoP-only resource: %d %q", status, h.Values("WWW-Authenticate"))
+	}
+	tok := e.token(t, e.key.JKT)
+	if status, _ := e.do(t, http.MethodPost, "dpop "+tok, e.proof(t, resourceservertest.Proof{AccessToken: tok})); status != 200 {
+		t.Errorf("DPoP (scheme in lower case): %d", status)
+	}
+}
+
+// rawProof builds a proof by hand, for the algorithm attacks go-jose
+// refuses to sign.
+func rawProof(t *testing.T, alg string, pub *ecdsa.PublicKey, claims map[string]any, sign func(string) string) string {
+	t.Helper()
+	jwk, err := json.Marshal(jose.JSONWebKey{Key: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := `{"typ":"dpop+jwt","alg":"` + alg + `","jwk":` + string(jwk) + `}`
+	in := b64(h) + "." + b64(mustJSON(t, claims))
+	return in + "." + sign(in)
+}
+
+func TestParseDPoPProofAttacks(t *testing.T) {
+	priv, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	pubJWK, _ := json.Marshal(jose.JSONWebKey{Key: &priv.PublicKey})
+	privJWK, _ := json.Marshal(jose.JSONWebKey{Key: priv})
+	claims := map[string]any{"jti": "j", "htm": "POST", "htu": "https://rs.example/mcp", "iat": time.Now().Unix()}
+	cases := map[string]string{
+		"alg none": rawProof(t, "none", &priv.PublicKey, claims, func(string) string { return "" }),
+		"HS256 keyed with the public key": rawProof(t, "HS256", &priv.PublicKey, claims, func(in string) string {
+			return strings.Split(hs256(`{}`, `{}`, pubJWK), ".")[2]
+		}),
+		"private key in jwk": func() string {
+			in := b64(`{"typ":"dpop+jwt","alg":"ES256","jwk":`+string(privJWK)+`}`) + "." + b64(mustJSON(t, claims))
+			return in + ".AAAA"
+		}(),
+		"wrong typ": func() string {
+			s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, (&jose.SignerOptions{EmbedJWK: true}).WithType("JWT"))
+			j, _ := s.Sign([]byte(mustJSON(t, claims)))
+			out, _ := j.CompactSerialize()
+			return out
+		}(),
+		"no jwk": func() string {
+			s, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: priv}, (&jose.SignerOptions{}).WithType("dpop+jwt"))
+			j, _ := s.Sign([]byte(mustJSON(t, claims)))
+			out, _ := j.CompactSerialize()
+			return out
+		}(),
+		"missing jti": func() string {
+			k := &resourceservertest.DPoPKey{Private: priv}
+			out, _ := k.Proof(resourceservertest.Proof{Method: "POST", URL: "https://rs.example/mcp", Claims: map[string]any{"jti": ""}})
+			return out
+		}(),
+		"iat a string": func() string {
+			k := &resourceservertest.DPoPKey{Private: priv}
+			out, _ := k.Proof(resourceservertest.Proof{Method: "POST", URL: "https://rs.example/mcp", Claims: map[string]any{"iat": "now"}})
+			return out
+		}(),
+	}
+	for name, p := range cases {
+		if _, err := ParseDPoPProof(p, nil); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	// HS256 is never accepted, even if configured.
+	hs := rawProof(t, "HS256", &priv.PublicKey, claims, func(string) string { return "AAAA" })
+	if _, err := ParseDPoPProof(hs, []string{"HS256", "ES256"}); err == nil {
+		t.Error("HS256 accepted when listed")
+	}
+}
+
+func TestDPoPHTU(t *testing.T) {
+	for _, c := range []struct {
+		claim, want string
+		ok          bool
+	}{
+		{"https://RS.example/mcp", "https://rs.example/mcp", true},
+		{"https://rs.example:443/mcp/", "https://rs.example/mcp", true},
+		{"https://rs.example/mcp?q=1#f", "https://rs.example/mcp", true},
+		{"http://rs.example/mcp", "https://rs.example/mcp", false},
+		{"https://rs.example/mcp2", "https://rs.example/mcp", false},
+		{"https://evil.example/mcp", "https://rs.example/mcp", false},
+		{"/mcp", "https://rs.example/mcp", false},
+		{"https://u@rs.example/mcp", "https://rs.example/mcp", false},
+	} {
+		if got := sameHTU(c.claim, c.want); got != c.ok {
+			t.Errorf("sameHTU(%q, %q) = %v", c.claim, c.want, got)
+		}
+	}
+}
+
+func TestMemoryReplayCacheBounded(t *testing.T) {
+	clk := newClock()
+	m := &MemoryReplayCache{Max: 2, Now: clk.Now}
+	ctx := t.Context()
+	exp := clk.Now().Add(time.Minute)
+	for _, k := range []string{"a", "b"} {
+		if ok, err := m.Add(ctx, k, exp); !ok || err != nil {
+			t.Fatal(k, ok, err)
+		}
+	}
+	if ok, _ := m.Add(ctx, "a", exp); ok {
+		t.Error("replay accepted")
+	}
+	if _, err := m.Add(ctx, "c", exp); !errors.Is(err, errReplayFull) {
+		t.Errorf("full cache: %v", err)
+	}
+	clk.Add(2 * time.Minute)
+	if ok, err := m.Add(ctx, "c", clk.Now().Add(time.Minute)); !ok || err != nil {
+		t.Errorf("after expiry: %v %v", ok, err)
+	}
+}
+
+func FuzzDPoPProof(f *testing.F) {
+	k, err := resourceservertest.NewDPoPKey()
+	if err != nil {
+		f.Fatal(err)
+	}
+	good, _ := k.Proof(resourceservertest.Proof{Method: "POST", URL: "https://rs.example/mcp", AccessToken: "t"})
+	f.Add(good)
+	f.Add("")
+	f.Add("a.b.c")
+	f.Add(b64(`{"typ":"dpop+jwt","alg":"none"}`) + "." + b64(`{}`) + ".")
+	f.Add(good[:len(good)-4])
+	f.Fuzz(func(t *testing.T, s string) {
+		p, err := ParseDPoPProof(s, nil)
+		if err != nil {
+			return
+		}
+		if p.JKT == "" || p.JTI == "" || p.HTM == "" || p.HTU == "" {
+			t.Fatalf("accepted proof lacks members: %+v", p)
+		}
+		_ = p.Check(t.Context(), DPoPCheck{Method: "POST", URL: "https://rs.example/mcp", Now: time.Now(), Replay: &MemoryReplayCache{}})
+	})
+}
