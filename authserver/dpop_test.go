@@ -1,0 +1,200 @@
+package authserver
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpfort/mcpfort/oauth"
+	"github.com/mcpfort/mcpfort/resourceserver/resourceservertest"
+)
+
+func newKey(t *testing.T) *resourceservertest.DPoPKey {
+	t.Helper()
+	k, err := resourceservertest.NewDPoPKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+// tokenProof is a proof for the token endpoint at the server's clock.
+func (e *env) tokenProof(k *resourceservertest.DPoPKey, mod func(*resourceservertest.Proof)) string {
+	e.t.Helper()
+	p := resourceservertest.Proof{Method: http.MethodPost, URL: e.url(e.srv.endpoints.token), IssuedAt: e.clock.Now()}
+	if mod != nil {
+		mod(&p)
+	}
+	s, err := k.Proof(p)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return s
+}
+
+// jwtClaims decodes a JWT's claims without verifying it.
+func jwtClaims(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("not a JWT: %q", tok)
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func boundTo(t *testing.T, tok string) string {
+	t.Helper()
+	cnf, _ := jwtClaims(t, tok)["cnf"].(map[string]any)
+	s, _ := cnf["jkt"].(string)
+	return s
+}
+
+// dpopLogin runs the code flow for the public client and redeems the code
+// with the header.
+func (e *env) dpopLogin(header map[string]string) tokenResult {
+	e.t.Helper()
+	v, c := pkce()
+	p := authzParams(c)
+	p.Set("scope", "mcp:tools offline_access")
+	q := e.authorize(e.browser(), p)
+	return e.call(tokenCall{form: url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {v},
+		"client_id": {publicClient}, "redirect_uri": {"http://127.0.0.1:4567/callback"}}, header: header})
+}
+
+func (e *env) refreshWith(rt string, header map[string]string) tokenResult {
+	e.t.Helper()
+	return e.call(tokenCall{form: url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {publicClient}}, header: header})
+}
+
+// TestDPoPBoundTokens: a token request with a proof gets DPoP-bound tokens
+// (RFC 9449 section 5), and a public client's refresh token is usable
+// only with a proof of the same key: a stolen refresh token, without the
+// key or with the thief's key, is refused and the family survives.
+func TestDPoPBoundTokens(t *testing.T) {
+	e := newEnv(t, nil)
+	key, thief := newKey(t), newKey(t)
+	res := e.dpopLogin(map[string]string{"DPoP": e.tokenProof(key, nil)})
+	if res.status != 200 || res.str("token_type") != "DPoP" || boundTo(t, res.str("access_token")) != key.JKT || res.str("refresh_token") == "" {
+		t.Fatalf("code redemption with a proof: %d %s", res.status, res.raw)
+	}
+	if in := e.introspect(res.str("access_token")); in["token_type"] != "DPoP" || in["cnf"] == nil {
+		t.Errorf("introspection of a bound token: %v", in)
+	}
+	rt := res.str("refresh_token")
+	if r := e.refreshWith(rt, nil); r.status != 400 || r.str("error") != "invalid_dpop_proof" {
+		t.Errorf("bound refresh token without a proof: %d %s", r.status, r.raw)
+	}
+	if r := e.refreshWith(rt, map[string]string{"DPoP": e.tokenProof(thief, nil)}); r.status != 400 || r.str("error") != "invalid_grant" {
+		t.Errorf("bound refresh token with another key: %d %s", r.status, r.raw)
+	}
+	r := e.refreshWith(rt, map[string]string{"DPoP": e.tokenProof(key, nil)})
+	if r.status != 200 || r.str("token_type") != "DPoP" || boundTo(t, r.str("access_token")) != key.JKT {
+		t.Fatalf("refresh with the key: %d %s", r.status, r.raw)
+	}
+	if r2 := e.refreshWith(r.str("refresh_token"), map[string]string{"DPoP": e.tokenProof(thief, nil)}); r2.status != 400 {
+		t.Errorf("the rotated refresh token lost its binding: %d %s", r2.status, r2.raw)
+	}
+
+	// Without a proof nothing is bound.
+	plain := e.dpopLogin(nil)
+	if plain.status != 200 || plain.str("token_type") != "Bearer" || boundTo(t, plain.str("access_token")) != "" {
+		t.Errorf("without a proof: %d %s", plain.status, plain.raw)
+	}
+
+	// A confidential client's client-credentials token is bound too.
+	cc := e.call(tokenCall{form: url.Values{"grant_type": {"client_credentials"}, "resource": {resMCP}}, basic: [2]string{confClient, confSecret},
+		header: map[string]string{"DPoP": e.tokenProof(key, nil)}})
+	if cc.status != 200 || cc.str("token_type") != "DPoP" || boundTo(t, cc.str("access_token")) != key.JKT {
+		t.Errorf("client credentials with a proof: %d %s", cc.status, cc.raw)
+	}
+}
+
+// TestDPoPTokenEndpointRefusesBadProofs: each RFC 9449 section 4.3 check
+// at the token endpoint.
+func TestDPoPTokenEndpointRefusesBadProofs(t *testing.T) {
+	e := newEnv(t, nil)
+	key := newKey(t)
+	cc := func(h map[string]string) tokenResult {
+		return e.call(tokenCall{form: url.Values{"grant_type": {"client_credentials"}, "resource": {resMCP}}, basic: [2]string{confClient, confSecret}, header: h})
+	}
+	replayed := e.tokenProof(key, nil)
+	if r := cc(map[string]string{"DPoP": replayed}); r.status != 200 {
+		t.Fatalf("valid proof: %d %s", r.status, r.raw)
+	}
+	cases := map[string]string{
+		"replayed jti":   replayed,
+		"another URL":    e.tokenProof(key, func(p *resourceservertest.Proof) { p.URL = e.url(e.srv.endpoints.introspect) }),
+		"another method": e.tokenProof(key, func(p *resourceservertest.Proof) { p.Method = "GET" }),
+		"stale iat":      e.tokenProof(key, func(p *resourceservertest.Proof) { p.IssuedAt = e.clock.Now().Add(-10 * time.Minute) }),
+		"garbage":        "not.a.proof",
+	}
+	for name, proof := range cases {
+		if r := cc(map[string]string{"DPoP": proof}); r.status != 400 || r.str("error") != "invalid_dpop_proof" {
+			t.Errorf("%s: %d %s", name, r.status, r.raw)
+		}
+	}
+	// Two DPoP headers.
+	req, _ := http.NewRequest("POST", e.url(e.srv.endpoints.token), strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "resource": {resMCP}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(confClient, confSecret)
+	req.Header.Add("DPoP", e.tokenProof(key, nil))
+	req.Header.Add("DPoP", e.tokenProof(key, nil))
+	resp, err := e.ts.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 400 {
+		t.Errorf("two proofs: %d", resp.StatusCode)
+	}
+}
+
+// TestDPoPNonce: with nonces required, a proof without one is answered
+// use_dpop_nonce with a DPoP-Nonce header (RFC 9449 section 8), the retry
+// with it succeeds, and a forged or expired nonce is refused.
+func TestDPoPNonce(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.DPoP.RequireNonce = true })
+	key := newKey(t)
+	cc := func(nonce string) tokenResult {
+		return e.call(tokenCall{form: url.Values{"grant_type": {"client_credentials"}, "resource": {resMCP}}, basic: [2]string{confClient, confSecret},
+			header: map[string]string{"DPoP": e.tokenProof(key, func(p *resourceservertest.Proof) { p.Nonce = nonce })}})
+	}
+	r := cc("")
+	nonce := r.header.Get("DPoP-Nonce")
+	if r.status != 400 || r.str("error") != "use_dpop_nonce" || nonce == "" {
+		t.Fatalf("no nonce: %d %s %q", r.status, r.raw, nonce)
+	}
+	if r := cc(nonce); r.status != 200 || r.str("token_type") != "DPoP" {
+		t.Fatalf("with the nonce: %d %s", r.status, r.raw)
+	}
+	if r := cc(nonce[:len(nonce)-2] + "AA"); r.status != 400 || r.str("error") != "use_dpop_nonce" {
+		t.Errorf("forged nonce: %d %s", r.status, r.raw)
+	}
+	e.clock.Advance(6 * time.Minute)
+	if r := cc(nonce); r.status != 400 || r.str("error") != "use_dpop_nonce" || r.header.Get("DPoP-Nonce") == "" {
+		t.Errorf("expired nonce: %d %s", r.status, r.raw)
+	}
+}
+
+func TestDPoPMetadata(t *testing.T) {
+	var m oauth.ServerMetadata
+	if err := json.Unmarshal(newEnv(t, nil).srv.metadata, &m); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(m.DPoPSigningAlgValuesSupported, "ES256") || slices.Contains(m.DPoPSigningAlgValuesSupported, "HS256") {
+		t.Errorf("dpop_signing_alg_values_supported: %v", m.DPoPSigningAlgValuesSupported)
+	}
+}
