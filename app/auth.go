@@ -127,20 +127,21 @@ func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, ga
 	if supported == nil {
 		supported = allScopes(s.Auth)
 	}
-	prm, err := resourceserver.NewMetadataHandler(resourceserver.MetadataOptions{
-		Resource: resource, AuthorizationServers: issuers, ScopesSupported: supported, ResourceName: s.Name,
-	})
-	if err != nil {
-		return nil, nil, err
-	}
 	// RFC 9449 section 7: DPoP-bound tokens are accepted with their
 	// proofs on every route, and only they where require_dpop is set.
 	// The proof names the route's URL, so a per-route replay cache
 	// suffices.
+	dpop := &resourceserver.DPoPOptions{Replay: &resourceserver.MemoryReplayCache{}, Required: s.Auth.RequireDPoP}
+	prm, err := resourceserver.NewMetadataHandler(resourceserver.MetadataOptions{
+		Resource: resource, AuthorizationServers: issuers, ScopesSupported: supported, ResourceName: s.Name, DPoP: dpop,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
 	mw, err := resourceserver.NewMiddleware(resourceserver.MiddlewareOptions{
 		Verifier: v, Resource: resource, ResourceMetadataURL: prm.URL(), Scopes: s.Auth.Scopes,
 		Logger: a.log.With("route", s.Name),
-		DPoP:   &resourceserver.DPoPOptions{Replay: &resourceserver.MemoryReplayCache{}, Required: s.Auth.RequireDPoP},
+		DPoP:   dpop,
 	})
 	if err != nil {
 		return nil, nil, err

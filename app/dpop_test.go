@@ -21,7 +21,6 @@ import (
 	"github.com/mcpfort/mcpfort/storage/backend"
 )
 
-
 // dpopConfig is the embedded authorization server fronting the demo server
 // twice: /mcp accepts Bearer and DPoP tokens, /strict only DPoP.
 func dpopConfig(t *testing.T) *config.Config {

@@ -341,3 +341,20 @@ func FuzzDPoPProof(f *testing.F) {
 		_ = p.Check(t.Context(), DPoPCheck{Method: "POST", URL: "https://rs.example/mcp", Now: time.Now(), Replay: &MemoryReplayCache{}})
 	})
 }
+
+func TestDPoPMetadata(t *testing.T) {
+	h, err := NewMetadataHandler(MetadataOptions{Resource: "https://rs.example/mcp", AuthorizationServers: []string{"https://as.example"},
+		DPoP: &DPoPOptions{Required: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", h.Paths()[0], nil))
+	var m Metadata
+	if err := json.Unmarshal(rec.Body.Bytes(), &m); err != nil {
+		t.Fatal(err)
+	}
+	if !m.DPoPBoundAccessTokensRequired || len(m.DPoPSigningAlgValuesSupported) == 0 || m.DPoPSigningAlgValuesSupported[0] != "ES256" {
+		t.Errorf("metadata: %+v", m)
+	}
+}

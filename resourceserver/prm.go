@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 )
 
 // Metadata is the RFC 9728 §2 protected resource metadata document.
@@ -21,6 +22,10 @@ type Metadata struct {
 	ResourceDocumentation             string   `json:"resource_documentation,omitempty"`
 	ResourcePolicyURI                 string   `json:"resource_policy_uri,omitempty"`
 	ResourceTOSURI                    string   `json:"resource_tos_uri,omitempty"`
+	// RFC 9728 §2 (RFC 9449): the DPoP proof algorithms accepted, and
+	// whether only DPoP-bound tokens are.
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	DPoPBoundAccessTokensRequired bool     `json:"dpop_bound_access_tokens_required,omitempty"`
 }
 
 // MetadataOptions configures a [MetadataHandler].
@@ -45,6 +50,9 @@ type MetadataOptions struct {
 	ResourceDocumentation string
 	ResourcePolicyURI     string
 	ResourceTOSURI        string
+	// DPoP, if set, advertises DPoP support as the middleware's
+	// [DPoPOptions] (its Algorithms and Required).
+	DPoP *DPoPOptions
 	// CacheMaxAgeSeconds is sent as Cache-Control max-age. If zero, 3600;
 	// negative sends no-store.
 	CacheMaxAgeSeconds int
@@ -98,6 +106,10 @@ func NewMetadataHandler(opts MetadataOptions) (*MetadataHandler, error) {
 		ResourceDocumentation:  opts.ResourceDocumentation,
 		ResourcePolicyURI:      opts.ResourcePolicyURI,
 		ResourceTOSURI:         opts.ResourceTOSURI,
+	}
+	if opts.DPoP != nil {
+		doc.DPoPSigningAlgValuesSupported = strings.Fields(dpopAlgsString(opts.DPoP.Algorithms))
+		doc.DPoPBoundAccessTokensRequired = opts.DPoP.Required
 	}
 	body, err := json.Marshal(doc)
 	if err != nil {
