@@ -73,6 +73,8 @@ servers:
 		{"trusted proxies", "http: {trusted_proxies: ['10.0.0.1/8', 'lb.example', '10.0.0.0/8'], client_ip_header: x-real-ip}\nservers: [{name: a, http: {url: 'http://u'}}]\n",
 			[]string{"http.trusted_proxies[0]:", "http.trusted_proxies[1]:", "http.client_ip_header:"}},
 		{"no servers", "listen: 127.0.0.1:1\n", []string{"servers: at least one server"}},
+		{"require_dpop on an open route", "servers: [{name: a, http: {url: 'http://u'}, auth: {required: false, require_dpop: true}}]\n",
+			[]string{"servers[0].auth.require_dpop: needs auth.required"}},
 		{"route scope grants a tool scope", `
 authserver: {enabled: true}
 servers:
