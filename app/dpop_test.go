@@ -183,9 +183,9 @@ func TestDPoPThroughGateway(t *testing.T) {
 		t.Fatalf("first use: %d", status)
 	}
 	hdr := func(alg, sig string) string {
+		pub, _ := key.Private.PublicKey.Bytes() // 0x04 || x || y
 		jwk, _ := json.Marshal(map[string]string{"kty": "EC", "crv": "P-256",
-			"x": base64.RawURLEncoding.EncodeToString(key.Private.PublicKey.X.FillBytes(make([]byte, 32))),
-			"y": base64.RawURLEncoding.EncodeToString(key.Private.PublicKey.Y.FillBytes(make([]byte, 32)))})
+			"x": base64.RawURLEncoding.EncodeToString(pub[1:33]), "y": base64.RawURLEncoding.EncodeToString(pub[33:])})
 		h := base64.RawURLEncoding.EncodeToString([]byte(`{"typ":"dpop+jwt","alg":"` + alg + `","jwk":` + string(jwk) + `}`))
 		cl := base64.RawURLEncoding.EncodeToString([]byte(fmt.Sprintf(`{"jti":"x%s","htm":"POST","htu":%q,"iat":%d}`, alg, mcpURL, time.Now().Unix())))
 		return h + "." + cl + "." + sig

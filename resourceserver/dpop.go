@@ -80,10 +80,7 @@ func ParseDPoPProof(proof string, algs []string) (*DPoPProof, error) {
 		}
 		allowed = append(allowed, jose.SignatureAlgorithm(a))
 	}
-	if strings.Count(proof, ".") != 2 {
-		return nil, errors.New("proof is not a compact JWS")
-	}
-	jws, err := jose.ParseSigned(proof, allowed)
+	jws, err := jose.ParseSignedCompact(proof, allowed)
 	if err != nil {
 		return nil, fmt.Errorf("proof: %w", err)
 	}
