@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -356,5 +357,28 @@ func TestDPoPMetadata(t *testing.T) {
 	}
 	if !m.DPoPBoundAccessTokensRequired || len(m.DPoPSigningAlgValuesSupported) == 0 || m.DPoPSigningAlgValuesSupported[0] != "ES256" {
 		t.Errorf("metadata: %+v", m)
+	}
+}
+
+// BenchmarkDPoPProof is the per-request cost of a proof: parse, verify the
+// ES256 signature, thumbprint, and the request checks.
+func BenchmarkDPoPProof(b *testing.B) {
+	k, err := resourceservertest.NewDPoPKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, _ := k.Proof(resourceservertest.Proof{Method: "POST", URL: "https://rs.example/mcp", AccessToken: "t"})
+	replay := &MemoryReplayCache{}
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		proof, err := ParseDPoPProof(p, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		proof.JTI = strconv.Itoa(i)
+		if err := proof.Check(b.Context(), DPoPCheck{Method: "POST", URL: "https://rs.example/mcp", AccessToken: "t", JKT: k.JKT, Now: now, Replay: replay}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
