@@ -12,6 +12,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/scopes"
 	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/oauth/dpop"
 	"github.com/mcpfort/mcpfort/resourceserver"
 	"github.com/mcpfort/mcpfort/transport"
 )
@@ -131,9 +132,9 @@ func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, ga
 	// proofs on every route, and only they where require_dpop is set.
 	// The proof names the route's URL, so a per-route replay cache
 	// suffices.
-	dpop := &resourceserver.DPoPOptions{Replay: &resourceserver.MemoryReplayCache{}, Required: s.Auth.RequireDPoP}
+	dpopOpts := &resourceserver.DPoPOptions{Replay: &dpop.MemoryReplayCache{}, Required: s.Auth.RequireDPoP}
 	prm, err := resourceserver.NewMetadataHandler(resourceserver.MetadataOptions{
-		Resource: resource, AuthorizationServers: issuers, ScopesSupported: supported, ResourceName: s.Name, DPoP: dpop,
+		Resource: resource, AuthorizationServers: issuers, ScopesSupported: supported, ResourceName: s.Name, DPoP: dpopOpts,
 	})
 	if err != nil {
 		return nil, nil, err
@@ -141,7 +142,7 @@ func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, ga
 	mw, err := resourceserver.NewMiddleware(resourceserver.MiddlewareOptions{
 		Verifier: v, Resource: resource, ResourceMetadataURL: prm.URL(), Scopes: s.Auth.Scopes,
 		Logger: a.log.With("route", s.Name),
-		DPoP:   dpop,
+		DPoP:   dpopOpts,
 	})
 	if err != nil {
 		return nil, nil, err

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpfort/mcpfort/oauth"
-	"github.com/mcpfort/mcpfort/resourceserver"
+	"github.com/mcpfort/mcpfort/oauth/dpop"
 )
 
 // DPoP at the token endpoint (RFC 9449 section 5): a client that sends a
@@ -28,7 +28,7 @@ type DPoPOptions struct {
 	NonceLifetime time.Duration
 	// Replay remembers proof identifiers for the acceptance window
 	// (section 11.1). Default: in memory, per process.
-	Replay resourceserver.ReplayCache
+	Replay dpop.ReplayCache
 }
 
 const (
@@ -40,7 +40,7 @@ const (
 
 // dpopSigningAlgs are the proof algorithms accepted and advertised
 // (RFC 9449 section 5.1 dpop_signing_alg_values_supported).
-var dpopSigningAlgs = resourceserver.DefaultDPoPAlgorithms
+var dpopSigningAlgs = dpop.DefaultAlgorithms
 
 type dpopKey struct{}
 
@@ -64,20 +64,20 @@ func (s *Server) tokenEndpointDPoP(r *http.Request) (string, error) {
 	default:
 		return "", oauth.NewError(oauthInvalidDPoPProof, "exactly one DPoP proof is allowed")
 	}
-	p, err := resourceserver.ParseDPoPProof(values[0], dpopSigningAlgs)
+	p, err := dpop.Parse(values[0], dpopSigningAlgs)
 	if err != nil {
 		return "", oauth.Wrap(oauthInvalidDPoPProof, "the DPoP proof is invalid", err)
 	}
-	check := resourceserver.DPoPCheck{
+	check := dpop.Check{
 		Method: http.MethodPost, URL: s.origin + s.endpoints.token, Now: s.now(), Replay: s.dpopReplay,
 	}
 	if s.opts.DPoP.RequireNonce {
 		check.Nonce = s.checkDPoPNonce
 	}
 	switch err := p.Check(r.Context(), check); {
-	case errors.Is(err, resourceserver.ErrDPoPNonce):
+	case errors.Is(err, dpop.ErrNonce):
 		return "", oauth.Wrap(oauthUseDPoPNonce, "a DPoP nonce from this server is required", err)
-	case errors.Is(err, resourceserver.ErrUnavailable):
+	case errors.Is(err, dpop.ErrReplayUnavailable):
 		return "", oauth.Wrap(oauth.TemporarilyUnavailable, "the DPoP proof could not be checked", err)
 	case err != nil:
 		return "", oauth.Wrap(oauthInvalidDPoPProof, "the DPoP proof does not match the request", err)

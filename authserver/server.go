@@ -22,7 +22,7 @@ import (
 	"github.com/mcpfort/mcpfort/authserver/cimd"
 	"github.com/mcpfort/mcpfort/authserver/keys"
 	"github.com/mcpfort/mcpfort/oauth"
-	"github.com/mcpfort/mcpfort/resourceserver"
+	"github.com/mcpfort/mcpfort/oauth/dpop"
 	"github.com/mcpfort/mcpfort/storage"
 	"github.com/mcpfort/mcpfort/web"
 )
@@ -66,7 +66,7 @@ type Server struct {
 
 	endpoints endpoints
 
-	dpopReplay resourceserver.ReplayCache
+	dpopReplay dpop.ReplayCache
 
 	sweepMu sync.Mutex
 }
@@ -188,7 +188,7 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	}
 
 	if s.dpopReplay = opts.DPoP.Replay; s.dpopReplay == nil {
-		s.dpopReplay = &resourceserver.MemoryReplayCache{Now: s.now}
+		s.dpopReplay = &dpop.MemoryReplayCache{Now: s.now}
 	}
 	if s.sealer, s.csrfKey, err = deriveKeys(opts.KeyEncryptionKey); err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)

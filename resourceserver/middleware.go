@@ -8,6 +8,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/mcpfort/mcpfort/oauth/dpop"
 )
 
 // MiddlewareOptions configures a [Middleware].
@@ -54,11 +56,11 @@ type MiddlewareOptions struct {
 // DPoPOptions configures DPoP at a resource server (RFC 9449 section 7).
 type DPoPOptions struct {
 	// Replay remembers proof identifiers (section 11.1). Required; a
-	// [MemoryReplayCache] serves a single replica.
-	Replay ReplayCache
+	// [dpop.MemoryReplayCache] serves a single replica.
+	Replay dpop.ReplayCache
 	// Algorithms accepted for proofs; nil means [DefaultDPoPAlgorithms].
 	Algorithms []string
-	// Window bounds |iat - now|; zero means [DefaultDPoPWindow].
+	// Window bounds |iat - now|; zero means [dpop.DefaultWindow].
 	Window time.Duration
 	// Required refuses Bearer tokens: only DPoP-bound tokens with a valid
 	// proof are accepted (RFC 9449 section 7.2 lets a resource require it).
@@ -162,7 +164,7 @@ func (m *Middleware) ResourceMetadataURL() string { return m.metadataURL }
 // proof is checked on every request, after the (possibly cached) token
 // validation, since it is per request.
 func (m *Middleware) Authenticate(r *http.Request) (*Principal, error) {
-	token, dpop, err := m.credentials(r)
+	token, isDPoP, err := m.credentials(r)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +172,7 @@ func (m *Middleware) Authenticate(r *http.Request) (*Principal, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := m.checkDPoP(r, token, dpop, p); err != nil {
+	if err := m.checkDPoP(r, token, isDPoP, p); err != nil {
 		return nil, err
 	}
 	// RFC 8707 §2 / MCP "Token Handling": the token must have been issued
@@ -244,8 +246,8 @@ func (m *Middleware) WriteError(w http.ResponseWriter, r *http.Request, err erro
 // DPoP scheme (RFC 9449 section 7.1) rather than Bearer (RFC 6750).
 func (m *Middleware) credentials(r *http.Request) (string, bool, error) {
 	if v := r.Header.Values("Authorization"); len(v) == 1 {
-		tok, dpop, err := ParseDPoPAuthorization(v[0])
-		if dpop {
+		tok, isDPoP, err := ParseDPoPAuthorization(v[0])
+		if isDPoP {
 			if err != nil {
 				err.(*Error).DPoP = true
 				return "", true, err
@@ -272,8 +274,8 @@ func (m *Middleware) credentials(r *http.Request) (string, bool, error) {
 // (section 7.1, section 4.3 with "ath"); a bound token sent as Bearer is
 // refused (section 7.2: no downgrade, so a stolen bound token is useless
 // without its key); and a resource that requires DPoP refuses Bearer.
-func (m *Middleware) checkDPoP(r *http.Request, token string, dpop bool, p *Principal) error {
-	if !dpop {
+func (m *Middleware) checkDPoP(r *http.Request, token string, isDPoP bool, p *Principal) error {
+	if !isDPoP {
 		switch {
 		case p.JKT != "":
 			return &Error{Code: InvalidToken, Description: "a DPoP-bound token must be sent with the DPoP scheme and a proof", DPoP: true}
@@ -292,7 +294,7 @@ func (m *Middleware) checkDPoP(r *http.Request, token string, dpop bool, p *Prin
 	if len(proofs) != 1 {
 		return &Error{Code: InvalidDPoPProof, Description: "exactly one DPoP proof is required", DPoP: true}
 	}
-	proof, err := ParseDPoPProof(proofs[0], m.dpop.Algorithms)
+	proof, err := dpop.Parse(proofs[0], m.dpop.Algorithms)
 	if err != nil {
 		return &Error{Code: InvalidDPoPProof, Description: "the DPoP proof is invalid", Err: err, DPoP: true}
 	}
@@ -300,13 +302,13 @@ func (m *Middleware) checkDPoP(r *http.Request, token string, dpop bool, p *Prin
 	if m.dpop.Now != nil {
 		now = m.dpop.Now()
 	}
-	err = proof.Check(r.Context(), DPoPCheck{
+	err = proof.Check(r.Context(), dpop.Check{
 		Method: r.Method, URL: m.requestURL(r), AccessToken: token, JKT: p.JKT,
 		Now: now, Window: m.dpop.Window, Replay: m.dpop.Replay,
 	})
 	switch {
-	case errors.Is(err, ErrUnavailable):
-		return err
+	case errors.Is(err, dpop.ErrReplayUnavailable):
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case err != nil:
 		return &Error{Code: InvalidDPoPProof, Description: "the DPoP proof does not match the request or the token", Err: err, DPoP: true}
 	}

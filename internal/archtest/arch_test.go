@@ -74,7 +74,8 @@ var thirdParty = []struct {
 	users  []string
 }{
 	{"github.com/go-jose/go-jose/v4", []string{"authserver", "authserver/keys", "resourceserver/jwks.go",
-		"resourceserver/resourceservertest/issuer.go", "gateway/upstream/credentials"}},
+		"resourceserver/resourceservertest/issuer.go", "gateway/upstream/credentials",
+		"oauth/dpop", "resourceserver/resourceservertest/dpop.go"}},
 	{"golang.org/x/crypto", []string{"authserver"}}, // argon2id password hashes
 	{"modernc.org/sqlite", []string{"storage/sqlite"}},
 	{"github.com/jackc/pgx/v5", []string{"storage/postgres"}},
