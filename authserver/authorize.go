@@ -29,6 +29,8 @@ type authzRequest struct {
 	Scopes        []string `json:"sc,omitempty"`
 	Resources     []string `json:"rs"`
 	Nonce         string   `json:"n,omitempty"`
+	// DPoPJKT is "dpop_jkt" (RFC 9449 section 10): the code is bound to it.
+	DPoPJKT string `json:"dj,omitempty"`
 }
 
 // handleAuthorize is the authorization endpoint (OAuth 2.1 section 4.1.1;
@@ -179,6 +181,10 @@ func (s *Server) parseAuthorizeRequest(ctx context.Context, raw string) (*authzR
 		return req, cl, oauth.NewError(oauth.InvalidRequest, "nonce is too long")
 	}
 	req.Nonce = f.get("nonce")
+	// RFC 9449 section 10: "dpop_jkt" binds the code to a DPoP key.
+	if req.DPoPJKT = f.get("dpop_jkt"); req.DPoPJKT != "" && !validJKT(req.DPoPJKT) {
+		return req, cl, oauth.NewError(oauth.InvalidRequest, "dpop_jkt is malformed")
+	}
 	rs, err := s.resolveResources(f.all("resource"))
 	if err != nil {
 		return req, cl, err
@@ -237,7 +243,7 @@ func (s *Server) forUser(req *authzRequest, user *storage.User) (*authzRequest, 
 // issueCode stores a new authorization code and redirects to the client
 // (RFC 6749 section 4.1.2) with "code", "state" and "iss" (RFC 9207).
 func (s *Server) issueCode(w http.ResponseWriter, r *http.Request, req *authzRequest, cl *client, user *storage.User, authTime time.Time) {
-	code := randomToken()
+	code := bindCode(randomToken(), req.DPoPJKT)
 	now := s.now()
 	redirect := ""
 	if req.RedirectGiven {

@@ -2,6 +2,7 @@ package authserver
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
@@ -136,6 +137,38 @@ func checkRefreshBinding(rt, jkt string) error {
 		return oauth.NewError(oauthInvalidDPoPProof, "the refresh token is DPoP-bound: a proof of its key is required")
 	case jkt != bound:
 		return oauth.NewError(oauth.InvalidGrant, "the refresh token is bound to another key")
+	}
+	return nil
+}
+
+// validJKT: a base64url SHA-256 JWK thumbprint (RFC 7638), 43 characters.
+func validJKT(s string) bool {
+	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	return err == nil && len(b) == 32
+}
+
+// bindCode appends the authorization request's dpop_jkt to the code (RFC
+// 9449 section 10). Only the code's SHA-256 is stored, so the binding
+// cannot be altered without changing the code.
+func bindCode(code, jkt string) string {
+	if jkt == "" {
+		return code
+	}
+	return code + refreshJKTSeparator + jkt
+}
+
+// checkCodeBinding requires, for a code bound with dpop_jkt, a proof of
+// that key in the token request (RFC 9449 section 10). It runs before the
+// code is consumed, so a stolen code cannot be burned by its thief.
+func checkCodeBinding(code, jkt string) error {
+	_, bound, _ := strings.Cut(code, refreshJKTSeparator)
+	switch {
+	case bound == "":
+		return nil
+	case jkt == "":
+		return oauth.NewError(oauthInvalidDPoPProof, "the authorization code is bound to a DPoP key (dpop_jkt): a proof is required")
+	case jkt != bound:
+		return oauth.NewError(oauth.InvalidGrant, "the DPoP proof key does not match dpop_jkt")
 	}
 	return nil
 }

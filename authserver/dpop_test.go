@@ -198,3 +198,32 @@ func TestDPoPMetadata(t *testing.T) {
 		t.Errorf("dpop_signing_alg_values_supported: %v", m.DPoPSigningAlgValuesSupported)
 	}
 }
+
+// TestDPoPCodeBinding: a code requested with dpop_jkt (RFC 9449 section
+// 10) is redeemed only with a proof of that key; an intercepted code is
+// useless without it, and the failed attempts do not burn it.
+func TestDPoPCodeBinding(t *testing.T) {
+	e := newEnv(t, nil)
+	key, thief := newKey(t), newKey(t)
+	v, c := pkce()
+	p := authzParams(c)
+	p.Set("dpop_jkt", key.JKT)
+	q := e.authorize(e.browser(), p)
+	redeem := func(h map[string]string) tokenResult {
+		return e.call(tokenCall{form: url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {v},
+			"client_id": {publicClient}, "redirect_uri": {"http://127.0.0.1:4567/callback"}}, header: h})
+	}
+	if r := redeem(nil); r.status != 400 || r.str("error") != "invalid_dpop_proof" {
+		t.Errorf("bound code without a proof: %d %s", r.status, r.raw)
+	}
+	if r := redeem(map[string]string{"DPoP": e.tokenProof(thief, nil)}); r.status != 400 || r.str("error") != "invalid_grant" {
+		t.Errorf("bound code with another key: %d %s", r.status, r.raw)
+	}
+	if r := redeem(map[string]string{"DPoP": e.tokenProof(key, nil)}); r.status != 200 || boundTo(t, r.str("access_token")) != key.JKT {
+		t.Errorf("bound code with its key: %d %s", r.status, r.raw)
+	}
+	p.Set("dpop_jkt", "not-a-thumbprint")
+	if q := e.authorize(e.browser(), p); q.Get("error") != "invalid_request" {
+		t.Errorf("malformed dpop_jkt: %v", q)
+	}
+}

@@ -35,6 +35,9 @@ func (s *Server) grantAuthorizationCode(r *http.Request, cl *client, f form) (*o
 	if len(code) > 128 {
 		return nil, oauth.NewError(oauth.InvalidGrant, "invalid authorization code")
 	}
+	if err := checkCodeBinding(code, dpopJKT(ctx)); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	hash := hashSecret(code)
 	ac, err := s.store.ConsumeCode(ctx, hash, now)
