@@ -318,7 +318,12 @@ func (v *IntrospectionVerifier) check(ir *introspection) (*Principal, error) {
 	if !ir.active {
 		return nil, invalidToken("the access token is not active", nil)
 	}
-	if t := ir.tokenType; t != "" && !strings.EqualFold(t, "bearer") && t != "access_token" {
+	if t := ir.tokenType; strings.EqualFold(t, "dpop") {
+		// RFC 9449 §6.2: a DPoP-bound token, usable only with its proof.
+		if ir.jkt == "" {
+			return nil, invalidToken("the DPoP token has no cnf.jkt", nil)
+		}
+	} else if t != "" && !strings.EqualFold(t, "bearer") && t != "access_token" {
 		// A refresh token is "active" too; it is not an access token.
 		return nil, invalidToken("the token is not a bearer access token", fmt.Errorf("token_type %q", t))
 	}
@@ -359,6 +364,7 @@ func (v *IntrospectionVerifier) check(ir *introspection) (*Principal, error) {
 		Expiry:   ir.exp,
 		IssuedAt: ir.iat,
 		TokenID:  ir.jti,
+		JKT:      ir.jkt,
 	}, nil
 }
 

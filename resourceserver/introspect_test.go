@@ -251,3 +251,30 @@ func FuzzParseIntrospection(f *testing.F) {
 		}
 	})
 }
+
+// TestIntrospectionDPoP: an introspected DPoP-bound token (RFC 9449 §6.2)
+// carries its cnf.jkt into the principal, so the middleware demands the
+// proof; token_type DPoP without cnf.jkt is refused.
+func TestIntrospectionDPoP(t *testing.T) {
+	clk := newClock()
+	now := clk.Now().Unix()
+	as := newIntrospectionAS(t, "rs", "secret")
+	as.answers = map[string]string{
+		"bound":    fmt.Sprintf(`{"active":true,"sub":"u1","aud":%q,"exp":%d,"token_type":"DPoP","cnf":{"jkt":"abc"}}`, testAud, now+300),
+		"no-cnf":   fmt.Sprintf(`{"active":true,"sub":"u1","aud":%q,"exp":%d,"token_type":"DPoP"}`, testAud, now+300),
+		"cnf-only": fmt.Sprintf(`{"active":true,"sub":"u1","aud":%q,"exp":%d,"cnf":{"jkt":"abc"}}`, testAud, now+300),
+	}
+	v, err := NewIntrospectionVerifier(IntrospectionOptions{Issuer: "https://as.example", Endpoint: as.srv.URL, ClientID: "rs", ClientSecret: "secret",
+		Audiences: []string{testAud}, Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tok := range []string{"bound", "cnf-only"} {
+		if p, err := v.Verify(t.Context(), tok); err != nil || p.JKT != "abc" {
+			t.Errorf("%s: %v %+v", tok, err, p)
+		}
+	}
+	if _, err := v.Verify(t.Context(), "no-cnf"); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("DPoP without cnf: %v", err)
+	}
+}
