@@ -227,3 +227,64 @@ func TestDPoPCodeBinding(t *testing.T) {
 		t.Errorf("malformed dpop_jkt: %v", q)
 	}
 }
+
+// TestDPoPUserinfo: the UserInfo endpoint is a protected resource too: a
+// DPoP-bound token is accepted only with the DPoP scheme and a proof of
+// its key for this request, never as a bearer token (RFC 9449 section
+// 7.1), and a bearer token is not accepted under the DPoP scheme.
+func TestDPoPUserinfo(t *testing.T) {
+	e := newEnv(t, nil)
+	k, thief := newKey(t), newKey(t)
+	v, c := pkce()
+	p := authzParams(c)
+	p.Set("scope", "openid mcp:tools")
+	q := e.authorize(e.browser(), p)
+	r := e.call(tokenCall{form: url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {v},
+		"client_id": {publicClient}, "redirect_uri": {"http://127.0.0.1:4567/callback"}}, header: map[string]string{"DPoP": e.tokenProof(k, nil)}})
+	at := r.str("access_token")
+	if r.str("token_type") != "DPoP" || boundTo(t, at) != k.JKT {
+		t.Fatalf("not a bound token: %s", r.raw)
+	}
+	userinfo := func(auth string, key *resourceservertest.DPoPKey, mod func(*resourceservertest.Proof)) int {
+		req, _ := http.NewRequest(http.MethodGet, e.url(e.srv.endpoints.userinfo), nil)
+		req.Header.Set("Authorization", auth)
+		if key != nil {
+			pr := resourceservertest.Proof{Method: http.MethodGet, URL: e.url(e.srv.endpoints.userinfo), AccessToken: at, IssuedAt: e.clock.Now()}
+			if mod != nil {
+				mod(&pr)
+			}
+			s, err := key.Proof(pr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set("DPoP", s)
+		}
+		resp, err := e.ts.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := userinfo("DPoP "+at, k, nil); st != 200 {
+		t.Fatalf("bound token with its proof: %d", st)
+	}
+	for name, st := range map[string]int{
+		"as a bearer token":     userinfo("Bearer "+at, nil, nil),
+		"without a proof":       userinfo("DPoP "+at, nil, nil),
+		"with the thief's key":  userinfo("DPoP "+at, thief, nil),
+		"proof for another URL": userinfo("DPoP "+at, k, func(p *resourceservertest.Proof) { p.URL = e.url(e.srv.endpoints.token) }),
+		"proof without ath":     userinfo("DPoP "+at, k, func(p *resourceservertest.Proof) { p.AccessToken = "" }),
+		"replayed proof":        userinfo("DPoP "+at, k, func(p *resourceservertest.Proof) { p.JTI = "once" }) + userinfo("DPoP "+at, k, func(p *resourceservertest.Proof) { p.JTI = "once" }) - 200,
+	} {
+		if st != 401 {
+			t.Errorf("%s: %d, want 401", name, st)
+		}
+	}
+	// A bearer token under the DPoP scheme.
+	plain := e.login(e.browser()).str("access_token")
+	at = plain
+	if st := userinfo("DPoP "+plain, k, nil); st != 401 {
+		t.Errorf("bearer token as DPoP: %d", st)
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpfort/mcpfort/oauth"
+	"github.com/mcpfort/mcpfort/oauth/dpop"
 	"github.com/mcpfort/mcpfort/storage"
 )
 
@@ -110,13 +111,26 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(status)
 	}
 	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	dpopScheme := strings.EqualFold(scheme, "DPoP")
+	if !ok || !(strings.EqualFold(scheme, "Bearer") || dpopScheme) || token == "" {
 		// RFC 6750 section 3.1: no error code when the request carried no
 		// credentials. Tokens in the body or query are not accepted.
 		challenge(http.StatusUnauthorized, "", "")
 		return
 	}
 	c, err := s.verifyAccessToken(ctx, token)
+	if err == nil {
+		// A DPoP-bound token is good only with a proof of its key, and
+		// never as a bearer token (RFC 9449 section 7.1); a bearer token
+		// is not sent with the DPoP scheme.
+		bound := c.Cnf != nil && c.Cnf.JKT != ""
+		switch {
+		case bound != dpopScheme:
+			err = errInactive
+		case bound:
+			err = s.userinfoProof(r, token, c.Cnf.JKT)
+		}
+	}
 	if err != nil {
 		if !errors.Is(err, errInactive) {
 			s.log.ErrorContext(ctx, "userinfo: checking the token failed", "error", err.Error())
@@ -140,4 +154,27 @@ func (s *Server) handleUserinfo(w http.ResponseWriter, r *http.Request) {
 		Sub string `json:"sub"`
 		userinfoClaims
 	}{u.ID, releasedClaims(u, scopes)})
+}
+
+// userinfoProof checks the DPoP proof of a UserInfo request carrying a
+// DPoP-bound token (RFC 9449 section 7): one proof, for this method and
+// URL, of the token's key, with "ath" hashing the token.
+func (s *Server) userinfoProof(r *http.Request, token, jkt string) error {
+	values := r.Header.Values("DPoP")
+	if len(values) != 1 {
+		return errInactive
+	}
+	p, err := dpop.Parse(values[0], dpopSigningAlgs)
+	if err != nil {
+		return errInactive
+	}
+	err = p.Check(r.Context(), dpop.Check{Method: r.Method, URL: s.origin + s.endpoints.userinfo, AccessToken: token, JKT: jkt,
+		Now: s.now(), Replay: s.dpopReplay})
+	if errors.Is(err, dpop.ErrReplayUnavailable) {
+		return err
+	}
+	if err != nil {
+		return errInactive
+	}
+	return nil
 }
