@@ -27,10 +27,17 @@ const maxRegistrationBytes = 16 << 10
 // registration.
 func (s *Server) handleRegister(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if ok, err := s.regLimiter.Allow(ctx, s.clientIP(r)); !ok || err != nil {
+	switch ok, err := s.regLimiter.Allow(ctx, s.clientIP(r)); {
+	case err != nil:
+		// The shared counter cannot be read: refuse (fail closed), and say
+		// that it is the server, not the client, that is at fault.
+		w.Header().Set("Retry-After", "5")
+		s.fail(w, r, oauth.Wrap(oauth.TemporarilyUnavailable, "registration is unavailable; try again later", err))
+		return
+	case !ok:
 		w.Header().Set("Retry-After", "3600")
 		s.fail(w, r, &oauth.Error{Code: oauth.TemporarilyUnavailable, Description: "too many registrations from this address",
-			Status: http.StatusTooManyRequests, Cause: err})
+			Status: http.StatusTooManyRequests})
 		return
 	}
 	m, err := readMetadata(w, r)

@@ -351,7 +351,9 @@ func (failingLimiter) Refund(context.Context, string) error {
 func TestCustomLimiterFailsClosed(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.RateLimiter = failingLimiter{} })
 	r := e.register(`{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none"}`, nil)
-	if r.status != http.StatusTooManyRequests || strings.Contains(r.raw, "redis") {
+	// Refused as the server's fault (503, retry soon), not the client's
+	// (429), and without the cause.
+	if r.status != http.StatusServiceUnavailable || r.str("error") != "temporarily_unavailable" || strings.Contains(r.raw, "redis") {
 		t.Errorf("registration with a failing limiter: %d %s", r.status, r.raw)
 	}
 	b := e.browser()
