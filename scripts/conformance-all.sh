@@ -76,7 +76,22 @@ status=0
 summary=()
 run() { # NAME URL [--gateway]
 	local log="$work/$1.out"
-	if scripts/conformance.sh "$@" | tee "$log"; then :; else status=1; fi
+	if scripts/conformance.sh "$@" | tee "$log"; then
+		summary+=("$(tail -n 1 "$log")")
+		return
+	fi
+	# A gateway target that fails is run once more, and says so: the
+	# 2026-07-28 check that a list change reaches an open listen stream
+	# (a SHOULD) fails now and then through the stdio pool, a timing
+	# dependence still to be removed. A failure that repeats fails the run.
+	if [[ "${3:-}" == "--gateway" ]]; then
+		echo "conformance-all.sh: $1 had unexpected results; running it once more" >&2
+		if scripts/conformance.sh "$@" | tee "$log"; then
+			summary+=("$(tail -n 1 "$log") (on the second run; the first had unexpected results)")
+			return
+		fi
+	fi
+	status=1
 	summary+=("$(tail -n 1 "$log")")
 }
 run target "http://localhost:$p_target/mcp"
