@@ -188,9 +188,9 @@ func parseHop(s string) (netip.Addr, bool) {
 func forwardedFor(lines []string) []string {
 	var out []string
 	for _, line := range lines {
-		for _, elem := range splitUnquoted(line, ',') {
+		for _, elem := range SplitUnquoted(line, ',') {
 			v := ""
-			for _, pair := range splitUnquoted(elem, ';') {
+			for _, pair := range SplitUnquoted(elem, ';') {
 				name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
 				if !ok || !strings.EqualFold(strings.TrimSpace(name), "for") {
 					continue
@@ -208,8 +208,10 @@ func forwardedFor(lines []string) []string {
 	return out
 }
 
-// splitUnquoted splits s at sep outside double-quoted strings.
-func splitUnquoted(s string, sep byte) []string {
+// SplitUnquoted splits a header field value at sep outside double-quoted
+// strings (RFC 9110 section 5.6.4: a quoted-string may contain the
+// separators of the list around it).
+func SplitUnquoted(s string, sep byte) []string {
 	var out []string
 	inQuote, start := false, 0
 	for i := 0; i < len(s); i++ {

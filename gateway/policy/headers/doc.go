@@ -18,5 +18,6 @@
 // the wrapper flushes through and exposes the underlying writer to
 // http.ResponseController.
 //
-// It must not import config, app or any MCP-plane policy.
+// It imports transport/clientip (parsing of Forwarded header values);
+// it must not import config, app or any MCP-plane policy.
 package headers

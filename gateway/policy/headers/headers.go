@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mcpfort/mcpfort/transport/clientip"
 )
 
 // DefaultCSP is the Content-Security-Policy of HTML responses that set
@@ -188,8 +190,8 @@ func (h *Headers) servedOverTLS(r *http.Request) bool {
 // a semicolon-separated list of token=value pairs, values tokens or
 // quoted strings), lowercased; "" if absent or malformed.
 func forwardedProto(v string) string {
-	first := splitUnquoted(v, ',')[0]
-	for _, pair := range splitUnquoted(first, ';') {
+	first := clientip.SplitUnquoted(v, ',')[0]
+	for _, pair := range clientip.SplitUnquoted(first, ';') {
 		name, value, ok := strings.Cut(strings.TrimSpace(pair), "=")
 		if !ok || !strings.EqualFold(name, "proto") {
 			continue
@@ -200,24 +202,6 @@ func forwardedProto(v string) string {
 		return strings.ToLower(value)
 	}
 	return ""
-}
-
-// splitUnquoted splits s at sep outside double-quoted strings.
-func splitUnquoted(s string, sep byte) []string {
-	var out []string
-	inQuote, start := false, 0
-	for i := 0; i < len(s); i++ {
-		switch c := s[i]; {
-		case c == '"':
-			inQuote = !inQuote
-		case c == '\\' && inQuote:
-			i++
-		case c == sep && !inQuote:
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
 }
 
 // writer decides the response-dependent headers when the handler starts
