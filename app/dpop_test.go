@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -13,12 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/oauth"
 	"github.com/mcpfort/mcpfort/resourceserver/resourceservertest"
-	"github.com/mcpfort/mcpfort/storage"
-	"github.com/mcpfort/mcpfort/storage/backend"
 )
 
 // dpopConfig is the embedded authorization server fronting the demo server
@@ -38,26 +34,7 @@ servers:
     stdio: {command: [%[2]q]}
     auth: {require_dpop: true}
 `, freePort(t), filepath.Join(binDir, "mcpfort-everything")))
-	cfg, err := config.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.PublicURL = "http://" + cfg.Listen
-	ctx := context.Background()
-	store, err := backend.Open(ctx, cfg.State.Database, cfg.State.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	hash, err := authserver.HashPassword(qsPassword)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now()
-	if err := store.CreateUser(ctx, &storage.User{ID: "u_ada", Username: "ada", PasswordHash: hash, CreatedAt: now, UpdatedAt: now}); err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+	return loadWithUsers(t, p, map[string][]string{"ada": nil})
 }
 
 // dpopClient is an MCP client that follows RFC 9449 with its own key.

@@ -35,23 +35,30 @@ servers:
       tools: {test_simple_text: [mcp:admin]}
       grants: [{scopes: [mcp:admin], groups: [admins]}]
 `, freePort(t), filepath.Join(binDir, "mcpfort-everything")))
+	return loadWithUsers(t, p, users)
+}
+
+// loadWithUsers loads the configuration at p, makes public_url match its
+// listener, and creates local users (password qsPassword, with the given
+// groups) in its state database before any server starts.
+func loadWithUsers(t *testing.T, p string, users map[string][]string) *config.Config {
+	t.Helper()
 	cfg, err := config.Load(p)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg.PublicURL = "http://" + cfg.Listen
-	// The users exist before the server starts.
 	ctx := context.Background()
 	store, err := backend.Open(ctx, cfg.State.Database, cfg.State.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer store.Close()
+	hash, err := authserver.HashPassword(qsPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for name, groups := range users {
-		hash, err := authserver.HashPassword(qsPassword)
-		if err != nil {
-			t.Fatal(err)
-		}
 		now := time.Now()
 		if err := store.CreateUser(ctx, &storage.User{ID: "u_" + name, Username: name, PasswordHash: hash, Groups: groups, CreatedAt: now, UpdatedAt: now}); err != nil {
 			t.Fatal(err)
