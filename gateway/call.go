@@ -132,19 +132,6 @@ type Handler func(ctx context.Context, c *Call) (upstream.Reply, error)
 // comes back.
 type Middleware func(Handler) Handler
 
-// Error is a refusal with an explicit HTTP status, such as a rate limit's
-// 429 with Retry-After.
-type Error struct {
-	Status int
-	Header http.Header
-	RPC    *jsonrpc.Error
-}
-
-func (e *Error) Error() string { return e.RPC.Error() }
-
-// Unwrap exposes the JSON-RPC error.
-func (e *Error) Unwrap() error { return e.RPC }
-
 // TransformReply wraps r so that fn rewrites every event's data before the
 // client sees it (fn returns the data unchanged when it has nothing to do).
 // Policies use it for result masking and list filtering.

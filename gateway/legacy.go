@@ -20,10 +20,9 @@ import (
 // "Initialization"). With a legacy upstream the client's initialize goes
 // through and the upstream's session id is sealed into the gateway's; with a
 // stateless upstream the gateway answers from server/discover.
-func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte, msg *jsonrpc.Message, p mcp.Params) {
+func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte, msg *jsonrpc.Message, p mcp.Params) error {
 	if msg.Kind != jsonrpc.KindRequest {
-		badRequest(w, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: initialize must be a request")
-		return
+		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: initialize must be a request")
 	}
 	ctx := r.Context()
 	pr := g.principal(ctx)
@@ -61,15 +60,13 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 		}
 	}
 	if err != nil {
-		g.writeCallError(w, msg.ID, err)
-		return
+		return answer(msg.ID, err)
 	}
 	// The session exists only if the upstream accepted initialize: read up
 	// to the response before sending headers.
 	reply, first, err := g.bufferToResponse(ctx, reply)
 	if err != nil {
-		g.writeCallError(w, msg.ID, err)
-		return
+		return answer(msg.ID, err)
 	}
 	info := reply.Info()
 	if info.Status == http.StatusOK {
@@ -87,13 +84,12 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 			sid, err := g.keys.Seal(st)
 			if err != nil {
 				reply.Close()
-				g.writeCallError(w, msg.ID, err)
-				return
+				return &Error{RPC: jsonrpc.NewError(jsonrpc.CodeInternalError, "Internal error: could not seal the session"), Cause: err, id: msg.ID}
 			}
 			w.Header().Set(mcp.HeaderSessionID, sid)
 		}
 	}
-	g.relay(ctx, w, reply, []jsonrpc.ID{msg.ID}, mcp.EraLegacy)
+	return g.relay(ctx, w, reply, []jsonrpc.ID{msg.ID}, mcp.EraLegacy)
 }
 
 // notLegacy reports whether an initialize reply says the upstream does not
@@ -182,32 +178,40 @@ func (g *Gateway) openSession(ctx context.Context, sid string, pr *Principal) (*
 	return st, !denied
 }
 
-func sessionNotFound(w http.ResponseWriter, id jsonrpc.ID) {
-	transport.WriteError(w, http.StatusNotFound, id, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Session not found"))
+func sessionNotFound(id jsonrpc.ID) *Error {
+	return refuse(http.StatusNotFound, id, jsonrpc.CodeInvalidRequest, "Session not found")
+}
+
+// notRequestError answers a notification or a response that failed: there
+// is no call to fail, so the HTTP status says it (502 for an upstream
+// failure).
+func notRequestError(err error) *Error {
+	e := answer(jsonrpc.ID{}, err)
+	if e.Status == 0 || e.Status == http.StatusOK {
+		e.Status = http.StatusBadGateway
+	}
+	return e
 }
 
 // legacy serves a POST inside a legacy session.
-func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request, body []byte, msgs []*jsonrpc.Message, params []mcp.Params, batch bool, sid, hv string) {
+func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request, body []byte, msgs []*jsonrpc.Message, params []mcp.Params, batch bool, sid, hv string) error {
 	ctx := r.Context()
 	pr := g.principal(ctx)
 	st, ok := g.openSession(ctx, sid, pr)
 	if !ok {
-		sessionNotFound(w, firstID(msgs))
-		return
+		return sessionNotFound(firstID(msgs))
 	}
 	version := st.Version
 	if hv != "" {
 		// 2025-06-18 transports: an unsupported version is a 400. A
 		// different supported version inside a session is accepted.
 		if !mcp.IsSupported(hv) {
-			transport.WriteError(w, http.StatusBadRequest, firstID(msgs), versionErr(hv))
-			return
+			return &Error{Status: http.StatusBadRequest, RPC: versionErr(hv), id: firstID(msgs)}
 		}
 		version = hv
 	}
 	if batch && !mcp.AllowsBatch(st.Version) && !mcp.AllowsBatch(hv) {
-		badRequest(w, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are supported only by protocol version "+mcp.Version20250326)
-		return
+		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are supported only by protocol version "+mcp.Version20250326)
 	}
 	fwd := forwardHeaders(r.Header)
 	call := func(i int) *Call {
@@ -224,28 +228,21 @@ func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request, body []byte, ms
 		if err != nil {
 			if errors.Is(err, upstream.ErrSessionGone) {
 				g.endSession(ctx, st)
-				sessionNotFound(w, m.ID)
-				return
+				return sessionNotFound(m.ID)
 			}
 			if m.Kind != jsonrpc.KindRequest {
-				status, rpcErr, _ := g.classify(err)
-				if status == http.StatusOK {
-					status = http.StatusBadGateway
-				}
-				transport.WriteError(w, status, jsonrpc.ID{}, rpcErr)
-				return
+				return notRequestError(err)
 			}
-			g.writeCallError(w, m.ID, err)
-			return
+			return answer(m.ID, err)
 		}
 		var pending []jsonrpc.ID
 		if m.Kind == jsonrpc.KindRequest {
 			pending = []jsonrpc.ID{m.ID}
 		}
-		g.relay(ctx, w, reply, pending, mcp.EraLegacy)
-		return
+		return g.relay(ctx, w, reply, pending, mcp.EraLegacy)
 	}
 	g.batch(ctx, w, msgs, call)
+	return nil
 }
 
 // batch serves a 2025-03-26 JSON-RPC batch by handling each message on its
@@ -259,8 +256,7 @@ func (g *Gateway) batch(ctx context.Context, w http.ResponseWriter, msgs []*json
 		reply, err := g.handler(ctx, call(i))
 		if err != nil {
 			if m.Kind == jsonrpc.KindRequest {
-				_, rpcErr, _ := g.classify(err)
-				out = append(out, jsonrpc.AppendErrorResponse(nil, m.ID, rpcErr))
+				out = append(out, g.inBand(m.ID, err))
 			}
 			continue
 		}
@@ -277,8 +273,7 @@ func (g *Gateway) batch(ctx context.Context, w http.ResponseWriter, msgs []*json
 		ev, err := reply.Next(ctx)
 		reply.Close()
 		if err != nil {
-			_, rpcErr, _ := g.classify(noEOF(err))
-			out = append(out, jsonrpc.AppendErrorResponse(nil, m.ID, rpcErr))
+			out = append(out, g.inBand(m.ID, noEOF(err)))
 			continue
 		}
 		if _, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{}); err != nil {
@@ -357,29 +352,24 @@ func (g *Gateway) endSession(ctx context.Context, st *session.State) {
 // Last-Event-ID (2025-11-25 transports "Listening for Messages from the
 // Server", "Resumability and Redelivery"). The 2026-07-28 era has no GET:
 // 405 (streamable-http "Backward Compatibility").
-func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) get(w http.ResponseWriter, r *http.Request) error {
 	sid := r.Header.Get(mcp.HeaderSessionID)
 	if sid == "" || mcp.IsModern(r.Header.Get(mcp.HeaderProtocolVersion)) {
-		w.Header().Set("Allow", "POST")
-		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed: no session, no GET stream"))
-		return
+		return notAllowed("POST", "Method Not Allowed: no session, no GET stream")
 	}
 	if !acceptsSSE(r.Header.Values("Accept")) {
-		transport.WriteError(w, http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list text/event-stream"))
-		return
+		return refuse(http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list text/event-stream")
 	}
 	if !transport.ValidEventID(r.Header.Get(mcp.HeaderLastEventID)) {
 		// Every id the gateway relays passes this check (relay), so a
 		// client resuming one of its streams never fails it.
-		transport.WriteError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Bad Request: invalid Last-Event-ID"))
-		return
+		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Bad Request: invalid Last-Event-ID")
 	}
 	ctx := r.Context()
 	pr := g.principal(ctx)
 	st, ok := g.openSession(ctx, sid, pr)
 	if !ok {
-		sessionNotFound(w, jsonrpc.ID{})
-		return
+		return sessionNotFound(jsonrpc.ID{})
 	}
 	// The stream goes through the MCP plane like a request, so that the
 	// policies rewriting what comes back see its messages too.
@@ -388,22 +378,14 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		Msg: &msg, Header: r.Header, Stream: true, fwd: forwardHeaders(r.Header), lastEventID: r.Header.Get(mcp.HeaderLastEventID)})
 	switch {
 	case errors.Is(err, upstream.ErrNotSupported):
-		w.Header().Set("Allow", "POST, DELETE")
-		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed"))
-		return
+		return notAllowed("POST, DELETE", "Method Not Allowed")
 	case errors.Is(err, upstream.ErrSessionGone):
 		g.endSession(ctx, st)
-		sessionNotFound(w, jsonrpc.ID{})
-		return
+		return sessionNotFound(jsonrpc.ID{})
 	case err != nil:
-		status, rpcErr, _ := g.classify(err)
-		if status == http.StatusOK {
-			status = http.StatusBadGateway
-		}
-		transport.WriteError(w, status, jsonrpc.ID{}, rpcErr)
-		return
+		return notRequestError(err)
 	}
-	g.relay(ctx, w, reply, nil, mcp.EraLegacy)
+	return g.relay(ctx, w, reply, nil, mcp.EraLegacy)
 }
 
 // getStream opens the upstream side of a legacy session's GET: the
@@ -421,19 +403,16 @@ func (g *Gateway) getStream(ctx context.Context, c *Call) (upstream.Reply, error
 
 // delete ends a legacy session (2025-11-25 transports "Session Management"
 // item 5). Later requests with its id get 404.
-func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) error {
 	sid := r.Header.Get(mcp.HeaderSessionID)
 	if sid == "" {
-		w.Header().Set("Allow", "POST")
-		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed: no session to delete"))
-		return
+		return notAllowed("POST", "Method Not Allowed: no session to delete")
 	}
 	ctx := r.Context()
 	pr := g.principal(ctx)
 	st, ok := g.openSession(ctx, sid, pr)
 	if !ok {
-		sessionNotFound(w, jsonrpc.ID{})
-		return
+		return sessionNotFound(jsonrpc.ID{})
 	}
 	g.endSession(ctx, st)
 	if st.Mode == session.ModePassthrough {
@@ -443,6 +422,7 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 func sessionKey(st *session.State) string { return hex.EncodeToString(st.ID[:]) }

@@ -28,7 +28,17 @@ type Params struct {
 }
 
 // ErrInvalidParams reports params whose reserved members have the wrong type.
+// ParseParams returns it as a *ParamsError, which says which member.
 var ErrInvalidParams = errors.New("invalid params")
+
+// ParamsError is the error ParseParams returns: Reason names the member
+// and what is wrong with it, in words fit for the client.
+type ParamsError struct{ Reason string }
+
+func (e *ParamsError) Error() string { return "invalid params: " + e.Reason }
+
+// Is makes a *ParamsError match ErrInvalidParams.
+func (e *ParamsError) Is(target error) bool { return target == ErrInvalidParams }
 
 // ParseParams reads the members the gateway needs from raw params, which
 // jsonrpc.Decode has already validated. nil or non-object params give an
@@ -38,33 +48,33 @@ func ParseParams(raw []byte) (Params, error) {
 	if raw == nil || !jsonx.IsObject(raw) {
 		return p, nil
 	}
-	var bad error
+	var bad string
 	err := jsonx.WalkObject(raw, func(k string, v []byte) bool {
 		switch k {
 		case "name":
 			p.Name, p.HasName = jsonx.String(v)
 			if !p.HasName {
-				bad = errors.New(`"name" must be a string`)
+				bad = `"name" must be a string`
 			}
 		case "uri":
 			p.URI, p.HasURI = jsonx.String(v)
 			if !p.HasURI {
-				bad = errors.New(`"uri" must be a string`)
+				bad = `"uri" must be a string`
 			}
 		case "_meta":
 			if !jsonx.IsObject(v) {
-				bad = errors.New(`"_meta" must be an object`)
+				bad = `"_meta" must be an object`
 				return false
 			}
 			p.Meta = v
 		}
-		return bad == nil
+		return bad == ""
 	})
 	if err != nil {
-		return p, err
+		return p, &ParamsError{Reason: "params are not a JSON object"}
 	}
-	if bad != nil {
-		return p, errors.Join(ErrInvalidParams, bad)
+	if bad != "" {
+		return p, &ParamsError{Reason: bad}
 	}
 	if p.Meta == nil {
 		return p, nil
@@ -74,33 +84,33 @@ func ParseParams(raw []byte) (Params, error) {
 		case MetaProtocolVersion:
 			p.ProtocolVersion, p.HasProtocolVersion = jsonx.String(v)
 			if !p.HasProtocolVersion {
-				bad = errors.New(`_meta "` + MetaProtocolVersion + `" must be a string`)
+				bad = `_meta "` + MetaProtocolVersion + `" must be a string`
 			}
 		case MetaClientCapabilities:
 			if !jsonx.IsObject(v) {
-				bad = errors.New(`_meta "` + MetaClientCapabilities + `" must be an object`)
+				bad = `_meta "` + MetaClientCapabilities + `" must be an object`
 			}
 			p.ClientCapabilities = v
 		case MetaClientInfo:
 			if !jsonx.IsObject(v) {
-				bad = errors.New(`_meta "` + MetaClientInfo + `" must be an object`)
+				bad = `_meta "` + MetaClientInfo + `" must be an object`
 			}
 			p.ClientInfo = v
 		case MetaLogLevel:
 			var ok bool
 			if p.LogLevel, ok = jsonx.String(v); !ok {
-				bad = errors.New(`_meta "` + MetaLogLevel + `" must be a string`)
+				bad = `_meta "` + MetaLogLevel + `" must be a string`
 			}
 		case MetaProgressToken:
 			p.ProgressToken = v
 		}
-		return bad == nil
+		return bad == ""
 	})
 	if err != nil {
-		return p, err
+		return p, &ParamsError{Reason: `"_meta" must be an object`}
 	}
-	if bad != nil {
-		return p, errors.Join(ErrInvalidParams, bad)
+	if bad != "" {
+		return p, &ParamsError{Reason: bad}
 	}
 	return p, nil
 }
