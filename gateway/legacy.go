@@ -20,7 +20,7 @@ import (
 // "Initialization"). With a legacy upstream the client's initialize goes
 // through and the upstream's session id is sealed into the gateway's; with a
 // stateless upstream the gateway answers from server/discover.
-func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte, msg *jsonrpc.Message, p mcp.Params) error {
+func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message, p mcp.Params) error {
 	if msg.Kind != jsonrpc.KindRequest {
 		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: initialize must be a request")
 	}
@@ -37,7 +37,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 	}
 	st.Version = mcp.NegotiateLegacy(requested)
 	c := &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr, Msg: msg, Params: p, Header: r.Header,
-		body: body, fwd: forwardHeaders(r.Header)}
+		fwd: forwardHeaders(r.Header), limits: g.opts.Limits}
 
 	legacy, _ := g.era.get()
 	if legacy == no {
@@ -71,7 +71,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 	info := reply.Info()
 	if info.Status == http.StatusOK {
 		for _, ev := range first {
-			m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+			m, err := ev.Message()
 			if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != msg.ID || m.Result == nil {
 				continue
 			}
@@ -97,7 +97,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 // method, header mismatch) instead of an InitializeResult.
 func notLegacy(info upstream.Info, first []*upstream.Event) bool {
 	for _, ev := range first {
-		m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+		m, err := ev.Message()
 		if err != nil || m.Kind != jsonrpc.KindResponse || m.Error == nil {
 			continue
 		}
@@ -133,7 +133,7 @@ func (g *Gateway) bufferToResponse(ctx context.Context, r upstream.Reply) (upstr
 		}
 		evs = append(evs, ev)
 		if len(ev.Data) > 0 {
-			if m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindResponse {
+			if m, err := ev.Message(); err == nil && m.Kind == jsonrpc.KindResponse {
 				break
 			}
 		}
@@ -194,10 +194,11 @@ func notRequestError(err error) *Error {
 }
 
 // legacy serves a POST inside a legacy session.
-func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request, body []byte, msgs []*jsonrpc.Message, params []mcp.Params, batch bool, sid, hv string) error {
+func (g *Gateway) legacy(w http.ResponseWriter, in *inbound) error {
+	r, msgs, hv := in.r, in.msgs, in.hv
 	ctx := r.Context()
 	pr := g.principal(ctx)
-	st, ok := g.openSession(ctx, sid, pr)
+	st, ok := g.openSession(ctx, in.sid, pr)
 	if !ok {
 		return sessionNotFound(firstID(msgs))
 	}
@@ -210,19 +211,15 @@ func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request, body []byte, ms
 		}
 		version = hv
 	}
-	if batch && !mcp.AllowsBatch(st.Version) && !mcp.AllowsBatch(hv) {
+	if in.batch && !mcp.AllowsBatch(st.Version) && !mcp.AllowsBatch(hv) {
 		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are supported only by protocol version "+mcp.Version20250326)
 	}
 	fwd := forwardHeaders(r.Header)
 	call := func(i int) *Call {
-		c := &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
-			Msg: msgs[i], Params: params[i], Header: r.Header, fwd: fwd}
-		if !batch {
-			c.body = body
-		}
-		return c
+		return &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
+			Msg: msgs[i], Params: in.params[i], Header: r.Header, fwd: fwd, limits: g.opts.Limits}
 	}
-	if !batch {
+	if !in.batch {
 		m := msgs[0]
 		reply, err := g.handler(ctx, call(0))
 		if err != nil {
@@ -276,7 +273,7 @@ func (g *Gateway) batch(ctx context.Context, w http.ResponseWriter, msgs []*json
 			out = append(out, g.inBand(m.ID, noEOF(err)))
 			continue
 		}
-		if _, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{}); err != nil {
+		if _, err := ev.Message(); err != nil {
 			// Spliced into the array as it is, a reply holding several
 			// values ("{...},{...}") would add responses no policy saw.
 			g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", err)
@@ -326,7 +323,7 @@ func (g *Gateway) relayInto(ctx context.Context, sse *transport.SSEWriter, reply
 		if len(ev.Data) == 0 {
 			continue
 		}
-		m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+		m, err := ev.Message()
 		if err != nil {
 			g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", err)
 			continue

@@ -9,7 +9,7 @@ import (
 
 // modern serves a 2026-07-28 request: it checks the request metadata the
 // spec makes the server check, then hands the request to the plane.
-func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, body []byte, msg *jsonrpc.Message, p mcp.Params, hv string) error {
+func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message, p mcp.Params, hv string) error {
 	switch msg.Kind {
 	case jsonrpc.KindResponse:
 		// streamable-http "Sending Messages": the client MUST NOT send
@@ -39,7 +39,7 @@ func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, body []byte, ms
 		fwd[mcp.HeaderName] = []string{mcp.EncodeHeaderValue(v)}
 	}
 	c := &Call{Route: g.opts.Route, Era: mcp.EraModern, Version: p.ProtocolVersion, Principal: g.principal(ctx),
-		Msg: msg, Params: p, Header: r.Header, Catalog: g.catalog, body: body, fwd: fwd}
+		Msg: msg, Params: p, Header: r.Header, Catalog: g.catalog, fwd: fwd, limits: g.opts.Limits}
 	if msg.Method == mcp.MethodToolsCall {
 		if err := g.checkParamHeaders(ctx, c); err != nil {
 			return answer(msg.ID, err)

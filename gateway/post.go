@@ -71,14 +71,14 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) error {
 
 	switch {
 	case !batch && msgs[0].Method == mcp.MethodInitialize && !modern && !mcp.IsModern(hv):
-		return g.initialize(w, r, body, msgs[0], params[0])
+		return g.initialize(w, r, msgs[0], params[0])
 	case sid != "" && !modern && !mcp.IsModern(hv):
-		return g.legacy(w, r, body, msgs, params, batch, sid, hv)
+		return g.legacy(w, &inbound{r: r, msgs: msgs, params: params, batch: batch, sid: sid, hv: hv})
 	case modern || mcp.IsModern(hv):
 		if batch {
 			return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are not part of protocol version "+mcp.Version20260728)
 		}
-		return g.modern(w, r, body, msgs[0], params[0], hv)
+		return g.modern(w, r, msgs[0], params[0], hv)
 	case hv != "" && !mcp.IsSupported(hv):
 		return &Error{Status: http.StatusBadRequest, RPC: versionErr(hv), id: firstID(msgs)}
 	}
@@ -86,6 +86,16 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) error {
 	// "Session Management": requests without the session header SHOULD
 	// get 400).
 	return refuse(http.StatusBadRequest, firstID(msgs), jsonrpc.CodeInvalidRequest, "Bad Request: Mcp-Session-Id header is required")
+}
+
+// inbound is a POST in a legacy session, decoded: the one form of its
+// messages (each message's Raw is its bytes, which travel upstream).
+type inbound struct {
+	r       *http.Request
+	msgs    []*jsonrpc.Message
+	params  []mcp.Params // msgs[i].Params read
+	batch   bool
+	sid, hv string // Mcp-Session-Id and MCP-Protocol-Version
 }
 
 func firstID(msgs []*jsonrpc.Message) jsonrpc.ID {

@@ -41,7 +41,9 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			status = http.StatusOK
 		}
 		if status == http.StatusOK && era == mcp.EraModern {
-			status = replyStatus(ev.Data)
+			if m, err := ev.Message(); err == nil {
+				status = replyStatus(m)
+			}
 		}
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
@@ -97,14 +99,14 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			// characters, non-ASCII, oversized): relay the event without
 			// it, so the client keeps its previous last event ID.
 			g.log.Warn("dropping invalid upstream event id", "route", g.opts.Route, "len", len(ev.ID))
-			ev = &upstream.Event{Data: ev.Data, Retry: ev.Retry}
+			ev = ev.WithID("")
 		}
 		if ev.ID != "" {
 			sawID = true
 		}
 		var done bool
 		if len(ev.Data) > 0 {
-			m, derr := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+			m, derr := ev.Message()
 			if derr != nil {
 				g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", derr)
 				continue
@@ -119,8 +121,8 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			// was written, goes out as plain JSON: cheaper for both sides.
 			if sse == nil && info.Lazy && done {
 				status := http.StatusOK
-				if era == mcp.EraModern && m.Error != nil {
-					status = replyStatus(ev.Data)
+				if era == mcp.EraModern {
+					status = replyStatus(m)
 				}
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(status)
@@ -202,9 +204,8 @@ func noEOF(err error) error {
 
 // replyStatus gives a 2026-07-28 JSON reply its HTTP status from its
 // JSON-RPC error code.
-func replyStatus(data []byte) int {
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
-	if err != nil || m.Error == nil {
+func replyStatus(m *jsonrpc.Message) int {
+	if m.Error == nil {
 		return http.StatusOK
 	}
 	e, err := jsonrpc.DecodeError(m.Error)

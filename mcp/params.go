@@ -19,6 +19,11 @@ type Params struct {
 
 	Meta []byte // raw params._meta object, nil when absent
 
+	// Arguments is the raw params.arguments (tools/call, prompts/get), nil
+	// when absent: read in the same walk, so that no policy scans params
+	// again to find it.
+	Arguments []byte
+
 	ProtocolVersion    string // _meta io.modelcontextprotocol/protocolVersion
 	HasProtocolVersion bool
 	ClientCapabilities []byte // raw _meta io.modelcontextprotocol/clientCapabilities
@@ -61,6 +66,8 @@ func ParseParams(raw []byte) (Params, error) {
 			if !p.HasURI {
 				bad = `"uri" must be a string`
 			}
+		case "arguments":
+			p.Arguments = v
 		case "_meta":
 			if !jsonx.IsObject(v) {
 				bad = `"_meta" must be an object`
