@@ -48,7 +48,7 @@ func (s *scanner) objectAlong(path []string, level int, levels [][]Member) error
 		levels[level] = []Member{}
 		return nil
 	}
-	out := make([]Member, 0, 8)
+	out := make([]Member, 0, 4)  // a JSON-RPC envelope has four members; most params fewer
 	var seen map[string]struct{} // for large objects; small ones are searched
 	for {
 		s.ws()
