@@ -87,6 +87,15 @@ type State struct {
 	// tokens that may have been revoked meanwhile. Tokens of other issuers
 	// are not affected. Default 3s.
 	RevocationMaxStaleness Duration `yaml:"revocation_max_staleness"`
+	// ReplicaURL is this replica's own base URL as the other replicas
+	// reach it (http://10.0.0.7:8080), when several replicas serve the
+	// same clients. A legacy session of a local (stdio) server lives in
+	// the process of the replica that created it: that replica's URL is
+	// sealed into the session id, and any other replica forwards the
+	// session's POST, GET and DELETE there, streaming. Empty: one replica
+	// (sessions of local servers are served where they land; another
+	// replica answers 404).
+	ReplicaURL string `yaml:"replica_url"`
 }
 
 // HTTP configures the listener and per-request limits.
@@ -631,6 +640,11 @@ func (s State) validate(add addFunc) {
 	}
 	if s.Redis != "" && !strings.HasPrefix(s.Redis, "redis://") && !strings.HasPrefix(s.Redis, "rediss://") {
 		add("state.redis", "must be a redis:// or rediss:// URL")
+	}
+	if s.ReplicaURL != "" {
+		if u, err := url.Parse(s.ReplicaURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			add("state.replica_url", "must be an http or https base URL without path, got %q", s.ReplicaURL)
+		}
 	}
 }
 
