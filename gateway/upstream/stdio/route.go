@@ -55,6 +55,9 @@ func (pr *process) routeResponse(m *jsonrpc.Message) {
 		pr.mu.Unlock()
 	}
 	if c == nil {
+		if ok && pr.listenEnded(n) {
+			return // a cancelled listen's answer: its subscriptions are gone
+		}
 		// A late answer to a cancelled call, or an id the pool never sent.
 		pr.log.Debug("stdio response matches no call in flight; dropped", "id", m.ID.String())
 		return
