@@ -265,7 +265,7 @@ func (c *RawClient) open(method, body string, extra http.Header) *RawResponse {
 	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" && !c.modern {
 		c.sid = sid
 	}
-	r := &RawResponse{Status: resp.StatusCode, body: resp.Body, events: make(chan rawEvent, 64)}
+	r := &RawResponse{Status: resp.StatusCode, Header: resp.Header, body: resp.Body, events: make(chan rawEvent, 64)}
 	go func() {
 		defer close(r.events)
 		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
@@ -300,6 +300,7 @@ func (c *RawClient) open(method, body string, extra http.Header) *RawResponse {
 // stream, as the messages it carries.
 type RawResponse struct {
 	Status int
+	Header http.Header
 	body   io.ReadCloser
 	events chan rawEvent
 	// Seen are the messages read so far.
