@@ -271,3 +271,34 @@ func raw(m *jsonrpc.Message) []byte {
 	}
 	return m.Raw
 }
+
+// TestRoutingSessionWide checks that a list change or a resource update
+// written while exactly one call is in flight goes to the conn's
+// unsolicited queue (a legacy session's GET stream), not to the call,
+// while a log message still goes to the call.
+func TestRoutingSessionWide(t *testing.T) {
+	f := newRoutingFixture(t, PerSession, 1)
+	lines := []string{
+		`{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`,
+		`{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}`,
+		`{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}`,
+		`{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"test://x"}}`,
+		`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}`,
+	}
+	for _, l := range lines {
+		f.pr.handleLine([]byte(l))
+	}
+	var unsolicited []string
+	for len(f.conns[0].unsolicited) > 0 {
+		unsolicited = append(unsolicited, string((<-f.conns[0].unsolicited).Raw))
+	}
+	if strings.Join(unsolicited, "\n") != strings.Join(lines[:4], "\n") {
+		t.Errorf("unsolicited:\n%s\nwant\n%s", strings.Join(unsolicited, "\n"), strings.Join(lines[:4], "\n"))
+	}
+	call := f.calls[0]
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	if len(call.queue) != 1 || string(call.queue[0].Raw) != lines[4] {
+		t.Errorf("the call got %d messages, want the log message only", len(call.queue))
+	}
+}
