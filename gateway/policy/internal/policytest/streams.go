@@ -535,7 +535,7 @@ func TestHiddenResourceUpdates(t *testing.T, sc StreamCase, opts Options, allowe
 func TestMaskedStreamNotification(t *testing.T, sc StreamCase, opts Options, h http.Header) {
 	t.Helper()
 	gw := NewStreamGateway(t, sc, opts)
-	const masked, clear = "b***@example.com", "bob@example.com"
+	const masked, plain = "b***@example.com", "bob@example.com"
 	var c *RawClient
 	var stream *RawResponse
 	if sc.Legacy {
@@ -554,7 +554,7 @@ func TestMaskedStreamNotification(t *testing.T, sc StreamCase, opts Options, h h
 	if !c.pokeUntil(sc, stream, masked) {
 		t.Fatalf("the stream carried no masked update of %s: %q", PersonURI, stream.Seen)
 	}
-	if stream.Saw(clear) {
+	if stream.Saw(plain) {
 		t.Fatalf("the stream carried the address in clear: %q", stream.Seen)
 	}
 }
