@@ -74,6 +74,7 @@ func (s *Server) initStaticClients() error {
 		m := oauth.ClientMetadata{
 			ClientID: sc.ID, ClientName: sc.Name, RedirectURIs: sc.RedirectURIs, GrantTypes: sc.GrantTypes,
 			TokenEndpointAuthMethod: sc.TokenEndpointAuthMethod, JWKSURI: sc.JWKSURI,
+			DPoPBoundAccessTokens: sc.DPoPBoundAccessTokens,
 		}
 		if sc.JWKS != "" {
 			m.JWKS = json.RawMessage(sc.JWKS)

@@ -215,6 +215,9 @@ type StaticClient struct {
 	// SkipConsent marks a first-party client whose authorizations need no
 	// consent page.
 	SkipConsent bool
+	// DPoPBoundAccessTokens refuses token requests without a DPoP proof
+	// (RFC 9449 section 5.2 dpop_bound_access_tokens).
+	DPoPBoundAccessTokens bool
 	// Resources (URIs) the client may obtain tokens for on its own behalf
 	// (client_credentials) or as token-exchange targets. Required for
 	// those grants: a machine client gets nothing not listed here.

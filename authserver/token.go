@@ -15,8 +15,10 @@ import (
 // typed RFC 6749 section 5.2 errors.
 //
 // A request with a valid DPoP proof (RFC 9449 section 5) gets a token of
-// type DPoP bound to the proof's key; a use_dpop_nonce error carries a
-// fresh DPoP-Nonce (section 8).
+// type DPoP bound to the proof's key; a client registered with
+// dpop_bound_access_tokens must send one (section 5.2). With nonces
+// required, a use_dpop_nonce error and every success carry a fresh
+// DPoP-Nonce (sections 8, 8.2).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	f, err := readForm(w, r)
 	if err != nil {
@@ -36,6 +38,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	jkt, err := s.tokenEndpointDPoP(r)
 	if err != nil {
 		s.failDPoP(w, r, err)
+		return
+	}
+	if jkt == "" && cl.meta.DPoPBoundAccessTokens {
+		// RFC 9449 section 5.2: a client registered with
+		// dpop_bound_access_tokens gets only bound tokens.
+		s.fail(w, r, oauth.NewError(oauthInvalidDPoPProof, "this client is registered for DPoP-bound tokens: a DPoP proof is required"))
 		return
 	}
 	if jkt != "" {
@@ -61,6 +69,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if jkt != "" && resp.TokenType == "Bearer" {
 		// RFC 9449 section 5: the access token is bound (cnf.jkt).
 		resp.TokenType = "DPoP"
+	}
+	if jkt != "" && s.opts.DPoP.RequireNonce {
+		// RFC 9449 section 8.2: a fresh nonce with every response, so
+		// the client's next proof need not fail first.
+		if n, err := s.dpopNonce(); err == nil {
+			w.Header().Set("DPoP-Nonce", n)
+		}
 	}
 	s.touchClient(r.Context(), cl)
 	writeJSON(w, http.StatusOK, resp)

@@ -57,6 +57,23 @@ type AuthServer struct {
 	ServiceName string `yaml:"service_name"`
 	// Login throttles password sign-in.
 	Login ASLogin `yaml:"login"`
+	// DPoP configures sender-constrained tokens (RFC 9449) at the token
+	// endpoint.
+	DPoP ASDPoP `yaml:"dpop"`
+}
+
+// ASDPoP configures DPoP (RFC 9449) at the token endpoint. Proofs are
+// always accepted; with state.redis set their identifiers are remembered
+// in Redis, so a proof used at one replica is refused at every other.
+type ASDPoP struct {
+	// RequireNonce makes every proof carry a nonce this server issued
+	// (RFC 9449 section 8): the first token request with a proof is
+	// answered use_dpop_nonce with a DPoP-Nonce header, and every token
+	// response carries a fresh one. Nonces are sealed with the key
+	// encryption key, so every replica accepts every replica's nonces.
+	RequireNonce bool `yaml:"require_nonce"`
+	// NonceLifetime is how long a nonce is accepted. Default 5m.
+	NonceLifetime Duration `yaml:"nonce_lifetime"`
 }
 
 // ASLogin throttles password sign-in. Attempts are counted before the
@@ -88,6 +105,9 @@ type ASClient struct {
 	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
 	JWKSURI                 string `yaml:"jwks_uri"`
 	SkipConsent             bool   `yaml:"skip_consent"`
+	// DPoPBoundAccessTokens refuses the client's token requests that
+	// carry no DPoP proof (RFC 9449 section 5.2).
+	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
 	// Resources the client may obtain tokens for with client_credentials
 	// (on its own behalf) or as token-exchange targets: server names, or
 	// resource URIs. Required for those grants. The gateway's own
@@ -184,6 +204,9 @@ func (c *Config) validateAuthServer(add addFunc) {
 	}
 	if l := as.Login; l.RateLimit < 0 || l.AccountRateLimit < 0 || l.MaxConcurrentHashes < 0 {
 		add("authserver.login", "limits must not be negative")
+	}
+	if as.DPoP.NonceLifetime.D() < 0 {
+		add("authserver.dpop.nonce_lifetime", "must not be negative")
 	}
 	if up := as.Upstream; up != nil {
 		if up.Issuer == "" || up.ClientID == "" {
