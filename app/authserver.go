@@ -130,6 +130,9 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	for _, ti := range ac.TrustedIssuers {
 		opts.TokenExchange.TrustedIssuers = append(opts.TokenExchange.TrustedIssuers, authserver.TrustedIssuer{Issuer: ti.Issuer, JWKSURI: ti.JWKSURI, Audience: ti.Audience})
 	}
+	for _, p := range ac.IdentityProviders {
+		opts.IdentityProviders = append(opts.IdentityProviders, authserver.IdentityProvider{Issuer: p.Issuer, JWKSURI: p.JWKSURI})
+	}
 	as, err := authserver.New(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("authserver: %w", err)

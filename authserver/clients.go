@@ -241,6 +241,12 @@ func validateMetadata(m *oauth.ClientMetadata, kind clientKind) error {
 			if kind != kindStatic {
 				return bad("grant type %s is available to operator-registered clients only", g)
 			}
+		case oauth.GrantJWTBearer:
+			// Identity assertion grants: the identity provider names the
+			// client in each assertion, and its policy stands for consent.
+			if m.TokenEndpointAuthMethod == oauth.AuthNone {
+				return bad("grant type %s requires a confidential client", g)
+			}
 		default:
 			return bad("unsupported grant type %q", g)
 		}

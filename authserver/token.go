@@ -59,6 +59,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		resp, err = s.grantClientCredentials(r, cl, f)
 	case oauth.GrantTokenExchange:
 		resp, err = s.grantTokenExchange(r, cl, f)
+	case oauth.GrantJWTBearer:
+		resp, err = s.grantJWTBearer(r, cl, f)
 	default:
 		err = oauth.NewError(oauth.UnsupportedGrantType, "unsupported grant_type")
 	}

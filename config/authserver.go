@@ -52,6 +52,12 @@ type AuthServer struct {
 	// TrustedIssuers are other issuers whose tokens may be exchanged here
 	// (RFC 8693).
 	TrustedIssuers []ASTrustedIssuer `yaml:"trusted_issuers"`
+	// IdentityProviders are enterprise identity providers whose identity
+	// assertion JWT authorization grants (ID-JAG) clients may redeem with
+	// the JWT bearer grant (MCP enterprise-managed authorization). A
+	// client needs urn:ietf:params:oauth:grant-type:jwt-bearer in its
+	// grant_types and a secret or keys.
+	IdentityProviders []ASIdentityProvider `yaml:"identity_providers"`
 	// ServiceName is shown on the sign-in and consent pages. Default
 	// "mcpfort".
 	ServiceName string `yaml:"service_name"`
@@ -99,9 +105,12 @@ type ASClient struct {
 	Secret       *SecretRef `yaml:"secret"`
 	RedirectURIs []string   `yaml:"redirect_uris"`
 	// GrantTypes: authorization_code (default), refresh_token,
-	// client_credentials, urn:ietf:params:oauth:grant-type:token-exchange.
+	// client_credentials, urn:ietf:params:oauth:grant-type:token-exchange,
+	// urn:ietf:params:oauth:grant-type:jwt-bearer (ID-JAG, with
+	// identity_providers).
 	GrantTypes []string `yaml:"grant_types"`
-	// TokenEndpointAuthMethod: none, client_secret_basic, private_key_jwt.
+	// TokenEndpointAuthMethod: none, client_secret_basic,
+	// client_secret_post, private_key_jwt.
 	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
 	JWKSURI                 string `yaml:"jwks_uri"`
 	SkipConsent             bool   `yaml:"skip_consent"`
@@ -159,6 +168,12 @@ type ASTrustedIssuer struct {
 	Audience string `yaml:"audience"`
 }
 
+// ASIdentityProvider is an issuer of ID-JAGs.
+type ASIdentityProvider struct {
+	Issuer  string `yaml:"issuer"`
+	JWKSURI string `yaml:"jwks_uri"`
+}
+
 // EmbeddedIssuer returns the embedded authorization server's issuer, or
 // "" when it is off.
 func (c *Config) EmbeddedIssuer() string {
@@ -204,6 +219,15 @@ func (c *Config) validateAuthServer(add addFunc) {
 	}
 	if l := as.Login; l.RateLimit < 0 || l.AccountRateLimit < 0 || l.MaxConcurrentHashes < 0 {
 		add("authserver.login", "limits must not be negative")
+	}
+	for i, p := range as.IdentityProviders {
+		at := fmt.Sprintf("authserver.identity_providers[%d]", i)
+		if u, err := url.Parse(p.Issuer); p.Issuer == "" || err != nil || !u.IsAbs() {
+			add(at+".issuer", "required: the identity provider's issuer URL")
+		}
+		if u, err := url.Parse(p.JWKSURI); err != nil || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+			add(at+".jwks_uri", "must be https (http only on a loopback host)")
+		}
 	}
 	if as.DPoP.NonceLifetime.D() < 0 {
 		add("authserver.dpop.nonce_lifetime", "must not be negative")
