@@ -14,7 +14,6 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/mcpfort/mcpfort/gateway"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
@@ -212,12 +211,12 @@ func arguments(c *gateway.Call) ([]byte, error) {
 		if err := jsonx.Validate(body, 0); err != nil {
 			return nil, errors.New("arguments are not valid JSON")
 		}
-		params, _ = jsonskim.Member(body, "params")
+		params, _ = jsonx.Get(body, "params")
 	}
 	if params == nil || !jsonx.IsObject(params) {
 		return []byte(`{}`), nil
 	}
-	args, ok := jsonskim.Member(params, "arguments")
+	args, ok := jsonx.Get(params, "arguments")
 	if !ok {
 		return []byte(`{}`), nil
 	}
