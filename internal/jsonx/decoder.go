@@ -468,8 +468,9 @@ func (d *Decoder) TextIs(s string) bool {
 	if !d.esc {
 		return string(d.b[d.start+1:d.end-1]) == s
 	}
-	if d.kind == KindName {
-		return string(d.dec[d.names[len(d.names)-1].off:]) == s
+	if d.kind == KindName { // decoded by unique
+		n := d.names[len(d.names)-1]
+		return string(d.dec[n.off:n.end]) == s
 	}
 	var buf [64]byte
 	return string(appendUnquoted(buf[:0], d.b[d.start+1:d.end-1])) == s
