@@ -83,6 +83,7 @@ type Decoder struct {
 	i     int // read position
 	max   int
 	ijson bool
+	sets  bool // some frame has had a set
 	state uint8
 	err   error
 
@@ -94,6 +95,11 @@ type Decoder struct {
 	stack []frame
 	names []name // member names of the open objects
 	dec   []byte // decoded escaped names
+
+	// first room for stack and names, so that a decoder of an ordinary
+	// message is one allocation
+	stackBuf [8]frame
+	namesBuf [16]name
 }
 
 // frame is one open container; names is the index in Decoder.names where
@@ -106,9 +112,13 @@ type frame struct {
 // name is a member name: inner bytes of the input (without quotes) or,
 // when it had escapes, its decoded bytes in Decoder.dec.
 type name struct {
-	off, end int
+	off, end uint32
 	decoded  bool
 }
+
+// maxInput is the longest input a Decoder reads, so that offsets of names
+// fit in a name.
+const maxInput = 1<<32 - 1
 
 // manyNames is where an object's duplicate check moves from a linear scan
 // to a set.
@@ -130,11 +140,16 @@ func NewDecoder(b []byte, opts Options) *Decoder {
 
 // Reset makes d read b from the start, keeping its buffers.
 func (d *Decoder) Reset(b []byte, opts Options) {
-	stack, names := d.stack[:0], d.names[:0]
-	if stack == nil {
-		stack, names = make([]frame, 0, 8), make([]name, 0, 16)
+	// Field by field: the buffers need no zeroing.
+	d.b, d.i, d.max, d.ijson, d.state, d.err = b, 0, maxDepth(opts.MaxDepth), opts.IJSON, stValue, nil
+	d.kind, d.start, d.end, d.esc = KindEnd, 0, 0, false
+	if d.stack == nil {
+		d.stack, d.names = d.stackBuf[:0], d.namesBuf[:0]
 	}
-	*d = Decoder{b: b, max: maxDepth(opts.MaxDepth), ijson: opts.IJSON, stack: stack, names: names, dec: d.dec[:0]}
+	d.stack, d.names, d.dec = d.stack[:0], d.names[:0], d.dec[:0]
+	if len(b) > maxInput {
+		d.err = &SyntaxError{Offset: maxInput, Msg: "input too long"}
+	}
 }
 
 // decoders recycles the decoders of the package's own functions, which
@@ -151,8 +166,9 @@ func putDecoder(d *Decoder) {
 	if cap(d.stack) > 1024 || cap(d.names) > 1024 || cap(d.dec) > 64<<10 {
 		return
 	}
-	for i := range d.stack[:cap(d.stack)] {
-		d.stack[:cap(d.stack)][i].set = nil
+	if d.sets {
+		clear(d.stack[:cap(d.stack)])
+		d.sets = false
 	}
 	d.Reset(nil, Options{})
 	decoders.Put(d)
@@ -355,11 +371,11 @@ func (d *Decoder) name() (Kind, error) {
 // different member than the server behind it.
 func (d *Decoder) unique() error {
 	f := &d.stack[len(d.stack)-1]
-	n := name{off: d.start + 1, end: d.end - 1}
+	n := name{off: uint32(d.start + 1), end: uint32(d.end - 1)}
 	if d.esc {
-		n.off = len(d.dec)
+		n.off = uint32(len(d.dec))
 		d.dec = appendUnquoted(d.dec, d.b[d.start+1:d.end-1])
-		n.end, n.decoded = len(d.dec), true
+		n.end, n.decoded = uint32(len(d.dec)), true
 	}
 	key := d.nameBytes(n)
 	if f.set != nil {
@@ -370,11 +386,12 @@ func (d *Decoder) unique() error {
 	} else {
 		names := d.names[f.names:]
 		for _, m := range names {
-			if bytes.Equal(d.nameBytes(m), key) {
+			if int(m.end-m.off) == len(key) && bytes.Equal(d.nameBytes(m), key) {
 				return d.fail("duplicate key " + strconv.Quote(string(key)))
 			}
 		}
 		if len(names) >= manyNames {
+			d.sets = true
 			f.set = make(map[string]struct{}, 2*manyNames)
 			for _, m := range names {
 				f.set[string(d.nameBytes(m))] = struct{}{}
