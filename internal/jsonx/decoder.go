@@ -163,6 +163,7 @@ func getDecoder(b []byte, maxDepth int) *Decoder {
 }
 
 func putDecoder(d *Decoder) {
+	tally(d)
 	if cap(d.stack) > 1024 || cap(d.names) > 1024 || cap(d.dec) > 64<<10 {
 		return
 	}
