@@ -28,6 +28,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/gateway/upstream/sse"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/resourceserver"
 	"github.com/mcpfort/mcpfort/storage"
@@ -257,6 +258,16 @@ func (a *App) upstream(s config.Server) (upstream.Upstream, error) {
 		}
 		opts.Authorize = auth
 		return remote.New(opts)
+	}
+	if u := s.SSE; u != nil {
+		auth, err := a.upstreamAuth(s)
+		if err != nil {
+			return nil, err
+		}
+		return sse.New(sse.Options{
+			URL: u.URL, Authorize: auth, MaxMessage: int(u.MaxMessage), MaxConnections: u.MaxConnections,
+			IdleTimeout: u.IdleTimeout.D(), Logger: a.log.With("route", s.Name, "upstream", "sse"),
+		})
 	}
 	return a.stdioUpstream(s)
 }
