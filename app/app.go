@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/legacysse"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 	"github.com/mcpfort/mcpfort/gateway/policy/ratelimit"
@@ -83,7 +85,8 @@ type route struct {
 	name, path string
 	gw         *gateway.Gateway
 	up         upstream.Upstream
-	guard      *guard // nil on open routes
+	guard      *guard          // nil on open routes
+	door       *legacysse.Door // nil unless legacy_sse
 }
 
 // New builds every part from cfg. Nothing listens until Run. If it fails,
@@ -218,8 +221,27 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
 		r.gw = g
+		if s.LegacySSE {
+			r.door, err = legacysse.New(legacysse.Options{
+				Handler: g, Path: s.Path, Principal: principalName, Origin: &a.origin,
+				MaxMessage: int64(cfg.HTTP.MaxBody), Logger: a.log.With("route", s.Name, "front", "legacy_sse"),
+			})
+			if err != nil {
+				return fmt.Errorf("server %q: %w", s.Name, err)
+			}
+		}
 	}
 	return nil
+}
+
+// principalName names the caller for binding HTTP+SSE sessions: issuer,
+// subject and client, or "" when anonymous.
+func principalName(ctx context.Context) string {
+	p := principalFrom(ctx)
+	if p == nil {
+		return ""
+	}
+	return strconv.Quote(p.Issuer) + " " + strconv.Quote(p.Subject) + " " + strconv.Quote(p.ClientID)
 }
 
 func era(s string) gateway.UpstreamEra {
@@ -357,9 +379,19 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 	for _, r := range a.routes {
 		if r.guard == nil {
 			mux.Handle(r.path, r.gw)
+			if r.door != nil {
+				mux.Handle(r.door.SSEPath(), r.door)
+				mux.Handle(r.door.MessagePath(), r.door)
+			}
 			continue
 		}
 		mux.Handle(r.path, protect(r.guard, &a.origin, r.gw))
+		if r.door != nil {
+			// The same authorization as the route: every GET and POST
+			// carries the client's token.
+			mux.Handle(r.door.SSEPath(), protect(r.guard, &a.origin, r.door))
+			mux.Handle(r.door.MessagePath(), protect(r.guard, &a.origin, r.door))
+		}
 		// RFC 9728 section 3: the path-suffixed well-known URI; the root
 		// one too when a single route is protected.
 		for _, p := range r.guard.prm.Paths() {

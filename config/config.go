@@ -757,6 +757,14 @@ func (c *Config) validateServers(add addFunc) {
 			add(at+".path", "duplicate path %q", s.Path)
 		}
 		paths[s.Path] = true
+		if s.LegacySSE {
+			for _, p := range []string{s.Path + "/sse", s.Path + "/message"} {
+				if paths[p] {
+					add(at+".legacy_sse", "its path %q collides with another route's", p)
+				}
+				paths[p] = true
+			}
+		}
 		switch s.Era {
 		case "auto", "legacy", "modern", "dual":
 		default:
