@@ -316,6 +316,16 @@ func (a *App) secret(ref config.SecretRef) ([]byte, error) {
 // sessionKeyring builds the keyring from configured secrets, or from a
 // secret generated once and kept in the state directory.
 func (a *App) sessionKeyring() (*session.Keyring, error) {
+	secrets, err := a.sessionSecrets()
+	if err != nil {
+		return nil, err
+	}
+	return session.NewKeyring(secrets...)
+}
+
+// sessionSecrets returns sessions.secrets, or the secret generated once
+// and kept in the state directory; the first one seals.
+func (a *App) sessionSecrets() ([][]byte, error) {
 	var secrets [][]byte
 	for i, ref := range a.cfg.Sessions.Secrets {
 		s, err := a.secret(ref)
@@ -331,7 +341,7 @@ func (a *App) sessionKeyring() (*session.Keyring, error) {
 		}
 		secrets = append(secrets, s)
 	}
-	return session.NewKeyring(secrets...)
+	return secrets, nil
 }
 
 // loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)

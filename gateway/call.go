@@ -136,7 +136,7 @@ func (c *Call) SetBody(b []byte) error {
 	if m.Kind != c.Msg.Kind || m.ID != c.Msg.ID || m.Method != c.Msg.Method {
 		return errors.New("gateway: a rewritten message must keep its kind, id and method")
 	}
-	p, err := mcp.ParseParams(m.Params)
+	p, err := mcp.ParamsOf(m)
 	if err != nil {
 		return fmt.Errorf("gateway: rewritten message: %w", err)
 	}
@@ -246,7 +246,7 @@ func (c *Call) Derive(id jsonrpc.ID, method string, params []byte) (*Call, error
 	if err != nil {
 		return nil, err
 	}
-	p, err := mcp.ParseParams(msg.Params)
+	p, err := mcp.ParamsOf(msg)
 	if err != nil {
 		return nil, err
 	}

@@ -41,7 +41,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) error {
 	params := make([]mcp.Params, len(msgs))
 	modern := false
 	for i, m := range msgs {
-		p, err := mcp.ParseParams(m.Params)
+		p, err := mcp.ParamsOf(m)
 		if err != nil {
 			reason := "params are malformed"
 			var pe *mcp.ParamsError
