@@ -288,7 +288,7 @@ func (c *conn) read(body io.ReadCloser) {
 	err := c.readEvents(body)
 	body.Close()
 	c.cancel()
-	if err == nil || errors.Is(err, context.Canceled) {
+	if errors.Is(err, context.Canceled) {
 		err = io.EOF
 	}
 	c.err = fmt.Errorf("sse: upstream stream ended: %w", err)
