@@ -516,6 +516,9 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	a.ready.Store(false)
 	for _, r := range a.routes {
 		r.gw.Drain()
+		if r.door != nil {
+			r.door.Drain()
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownGrace.D())
 	defer cancel()

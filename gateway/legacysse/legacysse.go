@@ -77,6 +77,7 @@ type Door struct {
 	log      *slog.Logger
 	mu       sync.Mutex
 	sessions map[string]*session
+	draining bool
 }
 
 // New returns a door.
@@ -98,6 +99,22 @@ func New(o Options) (*Door, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Door{o: o, log: log, sessions: map[string]*session{}}, nil
+}
+
+// Drain ends every session's stream and refuses new ones: the first step
+// of graceful shutdown. The transport cannot resume a stream, so clients
+// reconnect (on another replica) and initialize again.
+func (d *Door) Drain() {
+	d.mu.Lock()
+	d.draining = true
+	ss := make([]*session, 0, len(d.sessions))
+	for _, s := range d.sessions {
+		ss = append(ss, s)
+	}
+	d.mu.Unlock()
+	for _, s := range ss {
+		s.cancel()
+	}
 }
 
 // SSEPath and MessagePath are where the door is mounted.
@@ -169,7 +186,7 @@ func (d *Door) stream(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithCancel(r.Context())
 	s := &session{id: newID(), principal: d.o.Principal(r.Context()), ctx: ctx, cancel: cancel, out: make(chan []byte, 64)}
 	d.mu.Lock()
-	if len(d.sessions) >= d.o.MaxSessions {
+	if d.draining || len(d.sessions) >= d.o.MaxSessions {
 		d.mu.Unlock()
 		cancel()
 		w.Header().Set("Retry-After", "5")

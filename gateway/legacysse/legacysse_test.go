@@ -3,6 +3,7 @@ package legacysse_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -163,5 +164,32 @@ func TestAttacks(t *testing.T) {
 	}
 	if got := postAs(t, url, "alice", ping); got != http.StatusNotFound {
 		t.Fatalf("closed session: %d", got)
+	}
+}
+
+// TestDrain: draining ends open streams and refuses new ones.
+func TestDrain(t *testing.T) {
+	d, ts := door(t, 0)
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/mcp/sse", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	br := bufio.NewReader(resp.Body)
+	if _, err := br.ReadString('\n'); err != nil {
+		t.Fatal(err)
+	}
+	d.Drain()
+	if _, err := io.ReadAll(br); err != nil {
+		t.Fatalf("stream after Drain: %v", err)
+	}
+	r2, err := http.Get(ts.URL + "/mcp/sse")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2.Body.Close()
+	if r2.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("new stream while draining: %d", r2.StatusCode)
 	}
 }
