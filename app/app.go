@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,6 +22,7 @@ import (
 	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/legacysse"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 	"github.com/mcpfort/mcpfort/gateway/policy/ratelimit"
@@ -28,6 +30,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/gateway/upstream/sse"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/resourceserver"
 	"github.com/mcpfort/mcpfort/storage"
@@ -82,8 +85,9 @@ type route struct {
 	name, path string
 	gw         *gateway.Gateway
 	up         upstream.Upstream
-	guard      *guard     // nil on open routes
-	fwd        *forwarder // sessions owned by other replicas (local servers with state.replica_url)
+	guard      *guard          // nil on open routes
+	fwd        *forwarder      // sessions owned by other replicas (local servers with state.replica_url)
+	door       *legacysse.Door // nil unless legacy_sse
 }
 
 // New builds every part from cfg. Nothing listens until Run. If it fails,
@@ -234,8 +238,27 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
 		r.gw = g
+		if s.LegacySSE {
+			r.door, err = legacysse.New(legacysse.Options{
+				Handler: g, Path: s.Path, Principal: principalName, Origin: &a.origin,
+				MaxMessage: int64(cfg.HTTP.MaxBody), Logger: a.log.With("route", s.Name, "front", "legacy_sse"),
+			})
+			if err != nil {
+				return fmt.Errorf("server %q: %w", s.Name, err)
+			}
+		}
 	}
 	return nil
+}
+
+// principalName names the caller for binding HTTP+SSE sessions: issuer,
+// subject and client, or "" when anonymous.
+func principalName(ctx context.Context) string {
+	p := principalFrom(ctx)
+	if p == nil {
+		return ""
+	}
+	return strconv.Quote(p.Issuer) + " " + strconv.Quote(p.Subject) + " " + strconv.Quote(p.ClientID)
 }
 
 func era(s string) gateway.UpstreamEra {
@@ -274,6 +297,16 @@ func (a *App) upstream(s config.Server) (upstream.Upstream, error) {
 		}
 		opts.Authorize = auth
 		return remote.New(opts)
+	}
+	if u := s.SSE; u != nil {
+		auth, err := a.upstreamAuth(s)
+		if err != nil {
+			return nil, err
+		}
+		return sse.New(sse.Options{
+			URL: u.URL, Authorize: auth, MaxMessage: int(u.MaxMessage), MaxConnections: u.MaxConnections,
+			IdleTimeout: u.IdleTimeout.D(), Logger: a.log.With("route", s.Name, "upstream", "sse"),
+		})
 	}
 	return a.stdioUpstream(s)
 }
@@ -380,6 +413,16 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 			h = r.fwd.wrap(h)
 		}
 		mux.Handle(r.path, h)
+		if r.door != nil {
+			// The same authorization as the route: every GET and POST
+			// carries the client's token.
+			var d http.Handler = r.door
+			if r.guard != nil {
+				d = protect(r.guard, &a.origin, d)
+			}
+			mux.Handle(r.door.SSEPath(), d)
+			mux.Handle(r.door.MessagePath(), d)
+		}
 		if r.guard == nil {
 			continue
 		}
@@ -497,6 +540,9 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	a.ready.Store(false)
 	for _, r := range a.routes {
 		r.gw.Drain()
+		if r.door != nil {
+			r.door.Drain()
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownGrace.D())
 	defer cancel()
