@@ -222,7 +222,9 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		}
 		// The route owns the upstream from here: closeAll closes it.
 		r := &route{name: s.Name, path: s.Path, up: up, guard: g0}
-		if s.Stdio != nil {
+		if s.Stdio != nil || s.SSE != nil {
+			// Their legacy sessions live in this replica's processes or
+			// event streams.
 			r.fwd = fwd
 		}
 		a.routes = append(a.routes, r)
