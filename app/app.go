@@ -29,6 +29,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/observe"
 	"github.com/mcpfort/mcpfort/resourceserver"
 	"github.com/mcpfort/mcpfort/storage"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
@@ -74,6 +75,9 @@ type App struct {
 	revs                *revocations // nil without the embedded authorization server
 	pinning             *pinning.Policy
 	audit               *audit.Log
+	tel                 *observe.Telemetry
+	pools               []namedPool // stdio pools, for their gauges
+	metricsAddr         net.Addr    // the metrics listener, once Run bound it
 	console             io.Writer
 	now                 func() time.Time
 }
@@ -108,6 +112,9 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		}
 	}()
 	if err := a.prepareState(); err != nil {
+		return nil, err
+	}
+	if err := a.buildTelemetry(o.Version); err != nil {
 		return nil, err
 	}
 	hdr := clientip.XForwardedFor
@@ -161,6 +168,9 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	if err := a.buildRoutes(verifier, keyring, o.Version); err != nil {
 		return nil, err
 	}
+	if err := a.observeGauges(); err != nil {
+		return nil, err
+	}
 	h, err := a.buildHandler(o.Version)
 	if err != nil {
 		return nil, err
@@ -202,6 +212,7 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		if err != nil {
 			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
+		up = a.observeUpstream(s, up)
 		// The route owns the upstream from here: closeAll closes it.
 		r := &route{name: s.Name, path: s.Path, up: up, guard: g0}
 		a.routes = append(a.routes, r)
@@ -363,7 +374,7 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		// The authorization server routes its own endpoints and
 		// well-known documents; more specific patterns (routes, health,
 		// protected resource metadata) win over this one.
-		mux.Handle("/", a.as)
+		mux.Handle("/", a.tel.TraceHTTP(a.as, authServerRoutes(a.cfg.EmbeddedIssuer())))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
@@ -386,7 +397,10 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return transport.DrainBody(recoverer(a.log, sh.Wrap(mux)), 4*int64(a.cfg.HTTP.MaxBody), 0), nil
+	// Outermost of all, the request id and the access log, so that every
+	// answer carries the id and is logged, panics included.
+	h := transport.DrainBody(recoverer(a.log, sh.Wrap(mux)), 4*int64(a.cfg.HTTP.MaxBody), 0)
+	return a.tel.HTTP(h, observe.HTTPOptions{TrustedPeer: a.clientIP.TrustedPeer}), nil
 }
 
 // recoverer turns a panic in a handler into a 500 and a log line instead
@@ -426,6 +440,13 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		MaxHeaderBytes:    int(a.cfg.HTTP.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
+	stopMetrics, err := a.serveMetrics(ctx)
+	if err != nil {
+		_ = ln.Close()
+		a.closeAll(context.Background())
+		return err
+	}
+	defer stopMetrics()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	asCtx, stopAS := context.WithCancel(context.Background())

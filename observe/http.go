@@ -1,0 +1,186 @@
+package observe
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcpfort/mcpfort/transport"
+)
+
+// HeaderRequestID carries the request id, in and out.
+const HeaderRequestID = "X-Request-Id"
+
+// HTTPOptions configure the edge middleware.
+type HTTPOptions struct {
+	// TrustedPeer reports whether a request's direct peer is a trusted
+	// proxy, whose X-Request-Id is kept; anyone else's is replaced. If
+	// nil, no peer is trusted.
+	TrustedPeer func(*http.Request) bool
+}
+
+// HTTP is the outermost HTTP middleware: it gives every request an id
+// (a trusted proxy's X-Request-Id, or 16 random bytes in hex), returns it
+// in X-Request-Id, puts a transport.RequestLog in the context for the
+// parts below to fill in, records mcpfort.http.request.duration, and,
+// when the access log is on, writes one line per request: id, method,
+// route, status, duration, and what the MCP plane learned (MCP method,
+// tool, JSON-RPC error code, client id, subject hash, trace id). Never
+// tokens, arguments or results.
+func (t *Telemetry) HTTP(next http.Handler, o HTTPOptions) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get(HeaderRequestID)
+		if id == "" || !validRequestID(id) || o.TrustedPeer == nil || !o.TrustedPeer(r) {
+			id = newRequestID()
+		}
+		w.Header().Set(HeaderRequestID, id)
+		rl := &transport.RequestLog{ID: id}
+		r = r.WithContext(transport.WithRequestLog(r.Context(), rl))
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		d := time.Since(start)
+		route := r.Pattern
+		if route == "" {
+			route = "other"
+		}
+		if t.metering {
+			t.inst.httpDuration.Record(r.Context(), d.Seconds(), metric.WithAttributes(
+				attribute.String(AttrHTTPRoute, route), attribute.String(AttrHTTPRequestMethod, r.Method),
+				attribute.Int(AttrHTTPResponseStatusCode, status)))
+		}
+		if !t.access {
+			return
+		}
+		attrs := make([]slog.Attr, 0, 12)
+		attrs = append(attrs, slog.String("request_id", id), slog.String("method", r.Method),
+			slog.String("route", route), slog.Int("status", status), slog.Duration("duration", d))
+		if rl.Method != "" {
+			attrs = append(attrs, slog.String("mcp_method", rl.Method))
+		}
+		if rl.Tool != "" {
+			attrs = append(attrs, slog.String("tool", rl.Tool))
+		}
+		if rl.RPCError != 0 {
+			attrs = append(attrs, slog.Int64("rpc_error", rl.RPCError))
+		}
+		if rl.ClientID != "" {
+			attrs = append(attrs, slog.String("client_id", rl.ClientID))
+		}
+		if rl.SubjectHash != "" {
+			attrs = append(attrs, slog.String("subject_hash", rl.SubjectHash))
+		}
+		if rl.TraceID != "" {
+			attrs = append(attrs, slog.String("trace_id", rl.TraceID))
+		}
+		t.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
+	})
+}
+
+// validRequestID accepts what a proxy may reasonably send: 1 to 128
+// characters of letters, digits and -_.:/+=@, nothing a log line or a
+// header could be split on.
+func validRequestID(s string) bool {
+	if len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
+		case c == '-' || c == '_' || c == '.' || c == ':' || c == '/' || c == '+' || c == '=' || c == '@':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// TraceHTTP gives each request of a plain HTTP handler (the authorization
+// server) a SERVER span "{METHOD} {route}", where route is the request
+// path when it is one of routes, and the method alone otherwise (bounded
+// span names). The spans are roots: these endpoints serve anyone, who may
+// not choose the gateway's trace.
+func (t *Telemetry) TraceHTTP(next http.Handler, routes []string) http.Handler {
+	if !t.tracing {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		name := r.Method
+		route := ""
+		if slices.Contains(routes, r.URL.Path) {
+			route = r.URL.Path
+			name += " " + route
+		}
+		ctx, span := t.tracer.Start(r.Context(), name, trace.WithSpanKind(trace.SpanKindServer), trace.WithNewRoot())
+		defer span.End()
+		if rl := transport.RequestLogFrom(ctx); rl != nil && rl.TraceID == "" {
+			rl.TraceID = span.SpanContext().TraceID().String()
+		}
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r.WithContext(ctx))
+		if span.IsRecording() {
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			a := []attribute.KeyValue{attribute.String(AttrHTTPRequestMethod, r.Method), attribute.Int(AttrHTTPResponseStatusCode, status)}
+			if route != "" {
+				a = append(a, attribute.String(AttrHTTPRoute, route))
+			}
+			if status >= 500 {
+				a = append(a, attribute.String(AttrErrorType, strconv.Itoa(status)))
+				span.SetStatus(codes.Error, http.StatusText(status))
+			}
+			span.SetAttributes(a...)
+		}
+	})
+}
+
+// statusWriter remembers the status; Flush and Unwrap keep SSE streaming
+// and http.ResponseController working through it.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 && code >= 200 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -1,0 +1,175 @@
+package observe
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+)
+
+// UpstreamOptions describe an upstream for its CLIENT spans.
+type UpstreamOptions struct {
+	// Route is the gateway route the upstream serves.
+	Route string
+	// Stdio is set for a local upstream (network.transport pipe, trace
+	// context in params._meta of every message); otherwise the upstream is
+	// reached over Streamable HTTP (headers, and params._meta for
+	// 2026-07-28 requests).
+	Stdio bool
+	// Address and Port name a remote upstream (server.address,
+	// server.port).
+	Address string
+	Port    int
+}
+
+// Upstream wraps up so that each message sent upstream gets a CLIENT span
+// ("{mcp.method.name} {target}", semantic-conventions docs/gen-ai/mcp.md,
+// "Client") and the mcp.client.operation.duration histogram, and carries
+// the gateway's own span context: W3C traceparent, tracestate and (allowed)
+// baggage headers replace whatever the client sent, and for stdio and
+// 2026-07-28 upstreams the same values are written into params._meta
+// (MCP 2026-07-28 basic "_meta", SEP-414). Batches, GET streams and
+// deletes carry the context in headers only.
+func (t *Telemetry) Upstream(up upstream.Upstream, o UpstreamOptions) upstream.Upstream {
+	u := &tracedUpstream{Upstream: up, t: t, o: o, route: attribute.String(AttrRoute, o.Route)}
+	transport := TransportTCP
+	if o.Stdio {
+		transport = TransportPipe
+	}
+	u.transport = attribute.String(AttrNetworkTransport, transport)
+	return u
+}
+
+type tracedUpstream struct {
+	upstream.Upstream
+	t         *Telemetry
+	o         UpstreamOptions
+	route     attribute.KeyValue
+	transport attribute.KeyValue
+}
+
+// headers returns h with the trace context replaced by ctx's.
+func (u *tracedUpstream) headers(ctx context.Context, h http.Header) http.Header {
+	out := make(http.Header, len(h)+2)
+	for k, v := range h {
+		switch k {
+		case "Traceparent", "Tracestate", "Baggage":
+		default:
+			out[k] = v
+		}
+	}
+	u.t.prop.Inject(ctx, propagation.HeaderCarrier(out))
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
+	if len(req.Messages) != 1 || req.Messages[0].Method == "" {
+		r := *req
+		r.Header = u.headers(ctx, req.Header)
+		return u.Upstream.Post(ctx, &r)
+	}
+	start := time.Now()
+	m := req.Messages[0]
+	var name string
+	if m.Method == "tools/call" || m.Method == "prompts/get" {
+		if v, ok := jsonx.Get(m.Params, "name"); ok {
+			name, _ = jsonx.String(v)
+		}
+	}
+	spanName := m.Method
+	if name != "" {
+		spanName += " " + name
+	}
+	ctx, span := u.t.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindClient))
+	if span.IsRecording() {
+		a := []attribute.KeyValue{attribute.String(AttrMCPMethodName, m.Method), u.route, u.transport}
+		if req.ProtocolVersion != "" {
+			a = append(a, attribute.String(AttrMCPProtocolVersion, req.ProtocolVersion))
+		}
+		if id := requestID(m.ID); id != "" {
+			a = append(a, attribute.String(AttrJSONRPCRequestID, id))
+		}
+		a = appendTarget(a, m.Method, name, "")
+		if u.o.Address != "" {
+			a = append(a, attribute.String(AttrServerAddress, u.o.Address))
+			if u.o.Port != 0 {
+				a = append(a, attribute.Int(AttrServerPort, u.o.Port))
+			}
+		}
+		if !u.o.Stdio {
+			a = append(a, attribute.String(AttrNetworkProtocolName, "http"))
+		}
+		span.SetAttributes(a...)
+	}
+	o := &op{t: u.t, span: span, start: start, id: m.ID, hist: u.t.inst.clientDuration, client: true,
+		attrs: append(metricAttrs(u.route, m.Method, name, req.ProtocolVersion), u.transport)}
+	r := *req
+	r.Header = u.headers(ctx, req.Header)
+	if u.o.Stdio || mcp.IsModern(req.ProtocolVersion) {
+		if err := u.injectBody(ctx, &r); err != nil {
+			o.fail(err, false)
+			o.finish()
+			return nil, err
+		}
+	}
+	reply, err := u.Upstream.Post(ctx, &r)
+	if err != nil {
+		o.fail(err, false)
+		o.finish()
+		return reply, err
+	}
+	return o.wrap(reply), nil
+}
+
+// injectBody writes ctx's trace context into the message's params._meta,
+// keeping Body and Messages in agreement.
+func (u *tracedUpstream) injectBody(ctx context.Context, r *upstream.Request) error {
+	carrier := propagation.MapCarrier{}
+	u.t.prop.Inject(ctx, carrier)
+	raw := r.Body
+	if len(raw) == 0 {
+		raw = r.Messages[0].Raw
+	}
+	out, err := injectMeta(raw, carrier)
+	if err != nil || len(out) == len(raw) && string(out) == string(raw) {
+		return err
+	}
+	m, err := jsonrpc.Decode(out, jsonrpc.Limits{})
+	if err != nil {
+		return err
+	}
+	r.Body, r.Messages = out, []*jsonrpc.Message{m}
+	return nil
+}
+
+func (u *tracedUpstream) Get(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
+	r := *req
+	r.Header = u.headers(ctx, req.Header)
+	return u.Upstream.Get(ctx, &r)
+}
+
+func (u *tracedUpstream) Delete(ctx context.Context, req *upstream.Request) error {
+	r := *req
+	r.Header = u.headers(ctx, req.Header)
+	return u.Upstream.Delete(ctx, &r)
+}
+
+var _ upstream.Upstream = (*tracedUpstream)(nil)
+
+// portOf parses a port, 0 when absent or invalid.
+func portOf(s string) int {
+	n, _ := strconv.Atoi(s)
+	return n
+}
