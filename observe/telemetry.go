@@ -96,6 +96,10 @@ type Options struct {
 	// nil, os.Getenv. (The exporters read their own settings from the
 	// process environment.)
 	Getenv func(string) string
+
+	// testSpans, set by this package's tests, receives the spans
+	// synchronously instead of an OTLP exporter.
+	testSpans sdktrace.SpanExporter
 }
 
 // Telemetry owns a tracer provider, a meter provider, a propagator and a
@@ -158,12 +162,17 @@ func New(ctx context.Context, o Options) (_ *Telemetry, err error) {
 	}
 
 	t.tp, t.tracer = tracenoop.NewTracerProvider(), nil
-	if exporting(o.Traces, getenv, "TRACES") {
-		exp, err := traceExporter(ctx, o.Traces, getenv)
-		if err != nil {
-			return nil, err
+	if o.testSpans != nil || exporting(o.Traces, getenv, "TRACES") {
+		topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
+		if o.testSpans != nil {
+			topts = append(topts, sdktrace.WithSyncer(o.testSpans))
+		} else {
+			exp, err := traceExporter(ctx, o.Traces, getenv)
+			if err != nil {
+				return nil, err
+			}
+			topts = append(topts, sdktrace.WithBatcher(exp))
 		}
-		topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res), sdktrace.WithBatcher(exp)}
 		if o.SampleRatio != nil {
 			topts = append(topts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*o.SampleRatio))))
 		} else if getenv("OTEL_TRACES_SAMPLER") == "" {

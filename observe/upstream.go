@@ -117,7 +117,10 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		attrs: append(metricAttrs(u.route, m.Method, name, req.ProtocolVersion), u.transport)}
 	r := *req
 	r.Header = u.headers(ctx, req.Header)
-	if u.o.Stdio || mcp.IsModern(req.ProtocolVersion) {
+	// A legacy HTTP upstream reads the context from the headers; its
+	// messages are rewritten only when the client put context of its own
+	// in _meta, which must not travel on unchanged.
+	if u.o.Stdio || mcp.IsModern(req.ProtocolVersion) || mentionsTrace(m.Params) {
 		if err := u.injectBody(ctx, &r); err != nil {
 			o.fail(err, false)
 			o.finish()
