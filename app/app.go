@@ -380,15 +380,7 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"status":"ok","version":%q}`+"\n", version)
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if !a.ready.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"status":"unavailable"}`+"\n")
-			return
-		}
-		io.WriteString(w, `{"status":"ready"}`+"\n")
-	})
+	mux.HandleFunc("GET /readyz", a.readyz)
 	// The edge chain, outermost first: draining what a handler left of a
 	// request body (so a 413 or 401 reaches a client still sending),
 	// panic recovery, security headers (on every answer, challenges
@@ -399,7 +391,7 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 	}
 	// Outermost of all, the request id and the access log, so that every
 	// answer carries the id and is logged, panics included.
-	h := transport.DrainBody(recoverer(a.log, sh.Wrap(mux)), 4*int64(a.cfg.HTTP.MaxBody), 0)
+	h := transport.DrainBody(recoverer(a.log, sh.Wrap(observe.Routed(mux))), 4*int64(a.cfg.HTTP.MaxBody), 0)
 	return a.tel.HTTP(h, observe.HTTPOptions{TrustedPeer: a.clientIP.TrustedPeer}), nil
 }
 

@@ -53,7 +53,7 @@ func (t *Telemetry) HTTP(next http.Handler, o HTTPOptions) http.Handler {
 			status = http.StatusOK
 		}
 		d := time.Since(start)
-		route := r.Pattern
+		route := rl.Route
 		if route == "" {
 			route = "other"
 		}
@@ -87,6 +87,19 @@ func (t *Telemetry) HTTP(next http.Handler, o HTTPOptions) http.Handler {
 			attrs = append(attrs, slog.String("trace_id", rl.TraceID))
 		}
 		t.log.LogAttrs(r.Context(), slog.LevelInfo, "http request", attrs...)
+	})
+}
+
+// Routed wraps a ServeMux so that the pattern it chose reaches the
+// request's log record (the access log's route and the HTTP metrics'
+// http.route: bounded, unlike paths). Wrappers between HTTP and the mux may
+// copy the request, so the pattern is read right where the mux set it.
+func Routed(mux http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mux.ServeHTTP(w, r)
+		if rl := transport.RequestLogFrom(r.Context()); rl != nil {
+			rl.Route = r.Pattern
+		}
 	})
 }
 

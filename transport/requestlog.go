@@ -16,6 +16,9 @@ type RequestLog struct {
 	// ID is the request id: the X-Request-Id a trusted proxy sent, or one
 	// the edge generated. It is returned on the response.
 	ID string
+	// Route is the pattern of the ServeMux that served the request
+	// ("/mcp", "GET /healthz"); "" when no pattern matched.
+	Route string
 	// TraceID is the W3C trace id of the request's MCP span (hex), when
 	// tracing is on.
 	TraceID string
