@@ -374,7 +374,7 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		// The authorization server routes its own endpoints and
 		// well-known documents; more specific patterns (routes, health,
 		// protected resource metadata) win over this one.
-		mux.Handle("/", a.tel.TraceHTTP(a.as, authServerRoutes(a.cfg.EmbeddedIssuer())))
+		mux.Handle("/", a.tel.AuthServer(a.as, authServerRoutes(a.cfg.EmbeddedIssuer())))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")

@@ -166,17 +166,17 @@ func (a *App) serveMetrics(ctx context.Context) (stop func(), err error) {
 func (a *App) MetricsAddr() net.Addr { return a.metricsAddr }
 
 // authServerRoutes are the embedded authorization server's paths, for
-// bounded span names.
-func authServerRoutes(issuer string) []string {
-	u, err := url.Parse(issuer)
-	if err != nil {
-		return nil
+// bounded span names and the outcome counters.
+func authServerRoutes(issuer string) observe.AuthServerRoutes {
+	var b string
+	if u, err := url.Parse(issuer); err == nil {
+		b = u.Path
 	}
-	b := u.Path
-	var r []string
+	r := observe.AuthServerRoutes{Token: b + "/token", Login: b + "/login", Register: b + "/register"}
 	for _, p := range []string{"/authorize", "/token", "/jwks.json", "/register", "/revoke", "/introspect", "/login",
 		"/consent", "/logout", "/consents", "/consents/revoke", "/federation/start", "/federation/callback", "/userinfo"} {
-		r = append(r, b+p)
+		r.All = append(r.All, b+p)
 	}
-	return append(r, "/.well-known/oauth-authorization-server"+b, "/.well-known/openid-configuration"+b)
+	r.All = append(r.All, "/.well-known/oauth-authorization-server"+b, "/.well-known/openid-configuration"+b)
+	return r
 }

@@ -97,7 +97,7 @@ func (t *Telemetry) HTTP(next http.Handler, o HTTPOptions) http.Handler {
 func Routed(mux http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mux.ServeHTTP(w, r)
-		if rl := transport.RequestLogFrom(r.Context()); rl != nil {
+		if rl := transport.RequestLogFrom(r.Context()); rl != nil && rl.Route == "" {
 			rl.Route = r.Pattern
 		}
 	})
@@ -128,34 +128,84 @@ func newRequestID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// TraceHTTP gives each request of a plain HTTP handler (the authorization
-// server) a SERVER span "{METHOD} {route}", where route is the request
-// path when it is one of routes, and the method alone otherwise (bounded
-// span names). The spans are roots: these endpoints serve anyone, who may
+// AuthServerRoutes names the authorization server's endpoints that
+// AuthServer counts outcomes of (full paths, under the issuer's path).
+type AuthServerRoutes struct {
+	Token, Login, Register string
+	// All are every endpoint path, for bounded span names and routes.
+	All []string
+}
+
+// knownGrants bounds the grant label: a client may send any grant_type,
+// but only those the server grants are counted by name.
+var knownGrants = map[string]bool{
+	"authorization_code": true, "refresh_token": true, "client_credentials": true,
+	"urn:ietf:params:oauth:grant-type:token-exchange": true, "urn:ietf:params:oauth:grant-type:jwt-bearer": true,
+}
+
+// AuthServer wraps the embedded authorization server: each request gets a
+// SERVER span "{METHOD} {path}" (the method alone for a path not in
+// routes.All, so names stay bounded), the endpoint as its route in the
+// access log and HTTP metrics, and the outcomes operators watch are
+// counted: tokens issued by grant, sign-ins ok or failed, registrations ok
+// or failed. The spans are roots: these endpoints serve anyone, who may
 // not choose the gateway's trace.
-func (t *Telemetry) TraceHTTP(next http.Handler, routes []string) http.Handler {
-	if !t.tracing {
-		return next
+func (t *Telemetry) AuthServer(next http.Handler, routes AuthServerRoutes) http.Handler {
+	m := t.inst.meter
+	issued, _ := m.Int64Counter(MetricAuthTokensIssued, metric.WithDescription("Tokens issued by the embedded authorization server, by grant."))
+	signins, _ := m.Int64Counter(MetricAuthSignIns, metric.WithDescription("Sign-ins at the embedded authorization server, by result."))
+	regs, _ := m.Int64Counter(MetricAuthRegistrations, metric.WithDescription("Dynamic client registrations, by result."))
+	result := func(status int) metric.AddOption {
+		r := "ok"
+		if status >= 400 {
+			r = "failed"
+		}
+		return metric.WithAttributes(attribute.String(AttrResult, r))
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		name := r.Method
 		route := ""
-		if slices.Contains(routes, r.URL.Path) {
+		if slices.Contains(routes.All, r.URL.Path) {
 			route = r.URL.Path
-			name += " " + route
 		}
-		ctx, span := t.tracer.Start(r.Context(), name, trace.WithSpanKind(trace.SpanKindServer), trace.WithNewRoot())
-		defer span.End()
-		if rl := transport.RequestLogFrom(ctx); rl != nil && rl.TraceID == "" {
-			rl.TraceID = span.SpanContext().TraceID().String()
+		ctx := r.Context()
+		rl := transport.RequestLogFrom(ctx)
+		if rl != nil && route != "" {
+			rl.Route = route
+		}
+		var span trace.Span = trace.SpanFromContext(ctx)
+		if t.tracing {
+			name := r.Method
+			if route != "" {
+				name += " " + route
+			}
+			ctx, span = t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer), trace.WithNewRoot())
+			defer span.End()
+			if rl != nil && rl.TraceID == "" {
+				rl.TraceID = span.SpanContext().TraceID().String()
+			}
 		}
 		sw := &statusWriter{ResponseWriter: w}
-		next.ServeHTTP(sw, r.WithContext(ctx))
-		if span.IsRecording() {
-			status := sw.status
-			if status == 0 {
-				status = http.StatusOK
+		r2 := r.WithContext(ctx)
+		next.ServeHTTP(sw, r2)
+		status := sw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if r.Method == http.MethodPost {
+			switch route {
+			case "":
+			case routes.Token:
+				// The handler parsed the form; never parse it here.
+				if g := r2.PostForm.Get("grant_type"); status == http.StatusOK && knownGrants[g] {
+					issued.Add(ctx, 1, metric.WithAttributes(attribute.String(AttrGrant, g)))
+				}
+			case routes.Login:
+				signins.Add(ctx, 1, result(status))
+			case routes.Register:
+				regs.Add(ctx, 1, result(status))
 			}
+		}
+		if span.IsRecording() {
 			a := []attribute.KeyValue{attribute.String(AttrHTTPRequestMethod, r.Method), attribute.Int(AttrHTTPResponseStatusCode, status)}
 			if route != "" {
 				a = append(a, attribute.String(AttrHTTPRoute, route))

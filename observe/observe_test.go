@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
@@ -240,3 +242,90 @@ func TestRequestIDAndAccessLog(t *testing.T) {
 }
 
 var _ sdktrace.SpanExporter = (*tracetest.InMemoryExporter)(nil)
+
+// counters collects the sums of every counter, keyed by name and sorted
+// attribute values.
+func counters(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
+	t.Helper()
+	var rm metricdata.ResourceMetrics
+	if err := r.Collect(context.Background(), &rm); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int64{}
+	for _, sm := range rm.ScopeMetrics {
+		for _, m := range sm.Metrics {
+			if s, ok := m.Data.(metricdata.Sum[int64]); ok {
+				for _, dp := range s.DataPoints {
+					var vals []string
+					for _, kv := range dp.Attributes.ToSlice() {
+						vals = append(vals, kv.Value.Emit())
+					}
+					out[m.Name+"{"+strings.Join(vals, ",")+"}"] += dp.Value
+				}
+			}
+		}
+	}
+	return out
+}
+
+func TestAuthServerOutcomes(t *testing.T) {
+	reader := sdkmetric.NewManualReader()
+	tel, exp := newTest(t, Options{testMetrics: reader})
+	as := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_ = r.ParseForm()
+		switch r.URL.Path {
+		case "/as/token":
+			if r.PostForm.Get("grant_type") == "bogus" {
+				w.WriteHeader(http.StatusBadRequest)
+			}
+		case "/as/login":
+			if r.PostForm.Get("password") != "right" {
+				w.WriteHeader(http.StatusUnauthorized)
+				return
+			}
+			w.WriteHeader(http.StatusSeeOther)
+		case "/as/register":
+			w.WriteHeader(http.StatusCreated)
+		}
+	})
+	h := tel.HTTP(Routed(tel.AuthServer(as, AuthServerRoutes{Token: "/as/token", Login: "/as/login", Register: "/as/register",
+		All: []string{"/as/token", "/as/login", "/as/register"}})), HTTPOptions{})
+	for _, req := range []struct{ path, form string }{
+		{"/as/token", "grant_type=authorization_code"}, {"/as/token", "grant_type=refresh_token"},
+		{"/as/token", "grant_type=bogus"}, {"/as/login", "password=right"}, {"/as/login", "password=wrong"},
+		{"/as/register", ""}, {"/as/elsewhere/" + strings.Repeat("x", 10), ""},
+	} {
+		r := httptest.NewRequest("POST", req.path, strings.NewReader(req.form))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		h.ServeHTTP(httptest.NewRecorder(), r)
+	}
+	got := counters(t, reader)
+	for k, want := range map[string]int64{
+		MetricAuthTokensIssued + "{authorization_code}": 1,
+		MetricAuthTokensIssued + "{refresh_token}":      1,
+		MetricAuthSignIns + "{ok}":                      1,
+		MetricAuthSignIns + "{failed}":                  1,
+		MetricAuthRegistrations + "{ok}":                1,
+	} {
+		if got[k] != want {
+			t.Errorf("%s = %d, want %d (all: %v)", k, got[k], want, got)
+		}
+	}
+	for k := range got {
+		if strings.Contains(k, "bogus") {
+			t.Errorf("an unknown grant became a label: %s", k)
+		}
+	}
+	names := map[string]bool{}
+	for _, s := range exp.GetSpans() {
+		names[s.Name] = true
+		if s.Parent.IsValid() {
+			t.Errorf("authorization server span %q has a parent", s.Name)
+		}
+	}
+	for _, n := range []string{"POST /as/token", "POST /as/login", "POST /as/register", "POST"} {
+		if !names[n] {
+			t.Errorf("no span %q (have %v)", n, names)
+		}
+	}
+}

@@ -100,6 +100,8 @@ type Options struct {
 	// testSpans, set by this package's tests, receives the spans
 	// synchronously instead of an OTLP exporter.
 	testSpans sdktrace.SpanExporter
+	// testMetrics, set by this package's tests, reads the metrics.
+	testMetrics sdkmetric.Reader
 }
 
 // Telemetry owns a tracer provider, a meter provider, a propagator and a
@@ -185,6 +187,9 @@ func New(ctx context.Context, o Options) (_ *Telemetry, err error) {
 	t.tracer = t.tp.Tracer("github.com/mcpfort/mcpfort/observe")
 
 	var readers []sdkmetric.Option
+	if o.testMetrics != nil {
+		readers = append(readers, sdkmetric.WithReader(o.testMetrics))
+	}
 	if o.Prometheus {
 		t.reg = prometheus.NewRegistry()
 		exp, err := otelprom.New(otelprom.WithRegisterer(t.reg), otelprom.WithoutScopeInfo())
