@@ -492,27 +492,6 @@ servers:
 	}
 	runApp(t, cfg)
 
-	route := base + "/local/mcp"
-	tok, err := idp.Sign(resourceservertest.Token{Audience: []string{route}, Scopes: []string{"mcp:tools"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cs, err := authedClient(t, route, tok, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cs.Close()
-	limited := 0
-	for i := 0; i < 5; i++ {
-		_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
-		if err != nil {
-			limited++
-		}
-	}
-	if limited != 2 {
-		t.Fatalf("%d of 5 calls refused, want 2 over the limit of 3", limited)
-	}
-
 	dir := t.TempDir()
 	pcfg := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(pcfg, fmt.Appendf(nil, `
@@ -527,8 +506,34 @@ scrape_configs:
 		"--storage.tsdb.path="+filepath.Join(dir, "data"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
 
 	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query", promPort)
-	// Two scrapes at least for rate(); Prometheus has no signal for a
-	// scrape, so the queries are asked again until they have an answer.
+	// Prometheus has no signal for a scrape: each query is asked again
+	// until it has its answer. The workload runs in two parts, each seen
+	// by a scrape, so that the counters have a rate.
+	promQuery(t, api, `up{job="mcpfort"}`, "1")
+	route := base + "/local/mcp"
+	tok, err := idp.Sign(resourceservertest.Token{Audience: []string{route}, Scopes: []string{"mcp:tools"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := authedClient(t, route, tok, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	limited := 0
+	calls := func(n int) {
+		for i := 0; i < n; i++ {
+			if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}}); err != nil {
+				limited++
+			}
+		}
+	}
+	calls(2)
+	promQuery(t, api, `sum(mcpfort_requests_total{mcpfort_route="local",mcp_method_name="tools/call"})`, "2")
+	calls(3)
+	if limited != 2 {
+		t.Fatalf("%d of 5 calls refused, want 2 over the limit of 3", limited)
+	}
 	for _, q := range []struct{ expr, want string }{
 		{`sum(mcpfort_requests_total{mcpfort_route="local",mcp_method_name="tools/call",mcpfort_outcome="ok"})`, "3"},
 		{`sum(mcpfort_requests_total{mcpfort_route="local",mcp_method_name="tools/call",mcpfort_outcome="refused"})`, "2"},
