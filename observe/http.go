@@ -58,9 +58,13 @@ func (t *Telemetry) HTTP(next http.Handler, o HTTPOptions) http.Handler {
 			route = "other"
 		}
 		if t.metering {
-			t.inst.httpDuration.Record(r.Context(), d.Seconds(), metric.WithAttributes(
-				attribute.String(AttrHTTPRoute, route), attribute.String(AttrHTTPRequestMethod, r.Method),
-				attribute.Int(AttrHTTPResponseStatusCode, status)))
+			method := r.Method
+			switch method {
+			case http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions, http.MethodHead, http.MethodPut:
+			default:
+				method = "_OTHER" // bounded, as the HTTP conventions ask
+			}
+			t.inst.httpDuration.Record(r.Context(), d.Seconds(), t.attrSet(labels{kind: kindHTTP, route: route, method: method, code: strconv.Itoa(status)}))
 		}
 		if !t.access {
 			return

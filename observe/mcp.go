@@ -81,7 +81,7 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 				}
 			}
 			o := &op{t: t, span: span, start: start, id: c.Msg.ID, hist: t.inst.serverDuration, rl: rl,
-				attrs: metricAttrs(routeAttr, c.Msg.Method, c.Params.Name, c.Version)}
+				labels: labels{route: route, method: c.Msg.Method, name: c.Params.Name, version: c.Version}}
 			reply, err := next(ctx, c)
 			if err != nil {
 				o.fail(err, true)
@@ -158,23 +158,6 @@ func appendTarget(a []attribute.KeyValue, method, name, uri string) []attribute.
 	return a
 }
 
-// metricAttrs are an operation's metric attributes: bounded by the
-// configuration, the protocol and the upstream's tool and prompt lists.
-func metricAttrs(route attribute.KeyValue, method, name, version string) []attribute.KeyValue {
-	a := make([]attribute.KeyValue, 0, 7)
-	a = append(a, route, attribute.String(AttrMCPMethodName, method))
-	switch method {
-	case "tools/call":
-		a = append(a, attribute.String(AttrGenAIToolName, name))
-	case "prompts/get":
-		a = append(a, attribute.String(AttrGenAIPromptName, name))
-	}
-	if version != "" {
-		a = append(a, attribute.String(AttrMCPProtocolVersion, version))
-	}
-	return a
-}
-
 // requestID is the string form of a JSON-RPC id for jsonrpc.request.id:
 // the string itself, or the number's text; "" for absent or null ids.
 func requestID(id jsonrpc.ID) string {
@@ -210,7 +193,7 @@ type op struct {
 	start  time.Time
 	id     jsonrpc.ID
 	hist   metric.Float64Histogram
-	attrs  []attribute.KeyValue
+	labels labels
 	rl     *transport.RequestLog // server side only
 	client bool
 
@@ -288,15 +271,14 @@ func (o *op) finish() {
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		d := time.Since(o.start).Seconds()
-		attrs := o.attrs
 		outcome := "ok"
 		if o.errType != "" {
-			attrs = append(attrs, attribute.String(AttrErrorType, o.errType))
-			if o.code != 0 {
-				attrs = append(attrs, attribute.String(AttrRPCResponseStatus, strconv.FormatInt(o.code, 10)))
-			}
 			if o.span.IsRecording() {
-				o.span.SetAttributes(attrs[len(o.attrs):]...)
+				a := []attribute.KeyValue{attribute.String(AttrErrorType, o.errType)}
+				if o.code != 0 {
+					a = append(a, attribute.String(AttrRPCResponseStatus, strconv.FormatInt(o.code, 10)))
+				}
+				o.span.SetAttributes(a...)
 				o.span.SetStatus(codes.Error, o.msg)
 			}
 			outcome = "error"
@@ -304,14 +286,22 @@ func (o *op) finish() {
 				outcome = "refused"
 			}
 		}
+		l := o.labels
+		l.errType, l.code = metricErrorType(o.errType, o.code)
+		if l.errType != "" && l.errType != ErrorTypeToolError {
+			// A failed call's tool or prompt name may be anything the
+			// client sent; only names the upstream answered for are
+			// labels, so cardinality stays bounded by its lists.
+			l.name = ""
+		}
 		ctx := trace.ContextWithSpan(context.Background(), o.span) // exemplars carry the trace id
-		o.hist.Record(ctx, d, metric.WithAttributes(attrs...))
+		o.hist.Record(ctx, d, o.t.attrSet(l))
 		if o.client {
-			if o.errType != "" && o.errType != ErrorTypeToolError {
-				o.t.inst.upstreamErrors.Add(ctx, 1, metric.WithAttributes(o.attrs[0], attribute.String(AttrErrorType, o.errType)))
+			if l.errType != "" && l.errType != ErrorTypeToolError {
+				o.t.inst.upstreamErrors.Add(ctx, 1, o.t.attrSet(labels{kind: kindUpstreamError, route: l.route, errType: l.errType}))
 			}
 		} else {
-			o.t.inst.requests.Add(ctx, 1, metric.WithAttributes(o.attrs[0], o.attrs[1], attribute.String(AttrOutcome, outcome)))
+			o.t.inst.requests.Add(ctx, 1, o.t.attrSet(labels{kind: kindRequests, route: l.route, method: l.method, outcome: outcome}))
 			if o.rl != nil && o.code != 0 {
 				o.rl.RPCError = o.code
 			}

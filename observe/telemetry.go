@@ -120,6 +120,7 @@ type Telemetry struct {
 	log      *slog.Logger
 	access   bool
 	closers  []func(context.Context) error
+	sets     setCache
 }
 
 // New builds a Telemetry. Nothing is exported until spans end or the

@@ -114,7 +114,7 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		span.SetAttributes(a...)
 	}
 	o := &op{t: u.t, span: span, start: start, id: m.ID, hist: u.t.inst.clientDuration, client: true,
-		attrs: append(metricAttrs(u.route, m.Method, name, req.ProtocolVersion), u.transport)}
+		labels: labels{route: u.o.Route, method: m.Method, name: name, version: req.ProtocolVersion, transport: u.transport.Value.AsString()}}
 	r := *req
 	r.Header = u.headers(ctx, req.Header)
 	// A legacy HTTP upstream reads the context from the headers; its

@@ -131,3 +131,89 @@ func BenchmarkTelemetry(b *testing.B) {
 		})
 	}
 }
+
+// static answers every POST with the fixed result, in memory: what is
+// left to measure is the gateway's own work.
+type static struct{ upstream.Upstream }
+
+func (static) Post(context.Context, *upstream.Request) (upstream.Reply, error) {
+	return upstream.Message([]byte(result)), nil
+}
+
+// BenchmarkTelemetryHandler measures the gateway's handler alone (no
+// sockets; the upstream answers in memory) per tools/call, so that the
+// difference between variants is what telemetry adds to the gateway's
+// CPU, undiluted by the client's and the upstream's.
+func BenchmarkTelemetryHandler(b *testing.B) {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	defer sink.Close()
+	on := true
+	for _, tc := range []struct {
+		name  string
+		tel   bool
+		opts  observe.Options
+		ratio float64
+	}{
+		{name: "off"},
+		{name: "metrics", tel: true, opts: observe.Options{Prometheus: true}},
+		{name: "metrics+trace0.01", tel: true, opts: observe.Options{Prometheus: true, Traces: observe.Export{Enabled: &on, Endpoint: sink.URL}}, ratio: 0.01},
+		{name: "metrics+trace1", tel: true, opts: observe.Options{Prometheus: true, Traces: observe.Export{Enabled: &on, Endpoint: sink.URL}}, ratio: 1},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			kr, _ := session.NewKeyring(session.GenerateSecret())
+			var u upstream.Upstream = static{}
+			chain := []gateway.Middleware{pass, pass, pass, pass, pass}
+			var tel *observe.Telemetry
+			if tc.tel {
+				o := tc.opts
+				o.Getenv = func(string) string { return "" }
+				if tc.ratio > 0 {
+					o.SampleRatio = &tc.ratio
+				}
+				var err error
+				tel, err = observe.New(context.Background(), o)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer tel.Shutdown(context.Background())
+				u = tel.Upstream(u, observe.UpstreamOptions{Route: "r", Address: "127.0.0.1", Port: 80})
+				chain = []gateway.Middleware{tel.Middleware("r")}
+				for _, name := range []string{"audit", "scopes", "rate_limit", "schema", "pii"} {
+					chain = append(chain, tel.Policy(name, pass))
+				}
+			}
+			g, err := gateway.New(gateway.Options{Route: "r", Upstream: u, Keyring: kr, UpstreamEra: gateway.EraLegacy, Middleware: chain})
+			if err != nil {
+				b.Fatal(err)
+			}
+			var h http.Handler = g
+			if tel != nil {
+				h = tel.HTTP(g, observe.HTTPOptions{})
+			}
+			now := time.Now()
+			sid, _ := kr.Seal(&session.State{ID: session.NewID(), Route: "r", Version: "2025-11-25", UpstreamSession: "s", Created: now, Expires: now.Add(time.Hour)})
+			do := func() {
+				req := httptest.NewRequest("POST", "http://127.0.0.1/", bytes.NewReader(benchCall))
+				req.Header.Set("Content-Type", "application/json")
+				req.Header.Set("Accept", "application/json, text/event-stream")
+				req.Header.Set("Mcp-Session-Id", sid)
+				req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+			do()
+			b.ReportAllocs()
+			start := cpuTime()
+			for b.Loop() {
+				do()
+			}
+			b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/float64(b.N)/1000, "cpu-us/op")
+		})
+	}
+}
