@@ -56,6 +56,7 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 				name += " " + target
 			}
 			ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+			ctx = context.WithValue(ctx, callKey{}, &callState{})
 			if span.IsRecording() {
 				span.SetAttributes(t.serverAttrs(c, routeAttr)...)
 			}

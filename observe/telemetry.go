@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -121,6 +122,7 @@ type Telemetry struct {
 	access   bool
 	closers  []func(context.Context) error
 	sets     setCache
+	slots    atomic.Uint32 // policy slots handed out (Policy)
 }
 
 // New builds a Telemetry. Nothing is exported until spans end or the

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -59,6 +60,10 @@ type tracedUpstream struct {
 
 // headers returns h with the trace context replaced by ctx's.
 func (u *tracedUpstream) headers(ctx context.Context, h http.Header) http.Header {
+	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 &&
+		h["Traceparent"] == nil && h["Tracestate"] == nil && h["Baggage"] == nil {
+		return h // nothing to set or remove
+	}
 	out := make(http.Header, len(h)+2)
 	for k, v := range h {
 		switch k {
