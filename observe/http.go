@@ -64,7 +64,7 @@ func (t *Telemetry) HTTP(next http.Handler, o HTTPOptions) http.Handler {
 			default:
 				method = "_OTHER" // bounded, as the HTTP conventions ask
 			}
-			t.inst.httpDuration.Record(r.Context(), d.Seconds(), t.attrSet(labels{kind: kindHTTP, route: route, method: method, code: strconv.Itoa(status)}))
+			t.inst.httpDuration.Record(r.Context(), d.Seconds(), t.attrSet(labels{kind: kindHTTP, route: route, method: method, code: strconv.Itoa(status)}).rec...)
 		}
 		if !t.access {
 			return

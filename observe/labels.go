@@ -31,11 +31,23 @@ const maxCachedSets = 4096
 
 type setCache struct {
 	mu   sync.RWMutex
-	sets map[labels]metric.MeasurementOption
+	sets map[labels]*measureOpts
 }
 
-// attrSet returns the measurement option of l's attributes.
-func (t *Telemetry) attrSet(l labels) metric.MeasurementOption {
+// measureOpts are one attribute set as the option slices Record and Add
+// take, so that passing them allocates nothing.
+type measureOpts struct {
+	rec []metric.RecordOption
+	add []metric.AddOption
+}
+
+func newMeasureOpts(kv ...attribute.KeyValue) *measureOpts {
+	o := metric.WithAttributeSet(attribute.NewSet(kv...))
+	return &measureOpts{rec: []metric.RecordOption{o}, add: []metric.AddOption{o}}
+}
+
+// attrSet returns the options of l's attributes.
+func (t *Telemetry) attrSet(l labels) *measureOpts {
 	c := &t.sets
 	c.mu.RLock()
 	o, ok := c.sets[l]
@@ -43,10 +55,10 @@ func (t *Telemetry) attrSet(l labels) metric.MeasurementOption {
 	if ok {
 		return o
 	}
-	o = metric.WithAttributeSet(attribute.NewSet(l.attributes()...))
+	o = newMeasureOpts(l.attributes()...)
 	c.mu.Lock()
 	if c.sets == nil {
-		c.sets = map[labels]metric.MeasurementOption{}
+		c.sets = map[labels]*measureOpts{}
 	}
 	if len(c.sets) < maxCachedSets {
 		c.sets[l] = o

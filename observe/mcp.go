@@ -55,7 +55,7 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 			if target != "" {
 				name += " " + target
 			}
-			ctx, span := t.tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindServer))
+			ctx, span := t.tracer.Start(ctx, name, serverKind)
 			ctx = context.WithValue(ctx, callKey{}, &callState{})
 			if span.IsRecording() {
 				span.SetAttributes(t.serverAttrs(c, routeAttr)...)
@@ -93,6 +93,11 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 		}
 	}
 }
+
+var (
+	serverKind = trace.WithSpanKind(trace.SpanKindServer)
+	clientKind = trace.WithSpanKind(trace.SpanKindClient)
+)
 
 // extract returns ctx with the trusted caller's trace context and allowed
 // baggage: from params._meta when it carries a traceparent (the MCP
@@ -296,13 +301,13 @@ func (o *op) finish() {
 			l.name = ""
 		}
 		ctx := trace.ContextWithSpan(context.Background(), o.span) // exemplars carry the trace id
-		o.hist.Record(ctx, d, o.t.attrSet(l))
+		o.hist.Record(ctx, d, o.t.attrSet(l).rec...)
 		if o.client {
 			if l.errType != "" && l.errType != ErrorTypeToolError {
-				o.t.inst.upstreamErrors.Add(ctx, 1, o.t.attrSet(labels{kind: kindUpstreamError, route: l.route, errType: l.errType}))
+				o.t.inst.upstreamErrors.Add(ctx, 1, o.t.attrSet(labels{kind: kindUpstreamError, route: l.route, errType: l.errType}).add...)
 			}
 		} else {
-			o.t.inst.requests.Add(ctx, 1, o.t.attrSet(labels{kind: kindRequests, route: l.route, method: l.method, outcome: outcome}))
+			o.t.inst.requests.Add(ctx, 1, o.t.attrSet(labels{kind: kindRequests, route: l.route, method: l.method, outcome: outcome}).add...)
 			if o.rl != nil && o.code != 0 {
 				o.rl.RPCError = o.code
 			}

@@ -71,9 +71,11 @@ func injectMeta(raw []byte, carrier map[string]string) ([]byte, error) {
 	return jsonx.Set(raw, "params", params)
 }
 
+var quotedTraceKeys = [...][]byte{[]byte(`"traceparent"`), []byte(`"tracestate"`), []byte(`"baggage"`)}
+
 func mentionsTrace(meta []byte) bool {
-	for _, k := range traceKeys {
-		if bytes.Contains(meta, []byte(`"`+k+`"`)) {
+	for _, k := range quotedTraceKeys {
+		if bytes.Contains(meta, k) {
 			return true
 		}
 	}

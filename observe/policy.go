@@ -45,7 +45,7 @@ type callState struct {
 // only calls that went through Middleware first.
 func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware {
 	policyAttr := attribute.String(AttrPolicy, name)
-	allow := metric.WithAttributes(policyAttr, attribute.String(AttrDecision, "allow"))
+	allow := newMeasureOpts(policyAttr, attribute.String(AttrDecision, "allow")).add
 	slot := uint(t.slots.Add(1)-1) % maxSlots
 	bit := uint16(1) << slot
 	spanName := "policy " + name
@@ -78,7 +78,7 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 			}
 			reply, err := inner(ctx, c)
 			if st.passed&bit != 0 {
-				t.inst.decisions.Add(ctx, 1, allow)
+				t.inst.decisions.Add(ctx, 1, allow...)
 				return reply, err
 			}
 			// The policy answered without passing the call on: a refusal

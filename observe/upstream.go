@@ -97,7 +97,7 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 	if name != "" {
 		spanName += " " + name
 	}
-	ctx, span := u.t.tracer.Start(ctx, spanName, trace.WithSpanKind(trace.SpanKindClient))
+	ctx, span := u.t.tracer.Start(ctx, spanName, clientKind)
 	if span.IsRecording() {
 		a := []attribute.KeyValue{attribute.String(AttrMCPMethodName, m.Method), u.route, u.transport}
 		if req.ProtocolVersion != "" {
