@@ -263,7 +263,9 @@ servers:
 				if err != nil {
 					t.Fatal(err)
 				}
-				cs, err := authedClient(t, u, tok, "")
+				// The HTTP route is called in a legacy session, the stdio
+				// route statelessly (2026-07-28).
+				cs, err := authedClient(t, u, tok, map[string]string{"remote": "2025-11-25", "local": ""}[route])
 				if err != nil {
 					t.Fatalf("%s: connect: %v", route, err)
 				}
@@ -310,14 +312,19 @@ servers:
 				if client.parent() != server.SpanID {
 					t.Errorf("%s: CLIENT span's parent = %q, want the SERVER span %s", route, client.parent(), server.SpanID)
 				}
+				version := map[string]string{"remote": "2025-11-25", "local": "2026-07-28"}[route]
 				for k, want := range map[string]string{"mcp.method.name": "tools/call", "gen_ai.tool.name": "test_trace_context",
-					"gen_ai.operation.name": "execute_tool", "jsonrpc.request.id": "2", "mcp.protocol.version": "2025-11-25"} {
+					"gen_ai.operation.name": "execute_tool", "mcp.protocol.version": version} {
 					if v := server.tag(k); v != want {
 						t.Errorf("%s: SERVER %s = %q, want %q", route, k, v, want)
 					}
 				}
-				if server.tag("mcp.session.id") == "" {
-					t.Errorf("%s: SERVER span of a legacy session has no mcp.session.id", route)
+				if server.tag("jsonrpc.request.id") == "" {
+					t.Errorf("%s: SERVER span has no jsonrpc.request.id", route)
+				}
+				// mcp.session.id: legacy sessions only, never 2026-07-28.
+				if legacy, has := route == "remote", server.tag("mcp.session.id") != ""; legacy != has {
+					t.Errorf("%s: SERVER mcp.session.id present = %v, want %v", route, has, legacy)
 				}
 				wantTransport := map[string]string{"remote": "tcp", "local": "pipe"}[route]
 				if v := client.tag("network.transport"); v != wantTransport {
