@@ -329,3 +329,57 @@ func TestAuthServerOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// TestExportFromEnvironment: the standard OTEL_* variables alone turn
+// export on, and the configuration wins over them.
+func TestExportFromEnvironment(t *testing.T) {
+	on, off := true, false
+	for _, tc := range []struct {
+		name string
+		cfg  Export
+		env  map[string]string
+		want bool
+	}{
+		{"nothing", Export{}, nil, false},
+		{"endpoint", Export{}, map[string]string{"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"}, true},
+		{"signal endpoint", Export{}, map[string]string{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/v1/traces"}, true},
+		{"exporter otlp", Export{}, map[string]string{"OTEL_TRACES_EXPORTER": "otlp"}, true},
+		{"exporter none wins over endpoint", Export{}, map[string]string{"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c"}, false},
+		{"config off wins", Export{Enabled: &off}, map[string]string{"OTEL_TRACES_EXPORTER": "otlp"}, false},
+		{"config on", Export{Enabled: &on}, nil, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := exporting(tc.cfg, func(k string) string { return tc.env[k] }, "TRACES"); got != tc.want {
+				t.Errorf("exporting = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	for _, tc := range []struct {
+		cfg  string
+		env  map[string]string
+		want string
+	}{
+		{"", nil, ProtocolHTTP},
+		{"", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, ProtocolGRPC},
+		{"", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf"}, ProtocolHTTP},
+		{"grpc", map[string]string{"OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf"}, ProtocolGRPC},
+	} {
+		if got, err := protocol(Export{Protocol: tc.cfg}, func(k string) string { return tc.env[k] }, "TRACES"); err != nil || got != tc.want {
+			t.Errorf("protocol(%q, %v) = %q, %v; want %q", tc.cfg, tc.env, got, err, tc.want)
+		}
+	}
+	if _, err := protocol(Export{}, func(string) string { return "http/json" }, "TRACES"); err == nil {
+		t.Error("an unsupported protocol from the environment is accepted")
+	}
+	// OTEL_SDK_DISABLED=true turns everything off, whatever else says.
+	tel, err := New(context.Background(), Options{Traces: Export{Enabled: &on}, Getenv: func(k string) string {
+		return map[string]string{"OTEL_SDK_DISABLED": "true"}[k]
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tel.Shutdown(context.Background())
+	if tel.Tracing() {
+		t.Error("OTEL_SDK_DISABLED=true left tracing on")
+	}
+}
