@@ -103,7 +103,7 @@ func spanNamed(t *testing.T, spans tracetest.SpanStubs, name string, kind trace.
 func attr(s tracetest.SpanStub, k string) string {
 	for _, a := range s.Attributes {
 		if string(a.Key) == k {
-			return a.Value.Emit()
+			return a.Value.String()
 		}
 	}
 	return ""
@@ -258,7 +258,7 @@ func counters(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 				for _, dp := range s.DataPoints {
 					var vals []string
 					for _, kv := range dp.Attributes.ToSlice() {
-						vals = append(vals, kv.Value.Emit())
+						vals = append(vals, kv.Value.String())
 					}
 					out[m.Name+"{"+strings.Join(vals, ",")+"}"] += dp.Value
 				}

@@ -3,7 +3,6 @@ package observe
 import (
 	"context"
 	"net/http"
-	"strconv"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -175,9 +174,3 @@ func (u *tracedUpstream) Delete(ctx context.Context, req *upstream.Request) erro
 }
 
 var _ upstream.Upstream = (*tracedUpstream)(nil)
-
-// portOf parses a port, 0 when absent or invalid.
-func portOf(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
-}
