@@ -86,7 +86,8 @@ type route struct {
 	name, path string
 	gw         *gateway.Gateway
 	up         upstream.Upstream
-	guard      *guard // nil on open routes
+	guard      *guard     // nil on open routes
+	fwd        *forwarder // sessions owned by other replicas (local servers with state.replica_url)
 }
 
 // New builds every part from cfg. Nothing listens until Run. If it fails,
@@ -185,6 +186,19 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Keyring, version string) error {
 	cfg, origin := a.cfg, a.origin
 	replica := replicaID()
+	var fwd *forwarder
+	if cfg.State.ReplicaURL != "" {
+		// Sessions of local servers name this replica as their owner;
+		// the others forward to it.
+		replica = strings.TrimSuffix(cfg.State.ReplicaURL, "/")
+		secrets, err := a.sessionSecrets()
+		if err != nil {
+			return err
+		}
+		if fwd, err = newForwarder(replica, keyring, secrets, a.log.With("component", "forwarding")); err != nil {
+			return err
+		}
+	}
 	var deny session.Denylist
 	if a.rdb != nil {
 		// Replicas share the denylist: a session deleted on one is 404 on
@@ -215,6 +229,9 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		up = a.observeUpstream(s, up)
 		// The route owns the upstream from here: closeAll closes it.
 		r := &route{name: s.Name, path: s.Path, up: up, guard: g0}
+		if s.Stdio != nil {
+			r.fwd = fwd
+		}
 		a.routes = append(a.routes, r)
 		g, err := gateway.New(gateway.Options{
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring, Denylist: deny,
@@ -294,6 +311,16 @@ func (a *App) secret(ref config.SecretRef) ([]byte, error) {
 // sessionKeyring builds the keyring from configured secrets, or from a
 // secret generated once and kept in the state directory.
 func (a *App) sessionKeyring() (*session.Keyring, error) {
+	secrets, err := a.sessionSecrets()
+	if err != nil {
+		return nil, err
+	}
+	return session.NewKeyring(secrets...)
+}
+
+// sessionSecrets returns sessions.secrets, or the secret generated once
+// and kept in the state directory; the first one seals.
+func (a *App) sessionSecrets() ([][]byte, error) {
 	var secrets [][]byte
 	for i, ref := range a.cfg.Sessions.Secrets {
 		s, err := a.secret(ref)
@@ -309,7 +336,7 @@ func (a *App) sessionKeyring() (*session.Keyring, error) {
 		}
 		secrets = append(secrets, s)
 	}
-	return session.NewKeyring(secrets...)
+	return secrets, nil
 }
 
 // loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)
@@ -355,11 +382,18 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		}
 	}
 	for _, r := range a.routes {
+		var h http.Handler = r.gw
+		if r.guard != nil {
+			h = protect(r.guard, &a.origin, h)
+		}
+		if r.fwd != nil {
+			// Before authentication: the owner authenticates.
+			h = r.fwd.wrap(h)
+		}
+		mux.Handle(r.path, h)
 		if r.guard == nil {
-			mux.Handle(r.path, r.gw)
 			continue
 		}
-		mux.Handle(r.path, protect(r.guard, &a.origin, r.gw))
 		// RFC 9728 section 3: the path-suffixed well-known URI; the root
 		// one too when a single route is protected.
 		for _, p := range r.guard.prm.Paths() {

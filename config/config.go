@@ -89,6 +89,15 @@ type State struct {
 	// tokens that may have been revoked meanwhile. Tokens of other issuers
 	// are not affected. Default 3s.
 	RevocationMaxStaleness Duration `yaml:"revocation_max_staleness"`
+	// ReplicaURL is this replica's own base URL as the other replicas
+	// reach it (http://10.0.0.7:8080), when several replicas serve the
+	// same clients. A legacy session of a local (stdio) server lives in
+	// the process of the replica that created it: that replica's URL is
+	// sealed into the session id, and any other replica forwards the
+	// session's POST, GET and DELETE there, streaming. Empty: one replica
+	// (sessions of local servers are served where they land; another
+	// replica answers 404).
+	ReplicaURL string `yaml:"replica_url"`
 }
 
 // HTTP configures the listener and per-request limits.
@@ -204,6 +213,12 @@ type RouteAuth struct {
 	// section 7): plain Bearer tokens are refused. Needs required.
 	// DPoP-bound tokens are accepted (with their proof) on every route.
 	RequireDPoP bool `yaml:"require_dpop"`
+	// DPoPNonce makes every DPoP proof at this route carry a nonce the
+	// gateway issued (RFC 9449 section 9): the first DPoP request is
+	// answered 401 use_dpop_nonce with a DPoP-Nonce header, and every
+	// accepted one carries the next nonce. Nonces are sealed with the
+	// session secrets, so every replica accepts every replica's nonces.
+	DPoPNonce bool `yaml:"dpop_nonce"`
 	// Scopes are needed for any request on the route (announced in 401
 	// challenges and the protected resource metadata). With the embedded
 	// authorization server every signed-in user may hold them. Default,
@@ -632,6 +647,11 @@ func (s State) validate(add addFunc) {
 	}
 	if s.Redis != "" && !strings.HasPrefix(s.Redis, "redis://") && !strings.HasPrefix(s.Redis, "rediss://") {
 		add("state.redis", "must be a redis:// or rediss:// URL")
+	}
+	if s.ReplicaURL != "" {
+		if u, err := url.Parse(s.ReplicaURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			add("state.replica_url", "must be an http or https base URL without path, got %q", s.ReplicaURL)
+		}
 	}
 }
 

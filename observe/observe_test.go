@@ -72,8 +72,10 @@ func run(t *testing.T, tel *Telemetry, rec *recorder, c *gateway.Call, stdio boo
 	t.Helper()
 	up := tel.Upstream(rec, UpstreamOptions{Route: "r", Stdio: stdio})
 	dispatch := func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
-		return up.Post(ctx, &upstream.Request{Body: c.Msg.Raw, Messages: []*jsonrpc.Message{c.Msg},
-			ProtocolVersion: c.Version, Header: http.Header{"Traceparent": c.Header["Traceparent"], "Baggage": c.Header["Baggage"]}})
+		req := upstream.Forward(c.Msg)
+		req.ProtocolVersion = c.Version
+		req.Header = http.Header{"Traceparent": c.Header["Traceparent"], "Baggage": c.Header["Baggage"]}
+		return up.Post(ctx, req)
 	}
 	pass := func(next gateway.Handler) gateway.Handler { return next }
 	h := tel.Middleware("r")(tel.Policy("scopes", pass)(dispatch))
@@ -158,10 +160,11 @@ func TestTraceContextAcrossTheGateway(t *testing.T) {
 			// What went upstream: the CLIENT span's context, in _meta and
 			// in the header; never the caller's, nor its baggage beyond the
 			// allow list.
-			meta, _ := jsonx.Get(rec.got.Messages[0].Params, "_meta")
-			if !bytes.Equal(rec.got.Body, rec.got.Messages[0].Raw) {
-				t.Error("Body and Messages disagree")
+			sent, err := rec.got.Message()
+			if err != nil || !bytes.Equal(rec.got.Body, sent.Raw) {
+				t.Fatalf("the upstream cannot read what it was sent: %v", err)
 			}
+			meta, _ := jsonx.Get(sent.Params, "_meta")
 			want := "00-" + client.SpanContext.TraceID().String() + "-" + client.SpanContext.SpanID().String() + "-01"
 			if got := metaCarrier(meta).Get(MetaTraceparent); got != want {
 				t.Errorf("_meta.traceparent = %q, want %q", got, want)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
-	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
 )
 
@@ -37,8 +36,8 @@ type UpstreamOptions struct {
 // the gateway's own span context: W3C traceparent, tracestate and (allowed)
 // baggage headers replace whatever the client sent, and for stdio and
 // 2026-07-28 upstreams the same values are written into params._meta
-// (MCP 2026-07-28 basic "_meta", SEP-414). Batches, GET streams and
-// deletes carry the context in headers only.
+// (MCP 2026-07-28 basic "_meta", SEP-414). GET streams and deletes
+// carry the context in headers only.
 func (t *Telemetry) Upstream(up upstream.Upstream, o UpstreamOptions) upstream.Upstream {
 	u := &tracedUpstream{Upstream: up, t: t, o: o, route: attribute.String(AttrRoute, o.Route)}
 	transport := TransportTCP
@@ -79,13 +78,13 @@ func (u *tracedUpstream) headers(ctx context.Context, h http.Header) http.Header
 }
 
 func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
-	if len(req.Messages) != 1 || req.Messages[0].Method == "" {
+	m, err := req.Message()
+	if err != nil || m.Method == "" {
 		r := *req
 		r.Header = u.headers(ctx, req.Header)
 		return u.Upstream.Post(ctx, &r)
 	}
 	start := time.Now()
-	m := req.Messages[0]
 	var name string
 	if m.Method == "tools/call" || m.Method == "prompts/get" {
 		if v, ok := jsonx.Get(m.Params, "name"); ok {
@@ -140,24 +139,16 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 	return o.wrap(reply), nil
 }
 
-// injectBody writes ctx's trace context into the message's params._meta,
-// keeping Body and Messages in agreement.
+// injectBody writes ctx's trace context into the message's params._meta.
+// The upstream decodes the new Body again (upstream.Request.Message).
 func (u *tracedUpstream) injectBody(ctx context.Context, r *upstream.Request) error {
 	carrier := propagation.MapCarrier{}
 	u.t.prop.Inject(ctx, carrier)
-	raw := r.Body
-	if len(raw) == 0 {
-		raw = r.Messages[0].Raw
-	}
-	out, err := injectMeta(raw, carrier)
-	if err != nil || len(out) == len(raw) && string(out) == string(raw) {
-		return err
-	}
-	m, err := jsonrpc.Decode(out, jsonrpc.Limits{})
+	out, err := injectMeta(r.Body, carrier)
 	if err != nil {
 		return err
 	}
-	r.Body, r.Messages = out, []*jsonrpc.Message{m}
+	r.Body = out
 	return nil
 }
 
