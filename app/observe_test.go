@@ -547,7 +547,9 @@ scrape_configs:
 		{`sum(mcpfort_ratelimit_rejections_total{mcpfort_route="local"})`, "2"},
 		{`sum(mcpfort_policy_decisions_total{mcpfort_policy="rate_limit",mcpfort_decision="deny"})`, "2"},
 		{`count(mcpfort_stdio_queue_depth{mcpfort_route="local"})`, "2"},
-		{`sum(mcp_server_operation_duration_seconds_count{mcp_method_name="tools/call",gen_ai_tool_name="echo"})`, "5"},
+		// Refused calls carry no tool name: a client may name any tool.
+		{`sum(mcp_server_operation_duration_seconds_count{mcp_method_name="tools/call"})`, "5"},
+		{`sum(mcp_server_operation_duration_seconds_count{mcp_method_name="tools/call",gen_ai_tool_name="echo"})`, "3"},
 		{`sum(mcp_client_operation_duration_seconds_count{mcp_method_name="tools/call",network_transport="pipe"})`, "3"},
 		{`sum(mcpfort_token_validations_total{mcpfort_result="ok"}) > 0`, ""},
 		{`sum(rate(mcpfort_requests_total{mcpfort_route="local"}[1m])) > 0`, ""},
