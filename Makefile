@@ -4,7 +4,7 @@ GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin
 
-.PHONY: all build run test vet staticcheck unit node-deps conformance bench clean
+.PHONY: all build run test vet staticcheck unit node-deps test-peers conformance bench clean
 
 all: build
 
@@ -40,7 +40,12 @@ node-deps:
 		fi; \
 	done
 
-unit: node-deps
+# Jaeger, the trace backend of the tracing tests, built from its Go module
+# once (scripts/jaeger.sh; the Go build cache keeps rebuilds quick).
+test-peers:
+	@scripts/jaeger.sh >/dev/null
+
+unit: node-deps test-peers
 	$(GO) test -race -timeout 15m ./...
 	$(GO) test -tags jsonxcount -run TestScansPerCall ./gateway/
 	cd resourceserver/examples/gosdk && $(GO) test -race ./...

@@ -32,6 +32,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 	"github.com/mcpfort/mcpfort/gateway/upstream/sse"
 	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/observe"
 	"github.com/mcpfort/mcpfort/resourceserver"
 	"github.com/mcpfort/mcpfort/storage"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
@@ -77,6 +78,9 @@ type App struct {
 	revs                *revocations // nil without the embedded authorization server
 	pinning             *pinning.Policy
 	audit               *audit.Log
+	tel                 *observe.Telemetry
+	pools               []namedPool // stdio pools, for their gauges
+	metricsAddr         net.Addr    // the metrics listener, once Run bound it
 	console             io.Writer
 	now                 func() time.Time
 }
@@ -113,6 +117,9 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		}
 	}()
 	if err := a.prepareState(); err != nil {
+		return nil, err
+	}
+	if err := a.buildTelemetry(o.Version); err != nil {
 		return nil, err
 	}
 	hdr := clientip.XForwardedFor
@@ -164,6 +171,9 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		return nil, err
 	}
 	if err := a.buildRoutes(verifier, keyring, o.Version); err != nil {
+		return nil, err
+	}
+	if err := a.observeGauges(); err != nil {
 		return nil, err
 	}
 	h, err := a.buildHandler(o.Version)
@@ -220,6 +230,7 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		if err != nil {
 			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
+		up = a.observeUpstream(s, up)
 		// The route owns the upstream from here: closeAll closes it.
 		r := &route{name: s.Name, path: s.Path, up: up, guard: g0}
 		if s.Stdio != nil || s.SSE != nil {
@@ -442,21 +453,13 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		// The authorization server routes its own endpoints and
 		// well-known documents; more specific patterns (routes, health,
 		// protected resource metadata) win over this one.
-		mux.Handle("/", a.as)
+		mux.Handle("/", a.tel.AuthServer(a.as, authServerRoutes(a.cfg.EmbeddedIssuer())))
 	}
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"status":"ok","version":%q}`+"\n", version)
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "application/json")
-		if !a.ready.Load() {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			io.WriteString(w, `{"status":"unavailable"}`+"\n")
-			return
-		}
-		io.WriteString(w, `{"status":"ready"}`+"\n")
-	})
+	mux.HandleFunc("GET /readyz", a.readyz)
 	// The edge chain, outermost first: draining what a handler left of a
 	// request body (so a 413 or 401 reaches a client still sending),
 	// panic recovery, security headers (on every answer, challenges
@@ -465,7 +468,10 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return transport.DrainBody(recoverer(a.log, sh.Wrap(mux)), 4*int64(a.cfg.HTTP.MaxBody), 0), nil
+	// Outermost of all, the request id and the access log, so that every
+	// answer carries the id and is logged, panics included.
+	h := transport.DrainBody(recoverer(a.log, sh.Wrap(observe.Routed(mux))), 4*int64(a.cfg.HTTP.MaxBody), 0)
+	return a.tel.HTTP(h, observe.HTTPOptions{TrustedPeer: a.clientIP.TrustedPeer}), nil
 }
 
 // recoverer turns a panic in a handler into a 500 and a log line instead
@@ -505,6 +511,13 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		MaxHeaderBytes:    int(a.cfg.HTTP.MaxHeaderBytes),
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
+	stopMetrics, err := a.serveMetrics(ctx)
+	if err != nil {
+		_ = ln.Close()
+		a.closeAll(context.Background())
+		return err
+	}
+	defer stopMetrics()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	asCtx, stopAS := context.WithCancel(context.Background())

@@ -71,12 +71,18 @@ func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error)
 	if err != nil {
 		return nil, err
 	}
+	// missMarker under the cache and observedVerifier over it tell a
+	// cache hit from a verification, for the token metrics.
 	co := resourceserver.CacheOptions{MaxEntries: ac.CacheMaxEntries, MaxAge: ac.CacheMaxAge.D()}
 	if a.revs != nil {
 		// The embedded server's revocations apply to cached tokens too.
 		co.Revocations = a.revs.checker(a.as)
 	}
-	return resourceserver.NewCache(multi, co)
+	cache, err := resourceserver.NewCache(missMarker{multi}, co)
+	if err != nil {
+		return nil, err
+	}
+	return observedVerifier{Verifier: cache, tel: a.tel}, nil
 }
 
 // ruleClaims lists the claims that some route's rules decide on, which

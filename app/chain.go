@@ -3,6 +3,7 @@ package app
 import (
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/observe"
 )
 
 // chain builds a route's MCP-plane policies, outermost first. This list is
@@ -26,23 +27,28 @@ import (
 //
 // scopes is the route's scope policy (nil on open routes).
 func (a *App) chain(s config.Server, scopes gateway.Middleware) ([]gateway.Middleware, error) {
-	order := []func(config.Server) (gateway.Middleware, error){
-		a.auditPolicy,
-		func(config.Server) (gateway.Middleware, error) { return scopes, nil },
-		a.rateLimitPolicy,
-		a.toolFilterPolicy,
-		a.schemaPolicy,
-		a.pinningPolicy,
-		a.piiRoutePolicy,
+	order := []struct {
+		name  string
+		build func(config.Server) (gateway.Middleware, error)
+	}{
+		{"audit", a.auditPolicy},
+		{"scopes", func(config.Server) (gateway.Middleware, error) { return scopes, nil }},
+		{observe.PolicyRateLimit, a.rateLimitPolicy},
+		{"tool_filter", a.toolFilterPolicy},
+		{"schema", a.schemaPolicy},
+		{"pinning", a.pinningPolicy},
+		{"pii", a.piiRoutePolicy},
 	}
-	var chain []gateway.Middleware
-	for _, build := range order {
-		m, err := build(s)
+	// Outside them all, the route's SERVER span and operation metrics;
+	// each policy gets a span and a decision count of its own.
+	chain := []gateway.Middleware{a.tel.Middleware(s.Name)}
+	for _, p := range order {
+		m, err := p.build(s)
 		if err != nil {
 			return nil, err
 		}
 		if m != nil {
-			chain = append(chain, m)
+			chain = append(chain, a.tel.Policy(p.name, m))
 		}
 	}
 	return chain, nil

@@ -49,6 +49,7 @@ func (a *App) stdioUpstream(s config.Server) (upstream.Upstream, error) {
 		_ = sessions.Close(context.Background())
 		return nil, err
 	}
+	a.pools = append(a.pools, namedPool{s.Name, "sessions", sessions}, namedPool{s.Name, "stateless", stateless})
 	up, err := local.New(local.Options{Sessions: sessions, Stateless: stateless, Logger: base.Logger})
 	if err != nil {
 		_ = sessions.Close(context.Background())

@@ -10,6 +10,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/pii"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
+	"github.com/mcpfort/mcpfort/transport"
 )
 
 // buildPinning builds the one pinning policy shared by the routes that
@@ -101,7 +102,7 @@ func (a *App) buildAudit(ctx context.Context) error {
 	}
 	opts := audit.Options{Sink: store, RecordArguments: ac.RecordArguments, RecordResults: ac.RecordResults,
 		AllowUnrecorded: ac.AllowUnrecorded, QueueSize: ac.QueueSize, Logger: a.log.With("component", "audit"),
-		HeadInterval: ac.Heads.Interval.D()}
+		HeadInterval: ac.Heads.Interval.D(), RequestID: transport.RequestID, TraceID: traceID}
 	if heads != nil {
 		opts.Heads = heads
 	}
@@ -134,4 +135,12 @@ func orDefaultPII(p *config.PII) *config.PII {
 		return &config.PII{}
 	}
 	return p
+}
+
+// traceID is the trace id the call's SERVER span recorded for the request.
+func traceID(ctx context.Context) string {
+	if rl := transport.RequestLogFrom(ctx); rl != nil {
+		return rl.TraceID
+	}
+	return ""
 }

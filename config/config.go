@@ -50,6 +50,8 @@ type Config struct {
 	Pinning PinningStore `yaml:"pinning"`
 	// Audit configures the audit log.
 	Audit Audit `yaml:"audit"`
+	// Observability configures traces, metrics and the access log.
+	Observability Observability `yaml:"observability"`
 	// Servers are the upstream MCP servers mcpfort fronts, one route each.
 	Servers []Server `yaml:"servers"`
 
@@ -510,6 +512,10 @@ func (c *Config) applyDefaults() {
 	if c.RateLimit.Timeout == 0 {
 		c.RateLimit.Timeout = Duration(250 * time.Millisecond)
 	}
+	if c.Observability.AccessLog == nil {
+		on := true
+		c.Observability.AccessLog = &on
+	}
 	for i := range c.Servers {
 		c.serverDefaults(&c.Servers[i])
 	}
@@ -638,6 +644,7 @@ func (c *Config) Validate() error {
 	c.HTTP.validate(add)
 	c.Sessions.validate(add)
 	c.Auth.validate(add)
+	c.validateObservability(add)
 	if len(c.Servers) == 0 {
 		add("servers", "at least one server is required")
 	}

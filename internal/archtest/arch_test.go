@@ -54,6 +54,7 @@ var layers = []struct {
 	{"servers", []unit{{"gateway", gatewaySide}, {"authserver", asSide}}},
 	{"policy helpers", []unit{{"gateway/policy/internal", gatewaySide}}},
 	{"policies", []unit{{"gateway/policy/*", gatewaySide}}},
+	{"observability", []unit{{"observe", gatewaySide}}},
 	{"configuration", []unit{{"config", common}}},
 	{"wiring", []unit{{"app", wiring}}},
 	{"programs", []unit{{"cmd/*", wiring}, {"bench", wiring}, {"internal/archtest", wiring}}},
@@ -86,6 +87,10 @@ var thirdParty = []struct {
 	{"golang.org/x/sys", []string{"gateway/upstream/stdio", "gateway/upstream/remote"}},
 	{"go.yaml.in/yaml/v3", []string{"config", "gateway/policy/pinning"}},
 	{"github.com/google/go-cmp", []string{"storage/storagetest"}},
+	// OpenTelemetry SDK, OTLP exporters and the Prometheus exposition:
+	// one package owns telemetry, so nothing else pays for it.
+	{"go.opentelemetry.io/otel", []string{"observe"}},
+	{"github.com/prometheus/client_golang", []string{"observe"}},
 	{"github.com/modelcontextprotocol/go-sdk", []string{"internal/everything", "cmd/mcpfort-everything",
 		"gateway/upstream/stdio/internal/testserver", "gateway/policy/internal/policytest", "bench/peers/gosdk"}},
 }

@@ -114,6 +114,8 @@ func (e *everything) addTools() {
 		return textResult("region=" + in.Region), nil
 	})
 
+	e.addNoArgTool("test_trace_context", "Reports the W3C trace context the request carried: params._meta traceparent, tracestate and baggage (2026-07-28 basic _meta, SEP-414) and, over HTTP, the traceparent, tracestate and baggage headers", traceContext)
+
 	// 2026-07-28 diagnostics used by the server-stateless scenario (SEP-2575).
 	e.addNoArgTool("test_missing_capability", "Requires the sampling client capability; without it the call fails with -32021 MissingRequiredClientCapability (SEP-2575)", missingCapability)
 	e.addNoArgTool("test_streaming_elicitation", "Streams progress while the call runs; the response stream carries only notifications and the result, never independent requests (SEP-2575)", e.streamingElicitation)
@@ -444,3 +446,24 @@ func (e *everything) triggerPromptChange(context.Context, *mcp.CallToolRequest) 
 
 // errInvalidState is returned for requestState that fails verification.
 var errInvalidState = errors.New("invalid requestState")
+
+// traceContext answers with the trace context the call arrived with, so a
+// test can check what a gateway in front propagated.
+func traceContext(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	out := map[string]string{}
+	for _, k := range []string{"traceparent", "tracestate", "baggage"} {
+		if v, ok := req.Params.Meta[k].(string); ok {
+			out["meta_"+k] = v
+		}
+		if req.Extra != nil && req.Extra.Header != nil {
+			if v := req.Extra.Header.Get(k); v != "" {
+				out["header_"+k] = v
+			}
+		}
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		return nil, err
+	}
+	return textResult(string(b)), nil
+}

@@ -138,6 +138,13 @@ func (r *Resolver) Addr(req *http.Request) (a netip.Addr, ok bool) {
 	return client, true
 }
 
+// TrustedPeer reports whether the request's direct peer is a trusted
+// proxy, whose forwarding headers (and request id) may be believed.
+func (r *Resolver) TrustedPeer(req *http.Request) bool {
+	a, ok := peerAddr(req.RemoteAddr)
+	return ok && r.Trusted(a)
+}
+
 // String returns Addr as text, or RemoteAddr itself when that is not an
 // address. It fits authserver.Options.ClientIP.
 func (r *Resolver) String(req *http.Request) string {

@@ -68,6 +68,9 @@ type Options struct {
 	// RequestID returns the edge's request id for a call's context. If nil,
 	// records carry only the JSON-RPC id.
 	RequestID func(context.Context) string
+	// TraceID returns the W3C trace id of a call's context (hex), so a
+	// record leads to its trace. If nil, records carry none.
+	TraceID func(context.Context) string
 	// Heads, if set, receives the chain head (an anchor for Verify kept
 	// outside the database) when the log starts, every HeadInterval while
 	// records are written, after CheckpointEvery records, and on Close.
@@ -314,6 +317,9 @@ func (l *Log) begin(ctx context.Context, c *gateway.Call, start time.Time) entry
 	e := entry{rec: r}
 	if l.opts.RequestID != nil {
 		r.RequestID = l.opts.RequestID(ctx)
+	}
+	if l.opts.TraceID != nil {
+		r.TraceID = l.opts.TraceID(ctx)
 	}
 	if p := c.Principal; p != nil {
 		r.Issuer, r.Subject, r.Client = p.Issuer, p.Subject, p.ClientID

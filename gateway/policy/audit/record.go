@@ -51,6 +51,8 @@ type Record struct {
 	// JSON-RPC id.
 	RequestID string `json:"request_id,omitempty"`
 	RPCID     string `json:"rpc_id,omitempty"`
+	// TraceID is the W3C trace id of the call's span, when tracing is on.
+	TraceID string `json:"trace_id,omitempty"`
 	// Issuer, Subject and Client identify the principal ("" when the route
 	// is open).
 	Issuer  string `json:"issuer,omitempty"`
@@ -85,7 +87,8 @@ type Record struct {
 	Hash     string `json:"hash"`
 }
 
-// canonical is the hashed form of a record: every field, always present,
+// canonical is the hashed form of a record: every field, always present
+// (trace_id only when set),
 // time as integer microseconds, in RFC 8785 canonical JSON.
 type canonical struct {
 	Seq       int64  `json:"seq"`
@@ -107,6 +110,9 @@ type canonical struct {
 	Arguments string `json:"arguments"`
 	Result    string `json:"result"`
 	PrevHash  string `json:"prev_hash"`
+	// TraceID is present only when set, so records written before it
+	// existed keep their canonical form and hash.
+	TraceID string `json:"trace_id,omitempty"`
 }
 
 // Hash prefixes.
@@ -212,6 +218,10 @@ func appendCanonical(b []byte, r *Record) []byte {
 	b = num(b, "time_us", r.Time.UnixMicro())
 	b = append(b, ',')
 	b = str(b, "tool", r.Tool)
+	if r.TraceID != "" {
+		b = append(b, ',')
+		b = str(b, "trace_id", r.TraceID)
+	}
 	return append(b, '}')
 }
 
@@ -224,14 +234,14 @@ func fromCanonical(raw []byte) (Record, error) {
 	return Record{Seq: c.Seq, Time: time.UnixMicro(c.TimeUS).UTC(), RequestID: c.RequestID, RPCID: c.RPCID, Issuer: c.Issuer,
 		Subject: c.Subject, Client: c.Client, Server: c.Server, Method: c.Method, Tool: c.Tool, ArgsHash: c.ArgsHash,
 		Decision: c.Decision, Reason: c.Reason, Status: c.Status, ErrorCode: c.ErrorCode, LatencyMicros: c.LatencyUS,
-		Arguments: c.Arguments, Result: c.Result, PrevHash: c.PrevHash}, nil
+		Arguments: c.Arguments, Result: c.Result, PrevHash: c.PrevHash, TraceID: c.TraceID}, nil
 }
 
 // sanitize makes every string storable and hashable the same way in both
 // databases: valid UTF-8 (PostgreSQL refuses anything else), no NUL bytes,
 // bounded length.
 func (r *Record) sanitize() {
-	for _, s := range []*string{&r.RequestID, &r.RPCID, &r.Issuer, &r.Subject, &r.Client, &r.Server, &r.Method, &r.Tool, &r.Reason} {
+	for _, s := range []*string{&r.RequestID, &r.TraceID, &r.RPCID, &r.Issuer, &r.Subject, &r.Client, &r.Server, &r.Method, &r.Tool, &r.Reason} {
 		*s = clean(*s, 1024)
 	}
 	r.Arguments = clean(r.Arguments, 1<<20)

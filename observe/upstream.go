@@ -1,0 +1,167 @@
+package observe
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/baggage"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/mcp"
+)
+
+// UpstreamOptions describe an upstream for its CLIENT spans.
+type UpstreamOptions struct {
+	// Route is the gateway route the upstream serves.
+	Route string
+	// Stdio is set for a local upstream (network.transport pipe, trace
+	// context in params._meta of every message); otherwise the upstream is
+	// reached over Streamable HTTP (headers, and params._meta for
+	// 2026-07-28 requests).
+	Stdio bool
+	// Address and Port name a remote upstream (server.address,
+	// server.port).
+	Address string
+	Port    int
+}
+
+// Upstream wraps up so that each message sent upstream gets a CLIENT span
+// ("{mcp.method.name} {target}", semantic-conventions docs/gen-ai/mcp.md,
+// "Client") and the mcp.client.operation.duration histogram, and carries
+// the gateway's own span context: W3C traceparent, tracestate and (allowed)
+// baggage headers replace whatever the client sent, and for stdio and
+// 2026-07-28 upstreams the same values are written into params._meta
+// (MCP 2026-07-28 basic "_meta", SEP-414). GET streams and deletes
+// carry the context in headers only.
+func (t *Telemetry) Upstream(up upstream.Upstream, o UpstreamOptions) upstream.Upstream {
+	u := &tracedUpstream{Upstream: up, t: t, o: o, route: attribute.String(AttrRoute, o.Route)}
+	transport := TransportTCP
+	if o.Stdio {
+		transport = TransportPipe
+	}
+	u.transport = attribute.String(AttrNetworkTransport, transport)
+	return u
+}
+
+type tracedUpstream struct {
+	upstream.Upstream
+	t         *Telemetry
+	o         UpstreamOptions
+	route     attribute.KeyValue
+	transport attribute.KeyValue
+}
+
+// headers returns h with the trace context replaced by ctx's.
+func (u *tracedUpstream) headers(ctx context.Context, h http.Header) http.Header {
+	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 &&
+		h["Traceparent"] == nil && h["Tracestate"] == nil && h["Baggage"] == nil {
+		return h // nothing to set or remove
+	}
+	out := make(http.Header, len(h)+2)
+	for k, v := range h {
+		switch k {
+		case "Traceparent", "Tracestate", "Baggage":
+		default:
+			out[k] = v
+		}
+	}
+	u.t.prop.Inject(ctx, propagation.HeaderCarrier(out))
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
+	m, err := req.Message()
+	if err != nil || m.Method == "" {
+		r := *req
+		r.Header = u.headers(ctx, req.Header)
+		return u.Upstream.Post(ctx, &r)
+	}
+	start := time.Now()
+	var name string
+	if m.Method == "tools/call" || m.Method == "prompts/get" {
+		if v, ok := jsonx.Get(m.Params, "name"); ok {
+			name, _ = jsonx.String(v)
+		}
+	}
+	spanName := m.Method
+	if name != "" {
+		spanName += " " + name
+	}
+	ctx, span := u.t.tracer.Start(ctx, spanName, clientKind)
+	if span.IsRecording() {
+		a := []attribute.KeyValue{attribute.String(AttrMCPMethodName, m.Method), u.route, u.transport}
+		if req.ProtocolVersion != "" {
+			a = append(a, attribute.String(AttrMCPProtocolVersion, req.ProtocolVersion))
+		}
+		if id := requestID(m.ID); id != "" {
+			a = append(a, attribute.String(AttrJSONRPCRequestID, id))
+		}
+		a = appendTarget(a, m.Method, name, "")
+		if u.o.Address != "" {
+			a = append(a, attribute.String(AttrServerAddress, u.o.Address))
+			if u.o.Port != 0 {
+				a = append(a, attribute.Int(AttrServerPort, u.o.Port))
+			}
+		}
+		if !u.o.Stdio {
+			a = append(a, attribute.String(AttrNetworkProtocolName, "http"))
+		}
+		span.SetAttributes(a...)
+	}
+	o := &op{t: u.t, span: span, start: start, id: m.ID, hist: u.t.inst.clientDuration, client: true,
+		labels: labels{route: u.o.Route, method: m.Method, name: name, version: req.ProtocolVersion, transport: u.transport.Value.AsString()}}
+	r := *req
+	r.Header = u.headers(ctx, req.Header)
+	// A legacy HTTP upstream reads the context from the headers; its
+	// messages are rewritten only when the client put context of its own
+	// in _meta, which must not travel on unchanged.
+	if u.o.Stdio || mcp.IsModern(req.ProtocolVersion) || mentionsTrace(m.Params) {
+		if err := u.injectBody(ctx, &r); err != nil {
+			o.fail(err, false)
+			o.finish()
+			return nil, err
+		}
+	}
+	reply, err := u.Upstream.Post(ctx, &r)
+	if err != nil {
+		o.fail(err, false)
+		o.finish()
+		return reply, err
+	}
+	return o.wrap(reply), nil
+}
+
+// injectBody writes ctx's trace context into the message's params._meta.
+// The upstream decodes the new Body again (upstream.Request.Message).
+func (u *tracedUpstream) injectBody(ctx context.Context, r *upstream.Request) error {
+	carrier := propagation.MapCarrier{}
+	u.t.prop.Inject(ctx, carrier)
+	out, err := injectMeta(r.Body, carrier)
+	if err != nil {
+		return err
+	}
+	r.Body = out
+	return nil
+}
+
+func (u *tracedUpstream) Get(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
+	r := *req
+	r.Header = u.headers(ctx, req.Header)
+	return u.Upstream.Get(ctx, &r)
+}
+
+func (u *tracedUpstream) Delete(ctx context.Context, req *upstream.Request) error {
+	r := *req
+	r.Header = u.headers(ctx, req.Header)
+	return u.Upstream.Delete(ctx, &r)
+}
+
+var _ upstream.Upstream = (*tracedUpstream)(nil)
