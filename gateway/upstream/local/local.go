@@ -200,11 +200,14 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 	if req.Key == "" {
 		return u.stateless(ctx, req, m)
 	}
-	// Only initialize starts a session's process: a session this
-	// replica does not hold (its process ended, or another replica runs
-	// it) is gone, never a fresh process that would answer as if
-	// initialised.
-	s, err := u.session(ctx, u.o.Sessions, req, m.Kind == jsonrpc.KindRequest && m.Method == "initialize")
+	// With per_session isolation the client's initialize initializes
+	// the session's own process, so only initialize starts one: a session
+	// this replica does not hold (its process ended, or another replica
+	// runs it) is gone, never a fresh process that would answer as if
+	// initialised. Shared and per-user processes are initialized by the
+	// pool itself, so any replica can attach a session to them.
+	create := u.o.Sessions.Isolation() != stdio.PerSession || m.Kind == jsonrpc.KindRequest && m.Method == "initialize"
+	s, err := u.session(ctx, u.o.Sessions, req, create)
 	if err != nil {
 		return nil, mapErr(err)
 	}
