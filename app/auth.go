@@ -60,7 +60,7 @@ func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error)
 			iv, err := resourceserver.NewIntrospectionVerifier(resourceserver.IntrospectionOptions{
 				Issuer: is.Issuer, Endpoint: in.URL, ClientID: in.ClientID,
 				ClientSecretSource: func() resourceserver.Secret { return resourceserver.Secret(strings.TrimSpace(secret.Value().Reveal())) },
-				Audiences: resources, Logger: a.log, GroupsClaim: is.GroupsClaim, Claims: claims,
+				Audiences:          resources, Logger: a.log, GroupsClaim: is.GroupsClaim, Claims: claims,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("auth.issuers[%d].introspection: %w", i, err)

@@ -13,8 +13,8 @@ import (
 	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/authserver/keys"
 	"github.com/mcpfort/mcpfort/config"
-	"github.com/mcpfort/mcpfort/storage"
 	"github.com/mcpfort/mcpfort/secrets"
+	"github.com/mcpfort/mcpfort/storage"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 )
 
@@ -133,7 +133,7 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 		}
 		opts.Upstream = &authserver.Upstream{Issuer: up.Issuer, ClientID: up.ClientID, ClientSecret: strings.TrimSpace(sec.Value().Reveal()),
 			ClientSecretSource: func() string { return strings.TrimSpace(sec.Value().Reveal()) },
-			Name: up.Name, Scopes: up.Scopes, DisableAutoCreate: up.DisableAutoCreate, GroupsClaim: up.GroupsClaim}
+			Name:               up.Name, Scopes: up.Scopes, DisableAutoCreate: up.DisableAutoCreate, GroupsClaim: up.GroupsClaim}
 	}
 	for _, ti := range ac.TrustedIssuers {
 		opts.TokenExchange.TrustedIssuers = append(opts.TokenExchange.TrustedIssuers, authserver.TrustedIssuer{Issuer: ti.Issuer, JWKSURI: ti.JWKSURI, Audience: ti.Audience})

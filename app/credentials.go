@@ -45,7 +45,7 @@ func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request
 		x, err := credentials.NewTokenExchange(credentials.TokenExchangeOptions{
 			TokenURL: te.TokenURL, ClientID: te.ClientID,
 			ClientSecretSource: func() string { return strings.TrimSpace(secret.Value().Reveal()) },
-			Resource: resource, Audience: te.Audience, Scopes: te.Scopes,
+			Resource:           resource, Audience: te.Audience, Scopes: te.Scopes,
 		})
 		if err != nil {
 			return nil, err
