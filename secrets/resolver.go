@@ -146,6 +146,9 @@ func (r *Resolver) Fetch(ctx context.Context, ref Ref) (Value, error) {
 	if ref.IsZero() {
 		return Value{}, errors.New("empty secret reference")
 	}
+	if ref.Scheme != SchemeEnv && ref.Scheme != SchemeFile && r.o.Backends[ref.Scheme] == nil {
+		return Value{}, fmt.Errorf("the %s backend is not configured or not built into this binary", ref.Scheme)
+	}
 	if err := r.allowed(ref); err != nil {
 		return Value{}, err
 	}
@@ -170,11 +173,7 @@ func (r *Resolver) Fetch(ctx context.Context, ref Ref) (Value, error) {
 		}
 		raw = b
 	default:
-		b := r.o.Backends[ref.Scheme]
-		if b == nil {
-			return Value{}, fmt.Errorf("the %s backend is not configured or not built into this binary", ref.Scheme)
-		}
-		got, err := b.Fetch(ctx, ref)
+		got, err := r.o.Backends[ref.Scheme].Fetch(ctx, ref)
 		if err != nil {
 			return Value{}, err
 		}
@@ -229,15 +228,17 @@ func (r *Resolver) interval(ref Ref) time.Duration {
 // A failed refresh keeps the last good value, is logged (field,
 // reference, error) and counted, and is tried again at the next check.
 func (r *Resolver) Run(ctx context.Context) {
-	tick := min(r.o.FileCheckInterval, r.o.RefreshInterval)
+	// Ticks at a quarter of the shortest interval, so a secret is
+	// refreshed at most a quarter interval late.
+	tick := max(min(r.o.FileCheckInterval, r.o.RefreshInterval)/4, time.Millisecond)
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case now := <-t.C:
-			r.refresh(ctx, now, false)
+		case <-t.C:
+			r.refresh(ctx, time.Now(), false)
 		}
 	}
 }
