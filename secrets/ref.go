@@ -112,7 +112,7 @@ func ParseRef(s string) (Ref, error) {
 		return r, nil
 	}
 	if !strings.HasPrefix(rest, "//") {
-		return r, fmt.Errorf("%q: want %s://...", s, scheme)
+		return r, fmt.Errorf("%q: want %s://NAME", s, scheme)
 	}
 	rest, query, _ := strings.Cut(rest[2:], "?")
 	name, err := url.PathUnescape(rest)
