@@ -289,7 +289,7 @@ func (a *App) sessionKeyring() (*session.Keyring, error) {
 		}
 		return session.NewKeyring(s)
 	}
-	ss := &sessionSecrets{ttl: a.cfg.Sessions.TTL.D(), now: a.now}
+	ss := &sessionRing{ttl: a.cfg.Sessions.TTL.D(), now: a.now}
 	for i, ref := range a.cfg.Sessions.Secrets {
 		s, err := a.secret(context.Background(), fmt.Sprintf("sessions.secrets[%d]", i), ref)
 		if err != nil {
@@ -309,6 +309,28 @@ func (a *App) sessionKeyring() (*session.Keyring, error) {
 		})
 	}
 	return kr, nil
+}
+
+// sessionSecrets returns the current values of sessions.secrets, or the
+// secret generated once and kept in the state directory; the first one
+// seals.
+func (a *App) sessionSecrets() ([][]byte, error) {
+	if len(a.cfg.Sessions.Secrets) == 0 {
+		s, err := loadOrCreateKey(filepath.Join(a.cfg.State.Dir, "session.key"))
+		if err != nil {
+			return nil, fmt.Errorf("session key: %w", err)
+		}
+		return [][]byte{s}, nil
+	}
+	var out [][]byte
+	for i, ref := range a.cfg.Sessions.Secrets {
+		s, err := a.secret(context.Background(), fmt.Sprintf("sessions.secrets[%d]", i), ref)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s.Value().Bytes())
+	}
+	return out, nil
 }
 
 // loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)

@@ -132,8 +132,22 @@ func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, ga
 	// RFC 9449 section 7: DPoP-bound tokens are accepted with their
 	// proofs on every route, and only they where require_dpop is set.
 	// The proof names the route's URL, so a per-route replay cache
-	// suffices.
-	dpopOpts := &resourceserver.DPoPOptions{Replay: &dpop.MemoryReplayCache{}, Required: s.Auth.RequireDPoP}
+	// suffices; replicas share it through state.redis.
+	replay, err := a.dpopReplay("route:" + resource)
+	if err != nil {
+		return nil, nil, err
+	}
+	dpopOpts := &resourceserver.DPoPOptions{Replay: replay, Required: s.Auth.RequireDPoP}
+	if s.Auth.DPoPNonce {
+		secrets, err := a.sessionSecrets()
+		if err != nil {
+			return nil, nil, err
+		}
+		// Purpose: a nonce of one route is no good at another.
+		if dpopOpts.Nonces, err = dpop.NewNonces(dpop.NoncesOptions{Secrets: secrets, Purpose: resource}); err != nil {
+			return nil, nil, err
+		}
+	}
 	prm, err := resourceserver.NewMetadataHandler(resourceserver.MetadataOptions{
 		Resource: resource, AuthorizationServers: issuers, ScopesSupported: supported, ResourceName: s.Name, DPoP: dpopOpts,
 	})
@@ -225,6 +239,7 @@ func protect(g *guard, origin *transport.OriginPolicy, next http.Handler) http.H
 		if tok == "" {
 			tok, _, _ = resourceserver.ParseDPoPAuthorization(r.Header.Get("Authorization"))
 		}
+		g.mw.NextNonce(w, p)
 		ctx := resourceserver.ContextWithPrincipal(r.Context(), p)
 		ctx = context.WithValue(ctx, subjectTokenKey{}, tok)
 		// The server owns this request's header map: drop the token from

@@ -13,6 +13,7 @@ import (
 	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/authserver/keys"
 	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/oauth/dpop"
 	"github.com/mcpfort/mcpfort/secrets"
 	"github.com/mcpfort/mcpfort/storage"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
@@ -54,6 +55,9 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	}
 	if a.revs != nil {
 		opts.Revoker = a.revs
+	}
+	if err := a.authServerDPoP(&opts); err != nil {
+		return err
 	}
 	if err := a.authServerLimits(&opts); err != nil {
 		return err
@@ -98,7 +102,7 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	for i, c := range ac.Clients {
 		sc := authserver.StaticClient{ID: c.ID, Name: c.Name, RedirectURIs: c.RedirectURIs, GrantTypes: c.GrantTypes,
 			TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, JWKSURI: c.JWKSURI, SkipConsent: c.SkipConsent,
-			Scopes: c.Scopes, ResourceServer: c.ResourceServer}
+			DPoPBoundAccessTokens: c.DPoPBoundAccessTokens, Scopes: c.Scopes, ResourceServer: c.ResourceServer}
 		for _, r := range c.Resources {
 			uri, err := a.resourceURI(r)
 			if err != nil {
@@ -138,6 +142,9 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	for _, ti := range ac.TrustedIssuers {
 		opts.TokenExchange.TrustedIssuers = append(opts.TokenExchange.TrustedIssuers, authserver.TrustedIssuer{Issuer: ti.Issuer, JWKSURI: ti.JWKSURI, Audience: ti.Audience})
 	}
+	for _, p := range ac.IdentityProviders {
+		opts.IdentityProviders = append(opts.IdentityProviders, authserver.IdentityProvider{Issuer: p.Issuer, JWKSURI: p.JWKSURI})
+	}
 	as, err := authserver.New(ctx, opts)
 	if err != nil {
 		return fmt.Errorf("authserver: %w", err)
@@ -176,6 +183,32 @@ func (a *App) authServerLimits(opts *authserver.Options) error {
 	// authorization server share counts; two servers on one Redis do not.
 	opts.RateLimiter = redisstate.NewCounter(rdb, redisstate.CounterOptions{KeyPrefix: "mcpfort:count:" + a.cfg.EmbeddedIssuer() + ":", Timeout: redisTimeout})
 	return nil
+}
+
+// authServerDPoP sets DPoP at the token endpoint (authserver.dpop): server
+// nonces, and, with state.redis, one proof replay cache for all replicas
+// (RFC 9449 section 11.1), keyed by issuer.
+func (a *App) authServerDPoP(opts *authserver.Options) error {
+	d := a.cfg.AuthServer.DPoP
+	opts.DPoP.RequireNonce, opts.DPoP.NonceLifetime = d.RequireNonce, d.NonceLifetime.D()
+	replay, err := a.dpopReplay("as:" + a.cfg.EmbeddedIssuer())
+	opts.DPoP.Replay = replay
+	return err
+}
+
+// dpopReplay returns the DPoP proof replay cache for one verifier (the
+// token endpoint, or a route): in Redis when replicas share state.redis,
+// so that a proof cannot be replayed once per replica, otherwise in
+// memory. Proof keys are scoped by name as well as by htu.
+func (a *App) dpopReplay(name string) (dpop.ReplayCache, error) {
+	rdb, err := a.redis()
+	if err != nil {
+		return nil, err
+	}
+	if rdb == nil {
+		return &dpop.MemoryReplayCache{}, nil
+	}
+	return redisstate.NewDPoPReplay(rdb, redisstate.DPoPReplayOptions{KeyPrefix: "mcpfort:dpop:" + name + ":", Timeout: redisTimeout}), nil
 }
 
 // kek returns a key-encryption key: from its reference, or from

@@ -216,3 +216,110 @@ func TestDPoPThroughGateway(t *testing.T) {
 		t.Errorf("refreshed token: %d %q", status, wa)
 	}
 }
+
+// TestDPoPAcrossReplicas: two replicas of one deployment (one issuer, one
+// state directory, the same session secrets, one Redis) with dpop_nonce
+// on. A nonce issued by one replica is accepted by the other, and a proof
+// used at one replica is a replay at the other, at the gateway and at the
+// token endpoint (RFC 9449 sections 9 and 11.1).
+func TestDPoPAcrossReplicas(t *testing.T) {
+	t.Setenv("MCPFORT_TEST_SESSION_SECRET", strings.Repeat("d", 40))
+	dir := t.TempDir()
+	ports := []int{freePort(t), freePort(t)}
+	var err error
+	public := fmt.Sprintf("http://127.0.0.1:%d", ports[0])
+	var bases []string
+	for i, port := range ports {
+		p := writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:%d
+public_url: %s
+log: {level: error}
+state: {dir: %q, redis: "redis://127.0.0.1:6379/0"}
+sessions: {secrets: [{env: MCPFORT_TEST_SESSION_SECRET}]}
+authserver: {enabled: true}
+servers:
+  - name: everything
+    path: /mcp
+    stdio: {command: [%q]}
+    auth: {dpop_nonce: true}
+  - name: strict
+    path: /strict
+    stdio: {command: [%[4]q]}
+`, port, public, dir, filepath.Join(binDir, "mcpfort-everything")))
+		var cfg *config.Config
+		if i == 0 { // one store: the user is created once
+			cfg = loadWithUsers(t, p, map[string][]string{"ada": nil})
+		} else if cfg, err = config.Load(p); err != nil {
+			t.Fatal(err)
+		}
+		base, stop := start(t, cfg)
+		defer stop()
+		bases = append(bases, base)
+	}
+	key, err := resourceservertest.NewDPoPKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &dpopClient{t: t, base: public, key: key}
+	tok, _, typ := c.signIn(true)
+	if typ != "DPoP" {
+		t.Fatalf("token_type %q", typ)
+	}
+	mcpURL := public + "/mcp" // the htu: the route's public URL on every replica
+	at := func(i int, proof string) (int, http.Header) {
+		t.Helper()
+		body := `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}`
+		req, _ := http.NewRequest("POST", bases[i]+"/mcp", strings.NewReader(body))
+		for k, v := range map[string]string{"Content-Type": "application/json", "Accept": "application/json, text/event-stream",
+			"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/call", "Mcp-Name": "echo", "Authorization": "DPoP " + tok, "DPoP": proof} {
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return resp.StatusCode, resp.Header
+	}
+	withNonce := func(n string) string {
+		return c.proof("POST", mcpURL, tok, func(p *resourceservertest.Proof) { p.Nonce = n })
+	}
+	status, h := at(0, withNonce(""))
+	n1 := h.Get("DPoP-Nonce")
+	if status != 401 || n1 == "" || !strings.Contains(h.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) {
+		t.Fatalf("no nonce: %d %q nonce %q", status, h.Values("WWW-Authenticate"), n1)
+	}
+	proof := withNonce(n1)
+	status, h = at(1, proof)
+	if status != 200 || h.Get("DPoP-Nonce") == "" {
+		t.Fatalf("the other replica refused the first replica's nonce: %d %q", status, h.Values("WWW-Authenticate"))
+	}
+	if status, h := at(0, proof); status != 401 || !strings.Contains(h.Get("WWW-Authenticate"), "invalid_dpop_proof") {
+		t.Errorf("a proof used at one replica was accepted again at the other: %d %q", status, h.Values("WWW-Authenticate"))
+	}
+
+	// The token endpoint: a refresh proof used at one replica is refused
+	// at the other.
+	reg := postJSON(t, bases[0]+"/register", `{"redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}`)
+	if reg["client_id"] == nil {
+		t.Fatalf("register: %v", reg)
+	}
+	tp := c.proof("POST", public+"/token", "", nil)
+	for i, want := range []string{"invalid_grant", "invalid_dpop_proof"} {
+		req, _ := http.NewRequest("POST", bases[i]+"/token", strings.NewReader(url.Values{"grant_type": {"refresh_token"},
+			"refresh_token": {"not-a-token"}, "client_id": {reg["client_id"].(string)}}.Encode()))
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("DPoP", tp)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		_ = json.NewDecoder(resp.Body).Decode(&m)
+		resp.Body.Close()
+		if m["error"] != want {
+			t.Errorf("token request %d with one proof: %v, want %s", i+1, m, want)
+		}
+	}
+}

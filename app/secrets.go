@@ -89,11 +89,11 @@ type SecretCheck struct {
 	Err        error
 }
 
-// sessionSecrets keeps the session keyring in step with its configured
+// sessionRing keeps the session keyring in step with its configured
 // secrets: each rotation puts the new values first and keeps the values
 // they replaced, so that sessions sealed before the rotation still open,
 // until those sessions have expired (sessions.ttl).
-type sessionSecrets struct {
+type sessionRing struct {
 	mu      sync.Mutex
 	current []*secrets.Secret
 	retired []retiredSecret
@@ -108,7 +108,7 @@ type retiredSecret struct {
 
 // values returns the keyring's secrets, newest first: the current values,
 // then the retired ones not yet expired.
-func (s *sessionSecrets) values() [][]byte {
+func (s *sessionRing) values() [][]byte {
 	var out [][]byte
 	now := s.now()
 	s.retired = slices.DeleteFunc(s.retired, func(r retiredSecret) bool { return !now.Before(r.until) })
@@ -121,7 +121,7 @@ func (s *sessionSecrets) values() [][]byte {
 	return out
 }
 
-func (s *sessionSecrets) rotated(old secrets.Value) [][]byte {
+func (s *sessionRing) rotated(old secrets.Value) [][]byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.retired = append(s.retired, retiredSecret{v: old, until: s.now().Add(s.ttl)})

@@ -105,6 +105,7 @@ func (s *Server) initStaticClients() error {
 		m := oauth.ClientMetadata{
 			ClientID: sc.ID, ClientName: sc.Name, RedirectURIs: sc.RedirectURIs, GrantTypes: sc.GrantTypes,
 			TokenEndpointAuthMethod: sc.TokenEndpointAuthMethod, JWKSURI: sc.JWKSURI,
+			DPoPBoundAccessTokens: sc.DPoPBoundAccessTokens,
 		}
 		if sc.JWKS != "" {
 			m.JWKS = json.RawMessage(sc.JWKS)
@@ -271,6 +272,12 @@ func validateMetadata(m *oauth.ClientMetadata, kind clientKind) error {
 			// metadata-document client would mint tokens anonymously).
 			if kind != kindStatic {
 				return bad("grant type %s is available to operator-registered clients only", g)
+			}
+		case oauth.GrantJWTBearer:
+			// Identity assertion grants: the identity provider names the
+			// client in each assertion, and its policy stands for consent.
+			if m.TokenEndpointAuthMethod == oauth.AuthNone {
+				return bad("grant type %s requires a confidential client", g)
 			}
 		default:
 			return bad("unsupported grant type %q", g)

@@ -177,8 +177,17 @@ func TestDPoPNonce(t *testing.T) {
 	if r.status != 400 || r.str("error") != "use_dpop_nonce" || nonce == "" {
 		t.Fatalf("no nonce: %d %s %q", r.status, r.raw, nonce)
 	}
-	if r := cc(nonce); r.status != 200 || r.str("token_type") != "DPoP" {
+	r = cc(nonce)
+	if r.status != 200 || r.str("token_type") != "DPoP" {
 		t.Fatalf("with the nonce: %d %s", r.status, r.raw)
+	}
+	// Section 8.2: the success carries the next nonce, which works.
+	next := r.header.Get("DPoP-Nonce")
+	if next == "" {
+		t.Fatal("a successful token response carries no fresh DPoP-Nonce")
+	}
+	if r := cc(next); r.status != 200 {
+		t.Errorf("with the nonce from the success: %d %s", r.status, r.raw)
 	}
 	if r := cc(nonce[:len(nonce)-2] + "AA"); r.status != 400 || r.str("error") != "use_dpop_nonce" {
 		t.Errorf("forged nonce: %d %s", r.status, r.raw)
@@ -286,5 +295,36 @@ func TestDPoPUserinfo(t *testing.T) {
 	at = plain
 	if st := userinfo("DPoP "+plain, k, nil); st != 401 {
 		t.Errorf("bearer token as DPoP: %d", st)
+	}
+}
+
+// TestDPoPBoundAccessTokensMetadata: a client registered with
+// dpop_bound_access_tokens (RFC 9449 section 5.2) is refused every token
+// request without a proof, gets bound tokens with one, and the member must
+// be a boolean.
+func TestDPoPBoundAccessTokensMetadata(t *testing.T) {
+	e := newEnv(t, nil)
+	if r := e.register(`{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","dpop_bound_access_tokens":"yes"}`, nil); r.status != 400 || r.str("error") != "invalid_client_metadata" {
+		t.Errorf("non-boolean dpop_bound_access_tokens: %d %s", r.status, r.raw)
+	}
+	r := e.register(`{"redirect_uris":["http://127.0.0.1/cb"],"token_endpoint_auth_method":"none","grant_types":["authorization_code","refresh_token"],"dpop_bound_access_tokens":true}`, nil)
+	if r.status != 201 || r.body["dpop_bound_access_tokens"] != true {
+		t.Fatalf("register: %d %s", r.status, r.raw)
+	}
+	id := r.str("client_id")
+	redeem := func(header map[string]string) tokenResult {
+		v, c := pkce()
+		p := url.Values{"response_type": {"code"}, "client_id": {id}, "redirect_uri": {"http://127.0.0.1:61001/cb"},
+			"code_challenge": {c}, "code_challenge_method": {"S256"}, "resource": {resMCP}}
+		q := e.authorize(e.browser(), p)
+		return e.call(tokenCall{form: url.Values{"grant_type": {"authorization_code"}, "code": {q.Get("code")}, "code_verifier": {v},
+			"client_id": {id}, "redirect_uri": {"http://127.0.0.1:61001/cb"}}, header: header})
+	}
+	if r := redeem(nil); r.status != 400 || r.str("error") != "invalid_dpop_proof" {
+		t.Errorf("bound client without a proof: %d %s", r.status, r.raw)
+	}
+	key := newKey(t)
+	if r := redeem(map[string]string{"DPoP": e.tokenProof(key, nil)}); r.status != 200 || r.str("token_type") != "DPoP" || boundTo(t, r.str("access_token")) != key.JKT {
+		t.Errorf("bound client with a proof: %d %s", r.status, r.raw)
 	}
 }

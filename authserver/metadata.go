@@ -59,6 +59,12 @@ func (s *Server) serverMetadata() oauth.ServerMetadata {
 	if !s.opts.Registration.Disable {
 		m.RegistrationEndpoint = u(s.endpoints.register)
 	}
+	if len(s.opts.IdentityProviders) > 0 {
+		// Enterprise-managed authorization: the JWT bearer grant with
+		// the ID-JAG profile.
+		m.GrantTypesSupported = append(m.GrantTypesSupported, oauth.GrantJWTBearer)
+		m.AuthorizationGrantProfilesSupported = []string{oauth.GrantProfileIDJAG}
+	}
 	return m
 }
 

@@ -84,6 +84,10 @@ type Options struct {
 	Registration RegistrationOptions
 	// TokenExchange configures RFC 8693 token exchange.
 	TokenExchange TokenExchangeOptions
+	// IdentityProviders are the enterprise identity providers whose
+	// identity assertion JWT authorization grants (ID-JAG) this server
+	// accepts with the JWT bearer grant. None: the grant is off.
+	IdentityProviders []IdentityProvider
 	// DPoP configures sender-constrained tokens (RFC 9449).
 	DPoP DPoPOptions
 
@@ -215,6 +219,9 @@ type StaticClient struct {
 	// SkipConsent marks a first-party client whose authorizations need no
 	// consent page.
 	SkipConsent bool
+	// DPoPBoundAccessTokens refuses token requests without a DPoP proof
+	// (RFC 9449 section 5.2 dpop_bound_access_tokens).
+	DPoPBoundAccessTokens bool
 	// Resources (URIs) the client may obtain tokens for on its own behalf
 	// (client_credentials) or as token-exchange targets. Required for
 	// those grants: a machine client gets nothing not listed here.
@@ -302,6 +309,17 @@ type TokenExchangeOptions struct {
 	// TrustedIssuers whose access tokens (JWTs) may be exchanged, besides
 	// this server's own.
 	TrustedIssuers []TrustedIssuer
+}
+
+// IdentityProvider is an enterprise identity provider that issues
+// identity assertion JWT authorization grants (ID-JAG,
+// draft-ietf-oauth-identity-assertion-authz-grant; the MCP
+// enterprise-managed authorization extension) for this server.
+type IdentityProvider struct {
+	// Issuer is the expected "iss" claim.
+	Issuer string
+	// JWKSURI is where its signing keys are published. Required.
+	JWKSURI string
 }
 
 // TrustedIssuer is another authorization server whose JWT access tokens

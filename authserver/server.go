@@ -63,6 +63,7 @@ type Server struct {
 
 	upstream *federation
 	trusted  *trustedIssuers
+	idps     *trustedIssuers // ID-JAG issuers (IdentityProviders)
 
 	endpoints endpoints
 
@@ -183,6 +184,16 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 			problems = append(problems, fmt.Errorf("TokenExchange.TrustedIssuers[%d]: this server's own issuer is always trusted", i))
 		}
 	}
+	for i, p := range opts.IdentityProviders {
+		if p.Issuer == "" || p.JWKSURI == "" {
+			problems = append(problems, fmt.Errorf("IdentityProviders[%d]: Issuer and JWKSURI are required", i))
+		}
+		if p.Issuer == opts.Issuer {
+			// draft-ietf-oauth-identity-assertion-authz-grant: an IdP
+			// must not issue access tokens for its own ID-JAGs.
+			problems = append(problems, fmt.Errorf("IdentityProviders[%d]: this server cannot trust its own assertions", i))
+		}
+	}
 	if len(problems) > 0 {
 		return nil, fmt.Errorf("authserver: invalid options: %w", errors.Join(problems...))
 	}
@@ -239,6 +250,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 		s.upstream = newFederation(s, opts.Upstream)
 	}
 	s.trusted = newTrustedIssuers(opts.TokenExchange.TrustedIssuers, opts.HTTPClient, opts.Now)
+	idps := make([]TrustedIssuer, 0, len(opts.IdentityProviders))
+	for _, p := range opts.IdentityProviders {
+		idps = append(idps, TrustedIssuer{Issuer: p.Issuer, JWKSURI: p.JWKSURI})
+	}
+	s.idps = newTrustedIssuers(idps, opts.HTTPClient, opts.Now)
 	s.routes()
 	if s.metadata, err = json.Marshal(s.serverMetadata()); err != nil {
 		return nil, fmt.Errorf("authserver: %w", err)

@@ -15,8 +15,10 @@ import (
 // typed RFC 6749 section 5.2 errors.
 //
 // A request with a valid DPoP proof (RFC 9449 section 5) gets a token of
-// type DPoP bound to the proof's key; a use_dpop_nonce error carries a
-// fresh DPoP-Nonce (section 8).
+// type DPoP bound to the proof's key; a client registered with
+// dpop_bound_access_tokens must send one (section 5.2). With nonces
+// required, a use_dpop_nonce error and every success carry a fresh
+// DPoP-Nonce (sections 8, 8.2).
 func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	f, err := readForm(w, r)
 	if err != nil {
@@ -38,6 +40,12 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		s.failDPoP(w, r, err)
 		return
 	}
+	if jkt == "" && cl.meta.DPoPBoundAccessTokens {
+		// RFC 9449 section 5.2: a client registered with
+		// dpop_bound_access_tokens gets only bound tokens.
+		s.fail(w, r, oauth.NewError(oauthInvalidDPoPProof, "this client is registered for DPoP-bound tokens: a DPoP proof is required"))
+		return
+	}
 	if jkt != "" {
 		r = r.WithContext(context.WithValue(r.Context(), dpopKey{}, jkt))
 	}
@@ -51,6 +59,8 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 		resp, err = s.grantClientCredentials(r, cl, f)
 	case oauth.GrantTokenExchange:
 		resp, err = s.grantTokenExchange(r, cl, f)
+	case oauth.GrantJWTBearer:
+		resp, err = s.grantJWTBearer(r, cl, f)
 	default:
 		err = oauth.NewError(oauth.UnsupportedGrantType, "unsupported grant_type")
 	}
@@ -61,6 +71,13 @@ func (s *Server) handleToken(w http.ResponseWriter, r *http.Request) {
 	if jkt != "" && resp.TokenType == "Bearer" {
 		// RFC 9449 section 5: the access token is bound (cnf.jkt).
 		resp.TokenType = "DPoP"
+	}
+	if jkt != "" && s.opts.DPoP.RequireNonce {
+		// RFC 9449 section 8.2: a fresh nonce with every response, so
+		// the client's next proof need not fail first.
+		if n, err := s.dpopNonce(); err == nil {
+			w.Header().Set("DPoP-Nonce", n)
+		}
 	}
 	s.touchClient(r.Context(), cl)
 	writeJSON(w, http.StatusOK, resp)

@@ -271,29 +271,35 @@ func newTrustedIssuers(list []TrustedIssuer, c *http.Client, now func() time.Tim
 	return t
 }
 
-func (t *trustedIssuers) verify(ctx context.Context, jws *jose.JSONWebSignature, iss string, now time.Time) (*subjectToken, error) {
+// verifySignature checks jws against the published keys of the trusted
+// issuer iss, refetching them once for a key it does not know (rotation),
+// and returns the payload.
+func (t *trustedIssuers) verifySignature(ctx context.Context, jws *jose.JSONWebSignature, iss string) (TrustedIssuer, []byte, error) {
 	ti, ok := t.byIssuer[iss]
 	if !ok {
-		return nil, errors.New("issuer not trusted")
+		return ti, nil, errors.New("issuer not trusted")
 	}
 	hdr := jws.Signatures[0].Protected
-	var payload []byte
-	for attempt := 0; attempt < 2 && payload == nil; attempt++ {
+	for attempt := 0; attempt < 2; attempt++ {
 		set, err := t.keys(ctx, ti, attempt > 0)
 		if err != nil {
-			return nil, err
+			return ti, nil, err
 		}
 		for _, k := range set.Keys {
 			if (hdr.KeyID == "" || k.KeyID == hdr.KeyID) && (k.Algorithm == "" || k.Algorithm == hdr.Algorithm) {
 				if p, err := jws.Verify(k.Key); err == nil {
-					payload = p
-					break
+					return ti, p, nil
 				}
 			}
 		}
 	}
-	if payload == nil {
-		return nil, errors.New("signature not verified by the issuer's keys")
+	return ti, nil, errors.New("signature not verified by the issuer's keys")
+}
+
+func (t *trustedIssuers) verify(ctx context.Context, jws *jose.JSONWebSignature, iss string, now time.Time) (*subjectToken, error) {
+	ti, payload, err := t.verifySignature(ctx, jws, iss)
+	if err != nil {
+		return nil, err
 	}
 	var c struct {
 		Iss      string         `json:"iss"`

@@ -52,11 +52,34 @@ type AuthServer struct {
 	// TrustedIssuers are other issuers whose tokens may be exchanged here
 	// (RFC 8693).
 	TrustedIssuers []ASTrustedIssuer `yaml:"trusted_issuers"`
+	// IdentityProviders are enterprise identity providers whose identity
+	// assertion JWT authorization grants (ID-JAG) clients may redeem with
+	// the JWT bearer grant (MCP enterprise-managed authorization). A
+	// client needs urn:ietf:params:oauth:grant-type:jwt-bearer in its
+	// grant_types and a secret or keys.
+	IdentityProviders []ASIdentityProvider `yaml:"identity_providers"`
 	// ServiceName is shown on the sign-in and consent pages. Default
 	// "mcpfort".
 	ServiceName string `yaml:"service_name"`
 	// Login throttles password sign-in.
 	Login ASLogin `yaml:"login"`
+	// DPoP configures sender-constrained tokens (RFC 9449) at the token
+	// endpoint.
+	DPoP ASDPoP `yaml:"dpop"`
+}
+
+// ASDPoP configures DPoP (RFC 9449) at the token endpoint. Proofs are
+// always accepted; with state.redis set their identifiers are remembered
+// in Redis, so a proof used at one replica is refused at every other.
+type ASDPoP struct {
+	// RequireNonce makes every proof carry a nonce this server issued
+	// (RFC 9449 section 8): the first token request with a proof is
+	// answered use_dpop_nonce with a DPoP-Nonce header, and every token
+	// response carries a fresh one. Nonces are sealed with the key
+	// encryption key, so every replica accepts every replica's nonces.
+	RequireNonce bool `yaml:"require_nonce"`
+	// NonceLifetime is how long a nonce is accepted. Default 5m.
+	NonceLifetime Duration `yaml:"nonce_lifetime"`
 }
 
 // ASLogin throttles password sign-in. Attempts are counted before the
@@ -82,12 +105,18 @@ type ASClient struct {
 	Secret       *SecretRef `yaml:"secret"`
 	RedirectURIs []string   `yaml:"redirect_uris"`
 	// GrantTypes: authorization_code (default), refresh_token,
-	// client_credentials, urn:ietf:params:oauth:grant-type:token-exchange.
+	// client_credentials, urn:ietf:params:oauth:grant-type:token-exchange,
+	// urn:ietf:params:oauth:grant-type:jwt-bearer (ID-JAG, with
+	// identity_providers).
 	GrantTypes []string `yaml:"grant_types"`
-	// TokenEndpointAuthMethod: none, client_secret_basic, private_key_jwt.
+	// TokenEndpointAuthMethod: none, client_secret_basic,
+	// client_secret_post, private_key_jwt.
 	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
 	JWKSURI                 string `yaml:"jwks_uri"`
 	SkipConsent             bool   `yaml:"skip_consent"`
+	// DPoPBoundAccessTokens refuses the client's token requests that
+	// carry no DPoP proof (RFC 9449 section 5.2).
+	DPoPBoundAccessTokens bool `yaml:"dpop_bound_access_tokens"`
 	// Resources the client may obtain tokens for with client_credentials
 	// (on its own behalf) or as token-exchange targets: server names, or
 	// resource URIs. Required for those grants. The gateway's own
@@ -139,6 +168,12 @@ type ASTrustedIssuer struct {
 	Audience string `yaml:"audience"`
 }
 
+// ASIdentityProvider is an issuer of ID-JAGs.
+type ASIdentityProvider struct {
+	Issuer  string `yaml:"issuer"`
+	JWKSURI string `yaml:"jwks_uri"`
+}
+
 // EmbeddedIssuer returns the embedded authorization server's issuer, or
 // "" when it is off.
 func (c *Config) EmbeddedIssuer() string {
@@ -181,6 +216,18 @@ func (c *Config) validateAuthServer(add addFunc) {
 	}
 	if l := as.Login; l.RateLimit < 0 || l.AccountRateLimit < 0 || l.MaxConcurrentHashes < 0 {
 		add("authserver.login", "limits must not be negative")
+	}
+	for i, p := range as.IdentityProviders {
+		at := fmt.Sprintf("authserver.identity_providers[%d]", i)
+		if u, err := url.Parse(p.Issuer); p.Issuer == "" || err != nil || !u.IsAbs() {
+			add(at+".issuer", "required: the identity provider's issuer URL")
+		}
+		if u, err := url.Parse(p.JWKSURI); err != nil || u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+			add(at+".jwks_uri", "must be https (http only on a loopback host)")
+		}
+	}
+	if as.DPoP.NonceLifetime.D() < 0 {
+		add("authserver.dpop.nonce_lifetime", "must not be negative")
 	}
 	if up := as.Upstream; up != nil {
 		if up.Issuer == "" || up.ClientID == "" {

@@ -210,6 +210,12 @@ type RouteAuth struct {
 	// section 7): plain Bearer tokens are refused. Needs required.
 	// DPoP-bound tokens are accepted (with their proof) on every route.
 	RequireDPoP bool `yaml:"require_dpop"`
+	// DPoPNonce makes every DPoP proof at this route carry a nonce the
+	// gateway issued (RFC 9449 section 9): the first DPoP request is
+	// answered 401 use_dpop_nonce with a DPoP-Nonce header, and every
+	// accepted one carries the next nonce. Nonces are sealed with the
+	// session secrets, so every replica accepts every replica's nonces.
+	DPoPNonce bool `yaml:"dpop_nonce"`
 	// Scopes are needed for any request on the route (announced in 401
 	// challenges and the protected resource metadata). With the embedded
 	// authorization server every signed-in user may hold them. Default,

@@ -32,6 +32,10 @@ type ClientMetadata struct {
 	SoftwareID              string          `json:"software_id,omitempty"`
 	SoftwareVersion         string          `json:"software_version,omitempty"`
 	ApplicationType         string          `json:"application_type,omitempty"`
+	// DPoPBoundAccessTokens, when true, makes the authorization server
+	// refuse this client's token requests that carry no DPoP proof
+	// (RFC 9449 section 5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 
 	// HasClientSecret records that the parsed document contained
 	// client_secret or client_secret_expires_at, which a client ID metadata
@@ -118,6 +122,14 @@ func ParseClientMetadata(b []byte) (*ClientMetadata, error) {
 				return nil, NewError(InvalidClientMetadata, "jwks must be an object")
 			}
 			m.JWKS = append(json.RawMessage(nil), mem.Value...)
+		case "dpop_bound_access_tokens":
+			switch string(mem.Value) {
+			case "true":
+				m.DPoPBoundAccessTokens = true
+			case "false":
+			default:
+				return nil, NewError(InvalidClientMetadata, "dpop_bound_access_tokens must be a boolean")
+			}
 		case "client_secret", "client_secret_expires_at":
 			m.HasClientSecret = true
 			if mem.Key == "client_secret" {

@@ -11,6 +11,14 @@ const (
 	GrantRefreshToken      = "refresh_token"
 	GrantClientCredentials = "client_credentials"
 	GrantTokenExchange     = "urn:ietf:params:oauth:grant-type:token-exchange"
+	// GrantJWTBearer is the RFC 7523 section 2.1 JWT bearer grant; mcpfort
+	// accepts it with identity assertion JWT authorization grants
+	// (ID-JAG) only.
+	GrantJWTBearer = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+	// GrantProfileIDJAG names the ID-JAG profile in
+	// authorization_grant_profiles_supported
+	// (draft-ietf-oauth-identity-assertion-authz-grant).
+	GrantProfileIDJAG = "urn:ietf:params:oauth:grant-profile:id-jag"
 )
 
 // Client authentication methods (RFC 7591 section 2, OIDC Core section 9).
@@ -77,6 +85,9 @@ type ServerMetadata struct {
 	ClaimsSupported                  []string `json:"claims_supported,omitempty"`
 	// RFC 9449 section 5.1.
 	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// draft-ietf-oauth-identity-assertion-authz-grant: the assertion
+	// profiles the JWT bearer grant accepts.
+	AuthorizationGrantProfilesSupported []string `json:"authorization_grant_profiles_supported,omitempty"`
 }
 
 // IntrospectionResponse is the RFC 7662 section 2.2 response. An inactive

@@ -379,6 +379,9 @@ func writeError(w http.ResponseWriter, err error, resourceMetadata, realm string
 		h.Set("WWW-Authenticate", c.String())
 		h.Add("WWW-Authenticate", Challenge{Realm: realm, ResourceMetadata: resourceMetadata, Scopes: scopes, DPoP: true, Algs: dc.algs}.String())
 	}
+	if e.Nonce != "" {
+		h.Set("DPoP-Nonce", e.Nonce)
+	}
 	w.WriteHeader(e.Status())
 	body := errorBody{Error: string(e.Code), Description: sanitizeQuoted(e.Description)}
 	if e.Code == InsufficientScope {

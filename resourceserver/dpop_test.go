@@ -315,3 +315,48 @@ func TestDPoPMetadata(t *testing.T) {
 		t.Errorf("metadata: %+v", m)
 	}
 }
+
+// TestDPoPResourceNonces: with nonces on (RFC 9449 section 9), a proof
+// without a nonce, with a forged one or with another resource's is
+// answered 401 use_dpop_nonce with a DPoP-Nonce header; the retry with
+// that nonce passes and its response carries the next nonce, which works
+// too; an expired nonce is refused again.
+func TestDPoPResourceNonces(t *testing.T) {
+	secret := []byte(strings.Repeat("s", 32))
+	opts := &DPoPOptions{}
+	e := newDPoPEnv(t, opts)
+	nonces, err := dpop.NewNonces(dpop.NoncesOptions{Secrets: [][]byte{secret}, Purpose: e.resource, Now: e.clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Nonces = nonces
+	tok := e.token(t, e.key.JKT)
+	call := func(nonce string) (int, http.Header) {
+		return e.do(t, http.MethodPost, "DPoP "+tok, e.proof(t, resourceservertest.Proof{AccessToken: tok, Nonce: nonce}))
+	}
+	status, h := call("")
+	first := h.Get("DPoP-Nonce")
+	if status != 401 || first == "" || !strings.HasPrefix(h.Get("WWW-Authenticate"), "DPoP ") || !strings.Contains(h.Get("WWW-Authenticate"), `error="use_dpop_nonce"`) {
+		t.Fatalf("no nonce: %d %q nonce=%q", status, h.Values("WWW-Authenticate"), first)
+	}
+	status, h = call(first)
+	next := h.Get("DPoP-Nonce")
+	if status != 200 || next == "" {
+		t.Fatalf("with the nonce: %d, next nonce %q", status, next)
+	}
+	if status, _ := call(next); status != 200 {
+		t.Errorf("with the next nonce: %d", status)
+	}
+	otherRS, _ := dpop.NewNonces(dpop.NoncesOptions{Secrets: [][]byte{secret}, Purpose: "https://other.example/mcp", Now: e.clk.Now})
+	foreign, _ := otherRS.Issue()
+	for name, n := range map[string]string{"forged": first[:len(first)-2] + "AA", "another resource's": foreign} {
+		if status, h := call(n); status != 401 || !strings.Contains(h.Get("WWW-Authenticate"), "use_dpop_nonce") || h.Get("DPoP-Nonce") == "" {
+			t.Errorf("%s nonce: %d %q", name, status, h.Values("WWW-Authenticate"))
+		}
+	}
+	e.clk.Add(6 * time.Minute)
+	tok = e.token(t, e.key.JKT)
+	if status, h := call(next); status != 401 || !strings.Contains(h.Get("WWW-Authenticate"), "use_dpop_nonce") {
+		t.Errorf("expired nonce: %d %q", status, h.Values("WWW-Authenticate"))
+	}
+}

@@ -26,6 +26,9 @@ const (
 	// InvalidDPoPProof: the DPoP proof is missing, malformed or does not
 	// match the request or the token (RFC 9449 section 7.1). HTTP 401.
 	InvalidDPoPProof ErrorCode = "invalid_dpop_proof"
+	// UseDPoPNonce: the proof must carry the nonce sent in the DPoP-Nonce
+	// header (RFC 9449 section 9). HTTP 401.
+	UseDPoPNonce ErrorCode = "use_dpop_nonce"
 )
 
 // Sentinel errors for errors.Is. An *[Error] matches the sentinel of its
@@ -61,6 +64,8 @@ type Error struct {
 	// DPoP answers with a DPoP challenge (RFC 9449 section 7.1) rather
 	// than a Bearer one: the request used, or must use, DPoP.
 	DPoP bool
+	// Nonce, with UseDPoPNonce, is sent in the DPoP-Nonce header.
+	Nonce string
 }
 
 func (e *Error) Error() string {

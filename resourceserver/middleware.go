@@ -67,6 +67,20 @@ type DPoPOptions struct {
 	Required bool
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Nonces, if set, makes every proof carry a nonce from it (RFC 9449
+	// section 9): a proof without one, or with a stale one, is answered
+	// 401 use_dpop_nonce with a fresh DPoP-Nonce header, and accepted
+	// DPoP requests get the next nonce in DPoP-Nonce ([Middleware.Wrap],
+	// [Middleware.NextNonce]). A [dpop.Nonces] serves every replica that
+	// shares its secrets.
+	Nonces NonceSource
+}
+
+// NonceSource issues and checks DPoP server nonces; [dpop.Nonces]
+// implements it.
+type NonceSource interface {
+	Issue() (string, error)
+	Check(nonce string) error
 }
 
 // Middleware guards MCP endpoints: only requests with a valid token for
@@ -204,11 +218,27 @@ func (m *Middleware) Wrap(next http.Handler) http.Handler {
 			m.WriteError(w, r, err)
 			return
 		}
+		m.NextNonce(w, p)
 		r2 := r.WithContext(ContextWithPrincipal(r.Context(), p))
 		r2.Header = withoutAuthorization(r.Header)
 		delete(r2.Header, "Dpop")
 		next.ServeHTTP(w, r2)
 	})
+}
+
+// NextNonce sets a fresh DPoP-Nonce on w after a DPoP request was
+// accepted, when the resource issues nonces (RFC 9449 section 9: "the
+// resource server MAY supply a new nonce value ... in the DPoP-Nonce HTTP
+// header" of any response), so the client's next proof need not fail
+// first. A handler that calls [Middleware.Authenticate] itself calls it
+// before writing the response.
+func (m *Middleware) NextNonce(w http.ResponseWriter, p *Principal) {
+	if m.dpop == nil || m.dpop.Nonces == nil || p == nil || p.JKT == "" {
+		return
+	}
+	if n, err := m.dpop.Nonces.Issue(); err == nil {
+		w.Header().Set("DPoP-Nonce", n)
+	}
 }
 
 // withoutAuthorization copies h without the Authorization field, sharing
@@ -302,11 +332,23 @@ func (m *Middleware) checkDPoP(r *http.Request, token string, isDPoP bool, p *Pr
 	if m.dpop.Now != nil {
 		now = m.dpop.Now()
 	}
-	err = proof.Check(r.Context(), dpop.Check{
+	check := dpop.Check{
 		Method: r.Method, URL: m.requestURL(r), AccessToken: token, JKT: p.JKT,
 		Now: now, Window: m.dpop.Window, Replay: m.dpop.Replay,
-	})
+	}
+	if m.dpop.Nonces != nil {
+		check.Nonce = m.dpop.Nonces.Check
+	}
+	err = proof.Check(r.Context(), check)
 	switch {
+	case errors.Is(err, dpop.ErrNonce):
+		// RFC 9449 section 9: 401, the DPoP scheme's use_dpop_nonce
+		// challenge, and the nonce to use in DPoP-Nonce.
+		n, nerr := m.dpop.Nonces.Issue()
+		if nerr != nil {
+			return fmt.Errorf("%w: dpop nonce: %w", ErrUnavailable, nerr)
+		}
+		return &Error{Code: UseDPoPNonce, Description: "a DPoP nonce from this resource is required", Err: err, DPoP: true, Nonce: n}
 	case errors.Is(err, dpop.ErrReplayUnavailable):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	case err != nil:

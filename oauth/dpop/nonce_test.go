@@ -1,0 +1,62 @@
+package dpop
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestNonces(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	clock := func() time.Time { return now }
+	oldS, newS := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	old, err := NewNonces(NoncesOptions{Secrets: [][]byte{oldS}, Purpose: "https://rs.example/mcp", Now: clock})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotated, _ := NewNonces(NoncesOptions{Secrets: [][]byte{newS, oldS}, Purpose: "https://rs.example/mcp", Now: clock})
+	other, _ := NewNonces(NoncesOptions{Secrets: [][]byte{oldS}, Purpose: "https://other.example/mcp", Now: clock})
+	n, err := old.Issue()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := old.Check(n); err != nil {
+		t.Fatalf("own nonce refused: %v", err)
+	}
+	if err := rotated.Check(n); err != nil {
+		t.Errorf("a nonce sealed with the previous secret is refused after rotation: %v", err)
+	}
+	if n2, _ := rotated.Issue(); old.Check(n2) == nil {
+		t.Error("a nonce sealed with a secret the server does not have was accepted")
+	}
+	if other.Check(n) == nil {
+		t.Error("a nonce of another purpose was accepted")
+	}
+	for _, bad := range []string{"", "x", n[:len(n)-1] + "A", strings.Repeat("A", 200), n + "=", "!!" + n[2:]} {
+		if old.Check(bad) == nil {
+			t.Errorf("Check(%q) accepted", bad)
+		}
+	}
+	now = now.Add(5 * time.Minute)
+	if old.Check(n) == nil {
+		t.Error("an expired nonce was accepted")
+	}
+	if _, err := NewNonces(NoncesOptions{Secrets: [][]byte{[]byte("short")}}); err == nil {
+		t.Error("a short secret was accepted")
+	}
+}
+
+func FuzzNonceCheck(f *testing.F) {
+	n, _ := NewNonces(NoncesOptions{Secrets: [][]byte{bytes.Repeat([]byte{7}, 32)}})
+	good, _ := n.Issue()
+	f.Add(good)
+	f.Add("")
+	f.Add("AAAA")
+	f.Fuzz(func(t *testing.T, s string) {
+		// Only sealed nonces open: 12 bytes of IV, 8 of expiry, 16 of tag.
+		if n.Check(s) == nil && len(s) != 48 {
+			t.Fatalf("accepted something that is not a sealed nonce: %q", s)
+		}
+	})
+}
