@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/secrets"
 	"github.com/mcpfort/mcpfort/secrets/vault"
+	"github.com/mcpfort/mcpfort/storage"
+	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 )
 
 // buildSecrets creates the resolver of secret references, with the
@@ -141,4 +144,22 @@ func parseKey(v secrets.Value) ([]byte, error) {
 		return nil, fmt.Errorf("the key holds %d bytes, want at least 32 (or 64 hex digits)", len(s))
 	}
 	return []byte(s), nil
+}
+
+// OpenDatabase opens cfg's state database as the gateway does (the
+// password from state.database_password, when set), for the
+// administrative commands. The caller closes it.
+func OpenDatabase(ctx context.Context, cfg *config.Config) (storage.Backend, error) {
+	a := &App{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	a.defaults()
+	return a.database(ctx)
+}
+
+// OpenRedis returns a client of cfg's state.redis as the gateway makes it
+// (the password from state.redis_password, when set), or nil without
+// state.redis. The caller closes it.
+func OpenRedis(cfg *config.Config) (*redisstate.Client, error) {
+	a := &App{cfg: cfg, log: slog.New(slog.DiscardHandler)}
+	a.defaults()
+	return a.redis()
 }
