@@ -8,6 +8,7 @@ import (
 // span locates a member of an already validated object.
 func span(obj []byte, key string) (m member, found bool, closing int, empty bool, err error) {
 	s := scanner{b: obj, max: 1 << 30}
+	defer tally(&s)
 	s.ws()
 	if s.i >= len(obj) || obj[s.i] != '{' {
 		return m, false, 0, false, s.fail("expected JSON object")

@@ -331,6 +331,7 @@ func maxDepth(n int) int {
 // of duplicate object keys.
 func Validate(b []byte, maxDepthLimit int) error {
 	s := scanner{b: b, max: maxDepth(maxDepthLimit)}
+	defer tally(&s)
 	if err := s.value(); err != nil {
 		return err
 	}
@@ -351,6 +352,7 @@ type Member struct {
 // returns its members in order. Values alias b.
 func ObjectMembers(b []byte, maxDepthLimit int) ([]Member, error) {
 	s := scanner{b: b, max: maxDepth(maxDepthLimit)}
+	defer tally(&s)
 	s.ws()
 	if s.i >= len(b) || b[s.i] != '{' {
 		return nil, s.fail("expected JSON object")
@@ -374,6 +376,7 @@ func ObjectMembers(b []byte, maxDepthLimit int) ([]Member, error) {
 // caller has already validated. It stops early when fn returns false.
 func WalkObject(b []byte, fn func(key string, value []byte) bool) error {
 	s := scanner{b: b, max: 1 << 30}
+	defer tally(&s)
 	s.ws()
 	if s.i >= len(b) || b[s.i] != '{' {
 		return s.fail("expected JSON object")
@@ -434,6 +437,7 @@ func Get(b []byte, key string) (value []byte, ok bool) {
 // already validated. It stops early when fn returns false.
 func WalkArray(b []byte, fn func(elem []byte) bool) error {
 	s := scanner{b: b, max: 1 << 30}
+	defer tally(&s)
 	s.ws()
 	if s.i >= len(b) || b[s.i] != '[' {
 		return s.fail("expected JSON array")

@@ -272,21 +272,21 @@ func (p *Policy) watch(ctx context.Context, next gateway.Handler, c *gateway.Cal
 	}
 	server := c.Route
 	st := p.state(server)
-	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-		if servermsg.MayBeToolsChanged(data) {
-			m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	return gateway.TransformReply(reply, func(ev *upstream.Event) ([]byte, error) {
+		if servermsg.MayBeToolsChanged(ev.Data) {
+			m, err := ev.Message()
 			if err != nil {
 				return nil, errBadList
 			}
 			if m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
 				p.toolsChanged(server, c.Catalog)
-				return data, nil
+				return ev.Data, nil
 			}
 		}
 		if stream {
-			return p.filterList(ctx, server, st, data)
+			return p.filterList(ctx, server, st, ev)
 		}
-		return data, nil
+		return ev.Data, nil
 	}), nil
 }
 
@@ -315,14 +315,14 @@ func (p *Policy) list(ctx context.Context, next gateway.Handler, c *gateway.Call
 	if err != nil {
 		return reply, err
 	}
-	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-		if servermsg.MayBeToolsChanged(data) {
-			if m, err := jsonrpc.Decode(data, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
+	return gateway.TransformReply(reply, func(ev *upstream.Event) ([]byte, error) {
+		if servermsg.MayBeToolsChanged(ev.Data) {
+			if m, err := ev.Message(); err == nil && m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
 				p.toolsChanged(server, c.Catalog)
-				return data, nil
+				return ev.Data, nil
 			}
 		}
-		return p.filterList(ctx, server, st, data)
+		return p.filterList(ctx, server, st, ev)
 	}), nil
 }
 
@@ -354,8 +354,9 @@ func (p *Policy) wantsBootstrap(ctx context.Context, server string, st *serverSt
 var errBadList = errors.New("pinning: upstream tools/list result is malformed")
 
 // filterList rewrites one message of a tools/list reply.
-func (p *Policy) filterList(ctx context.Context, server string, st *serverState, data []byte) ([]byte, error) {
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+func (p *Policy) filterList(ctx context.Context, server string, st *serverState, ev *upstream.Event) ([]byte, error) {
+	data := ev.Data
+	m, err := ev.Message()
 	if err != nil {
 		return nil, errBadList
 	}

@@ -421,8 +421,8 @@ func (f *Filter) filtered(ctx context.Context, next gateway.Handler, c *gateway.
 	if len(lists) == 0 && !f.active[Resource] {
 		return reply, nil
 	}
-	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-		return f.serverMessage(data, lists, scopes)
+	return gateway.TransformReply(reply, func(ev *upstream.Event) ([]byte, error) {
+		return f.serverMessage(ev, lists, scopes)
 	}), nil
 }
 
@@ -440,12 +440,13 @@ func kindOf(l servermsg.List) Kind {
 // results in lists, and drops a notifications/resources/updated about a
 // resource the caller may not read (checked as a resources/read of its
 // URI would be, normalized form included), or that names no URI.
-func (f *Filter) serverMessage(data []byte, lists []servermsg.List, scopes []string) ([]byte, error) {
+func (f *Filter) serverMessage(ev *upstream.Event, lists []servermsg.List, scopes []string) ([]byte, error) {
+	data := ev.Data
 	updates := f.active[Resource] && servermsg.MayBeUpdated(data)
 	if !updates && len(lists) == 0 {
 		return data, nil
 	}
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	m, err := ev.Message()
 	if err != nil {
 		return nil, errBadList
 	}

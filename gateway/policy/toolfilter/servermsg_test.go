@@ -124,7 +124,7 @@ func BenchmarkCallReply(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.data)))
 			for b.Loop() {
-				if _, err := f.serverMessage(bc.data, nil, nil); err != nil {
+				if _, err := f.serverMessage(&upstream.Event{Data: bc.data}, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
