@@ -94,8 +94,9 @@ type SecretCheck struct {
 
 // sessionRing keeps the session keyring in step with its configured
 // secrets: each rotation puts the new values first and keeps the values
-// they replaced, so that sessions sealed before the rotation still open,
-// until those sessions have expired (sessions.ttl).
+// they replaced, so that sessions sealed before the rotation still open;
+// a replaced value is dropped at the first rotation after sessions.ttl
+// has passed (by then every session it sealed has expired).
 type sessionRing struct {
 	mu      sync.Mutex
 	current []*secrets.Secret
