@@ -19,10 +19,13 @@ import (
 // credentials: a static secret, an exchanged token, or a signed assertion.
 // The client's token is never one of them.
 func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request, string) error, error) {
-	u := s.HTTP
+	u, kind := s.Remote(), "http"
+	if s.SSE != nil {
+		kind = "sse"
+	}
 	switch {
 	case u.BearerToken != nil:
-		tok, err := a.secret(context.Background(), a.field(s, "http.bearer_token"), *u.BearerToken)
+		tok, err := a.secret(context.Background(), a.field(s, kind+".bearer_token"), *u.BearerToken)
 		if err != nil {
 			return nil, err
 		}
@@ -34,7 +37,7 @@ func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request
 		}, nil
 	case u.TokenExchange != nil:
 		te := u.TokenExchange
-		secret, err := a.secret(context.Background(), a.field(s, "http.token_exchange.client_secret"), te.ClientSecret)
+		secret, err := a.secret(context.Background(), a.field(s, kind+".token_exchange.client_secret"), te.ClientSecret)
 		if err != nil {
 			return nil, err
 		}

@@ -278,12 +278,17 @@ func (c *Config) SecretRefs() []NamedSecret {
 		add("authserver.upstream.client_secret", &as.Upstream.ClientSecret)
 	}
 	add("audit.key", c.Audit.Key)
-	for i, s := range c.Servers {
+	for i := range c.Servers {
+		s := &c.Servers[i]
 		at := fmt.Sprintf("servers[%d]", i)
-		if u := s.HTTP; u != nil {
-			add(at+".http.bearer_token", u.BearerToken)
+		if u := s.Remote(); u != nil {
+			kind := "http"
+			if s.SSE != nil {
+				kind = "sse"
+			}
+			add(at+"."+kind+".bearer_token", u.BearerToken)
 			if u.TokenExchange != nil {
-				add(at+".http.token_exchange.client_secret", &u.TokenExchange.ClientSecret)
+				add(at+"."+kind+".token_exchange.client_secret", &u.TokenExchange.ClientSecret)
 			}
 		}
 		if st := s.Stdio; st != nil {

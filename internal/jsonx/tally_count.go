@@ -9,7 +9,7 @@ import "sync/atomic"
 // often the gateway reads a message (go test -tags jsonxcount).
 var scanned atomic.Int64
 
-func tally(s *scanner) { scanned.Add(int64(s.i)) }
+func tally(d *Decoder) { scanned.Add(int64(d.i)) }
 
 // Scanned returns the bytes scanned since the process started, in builds
 // with the jsonxcount tag.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/auditnote"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/servermsg"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
@@ -366,15 +365,13 @@ func (p *Policy) filterList(ctx context.Context, server string, st *serverState,
 	if !jsonx.IsObject(m.Result) {
 		return nil, errBadList
 	}
-	// jsonrpc.Decode validated the message: navigate it without scanning
-	// it again.
-	tools, ok := jsonskim.Member(m.Result, "tools")
-	if !ok {
-		return data, nil
-	}
 	raws := make([][]byte, 0, 32)
-	if !jsonskim.Elements(tools, func(e []byte) bool { raws = append(raws, e); return true }) {
+	tools, err := jsonx.Elements(m.Result, "tools", func(e []byte) bool { raws = append(raws, e); return true })
+	if err != nil {
 		return nil, errBadList
+	}
+	if tools == nil {
+		return data, nil
 	}
 	evs := make([]*evaluated, len(raws))
 	for i, raw := range raws {

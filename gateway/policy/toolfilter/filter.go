@@ -10,7 +10,6 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/glob"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/servermsg"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
@@ -498,17 +497,15 @@ func filterMessage(data []byte, m *jsonrpc.Message, field, key string, keep func
 	if !jsonx.IsObject(m.Result) {
 		return nil, errBadList
 	}
-	// Decode validated the message; navigate it without re-validating.
-	list, ok := jsonskim.Member(m.Result, field)
-	if !ok {
-		return data, nil
-	}
 	var kept [][]byte
 	dropped := false
-	ok = jsonskim.Elements(list, func(elem []byte) bool {
+	list, err := jsonx.Elements(m.Result, field, func(elem []byte) bool {
 		name, named := "", jsonx.IsObject(elem)
 		if named {
-			name, named = jsonskim.String(elem, key)
+			var v []byte
+			if v, named = jsonx.Get(elem, key); named {
+				name, named = jsonx.String(v)
+			}
 		}
 		if named && keep(name) {
 			kept = append(kept, elem)
@@ -517,8 +514,11 @@ func filterMessage(data []byte, m *jsonrpc.Message, field, key string, keep func
 		}
 		return true
 	})
-	if !ok {
+	if err != nil {
 		return nil, errBadList
+	}
+	if list == nil {
+		return data, nil
 	}
 	if !dropped {
 		return data, nil

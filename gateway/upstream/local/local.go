@@ -200,7 +200,11 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 	if req.Key == "" {
 		return u.stateless(ctx, req, m)
 	}
-	s, err := u.session(ctx, u.o.Sessions, req, true)
+	// Only initialize starts a session's process: a session this
+	// replica does not hold (its process ended, or another replica runs
+	// it) is gone, never a fresh process that would answer as if
+	// initialised.
+	s, err := u.session(ctx, u.o.Sessions, req, m.Kind == jsonrpc.KindRequest && m.Method == "initialize")
 	if err != nil {
 		return nil, mapErr(err)
 	}
