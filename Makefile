@@ -4,13 +4,18 @@ GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin
 
-.PHONY: all build run test vet staticcheck unit node-deps test-peers conformance bench clean
+.PHONY: all build build-slim run test vet staticcheck unit node-deps test-peers conformance bench clean
 
 all: build
 
 build:
 	$(GO) build -o $(BIN)/mcpfort ./cmd/mcpfort
 	$(GO) build -o $(BIN)/mcpfort-everything ./cmd/mcpfort-everything
+
+# The binary without the AWS, Azure and Google secret backends (about 10 MB
+# smaller; env:, file: and vault:// references still work).
+build-slim:
+	$(GO) build -tags mcpfort_nocloud -o $(BIN)/mcpfort-slim ./cmd/mcpfort
 
 run: build
 	$(BIN)/mcpfort serve --config examples/quickstart.yaml
@@ -20,6 +25,7 @@ test: build vet staticcheck unit conformance
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags mcpfort_nocloud ./app/ ./cmd/...
 
 staticcheck:
 	$(STATICCHECK) ./...

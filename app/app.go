@@ -34,6 +34,7 @@ import (
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/observe"
 	"github.com/mcpfort/mcpfort/resourceserver"
+	"github.com/mcpfort/mcpfort/secrets"
 	"github.com/mcpfort/mcpfort/storage"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 	"github.com/mcpfort/mcpfort/transport"
@@ -83,6 +84,7 @@ type App struct {
 	metricsAddr         net.Addr    // the metrics listener, once Run bound it
 	console             io.Writer
 	now                 func() time.Time
+	secrets             *secrets.Resolver // nil until first used (secrets.go)
 }
 
 type route struct {
@@ -99,15 +101,7 @@ type route struct {
 // closed before it returns.
 func New(cfg *config.Config, o Options) (_ *App, err error) {
 	a := &App{cfg: cfg, log: o.Logger, getenv: o.Getenv, console: o.Console, now: time.Now}
-	if a.console == nil {
-		a.console = os.Stderr
-	}
-	if a.getenv == nil {
-		a.getenv = os.Getenv
-	}
-	if a.log == nil {
-		a.log = NewLogger(os.Stderr, cfg.Log)
-	}
+	a.defaults()
 	if o.Version == "" {
 		o.Version = "dev"
 	}
@@ -117,6 +111,11 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		}
 	}()
 	if err := a.prepareState(); err != nil {
+		return nil, err
+	}
+	// Every secret reference is resolved before anything starts: one that
+	// fails stops the start, naming its field and reference.
+	if err := a.buildSecrets(context.Background()); err != nil {
 		return nil, err
 	}
 	if err := a.buildTelemetry(o.Version); err != nil {
@@ -182,6 +181,22 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 	}
 	a.handler = h
 	return a, nil
+}
+
+// defaults fills in what Options left out.
+func (a *App) defaults() {
+	if a.console == nil {
+		a.console = os.Stderr
+	}
+	if a.getenv == nil {
+		a.getenv = os.Getenv
+	}
+	if a.log == nil {
+		a.log = NewLogger(os.Stderr, a.cfg.Log)
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
 }
 
 // buildRoutes builds each server's route: its guard, policy chain,
@@ -324,54 +339,62 @@ func (a *App) upstream(s config.Server) (upstream.Upstream, error) {
 	return a.stdioUpstream(s)
 }
 
-// secret resolves a secret reference.
-func (a *App) secret(ref config.SecretRef) ([]byte, error) {
-	switch {
-	case ref.Env != "":
-		v := a.getenv(ref.Env)
-		if v == "" {
-			return nil, fmt.Errorf("environment variable %s is empty or unset", ref.Env)
-		}
-		return []byte(v), nil
-	case ref.File != "":
-		b, err := os.ReadFile(a.cfg.Resolve(ref.File))
-		if err != nil {
-			return nil, err
-		}
-		return []byte(strings.TrimRight(string(b), "\r\n")), nil
-	}
-	return nil, errors.New("empty secret reference")
-}
-
 // sessionKeyring builds the keyring from configured secrets, or from a
 // secret generated once and kept in the state directory.
+//
+// A configured secret that rotates takes the first place among the
+// values; the value it replaced still opens the sessions it sealed until
+// they have expired (sessions.ttl).
 func (a *App) sessionKeyring() (*session.Keyring, error) {
-	secrets, err := a.sessionSecrets()
-	if err != nil {
-		return nil, err
-	}
-	return session.NewKeyring(secrets...)
-}
-
-// sessionSecrets returns sessions.secrets, or the secret generated once
-// and kept in the state directory; the first one seals.
-func (a *App) sessionSecrets() ([][]byte, error) {
-	var secrets [][]byte
-	for i, ref := range a.cfg.Sessions.Secrets {
-		s, err := a.secret(ref)
-		if err != nil {
-			return nil, fmt.Errorf("sessions.secrets[%d]: %w", i, err)
-		}
-		secrets = append(secrets, s)
-	}
-	if len(secrets) == 0 {
+	if len(a.cfg.Sessions.Secrets) == 0 {
 		s, err := loadOrCreateKey(filepath.Join(a.cfg.State.Dir, "session.key"))
 		if err != nil {
 			return nil, fmt.Errorf("session key: %w", err)
 		}
-		secrets = append(secrets, s)
+		return session.NewKeyring(s)
 	}
-	return secrets, nil
+	ss := &sessionRing{ttl: a.cfg.Sessions.TTL.D(), now: a.now}
+	for i, ref := range a.cfg.Sessions.Secrets {
+		s, err := a.secret(context.Background(), fmt.Sprintf("sessions.secrets[%d]", i), ref)
+		if err != nil {
+			return nil, err
+		}
+		ss.current = append(ss.current, s)
+	}
+	kr, err := session.NewKeyring(ss.values()...)
+	if err != nil {
+		return nil, fmt.Errorf("sessions.secrets: %w", err)
+	}
+	for i, s := range ss.current {
+		s.OnChange(func(old, _ secrets.Value) {
+			if err := kr.Replace(ss.rotated(old)...); err != nil {
+				a.log.Error("sessions.secrets: the rotated secret is unusable; sessions keep the previous keys", "field", fmt.Sprintf("sessions.secrets[%d]", i), "err", err)
+			}
+		})
+	}
+	return kr, nil
+}
+
+// sessionSecrets returns the current values of sessions.secrets, or the
+// secret generated once and kept in the state directory; the first one
+// seals.
+func (a *App) sessionSecrets() ([][]byte, error) {
+	if len(a.cfg.Sessions.Secrets) == 0 {
+		s, err := loadOrCreateKey(filepath.Join(a.cfg.State.Dir, "session.key"))
+		if err != nil {
+			return nil, fmt.Errorf("session key: %w", err)
+		}
+		return [][]byte{s}, nil
+	}
+	var out [][]byte
+	for i, ref := range a.cfg.Sessions.Secrets {
+		s, err := a.secret(context.Background(), fmt.Sprintf("sessions.secrets[%d]", i), ref)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s.Value().Bytes())
+	}
+	return out, nil
 }
 
 // loadOrCreateKey returns the 32-byte key in path, creating it (mode 0600)
@@ -524,6 +547,9 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	defer stopAS()
 	if a.as != nil {
 		go func() { _ = a.as.Run(asCtx) }() // expiry sweeps and key rotation
+	}
+	if a.secrets != nil {
+		go a.secrets.Run(asCtx) // rotated secrets: files on change, secret managers on refresh_interval
 	}
 	if a.revs != nil {
 		// Announce readiness once the replica has caught up with the

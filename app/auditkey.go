@@ -19,6 +19,7 @@ import (
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit/auditcmd"
+	"github.com/mcpfort/mcpfort/secrets"
 )
 
 // auditKeyFormat marks a sealed audit chain key file.
@@ -137,7 +138,7 @@ func (a *App) auditHeadsPath() string {
 func (a *App) auditKEK(create bool) ([]byte, error) {
 	ref := a.cfg.AuthServer.KeyEncryptionKey
 	if ref != nil || create {
-		return a.kek(ref)
+		return a.kek("authserver.key_encryption_key", ref)
 	}
 	b, err := os.ReadFile(filepath.Join(a.cfg.State.Dir, "authserver.kek"))
 	if err != nil {
@@ -152,6 +153,16 @@ func (a *App) auditKEK(create bool) ([]byte, error) {
 // earlier version) stay verifiable as plain SHA-256. store is opened
 // without a key.
 func (a *App) auditChainKey(ctx context.Context, store *audit.Store) ([]byte, int64, error) {
+	if ref := a.cfg.Audit.Key; ref != nil {
+		key, err := a.auditKeyFromRef(ctx)
+		if err != nil {
+			return nil, 0, err
+		}
+		if _, err := store.CheckKey(ctx, key); err != nil {
+			return nil, 0, fmt.Errorf("%w (chain key audit.key %s)", err, ref)
+		}
+		return key, 1, nil
+	}
 	path := a.auditKeyPath()
 	kek := func() ([]byte, error) { return a.auditKEK(true) }
 	key, keyedFrom, err := readAuditKey(path, kek)
@@ -188,7 +199,16 @@ func (a *App) auditChainKey(ctx context.Context, store *audit.Store) ([]byte, in
 // file to verify against.
 func AuditCommandOptions(cfg *config.Config) (auditcmd.Options, error) {
 	a := &App{cfg: cfg, getenv: os.Getenv}
+	a.defaults()
 	opts := auditcmd.Options{HeadsFile: a.auditHeadsPath()}
+	if cfg.Audit.Key != nil {
+		key, err := a.auditKeyFromRef(context.Background())
+		if err != nil {
+			return opts, err
+		}
+		opts.Key, opts.KeyedFrom = key, 1
+		return opts, nil
+	}
 	key, keyedFrom, err := readAuditKey(a.auditKeyPath(), func() ([]byte, error) { return a.auditKEK(false) })
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -198,4 +218,23 @@ func AuditCommandOptions(cfg *config.Config) (auditcmd.Options, error) {
 	}
 	opts.Key, opts.KeyedFrom = key, keyedFrom
 	return opts, nil
+}
+
+// auditKeyFromRef reads the chain key from audit.key: a bare key, keying
+// the chain from its first record, as a bare key file does. It is read at
+// start only: a chain key is never replaced while records are written.
+func (a *App) auditKeyFromRef(ctx context.Context) ([]byte, error) {
+	ref := a.cfg.Audit.Key
+	s, err := a.secret(ctx, "audit.key", *ref)
+	if err != nil {
+		return nil, err
+	}
+	key, err := parseKey(s.Value())
+	if err != nil {
+		return nil, fmt.Errorf("audit.key: %s: %w", ref, err)
+	}
+	s.OnChange(func(_, _ secrets.Value) {
+		a.log.Warn("audit.key changed; the chain key is never replaced while the process runs, and a start with another key fails unless the chain verifies with it", "ref", ref.String())
+	})
+	return key, nil
 }

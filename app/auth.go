@@ -53,13 +53,14 @@ func (a *App) buildVerifier(resources []string) (resourceserver.Verifier, error)
 		}
 		mo.Issuers = append(mo.Issuers, jv)
 		if in := is.Introspection; in != nil && mo.Opaque == nil {
-			secret, err := a.secret(in.ClientSecret)
+			secret, err := a.secret(context.Background(), fmt.Sprintf("auth.issuers[%d].introspection.client_secret", i), in.ClientSecret)
 			if err != nil {
-				return nil, fmt.Errorf("auth.issuers[%d].introspection.client_secret: %w", i, err)
+				return nil, err
 			}
 			iv, err := resourceserver.NewIntrospectionVerifier(resourceserver.IntrospectionOptions{
-				Issuer: is.Issuer, Endpoint: in.URL, ClientID: in.ClientID, ClientSecret: resourceserver.Secret(secret),
-				Audiences: resources, Logger: a.log, GroupsClaim: is.GroupsClaim, Claims: claims,
+				Issuer: is.Issuer, Endpoint: in.URL, ClientID: in.ClientID,
+				ClientSecretSource: func() resourceserver.Secret { return resourceserver.Secret(strings.TrimSpace(secret.Value().Reveal())) },
+				Audiences:          resources, Logger: a.log, GroupsClaim: is.GroupsClaim, Claims: claims,
 			})
 			if err != nil {
 				return nil, fmt.Errorf("auth.issuers[%d].introspection: %w", i, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/mcpfort/mcpfort/authserver/keys"
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/oauth/dpop"
+	"github.com/mcpfort/mcpfort/secrets"
 	"github.com/mcpfort/mcpfort/storage"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 )
@@ -30,15 +31,15 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("authserver store: %w", err)
 	}
-	kek, err := a.kek(ac.KeyEncryptionKey)
+	kek, err := a.kek("authserver.key_encryption_key", ac.KeyEncryptionKey)
 	if err != nil {
 		return err
 	}
 	var previous [][]byte
 	for i, ref := range ac.PreviousKeyEncryptionKeys {
-		k, err := a.kek(&ref)
+		k, err := a.kek(fmt.Sprintf("authserver.previous_key_encryption_keys[%d]", i), &ref)
 		if err != nil {
-			return fmt.Errorf("authserver.previous_key_encryption_keys[%d]: %w", i, err)
+			return err
 		}
 		previous = append(previous, k)
 	}
@@ -112,21 +113,32 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 		}
 		sc.Resources = append(sc.Resources, exchangeTargets[c.ID]...)
 		if c.Secret != nil {
-			sec, err := a.secret(*c.Secret)
+			sec, err := a.secret(ctx, fmt.Sprintf("authserver.clients[%d].secret", i), *c.Secret)
 			if err != nil {
-				return fmt.Errorf("authserver.clients[%d].secret: %w", i, err)
+				return err
 			}
-			sc.Secret = strings.TrimSpace(string(sec))
+			sc.Secret = strings.TrimSpace(sec.Value().Reveal())
+			// A rotated secret replaces the old one at once: the client
+			// reads the same reference.
+			id, field := c.ID, fmt.Sprintf("authserver.clients[%d].secret", i)
+			sec.OnChange(func(_, v secrets.Value) {
+				if as := a.as; as != nil {
+					if err := as.SetClientSecret(id, strings.TrimSpace(v.Reveal())); err != nil {
+						a.log.Error("the rotated client secret is unusable; the previous one stays", "field", field, "err", err)
+					}
+				}
+			})
 		}
 		opts.Clients = append(opts.Clients, sc)
 	}
 	if up := ac.Upstream; up != nil {
-		sec, err := a.secret(up.ClientSecret)
+		sec, err := a.secret(ctx, "authserver.upstream.client_secret", up.ClientSecret)
 		if err != nil {
-			return fmt.Errorf("authserver.upstream.client_secret: %w", err)
+			return err
 		}
-		opts.Upstream = &authserver.Upstream{Issuer: up.Issuer, ClientID: up.ClientID, ClientSecret: strings.TrimSpace(string(sec)),
-			Name: up.Name, Scopes: up.Scopes, DisableAutoCreate: up.DisableAutoCreate, GroupsClaim: up.GroupsClaim}
+		opts.Upstream = &authserver.Upstream{Issuer: up.Issuer, ClientID: up.ClientID, ClientSecret: strings.TrimSpace(sec.Value().Reveal()),
+			ClientSecretSource: func() string { return strings.TrimSpace(sec.Value().Reveal()) },
+			Name:               up.Name, Scopes: up.Scopes, DisableAutoCreate: up.DisableAutoCreate, GroupsClaim: up.GroupsClaim}
 	}
 	for _, ti := range ac.TrustedIssuers {
 		opts.TokenExchange.TrustedIssuers = append(opts.TokenExchange.TrustedIssuers, authserver.TrustedIssuer{Issuer: ti.Issuer, JWKSURI: ti.JWKSURI, Audience: ti.Audience})
@@ -200,15 +212,31 @@ func (a *App) dpopReplay(name string) (dpop.ReplayCache, error) {
 	return redisstate.NewDPoPReplay(rdb, redisstate.DPoPReplayOptions{KeyPrefix: "mcpfort:dpop:" + name + ":", Timeout: redisTimeout}), nil
 }
 
-func (a *App) kek(ref *config.SecretRef) ([]byte, error) {
+// kek returns a key-encryption key: from its reference, or from
+// state.dir/authserver.kek (created on first use) without one.
+//
+// The authorization server takes its keys at start. When a referenced key
+// rotates, the running process keeps sealing with the key it started with
+// and says so; the next start seals with the new value, and the old value
+// must then be listed in previous_key_encryption_keys so that what it
+// sealed still opens (the keyring rule of the key-encryption key).
+func (a *App) kek(field string, ref *config.SecretRef) ([]byte, error) {
 	if ref == nil {
 		return keys.LoadOrCreateKEKFile(filepath.Join(a.cfg.State.Dir, "authserver.kek"))
 	}
-	s, err := a.secret(*ref)
+	s, err := a.secret(context.Background(), field, *ref)
 	if err != nil {
-		return nil, fmt.Errorf("authserver key encryption key: %w", err)
+		return nil, err
 	}
-	return keys.ParseKEK(strings.TrimSpace(string(s)))
+	k, err := keys.ParseKEK(strings.TrimSpace(s.Value().Reveal()))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %s: %w", field, ref, err)
+	}
+	s.OnChange(func(_, _ secrets.Value) {
+		a.log.Warn("a key-encryption key changed; this process keeps the key it started with: restart to use the new one, with the old value listed in authserver.previous_key_encryption_keys",
+			"field", field, "ref", ref.String())
+	})
+	return k, nil
 }
 
 // firstUser creates the first local account on a store that has none:

@@ -25,28 +25,30 @@ func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request
 	}
 	switch {
 	case u.BearerToken != nil:
-		tok, err := a.secret(*u.BearerToken)
+		tok, err := a.secret(context.Background(), a.field(s, kind+".bearer_token"), *u.BearerToken)
 		if err != nil {
-			return nil, fmt.Errorf("%s.bearer_token: %w", kind, err)
+			return nil, err
 		}
-		header := "Bearer " + strings.TrimSpace(string(tok))
+		// Read per request: a rotated token is sent from the next request
+		// on.
 		return func(_ context.Context, r *http.Request, _ string) error {
-			r.Header.Set("Authorization", header)
+			r.Header.Set("Authorization", "Bearer "+strings.TrimSpace(tok.Value().Reveal()))
 			return nil
 		}, nil
 	case u.TokenExchange != nil:
 		te := u.TokenExchange
-		secret, err := a.secret(te.ClientSecret)
+		secret, err := a.secret(context.Background(), a.field(s, kind+".token_exchange.client_secret"), te.ClientSecret)
 		if err != nil {
-			return nil, fmt.Errorf("%s.token_exchange.client_secret: %w", kind, err)
+			return nil, err
 		}
 		resource := te.Resource
 		if resource == "" && te.Audience == "" {
 			resource = u.URL
 		}
 		x, err := credentials.NewTokenExchange(credentials.TokenExchangeOptions{
-			TokenURL: te.TokenURL, ClientID: te.ClientID, ClientSecret: strings.TrimSpace(string(secret)),
-			Resource: resource, Audience: te.Audience, Scopes: te.Scopes,
+			TokenURL: te.TokenURL, ClientID: te.ClientID,
+			ClientSecretSource: func() string { return strings.TrimSpace(secret.Value().Reveal()) },
+			Resource:           resource, Audience: te.Audience, Scopes: te.Scopes,
 		})
 		if err != nil {
 			return nil, err
@@ -91,6 +93,16 @@ func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request
 		}, nil
 	}
 	return nil, nil
+}
+
+// field is the configuration path of a server's field ("servers[2].http.bearer_token").
+func (a *App) field(s config.Server, sub string) string {
+	for i := range a.cfg.Servers {
+		if a.cfg.Servers[i].Name == s.Name {
+			return fmt.Sprintf("servers[%d].%s", i, sub)
+		}
+	}
+	return "servers." + s.Name + "." + sub
 }
 
 func (a *App) assertionIssuer() string { return a.cfg.PublicURL + "/assertions" }

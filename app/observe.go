@@ -51,14 +51,15 @@ func (a *App) buildTelemetry(version string) error {
 func (a *App) otlp(c config.OTLP, at string) (observe.Export, error) {
 	e := observe.Export{Enabled: c.Enabled, Endpoint: c.Endpoint, Protocol: c.Protocol}
 	for k, ref := range c.Headers {
-		v, err := a.secret(ref)
+		// Taken at start: the exporters hold their headers.
+		v, err := a.secret(context.Background(), at+".headers."+k, ref)
 		if err != nil {
 			return e, errors.New(at + ".headers." + k + ": " + err.Error())
 		}
 		if e.Headers == nil {
 			e.Headers = map[string]string{}
 		}
-		e.Headers[k] = string(v)
+		e.Headers[k] = v.Value().Reveal()
 	}
 	return e, nil
 }

@@ -35,7 +35,7 @@ func TestNewReleasesOnError(t *testing.T) {
 		yaml string
 		want string
 	}{
-		{"authserver key", "authserver: {enabled: true, key_encryption_key: {env: MCPFORT_TEST_UNSET}}\n", "key encryption key"},
+		{"authserver key", "authserver: {enabled: true, key_encryption_key: {env: MCPFORT_TEST_UNSET}}\n", "authserver.key_encryption_key: env:MCPFORT_TEST_UNSET"},
 		{"audit log", "audit: {record_arguments: true, heads: {interval: -1s}}\n", "audit.heads.interval"},
 		{"audit masking", "policies: {pii: {national_ids: [{name: broken, pattern: '('}]}}\n", "audit masking"},
 		{"pin file", "pinning: {pin_file: missing-pins.yaml}\n", "pinning.pin_file"},

@@ -64,7 +64,15 @@ func (a *App) database(ctx context.Context) (storage.Backend, error) {
 	if a.db != nil {
 		return a.db, nil
 	}
-	db, err := backend.Open(ctx, a.cfg.State.Database, a.cfg.State.Dir)
+	bo := backend.Options{Database: a.cfg.State.Database, Dir: a.cfg.State.Dir}
+	if ref := a.cfg.State.DatabasePassword; ref != nil {
+		pw, err := a.secret(ctx, "state.database_password", *ref)
+		if err != nil {
+			return nil, err
+		}
+		bo.Password = func(context.Context) (string, error) { return pw.Value().Reveal(), nil }
+	}
+	db, err := backend.OpenWith(ctx, bo)
 	if err != nil {
 		return nil, fmt.Errorf("state.database: %w", err)
 	}
@@ -81,7 +89,15 @@ func (a *App) redis() (*redisstate.Client, error) {
 	}
 	// Users bound their own calls (rate_limit.timeout for the rate-limit
 	// buckets); the client's own bound is the widest of them.
-	rdb, err := redisstate.NewClient(redisstate.ClientOptions{URL: a.cfg.State.Redis, Timeout: max(a.cfg.RateLimit.Timeout.D(), redisTimeout)})
+	co := redisstate.ClientOptions{URL: a.cfg.State.Redis, Timeout: max(a.cfg.RateLimit.Timeout.D(), redisTimeout)}
+	if ref := a.cfg.State.RedisPassword; ref != nil {
+		pw, err := a.secret(context.Background(), "state.redis_password", *ref)
+		if err != nil {
+			return nil, err
+		}
+		co.Password = func() string { return pw.Value().Reveal() }
+	}
+	rdb, err := redisstate.NewClient(co)
 	if err != nil {
 		return nil, fmt.Errorf("state.redis: %w", err)
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/gateway/upstream/local"
 	"github.com/mcpfort/mcpfort/gateway/upstream/stdio"
+	"github.com/mcpfort/mcpfort/secrets"
 )
 
 // stdioUpstream builds the process pools of a local server: one with the
@@ -22,16 +23,42 @@ func (a *App) stdioUpstream(s config.Server) (upstream.Upstream, error) {
 		cmd[0] = a.cfg.Resolve(cmd[0])
 	}
 	var env []string
+	type refEnv struct {
+		key string
+		s   *secrets.Secret
+	}
+	var refs []refEnv
 	for k, v := range st.Env {
-		env = append(env, k+"="+v)
+		if v.Secret == nil {
+			env = append(env, k+"="+v.Literal)
+			continue
+		}
+		sec, err := a.secret(context.Background(), a.field(s, "stdio.env."+k), *v.Secret)
+		if err != nil {
+			return nil, err
+		}
+		refs = append(refs, refEnv{k, sec})
 	}
 	sort.Strings(env)
+	sort.Slice(refs, func(i, j int) bool { return refs[i].key < refs[j].key })
+	// Values from references are read at each process start, so that a
+	// process started after a rotation gets the new value.
+	var envSource func() []string
+	if len(refs) > 0 {
+		envSource = func() []string {
+			out := make([]string, 0, len(refs))
+			for _, r := range refs {
+				out = append(out, r.key+"="+r.s.Value().Reveal())
+			}
+			return out
+		}
+	}
 	iso, err := stdio.ParseIsolation(st.Isolation)
 	if err != nil {
 		return nil, err
 	}
 	base := stdio.Options{
-		Name: s.Name, Command: cmd, Env: env, Dir: st.Dir,
+		Name: s.Name, Command: cmd, Env: env, EnvSource: envSource, Dir: st.Dir,
 		MaxProcesses: st.MaxProcesses, MaxInFlight: st.MaxInFlight, MaxQueue: st.MaxQueue,
 		QueueTimeout: st.QueueTimeout.D(), IdleTimeout: st.IdleTimeout.D(),
 		Logger: a.log.With("route", s.Name, "upstream", "stdio"),

@@ -124,7 +124,7 @@ func (s *Server) authenticateClient(ctx context.Context, r *http.Request, f form
 	}
 	switch methods[0] {
 	case oauth.AuthClientSecretBasic, oauth.AuthClientSecretPost:
-		if !secretMatches(c.secretHash, secret) {
+		if !secretMatches(c.currentSecretHash(), secret) {
 			return nil, oauth.Wrap(oauth.InvalidClient, "client authentication failed", errors.New("wrong client secret"))
 		}
 		if !c.secretExpiresAt.IsZero() && !s.now().Before(c.secretExpiresAt) {

@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -27,12 +28,15 @@ const (
 
 // client is a resolved OAuth client, whatever its origin.
 type client struct {
-	id              string
-	kind            clientKind
-	meta            oauth.ClientMetadata
-	authMethod      string
-	grantTypes      []string
-	secretHash      []byte
+	id         string
+	kind       clientKind
+	meta       oauth.ClientMetadata
+	authMethod string
+	grantTypes []string
+	secretHash []byte
+	// rotated, for operator-registered clients, holds the hash of a
+	// secret set by SetClientSecret after start; it wins over secretHash.
+	rotated         *atomic.Pointer[[]byte]
 	secretExpiresAt time.Time
 	lastUsedAt      time.Time
 	skipConsent     bool
@@ -56,6 +60,33 @@ func (c *client) allows(grant string) bool { return slices.Contains(c.grantTypes
 
 // errUnknownClient: no client with that ID; the cause is kept for the log.
 var errUnknownClient = errors.New("unknown client")
+
+// currentSecretHash is the hash client authentication compares with.
+func (c *client) currentSecretHash() []byte {
+	if c.rotated != nil {
+		if h := c.rotated.Load(); h != nil {
+			return *h
+		}
+	}
+	return c.secretHash
+}
+
+// SetClientSecret replaces the secret of an operator-registered client
+// (Options.Clients) that authenticates with a secret, as when the secret
+// rotates in a secret manager: from the next request on, only the new
+// secret authenticates the client. It must be at least 32 characters.
+func (s *Server) SetClientSecret(id, secret string) error {
+	c := s.static[id]
+	if c == nil || c.rotated == nil {
+		return fmt.Errorf("authserver: %q is not an operator-registered client with a secret", id)
+	}
+	if len(secret) < 32 {
+		return errors.New("authserver: a client secret must be at least 32 characters")
+	}
+	h := hashSecret(secret)
+	c.rotated.Store(&h)
+	return nil
+}
 
 func hashSecret(s string) []byte { h := sha256.Sum256([]byte(s)); return h[:] }
 
@@ -112,6 +143,7 @@ func (s *Server) initStaticClients() error {
 				problems = append(problems, fmt.Errorf("%s: Secret must be at least 32 characters", where))
 			}
 			c.secretHash = hashSecret(sc.Secret)
+			c.rotated = new(atomic.Pointer[[]byte])
 		default:
 			if sc.Secret != "" {
 				problems = append(problems, fmt.Errorf("%s: Secret is set but TokenEndpointAuthMethod is %s", where, m.TokenEndpointAuthMethod))

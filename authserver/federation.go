@@ -290,7 +290,11 @@ func (f *federation) redeem(ctx context.Context, d *oidcDiscovery, code string, 
 		return nil, errors.New("no code in the callback")
 	}
 	body := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {f.redirectURI()}, "code_verifier": {st.Verifier}}
-	if f.cfg.ClientSecret == "" {
+	secret := f.cfg.ClientSecret
+	if f.cfg.ClientSecretSource != nil {
+		secret = f.cfg.ClientSecretSource()
+	}
+	if secret == "" {
 		body.Set("client_id", f.cfg.ClientID)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.TokenEndpoint, strings.NewReader(body.Encode()))
@@ -299,8 +303,8 @@ func (f *federation) redeem(ctx context.Context, d *oidcDiscovery, code string, 
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
-	if f.cfg.ClientSecret != "" {
-		req.SetBasicAuth(url.QueryEscape(f.cfg.ClientID), url.QueryEscape(f.cfg.ClientSecret))
+	if secret != "" {
+		req.SetBasicAuth(url.QueryEscape(f.cfg.ClientID), url.QueryEscape(secret))
 	}
 	resp, err := f.s.opts.HTTPClient.Do(req)
 	if err != nil {

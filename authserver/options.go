@@ -246,6 +246,10 @@ type Upstream struct {
 	// "/federation/callback".
 	ClientID     string
 	ClientSecret string
+	// ClientSecretSource, if set, is called for the secret at each code
+	// redemption instead of using ClientSecret, so that a rotated secret
+	// is used without a restart.
+	ClientSecretSource func() string
 	// Name on the sign-in button. If empty, "your organization".
 	Name string
 	// Scopes requested; "openid" is always included. If empty, "openid

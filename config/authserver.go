@@ -208,9 +208,6 @@ func (c *Config) validateAuthServer(add addFunc) {
 		if cl.ID == "" || strings.HasPrefix(cl.ID, "https://") {
 			add(fmt.Sprintf("authserver.clients[%d].id", i), "required, and must not look like a metadata document URL")
 		}
-		if cl.Secret != nil {
-			cl.Secret.validate(fmt.Sprintf("authserver.clients[%d].secret", i), add)
-		}
 		for _, r := range cl.Resources {
 			if !strings.Contains(r, "://") && !c.hasServer(r) {
 				add(fmt.Sprintf("authserver.clients[%d].resources", i), "%q is neither a server name nor a resource URI", r)
@@ -236,6 +233,7 @@ func (c *Config) validateAuthServer(add addFunc) {
 		if up.Issuer == "" || up.ClientID == "" {
 			add("authserver.upstream", "issuer and client_id are required")
 		}
+		up.ClientSecret.required("authserver.upstream.client_secret", add)
 	}
 	// With an issuer at the root, the authorization server's endpoints
 	// share the path space with the routes.

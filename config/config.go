@@ -52,6 +52,8 @@ type Config struct {
 	Audit Audit `yaml:"audit"`
 	// Observability configures traces, metrics and the access log.
 	Observability Observability `yaml:"observability"`
+	// Secrets configures the backends secret references are read from.
+	Secrets Secrets `yaml:"secrets"`
 	// Servers are the upstream MCP servers mcpfort fronts, one route each.
 	Servers []Server `yaml:"servers"`
 
@@ -81,6 +83,12 @@ type State struct {
 	// denylist, revocations of the embedded authorization server's tokens).
 	// Empty: in-memory state, one replica.
 	Redis string `yaml:"redis"`
+	// DatabasePassword and RedisPassword, when set, are the passwords for
+	// state.database and state.redis (instead of one in the URL). They are
+	// read for every new connection, so a rotated password is used
+	// without a restart.
+	DatabasePassword *SecretRef `yaml:"database_password"`
+	RedisPassword    *SecretRef `yaml:"redis_password"`
 	// RevocationMaxStaleness applies with Redis and the embedded
 	// authorization server: each replica follows the revocations of that
 	// server's access tokens on a Redis stream (within about 250ms); if it
@@ -386,8 +394,10 @@ type StdioUpstream struct {
 	// program path is relative to the configuration file.
 	Command []string `yaml:"command"`
 	// Env adds environment variables; the child otherwise inherits only
-	// PATH, HOME, LANG and TZ.
-	Env map[string]string `yaml:"env"`
+	// PATH, HOME, LANG and TZ. A value is a literal, or a secret reference
+	// ("vault://secret/github#/token"); processes started after a
+	// reference's value rotates get the new value.
+	Env map[string]EnvValue `yaml:"env"`
 	// Dir is the working directory. Default: the configuration file's
 	// directory.
 	Dir string `yaml:"dir"`
@@ -508,6 +518,12 @@ func (c *Config) applyDefaults() {
 	if c.Audit.Enabled == nil {
 		on := true
 		c.Audit.Enabled = &on
+	}
+	if c.Secrets.RefreshInterval == 0 {
+		c.Secrets.RefreshInterval = Duration(5 * time.Minute)
+	}
+	if c.Secrets.FileCheckInterval == 0 {
+		c.Secrets.FileCheckInterval = Duration(10 * time.Second)
 	}
 	if c.RateLimit.Timeout == 0 {
 		c.RateLimit.Timeout = Duration(250 * time.Millisecond)
@@ -650,16 +666,18 @@ func (c *Config) Validate() error {
 	}
 	c.validateAuthServer(add)
 	c.validateServers(add)
+	c.validateSecrets(add)
 	if len(p) > 0 {
 		return p
 	}
 	return nil
 }
 
-// validate reports a reference that names no source, or two.
-func (r SecretRef) validate(path string, add addFunc) {
-	if (r.Env == "") == (r.File == "") {
-		add(path, "set exactly one of env and file")
+// required reports a required reference that is absent; the reference
+// itself is checked with the others (validateSecrets).
+func (r SecretRef) required(path string, add addFunc) {
+	if !r.Set() {
+		add(path, "required: a secret reference such as env:NAME")
 	}
 }
 
@@ -731,9 +749,6 @@ func (h HTTP) validate(add addFunc) {
 }
 
 func (s Sessions) validate(add addFunc) {
-	for i, ref := range s.Secrets {
-		ref.validate(fmt.Sprintf("sessions.secrets[%d]", i), add)
-	}
 	if s.TTL.D() < time.Minute {
 		add("sessions.ttl", "must be at least 1m")
 	}
@@ -757,7 +772,7 @@ func (a Auth) validate(add addFunc) {
 			if in.ClientID == "" {
 				add(at+".introspection.client_id", "required")
 			}
-			in.ClientSecret.validate(at+".introspection.client_secret", add)
+			in.ClientSecret.required(at+".introspection.client_secret", add)
 		}
 	}
 	if a.CacheMaxAge.D() < 0 || a.CacheMaxEntries < 0 {
@@ -887,9 +902,6 @@ func (u HTTPUpstream) validate(at string, required bool, add addFunc) {
 	if pu, err := url.Parse(u.URL); err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
 		add(at+".url", "must be an absolute http or https URL, got %q", u.URL)
 	}
-	if u.BearerToken != nil {
-		u.BearerToken.validate(at+".bearer_token", add)
-	}
 	n := 0
 	for _, set := range []bool{u.BearerToken != nil, u.TokenExchange != nil, u.Assertion != nil} {
 		if set {
@@ -909,7 +921,7 @@ func (u HTTPUpstream) validate(at string, required bool, add addFunc) {
 		if te.ClientID == "" {
 			add(at+".token_exchange.client_id", "required")
 		}
-		te.ClientSecret.validate(at+".token_exchange.client_secret", add)
+		te.ClientSecret.required(at+".token_exchange.client_secret", add)
 	}
 }
 

@@ -239,7 +239,7 @@ servers:
 	if s.Era != "legacy" || !s.LegacySSE || s.SSE.MaxConnections != 1000 || s.SSE.IdleTimeout.D() != 10*time.Minute || s.SSE.MaxMessage != 16<<20 {
 		t.Fatalf("sse defaults: %+v %+v", s, s.SSE)
 	}
-	if r := s.Remote(); r == nil || r.URL != "http://127.0.0.1:3001/sse" || r.BearerToken == nil || r.BearerToken.Env != "TOK" {
+	if r := s.Remote(); r == nil || r.URL != "http://127.0.0.1:3001/sse" || r.BearerToken == nil || r.BearerToken.Ref != "env:TOK" {
 		t.Fatalf("Remote() = %+v", r)
 	}
 }

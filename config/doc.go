@@ -6,5 +6,6 @@
 // reference. Only app and cmd/mcpfort import this package; everything below
 // app takes its own Options struct.
 //
-// It imports only the standard library and the YAML decoder.
+// It imports only the standard library, the YAML decoder and secrets (to
+// parse secret references).
 package config

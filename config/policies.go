@@ -113,6 +113,13 @@ type Audit struct {
 	// holding a bare key of at least 32 bytes is read as such. Default
 	// state.dir/audit.key.
 	KeyFile string `yaml:"key_file"`
+	// Key, instead of KeyFile, takes the chain key from a secret
+	// reference (at least 32 bytes, or 64 hex digits), for replicas that
+	// keep their keys in a secret manager. It is read at start only: a
+	// chain key is never replaced, so a changed value is logged and
+	// ignored until a restart, which then refuses to start if the chain
+	// does not verify with it.
+	Key *SecretRef `yaml:"key"`
 	// Heads writes signed chain heads outside the database, which
 	// "mcpfort audit verify" checks the chain against.
 	Heads AuditHeads `yaml:"heads"`

@@ -76,16 +76,6 @@ func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (b ByteSize) MarshalYAML() (any, error) { return int64(b), nil }
 
-// SecretRef names where a secret comes from. Exactly one field is set.
-// Secrets are never written in the configuration file itself.
-type SecretRef struct {
-	// Env is the name of an environment variable holding the secret.
-	Env string `yaml:"env,omitempty"`
-	// File is the path of a file holding the secret (trailing newline
-	// trimmed), relative to the configuration file.
-	File string `yaml:"file,omitempty"`
-}
-
 // UnmarshalYAML implements yaml.Unmarshaler: a sequence is a list of
 // scopes, a mapping has the members scopes, groups and claims.
 func (r *Requirement) UnmarshalYAML(n *yaml.Node) error {

@@ -55,6 +55,10 @@ type IntrospectionOptions struct {
 	// Required.
 	ClientID     string
 	ClientSecret Secret
+	// ClientSecretSource, if set, is called for the secret at every
+	// introspection request instead of using ClientSecret (which may then
+	// be empty), so that a rotated secret is used without a restart.
+	ClientSecretSource func() Secret
 	// AuthMethod is ClientSecretBasic (the default when empty) or
 	// ClientSecretPost.
 	AuthMethod string
@@ -96,6 +100,7 @@ type IntrospectionVerifier struct {
 	auth        string // ClientSecretBasic or ClientSecretPost
 	clientID    string
 	secret      Secret
+	source      func() Secret
 	basic       string // precomputed Authorization header value
 	audiences   []string
 	allowNoAud  bool
@@ -134,7 +139,7 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 			return nil, fmt.Errorf("resourceserver: %w", err)
 		}
 	}
-	if opts.ClientID == "" || opts.ClientSecret == "" {
+	if opts.ClientID == "" || (opts.ClientSecret == "" && opts.ClientSecretSource == nil) {
 		return nil, errors.New("resourceserver: IntrospectionOptions.ClientID and ClientSecret are required (RFC 7662 §2.1)")
 	}
 	auth := opts.AuthMethod
@@ -160,6 +165,7 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 		auth:       auth,
 		clientID:   opts.ClientID,
 		secret:     opts.ClientSecret,
+		source:     opts.ClientSecretSource,
 		audiences:  auds,
 		allowNoAud: opts.InsecureAllowMissingAudience,
 		leeway:     leeway,
@@ -185,8 +191,7 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 	// RFC 6749 §2.3.1: client_secret_basic form-urlencodes the client id
 	// and secret before base64 (many libraries forget; secrets with '+',
 	// '%' or ':' then fail).
-	v.basic = "Basic " + base64.StdEncoding.EncodeToString(
-		[]byte(url.QueryEscape(opts.ClientID)+":"+url.QueryEscape(string(opts.ClientSecret))))
+	v.basic = basicAuth(opts.ClientID, opts.ClientSecret)
 	if opts.InsecureAllowMissingAudience {
 		v.logger.Warn("resourceserver: InsecureAllowMissingAudience is set: introspected tokens without aud are accepted")
 	}
@@ -194,6 +199,11 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 		v.logger.Warn("resourceserver: InsecureAllowHTTP is set: introspection may use plain http")
 	}
 	return v, nil
+}
+
+// basicAuth is the client_secret_basic header value.
+func basicAuth(id string, secret Secret) string {
+	return "Basic " + base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id)+":"+url.QueryEscape(string(secret))))
 }
 
 // Issuer returns the configured issuer (possibly empty).
@@ -236,9 +246,14 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Prin
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	secret, basic := v.secret, v.basic
+	if v.source != nil {
+		secret = v.source()
+		basic = basicAuth(v.clientID, secret)
+	}
 	if v.auth == ClientSecretPost {
 		form.Set("client_id", v.clientID)
-		form.Set("client_secret", string(v.secret))
+		form.Set("client_secret", string(secret))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(form.Encode()))
 	if err != nil {
@@ -247,7 +262,7 @@ func (v *IntrospectionVerifier) Verify(ctx context.Context, token string) (*Prin
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
 	if v.auth == ClientSecretBasic {
-		req.Header.Set("Authorization", v.basic)
+		req.Header.Set("Authorization", basic)
 	}
 	resp, err := v.client.Do(req)
 	if err != nil {

@@ -278,3 +278,31 @@ func TestIntrospectionDPoP(t *testing.T) {
 		t.Errorf("DPoP without cnf: %v", err)
 	}
 }
+
+// TestIntrospectionSecretSource: with ClientSecretSource, each request
+// authenticates with the secret the source returns then, by Basic and by
+// form, so a rotated secret is used at once.
+func TestIntrospectionSecretSource(t *testing.T) {
+	clk := newClock()
+	as := newIntrospectionAS(t, "rs", "first:secret")
+	as.answers = map[string]string{"good": fmt.Sprintf(`{"active":true,"sub":"u1","aud":%q,"exp":%d}`, testAud, clk.Now().Unix()+300)}
+	var cur atomic.Value
+	cur.Store(Secret("first:secret"))
+	for _, method := range []string{ClientSecretBasic, ClientSecretPost} {
+		cur.Store(Secret("first:secret"))
+		as.secret = "first:secret"
+		v, err := NewIntrospectionVerifier(IntrospectionOptions{Endpoint: as.srv.URL, ClientID: "rs", AuthMethod: method,
+			ClientSecretSource: func() Secret { return cur.Load().(Secret) }, Audiences: []string{testAud}, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := v.Verify(context.Background(), "good"); err != nil {
+			t.Fatalf("%s, first secret: %v", method, err)
+		}
+		as.secret = "second+secret"
+		cur.Store(Secret("second+secret"))
+		if _, err := v.Verify(context.Background(), "good"); err != nil {
+			t.Fatalf("%s, rotated secret: %v", method, err)
+		}
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"github.com/mcpfort/mcpfort/app"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit/auditcmd"
-	"github.com/mcpfort/mcpfort/storage/backend"
 )
 
 // auditCommand implements "mcpfort audit verify|export|head" against the
@@ -30,7 +29,7 @@ func auditCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 			return 1
 		}
 	}
-	db, err := backend.Open(ctx, t.database, t.dir)
+	db, err := t.open(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpfort audit: open audit store: %v\n", err)
 		return 1

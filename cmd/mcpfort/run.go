@@ -10,6 +10,7 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"syscall"
+	"time"
 
 	"github.com/mcpfort/mcpfort/app"
 	"github.com/mcpfort/mcpfort/config"
@@ -30,7 +31,10 @@ func buildVersion() string {
 
 const usage = `Usage:
   mcpfort serve --config FILE    run the gateway
-  mcpfort check-config FILE      validate a configuration file and exit
+  mcpfort check-config [--resolve-secrets] FILE
+                                 validate a configuration file and exit; with
+                                 --resolve-secrets, also resolve every secret
+                                 reference and report those that fail (never values)
   mcpfort version                print the version
   mcpfort users add|passwd|list|disable|enable [--config FILE | --db DSN]
                                  manage local accounts of the embedded authorization server
@@ -91,11 +95,16 @@ func serve(args []string, stderr io.Writer) int {
 }
 
 func checkConfig(args []string, stdout, stderr io.Writer) int {
+	resolve := false
+	if len(args) == 2 && (args[0] == "--resolve-secrets" || args[0] == "-resolve-secrets") {
+		resolve, args = true, args[1:]
+	}
 	if len(args) != 1 {
-		fmt.Fprintln(stderr, "usage: mcpfort check-config FILE")
+		fmt.Fprintln(stderr, "usage: mcpfort check-config [--resolve-secrets] FILE")
 		return 2
 	}
-	if _, err := config.Load(args[0]); err != nil {
+	cfg, err := config.Load(args[0])
+	if err != nil {
 		var p config.Problems
 		if errors.As(err, &p) {
 			fmt.Fprintf(stderr, "%s: %d problem(s):\n", args[0], len(p))
@@ -107,6 +116,36 @@ func checkConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mcpfort: %v\n", err)
 		return 1
 	}
+	if resolve {
+		return resolveSecrets(cfg, args[0], stdout, stderr)
+	}
 	fmt.Fprintf(stdout, "%s: ok\n", args[0])
+	return 0
+}
+
+// resolveSecrets resolves every secret reference of cfg once and lists
+// each with "ok" or its error; values are never printed.
+func resolveSecrets(cfg *config.Config, path string, stdout, stderr io.Writer) int {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	checks, err := app.CheckSecrets(ctx, cfg, app.Options{Logger: app.NewLogger(stderr, cfg.Log)})
+	if err != nil {
+		fmt.Fprintf(stderr, "mcpfort: %v\n", err)
+		return 1
+	}
+	failed := 0
+	for _, c := range checks {
+		if c.Err != nil {
+			failed++
+			fmt.Fprintf(stdout, "  %s: %s: FAILED: %v\n", c.Field, c.Ref, c.Err)
+			continue
+		}
+		fmt.Fprintf(stdout, "  %s: %s: ok\n", c.Field, c.Ref)
+	}
+	if failed > 0 {
+		fmt.Fprintf(stdout, "%s: %d of %d secret reference(s) failed\n", path, failed, len(checks))
+		return 1
+	}
+	fmt.Fprintf(stdout, "%s: ok, %d secret reference(s) resolved\n", path, len(checks))
 	return 0
 }

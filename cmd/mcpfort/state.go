@@ -1,12 +1,16 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
 
+	"github.com/mcpfort/mcpfort/app"
 	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/storage"
+	"github.com/mcpfort/mcpfort/storage/backend"
 )
 
 // stateTarget is the state an administrative command works on, named by
@@ -77,4 +81,13 @@ func stateCommand(name, usage string, args []string, stdout, stderr io.Writer) (
 		return nil, 2
 	}
 	return t, 0
+}
+
+// open opens the target's database: as the gateway does with --config
+// (state.database_password included), by name with --db.
+func (t *stateTarget) open(ctx context.Context) (storage.Backend, error) {
+	if t.cfg != nil {
+		return app.OpenDatabase(ctx, t.cfg)
+	}
+	return backend.Open(ctx, t.database, t.dir)
 }

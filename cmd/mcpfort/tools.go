@@ -7,7 +7,6 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning/pincmd"
-	"github.com/mcpfort/mcpfort/storage/backend"
 )
 
 // toolsCommand implements "mcpfort tools list|diff|approve|revoke" against
@@ -18,7 +17,7 @@ func toolsCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if t == nil {
 		return code
 	}
-	db, err := backend.Open(ctx, t.database, t.dir)
+	db, err := t.open(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpfort tools: open pin store: %v\n", err)
 		return 1

@@ -11,7 +11,6 @@ import (
 	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/authserver/users"
 	"github.com/mcpfort/mcpfort/storage"
-	"github.com/mcpfort/mcpfort/storage/backend"
 	redisstate "github.com/mcpfort/mcpfort/storage/redis"
 )
 
@@ -25,7 +24,7 @@ func usersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return code
 	}
 	cfg := t.cfg
-	store, err := backend.Open(ctx, t.database, t.dir)
+	store, err := t.open(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "mcpfort users: open database: %v\n", err)
 		return 1
@@ -35,7 +34,7 @@ func usersCommand(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if cfg != nil && cfg.AuthServer.Enabled && cfg.State.Redis != "" {
 		// "disable" reaches every running replica at once: the user's
 		// access tokens are refused there, not only when they expire.
-		rdb, err := redisstate.NewClient(redisstate.ClientOptions{URL: cfg.State.Redis})
+		rdb, err := app.OpenRedis(cfg)
 		if err != nil {
 			fmt.Fprintf(stderr, "mcpfort users: state.redis: %v\n", err)
 			return 1

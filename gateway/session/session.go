@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 )
 
@@ -69,8 +70,13 @@ var (
 )
 
 // Keyring seals with its newest key and opens with any of its keys.
-// It is safe for concurrent use; keys are derived once, at construction.
+// It is safe for concurrent use; keys are derived when the keyring is
+// built or replaced (Replace), never per call.
 type Keyring struct {
+	keys atomic.Pointer[keys]
+}
+
+type keys struct {
 	aeads []cipher.AEAD
 	ids   []byte
 }
@@ -78,10 +84,33 @@ type Keyring struct {
 // NewKeyring derives one AES-256-GCM key from each secret (newest first)
 // with HKDF-SHA256. Secrets must be at least 32 bytes of high entropy.
 func NewKeyring(secrets ...[]byte) (*Keyring, error) {
+	ks, err := deriveKeys(secrets)
+	if err != nil {
+		return nil, err
+	}
+	k := &Keyring{}
+	k.keys.Store(ks)
+	return k, nil
+}
+
+// Replace swaps in new secrets (newest first) for every later Seal and
+// Open, as when a configured secret rotates: the caller keeps the older
+// secrets in the list for as long as sessions sealed with them must
+// still open. On error the keyring is unchanged.
+func (k *Keyring) Replace(secrets ...[]byte) error {
+	ks, err := deriveKeys(secrets)
+	if err != nil {
+		return err
+	}
+	k.keys.Store(ks)
+	return nil
+}
+
+func deriveKeys(secrets [][]byte) (*keys, error) {
 	if len(secrets) == 0 {
 		return nil, errors.New("session: keyring needs at least one secret")
 	}
-	kr := &Keyring{}
+	kr := &keys{}
 	for i, s := range secrets {
 		if len(s) < 32 {
 			return nil, fmt.Errorf("session: secret %d is %d bytes, want at least 32", i, len(s))
@@ -120,12 +149,13 @@ func (k *Keyring) Seal(st *State) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	buf := make([]byte, 1+nonceLen, 1+nonceLen+len(plain)+k.aeads[0].Overhead())
-	buf[0] = k.ids[0]
+	ks := k.keys.Load()
+	buf := make([]byte, 1+nonceLen, 1+nonceLen+len(plain)+ks.aeads[0].Overhead())
+	buf[0] = ks.ids[0]
 	if _, err := rand.Read(buf[1 : 1+nonceLen]); err != nil {
 		return "", err
 	}
-	buf = k.aeads[0].Seal(buf, buf[1:1+nonceLen], plain, additionalData)
+	buf = ks.aeads[0].Seal(buf, buf[1:1+nonceLen], plain, additionalData)
 	return base64.RawURLEncoding.EncodeToString(buf), nil
 }
 
@@ -142,8 +172,9 @@ func (k *Keyring) Open(id string, now time.Time) (*State, error) {
 	nonce, ct := raw[1:1+nonceLen], raw[1+nonceLen:]
 	var plain []byte
 	opened := false
-	for i, aead := range k.aeads {
-		if k.ids[i] != raw[0] {
+	ks := k.keys.Load()
+	for i, aead := range ks.aeads {
+		if ks.ids[i] != raw[0] {
 			continue
 		}
 		if p, err := aead.Open(nil, nonce, ct, additionalData); err == nil {

@@ -46,7 +46,7 @@ var layers = []struct {
 	units []unit
 }{
 	{"foundation", []unit{{"internal/jsonx", common}, {"internal/statefile", common}, {"transport/clientip", common},
-		{"web", common}, {"internal/everything", conformance}}},
+		{"web", common}, {"secrets", common}, {"internal/everything", conformance}}},
 	{"messages", []unit{{"jsonrpc", common}, {"oauth", common}}},
 	{"protocol", []unit{{"mcp", common}, {"transport", common}}},
 	{"parts", []unit{{"storage", common}, {"resourceserver", rsSide}, {"gateway/session", gatewaySide},
@@ -91,6 +91,17 @@ var thirdParty = []struct {
 	// one package owns telemetry, so nothing else pays for it.
 	{"go.opentelemetry.io/otel", []string{"observe"}},
 	{"github.com/prometheus/client_golang", []string{"observe"}},
+	// The secret-manager SDKs, each confined to its backend; app imports
+	// the backends only from secrets_cloud.go (build tag mcpfort_nocloud
+	// leaves them out).
+	{"github.com/aws/aws-sdk-go-v2", []string{"secrets/aws"}},
+	{"github.com/aws/aws-sdk-go-v2/config", []string{"secrets/aws"}},
+	{"github.com/aws/aws-sdk-go-v2/service/secretsmanager", []string{"secrets/aws"}},
+	{"github.com/aws/aws-sdk-go-v2/service/ssm", []string{"secrets/aws"}},
+	{"github.com/Azure/azure-sdk-for-go/sdk/azcore", []string{"secrets/azure"}},
+	{"github.com/Azure/azure-sdk-for-go/sdk/azidentity", []string{"secrets/azure"}},
+	{"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets", []string{"secrets/azure"}},
+	{"golang.org/x/oauth2", []string{"secrets/gcp"}}, // Google application default credentials
 	{"github.com/modelcontextprotocol/go-sdk", []string{"internal/everything", "cmd/mcpfort-everything",
 		"gateway/upstream/stdio/internal/testserver", "gateway/policy/internal/policytest", "bench/peers/gosdk"}},
 }

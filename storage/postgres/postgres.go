@@ -24,6 +24,10 @@ type Options struct {
 	DSN string
 	// MaxConns bounds the connection pool. If zero, 16.
 	MaxConns int
+	// Password, if set, is called for the password of every new
+	// connection (overriding one in DSN), so that a rotated password is
+	// used without a restart.
+	Password func(ctx context.Context) (string, error)
 }
 
 // Open connects to the database and migrates its schema.
@@ -39,7 +43,18 @@ func Open(ctx context.Context, opts Options) (storage.Backend, error) {
 		// The parse error may quote the DSN, password included.
 		return nil, errors.New("postgres: invalid DSN")
 	}
-	db := stdlib.OpenDB(*cfg)
+	var connOpts []stdlib.OptionOpenDB
+	if opts.Password != nil {
+		connOpts = append(connOpts, stdlib.OptionBeforeConnect(func(ctx context.Context, cc *pgx.ConnConfig) error {
+			pw, err := opts.Password(ctx)
+			if err != nil {
+				return fmt.Errorf("postgres: password: %w", err)
+			}
+			cc.Password = pw
+			return nil
+		}))
+	}
+	db := stdlib.OpenDB(*cfg, connOpts...)
 	db.SetMaxOpenConns(opts.MaxConns)
 	db.SetMaxIdleConns(opts.MaxConns)
 	if err := sqlstore.MigrateAll(ctx, db, dialect(), migrations); err != nil {

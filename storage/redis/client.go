@@ -28,6 +28,10 @@ type ClientOptions struct {
 	// every call, and the revocation feed holds one connection in a
 	// blocking read.
 	PoolSize int
+	// Password, if set, is called for the password of every new
+	// connection (overriding one in URL; the URL's user name, if any,
+	// stays), so that a rotated password is used without a restart.
+	Password func() string
 	// BreakerThreshold is how many commands in a row may go unanswered
 	// (timeouts, refused or broken connections) before the circuit
 	// breaker opens and every command fails at once with ErrCircuitOpen.
@@ -58,6 +62,10 @@ func NewClient(o ClientOptions) (*Client, error) {
 	ro.DisableIdentity = true
 	ro.MaxRetries = -1
 	ro.DialerRetries = 1
+	if o.Password != nil {
+		user := ro.Username
+		ro.CredentialsProvider = func() (string, string) { return user, o.Password() }
+	}
 	ro.PoolSize = o.PoolSize
 	if ro.PoolSize <= 0 {
 		ro.PoolSize = 20 * runtime.GOMAXPROCS(0)

@@ -29,6 +29,10 @@ type TokenExchangeOptions struct {
 	// (client_secret_basic, RFC 6749 section 2.3.1).
 	ClientID     string
 	ClientSecret string
+	// ClientSecretSource, if set, is called for the secret at each
+	// exchange instead of using ClientSecret, so that a rotated secret is
+	// used without a restart.
+	ClientSecretSource func() string
 	// Resource (RFC 8707) and Audience name the upstream the new token is
 	// for; Scopes narrow it.
 	Resource string
@@ -226,7 +230,11 @@ func (t *TokenExchange) exchange(ctx context.Context, subjectToken string) (stri
 	req.Header.Set("Accept", "application/json")
 	// RFC 6749 section 2.3.1: client_id and secret are form-encoded
 	// before Basic encoding.
-	req.SetBasicAuth(url.QueryEscape(t.o.ClientID), url.QueryEscape(t.o.ClientSecret))
+	secret := t.o.ClientSecret
+	if t.o.ClientSecretSource != nil {
+		secret = t.o.ClientSecretSource()
+	}
+	req.SetBasicAuth(url.QueryEscape(t.o.ClientID), url.QueryEscape(secret))
 	start := t.now()
 	resp, err := t.client.Do(req)
 	if err != nil {

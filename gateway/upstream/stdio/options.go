@@ -76,6 +76,10 @@ type Options struct {
 	// TZ, LANG and LC_* from the gateway (when set) plus Env, later entries
 	// winning.
 	Env []string
+	// EnvSource, if set, is called at each process start for more
+	// "KEY=value" entries, after Env: values from secret references, so
+	// that a process started after a rotation gets the new value.
+	EnvSource func() []string
 
 	// InsecureInheritEnv passes the gateway's whole environment to the
 	// process (then Env). Insecure: the process sees every secret in the

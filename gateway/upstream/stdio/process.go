@@ -97,6 +97,9 @@ func (pr *process) touch() { pr.lastActive.Store(time.Now().UnixNano()) }
 func (p *Pool) spawn() (*process, error) {
 	cmd := exec.Command(p.o.Command[0], p.o.Command[1:]...)
 	cmd.Env = p.env
+	if p.o.EnvSource != nil {
+		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], p.o.EnvSource()...)
+	}
 	cmd.Dir = p.o.Dir
 	// Its own process group, so that stopping it also stops whatever it
 	// started.
