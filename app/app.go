@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -76,6 +77,8 @@ type App struct {
 	audit               *audit.Log
 	console             io.Writer
 	now                 func() time.Time
+	tls                 *tls.Config               // nil: plain HTTP
+	acmeWarmUp          func(ctx context.Context) // nil without ACME
 }
 
 type route struct {
@@ -108,6 +111,9 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		}
 	}()
 	if err := a.prepareState(); err != nil {
+		return nil, err
+	}
+	if a.tls, err = a.listenerTLS(); err != nil {
 		return nil, err
 	}
 	hdr := clientip.XForwardedFor
@@ -437,9 +443,19 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if a.tls != nil {
+		// ServeTLS, unlike Serve on a TLS listener, sets up HTTP/2: it
+		// adds "h2" to the protocols offered in ALPN.
+		srv.TLSConfig = a.tls
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	asCtx, stopAS := context.WithCancel(context.Background())
 	defer stopAS()
+	if a.acmeWarmUp != nil {
+		go a.acmeWarmUp(asCtx)
+	}
 	if a.as != nil {
 		go func() { _ = a.as.Run(asCtx) }() // expiry sweeps and key rotation
 	}
