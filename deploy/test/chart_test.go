@@ -1,4 +1,7 @@
-// Package test lints and renders the Helm chart in ../mcpfort offline and
+// Package test checks the deployment artefacts offline: the image
+// (image_test.go) and the Helm chart.
+//
+// It lints and renders the Helm chart in ../helm/mcpfort and
 // checks every rendered object by decoding it strictly into the
 // Kubernetes API types: an unknown or misplaced field is an error, as a
 // server-side apply with field validation would make it. It is a module
@@ -29,13 +32,13 @@ import (
 var update = flag.Bool("update", false, "rewrite the golden files")
 
 const (
-	chartDir    = "../mcpfort"
+	chartDir    = "../helm/mcpfort"
 	kubeVersion = "1.34.0"
 )
 
 func helm(t *testing.T) string {
 	t.Helper()
-	out, err := exec.Command("../../../scripts/gotool.sh", "helm").Output()
+	out, err := exec.Command("../../scripts/gotool.sh", "helm").Output()
 	if err != nil {
 		var stderr []byte
 		if ee, ok := err.(*exec.ExitError); ok {
@@ -254,7 +257,7 @@ func checkConfig(t *testing.T, cfg string) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command("go", "run", "./cmd/mcpfort", "check-config", p)
-	cmd.Dir = "../../.."
+	cmd.Dir = "../.."
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("mcpfort check-config on the rendered configuration: %v\n%s\n%s", err, out, cfg)
 	}
