@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,6 +23,7 @@ import (
 	"github.com/mcpfort/mcpfort/authserver"
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/legacysse"
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/pinning"
 	"github.com/mcpfort/mcpfort/gateway/policy/ratelimit"
@@ -29,6 +31,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/gateway/upstream/sse"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/resourceserver"
 	"github.com/mcpfort/mcpfort/storage"
@@ -85,7 +88,9 @@ type route struct {
 	name, path string
 	gw         *gateway.Gateway
 	up         upstream.Upstream
-	guard      *guard // nil on open routes
+	guard      *guard          // nil on open routes
+	fwd        *forwarder      // sessions owned by other replicas (local servers with state.replica_url)
+	door       *legacysse.Door // nil unless legacy_sse
 }
 
 // New builds every part from cfg. Nothing listens until Run. If it fails,
@@ -181,6 +186,19 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Keyring, version string) error {
 	cfg, origin := a.cfg, a.origin
 	replica := replicaID()
+	var fwd *forwarder
+	if cfg.State.ReplicaURL != "" {
+		// Sessions of local servers name this replica as their owner;
+		// the others forward to it.
+		replica = strings.TrimSuffix(cfg.State.ReplicaURL, "/")
+		secrets, err := a.sessionSecrets()
+		if err != nil {
+			return err
+		}
+		if fwd, err = newForwarder(replica, keyring, secrets, a.log.With("component", "forwarding")); err != nil {
+			return err
+		}
+	}
 	var deny session.Denylist
 	if a.rdb != nil {
 		// Replicas share the denylist: a session deleted on one is 404 on
@@ -210,6 +228,11 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		}
 		// The route owns the upstream from here: closeAll closes it.
 		r := &route{name: s.Name, path: s.Path, up: up, guard: g0}
+		if s.Stdio != nil || s.SSE != nil {
+			// Their legacy sessions live in this replica's processes or
+			// event streams.
+			r.fwd = fwd
+		}
 		a.routes = append(a.routes, r)
 		g, err := gateway.New(gateway.Options{
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring, Denylist: deny,
@@ -223,8 +246,27 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
 		r.gw = g
+		if s.LegacySSE {
+			r.door, err = legacysse.New(legacysse.Options{
+				Handler: g, Path: s.Path, Principal: principalName, Origin: &a.origin,
+				MaxMessage: int64(cfg.HTTP.MaxBody), Logger: a.log.With("route", s.Name, "front", "legacy_sse"),
+			})
+			if err != nil {
+				return fmt.Errorf("server %q: %w", s.Name, err)
+			}
+		}
 	}
 	return nil
+}
+
+// principalName names the caller for binding HTTP+SSE sessions: issuer,
+// subject and client, or "" when anonymous.
+func principalName(ctx context.Context) string {
+	p := principalFrom(ctx)
+	if p == nil {
+		return ""
+	}
+	return strconv.Quote(p.Issuer) + " " + strconv.Quote(p.Subject) + " " + strconv.Quote(p.ClientID)
 }
 
 func era(s string) gateway.UpstreamEra {
@@ -263,6 +305,16 @@ func (a *App) upstream(s config.Server) (upstream.Upstream, error) {
 		}
 		opts.Authorize = auth
 		return remote.New(opts)
+	}
+	if u := s.SSE; u != nil {
+		auth, err := a.upstreamAuth(s)
+		if err != nil {
+			return nil, err
+		}
+		return sse.New(sse.Options{
+			URL: u.URL, Authorize: auth, MaxMessage: int(u.MaxMessage), MaxConnections: u.MaxConnections,
+			IdleTimeout: u.IdleTimeout.D(), Logger: a.log.With("route", s.Name, "upstream", "sse"),
+		})
 	}
 	return a.stdioUpstream(s)
 }
@@ -360,11 +412,28 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		}
 	}
 	for _, r := range a.routes {
+		var h http.Handler = r.gw
+		if r.guard != nil {
+			h = protect(r.guard, &a.origin, h)
+		}
+		if r.fwd != nil {
+			// Before authentication: the owner authenticates.
+			h = r.fwd.wrap(h)
+		}
+		mux.Handle(r.path, h)
+		if r.door != nil {
+			// The same authorization as the route: every GET and POST
+			// carries the client's token.
+			var d http.Handler = r.door
+			if r.guard != nil {
+				d = protect(r.guard, &a.origin, d)
+			}
+			mux.Handle(r.door.SSEPath(), d)
+			mux.Handle(r.door.MessagePath(), d)
+		}
 		if r.guard == nil {
-			mux.Handle(r.path, r.gw)
 			continue
 		}
-		mux.Handle(r.path, protect(r.guard, &a.origin, r.gw))
 		// RFC 9728 section 3: the path-suffixed well-known URI; the root
 		// one too when a single route is protected.
 		for _, p := range r.guard.prm.Paths() {
@@ -489,6 +558,9 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	a.ready.Store(false)
 	for _, r := range a.routes {
 		r.gw.Drain()
+		if r.door != nil {
+			r.door.Drain()
+		}
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), a.cfg.HTTP.ShutdownGrace.D())
 	defer cancel()

@@ -84,13 +84,14 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	// only by the client the route exchanges with.
 	exchangeTargets := map[string][]string{}
 	for _, s := range a.cfg.Servers {
-		if s.HTTP == nil || s.HTTP.TokenExchange == nil || s.HTTP.TokenExchange.TokenURL != a.cfg.EmbeddedIssuer()+"/token" {
+		u := s.Remote()
+		if u == nil || u.TokenExchange == nil || u.TokenExchange.TokenURL != a.cfg.EmbeddedIssuer()+"/token" {
 			continue
 		}
-		te := s.HTTP.TokenExchange
+		te := u.TokenExchange
 		uri := te.Resource
 		if uri == "" {
-			uri = s.HTTP.URL
+			uri = u.URL
 		}
 		opts.Resources = append(opts.Resources, authserver.Resource{URI: uri, Name: s.Name + " (upstream)", Scopes: te.Scopes, ExchangeOnly: true})
 		exchangeTargets[te.ClientID] = append(exchangeTargets[te.ClientID], uri)

@@ -19,12 +19,15 @@ import (
 // credentials: a static secret, an exchanged token, or a signed assertion.
 // The client's token is never one of them.
 func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request, string) error, error) {
-	u := s.HTTP
+	u, kind := s.Remote(), "http"
+	if s.SSE != nil {
+		kind = "sse"
+	}
 	switch {
 	case u.BearerToken != nil:
 		tok, err := a.secret(*u.BearerToken)
 		if err != nil {
-			return nil, fmt.Errorf("http.bearer_token: %w", err)
+			return nil, fmt.Errorf("%s.bearer_token: %w", kind, err)
 		}
 		header := "Bearer " + strings.TrimSpace(string(tok))
 		return func(_ context.Context, r *http.Request, _ string) error {
@@ -35,7 +38,7 @@ func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request
 		te := u.TokenExchange
 		secret, err := a.secret(te.ClientSecret)
 		if err != nil {
-			return nil, fmt.Errorf("http.token_exchange.client_secret: %w", err)
+			return nil, fmt.Errorf("%s.token_exchange.client_secret: %w", kind, err)
 		}
 		resource := te.Resource
 		if resource == "" && te.Audience == "" {

@@ -87,6 +87,15 @@ type State struct {
 	// tokens that may have been revoked meanwhile. Tokens of other issuers
 	// are not affected. Default 3s.
 	RevocationMaxStaleness Duration `yaml:"revocation_max_staleness"`
+	// ReplicaURL is this replica's own base URL as the other replicas
+	// reach it (http://10.0.0.7:8080), when several replicas serve the
+	// same clients. A legacy session of a local (stdio) server lives in
+	// the process of the replica that created it: that replica's URL is
+	// sealed into the session id, and any other replica forwards the
+	// session's POST, GET and DELETE there, streaming. Empty: one replica
+	// (sessions of local servers are served where they land; another
+	// replica answers 404).
+	ReplicaURL string `yaml:"replica_url"`
 }
 
 // HTTP configures the listener and per-request limits.
@@ -328,10 +337,16 @@ type Server struct {
 	// modern or dual. Default auto.
 	Era string `yaml:"era"`
 	// HTTP reaches a remote server over Streamable HTTP. Exactly one of
-	// HTTP and Stdio is set.
+	// HTTP, SSE and Stdio is set.
 	HTTP *HTTPUpstream `yaml:"http"`
+	// SSE reaches a remote server over the 2024-11-05 HTTP+SSE transport.
+	SSE *SSEUpstream `yaml:"sse"`
 	// Stdio runs a local server as child processes speaking stdio.
 	Stdio *StdioUpstream `yaml:"stdio"`
+	// LegacySSE also serves the route to clients of the 2024-11-05
+	// HTTP+SSE transport: GET <path>/sse opens a session's stream, POST
+	// <path>/message?sessionId=... delivers its messages.
+	LegacySSE bool `yaml:"legacy_sse"`
 	// Auth configures token and scope requirements on this route.
 	Auth RouteAuth `yaml:"auth"`
 	// Policies override the default policies for this route.
@@ -356,6 +371,31 @@ type HTTPUpstream struct {
 	// principal (issuer public_url + "/assertions", JWKS at
 	// /assertions/jwks.json). The route must require authorization.
 	Assertion *Assertion `yaml:"assertion"`
+}
+
+// SSEUpstream is a remote MCP server on the HTTP+SSE transport of
+// protocol version 2024-11-05. It takes the keys of an HTTP upstream (url
+// is the SSE endpoint) and these bounds.
+type SSEUpstream struct {
+	HTTPUpstream `yaml:",inline"`
+	// MaxConnections bounds the open event streams: one per client session
+	// and one per principal for 2026-07-28 clients. Default 1000.
+	MaxConnections int `yaml:"max_connections"`
+	// IdleTimeout closes a stream without pending requests or listener.
+	// Default 10m.
+	IdleTimeout Duration `yaml:"idle_timeout"`
+}
+
+// Remote returns the server's remote upstream settings, whether it speaks
+// Streamable HTTP or HTTP+SSE; nil for a local server.
+func (s *Server) Remote() *HTTPUpstream {
+	switch {
+	case s.HTTP != nil:
+		return s.HTTP
+	case s.SSE != nil:
+		return &s.SSE.HTTPUpstream
+	}
+	return nil
 }
 
 // TokenExchange configures RFC 8693 token exchange for an upstream.
@@ -599,6 +639,9 @@ func (c *Config) serverDefaults(s *Server) {
 	}
 	if s.Era == "" {
 		s.Era = "auto"
+		if s.SSE != nil {
+			s.Era = "legacy"
+		}
 	}
 	if s.Auth.Required == nil {
 		req := len(c.Auth.Issuers) > 0 || c.AuthServer.Enabled
@@ -607,11 +650,21 @@ func (c *Config) serverDefaults(s *Server) {
 	if *s.Auth.Required && c.AuthServer.Enabled && len(c.Auth.Issuers) == 0 && len(s.Auth.Scopes) == 0 {
 		s.Auth.Scopes = []string{DefaultScope}
 	}
-	if s.HTTP != nil && s.HTTP.MaxMessage == 0 {
-		s.HTTP.MaxMessage = 16 << 20
+	if u := s.Remote(); u != nil {
+		if u.MaxMessage == 0 {
+			u.MaxMessage = 16 << 20
+		}
+		if u.TokenExchange != nil && u.TokenExchange.TokenURL == "" && c.AuthServer.Enabled {
+			u.TokenExchange.TokenURL = c.EmbeddedIssuer() + "/token"
+		}
 	}
-	if s.HTTP != nil && s.HTTP.TokenExchange != nil && s.HTTP.TokenExchange.TokenURL == "" && c.AuthServer.Enabled {
-		s.HTTP.TokenExchange.TokenURL = c.EmbeddedIssuer() + "/token"
+	if u := s.SSE; u != nil {
+		if u.MaxConnections == 0 {
+			u.MaxConnections = 1000
+		}
+		if u.IdleTimeout == 0 {
+			u.IdleTimeout = Duration(10 * time.Minute)
+		}
 	}
 	if st := s.Stdio; st != nil {
 		st.defaults(c)
@@ -719,6 +772,11 @@ func (s State) validate(add addFunc) {
 	}
 	if s.Redis != "" && !strings.HasPrefix(s.Redis, "redis://") && !strings.HasPrefix(s.Redis, "rediss://") {
 		add("state.redis", "must be a redis:// or rediss:// URL")
+	}
+	if s.ReplicaURL != "" {
+		if u, err := url.Parse(s.ReplicaURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
+			add("state.replica_url", "must be an http or https base URL without path, got %q", s.ReplicaURL)
+		}
 	}
 }
 
@@ -837,6 +895,14 @@ func (c *Config) validateServers(add addFunc) {
 			add(at+".path", "duplicate path %q", s.Path)
 		}
 		paths[s.Path] = true
+		if s.LegacySSE {
+			for _, p := range []string{s.Path + "/sse", s.Path + "/message"} {
+				if paths[p] {
+					add(at+".legacy_sse", "its path %q collides with another route's", p)
+				}
+				paths[p] = true
+			}
+		}
 		switch s.Era {
 		case "auto", "legacy", "modern", "dual":
 		default:
@@ -850,12 +916,24 @@ func (c *Config) validateServers(add addFunc) {
 		}
 		s.Auth.validate(at+".auth", add)
 		s.Policies.validate(at+".policies", add)
-		if (s.HTTP == nil) == (s.Stdio == nil) {
-			add(at, "set exactly one of http and stdio")
+		if n := count(s.HTTP != nil, s.SSE != nil, s.Stdio != nil); n != 1 {
+			add(at, "set exactly one of http, sse and stdio")
 			continue
 		}
 		if u := s.HTTP; u != nil {
 			u.validate(at+".http", *s.Auth.Required, add)
+		}
+		if u := s.SSE; u != nil {
+			u.validate(at+".sse", *s.Auth.Required, add)
+			if u.MaxConnections < 0 {
+				add(at+".sse.max_connections", "must not be negative")
+			}
+			if u.IdleTimeout < 0 {
+				add(at+".sse.idle_timeout", "must not be negative")
+			}
+			if s.Era != "legacy" {
+				add(at+".era", "an sse upstream speaks protocol version 2024-11-05 only: era must be legacy, got %q", s.Era)
+			}
 		}
 		if st := s.Stdio; st != nil {
 			st.validate(at+".stdio", add)
@@ -944,6 +1022,16 @@ func (u HTTPUpstream) validate(at string, required bool, add addFunc) {
 		}
 		te.ClientSecret.validate(at+".token_exchange.client_secret", add)
 	}
+}
+
+func count(set ...bool) int {
+	n := 0
+	for _, b := range set {
+		if b {
+			n++
+		}
+	}
+	return n
 }
 
 func (st StdioUpstream) validate(at string, add addFunc) {

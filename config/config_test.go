@@ -66,7 +66,7 @@ servers:
 `, []string{
 			"listen: must be host:port",
 			"log.level:", "log.format:", "http.max_body:", "http.allowed_origins[0]:", "sessions.secrets[0]:",
-			"servers[0].name:", "servers[0].era:", "servers[0]: set exactly one of http and stdio",
+			"servers[0].name:", "servers[0].era:", "servers[0]: set exactly one of http, sse and stdio",
 			"servers[1].http.url:", "servers[2].name: duplicate", "servers[2].path: duplicate",
 			"servers[2].stdio.command: required", "servers[2].stdio.isolation:",
 		}},
@@ -220,5 +220,26 @@ func TestToolsTTL(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSSEUpstream: an HTTP+SSE upstream takes the keys of an HTTP one, is
+// legacy-era by default, and has bounds by default.
+func TestSSEUpstream(t *testing.T) {
+	c, err := Parse([]byte(`
+servers:
+  - name: old
+    legacy_sse: true
+    sse: {url: "http://127.0.0.1:3001/sse", bearer_token: {env: TOK}}
+`), "/etc/mcpfort")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Servers[0]
+	if s.Era != "legacy" || !s.LegacySSE || s.SSE.MaxConnections != 1000 || s.SSE.IdleTimeout.D() != 10*time.Minute || s.SSE.MaxMessage != 16<<20 {
+		t.Fatalf("sse defaults: %+v %+v", s, s.SSE)
+	}
+	if r := s.Remote(); r == nil || r.URL != "http://127.0.0.1:3001/sse" || r.BearerToken == nil || r.BearerToken.Env != "TOK" {
+		t.Fatalf("Remote() = %+v", r)
 	}
 }

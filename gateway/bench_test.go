@@ -113,3 +113,49 @@ func BenchmarkRoundTrip(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkProxyModernJSON is BenchmarkProxyLegacyJSON for a 2026-07-28
+// client and upstream: no session, the request metadata checks (_meta,
+// Mcp-Method, Mcp-Name, and Mcp-Param-* against the route's tool catalog)
+// on every call.
+func BenchmarkProxyModernJSON(b *testing.B) {
+	const result = `{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}],"resultType":"complete"}}`
+	const list = `{"jsonrpc":"2.0","id":"l","result":{"tools":[{"name":"echo","inputSchema":{"type":"object"}}],"resultType":"complete"}}`
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/json")
+		if r.Header.Get("Mcp-Method") == "tools/list" {
+			io.WriteString(w, list)
+			return
+		}
+		io.WriteString(w, result)
+	}))
+	b.Cleanup(up.Close)
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	rem, _ := remote.New(remote.Options{URL: up.URL})
+	g, _ := gateway.New(gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraModern})
+	gw := httptest.NewServer(g)
+	b.Cleanup(gw.Close)
+	body := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+		for pb.Next() {
+			req, _ := http.NewRequest("POST", gw.URL, bytes.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+			req.Header.Set("Mcp-Method", "tools/call")
+			req.Header.Set("Mcp-Name", "echo")
+			resp, err := client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !bytes.Contains(got, []byte(`"hello"`)) {
+				b.Fatalf("status %d: %s", resp.StatusCode, got)
+			}
+		}
+	})
+}

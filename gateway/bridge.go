@@ -183,14 +183,14 @@ func (g *Gateway) toModern(ctx context.Context, c *Call) (upstream.Reply, error)
 		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{}`))), nil
 	}
 	// The body a policy may have rewritten (masked arguments), not the
-	// message as received.
-	body, err := injectMeta(c.Body(), c.Session.ClientCapabilities, c.Session.ClientInfo, g.bridge.level(c.Session.ID))
+	// message as received, with the 2026-07-28 fields added.
+	body, err := injectMeta(c.Msg, c.Params.Meta, c.Session.ClientCapabilities, c.Session.ClientInfo, g.bridge.level(c.Session.ID))
 	if err != nil {
 		return nil, err
 	}
 	hdr := modernHeaders(c.fwd, m, c.Params)
 	reply, err := g.up.Post(ctx, &upstream.Request{
-		Body: body, Messages: []*jsonrpc.Message{m}, Principal: principalKey(c.Principal),
+		Body: body, Principal: principalKey(c.Principal),
 		ProtocolVersion: mcp.Version20260728, Header: hdr,
 	})
 	if err != nil {
@@ -202,8 +202,9 @@ func (g *Gateway) toModern(ctx context.Context, c *Call) (upstream.Reply, error)
 
 // legacyResult adapts a 2026-07-28 result for a legacy client. A result
 // asking for client input (MRTR) cannot be bridged yet and becomes an error.
-func legacyResult(data []byte) ([]byte, error) {
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+func legacyResult(ev *upstream.Event) ([]byte, error) {
+	data := ev.Data
+	m, err := ev.Message()
 	if err != nil || m.Kind != jsonrpc.KindResponse || m.Result == nil {
 		return data, nil
 	}
@@ -294,9 +295,8 @@ func (g *Gateway) discover(ctx context.Context) (*discovery, error) {
 	params = g.appendServerInfo(params)
 	params = append(params, `}}`...)
 	body := jsonrpc.AppendRequest(nil, jsonrpc.StringID("mcpfort-discover"), mcp.MethodServerDiscover, params)
-	msg, _ := jsonrpc.Decode(body, jsonrpc.Limits{})
 	reply, err := g.up.Post(ctx, &upstream.Request{
-		Body: body, Messages: []*jsonrpc.Message{msg}, Principal: "gateway",
+		Body: body, Principal: "gateway",
 		ProtocolVersion: mcp.Version20260728, Header: http.Header{mcp.HeaderMethod: {mcp.MethodServerDiscover}},
 	})
 	if err != nil {
@@ -338,7 +338,7 @@ func finalResult(ctx context.Context, reply upstream.Reply) ([]byte, error) {
 		if len(ev.Data) == 0 {
 			continue
 		}
-		m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+		m, err := ev.Message()
 		if err != nil || m.Kind != jsonrpc.KindResponse {
 			continue
 		}
@@ -356,16 +356,18 @@ func finalResult(ctx context.Context, reply upstream.Reply) ([]byte, error) {
 	}
 }
 
-// injectMeta returns the message body with the 2026-07-28 per-request
+// injectMeta returns the message's bytes with the 2026-07-28 per-request
 // fields in params._meta, keeping whatever _meta the client sent
-// (progressToken).
-func injectMeta(body, caps, info []byte, level string) ([]byte, error) {
-	params, _ := jsonx.Get(body, "params")
+// (progressToken). meta is the message's params._meta (nil if absent). Only
+// _meta is scanned: the message's decoded form says where params and _meta
+// sit in its bytes.
+func injectMeta(m *jsonrpc.Message, meta, caps, info []byte, level string) ([]byte, error) {
+	params := m.Params
 	if params == nil || !jsonx.IsObject(params) {
 		params = []byte(`{}`)
 	}
-	meta, ok := jsonx.Get(params, "_meta")
-	if !ok || !jsonx.IsObject(meta) {
+	oldMeta := meta
+	if meta == nil {
 		meta = []byte(`{}`)
 	}
 	var err error
@@ -385,10 +387,42 @@ func injectMeta(body, caps, info []byte, level string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if params, err = jsonx.Set(params, "_meta", meta); err != nil {
+	if params, err = replaceMember(params, oldMeta, "_meta", meta); err != nil {
 		return nil, err
 	}
-	return jsonx.Set(body, "params", params)
+	if !jsonx.IsObject(m.Params) {
+		// Absent or array params: a 2026-07-28 server reads its fields
+		// from an object, so they become one.
+		return jsonx.Set(m.Raw, "params", params)
+	}
+	return replaceMember(m.Raw, m.Params, "params", params)
+}
+
+// replaceMember returns a copy of the object obj with the value of member
+// key, old, replaced by val. When old is the value as decoding found it (a
+// subslice of obj), the edit needs no scan; otherwise jsonx.Set finds the
+// member.
+func replaceMember(obj, old []byte, key string, val []byte) ([]byte, error) {
+	if off, ok := within(obj, old); ok {
+		out := make([]byte, 0, len(obj)-len(old)+len(val))
+		out = append(out, obj[:off]...)
+		out = append(out, val...)
+		return append(out, obj[off+len(old):]...), nil
+	}
+	return jsonx.Set(obj, key, val)
+}
+
+// within returns the offset of inner in outer when inner is a non-empty
+// subslice of outer (the same array).
+func within(outer, inner []byte) (int, bool) {
+	if len(inner) == 0 || len(outer) == 0 {
+		return 0, false
+	}
+	off := cap(outer) - cap(inner)
+	if off < 0 || off+len(inner) > len(outer) || &outer[off] != &inner[0] {
+		return 0, false
+	}
+	return off, true
 }
 
 // modernHeaders adds the Mcp-Method and Mcp-Name headers a 2026-07-28
@@ -434,14 +468,17 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 				g.log.Debug("upstream logging/setLevel failed", "route", g.opts.Route, "err", err)
 			}
 		}
-		body, err := stripMeta(c.Body())
+		body, err := stripMeta(m, c.Params.Meta)
 		if err != nil {
 			return nil, err
 		}
-		reply, err := g.up.Post(ctx, &upstream.Request{
-			Body: body, Messages: []*jsonrpc.Message{m}, Session: us.id, Key: us.key, Principal: principalKey(c.Principal),
-			ProtocolVersion: us.version, Header: traceHeaders(c.fwd),
-		})
+		req := &upstream.Request{Body: body}
+		if sameBytes(body, m.Raw) {
+			req = upstream.Forward(m)
+		}
+		req.Session, req.Key, req.Principal = us.id, us.key, principalKey(c.Principal)
+		req.ProtocolVersion, req.Header = us.version, traceHeaders(c.fwd)
+		reply, err := g.up.Post(ctx, req)
 		if errors.Is(err, upstream.ErrSessionGone) && attempt == 0 {
 			g.dropUpSession(us)
 			continue
@@ -455,25 +492,28 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 
 // stripMeta removes the 2026-07-28 per-request _meta fields, which a legacy
 // server would check against a header it is not sent (or reject outright).
-func stripMeta(msg []byte) ([]byte, error) {
-	params, ok := jsonx.Get(msg, "params")
-	if !ok || !jsonx.IsObject(params) {
-		return msg, nil
+// meta is the message's params._meta (nil if absent); as in injectMeta,
+// only _meta is scanned. It returns m.Raw itself when there is nothing to
+// remove.
+func stripMeta(m *jsonrpc.Message, meta []byte) ([]byte, error) {
+	if meta == nil || !jsonx.IsObject(m.Params) {
+		return m.Raw, nil
 	}
-	meta, ok := jsonx.Get(params, "_meta")
-	if !ok || !jsonx.IsObject(meta) {
-		return msg, nil
-	}
+	stripped := meta
 	var err error
 	for _, k := range []string{mcp.MetaProtocolVersion, mcp.MetaClientCapabilities, mcp.MetaClientInfo, mcp.MetaLogLevel} {
-		if meta, err = jsonx.Delete(meta, k); err != nil {
+		if stripped, err = jsonx.Delete(stripped, k); err != nil {
 			return nil, err
 		}
 	}
-	if params, err = jsonx.Set(params, "_meta", meta); err != nil {
+	if len(stripped) == len(meta) {
+		return m.Raw, nil
+	}
+	params, err := replaceMember(m.Params, meta, "_meta", stripped)
+	if err != nil {
 		return nil, err
 	}
-	return jsonx.Set(msg, "params", params)
+	return replaceMember(m.Raw, m.Params, "params", params)
 }
 
 // traceHeaders keeps only trace context for a legacy upstream.
@@ -525,10 +565,11 @@ func cacheable(method string) bool {
 
 var logLevels = map[string]int{"debug": 0, "info": 1, "notice": 2, "warning": 3, "error": 4, "critical": 5, "alert": 6, "emergency": 7}
 
-func (g *Gateway) modernResult(c *Call) func([]byte) ([]byte, error) {
+func (g *Gateway) modernResult(c *Call) func(*upstream.Event) ([]byte, error) {
 	want, hasLevel := logLevels[c.Params.LogLevel]
-	return func(data []byte) ([]byte, error) {
-		m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	return func(ev *upstream.Event) ([]byte, error) {
+		data := ev.Data
+		m, err := ev.Message()
 		if err != nil {
 			return data, nil
 		}
@@ -552,8 +593,7 @@ func (g *Gateway) modernResult(c *Call) func([]byte) ([]byte, error) {
 			return nil, nil
 		}
 		if m.Error != nil {
-			if code, ok := errorCode(data); ok && code == jsonrpc.CodeResourceNotFound {
-				e, _ := jsonrpc.DecodeError(m.Error)
+			if e, err := jsonrpc.DecodeError(m.Error); err == nil && e.Code == jsonrpc.CodeResourceNotFound {
 				e.Code = jsonrpc.CodeInvalidParams
 				return jsonrpc.AppendErrorResponse(nil, m.ID, e), nil
 			}
@@ -586,11 +626,10 @@ func (g *Gateway) refuseServerRequest(c *Call, m *jsonrpc.Message) {
 		return
 	}
 	body := jsonrpc.AppendErrorResponse(nil, m.ID, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "the client cannot answer "+m.Method+" through this gateway"))
-	resp, _ := jsonrpc.Decode(body, jsonrpc.Limits{})
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		r, err := g.up.Post(ctx, &upstream.Request{Body: body, Messages: []*jsonrpc.Message{resp}, Session: us.id, Key: us.key, Principal: principalKey(c.Principal), ProtocolVersion: us.version})
+		r, err := g.up.Post(ctx, &upstream.Request{Body: body, Session: us.id, Key: us.key, Principal: principalKey(c.Principal), ProtocolVersion: us.version})
 		if err == nil {
 			r.Close()
 		}
@@ -654,8 +693,7 @@ func (g *Gateway) initUpSession(ctx context.Context, c *Call, us *upSession) err
 	}
 	params = append(params, '}')
 	body := jsonrpc.AppendRequest(nil, jsonrpc.StringID("mcpfort-init"), mcp.MethodInitialize, params)
-	msg, _ := jsonrpc.Decode(body, jsonrpc.Limits{})
-	reply, err := g.up.Post(ctx, &upstream.Request{Body: body, Messages: []*jsonrpc.Message{msg}, Key: us.key, Principal: principalKey(c.Principal)})
+	reply, err := g.up.Post(ctx, &upstream.Request{Body: body, Key: us.key, Principal: principalKey(c.Principal)})
 	if err != nil {
 		return err
 	}
@@ -676,8 +714,7 @@ func (g *Gateway) initUpSession(ctx context.Context, c *Call, us *upSession) err
 		us.instr, _ = jsonx.String(v)
 	}
 	note := jsonrpc.AppendNotification(nil, mcp.NotificationInitialized, nil)
-	nm, _ := jsonrpc.Decode(note, jsonrpc.Limits{})
-	r, err := g.up.Post(ctx, &upstream.Request{Body: note, Messages: []*jsonrpc.Message{nm}, Session: us.id, Key: us.key, Principal: principalKey(c.Principal), ProtocolVersion: us.version})
+	r, err := g.up.Post(ctx, &upstream.Request{Body: note, Session: us.id, Key: us.key, Principal: principalKey(c.Principal), ProtocolVersion: us.version})
 	if err != nil {
 		return fmt.Errorf("upstream initialized notification: %w", err)
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -79,7 +80,9 @@ type Call struct {
 	Session *session.State
 	// Principal is the authenticated caller (nil when the route is open).
 	Principal *Principal
-	// Msg is the message; Params its decoded routing fields.
+	// Msg is the message that goes upstream, decoded: Msg.Raw are its
+	// bytes (Body), and Params the routing fields read from them. Both are
+	// read-only and derived from those bytes; SetBody derives them again.
 	Msg    *jsonrpc.Message
 	Params mcp.Params
 	// Header holds the client's request headers (read-only).
@@ -99,28 +102,47 @@ type Call struct {
 	// what comes back must wrap this reply too.
 	Stream bool
 
-	body    []byte      // the raw message as received, when it is forwarded unchanged
-	fwd     http.Header // the client headers that travel upstream
-	rewrote bool        // a policy replaced the body (SetBody)
-	tools   *ToolList   // the caller's tool list, once Tools has read it
+	fwd     http.Header    // the client headers that travel upstream
+	rewrote bool           // a policy replaced the body (SetBody)
+	limits  jsonrpc.Limits // what SetBody accepts: the route's limits
+	tools   *ToolList      // the caller's tool list, once Tools has read it
 
 	lastEventID string // the GET's Last-Event-ID (Stream only)
+}
+
+// sameBytes reports whether a and b are the same slice of the same array.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // streamMsg is the Msg of a Stream call.
 var streamMsg = jsonrpc.Message{Kind: jsonrpc.KindNotification}
 
-// Body returns the message bytes that will be forwarded.
-func (c *Call) Body() []byte {
-	if c.body != nil {
-		return c.body
-	}
-	return c.Msg.Raw
-}
+// Body returns the message bytes that will be forwarded: exactly these go
+// upstream, whatever the upstream's kind or era (a bridge adds or removes
+// only the protocol's own _meta fields).
+func (c *Call) Body() []byte { return c.Msg.Raw }
 
 // SetBody replaces the bytes forwarded upstream (a policy that rewrites
-// arguments). The message must keep its id and method.
-func (c *Call) SetBody(b []byte) { c.body, c.rewrote = b, true }
+// arguments) and derives Msg and Params from them again: the one
+// validating scan an editing policy pays. The message must stay one
+// JSON-RPC message of the same kind, id and method; otherwise SetBody
+// changes nothing and returns an error.
+func (c *Call) SetBody(b []byte) error {
+	m, err := jsonrpc.Decode(b, c.limits)
+	if err != nil {
+		return fmt.Errorf("gateway: rewritten message: %w", err)
+	}
+	if m.Kind != c.Msg.Kind || m.ID != c.Msg.ID || m.Method != c.Msg.Method {
+		return errors.New("gateway: a rewritten message must keep its kind, id and method")
+	}
+	p, err := mcp.ParamsOf(m)
+	if err != nil {
+		return fmt.Errorf("gateway: rewritten message: %w", err)
+	}
+	c.Msg, c.Params, c.rewrote = m, p, true
+	return nil
+}
 
 // Handler serves one call and returns the upstream's reply (or a reply the
 // handler made itself). An error that is a *jsonrpc.Error or an *Error is
@@ -132,29 +154,20 @@ type Handler func(ctx context.Context, c *Call) (upstream.Reply, error)
 // comes back.
 type Middleware func(Handler) Handler
 
-// Error is a refusal with an explicit HTTP status, such as a rate limit's
-// 429 with Retry-After.
-type Error struct {
-	Status int
-	Header http.Header
-	RPC    *jsonrpc.Error
-}
-
-func (e *Error) Error() string { return e.RPC.Error() }
-
-// Unwrap exposes the JSON-RPC error.
-func (e *Error) Unwrap() error { return e.RPC }
-
-// TransformReply wraps r so that fn rewrites every event's data before the
-// client sees it (fn returns the data unchanged when it has nothing to do).
-// Policies use it for result masking and list filtering.
-func TransformReply(r upstream.Reply, fn func(data []byte) ([]byte, error)) upstream.Reply {
+// TransformReply wraps r so that fn rewrites every event before the client
+// sees it. Policies use it for result masking and list filtering. fn reads
+// the event's bytes (ev.Data) and, if it needs more than a glance at them,
+// their decoded form (ev.Message), which is decoded once for every policy
+// and the relay. It returns the data to send: ev.Data itself when it has
+// nothing to do (the event passes as it is, decoded form included), new
+// bytes to rewrite it, or nothing to drop it.
+func TransformReply(r upstream.Reply, fn func(ev *upstream.Event) ([]byte, error)) upstream.Reply {
 	return &transformed{Reply: r, fn: fn}
 }
 
 type transformed struct {
 	upstream.Reply
-	fn func([]byte) ([]byte, error)
+	fn func(*upstream.Event) ([]byte, error)
 }
 
 // Next returns the next event, rewritten. An event whose data fn turns
@@ -165,7 +178,7 @@ func (t *transformed) Next(ctx context.Context) (*upstream.Event, error) {
 		if err != nil || len(ev.Data) == 0 {
 			return ev, err
 		}
-		data, err := t.fn(ev.Data)
+		data, err := t.fn(ev)
 		if err != nil {
 			return nil, err
 		}
@@ -175,6 +188,9 @@ func (t *transformed) Next(ctx context.Context) (*upstream.Event, error) {
 				return &upstream.Event{ID: ev.ID, Retry: ev.Retry}, nil
 			}
 			continue
+		}
+		if sameBytes(data, ev.Data) {
+			return ev, nil
 		}
 		return &upstream.Event{ID: ev.ID, Data: data, Retry: ev.Retry}, nil
 	}
@@ -230,12 +246,12 @@ func (c *Call) Derive(id jsonrpc.ID, method string, params []byte) (*Call, error
 	if err != nil {
 		return nil, err
 	}
-	p, err := mcp.ParseParams(msg.Params)
+	p, err := mcp.ParamsOf(msg)
 	if err != nil {
 		return nil, err
 	}
 	d := &Call{Route: c.Route, Era: c.Era, Version: c.Version, Session: c.Session, Principal: c.Principal,
-		Msg: msg, Params: p, Header: c.Header, Catalog: c.Catalog}
+		Msg: msg, Params: p, Header: c.Header, Catalog: c.Catalog, limits: c.limits}
 	d.fwd = make(http.Header, len(c.fwd)+2)
 	for k, v := range c.fwd {
 		if k != mcp.HeaderMethod && k != mcp.HeaderName && !strings.HasPrefix(k, mcp.HeaderParamPrefix) {

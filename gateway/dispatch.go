@@ -24,11 +24,10 @@ func (g *Gateway) dispatch(ctx context.Context, c *Call) (upstream.Reply, error)
 		if c.Msg.Method == mcp.MethodInitialize {
 			version = "" // the header starts after initialization
 		}
-		return g.up.Post(ctx, &upstream.Request{
-			Body: c.Body(), Messages: []*jsonrpc.Message{c.Msg},
-			Session: c.Session.UpstreamSession, Key: sessionKey(c.Session), Principal: principalKey(c.Principal),
-			ProtocolVersion: version, Header: c.fwd,
-		})
+		req := upstream.Forward(c.Msg)
+		req.Session, req.Key, req.Principal = c.Session.UpstreamSession, sessionKey(c.Session), principalKey(c.Principal)
+		req.ProtocolVersion, req.Header = version, c.fwd
+		return g.up.Post(ctx, req)
 	}
 	_, modern := g.era.get()
 	if modern == unknown {
@@ -48,10 +47,9 @@ func (g *Gateway) dispatch(ctx context.Context, c *Call) (upstream.Reply, error)
 			return nil, err
 		}
 	}
-	return g.up.Post(ctx, &upstream.Request{
-		Body: c.Body(), Messages: []*jsonrpc.Message{c.Msg}, Principal: principalKey(c.Principal),
-		ProtocolVersion: c.Version, Header: c.fwd,
-	})
+	req := upstream.Forward(c.Msg)
+	req.Principal, req.ProtocolVersion, req.Header = principalKey(c.Principal), c.Version, c.fwd
+	return g.up.Post(ctx, req)
 }
 
 // probeModern asks the upstream, once, whether it serves 2026-07-28: a
@@ -80,16 +78,3 @@ func (g *Gateway) probeModern(ctx context.Context) (tri, error) {
 // httpStatuser is implemented by upstream errors that carry the upstream's
 // HTTP status.
 type httpStatuser interface{ HTTPStatus() int }
-
-// errorCode returns the error code of a JSON-RPC error response.
-func errorCode(data []byte) (int64, bool) {
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
-	if err != nil || m.Error == nil {
-		return 0, false
-	}
-	e, err := jsonrpc.DecodeError(m.Error)
-	if err != nil {
-		return 0, false
-	}
-	return e.Code, true
-}

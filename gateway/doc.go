@@ -4,11 +4,15 @@
 // one) and reaches one upstream MCP server, bridging between eras when the
 // client and the upstream speak different ones.
 //
-// Requests are decoded only as far as routing and policy need (the JSON-RPC
-// envelope, params.name/uri/_meta); everything else is forwarded as the bytes
-// received, and SSE replies are relayed one event at a time. Legacy sessions
-// live entirely in their sealed Mcp-Session-Id (package session), so any
-// replica serves any session.
+// Requests are decoded in one validating scan, only as far as routing and
+// policy need (the JSON-RPC envelope, params.name/uri/arguments/_meta). A
+// Call owns the bytes that go upstream and derives its decoded views from
+// them; what the policies leave is forwarded as it is, to every kind of
+// upstream and through every era bridge. Each reply event is decoded at most
+// once, and SSE replies are relayed one event at a time. Handlers return
+// their errors (*Error) and one function writes them. Legacy sessions live
+// entirely in their sealed Mcp-Session-Id (package session), so any replica
+// serves any session.
 //
 // The MCP plane is a chain of Middleware around a Handler, in the net/http
 // shape: policies (rate limits, tool filters, schema checks, PII masking,

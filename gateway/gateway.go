@@ -199,25 +199,37 @@ func (g *Gateway) track(end func()) (untrack func()) {
 	}
 }
 
-// ServeHTTP implements the MCP endpoint: POST, GET and DELETE.
+// ServeHTTP implements the MCP endpoint: POST, GET and DELETE. Each
+// handler either answers or returns an error having written nothing;
+// writeError answers those.
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if err := g.serve(w, r); err != nil {
+		g.writeError(w, r, err)
+	}
+}
+
+func (g *Gateway) serve(w http.ResponseWriter, r *http.Request) error {
 	if err := g.opts.Origin.Check(r); err != nil {
 		// 2025-11-25 transports: invalid Origin MUST be answered with 403;
 		// the body MAY be a JSON-RPC error without an id.
-		transport.WriteError(w, http.StatusForbidden, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Forbidden: "+err.Error()))
-		return
+		return refuse(http.StatusForbidden, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Forbidden: "+err.Error())
 	}
 	switch r.Method {
 	case http.MethodPost:
-		g.post(w, r)
+		return g.post(w, r)
 	case http.MethodGet:
-		g.get(w, r)
+		return g.get(w, r)
 	case http.MethodDelete:
-		g.delete(w, r)
-	default:
-		w.Header().Set("Allow", "GET, POST, DELETE")
-		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed"))
+		return g.delete(w, r)
 	}
+	return notAllowed("GET, POST, DELETE", "Method Not Allowed")
+}
+
+// notAllowed is the 405 answer, with the methods that are.
+func notAllowed(allow, msg string) *Error {
+	e := refuse(http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, msg)
+	e.Header = http.Header{"Allow": {allow}}
+	return e
 }
 
 func (g *Gateway) principal(ctx context.Context) *Principal {
@@ -225,59 +237,6 @@ func (g *Gateway) principal(ctx context.Context) *Principal {
 		return nil
 	}
 	return g.opts.Principal(ctx)
-}
-
-// writeCallError answers a single request that failed before any byte of
-// its reply was written.
-func (g *Gateway) writeCallError(w http.ResponseWriter, id jsonrpc.ID, err error) {
-	status, rpcErr, hdr := g.classify(err)
-	for k, vs := range hdr {
-		w.Header()[k] = vs
-	}
-	transport.WriteError(w, status, id, rpcErr)
-}
-
-// classify maps an error from the MCP plane to an HTTP status and JSON-RPC
-// error. Upstream failures are JSON-RPC errors on a 200 answer, so that the
-// client's pending call fails cleanly rather than its transport.
-func (g *Gateway) classify(err error) (int, *jsonrpc.Error, http.Header) {
-	var ge *Error
-	if errors.As(err, &ge) {
-		status := ge.Status
-		if status == 0 {
-			status = http.StatusOK
-		}
-		return status, ge.RPC, ge.Header
-	}
-	var re *jsonrpc.Error
-	if errors.As(err, &re) {
-		return statusForRPC(re.Code), re, nil
-	}
-	if errors.Is(err, context.DeadlineExceeded) {
-		return http.StatusOK, jsonrpc.NewError(jsonrpc.CodeUpstreamTimeout, "upstream server timed out"), nil
-	}
-	g.log.Warn("upstream failure", "route", g.opts.Route, "err", err)
-	return http.StatusOK, jsonrpc.NewError(jsonrpc.CodeUpstreamUnavailable, "upstream server unavailable"), nil
-}
-
-// statusForRPC gives the HTTP status a JSON-RPC error travels with in the
-// 2026-07-28 era: 400 for header mismatch, missing capability and
-// unsupported version, 404 for an unknown method (streamable-http "Request
-// Metadata"). Other errors are ordinary 200 answers.
-func statusForRPC(code int64) int {
-	switch code {
-	case jsonrpc.CodeHeaderMismatch, jsonrpc.CodeMissingRequiredClientCapability, jsonrpc.CodeUnsupportedProtocolVersion:
-		return http.StatusBadRequest
-	case jsonrpc.CodeMethodNotFound:
-		return http.StatusNotFound
-	case jsonrpc.CodeRateLimited:
-		return http.StatusTooManyRequests
-	}
-	return http.StatusOK
-}
-
-func badRequest(w http.ResponseWriter, id jsonrpc.ID, code int64, msg string) {
-	transport.WriteError(w, http.StatusBadRequest, id, jsonrpc.NewError(code, msg))
 }
 
 // eraProbe remembers which eras the upstream has shown it speaks.

@@ -20,10 +20,9 @@ import (
 // "Initialization"). With a legacy upstream the client's initialize goes
 // through and the upstream's session id is sealed into the gateway's; with a
 // stateless upstream the gateway answers from server/discover.
-func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte, msg *jsonrpc.Message, p mcp.Params) {
+func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message, p mcp.Params) error {
 	if msg.Kind != jsonrpc.KindRequest {
-		badRequest(w, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: initialize must be a request")
-		return
+		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: initialize must be a request")
 	}
 	ctx := r.Context()
 	pr := g.principal(ctx)
@@ -38,7 +37,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 	}
 	st.Version = mcp.NegotiateLegacy(requested)
 	c := &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr, Msg: msg, Params: p, Header: r.Header,
-		body: body, fwd: forwardHeaders(r.Header)}
+		fwd: forwardHeaders(r.Header), limits: g.opts.Limits}
 
 	legacy, _ := g.era.get()
 	if legacy == no {
@@ -61,20 +60,18 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 		}
 	}
 	if err != nil {
-		g.writeCallError(w, msg.ID, err)
-		return
+		return answer(msg.ID, err)
 	}
 	// The session exists only if the upstream accepted initialize: read up
 	// to the response before sending headers.
 	reply, first, err := g.bufferToResponse(ctx, reply)
 	if err != nil {
-		g.writeCallError(w, msg.ID, err)
-		return
+		return answer(msg.ID, err)
 	}
 	info := reply.Info()
 	if info.Status == http.StatusOK {
 		for _, ev := range first {
-			m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+			m, err := ev.Message()
 			if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != msg.ID || m.Result == nil {
 				continue
 			}
@@ -87,13 +84,12 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 			sid, err := g.keys.Seal(st)
 			if err != nil {
 				reply.Close()
-				g.writeCallError(w, msg.ID, err)
-				return
+				return &Error{RPC: jsonrpc.NewError(jsonrpc.CodeInternalError, "Internal error: could not seal the session"), Cause: err, id: msg.ID}
 			}
 			w.Header().Set(mcp.HeaderSessionID, sid)
 		}
 	}
-	g.relay(ctx, w, reply, []jsonrpc.ID{msg.ID}, mcp.EraLegacy)
+	return g.relay(ctx, w, reply, []jsonrpc.ID{msg.ID}, mcp.EraLegacy)
 }
 
 // notLegacy reports whether an initialize reply says the upstream does not
@@ -101,7 +97,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, body []byte
 // method, header mismatch) instead of an InitializeResult.
 func notLegacy(info upstream.Info, first []*upstream.Event) bool {
 	for _, ev := range first {
-		m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+		m, err := ev.Message()
 		if err != nil || m.Kind != jsonrpc.KindResponse || m.Error == nil {
 			continue
 		}
@@ -137,7 +133,7 @@ func (g *Gateway) bufferToResponse(ctx context.Context, r upstream.Reply) (upstr
 		}
 		evs = append(evs, ev)
 		if len(ev.Data) > 0 {
-			if m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindResponse {
+			if m, err := ev.Message(); err == nil && m.Kind == jsonrpc.KindResponse {
 				break
 			}
 		}
@@ -182,70 +178,68 @@ func (g *Gateway) openSession(ctx context.Context, sid string, pr *Principal) (*
 	return st, !denied
 }
 
-func sessionNotFound(w http.ResponseWriter, id jsonrpc.ID) {
-	transport.WriteError(w, http.StatusNotFound, id, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Session not found"))
+func sessionNotFound(id jsonrpc.ID) *Error {
+	return refuse(http.StatusNotFound, id, jsonrpc.CodeInvalidRequest, "Session not found")
+}
+
+// notRequestError answers a notification or a response that failed: there
+// is no call to fail, so the HTTP status says it (502 for an upstream
+// failure).
+func notRequestError(err error) *Error {
+	e := answer(jsonrpc.ID{}, err)
+	if e.Status == 0 || e.Status == http.StatusOK {
+		e.Status = http.StatusBadGateway
+	}
+	return e
 }
 
 // legacy serves a POST inside a legacy session.
-func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request, body []byte, msgs []*jsonrpc.Message, params []mcp.Params, batch bool, sid, hv string) {
+func (g *Gateway) legacy(w http.ResponseWriter, in *inbound) error {
+	r, msgs, hv := in.r, in.msgs, in.hv
 	ctx := r.Context()
 	pr := g.principal(ctx)
-	st, ok := g.openSession(ctx, sid, pr)
+	st, ok := g.openSession(ctx, in.sid, pr)
 	if !ok {
-		sessionNotFound(w, firstID(msgs))
-		return
+		return sessionNotFound(firstID(msgs))
 	}
 	version := st.Version
 	if hv != "" {
 		// 2025-06-18 transports: an unsupported version is a 400. A
 		// different supported version inside a session is accepted.
 		if !mcp.IsSupported(hv) {
-			transport.WriteError(w, http.StatusBadRequest, firstID(msgs), versionErr(hv))
-			return
+			return &Error{Status: http.StatusBadRequest, RPC: versionErr(hv), id: firstID(msgs)}
 		}
 		version = hv
 	}
-	if batch && !mcp.AllowsBatch(st.Version) && !mcp.AllowsBatch(hv) {
-		badRequest(w, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are supported only by protocol version "+mcp.Version20250326)
-		return
+	if in.batch && !mcp.AllowsBatch(st.Version) && !mcp.AllowsBatch(hv) {
+		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are supported only by protocol version "+mcp.Version20250326)
 	}
 	fwd := forwardHeaders(r.Header)
 	call := func(i int) *Call {
-		c := &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
-			Msg: msgs[i], Params: params[i], Header: r.Header, fwd: fwd}
-		if !batch {
-			c.body = body
-		}
-		return c
+		return &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
+			Msg: msgs[i], Params: in.params[i], Header: r.Header, fwd: fwd, limits: g.opts.Limits}
 	}
-	if !batch {
+	if !in.batch {
 		m := msgs[0]
 		reply, err := g.handler(ctx, call(0))
 		if err != nil {
 			if errors.Is(err, upstream.ErrSessionGone) {
 				g.endSession(ctx, st)
-				sessionNotFound(w, m.ID)
-				return
+				return sessionNotFound(m.ID)
 			}
 			if m.Kind != jsonrpc.KindRequest {
-				status, rpcErr, _ := g.classify(err)
-				if status == http.StatusOK {
-					status = http.StatusBadGateway
-				}
-				transport.WriteError(w, status, jsonrpc.ID{}, rpcErr)
-				return
+				return notRequestError(err)
 			}
-			g.writeCallError(w, m.ID, err)
-			return
+			return answer(m.ID, err)
 		}
 		var pending []jsonrpc.ID
 		if m.Kind == jsonrpc.KindRequest {
 			pending = []jsonrpc.ID{m.ID}
 		}
-		g.relay(ctx, w, reply, pending, mcp.EraLegacy)
-		return
+		return g.relay(ctx, w, reply, pending, mcp.EraLegacy)
 	}
 	g.batch(ctx, w, msgs, call)
+	return nil
 }
 
 // batch serves a 2025-03-26 JSON-RPC batch by handling each message on its
@@ -259,8 +253,7 @@ func (g *Gateway) batch(ctx context.Context, w http.ResponseWriter, msgs []*json
 		reply, err := g.handler(ctx, call(i))
 		if err != nil {
 			if m.Kind == jsonrpc.KindRequest {
-				_, rpcErr, _ := g.classify(err)
-				out = append(out, jsonrpc.AppendErrorResponse(nil, m.ID, rpcErr))
+				out = append(out, g.inBand(m.ID, err))
 			}
 			continue
 		}
@@ -277,11 +270,10 @@ func (g *Gateway) batch(ctx context.Context, w http.ResponseWriter, msgs []*json
 		ev, err := reply.Next(ctx)
 		reply.Close()
 		if err != nil {
-			_, rpcErr, _ := g.classify(noEOF(err))
-			out = append(out, jsonrpc.AppendErrorResponse(nil, m.ID, rpcErr))
+			out = append(out, g.inBand(m.ID, noEOF(err)))
 			continue
 		}
-		if _, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{}); err != nil {
+		if _, err := ev.Message(); err != nil {
 			// Spliced into the array as it is, a reply holding several
 			// values ("{...},{...}") would add responses no policy saw.
 			g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", err)
@@ -331,7 +323,7 @@ func (g *Gateway) relayInto(ctx context.Context, sse *transport.SSEWriter, reply
 		if len(ev.Data) == 0 {
 			continue
 		}
-		m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+		m, err := ev.Message()
 		if err != nil {
 			g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", err)
 			continue
@@ -357,29 +349,24 @@ func (g *Gateway) endSession(ctx context.Context, st *session.State) {
 // Last-Event-ID (2025-11-25 transports "Listening for Messages from the
 // Server", "Resumability and Redelivery"). The 2026-07-28 era has no GET:
 // 405 (streamable-http "Backward Compatibility").
-func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) get(w http.ResponseWriter, r *http.Request) error {
 	sid := r.Header.Get(mcp.HeaderSessionID)
 	if sid == "" || mcp.IsModern(r.Header.Get(mcp.HeaderProtocolVersion)) {
-		w.Header().Set("Allow", "POST")
-		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed: no session, no GET stream"))
-		return
+		return notAllowed("POST", "Method Not Allowed: no session, no GET stream")
 	}
 	if !acceptsSSE(r.Header.Values("Accept")) {
-		transport.WriteError(w, http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list text/event-stream"))
-		return
+		return refuse(http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list text/event-stream")
 	}
 	if !transport.ValidEventID(r.Header.Get(mcp.HeaderLastEventID)) {
 		// Every id the gateway relays passes this check (relay), so a
 		// client resuming one of its streams never fails it.
-		transport.WriteError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Bad Request: invalid Last-Event-ID"))
-		return
+		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Bad Request: invalid Last-Event-ID")
 	}
 	ctx := r.Context()
 	pr := g.principal(ctx)
 	st, ok := g.openSession(ctx, sid, pr)
 	if !ok {
-		sessionNotFound(w, jsonrpc.ID{})
-		return
+		return sessionNotFound(jsonrpc.ID{})
 	}
 	// The stream goes through the MCP plane like a request, so that the
 	// policies rewriting what comes back see its messages too.
@@ -388,22 +375,14 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) {
 		Msg: &msg, Header: r.Header, Stream: true, fwd: forwardHeaders(r.Header), lastEventID: r.Header.Get(mcp.HeaderLastEventID)})
 	switch {
 	case errors.Is(err, upstream.ErrNotSupported):
-		w.Header().Set("Allow", "POST, DELETE")
-		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed"))
-		return
+		return notAllowed("POST, DELETE", "Method Not Allowed")
 	case errors.Is(err, upstream.ErrSessionGone):
 		g.endSession(ctx, st)
-		sessionNotFound(w, jsonrpc.ID{})
-		return
+		return sessionNotFound(jsonrpc.ID{})
 	case err != nil:
-		status, rpcErr, _ := g.classify(err)
-		if status == http.StatusOK {
-			status = http.StatusBadGateway
-		}
-		transport.WriteError(w, status, jsonrpc.ID{}, rpcErr)
-		return
+		return notRequestError(err)
 	}
-	g.relay(ctx, w, reply, nil, mcp.EraLegacy)
+	return g.relay(ctx, w, reply, nil, mcp.EraLegacy)
 }
 
 // getStream opens the upstream side of a legacy session's GET: the
@@ -421,19 +400,16 @@ func (g *Gateway) getStream(ctx context.Context, c *Call) (upstream.Reply, error
 
 // delete ends a legacy session (2025-11-25 transports "Session Management"
 // item 5). Later requests with its id get 404.
-func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) error {
 	sid := r.Header.Get(mcp.HeaderSessionID)
 	if sid == "" {
-		w.Header().Set("Allow", "POST")
-		transport.WriteError(w, http.StatusMethodNotAllowed, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Method Not Allowed: no session to delete"))
-		return
+		return notAllowed("POST", "Method Not Allowed: no session to delete")
 	}
 	ctx := r.Context()
 	pr := g.principal(ctx)
 	st, ok := g.openSession(ctx, sid, pr)
 	if !ok {
-		sessionNotFound(w, jsonrpc.ID{})
-		return
+		return sessionNotFound(jsonrpc.ID{})
 	}
 	g.endSession(ctx, st)
 	if st.Mode == session.ModePassthrough {
@@ -443,6 +419,7 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.WriteHeader(http.StatusOK)
+	return nil
 }
 
 func sessionKey(st *session.State) string { return hex.EncodeToString(st.ID[:]) }

@@ -80,8 +80,8 @@ type hub struct {
 
 type listener struct {
 	filter listenFilter
-	ch     chan []byte
-	done   chan struct{} // closed when the upstream stream ends
+	ch     chan *jsonrpc.Message // decoded once, by the pump
+	done   chan struct{}         // closed when the upstream stream ends
 }
 
 func (g *Gateway) listenLegacy(ctx context.Context, c *Call, us *upSession) (upstream.Reply, error) {
@@ -97,7 +97,7 @@ func (g *Gateway) listenLegacy(ctx context.Context, c *Call, us *upSession) (ups
 		return nil, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: notifications is required")
 	}
 	f := req.Notifications.capable(us.caps)
-	l := &listener{filter: f, ch: make(chan []byte, 64), done: make(chan struct{})}
+	l := &listener{filter: f, ch: make(chan *jsonrpc.Message, 64), done: make(chan struct{})}
 	if err := g.attach(ctx, c, us, l); err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func (g *Gateway) pump(ctx context.Context, us *upSession, h *hub, reply upstrea
 		if err != nil {
 			return
 		}
-		m, err := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+		m, err := ev.Message()
 		if err != nil || m.Kind != jsonrpc.KindNotification {
 			continue // server requests cannot reach a stateless client
 		}
@@ -203,7 +203,7 @@ func (g *Gateway) pump(ctx context.Context, us *upSession, h *hub, reply upstrea
 		for l := range h.listeners {
 			if l.filter.wants(m) {
 				select {
-				case l.ch <- ev.Data:
+				case l.ch <- m:
 				default: // a listener too slow to read loses notifications, never blocks others
 				}
 			}
@@ -224,8 +224,7 @@ func (g *Gateway) legacyCall(ctx context.Context, c *Call, us *upSession, method
 // for its result.
 func (g *Gateway) legacyCallParams(ctx context.Context, c *Call, us *upSession, method string, params []byte) error {
 	body := jsonrpc.AppendRequest(nil, jsonrpc.StringID("mcpfort-"+method+"-"+strconv.FormatUint(seq.Add(1), 10)), method, params)
-	msg, _ := jsonrpc.Decode(body, jsonrpc.Limits{})
-	reply, err := g.up.Post(ctx, &upstream.Request{Body: body, Messages: []*jsonrpc.Message{msg}, Session: us.id, Key: us.key, Principal: principalKey(c.Principal), ProtocolVersion: us.version})
+	reply, err := g.up.Post(ctx, &upstream.Request{Body: body, Session: us.id, Key: us.key, Principal: principalKey(c.Principal), ProtocolVersion: us.version})
 	if err != nil {
 		return err
 	}
@@ -257,11 +256,7 @@ func (r *listenReply) Next(ctx context.Context) (*upstream.Event, error) {
 		return nil, io.EOF
 	}
 	select {
-	case data := <-r.l.ch:
-		m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
-		if err != nil {
-			return nil, err
-		}
+	case m := <-r.l.ch:
 		params := m.Params
 		if params == nil {
 			params = []byte(`{}`)
@@ -304,13 +299,16 @@ func (g *Gateway) getFromModern(ctx context.Context, c *Call) (upstream.Reply, e
 	params, _ := json.Marshal(map[string]any{"notifications": f})
 	id := jsonrpc.StringID("mcpfort-listen-" + strconv.FormatUint(seq.Add(1), 10))
 	raw := jsonrpc.AppendRequest(nil, id, mcp.MethodSubscriptionsListen, params)
-	m, _ := jsonrpc.Decode(raw, jsonrpc.Limits{})
-	body, err := injectMeta(raw, c.Session.ClientCapabilities, c.Session.ClientInfo, g.bridge.level(c.Session.ID))
+	m, err := jsonrpc.Decode(raw, jsonrpc.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	body, err := injectMeta(m, nil, c.Session.ClientCapabilities, c.Session.ClientInfo, g.bridge.level(c.Session.ID))
 	if err != nil {
 		return nil, err
 	}
 	reply, err := g.up.Post(ctx, &upstream.Request{
-		Body: body, Messages: []*jsonrpc.Message{m}, Principal: principalKey(c.Principal), ProtocolVersion: mcp.Version20260728,
+		Body: body, Principal: principalKey(c.Principal), ProtocolVersion: mcp.Version20260728,
 		Header: http.Header{mcp.HeaderMethod: {mcp.MethodSubscriptionsListen}},
 	})
 	if err != nil {
@@ -323,12 +321,12 @@ func (g *Gateway) getFromModern(ctx context.Context, c *Call) (upstream.Reply, e
 	}
 	// The client gets the notifications only: not the acknowledgement, not
 	// the listen result (it never sent the request).
-	return &streamOnly{Reply: TransformReply(reply, func(data []byte) ([]byte, error) {
-		m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	return &streamOnly{Reply: TransformReply(reply, func(ev *upstream.Event) ([]byte, error) {
+		m, err := ev.Message()
 		if err != nil || m.Kind != jsonrpc.KindNotification || m.Method == mcp.NotificationSubscriptionsAck {
 			return nil, nil
 		}
-		return data, nil
+		return ev.Data, nil
 	})}, nil
 }
 

@@ -5,31 +5,27 @@ import (
 
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
-	"github.com/mcpfort/mcpfort/transport"
 )
 
 // modern serves a 2026-07-28 request: it checks the request metadata the
 // spec makes the server check, then hands the request to the plane.
-func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, body []byte, msg *jsonrpc.Message, p mcp.Params, hv string) {
+func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Message, p mcp.Params, hv string) error {
 	switch msg.Kind {
 	case jsonrpc.KindResponse:
 		// streamable-http "Sending Messages": the client MUST NOT send
 		// responses.
-		badRequest(w, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: clients send no responses in protocol version "+mcp.Version20260728)
-		return
+		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: clients send no responses in protocol version "+mcp.Version20260728)
 	case jsonrpc.KindNotification:
 		// No client notifications are defined over HTTP in 2026-07-28;
 		// accept and drop them (cancellation is closing the stream).
 		w.WriteHeader(http.StatusAccepted)
-		return
+		return nil
 	}
 	if rpcErr := checkModern(r.Header, msg, p, hv); rpcErr != nil {
-		transport.WriteError(w, http.StatusBadRequest, msg.ID, rpcErr)
-		return
+		return &Error{Status: http.StatusBadRequest, RPC: rpcErr, id: msg.ID}
 	}
 	if mcp.RemovedInModern(msg.Method) {
-		transport.WriteError(w, http.StatusNotFound, msg.ID, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "Method not found: "+msg.Method))
-		return
+		return refuse(http.StatusNotFound, msg.ID, jsonrpc.CodeMethodNotFound, "Method not found: "+msg.Method)
 	}
 	ctx := r.Context()
 	fwd := forwardHeaders(r.Header)
@@ -43,21 +39,19 @@ func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, body []byte, ms
 		fwd[mcp.HeaderName] = []string{mcp.EncodeHeaderValue(v)}
 	}
 	c := &Call{Route: g.opts.Route, Era: mcp.EraModern, Version: p.ProtocolVersion, Principal: g.principal(ctx),
-		Msg: msg, Params: p, Header: r.Header, Catalog: g.catalog, body: body, fwd: fwd}
+		Msg: msg, Params: p, Header: r.Header, Catalog: g.catalog, fwd: fwd, limits: g.opts.Limits}
 	if msg.Method == mcp.MethodToolsCall {
 		if err := g.checkParamHeaders(ctx, c); err != nil {
-			g.writeCallError(w, msg.ID, err)
-			return
+			return answer(msg.ID, err)
 		}
 	}
 	reply, err := g.handler(ctx, c)
 	if err != nil {
-		g.writeCallError(w, msg.ID, err)
-		return
+		return answer(msg.ID, err)
 	}
 	// Closing the stream cancels the request (streamable-http
 	// "Cancellation"): relay closes the reply when the client goes away.
-	g.relay(ctx, w, reply, []jsonrpc.ID{msg.ID}, mcp.EraModern)
+	return g.relay(ctx, w, reply, []jsonrpc.ID{msg.ID}, mcp.EraModern)
 }
 
 // checkModern applies the 2026-07-28 request checks in the order that gives

@@ -75,7 +75,7 @@ func (g *Gateway) checkParamHeaders(ctx context.Context, c *Call) error {
 	if err != nil || !known || len(hs) == 0 {
 		return err
 	}
-	args, _ := jsonx.Get(c.Msg.Params, "arguments")
+	args := c.Params.Arguments
 	for _, ph := range hs {
 		v, present := valueAt(args, ph.path)
 		vals := c.Header.Values(ph.header)
@@ -139,8 +139,7 @@ func (g *Gateway) remirror(ctx context.Context, c *Call) error {
 	if err != nil || !known || len(hs) == 0 {
 		return err
 	}
-	params, _ := jsonx.Get(c.Body(), "params")
-	args, _ := jsonx.Get(params, "arguments")
+	args := c.Params.Arguments // of the rewritten message: SetBody read it again
 	fwd := make(http.Header, len(c.fwd))
 	for k, v := range c.fwd {
 		fwd[k] = v

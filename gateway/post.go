@@ -14,43 +14,41 @@ import (
 
 // post serves a POST to the MCP endpoint: it reads and decodes the body
 // once, decides the client's era, and hands each message to the plane.
-func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
+func (g *Gateway) post(w http.ResponseWriter, r *http.Request) error {
 	if !isJSON(r.Header.Get("Content-Type")) {
-		transport.WriteError(w, http.StatusUnsupportedMediaType, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json"))
-		return
+		return refuse(http.StatusUnsupportedMediaType, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json")
 	}
 	if !acceptsReplies(r.Header.Values("Accept")) {
 		// Clients MUST accept both application/json and text/event-stream
 		// (2025-11-25 and 2026-07-28 "Sending Messages").
-		transport.WriteError(w, http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list application/json and text/event-stream"))
-		return
+		return refuse(http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list application/json and text/event-stream")
 	}
 	body, err := transport.ReadBody(w, r, g.opts.MaxBody)
 	if err != nil {
 		if errors.Is(err, transport.ErrBodyTooLarge) {
-			transport.WriteError(w, http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Request body too large"))
-			return
+			return refuse(http.StatusRequestEntityTooLarge, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Request body too large")
 		}
-		transport.WriteError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeParseError, "Parse error: could not read body"))
-		return
+		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, "Parse error: could not read body")
 	}
 	msgs, batch, err := jsonrpc.DecodeBody(body, true, g.opts.Limits)
 	if err != nil {
 		var re *jsonrpc.Error
 		if errors.As(err, &re) {
-			transport.WriteError(w, http.StatusBadRequest, re.RequestID(), re)
-			return
+			return &Error{Status: http.StatusBadRequest, RPC: re, id: re.RequestID()}
 		}
-		transport.WriteError(w, http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeParseError, "Parse error"))
-		return
+		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, "Parse error")
 	}
 	params := make([]mcp.Params, len(msgs))
 	modern := false
 	for i, m := range msgs {
-		p, err := mcp.ParseParams(m.Params)
+		p, err := mcp.ParamsOf(m)
 		if err != nil {
-			transport.WriteError(w, http.StatusBadRequest, m.ID, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: "+strings.TrimPrefix(err.Error(), "invalid params\n")))
-			return
+			reason := "params are malformed"
+			var pe *mcp.ParamsError
+			if errors.As(err, &pe) {
+				reason = pe.Reason
+			}
+			return refuse(http.StatusBadRequest, m.ID, jsonrpc.CodeInvalidParams, "Invalid params: "+reason)
 		}
 		// A method the 2026-07-28 revision removed is answered 404 by the
 		// era handler, whatever its params.
@@ -60,8 +58,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 				// Policies match their rules against this member; without
 				// it they would match nothing, while an upstream reading
 				// member names case-insensitively takes {"Name": ...}.
-				transport.WriteError(w, http.StatusBadRequest, m.ID, jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: params."+member+" is required for "+m.Method))
-				return
+				return refuse(http.StatusBadRequest, m.ID, jsonrpc.CodeInvalidParams, "Invalid params: params."+member+" is required for "+m.Method)
 			}
 		}
 		params[i] = p
@@ -74,23 +71,31 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) {
 
 	switch {
 	case !batch && msgs[0].Method == mcp.MethodInitialize && !modern && !mcp.IsModern(hv):
-		g.initialize(w, r, body, msgs[0], params[0])
+		return g.initialize(w, r, msgs[0], params[0])
 	case sid != "" && !modern && !mcp.IsModern(hv):
-		g.legacy(w, r, body, msgs, params, batch, sid, hv)
+		return g.legacy(w, &inbound{r: r, msgs: msgs, params: params, batch: batch, sid: sid, hv: hv})
 	case modern || mcp.IsModern(hv):
 		if batch {
-			badRequest(w, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are not part of protocol version "+mcp.Version20260728)
-			return
+			return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are not part of protocol version "+mcp.Version20260728)
 		}
-		g.modern(w, r, body, msgs[0], params[0], hv)
+		return g.modern(w, r, msgs[0], params[0], hv)
 	case hv != "" && !mcp.IsSupported(hv):
-		transport.WriteError(w, http.StatusBadRequest, firstID(msgs), versionErr(hv))
-	default:
-		// A legacy-era message outside a session (2025-11-25 transports
-		// "Session Management": requests without the session header
-		// SHOULD get 400).
-		badRequest(w, firstID(msgs), jsonrpc.CodeInvalidRequest, "Bad Request: Mcp-Session-Id header is required")
+		return &Error{Status: http.StatusBadRequest, RPC: versionErr(hv), id: firstID(msgs)}
 	}
+	// A legacy-era message outside a session (2025-11-25 transports
+	// "Session Management": requests without the session header SHOULD
+	// get 400).
+	return refuse(http.StatusBadRequest, firstID(msgs), jsonrpc.CodeInvalidRequest, "Bad Request: Mcp-Session-Id header is required")
+}
+
+// inbound is a POST in a legacy session, decoded: the one form of its
+// messages (each message's Raw is its bytes, which travel upstream).
+type inbound struct {
+	r       *http.Request
+	msgs    []*jsonrpc.Message
+	params  []mcp.Params // msgs[i].Params read
+	batch   bool
+	sid, hv string // Mcp-Session-Id and MCP-Protocol-Version
 }
 
 func firstID(msgs []*jsonrpc.Message) jsonrpc.ID {

@@ -21,35 +21,35 @@ import (
 // "data:" lines, a blank line), its data checked to be one JSON-RPC
 // message and its id with transport.ValidEventID, so that a client parsing
 // the answer as WHATWG HTML 9.2.6 says sees exactly those events.
-func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstream.Reply, pending []jsonrpc.ID, era mcp.Era) {
+//
+// relay returns an error only when it has written nothing: the failure
+// is then the answer.
+func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstream.Reply, pending []jsonrpc.ID, era mcp.Era) error {
 	defer reply.Close()
 	info := reply.Info()
 	if info.Status == http.StatusAccepted {
 		w.WriteHeader(http.StatusAccepted)
-		return
+		return nil
 	}
 	if !info.Stream && !info.Lazy {
 		ev, err := reply.Next(ctx)
 		if err != nil {
-			if len(pending) == 1 {
-				g.writeCallError(w, pending[0], noEOF(err))
-				return
-			}
-			g.writeCallError(w, jsonrpc.ID{}, noEOF(err))
-			return
+			return answer(firstOf(pending), noEOF(err))
 		}
 		status := info.Status
 		if status == 0 {
 			status = http.StatusOK
 		}
 		if status == http.StatusOK && era == mcp.EraModern {
-			status = replyStatus(ev.Data)
+			if m, err := ev.Message(); err == nil {
+				status = replyStatus(m)
+			}
 		}
 		h := w.Header()
 		h.Set("Content-Type", "application/json")
 		w.WriteHeader(status)
 		_, _ = w.Write(ev.Data)
-		return
+		return nil
 	}
 
 	// Once answering with a stream, Drain may end it: it cancels the
@@ -75,7 +75,7 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 		// quiet stream (a GET waiting for server messages) still gets its
 		// headers.
 		if err := startSSE(); err != nil {
-			return
+			return nil
 		}
 	}
 	sawID := false
@@ -85,29 +85,28 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			if sse == nil && !errors.Is(err, io.EOF) && g.drainCtx.Err() == nil {
 				// Nothing written yet: answer the failure plainly.
 				if len(pending) == 1 {
-					g.writeCallError(w, pending[0], err)
-					return
+					return answer(pending[0], err)
 				}
 			}
 			if sse == nil {
 				sse = transport.NewSSEWriter(w)
 			}
 			g.endStream(sse, open, err, era, sawID || info.PrimingID != "")
-			return
+			return nil
 		}
 		if ev.ID != "" && !transport.ValidEventID(ev.ID) {
 			// An id a client could not hand back intact (control
 			// characters, non-ASCII, oversized): relay the event without
 			// it, so the client keeps its previous last event ID.
 			g.log.Warn("dropping invalid upstream event id", "route", g.opts.Route, "len", len(ev.ID))
-			ev = &upstream.Event{Data: ev.Data, Retry: ev.Retry}
+			ev = ev.WithID("")
 		}
 		if ev.ID != "" {
 			sawID = true
 		}
 		var done bool
 		if len(ev.Data) > 0 {
-			m, derr := jsonrpc.Decode(ev.Data, jsonrpc.Limits{})
+			m, derr := ev.Message()
 			if derr != nil {
 				g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", derr)
 				continue
@@ -122,41 +121,49 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			// was written, goes out as plain JSON: cheaper for both sides.
 			if sse == nil && info.Lazy && done {
 				status := http.StatusOK
-				if era == mcp.EraModern && m.Error != nil {
-					status = replyStatus(ev.Data)
+				if era == mcp.EraModern {
+					status = replyStatus(m)
 				}
 				w.Header().Set("Content-Type", "application/json")
 				w.WriteHeader(status)
 				_, _ = w.Write(ev.Data)
-				return
+				return nil
 			}
 		}
 		if sse == nil {
 			if err := startSSE(); err != nil {
-				return
+				return nil
 			}
 			if info.PrimingID != "" {
 				// 2025-11-25 transports: the server SHOULD immediately send
 				// an event with an id and an empty data field.
 				if sse.Retry(g.opts.RetryHint) != nil || sse.Event(info.PrimingID, nil) != nil {
-					return
+					return nil
 				}
 			}
 		}
 		if ev.Retry > 0 {
 			if err := sse.RetryMillis(ev.Retry); err != nil {
-				return
+				return nil
 			}
 		}
 		if len(ev.Data) > 0 || ev.ID != "" {
 			if err := sse.Event(ev.ID, ev.Data); err != nil {
-				return // client gone; reply.Close releases the upstream
+				return nil // client gone; reply.Close releases the upstream
 			}
 		}
 		if done {
-			return
+			return nil
 		}
 	}
+}
+
+// firstOf is the id of the only pending request, or none.
+func firstOf(pending []jsonrpc.ID) jsonrpc.ID {
+	if len(pending) == 1 {
+		return pending[0]
+	}
+	return jsonrpc.ID{}
 }
 
 // endStream finishes an SSE stream whose upstream stopped before answering
@@ -179,8 +186,9 @@ func (g *Gateway) endStream(sse *transport.SSEWriter, open *pendingSet, err erro
 	}
 	msg := "upstream server closed the stream before answering"
 	if !errors.Is(err, io.EOF) {
-		_, rpcErr, _ := g.classify(err)
-		msg = rpcErr.Message
+		e := answer(jsonrpc.ID{}, err)
+		g.logCause(e)
+		msg = e.RPC.Message
 	}
 	for _, id := range open.ids() {
 		_ = sse.Event("", jsonrpc.AppendErrorResponse(nil, id, jsonrpc.NewError(jsonrpc.CodeUpstreamUnavailable, msg)))
@@ -196,9 +204,8 @@ func noEOF(err error) error {
 
 // replyStatus gives a 2026-07-28 JSON reply its HTTP status from its
 // JSON-RPC error code.
-func replyStatus(data []byte) int {
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
-	if err != nil || m.Error == nil {
+func replyStatus(m *jsonrpc.Message) int {
+	if m.Error == nil {
 		return http.StatusOK
 	}
 	e, err := jsonrpc.DecodeError(m.Error)

@@ -2,6 +2,7 @@ package jsonrpc
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 
 	"github.com/mcpfort/mcpfort/internal/jsonx"
@@ -120,11 +121,36 @@ func AppendNotification(b []byte, method string, params []byte) []byte {
 	return append(b, '}')
 }
 
-// DecodeError parses the raw "error" member of a response.
+// DecodeError parses the raw "error" member of a response (JSON-RPC 2.0
+// section 5.1): "code" an integer, "message" a string, "data" any value,
+// each optional and null meaning absent; other members are ignored. Names
+// are matched exactly, as everywhere in the gateway. Data is a copy.
 func DecodeError(raw []byte) (*Error, error) {
-	var e Error
-	if err := json.Unmarshal(raw, &e); err != nil {
+	ms, err := jsonx.ObjectMembers(raw, 0)
+	if err != nil {
 		return nil, err
+	}
+	var e Error
+	for _, m := range ms {
+		if jsonx.IsNull(m.Value) {
+			continue
+		}
+		switch m.Key {
+		case "code":
+			n, err := strconv.ParseInt(string(m.Value), 10, 64)
+			if err != nil {
+				return nil, errors.New("jsonrpc: error code is not an integer")
+			}
+			e.Code = n
+		case "message":
+			s, ok := jsonx.String(m.Value)
+			if !ok {
+				return nil, errors.New("jsonrpc: error message is not a string")
+			}
+			e.Message = s
+		case "data":
+			e.Data = append(json.RawMessage(nil), m.Value...)
+		}
 	}
 	return &e, nil
 }

@@ -97,6 +97,18 @@ type Message struct {
 	Error  []byte
 	// Raw is the whole message as received.
 	Raw []byte
+
+	// The members of params and of params._meta, when Decode found them
+	// objects: read in the scan that validated Raw (ParamsMembers).
+	paramsMembers, metaMembers []jsonx.Member
+}
+
+// ParamsMembers returns the members of the message's params and of their
+// _meta object as Decode found them, in the same validating scan as the
+// envelope (meta is nil when params has no _meta object). ok is false when
+// params is not an object, or m was not made by Decode.
+func (m *Message) ParamsMembers() (params, meta []jsonx.Member, ok bool) {
+	return m.paramsMembers, m.metaMembers, m.paramsMembers != nil
 }
 
 // Limits bounds what Decode accepts. The zero value means the defaults.
@@ -118,14 +130,19 @@ func (l Limits) maxBatch() int {
 // malformed JSON and CodeInvalidRequest for JSON that is not a JSON-RPC 2.0
 // message.
 func Decode(b []byte, lim Limits) (*Message, error) {
-	ms, err := jsonx.ObjectMembers(b, lim.MaxDepth)
+	levels, err := jsonx.ObjectMembersAlong(b, lim.MaxDepth, "params", "_meta")
 	if err != nil {
 		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) || jsonx.Validate(b, lim.MaxDepth) != nil {
 			return nil, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()}
 		}
 		return nil, &Error{Code: CodeInvalidRequest, Message: "Invalid Request: not a JSON object"}
 	}
-	return fromMembers(b, ms)
+	m, err := fromMembers(b, levels[0])
+	if err != nil {
+		return nil, err
+	}
+	m.paramsMembers, m.metaMembers = levels[1], levels[2]
+	return m, nil
 }
 
 func fromMembers(raw []byte, ms []jsonx.Member) (*Message, error) {

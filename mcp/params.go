@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/jsonrpc"
 )
 
 // Params holds what the gateway reads from a request's params: the routing
@@ -19,6 +20,11 @@ type Params struct {
 
 	Meta []byte // raw params._meta object, nil when absent
 
+	// Arguments is the raw params.arguments (tools/call, prompts/get), nil
+	// when absent: read in the same walk, so that no policy scans params
+	// again to find it.
+	Arguments []byte
+
 	ProtocolVersion    string // _meta io.modelcontextprotocol/protocolVersion
 	HasProtocolVersion bool
 	ClientCapabilities []byte // raw _meta io.modelcontextprotocol/clientCapabilities
@@ -28,79 +34,92 @@ type Params struct {
 }
 
 // ErrInvalidParams reports params whose reserved members have the wrong type.
+// ParseParams returns it as a *ParamsError, which says which member.
 var ErrInvalidParams = errors.New("invalid params")
+
+// ParamsError is the error ParseParams returns: Reason names the member
+// and what is wrong with it, in words fit for the client.
+type ParamsError struct{ Reason string }
+
+func (e *ParamsError) Error() string { return "invalid params: " + e.Reason }
+
+// Is makes a *ParamsError match ErrInvalidParams.
+func (e *ParamsError) Is(target error) bool { return target == ErrInvalidParams }
 
 // ParseParams reads the members the gateway needs from raw params, which
 // jsonrpc.Decode has already validated. nil or non-object params give an
-// empty Params.
+// empty Params. A message decoded by jsonrpc.Decode is better read with
+// ParamsOf, which scans nothing again.
 func ParseParams(raw []byte) (Params, error) {
-	var p Params
 	if raw == nil || !jsonx.IsObject(raw) {
-		return p, nil
+		return Params{}, nil
 	}
-	var bad error
-	err := jsonx.WalkObject(raw, func(k string, v []byte) bool {
+	levels, err := jsonx.ObjectMembersAlong(raw, 1<<30, "_meta")
+	if err != nil {
+		return Params{}, &ParamsError{Reason: "params are not a JSON object"}
+	}
+	return fromMembers(levels[0], levels[1])
+}
+
+// ParamsOf reads the members the gateway needs from m's params, from the
+// members jsonrpc.Decode found in the scan that validated the message.
+func ParamsOf(m *jsonrpc.Message) (Params, error) {
+	params, meta, ok := m.ParamsMembers()
+	if !ok {
+		return ParseParams(m.Params)
+	}
+	return fromMembers(params, meta)
+}
+
+// fromMembers reads Params from the members of params and of params._meta
+// (nil when _meta is absent or not an object).
+func fromMembers(params, meta []jsonx.Member) (Params, error) {
+	var p Params
+	for _, m := range params {
+		k, v := m.Key, m.Value
 		switch k {
 		case "name":
-			p.Name, p.HasName = jsonx.String(v)
-			if !p.HasName {
-				bad = errors.New(`"name" must be a string`)
+			if p.Name, p.HasName = jsonx.String(v); !p.HasName {
+				return p, &ParamsError{Reason: `"name" must be a string`}
 			}
 		case "uri":
-			p.URI, p.HasURI = jsonx.String(v)
-			if !p.HasURI {
-				bad = errors.New(`"uri" must be a string`)
+			if p.URI, p.HasURI = jsonx.String(v); !p.HasURI {
+				return p, &ParamsError{Reason: `"uri" must be a string`}
 			}
+		case "arguments":
+			p.Arguments = v
 		case "_meta":
 			if !jsonx.IsObject(v) {
-				bad = errors.New(`"_meta" must be an object`)
-				return false
+				return p, &ParamsError{Reason: `"_meta" must be an object`}
 			}
 			p.Meta = v
 		}
-		return bad == nil
-	})
-	if err != nil {
-		return p, err
 	}
-	if bad != nil {
-		return p, errors.Join(ErrInvalidParams, bad)
-	}
-	if p.Meta == nil {
-		return p, nil
-	}
-	err = jsonx.WalkObject(p.Meta, func(k string, v []byte) bool {
+	for _, m := range meta {
+		k, v := m.Key, m.Value
 		switch k {
 		case MetaProtocolVersion:
-			p.ProtocolVersion, p.HasProtocolVersion = jsonx.String(v)
-			if !p.HasProtocolVersion {
-				bad = errors.New(`_meta "` + MetaProtocolVersion + `" must be a string`)
+			if p.ProtocolVersion, p.HasProtocolVersion = jsonx.String(v); !p.HasProtocolVersion {
+				return p, &ParamsError{Reason: `_meta "` + MetaProtocolVersion + `" must be a string`}
 			}
 		case MetaClientCapabilities:
 			if !jsonx.IsObject(v) {
-				bad = errors.New(`_meta "` + MetaClientCapabilities + `" must be an object`)
+				return p, &ParamsError{Reason: `_meta "` + MetaClientCapabilities + `" must be an object`}
 			}
 			p.ClientCapabilities = v
 		case MetaClientInfo:
 			if !jsonx.IsObject(v) {
-				bad = errors.New(`_meta "` + MetaClientInfo + `" must be an object`)
+				return p, &ParamsError{Reason: `_meta "` + MetaClientInfo + `" must be an object`}
 			}
 			p.ClientInfo = v
 		case MetaLogLevel:
 			var ok bool
 			if p.LogLevel, ok = jsonx.String(v); !ok {
-				bad = errors.New(`_meta "` + MetaLogLevel + `" must be a string`)
+				return p, &ParamsError{Reason: `_meta "` + MetaLogLevel + `" must be a string`}
 			}
 		case MetaProgressToken:
 			p.ProgressToken = v
 		}
-		return bad == nil
-	})
-	if err != nil {
-		return p, err
-	}
-	if bad != nil {
-		return p, errors.Join(ErrInvalidParams, bad)
 	}
 	return p, nil
 }

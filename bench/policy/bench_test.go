@@ -270,7 +270,10 @@ func BenchmarkHeaders(b *testing.B) {
 type fixedUpstream struct{ list []byte }
 
 func (u fixedUpstream) Post(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
-	m := req.Messages[0]
+	m, err := req.Message()
+	if err != nil {
+		return nil, err
+	}
 	if m.Method == mcp.MethodToolsList {
 		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, u.list)), nil
 	}

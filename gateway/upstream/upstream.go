@@ -29,10 +29,11 @@ type Upstream interface {
 
 // Request is what the gateway asks of an upstream.
 type Request struct {
-	// Body is the raw POST body to forward (one message or a batch).
+	// Body is the one message to forward, exactly as the gateway's
+	// policies left it: every upstream sends these bytes (or, where its
+	// transport must, these bytes with only the request id replaced).
+	// Empty for Get and Delete.
 	Body []byte
-	// Messages are Body decoded (one element unless a batch).
-	Messages []*jsonrpc.Message
 	// Session is the upstream-side session: the upstream's Mcp-Session-Id
 	// for HTTP upstreams, the pool key for local ones. Empty before
 	// initialize and for stateless requests.
@@ -50,9 +51,40 @@ type Request struct {
 	Header http.Header
 	// LastEventID resumes a stream (GET only).
 	LastEventID string
+
+	msg *jsonrpc.Message // Body decoded, when the request was made by Forward
 }
 
-// Event is one message of a reply.
+// Forward returns a request that forwards m: its Body is m.Raw, and m is
+// its decoded form, so that an upstream that needs the message's kind, id
+// or method (a stdio pool) does not decode the bytes again.
+func Forward(m *jsonrpc.Message) *Request { return &Request{Body: m.Raw, msg: m} }
+
+// Message returns Body decoded. The form Forward was given serves only
+// while Body is still exactly its bytes; otherwise Body is decoded (with
+// the default limits) and the result kept.
+func (r *Request) Message() (*jsonrpc.Message, error) {
+	if r.msg != nil && sameBytes(r.msg.Raw, r.Body) {
+		return r.msg, nil
+	}
+	m, err := jsonrpc.Decode(r.Body, jsonrpc.Limits{})
+	if err != nil {
+		return nil, err
+	}
+	r.msg = m
+	return m, nil
+}
+
+// sameBytes reports whether a and b are the same slice of the same array:
+// a decoded form is derived from exactly those bytes, never from a copy
+// that may since differ.
+func sameBytes(a, b []byte) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// Event is one message of a reply. Like the Reply it comes from, it is
+// read by one goroutine at a time: whoever got it from Next, then whoever
+// that one hands it to.
 type Event struct {
 	// ID is the SSE event id ("" if none). Ids are unique within the
 	// upstream session, so the gateway forwards them unchanged and hands
@@ -63,6 +95,36 @@ type Event struct {
 	Data []byte
 	// Retry is a reconnection hint in milliseconds (0 if none).
 	Retry int
+
+	dec []byte           // the Data that msg and err are of
+	msg *jsonrpc.Message // Data decoded, once (Message)
+	err error
+}
+
+// DecodedEvent returns an event carrying m, already decoded (a stdio
+// upstream decodes each line it reads).
+func DecodedEvent(id string, m *jsonrpc.Message) *Event {
+	return &Event{ID: id, Data: m.Raw, dec: m.Raw, msg: m}
+}
+
+// Message returns Data decoded as one JSON-RPC message. It decodes once:
+// every policy that reads the event, the gateway's relay and its era
+// bridges share the result. A decoded form serves only while Data is
+// still exactly its bytes; whoever rewrites an event makes a new one.
+func (e *Event) Message() (*jsonrpc.Message, error) {
+	if e.dec == nil || !sameBytes(e.dec, e.Data) {
+		e.dec = e.Data
+		e.msg, e.err = jsonrpc.Decode(e.Data, jsonrpc.Limits{})
+	}
+	return e.msg, e.err
+}
+
+// WithID returns a copy of the event with another id, keeping its decoded
+// form.
+func (e *Event) WithID(id string) *Event {
+	c := *e
+	c.ID = id
+	return &c
 }
 
 // Reply is an upstream's answer to one HTTP exchange. Next and Close may be

@@ -2,29 +2,41 @@ package jsonx
 
 import (
 	"bytes"
-	"strconv"
 )
 
-// span locates a member of an already validated object.
+// member locates one member of an object by offsets in its bytes: from
+// its name's opening quote to the end of its value.
+type member struct {
+	start, vstart, end int
+}
+
+// span locates member key of the already validated object obj, and the
+// offset of the object's closing brace.
 func span(obj []byte, key string) (m member, found bool, closing int, empty bool, err error) {
-	s := scanner{b: obj, max: 1 << 30}
-	s.ws()
-	if s.i >= len(obj) || obj[s.i] != '{' {
-		return m, false, 0, false, s.fail("expected JSON object")
-	}
-	count := 0
-	err = s.object(func(mm member) error {
-		count++
-		if mm.key == key && !found {
-			m, found = mm, true
-		}
-		return nil
-	})
-	if err != nil {
+	d := getDecoder(obj, noLimit)
+	defer putDecoder(d)
+	if err := d.object(); err != nil {
 		return m, false, 0, false, err
 	}
-	closing = bytes.LastIndexByte(obj[:s.i], '}')
-	return m, found, closing, count == 0, nil
+	count := 0
+	for {
+		k, err := d.Next()
+		if err != nil {
+			return m, false, 0, false, err
+		}
+		if k == KindObjectEnd {
+			return m, found, d.start, count == 0, nil
+		}
+		count++
+		start, match := d.start, !found && d.TextIs(key)
+		v, err := d.Skip()
+		if err != nil {
+			return m, false, 0, false, err
+		}
+		if match {
+			m, found = member{start: start, vstart: d.end - len(v), end: d.end}, true
+		}
+	}
 }
 
 // Set returns a copy of the validated object obj with member key set to the
@@ -41,7 +53,7 @@ func Set(obj []byte, key string, val []byte) ([]byte, error) {
 		out = append(out, val...)
 		return append(out, obj[m.end:]...), nil
 	}
-	qk := strconv.Quote(key)
+	qk := Quote(key)
 	out := make([]byte, 0, len(obj)+len(qk)+len(val)+2)
 	out = append(out, obj[:closing]...)
 	if !empty {

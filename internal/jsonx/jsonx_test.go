@@ -5,7 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"unicode/utf8"
 )
 
 func TestValidate(t *testing.T) {
@@ -116,40 +115,4 @@ func TestQuoteRoundTrip(t *testing.T) {
 			t.Fatalf("round trip %q -> %q", s, got)
 		}
 	}
-}
-
-func FuzzValidate(f *testing.F) {
-	for _, s := range []string{`{}`, `{"a":[1,2,{"b":null}]}`, `"\u00e9"`, `[1e5,-0.1]`, `{"a":1,"a":2}`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		err := Validate(b, 1000)
-		if !utf8.Valid(b) {
-			return
-		}
-		std := json.Valid(b)
-		if err == nil && !std {
-			t.Fatalf("Validate accepted what encoding/json rejects: %q", b)
-		}
-		if err != nil && std {
-			var se *SyntaxError
-			if errors.As(err, &se) && strings.HasPrefix(se.Msg, "duplicate key") {
-				return
-			}
-			t.Fatalf("Validate rejected valid JSON %q: %v", b, err)
-		}
-		if err == nil && IsObject(b) {
-			if _, err := ObjectMembers(b, 1000); err != nil {
-				t.Fatalf("ObjectMembers failed on valid object: %v", err)
-			}
-			out, err := Set(b, "k", []byte(`1`))
-			if err != nil || Validate(out, 1000) != nil {
-				t.Fatalf("Set produced invalid JSON %q from %q: %v", out, b, err)
-			}
-			out, err = Delete(out, "k")
-			if err != nil || Validate(out, 1000) != nil {
-				t.Fatalf("Delete produced invalid JSON %q: %v", out, err)
-			}
-		}
-	})
 }

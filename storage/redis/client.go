@@ -28,6 +28,14 @@ type ClientOptions struct {
 	// every call, and the revocation feed holds one connection in a
 	// blocking read.
 	PoolSize int
+	// BreakerThreshold is how many commands in a row may go unanswered
+	// (timeouts, refused or broken connections) before the circuit
+	// breaker opens and every command fails at once with ErrCircuitOpen.
+	// If zero, 3.
+	BreakerThreshold int
+	// BreakerCooldown is how long the breaker stays open before one
+	// command probes Redis again. If zero, 1s.
+	BreakerCooldown time.Duration
 }
 
 // NewClient returns a Redis client for everything a process keeps in
@@ -54,7 +62,11 @@ func NewClient(o ClientOptions) (*Client, error) {
 	if ro.PoolSize <= 0 {
 		ro.PoolSize = 20 * runtime.GOMAXPROCS(0)
 	}
-	return goredis.NewClient(ro), nil
+	c := goredis.NewClient(ro)
+	// A Redis that stops answering costs each caller at most Timeout,
+	// and only until the breaker opens; then a bounded delay of zero.
+	c.AddHook(newBreaker(o.BreakerThreshold, o.BreakerCooldown))
+	return c, nil
 }
 
 // DefaultTimeout bounds one round trip of a user that names no timeout.

@@ -321,7 +321,7 @@ func (l *Log) begin(ctx context.Context, c *gateway.Call, start time.Time) entry
 	switch c.Msg.Method {
 	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
 		r.Tool = c.Params.Name
-		if args, ok := jsonx.Get(c.Msg.Params, "arguments"); ok {
+		if args := c.Params.Arguments; args != nil {
 			e.args = append([]byte(nil), args...)
 		}
 	case mcp.MethodResourcesRead, mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe:
@@ -425,14 +425,14 @@ func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
 		w.e.rec.Reason = "upstream failure"
 		w.done(StatusFailed)
 	case len(ev.Data) > 0:
-		w.inspect(ev.Data)
+		w.inspect(ev)
 	}
 	return ev, err
 }
 
 // inspect reads the status of the response to the call, when data is it.
-func (w *recording) inspect(data []byte) {
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+func (w *recording) inspect(ev *upstream.Event) {
+	m, err := ev.Message()
 	if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != w.id {
 		return
 	}

@@ -99,3 +99,32 @@ func BenchmarkReply(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkJSON measures the JSON walker alone on a 6 KB tools/list
+// result with nothing to mask, and on a tool result with values to mask.
+func BenchmarkJSON(b *testing.B) {
+	p, err := New(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var tools []string
+	for i := range 40 {
+		tools = append(tools, fmt.Sprintf(`{"name":"tool_%02d","description":"does thing %d of 20251202, \"quoted\"","inputSchema":{"type":"object","properties":{"x":{"type":"string"},"n":{"type":"integer","minimum":-1.5e3}}}}`, i, i))
+	}
+	list := []byte(`{"tools":[` + strings.Join(tools, ",") + `]}`)
+	personal := []byte(`{"content":[{"type":"text","text":"Customer Jane Roe <jane.roe@example.com>, +44 20 7946 0958, card 4111 1111 1111 1111, last login from 203.0.113.7"}],"structuredContent":{"email":"jane.roe@example.com","iban":"GB82 WEST 1234 5698 7654 32","n":[1,2.5,true,null]}}`)
+	for _, bc := range []struct {
+		name string
+		in   []byte
+	}{{"list", list}, {"personal", personal}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.SetBytes(int64(len(bc.in)))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := p.JSON(Results, bc.in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -60,6 +60,9 @@ func FuzzJSON(f *testing.F) {
 		if err != nil {
 			return
 		}
+		if err := jsonx.Validate(in, maxWalkDepth); err != nil {
+			t.Fatalf("accepted %q, which the chokepoint refuses: %v", in, err)
+		}
 		if !json.Valid(in) {
 			t.Fatalf("accepted invalid JSON %q", in)
 		}

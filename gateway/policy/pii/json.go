@@ -3,7 +3,6 @@ package pii
 import (
 	"errors"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
@@ -13,16 +12,16 @@ const maxWalkDepth = 128
 
 var errMalformed = errors.New("pii: malformed JSON")
 
-// rewriter walks one JSON value and replaces string values in place. Only
-// the bytes of changed strings are re-encoded; everything else, member
-// names included, is copied as received.
+// rewriter walks one JSON value with the gateway's JSON decoder
+// (internal/jsonx, which validates every byte) and replaces string values
+// in place. Only the bytes of changed strings are re-encoded; everything
+// else, member names included, is copied as received.
 type rewriter struct {
-	in    []byte
-	i     int
-	depth int
-	out   []byte
-	last  int // in[last:] is not yet copied to out
-	fn    func(s string) (string, bool)
+	d    *jsonx.Decoder
+	in   []byte
+	out  []byte
+	last int // in[last:] is not yet copied to out
+	fn   func(s string) (string, bool)
 	// maybe is a cheap test on a string's raw bytes (no escapes): false
 	// means fn would find nothing, and the string is not decoded.
 	maybe func(raw []byte) bool
@@ -66,13 +65,15 @@ func rewriteStrings(b []byte, maybe func([]byte) bool, fn func(string) (string, 
 }
 
 func rewriteOnce(b []byte, maybe func([]byte) bool, fn func(string) (string, bool), data, numberKeys bool) ([]byte, bool, bool, error) {
-	w := rewriter{in: b, fn: fn, maybe: maybe, data: data, numberKeys: numberKeys}
-	w.ws()
-	if err := w.value(""); err != nil {
-		return nil, false, false, err
+	w := rewriter{d: jsonx.NewDecoder(b, jsonx.Options{MaxDepth: maxWalkDepth}), in: b, fn: fn, maybe: maybe, data: data, numberKeys: numberKeys}
+	k, err := w.d.Next()
+	if err == nil {
+		err = w.value(k, false)
 	}
-	w.ws()
-	if w.i != len(b) {
+	if err == nil {
+		_, err = w.d.Next() // only whitespace may follow
+	}
+	if err != nil {
 		return nil, false, false, errMalformed
 	}
 	if w.out == nil {
@@ -82,247 +83,101 @@ func rewriteOnce(b []byte, maybe func([]byte) bool, fn func(string) (string, boo
 	return w.out, true, w.keysChanged, nil
 }
 
-func (w *rewriter) ws() {
-	for w.i < len(w.in) {
-		switch w.in[w.i] {
-		case ' ', '\t', '\n', '\r':
-			w.i++
-		default:
-			return
-		}
-	}
-}
-
-func (w *rewriter) value(key string) error {
-	if w.i >= len(w.in) {
-		return errMalformed
-	}
-	switch c := w.in[w.i]; {
-	case c == '{':
+// value walks the value whose first token, of kind k, was just read;
+// binary says it is the value of a "data" or "blob" member.
+func (w *rewriter) value(k jsonx.Kind, binary bool) error {
+	switch k {
+	case jsonx.KindObjectStart:
 		return w.object()
-	case c == '[':
-		return w.array(key)
-	case c == '"':
-		start := w.i
-		escaped, err := w.skipString()
-		if err != nil {
-			return err
-		}
-		raw := w.in[start+1 : w.i-1]
-		binary := key == "data" || key == "blob"
-		if !escaped && (binary && isBase64Payload(raw) || !w.maybe(raw)) {
+	case jsonx.KindArrayStart:
+		return w.array(binary)
+	case jsonx.KindString:
+		raw := w.d.Raw()
+		escaped := w.d.Escaped()
+		if !escaped && (binary && isBase64Payload(raw[1:len(raw)-1]) || !w.maybe(raw[1:len(raw)-1])) {
 			return nil
 		}
-		s, ok := jsonx.String(w.in[start:w.i])
-		if !ok {
-			return errMalformed
-		}
+		s := w.d.Text()
 		if escaped && binary && isBase64Payload(s) {
 			// Judged on the decoded text: "\u0040" is an '@', not base64.
 			return nil
 		}
-		repl, changed := w.fn(s)
-		if changed {
-			w.replace(start, repl, 0)
+		if repl, changed := w.fn(s); changed {
+			w.replace(repl, 0)
 		}
-		return nil
-	default:
-		return w.scalar()
 	}
+	return nil // other scalars: validated by the decoder, never rewritten
 }
 
 func (w *rewriter) object() error {
-	if w.depth++; w.depth > maxWalkDepth {
-		return errMalformed
-	}
-	w.i++
 	n := 0 // member names rewritten so far
-	w.ws()
-	if w.i < len(w.in) && w.in[w.i] == '}' {
-		w.i++
-		w.depth--
-		return nil
-	}
 	for {
-		w.ws()
-		if w.i >= len(w.in) || w.in[w.i] != '"' {
-			return errMalformed
-		}
-		ks := w.i
-		escaped, err := w.skipString()
+		k, err := w.d.Next()
 		if err != nil {
 			return err
 		}
-		var key string
-		if escaped {
-			key, _ = jsonx.String(w.in[ks:w.i])
-		} else {
-			key = string(w.in[ks+1 : w.i-1])
+		if k == jsonx.KindObjectEnd {
+			return nil
 		}
-		if escaped || w.maybe(w.in[ks+1:w.i-1]) {
-			if repl, changed := w.fn(key); changed {
+		raw := w.d.Raw()
+		if w.d.Escaped() || w.maybe(raw[1:len(raw)-1]) {
+			if repl, changed := w.fn(w.d.Text()); changed {
 				w.keysChanged = true
 				n++
-				w.replace(ks, repl, n)
+				w.replace(repl, n)
 			}
 		}
-		w.ws()
-		if w.i >= len(w.in) || w.in[w.i] != ':' {
-			return errMalformed
-		}
-		w.i++
-		w.ws()
-		switch {
-		case key == "_meta" && !w.data:
-			if err := w.skipValue(); err != nil {
+		if !w.data && w.d.TextIs("_meta") {
+			if _, err := w.d.Skip(); err != nil {
 				return err
 			}
-		case key == "structuredContent" && !w.data:
-			w.data = true
-			err := w.value(key)
-			w.data = false
-			if err != nil {
-				return err
-			}
-		default:
-			if err := w.value(key); err != nil {
-				return err
-			}
+			continue
 		}
-		w.ws()
-		if w.i >= len(w.in) {
-			return errMalformed
-		}
-		switch w.in[w.i] {
-		case ',':
-			w.i++
-		case '}':
-			w.i++
-			w.depth--
-			return nil
-		default:
-			return errMalformed
-		}
-	}
-}
-
-func (w *rewriter) array(key string) error {
-	if w.depth++; w.depth > maxWalkDepth {
-		return errMalformed
-	}
-	w.i++
-	w.ws()
-	if w.i < len(w.in) && w.in[w.i] == ']' {
-		w.i++
-		w.depth--
-		return nil
-	}
-	for {
-		w.ws()
-		if err := w.value(key); err != nil {
+		enter := !w.data && w.d.TextIs("structuredContent")
+		binary := w.d.TextIs("data") || w.d.TextIs("blob")
+		if k, err = w.d.Next(); err != nil {
 			return err
 		}
-		w.ws()
-		if w.i >= len(w.in) {
-			return errMalformed
+		w.data = w.data || enter
+		err = w.value(k, binary)
+		if enter {
+			w.data = false
 		}
-		switch w.in[w.i] {
-		case ',':
-			w.i++
-		case ']':
-			w.i++
-			w.depth--
-			return nil
-		default:
-			return errMalformed
+		if err != nil {
+			return err
 		}
 	}
 }
 
-// replace writes repl, quoted, for the string that starts at start and
-// ends at w.i. A rewritten member name gets the suffix " (n)" in the
+func (w *rewriter) array(binary bool) error {
+	for {
+		k, err := w.d.Next()
+		if err != nil {
+			return err
+		}
+		if k == jsonx.KindArrayEnd {
+			return nil
+		}
+		if err := w.value(k, binary); err != nil {
+			return err
+		}
+	}
+}
+
+// replace writes repl, quoted, for the current token (a string or a
+// member name). A rewritten member name gets the suffix " (n)" in the
 // numbering pass.
-func (w *rewriter) replace(start int, repl string, n int) {
+func (w *rewriter) replace(repl string, n int) {
 	if w.out == nil {
 		w.out = make([]byte, 0, len(w.in)+16)
 	}
+	start := w.d.Offset()
 	w.out = append(w.out, w.in[w.last:start]...)
 	if n > 0 && w.numberKeys {
 		repl += " (" + strconv.Itoa(n) + ")"
 	}
 	w.out = jsonx.AppendQuote(w.out, repl)
-	w.last = w.i
-}
-
-// skipValue passes over one value, validating it, without rewriting.
-func (w *rewriter) skipValue() error {
-	saved := w.fn
-	w.fn = func(s string) (string, bool) { return s, false }
-	maybe := w.maybe
-	w.maybe = func([]byte) bool { return false }
-	err := w.value("")
-	w.fn, w.maybe = saved, maybe
-	return err
-}
-
-// skipString passes over a string starting at its opening quote, checking
-// escapes and UTF-8, and reports whether it held escapes.
-func (w *rewriter) skipString() (bool, error) {
-	w.i++
-	escaped := false
-	for w.i < len(w.in) {
-		c := w.in[w.i]
-		switch {
-		case c == '"':
-			w.i++
-			return escaped, nil
-		case c == '\\':
-			escaped = true
-			if w.i+1 >= len(w.in) {
-				return false, errMalformed
-			}
-			switch w.in[w.i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				w.i += 2
-			case 'u':
-				if len(w.in)-w.i < 6 {
-					return false, errMalformed
-				}
-				if _, err := strconv.ParseUint(string(w.in[w.i+2:w.i+6]), 16, 16); err != nil {
-					return false, errMalformed
-				}
-				w.i += 6
-			default:
-				return false, errMalformed
-			}
-		case c < 0x20:
-			return false, errMalformed
-		case c < utf8.RuneSelf:
-			w.i++
-		default:
-			r, size := utf8.DecodeRune(w.in[w.i:])
-			if r == utf8.RuneError && size <= 1 {
-				return false, errMalformed
-			}
-			w.i += size
-		}
-	}
-	return false, errMalformed
-}
-
-func (w *rewriter) scalar() error {
-	start := w.i
-	for w.i < len(w.in) {
-		c := w.in[w.i]
-		if c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r' {
-			break
-		}
-		w.i++
-	}
-	if jsonx.Validate(w.in[start:w.i], 1) != nil {
-		return errMalformed
-	}
-	return nil
+	w.last = start + len(w.d.Raw())
 }
 
 // isBase64Payload reports whether s, a string's decoded text, is binary

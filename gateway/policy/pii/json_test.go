@@ -32,7 +32,7 @@ func TestJSON(t *testing.T) {
 		},
 		{
 			name: "member names are rewritten",
-			in:   `{"bob@example.com":"x","b\u006fb@example.com":{"4111111111111111":1}}`,
+			in:   `{"bob@example.com":"x","b\u0069ll@example.com":{"4111111111111111":1}}`,
 			want: `{"b***@example.com (1)":"x","b***@example.com (2)":{"************1111 (1)":1}}`,
 		},
 		{
@@ -109,7 +109,10 @@ func TestJSON(t *testing.T) {
 
 func TestJSONRejectsMalformed(t *testing.T) {
 	p, _ := New(Options{})
-	for _, in := range []string{`{"a":`, `{"a" "b"}`, `["x@example.com"`, "\"\xff\"", `{"a":tru}`, strings.Repeat("[", 200) + strings.Repeat("]", 200), `"a" "b"`} {
+	for _, in := range []string{`{"a":`, `{"a" "b"}`, `["x@example.com"`, "\"\xff\"", `{"a":tru}`, strings.Repeat("[", 200) + strings.Repeat("]", 200), `"a" "b"`,
+		// Duplicate member names: the gateway's readers refuse them, so
+		// the walker does too, even after unescaping.
+		`{"a":1,"a":2}`, `{"bob@example.com":"x","b\u006fb@example.com":"y"}`} {
 		if _, _, err := p.JSON(Results, []byte(in)); err == nil {
 			t.Errorf("accepted %q", in)
 		}

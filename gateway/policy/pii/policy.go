@@ -339,8 +339,8 @@ func (p *Policy) wrapReply(ctx context.Context, next gateway.Handler, c *gateway
 	if err != nil || p.sets[Results] == 0 {
 		return reply, err
 	}
-	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-		return p.results(ctx, method, final, data)
+	return gateway.TransformReply(reply, func(ev *upstream.Event) ([]byte, error) {
+		return p.results(ctx, method, final, ev)
 	}), nil
 }
 
@@ -361,15 +361,8 @@ func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
 	if p.sets[Arguments] == 0 {
 		return nil
 	}
-	body := c.Body()
+	// Msg is what goes upstream, an outer policy's rewrite included.
 	params := c.Msg.Params
-	if &body[0] != &c.Msg.Raw[0] || len(body) != len(c.Msg.Raw) {
-		// An outer policy rewrote the body: work on what goes upstream.
-		var ok bool
-		if params, ok = jsonx.Get(body, "params"); !ok {
-			return nil
-		}
-	}
 	if !jsonx.IsObject(params) {
 		return nil
 	}
@@ -382,7 +375,10 @@ func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
 		if !mentions(params, f.quoted) {
 			continue
 		}
-		v, ok := jsonx.Get(params, f.name)
+		v, ok := c.Params.Arguments, c.Params.Arguments != nil
+		if f.name != "arguments" {
+			v, ok = jsonx.Get(params, f.name)
+		}
 		if !ok || !p.mayMatch(Arguments, v) {
 			continue
 		}
@@ -406,11 +402,13 @@ func (p *Policy) arguments(ctx context.Context, c *gateway.Call) error {
 	if !changed {
 		return nil
 	}
-	body, err := jsonx.Set(body, "params", params)
+	body, err := jsonx.Set(c.Body(), "params", params)
 	if err != nil {
 		return fmt.Errorf("pii: rewrite arguments: %w", err)
 	}
-	c.SetBody(body)
+	if err := c.SetBody(body); err != nil {
+		return fmt.Errorf("pii: rewrite arguments: %w", err)
+	}
 	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in arguments")
 	return nil
 }
@@ -436,13 +434,7 @@ func (p *Policy) clientMessage(ctx context.Context, c *gateway.Call) error {
 	if !p.mayMatch(Arguments, body) {
 		return nil
 	}
-	m := c.Msg
-	if &body[0] != &c.Msg.Raw[0] || len(body) != len(c.Msg.Raw) {
-		var err error
-		if m, err = jsonrpc.Decode(body, jsonrpc.Limits{}); err != nil {
-			return nil // the upstream refuses what it cannot read
-		}
-	}
+	m := c.Msg // what goes upstream, an outer policy's rewrite included
 	field, val, what := "params", m.Params, m.Method
 	switch {
 	case m.Kind == jsonrpc.KindResponse && m.Result != nil:
@@ -459,8 +451,10 @@ func (p *Policy) clientMessage(ctx context.Context, c *gateway.Call) error {
 	}
 	if o.Blocked != 0 && m.Kind == jsonrpc.KindResponse {
 		auditnote.Add(ctx, "pii", "blocked "+o.Blocked.String()+" in a client answer")
-		c.SetBody(jsonrpc.AppendErrorResponse(nil, m.ID, &jsonrpc.Error{Code: jsonrpc.CodeForbidden,
-			Message: "Forbidden: the client's answer contained " + o.Blocked.phrase() + ", which this gateway does not forward"}))
+		if err := c.SetBody(jsonrpc.AppendErrorResponse(nil, m.ID, &jsonrpc.Error{Code: jsonrpc.CodeForbidden,
+			Message: "Forbidden: the client's answer contained " + o.Blocked.phrase() + ", which this gateway does not forward"})); err != nil {
+			return fmt.Errorf("pii: withhold a client answer: %w", err)
+		}
 		return nil
 	}
 	if !o.Changed() {
@@ -475,7 +469,9 @@ func (p *Policy) clientMessage(ctx context.Context, c *gateway.Call) error {
 	if err != nil {
 		return fmt.Errorf("pii: rewrite %s: %w", what, err)
 	}
-	c.SetBody(out)
+	if err := c.SetBody(out); err != nil {
+		return fmt.Errorf("pii: rewrite %s: %w", what, err)
+	}
 	auditnote.Add(ctx, "pii", "masked "+o.summary()+" in "+what)
 	return nil
 }
@@ -502,7 +498,8 @@ func keep(params, masked []byte) ([]byte, error) {
 // or error) when final is set, any notification's params, any
 // server-to-client request's params. A response to an unknown method (a
 // resumed stream, method "") is masked like a tool result.
-func (p *Policy) results(ctx context.Context, method string, final bool, data []byte) ([]byte, error) {
+func (p *Policy) results(ctx context.Context, method string, final bool, ev *upstream.Event) ([]byte, error) {
+	data := ev.Data
 	if !final && !mentions(data, `"method"`) {
 		// Only notifications and requests are rewritten here, and no
 		// reader finds a method member in bytes that do not spell it:
@@ -512,7 +509,7 @@ func (p *Policy) results(ctx context.Context, method string, final bool, data []
 	if !p.mayMatch(Results, data) {
 		return data, nil
 	}
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	m, err := ev.Message()
 	if err != nil {
 		// Not a message the policy can read: withhold it rather than pass
 		// what was not checked.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/auditnote"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/servermsg"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
@@ -272,21 +271,21 @@ func (p *Policy) watch(ctx context.Context, next gateway.Handler, c *gateway.Cal
 	}
 	server := c.Route
 	st := p.state(server)
-	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-		if servermsg.MayBeToolsChanged(data) {
-			m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	return gateway.TransformReply(reply, func(ev *upstream.Event) ([]byte, error) {
+		if servermsg.MayBeToolsChanged(ev.Data) {
+			m, err := ev.Message()
 			if err != nil {
 				return nil, errBadList
 			}
 			if m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
 				p.toolsChanged(server, c.Catalog)
-				return data, nil
+				return ev.Data, nil
 			}
 		}
 		if stream {
-			return p.filterList(ctx, server, st, data)
+			return p.filterList(ctx, server, st, ev)
 		}
-		return data, nil
+		return ev.Data, nil
 	}), nil
 }
 
@@ -315,14 +314,14 @@ func (p *Policy) list(ctx context.Context, next gateway.Handler, c *gateway.Call
 	if err != nil {
 		return reply, err
 	}
-	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-		if servermsg.MayBeToolsChanged(data) {
-			if m, err := jsonrpc.Decode(data, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
+	return gateway.TransformReply(reply, func(ev *upstream.Event) ([]byte, error) {
+		if servermsg.MayBeToolsChanged(ev.Data) {
+			if m, err := ev.Message(); err == nil && m.Kind == jsonrpc.KindNotification && m.Method == mcp.NotificationToolsListChanged {
 				p.toolsChanged(server, c.Catalog)
-				return data, nil
+				return ev.Data, nil
 			}
 		}
-		return p.filterList(ctx, server, st, data)
+		return p.filterList(ctx, server, st, ev)
 	}), nil
 }
 
@@ -354,8 +353,9 @@ func (p *Policy) wantsBootstrap(ctx context.Context, server string, st *serverSt
 var errBadList = errors.New("pinning: upstream tools/list result is malformed")
 
 // filterList rewrites one message of a tools/list reply.
-func (p *Policy) filterList(ctx context.Context, server string, st *serverState, data []byte) ([]byte, error) {
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+func (p *Policy) filterList(ctx context.Context, server string, st *serverState, ev *upstream.Event) ([]byte, error) {
+	data := ev.Data
+	m, err := ev.Message()
 	if err != nil {
 		return nil, errBadList
 	}
@@ -365,15 +365,13 @@ func (p *Policy) filterList(ctx context.Context, server string, st *serverState,
 	if !jsonx.IsObject(m.Result) {
 		return nil, errBadList
 	}
-	// jsonrpc.Decode validated the message: navigate it without scanning
-	// it again.
-	tools, ok := jsonskim.Member(m.Result, "tools")
-	if !ok {
-		return data, nil
-	}
 	raws := make([][]byte, 0, 32)
-	if !jsonskim.Elements(tools, func(e []byte) bool { raws = append(raws, e); return true }) {
+	tools, err := jsonx.Elements(m.Result, "tools", func(e []byte) bool { raws = append(raws, e); return true })
+	if err != nil {
 		return nil, errBadList
+	}
+	if tools == nil {
+		return data, nil
 	}
 	evs := make([]*evaluated, len(raws))
 	for i, raw := range raws {

@@ -59,7 +59,9 @@ func TestCompile(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			start := time.Now()
 			_, err := compileSchema([]byte(tt.schema), testLimits)
-			if time.Since(start) > 2*time.Second {
+			// A guard against exponential blow-up, not a speed test
+			// (benchmarks measure speed): generous for a loaded machine.
+			if time.Since(start) > 20*time.Second {
 				t.Errorf("compiling took %v", time.Since(start))
 			}
 			switch {

@@ -1,10 +1,14 @@
 package schema
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
-	"unicode/utf8"
+	"strings"
+
+	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
 
 // Argument limits, checked before validation so that no value reaches the
@@ -28,243 +32,126 @@ var errSyntax = &errArgs{"arguments are not valid JSON"}
 
 // decodeArgs decodes raw arguments into the value shapes the validator
 // expects (map[string]any, []any, string, json.Number, bool, nil) and
-// checks the limits on the way. The gateway's JSON chokepoint has already
-// validated the bytes (UTF-8, grammar, depth, no duplicate keys), so this
-// is a direct recursive descent rather than a reflective decode; it still
-// checks every byte it relies on and fails cleanly on anything else.
+// checks the limits on the way. It reads through the gateway's JSON
+// chokepoint (internal/jsonx), so the arguments are held to the same
+// rules as every other untrusted JSON: UTF-8, grammar, depth, no
+// duplicate member names; even bytes a policy before this one rewrote.
 func decodeArgs(raw []byte, maxDepth, maxValues int) (any, error) {
-	d := argDecoder{b: raw, maxDepth: maxDepth, maxValues: maxValues}
-	d.ws()
-	v, err := d.value(0)
-	if err != nil {
-		return nil, err
+	a := argDecoder{d: jsonx.NewDecoder(raw, jsonx.Options{MaxDepth: maxDepth}), maxDepth: maxDepth, maxValues: maxValues}
+	v, err := a.value()
+	if err == nil {
+		_, err = a.d.Next()
 	}
-	d.ws()
-	if d.i != len(d.b) {
-		return nil, &errArgs{"arguments are not a single JSON value"}
+	if err != nil {
+		return nil, a.wrap(err)
 	}
 	return v, nil
 }
 
 type argDecoder struct {
-	b                   []byte
-	i                   int
+	d                   *jsonx.Decoder
 	maxDepth, maxValues int
 	count               int
 }
 
-func (d *argDecoder) ws() {
-	for d.i < len(d.b) {
-		switch d.b[d.i] {
-		case ' ', '\t', '\n', '\r':
-			d.i++
-		default:
-			return
-		}
+// wrap turns the decoder's errors into messages for the client.
+func (a *argDecoder) wrap(err error) error {
+	var se *jsonx.SyntaxError
+	switch {
+	case errors.Is(err, jsonx.ErrDepth):
+		return &errArgs{fmt.Sprintf("arguments are nested deeper than %d levels", a.maxDepth)}
+	case errors.As(err, &se) && strings.HasPrefix(se.Msg, "duplicate key"):
+		return &errArgs{"arguments repeat an object key"}
+	case errors.As(err, &se) && strings.HasPrefix(se.Msg, "trailing data"):
+		return &errArgs{"arguments are not a single JSON value"}
+	case errors.As(err, &se):
+		return errSyntax
 	}
+	return err
 }
 
-func (d *argDecoder) value(depth int) (any, error) {
-	if d.count++; d.count > d.maxValues {
-		return nil, &errArgs{fmt.Sprintf("arguments hold more than %d values", d.maxValues)}
+func (a *argDecoder) value() (any, error) {
+	k, err := a.d.Next()
+	if err != nil {
+		return nil, err
 	}
-	if d.i >= len(d.b) {
-		return nil, errSyntax
+	return a.from(k)
+}
+
+// from builds the value whose first token, of kind k, was just read.
+func (a *argDecoder) from(k jsonx.Kind) (any, error) {
+	if a.count++; a.count > a.maxValues {
+		return nil, &errArgs{fmt.Sprintf("arguments hold more than %d values", a.maxValues)}
 	}
-	switch c := d.b[d.i]; {
-	case c == '{':
-		if depth >= d.maxDepth {
-			return nil, &errArgs{fmt.Sprintf("arguments are nested deeper than %d levels", d.maxDepth)}
+	switch k {
+	case jsonx.KindObjectStart:
+		obj := make(map[string]any)
+		for {
+			k, err := a.d.Next()
+			if err != nil {
+				return nil, err
+			}
+			if k == jsonx.KindObjectEnd {
+				return obj, nil
+			}
+			name := a.d.Text()
+			v, err := a.value()
+			if err != nil {
+				return nil, err
+			}
+			obj[name] = v
 		}
-		return d.object(depth)
-	case c == '[':
-		if depth >= d.maxDepth {
-			return nil, &errArgs{fmt.Sprintf("arguments are nested deeper than %d levels", d.maxDepth)}
+	case jsonx.KindArrayStart:
+		arr := []any{}
+		for {
+			k, err := a.d.Next()
+			if err != nil {
+				return nil, err
+			}
+			if k == jsonx.KindArrayEnd {
+				return arr, nil
+			}
+			v, err := a.from(k)
+			if err != nil {
+				return nil, err
+			}
+			arr = append(arr, v)
 		}
-		return d.array(depth)
-	case c == '"':
-		return d.str()
-	case c == 't':
-		return true, d.lit("true")
-	case c == 'f':
-		return false, d.lit("false")
-	case c == 'n':
-		return nil, d.lit("null")
-	case c == '-' || c >= '0' && c <= '9':
-		return d.number()
+	case jsonx.KindString:
+		return a.d.Text(), nil
+	case jsonx.KindNumber:
+		return number(a.d.Raw())
+	case jsonx.KindTrue:
+		return true, nil
+	case jsonx.KindFalse:
+		return false, nil
+	case jsonx.KindNull:
+		return nil, nil
 	}
 	return nil, errSyntax
 }
 
-func (d *argDecoder) lit(w string) error {
-	if len(d.b)-d.i < len(w) || string(d.b[d.i:d.i+len(w)]) != w {
-		return errSyntax
-	}
-	d.i += len(w)
-	return nil
-}
-
-func (d *argDecoder) object(depth int) (any, error) {
-	d.i++ // '{'
-	obj := make(map[string]any)
-	d.ws()
-	if d.i < len(d.b) && d.b[d.i] == '}' {
-		d.i++
-		return obj, nil
-	}
-	for {
-		d.ws()
-		if d.i >= len(d.b) || d.b[d.i] != '"' {
-			return nil, errSyntax
-		}
-		k, err := d.str()
-		if err != nil {
-			return nil, err
-		}
-		d.ws()
-		if d.i >= len(d.b) || d.b[d.i] != ':' {
-			return nil, errSyntax
-		}
-		d.i++
-		d.ws()
-		v, err := d.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		if _, dup := obj[k]; dup {
-			return nil, &errArgs{"arguments repeat an object key"}
-		}
-		obj[k] = v
-		d.ws()
-		if d.i >= len(d.b) {
-			return nil, errSyntax
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return obj, nil
-		default:
-			return nil, errSyntax
-		}
-	}
-}
-
-func (d *argDecoder) array(depth int) (any, error) {
-	d.i++ // '['
-	arr := []any{}
-	d.ws()
-	if d.i < len(d.b) && d.b[d.i] == ']' {
-		d.i++
-		return arr, nil
-	}
-	for {
-		d.ws()
-		v, err := d.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		arr = append(arr, v)
-		d.ws()
-		if d.i >= len(d.b) {
-			return nil, errSyntax
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
-			return arr, nil
-		default:
-			return nil, errSyntax
-		}
-	}
-}
-
-// str reads a string; escapes (rare in arguments) go through
-// encoding/json, which implements every JSON escape including surrogate
-// pairs.
-func (d *argDecoder) str() (string, error) {
-	start := d.i
-	d.i++ // '"'
-	escaped := false
-	for d.i < len(d.b) {
-		switch c := d.b[d.i]; {
-		case c == '"':
-			d.i++
-			if !escaped {
-				s := d.b[start+1 : d.i-1]
-				if !utf8.Valid(s) {
-					return "", errSyntax
-				}
-				return string(s), nil
-			}
-			var s string
-			if err := json.Unmarshal(d.b[start:d.i], &s); err != nil {
-				return "", errSyntax
-			}
-			return s, nil
-		case c == '\\':
-			escaped = true
-			d.i += 2
-		case c < 0x20:
-			return "", errSyntax
-		default:
-			d.i++
-		}
-	}
-	return "", errSyntax
-}
-
-// number reads a number literal (RFC 8259 section 6) and refuses those too
-// long or too far out of range for any tool to mean them.
-func (d *argDecoder) number() (any, error) {
-	start := d.i
-	if d.b[d.i] == '-' {
-		d.i++
-	}
-	digits := func() int {
-		n := 0
-		for d.i < len(d.b) && d.b[d.i] >= '0' && d.b[d.i] <= '9' {
-			d.i++
-			n++
-		}
-		return n
-	}
-	if d.i < len(d.b) && d.b[d.i] == '0' {
-		d.i++
-	} else if digits() == 0 {
-		return nil, errSyntax
-	}
-	if d.i < len(d.b) && d.b[d.i] == '.' {
-		d.i++
-		if digits() == 0 {
-			return nil, errSyntax
-		}
-	}
-	exp := 0
-	if d.i < len(d.b) && (d.b[d.i] == 'e' || d.b[d.i] == 'E') {
-		d.i++
-		expStart := d.i
-		if d.i < len(d.b) && (d.b[d.i] == '+' || d.b[d.i] == '-') {
-			d.i++
-		}
-		if digits() == 0 {
-			return nil, errSyntax
-		}
-		var err error
-		if d.i-expStart > 8 {
-			exp = maxExponent + 1
-		} else if exp, err = strconv.Atoi(string(d.b[expStart:d.i])); err != nil {
-			return nil, errSyntax
-		}
-	}
-	if d.i-start > maxNumberLen {
+// number refuses number literals (RFC 8259 section 6, validated by the
+// decoder) too long or too far out of range for any tool to mean them.
+func number(raw []byte) (any, error) {
+	if len(raw) > maxNumberLen {
 		return nil, &errArgs{fmt.Sprintf("a number in the arguments is longer than %d characters", maxNumberLen)}
 	}
-	if exp > maxExponent || exp < -maxExponent {
-		return nil, &errArgs{"a number in the arguments is out of range"}
+	if e := bytes.IndexAny(raw, "eE"); e >= 0 {
+		digits := raw[e+1:]
+		if len(digits) > 0 && (digits[0] == '+' || digits[0] == '-') {
+			digits = digits[1:]
+		}
+		if len(digits) > 8 {
+			return nil, &errArgs{"a number in the arguments is out of range"}
+		}
+		exp, err := strconv.Atoi(string(raw[e+1:]))
+		if err != nil {
+			return nil, errSyntax
+		}
+		if exp > maxExponent || exp < -maxExponent {
+			return nil, &errArgs{"a number in the arguments is out of range"}
+		}
 	}
-	return json.Number(d.b[start:d.i]), nil
+	return json.Number(raw), nil
 }

@@ -14,7 +14,6 @@ import (
 	"golang.org/x/text/message"
 
 	"github.com/mcpfort/mcpfort/gateway"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
@@ -147,11 +146,7 @@ func (v *Validator) Wrap(next gateway.Handler) gateway.Handler {
 // to the upstream.
 func (v *Validator) check(ctx context.Context, next gateway.Handler, c *gateway.Call) (upstream.Reply, error, bool) {
 	name := c.Params.Name
-	args, err := arguments(c)
-	if err != nil {
-		v.invalid.Add(1)
-		return v.toolError(c, name, []violation{{"", err.Error()}}), nil, true
-	}
+	args := arguments(c)
 	def, ok, err := v.definition(ctx, c, name)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -203,30 +198,14 @@ func (v *Validator) check(ctx context.Context, next gateway.Handler, c *gateway.
 }
 
 // arguments returns params.arguments of the message that will be
-// forwarded (a policy before this one may have rewritten it); absent
-// arguments are an empty object, as upstreams read them.
-func arguments(c *gateway.Call) ([]byte, error) {
-	body, params := c.Body(), c.Msg.Params
-	if !sameBytes(body, c.Msg.Raw) {
-		// Rewritten: read, and validate, what will actually be sent.
-		if err := jsonx.Validate(body, 0); err != nil {
-			return nil, errors.New("arguments are not valid JSON")
-		}
-		params, _ = jsonskim.Member(body, "params")
+// forwarded (a policy before this one may have rewritten it: the call's
+// decoded form follows its bytes); absent arguments are an empty object,
+// as upstreams read them.
+func arguments(c *gateway.Call) []byte {
+	if c.Params.Arguments == nil {
+		return []byte(`{}`)
 	}
-	if params == nil || !jsonx.IsObject(params) {
-		return []byte(`{}`), nil
-	}
-	args, ok := jsonskim.Member(params, "arguments")
-	if !ok {
-		return []byte(`{}`), nil
-	}
-	return args, nil
-}
-
-// sameBytes reports whether a and b are the same slice of memory.
-func sameBytes(a, b []byte) bool {
-	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+	return c.Params.Arguments
 }
 
 // definition returns the tool's definition from the route's catalog

@@ -126,11 +126,12 @@ func (p *policy) filtered(ctx context.Context, next gateway.Handler, c *gateway.
 		return reply, nil
 	}
 	pr := c.Principal
-	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
+	return gateway.TransformReply(reply, func(ev *upstream.Event) ([]byte, error) {
+		data := ev.Data
 		if !(updates && servermsg.MayBeUpdated(data)) && len(lists) == 0 {
 			return data, nil
 		}
-		m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+		m, err := ev.Message()
 		if err != nil {
 			return nil, errBadList
 		}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/glob"
-	"github.com/mcpfort/mcpfort/gateway/policy/internal/jsonskim"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/servermsg"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
@@ -421,8 +420,8 @@ func (f *Filter) filtered(ctx context.Context, next gateway.Handler, c *gateway.
 	if len(lists) == 0 && !f.active[Resource] {
 		return reply, nil
 	}
-	return gateway.TransformReply(reply, func(data []byte) ([]byte, error) {
-		return f.serverMessage(data, lists, scopes)
+	return gateway.TransformReply(reply, func(ev *upstream.Event) ([]byte, error) {
+		return f.serverMessage(ev, lists, scopes)
 	}), nil
 }
 
@@ -440,12 +439,13 @@ func kindOf(l servermsg.List) Kind {
 // results in lists, and drops a notifications/resources/updated about a
 // resource the caller may not read (checked as a resources/read of its
 // URI would be, normalized form included), or that names no URI.
-func (f *Filter) serverMessage(data []byte, lists []servermsg.List, scopes []string) ([]byte, error) {
+func (f *Filter) serverMessage(ev *upstream.Event, lists []servermsg.List, scopes []string) ([]byte, error) {
+	data := ev.Data
 	updates := f.active[Resource] && servermsg.MayBeUpdated(data)
 	if !updates && len(lists) == 0 {
 		return data, nil
 	}
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	m, err := ev.Message()
 	if err != nil {
 		return nil, errBadList
 	}
@@ -497,17 +497,15 @@ func filterMessage(data []byte, m *jsonrpc.Message, field, key string, keep func
 	if !jsonx.IsObject(m.Result) {
 		return nil, errBadList
 	}
-	// Decode validated the message; navigate it without re-validating.
-	list, ok := jsonskim.Member(m.Result, field)
-	if !ok {
-		return data, nil
-	}
 	var kept [][]byte
 	dropped := false
-	ok = jsonskim.Elements(list, func(elem []byte) bool {
+	list, err := jsonx.Elements(m.Result, field, func(elem []byte) bool {
 		name, named := "", jsonx.IsObject(elem)
 		if named {
-			name, named = jsonskim.String(elem, key)
+			var v []byte
+			if v, named = jsonx.Get(elem, key); named {
+				name, named = jsonx.String(v)
+			}
 		}
 		if named && keep(name) {
 			kept = append(kept, elem)
@@ -516,8 +514,11 @@ func filterMessage(data []byte, m *jsonrpc.Message, field, key string, keep func
 		}
 		return true
 	})
-	if !ok {
+	if err != nil {
 		return nil, errBadList
+	}
+	if list == nil {
+		return data, nil
 	}
 	if !dropped {
 		return data, nil

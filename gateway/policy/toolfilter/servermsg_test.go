@@ -124,10 +124,33 @@ func BenchmarkCallReply(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.SetBytes(int64(len(bc.data)))
 			for b.Loop() {
-				if _, err := f.serverMessage(bc.data, nil, nil); err != nil {
+				if _, err := f.serverMessage(&upstream.Event{Data: bc.data}, nil, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkFilterList is list filtering on a 21-tool tools/list result
+// the chokepoint has decoded: find the tools, read each name, rebuild the
+// list without the denied ones.
+func BenchmarkFilterList(b *testing.B) {
+	var tools []string
+	for i := range 21 {
+		tools = append(tools, `{"name":"tool_`+strings.Repeat("x", i%3)+string(rune('a'+i))+`","description":"does a thing, \"well\"","inputSchema":{"type":"object","properties":{"x":{"type":"string","maxLength":64}}}}`)
+	}
+	data := []byte(`{"jsonrpc":"2.0","id":3,"result":{"tools":[` + strings.Join(tools, ",") + `]}}`)
+	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	keep := func(name string) bool { return !strings.HasSuffix(name, "c") }
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := filterMessage(data, m, "tools", "name", keep); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

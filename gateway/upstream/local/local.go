@@ -1,7 +1,6 @@
 package local
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -142,7 +141,7 @@ func (u *Upstream) session(ctx context.Context, pool *stdio.Pool, req *upstream.
 func (u *Upstream) watch(s *sess) {
 	st := s.stream(0, u.o.MaxEvents)
 	for m := range s.conn.Unsolicited() {
-		st.append(m.Raw)
+		st.append(upstream.DecodedEvent("", m))
 	}
 	st.finish()
 	<-s.conn.Done()
@@ -192,17 +191,20 @@ func mapErr(err error) error {
 
 // Post implements upstream.Upstream.
 func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
-	if len(req.Messages) != 1 {
-		return nil, errors.New("local: one message per exchange")
-	}
-	m, err := bodyMessage(req)
+	// The bytes the gateway's policies left, decoded once (by the
+	// gateway, when it made the request with upstream.Forward).
+	m, err := req.Message()
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("local: %w", err)
 	}
 	if req.Key == "" {
 		return u.stateless(ctx, req, m)
 	}
-	s, err := u.session(ctx, u.o.Sessions, req, true)
+	// Only initialize starts a session's process: a session this
+	// replica does not hold (its process ended, or another replica runs
+	// it) is gone, never a fresh process that would answer as if
+	// initialised.
+	s, err := u.session(ctx, u.o.Sessions, req, m.Kind == jsonrpc.KindRequest && m.Method == "initialize")
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -229,33 +231,20 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 			msg, err := call.Next(cctx)
 			if err != nil {
 				if !errors.Is(err, io.EOF) {
-					st.append(errorFor(m.ID, err))
+					st.append(errorMessage(m.ID, err))
 				}
 				st.finish()
 				return
 			}
-			st.append(msg.Raw)
+			st.append(upstream.DecodedEvent("", msg))
 		}
 	}()
 	return &streamReply{st: st, info: upstream.Info{Status: http.StatusOK, Lazy: true, PrimingID: eventID(st.n, 0)}}, nil
 }
 
-// bodyMessage returns the message to send: req.Body, which a policy may
-// have rewritten (masked arguments), decoded again when it is not the
-// message as received. It must keep the message's kind, id and method.
-func bodyMessage(req *upstream.Request) (*jsonrpc.Message, error) {
-	m := req.Messages[0]
-	if len(req.Body) == 0 || bytes.Equal(req.Body, m.Raw) {
-		return m, nil
-	}
-	b, err := jsonrpc.Decode(req.Body, jsonrpc.Limits{})
-	if err != nil {
-		return nil, fmt.Errorf("local: rewritten body: %w", err)
-	}
-	if b.Kind != m.Kind || b.ID != m.ID || b.Method != m.Method {
-		return nil, errors.New("local: a rewritten body must keep the message's kind, id and method")
-	}
-	return b, nil
+// errorMessage is errorFor as a stream's event.
+func errorMessage(id jsonrpc.ID, err error) *upstream.Event {
+	return &upstream.Event{Data: errorFor(id, err)}
 }
 
 // errorFor turns a call failure into the JSON-RPC error response the client
@@ -400,7 +389,7 @@ func (r *callReply) Next(ctx context.Context) (*upstream.Event, error) {
 		r.done = true
 		return &upstream.Event{Data: errorFor(r.id, err)}, nil
 	}
-	return &upstream.Event{Data: m.Raw}, nil
+	return upstream.DecodedEvent("", m), nil
 }
 
 func (r *callReply) Close() error { r.call.Close(); return nil }

@@ -14,8 +14,8 @@ type stream struct {
 	n        int
 	max      int
 	mu       sync.Mutex
-	events   [][]byte // seq first..first+len-1
-	first    int      // seq of events[0]; seqs start at 1 (0 is the priming event)
+	events   []*upstream.Event // seq first..first+len-1, without ids; decoded once
+	first    int               // seq of events[0]; seqs start at 1 (0 is the priming event)
 	done     bool
 	finished time.Time
 	wake     chan struct{}
@@ -25,9 +25,9 @@ func newStream(n, max int) *stream {
 	return &stream{n: n, max: max, first: 1, wake: make(chan struct{})}
 }
 
-func (s *stream) append(data []byte) {
+func (s *stream) append(ev *upstream.Event) {
 	s.mu.Lock()
-	s.events = append(s.events, data)
+	s.events = append(s.events, ev)
 	if len(s.events) > s.max {
 		drop := len(s.events) - s.max
 		s.events = append(s.events[:0:0], s.events[drop:]...)
@@ -80,8 +80,7 @@ func (r *streamReply) Next(ctx context.Context) (*upstream.Event, error) {
 			r.pos = s.first // older events were dropped
 		}
 		if i := r.pos - s.first; i < len(s.events) {
-			data := s.events[i]
-			ev := &upstream.Event{ID: eventID(s.n, r.pos), Data: data}
+			ev := s.events[i].WithID(eventID(s.n, r.pos))
 			r.pos++
 			s.mu.Unlock()
 			return ev, nil

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 )
@@ -62,7 +63,7 @@ func TestSSEReplyEvents(t *testing.T) {
 		{Retry: 50},
 		{Data: []byte("{\"c\":\n3}")},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
+	if diff := cmp.Diff(want, got, cmpopts.IgnoreUnexported(upstream.Event{})); diff != "" {
 		t.Fatalf("events (-want +got):\n%s", diff)
 	}
 }

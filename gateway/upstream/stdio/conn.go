@@ -138,6 +138,9 @@ func (c *Conn) Call(ctx context.Context, msg *jsonrpc.Message) (*Call, error) {
 		pr.abandon(call, err, false)
 		return nil, err
 	}
+	if msg.Method == mcp.MethodSubscriptionsListen {
+		pr.settleListens(ctx)
+	}
 	call.watch(ctx)
 	// A context that ended before the write has abandoned the call: do not
 	// send a request the process was already told to cancel. (A cancel in

@@ -57,6 +57,10 @@ type process struct {
 	srvReqs    map[jsonrpc.ID]delivery // server-to-client requests handed to a conn, by the process's id
 	lastConn   *Conn                   // the conn of the most recent call
 	initResult []byte
+	// endingListens are the process's ids of subscriptions/listen calls
+	// that were cancelled and whose response has not arrived; each channel
+	// closes when it does (see settleListens).
+	endingListens map[int64]chan struct{}
 
 	sigMu  sync.Mutex // orders group signals before the leader is reaped
 	reaped bool
@@ -367,6 +371,10 @@ func (pr *process) fail(err *jsonrpc.Error) {
 	srv := pr.srvReqs
 	pr.srvReqs = nil
 	pr.lastConn = nil
+	for id, ch := range pr.endingListens {
+		close(ch)
+		delete(pr.endingListens, id)
+	}
 	pr.mu.Unlock()
 
 	pr.pool.unlink(pr)
@@ -452,6 +460,9 @@ func (pr *process) abandonWithReason(c *Call, cause error, tell bool, reason []b
 	}
 	pr.pool.release(pr, c)
 	if tell && c.cancellable() {
+		if c.method == mcp.MethodSubscriptionsListen {
+			pr.listenEnding(c.upID)
+		}
 		b := jsonrpc.AppendNotification(nil, mcp.NotificationCancelled, c.cancelledParams(reason))
 		if async {
 			pr.writeAsync(b)
@@ -460,6 +471,77 @@ func (pr *process) abandonWithReason(c *Call, cause error, tell bool, reason []b
 		}
 	}
 	c.finish(nil, cause)
+}
+
+// listenSettleTimeout bounds how long a new subscriptions/listen waits for
+// the process to answer the listens cancelled before it (settleListens). A
+// server that never answers a cancelled request (MCP 2025-11-25
+// basic/utilities/cancellation lets it stay silent) delays the next listen
+// by this much, once per cancelled listen.
+const listenSettleTimeout = 2 * time.Second
+
+// listenEnding notes that the listen call with process id id was cancelled.
+func (pr *process) listenEnding(id int64) {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if pr.dead {
+		return
+	}
+	if pr.endingListens == nil {
+		pr.endingListens = map[int64]chan struct{}{}
+	}
+	pr.endingListens[id] = make(chan struct{})
+}
+
+// listenEnded reports whether id is a cancelled listen, and then forgets it:
+// its late response arrived.
+func (pr *process) listenEnded(id int64) bool {
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	ch, ok := pr.endingListens[id]
+	if ok {
+		close(ch)
+		delete(pr.endingListens, id)
+	}
+	return ok
+}
+
+// settleListens waits, before a subscriptions/listen is written, until the
+// process has answered every listen cancelled before it, or
+// listenSettleTimeout or ctx passes.
+//
+// Every 2026-07-28 request of one principal reaches the process in one
+// server session, and a server may keep listen subscriptions per session:
+// the Go SDK (v1.8) keeps one per notification kind and session, and
+// deletes all of the session's when a listen ends. A listen that a client
+// opens just after closing another (a reconnect, the next scenario of a
+// test suite) would then lose its subscriptions to the cleanup of the one
+// before it, depending on which of the two the server handles first. The
+// answer to the cancelled listen comes after its cleanup, so waiting for
+// it orders the two. Listens open at the same time in one session still
+// depend on the server keeping them apart.
+func (pr *process) settleListens(ctx context.Context) {
+	pr.mu.Lock()
+	var pending []chan struct{}
+	for _, ch := range pr.endingListens {
+		pending = append(pending, ch)
+	}
+	pr.mu.Unlock()
+	if len(pending) == 0 {
+		return
+	}
+	t := time.NewTimer(listenSettleTimeout)
+	defer t.Stop()
+	for _, ch := range pending {
+		select {
+		case <-ch:
+		case <-t.C:
+			pr.log.Debug("stdio server did not answer a cancelled subscriptions/listen in time; sending the next one anyway")
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
 }
 
 // initialize performs the MCP initialize handshake on behalf of every client

@@ -14,8 +14,10 @@ import (
 //
 // Responses go by id, notifications/progress by progress token (both were
 // rewritten on the way in, so they are unique within the process),
-// notifications/cancelled by the server-to-client request it cancels, and
-// everything else by attribution (see target).
+// notifications/cancelled by the server-to-client request it cancels,
+// notifications of a subscriptions/listen by their subscription id, list
+// changes and resource updates to a conn's unsolicited queue
+// (routeSessionWide), and everything else by attribution (see target).
 func (pr *process) route(m *jsonrpc.Message) {
 	switch m.Kind {
 	case jsonrpc.KindResponse:
@@ -26,6 +28,11 @@ func (pr *process) route(m *jsonrpc.Message) {
 			pr.routeProgress(m)
 		case mcp.NotificationCancelled:
 			pr.routeServerCancel(m)
+		case mcp.NotificationToolsListChanged, mcp.NotificationPromptsListChanged,
+			mcp.NotificationResourcesListChanged, mcp.NotificationResourcesUpdated:
+			if !pr.routeSubscription(m) {
+				pr.routeSessionWide(m)
+			}
 		default:
 			if !pr.routeSubscription(m) {
 				pr.routeOther(m)
@@ -55,6 +62,9 @@ func (pr *process) routeResponse(m *jsonrpc.Message) {
 		pr.mu.Unlock()
 	}
 	if c == nil {
+		if ok && pr.listenEnded(n) {
+			return // a cancelled listen's answer: its subscriptions are gone
+		}
 		// A late answer to a cancelled call, or an id the pool never sent.
 		pr.log.Debug("stdio response matches no call in flight; dropped", "id", m.ID.String())
 		return
@@ -180,6 +190,27 @@ func (pr *process) routeOther(m *jsonrpc.Message) {
 	default:
 		pr.log.Debug("stdio notification cannot be attributed to one client; dropped", "method", m.Method)
 	}
+}
+
+// routeSessionWide delivers a list change or a resource update that
+// carries no subscription id to the unsolicited queue of the conn it is
+// attributed to (see target), never to a call: such a message concerns the
+// session, not the request that happened to be in flight. Over Streamable
+// HTTP a server sends it on the session's GET stream (MCP 2025-11-25
+// basic/transports: messages on a request's stream "SHOULD relate to the
+// originating client request"), and a 2026-07-28 response stream may carry
+// only what relates to its request; a 2026-07-28 listen gets its own copy,
+// tagged with its subscription id (routeSubscription).
+func (pr *process) routeSessionWide(m *jsonrpc.Message) {
+	call, conn := pr.target()
+	if call != nil {
+		conn = call.conn
+	}
+	if conn == nil {
+		pr.log.Debug("stdio notification cannot be attributed to one client; dropped", "method", m.Method)
+		return
+	}
+	conn.pushUnsolicited(m)
 }
 
 // routeServerRequest hands a server-to-client request (sampling,

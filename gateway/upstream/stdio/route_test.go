@@ -3,9 +3,11 @@ package stdio
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mcpfort/mcpfort/jsonrpc"
 )
@@ -216,5 +218,87 @@ func TestRoutingSubscription(t *testing.T) {
 		if !bytes.Contains(m.Raw, []byte(`"io.modelcontextprotocol/subscriptionId":1`)) {
 			t.Fatalf("subscription id not restored to the client's: %s", m.Raw)
 		}
+	}
+}
+
+// TestListenAfterCancelledListen closes a subscriptions/listen and opens
+// the next one at once on the same conn (one server session), as a client
+// that reconnects does, then changes the tool list: the new listen must
+// be told. The test server keeps subscriptions per session and drops them
+// all when a listen ends, so without the pool ordering the two listens the
+// cleanup of the first races with the registration of the second; the
+// rounds make that race show.
+func TestListenAfterCancelledListen(t *testing.T) {
+	p := newPool(t, Options{Isolation: PerSession})
+	ctx := testCtx(t)
+	c, err := p.Acquire(ctx, "alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const meta = `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"}}`
+	listen := func(id string) *Call {
+		t.Helper()
+		l, err := c.Call(ctx, msg(t, `{"jsonrpc":"2.0","id":"`+id+`","method":"subscriptions/listen","params":{"notifications":{"toolsListChanged":true},`+meta+`}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m, err := l.Next(ctx); err != nil || m.Method != "notifications/subscriptions/acknowledged" {
+			t.Fatalf("listen %s: %v %v", id, m, err)
+		}
+		return l
+	}
+	prev := listen("l0")
+	for round := 1; round <= 10; round++ {
+		prev.Close()
+		l := listen(fmt.Sprint("l", round))
+		if _, err := callText(ctx, t, c, fmt.Sprint(`"t`, round, `"`), "touch_tools", map[string]string{"text": fmt.Sprint(round)}); err != nil {
+			t.Fatal(err)
+		}
+		wait, cancel := context.WithTimeout(ctx, 5*time.Second)
+		m, err := l.Next(wait)
+		cancel()
+		if err != nil || m.Method != "notifications/tools/list_changed" || !bytes.Contains(m.Raw, []byte(`subscriptionId":"l`+fmt.Sprint(round)+`"`)) {
+			t.Fatalf("round %d: the listen opened after a closed one got %s, %v", round, raw(m), err)
+		}
+		prev = l
+	}
+	prev.Close()
+}
+
+func raw(m *jsonrpc.Message) []byte {
+	if m == nil {
+		return nil
+	}
+	return m.Raw
+}
+
+// TestRoutingSessionWide checks that a list change or a resource update
+// written while exactly one call is in flight goes to the conn's
+// unsolicited queue (a legacy session's GET stream), not to the call,
+// while a log message still goes to the call.
+func TestRoutingSessionWide(t *testing.T) {
+	f := newRoutingFixture(t, PerSession, 1)
+	lines := []string{
+		`{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}`,
+		`{"jsonrpc":"2.0","method":"notifications/prompts/list_changed"}`,
+		`{"jsonrpc":"2.0","method":"notifications/resources/list_changed"}`,
+		`{"jsonrpc":"2.0","method":"notifications/resources/updated","params":{"uri":"test://x"}}`,
+		`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"x"}}`,
+	}
+	for _, l := range lines {
+		f.pr.handleLine([]byte(l))
+	}
+	var unsolicited []string
+	for len(f.conns[0].unsolicited) > 0 {
+		unsolicited = append(unsolicited, string((<-f.conns[0].unsolicited).Raw))
+	}
+	if strings.Join(unsolicited, "\n") != strings.Join(lines[:4], "\n") {
+		t.Errorf("unsolicited:\n%s\nwant\n%s", strings.Join(unsolicited, "\n"), strings.Join(lines[:4], "\n"))
+	}
+	call := f.calls[0]
+	call.mu.Lock()
+	defer call.mu.Unlock()
+	if len(call.queue) != 1 || string(call.queue[0].Raw) != lines[4] {
+		t.Errorf("the call got %d messages, want the log message only", len(call.queue))
 	}
 }

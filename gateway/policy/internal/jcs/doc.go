@@ -11,5 +11,6 @@
 // member names, numbers within the range of a double. Anything else is an
 // error, never a panic.
 //
-// It imports only the standard library and must stay that way.
+// It reads JSON through the gateway's JSON chokepoint, internal/jsonx (in
+// its I-JSON mode), and otherwise imports only the standard library.
 package jcs

@@ -3,9 +3,12 @@ package jcs
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
 
 // FuzzCanonicalize checks, for any input, that Canonicalize never panics,
@@ -20,8 +23,25 @@ func FuzzCanonicalize(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, in []byte) {
 		out, err := Canonicalize(in)
+		d := jsonx.NewDecoder(in, jsonx.Options{MaxDepth: MaxDepth, IJSON: true})
+		valid := true
+		for {
+			k, err := d.Next()
+			if err != nil {
+				valid = false
+			}
+			if err != nil || k == jsonx.KindEnd {
+				break
+			}
+		}
 		if err != nil {
+			if valid && !errors.Is(err, ErrNumber) {
+				t.Fatalf("refused I-JSON %q: %v", in, err)
+			}
 			return
+		}
+		if !valid {
+			t.Fatalf("accepted %q, which the chokepoint refuses in I-JSON mode", in)
 		}
 		if !json.Valid(out) {
 			t.Fatalf("invalid JSON out: %q", out)

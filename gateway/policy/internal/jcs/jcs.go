@@ -2,24 +2,17 @@ package jcs
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"slices"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
 
 // MaxDepth is the deepest nesting Canonicalize accepts.
 const MaxDepth = 256
-
-// SyntaxError reports input that is not I-JSON, and where.
-type SyntaxError struct {
-	Offset int
-	Msg    string
-}
-
-func (e *SyntaxError) Error() string {
-	return "jcs: " + e.Msg + " at offset " + strconv.Itoa(e.Offset)
-}
 
 // ErrNumber reports a number that is not a finite IEEE 754 double (RFC 8785
 // section 3.2.2.3: NaN and Infinity are not valid JSON; 1e400 overflows).
@@ -32,15 +25,20 @@ func Canonicalize(b []byte) ([]byte, error) {
 
 // Append appends the canonical form of the JSON text b to dst.
 func Append(dst, b []byte) ([]byte, error) {
-	p := parser{in: b, buf: make([]byte, 0, 2*len(b)+16)}
-	p.ws()
-	s, e, err := p.value()
+	p := parser{d: jsonx.NewDecoder(b, jsonx.Options{MaxDepth: MaxDepth, IJSON: true}), buf: make([]byte, 0, 2*len(b)+16)}
+	k, err := p.d.Next()
 	if err != nil {
+		return dst, fmt.Errorf("jcs: %w", err)
+	}
+	s, e, err := p.value(k)
+	if err == nil {
+		_, err = p.d.Next() // only whitespace may follow
+	}
+	if errors.Is(err, ErrNumber) {
 		return dst, err
 	}
-	p.ws()
-	if p.i != len(p.in) {
-		return dst, p.fail("trailing data after value")
+	if err != nil {
+		return dst, fmt.Errorf("jcs: %w", err)
 	}
 	return append(dst, p.buf[s:e]...), nil
 }
@@ -49,133 +47,81 @@ func Append(dst, b []byte) ([]byte, error) {
 // decoded name and canonical value.
 type member struct{ ks, ke, vs, ve int }
 
-// parser validates and canonicalises in one pass. Every value's canonical
-// form is appended to buf and reported as a span; containers collect their
-// children's spans on a shared stack and then append their own form. buf
-// therefore holds garbage between spans, but nothing is allocated per value.
+// parser canonicalises in one pass over the tokens of the gateway's JSON
+// decoder (internal/jsonx, in I-JSON mode: valid UTF-8, no lone surrogate
+// escapes, unique member names after unescaping, bounded depth). Every
+// value's canonical form is appended to buf and reported as a span;
+// containers collect their children's spans on a shared stack and then
+// append their own form. buf therefore holds garbage between spans, but
+// nothing is allocated per value.
 type parser struct {
-	in    []byte
-	i     int
-	depth int
+	d     *jsonx.Decoder
 	buf   []byte
 	stack []member
 }
 
-func (p *parser) fail(msg string) error { return &SyntaxError{Offset: p.i, Msg: msg} }
-
-func (p *parser) ws() {
-	for p.i < len(p.in) {
-		switch p.in[p.i] {
-		case ' ', '\t', '\n', '\r':
-			p.i++
-		default:
-			return
-		}
-	}
-}
-
-func (p *parser) value() (int, int, error) {
-	if p.i >= len(p.in) {
-		return 0, 0, p.fail("unexpected end of input")
-	}
-	switch c := p.in[p.i]; {
-	case c == '{':
+// value canonicalises the value whose first token, of kind k, was just
+// read.
+func (p *parser) value(k jsonx.Kind) (int, int, error) {
+	switch k {
+	case jsonx.KindObjectStart:
 		return p.object()
-	case c == '[':
+	case jsonx.KindArrayStart:
 		return p.array()
-	case c == '"':
-		ds, de, err := p.str()
-		if err != nil {
-			return 0, 0, err
-		}
+	case jsonx.KindString:
+		ds := len(p.buf)
+		p.buf = p.d.AppendText(p.buf)
+		de := len(p.buf)
 		s := len(p.buf)
 		p.buf = appendString(p.buf, p.buf[ds:de])
 		return s, len(p.buf), nil
-	case c == '-' || c >= '0' && c <= '9':
-		return p.number()
-	case c == 't':
-		return p.lit("true")
-	case c == 'f':
-		return p.lit("false")
-	case c == 'n':
-		return p.lit("null")
+	case jsonx.KindNumber:
+		f, err := strconv.ParseFloat(string(p.d.Raw()), 64)
+		if err != nil {
+			return 0, 0, ErrNumber
+		}
+		s := len(p.buf)
+		p.buf, err = AppendNumber(p.buf, f)
+		if err != nil {
+			return 0, 0, err
+		}
+		return s, len(p.buf), nil
+	case jsonx.KindTrue, jsonx.KindFalse, jsonx.KindNull:
+		s := len(p.buf)
+		p.buf = append(p.buf, p.d.Raw()...)
+		return s, len(p.buf), nil
 	}
-	return 0, 0, p.fail("invalid character")
-}
-
-func (p *parser) lit(w string) (int, int, error) {
-	if len(p.in)-p.i < len(w) || string(p.in[p.i:p.i+len(w)]) != w {
-		return 0, 0, p.fail("invalid literal")
-	}
-	p.i += len(w)
-	s := len(p.buf)
-	p.buf = append(p.buf, w...)
-	return s, len(p.buf), nil
-}
-
-func (p *parser) enter() error {
-	p.depth++
-	if p.depth > MaxDepth {
-		return p.fail("nesting too deep")
-	}
-	return nil
+	return 0, 0, fmt.Errorf("unexpected %v", k)
 }
 
 func (p *parser) object() (int, int, error) {
-	if err := p.enter(); err != nil {
-		return 0, 0, err
-	}
-	p.i++ // {
 	base := len(p.stack)
-	p.ws()
-	if p.i < len(p.in) && p.in[p.i] == '}' {
-		p.i++
-	} else {
-		for {
-			p.ws()
-			if p.i >= len(p.in) || p.in[p.i] != '"' {
-				return 0, 0, p.fail("expected string key in object")
-			}
-			ks, ke, err := p.str()
-			if err != nil {
-				return 0, 0, err
-			}
-			p.ws()
-			if p.i >= len(p.in) || p.in[p.i] != ':' {
-				return 0, 0, p.fail("expected ':' after object key")
-			}
-			p.i++
-			p.ws()
-			vs, ve, err := p.value()
-			if err != nil {
-				return 0, 0, err
-			}
-			p.stack = append(p.stack, member{ks, ke, vs, ve})
-			p.ws()
-			if p.i >= len(p.in) {
-				return 0, 0, p.fail("unterminated object")
-			}
-			if p.in[p.i] == '}' {
-				p.i++
-				break
-			}
-			if p.in[p.i] != ',' {
-				return 0, 0, p.fail("expected ',' or '}' in object")
-			}
-			p.i++
+	for {
+		k, err := p.d.Next()
+		if err != nil {
+			return 0, 0, err
 		}
+		if k == jsonx.KindObjectEnd {
+			break
+		}
+		ks := len(p.buf)
+		p.buf = p.d.AppendText(p.buf)
+		ke := len(p.buf)
+		if k, err = p.d.Next(); err != nil {
+			return 0, 0, err
+		}
+		vs, ve, err := p.value(k)
+		if err != nil {
+			return 0, 0, err
+		}
+		p.stack = append(p.stack, member{ks, ke, vs, ve})
 	}
 	ms := p.stack[base:]
 	buf := p.buf
 	// RFC 8785 section 3.2.3: members are sorted by their names as arrays
-	// of UTF-16 code units, compared unsigned, independent of locale.
+	// of UTF-16 code units, compared unsigned, independent of locale. The
+	// decoder has refused duplicate names (I-JSON, RFC 7493 section 2.3).
 	slices.SortFunc(ms, func(a, b member) int { return CompareUTF16(buf[a.ks:a.ke], buf[b.ks:b.ke]) })
-	for j := 1; j < len(ms); j++ {
-		if CompareUTF16(buf[ms[j-1].ks:ms[j-1].ke], buf[ms[j].ks:ms[j].ke]) == 0 {
-			// I-JSON (RFC 7493 section 2.3): names must be unique.
-			return 0, 0, p.fail("duplicate member name")
-		}
-	}
 	s := len(p.buf)
 	p.buf = append(p.buf, '{')
 	for j, m := range ms {
@@ -188,40 +134,24 @@ func (p *parser) object() (int, int, error) {
 	}
 	p.buf = append(p.buf, '}')
 	p.stack = p.stack[:base]
-	p.depth--
 	return s, len(p.buf), nil
 }
 
 func (p *parser) array() (int, int, error) {
-	if err := p.enter(); err != nil {
-		return 0, 0, err
-	}
-	p.i++ // [
 	base := len(p.stack)
-	p.ws()
-	if p.i < len(p.in) && p.in[p.i] == ']' {
-		p.i++
-	} else {
-		for {
-			p.ws()
-			vs, ve, err := p.value()
-			if err != nil {
-				return 0, 0, err
-			}
-			p.stack = append(p.stack, member{vs: vs, ve: ve})
-			p.ws()
-			if p.i >= len(p.in) {
-				return 0, 0, p.fail("unterminated array")
-			}
-			if p.in[p.i] == ']' {
-				p.i++
-				break
-			}
-			if p.in[p.i] != ',' {
-				return 0, 0, p.fail("expected ',' or ']' in array")
-			}
-			p.i++
+	for {
+		k, err := p.d.Next()
+		if err != nil {
+			return 0, 0, err
 		}
+		if k == jsonx.KindArrayEnd {
+			break
+		}
+		vs, ve, err := p.value(k)
+		if err != nil {
+			return 0, 0, err
+		}
+		p.stack = append(p.stack, member{vs: vs, ve: ve})
 	}
 	s := len(p.buf)
 	p.buf = append(p.buf, '[')
@@ -233,152 +163,7 @@ func (p *parser) array() (int, int, error) {
 	}
 	p.buf = append(p.buf, ']')
 	p.stack = p.stack[:base]
-	p.depth--
 	return s, len(p.buf), nil
-}
-
-// str decodes the string at p.i into buf and returns the span of its
-// UTF-8 bytes (without quotes).
-func (p *parser) str() (int, int, error) {
-	p.i++ // opening quote
-	s := len(p.buf)
-	for p.i < len(p.in) {
-		c := p.in[p.i]
-		switch {
-		case c == '"':
-			p.i++
-			return s, len(p.buf), nil
-		case c == '\\':
-			if p.i+1 >= len(p.in) {
-				return 0, 0, p.fail("unterminated escape")
-			}
-			e := p.in[p.i+1]
-			p.i += 2
-			switch e {
-			case '"', '\\', '/':
-				p.buf = append(p.buf, e)
-			case 'b':
-				p.buf = append(p.buf, '\b')
-			case 'f':
-				p.buf = append(p.buf, '\f')
-			case 'n':
-				p.buf = append(p.buf, '\n')
-			case 'r':
-				p.buf = append(p.buf, '\r')
-			case 't':
-				p.buf = append(p.buf, '\t')
-			case 'u':
-				r, ok := p.hex4()
-				if !ok {
-					return 0, 0, p.fail("invalid unicode escape")
-				}
-				if r >= 0xDC00 && r <= 0xDFFF {
-					return 0, 0, p.fail("lone low surrogate")
-				}
-				if r >= 0xD800 && r <= 0xDBFF {
-					// A high surrogate must be followed by an escaped low one
-					// (I-JSON section 2.1 forbids lone surrogates).
-					if p.i+1 >= len(p.in) || p.in[p.i] != '\\' || p.in[p.i+1] != 'u' {
-						return 0, 0, p.fail("lone high surrogate")
-					}
-					p.i += 2
-					lo, ok := p.hex4()
-					if !ok || lo < 0xDC00 || lo > 0xDFFF {
-						return 0, 0, p.fail("lone high surrogate")
-					}
-					r = 0x10000 + (r-0xD800)<<10 + (lo - 0xDC00)
-				}
-				p.buf = utf8.AppendRune(p.buf, r)
-			default:
-				return 0, 0, p.fail("invalid escape")
-			}
-		case c < 0x20:
-			return 0, 0, p.fail("control character in string")
-		case c < utf8.RuneSelf:
-			p.buf = append(p.buf, c)
-			p.i++
-		default:
-			r, size := utf8.DecodeRune(p.in[p.i:])
-			if r == utf8.RuneError && size <= 1 {
-				return 0, 0, p.fail("invalid UTF-8")
-			}
-			p.buf = append(p.buf, p.in[p.i:p.i+size]...)
-			p.i += size
-		}
-	}
-	return 0, 0, p.fail("unterminated string")
-}
-
-func (p *parser) hex4() (rune, bool) {
-	if len(p.in)-p.i < 4 {
-		return 0, false
-	}
-	var r rune
-	for _, c := range p.in[p.i : p.i+4] {
-		r <<= 4
-		switch {
-		case c >= '0' && c <= '9':
-			r |= rune(c - '0')
-		case c >= 'a' && c <= 'f':
-			r |= rune(c - 'a' + 10)
-		case c >= 'A' && c <= 'F':
-			r |= rune(c - 'A' + 10)
-		default:
-			return 0, false
-		}
-	}
-	p.i += 4
-	return r, true
-}
-
-func (p *parser) number() (int, int, error) {
-	start := p.i
-	if p.in[p.i] == '-' {
-		p.i++
-	}
-	switch {
-	case p.i < len(p.in) && p.in[p.i] == '0':
-		p.i++
-	case p.i < len(p.in) && p.in[p.i] >= '1' && p.in[p.i] <= '9':
-		for p.i < len(p.in) && p.in[p.i] >= '0' && p.in[p.i] <= '9' {
-			p.i++
-		}
-	default:
-		return 0, 0, p.fail("invalid number")
-	}
-	if p.i < len(p.in) && p.in[p.i] == '.' {
-		p.i++
-		if !p.digits() {
-			return 0, 0, p.fail("invalid number")
-		}
-	}
-	if p.i < len(p.in) && (p.in[p.i] == 'e' || p.in[p.i] == 'E') {
-		p.i++
-		if p.i < len(p.in) && (p.in[p.i] == '+' || p.in[p.i] == '-') {
-			p.i++
-		}
-		if !p.digits() {
-			return 0, 0, p.fail("invalid number")
-		}
-	}
-	f, err := strconv.ParseFloat(string(p.in[start:p.i]), 64)
-	if err != nil {
-		return 0, 0, ErrNumber
-	}
-	s := len(p.buf)
-	p.buf, err = AppendNumber(p.buf, f)
-	if err != nil {
-		return 0, 0, err
-	}
-	return s, len(p.buf), nil
-}
-
-func (p *parser) digits() bool {
-	n := p.i
-	for p.i < len(p.in) && p.in[p.i] >= '0' && p.in[p.i] <= '9' {
-		p.i++
-	}
-	return p.i > n
 }
 
 // AppendNumber appends f as ECMAScript's Number.prototype.toString writes

@@ -223,3 +223,16 @@ func BenchmarkCanonicalizeArguments(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkCanonicalizeDefinition is a tool definition as pinning hashes
+// it: nested schema objects, escapes, numbers to reformat.
+func BenchmarkCanonicalizeDefinition(b *testing.B) {
+	in := []byte(`{"name":"search","description":"Searches the \"index\"; naïve matching.\n","inputSchema":{"type":"object","$defs":{"filter":{"type":"object","properties":{"field":{"type":"string"},"value":{"type":"string","maxLength":64}},"required":["field"],"additionalProperties":false}},"properties":{"query":{"type":"string","minLength":1,"maxLength":500},"limit":{"type":"integer","minimum":1,"maximum":50,"default":1.0E1},"mode":{"enum":["fast","full"]},"filter":{"$ref":"#/$defs/filter"}},"required":["query"],"additionalProperties":false},"annotations":{"readOnlyHint":true}}`)
+	b.SetBytes(int64(len(in)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Canonicalize(in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -21,10 +21,12 @@ import (
 )
 
 // Resources of the stream server: one every caller may read, one the
-// tests hide.
+// tests hide, and one whose URI names a person (an e-mail address a PII
+// policy masks).
 const (
 	PublicURI  = "test://public/readme"
 	PrivateURI = "test://private/keys"
+	PersonURI  = "test://public/bob@example.com"
 )
 
 // streamServerEnv, when set in the environment of a test binary whose
@@ -49,7 +51,7 @@ func ServeStreamServerIfAsked() {
 // StreamServer is an MCP server that sends what the stream tests watch for
 // when poked (a notifications/roots/list_changed from a legacy client, or
 // a call of its tool "poke"): notifications/resources/updated about
-// PrivateURI, then about PublicURI (to the sessions subscribed to them),
+// PrivateURI, PersonURI and PublicURI (to the sessions subscribed to them),
 // then a new definition of tool "echo", which the SDK announces with
 // notifications/tools/list_changed. A client reading until that
 // notification has been sent everything before it.
@@ -58,6 +60,7 @@ func StreamServer() *mcp.Server {
 	fire := func() {
 		ctx := context.Background()
 		_ = srv.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: PrivateURI})
+		_ = srv.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: PersonURI})
 		_ = srv.ResourceUpdated(ctx, &mcp.ResourceUpdatedNotificationParams{URI: PublicURI})
 		addEcho(srv, "echoes its text, now differently")
 	}
@@ -265,7 +268,7 @@ func (c *RawClient) open(method, body string, extra http.Header) *RawResponse {
 	if sid := resp.Header.Get("Mcp-Session-Id"); sid != "" && !c.modern {
 		c.sid = sid
 	}
-	r := &RawResponse{Status: resp.StatusCode, body: resp.Body, events: make(chan rawEvent, 64)}
+	r := &RawResponse{Status: resp.StatusCode, Header: resp.Header, body: resp.Body, events: make(chan rawEvent, 64)}
 	go func() {
 		defer close(r.events)
 		if !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
@@ -300,6 +303,7 @@ func (c *RawClient) open(method, body string, extra http.Header) *RawResponse {
 // stream, as the messages it carries.
 type RawResponse struct {
 	Status int
+	Header http.Header
 	body   io.ReadCloser
 	events chan rawEvent
 	// Seen are the messages read so far.
@@ -422,13 +426,10 @@ func (s StreamCase) String() string {
 	return name
 }
 
-// StreamCases are the cells every access policy is tested in. A
-// 2026-07-28 client bridged to a stdio upstream has no cell: the poke's
-// notifications are the poke call's (a stdio process says nothing about
-// where a message goes), so its listen stream never carries them.
+// StreamCases are the cells every access policy is tested in.
 var StreamCases = []StreamCase{
 	{HTTP, true, false}, {HTTP, false, false}, {Stdio, true, false}, {Stdio, false, false},
-	{HTTP, true, true}, {HTTP, false, true}, {Stdio, true, true},
+	{HTTP, true, true}, {HTTP, false, true}, {Stdio, true, true}, {Stdio, false, true},
 }
 
 // poke makes the stream server send its notifications: a legacy client
@@ -522,6 +523,39 @@ func TestHiddenResourceUpdates(t *testing.T, sc StreamCase, opts Options, allowe
 		// The stream stays open: on a stdio upstream all of a principal's
 		// listens share one server session, where ending one would drop
 		// the subscriptions of the next.
+	}
+}
+
+// TestMaskedStreamNotification checks, through a gateway running a PII
+// policy that masks e-mail addresses in results, that the
+// notifications/resources/updated about PersonURI reaches the caller h on
+// its stream (a legacy session's GET stream after resources/subscribe, a
+// 2026-07-28 subscriptions/listen) with the address masked, and never as
+// the server sent it.
+func TestMaskedStreamNotification(t *testing.T, sc StreamCase, opts Options, h http.Header) {
+	t.Helper()
+	gw := NewStreamGateway(t, sc, opts)
+	const masked, plain = "b***@example.com", "bob@example.com"
+	var c *RawClient
+	var stream *RawResponse
+	if sc.Legacy {
+		c = NewLegacyClient(t, gw, h)
+		if res, ok := c.Call("1", "resources/subscribe", `{"uri":"`+PersonURI+`"}`).Response(); !ok || strings.Contains(res, `"error"`) {
+			t.Fatalf("subscribe: %s", res)
+		}
+		stream = c.Get()
+	} else {
+		c = NewModernClient(t, gw, h)
+		stream = c.Call(`"l"`, "subscriptions/listen", `{"notifications":{"toolsListChanged":true,"resourceSubscriptions":["`+PersonURI+`"]}}`)
+		if !stream.Until("notifications/subscriptions/acknowledged") {
+			t.Fatalf("listen: %d %q", stream.Status, stream.Seen)
+		}
+	}
+	if !c.pokeUntil(sc, stream, masked) {
+		t.Fatalf("the stream carried no masked update of %s: %q", PersonURI, stream.Seen)
+	}
+	if stream.Saw(plain) {
+		t.Fatalf("the stream carried the address in clear: %q", stream.Seen)
 	}
 }
 

@@ -1,0 +1,153 @@
+package app
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"log/slog"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/jsonrpc"
+	"github.com/mcpfort/mcpfort/mcp"
+	"github.com/mcpfort/mcpfort/transport"
+)
+
+// headerForwarded marks a request one replica forwarded to another:
+// "<unix time>.<HMAC-SHA256 over time, method, path and session id>",
+// keyed from the session secrets every replica shares. The owner serves
+// such a request itself and never forwards it again.
+const headerForwarded = "Mcpfort-Forwarded"
+
+// forwardSkew bounds the age of a forwarding mark.
+const forwardSkew = 30 * time.Second
+
+// forwarder sends the requests of a legacy session of a local (stdio)
+// server to the replica that runs its process (state.replica_url): the
+// session id names that replica, sealed, so the client cannot choose it.
+// It runs before authentication, so that the owner checks the token, the
+// DPoP proof and the session binding exactly as if the client had come to
+// it directly; the forwarding replica reads nothing but the sealed owner.
+// Bodies and answers stream through (SSE included); nothing is buffered.
+// An owner that cannot be reached means the session is gone: 404, and the
+// client starts a new session, never a fresh process that answers as if
+// initialised.
+type forwarder struct {
+	self    string // this replica's URL
+	keyring *session.Keyring
+	keys    [][]byte // HMAC keys, one per session secret; the first marks
+	proxy   *httputil.ReverseProxy
+	now     func() time.Time
+	log     *slog.Logger
+}
+
+type ownerKey struct{}
+
+func newForwarder(self string, keyring *session.Keyring, secrets [][]byte, log *slog.Logger) (*forwarder, error) {
+	f := &forwarder{self: strings.TrimSuffix(self, "/"), keyring: keyring, now: time.Now, log: log}
+	for _, s := range secrets {
+		k, err := hkdf.Key(sha256.New, s, nil, "mcpfort replica forwarding v1", 32)
+		if err != nil {
+			return nil, err
+		}
+		f.keys = append(f.keys, k)
+	}
+	f.proxy = &httputil.ReverseProxy{
+		Rewrite: func(pr *httputil.ProxyRequest) {
+			owner := pr.In.Context().Value(ownerKey{}).(*url.URL)
+			pr.SetURL(owner)
+			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
+			pr.Out.Host = pr.In.Host // the owner checks Host and Origin as the client sent them
+			pr.SetXForwarded()
+			pr.Out.Header.Set(headerForwarded, f.mark(pr.In.Method, pr.In.URL.Path, pr.In.Header.Get(mcp.HeaderSessionID)))
+		},
+		FlushInterval: -1, // SSE: every event at once
+		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			// The owner is gone (or unreachable): so is the session.
+			f.log.Warn("session owner unreachable", "path", r.URL.Path, "error", err.Error())
+			transport.WriteError(w, http.StatusNotFound, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Session not found"))
+		},
+	}
+	return f, nil
+}
+
+func (f *forwarder) mac(key []byte, ts, method, path, sid string) []byte {
+	m := hmac.New(sha256.New, key)
+	for _, s := range []string{ts, method, path, sid} {
+		m.Write([]byte(strconv.Itoa(len(s))))
+		m.Write([]byte{':'})
+		m.Write([]byte(s))
+	}
+	return m.Sum(nil)
+}
+
+func (f *forwarder) mark(method, path, sid string) string {
+	ts := strconv.FormatInt(f.now().Unix(), 10)
+	return ts + "." + base64.RawURLEncoding.EncodeToString(f.mac(f.keys[0], ts, method, path, sid))
+}
+
+// forwarded reports whether r carries a valid mark from another replica.
+func (f *forwarder) forwarded(r *http.Request) bool {
+	v := r.Header.Get(headerForwarded)
+	ts, sum, ok := strings.Cut(v, ".")
+	if !ok {
+		return false
+	}
+	t, err := strconv.ParseInt(ts, 10, 64)
+	if err != nil || f.now().Sub(time.Unix(t, 0)).Abs() > forwardSkew {
+		return false
+	}
+	got, err := base64.RawURLEncoding.DecodeString(sum)
+	if err != nil {
+		return false
+	}
+	for _, k := range f.keys {
+		if hmac.Equal(got, f.mac(k, ts, r.Method, r.URL.Path, r.Header.Get(mcp.HeaderSessionID))) {
+			return true
+		}
+	}
+	return false
+}
+
+// wrap forwards the requests of sessions another replica owns.
+func (f *forwarder) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(headerForwarded) != "" {
+			ok := f.forwarded(r)
+			r.Header.Del(headerForwarded)
+			if ok {
+				next.ServeHTTP(w, r) // the owner serves; never forwarded twice
+				return
+			}
+		}
+		sid := r.Header.Get(mcp.HeaderSessionID)
+		if sid == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		st, err := f.keyring.Open(sid, f.now())
+		if err != nil || st.Owner == "" || strings.TrimSuffix(st.Owner, "/") == f.self {
+			next.ServeHTTP(w, r) // the gateway answers 404 for a bad id
+			return
+		}
+		owner, err := url.Parse(st.Owner)
+		if err != nil || (owner.Scheme != "http" && owner.Scheme != "https") || owner.Host == "" {
+			// Sealed by a replica without state.replica_url: its
+			// process is not reachable from here.
+			next.ServeHTTP(w, r)
+			return
+		}
+		f.proxy.ServeHTTP(w, r.WithContext(contextWithOwner(r, owner)))
+	})
+}
+
+func contextWithOwner(r *http.Request, owner *url.URL) context.Context {
+	return context.WithValue(r.Context(), ownerKey{}, owner)
+}

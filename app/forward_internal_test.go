@@ -1,0 +1,52 @@
+package app
+
+import (
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mcpfort/mcpfort/gateway/session"
+)
+
+func TestForwardingMark(t *testing.T) {
+	oldS, newS := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
+	kr, _ := session.NewKeyring(oldS)
+	now := time.Unix(1_800_000_000, 0)
+	mk := func(secrets ...[]byte) *forwarder {
+		f, err := newForwarder("http://10.0.0.1:8080", kr, secrets, slog.New(slog.DiscardHandler))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.now = func() time.Time { return now }
+		return f
+	}
+	a, rotated, stranger := mk(oldS), mk(newS, oldS), mk([]byte(strings.Repeat("x", 32)))
+	req := func(mark, method, path, sid string) bool {
+		r := httptest.NewRequest(method, path, nil)
+		r.Header.Set(headerForwarded, mark)
+		r.Header.Set("Mcp-Session-Id", sid)
+		return rotated.forwarded(r)
+	}
+	m := a.mark("POST", "/mcp", "sid-1")
+	if !req(m, "POST", "/mcp", "sid-1") {
+		t.Fatal("a replica's mark is refused by a replica that rotated its secrets")
+	}
+	for name, ok := range map[string]bool{
+		"another method":  req(m, "GET", "/mcp", "sid-1"),
+		"another path":    req(m, "POST", "/other", "sid-1"),
+		"another session": req(m, "POST", "/mcp", "sid-2"),
+		"another secret":  req(stranger.mark("POST", "/mcp", "sid-1"), "POST", "/mcp", "sid-1"),
+		"garbage":         req("1.AAAA", "POST", "/mcp", "sid-1"),
+		"no dot":          req("abc", "POST", "/mcp", "sid-1"),
+	} {
+		if ok {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	now = now.Add(forwardSkew + time.Second)
+	if req(m, "POST", "/mcp", "sid-1") {
+		t.Error("a stale mark was accepted")
+	}
+}

@@ -1,0 +1,58 @@
+package jsonx
+
+// ObjectMembersAlong validates b as a single JSON object, as ObjectMembers
+// does, and returns in the same pass the members of the objects along path:
+// levels[0] are b's members, levels[1] the members of b's member path[0]
+// when its value is an object, levels[2] those of that object's member
+// path[1], and so on. A level whose object is absent (or is not an object)
+// is nil, and so are the levels below it. Values alias b.
+//
+// It lets a reader that needs a message's envelope and a few fields inside
+// it (a JSON-RPC message's params and their _meta) read them with one
+// validating scan instead of one per level.
+func ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member, error) {
+	d := getDecoder(b, maxDepthLimit)
+	defer putDecoder(d)
+	if err := d.object(); err != nil {
+		return nil, err
+	}
+	levels := make([][]Member, len(path)+1)
+	if err := d.membersAlong(path, 0, levels); err != nil {
+		return nil, err
+	}
+	if _, err := d.Next(); err != nil { // only whitespace may follow
+		return nil, err
+	}
+	return levels, nil
+}
+
+// membersAlong collects the members of the object whose '{' was just read
+// into levels[level], descending into the member path[level].
+func (d *Decoder) membersAlong(path []string, level int, levels [][]Member) error {
+	out := make([]Member, 0, 4) // a JSON-RPC envelope has four members; most params fewer
+	for {
+		k, err := d.Next()
+		if err != nil {
+			return err
+		}
+		if k == KindObjectEnd {
+			levels[level] = out
+			return nil
+		}
+		key := d.Text()
+		down := level < len(path) && key == path[level]
+		if k, err = d.Next(); err != nil {
+			return err
+		}
+		start := d.start
+		if down && k == KindObjectStart {
+			err = d.membersAlong(path, level+1, levels)
+		} else {
+			_, err = d.Skip()
+		}
+		if err != nil {
+			return err
+		}
+		out = append(out, Member{Key: key, Value: d.b[start:d.end]})
+	}
+}
