@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -85,6 +86,8 @@ type App struct {
 	console             io.Writer
 	now                 func() time.Time
 	secrets             *secrets.Resolver // nil until first used (secrets.go)
+	tls                 *tls.Config               // nil: plain HTTP
+	acmeWarmUp          func(ctx context.Context) // nil without ACME
 }
 
 type route struct {
@@ -119,6 +122,9 @@ func New(cfg *config.Config, o Options) (_ *App, err error) {
 		return nil, err
 	}
 	if err := a.buildTelemetry(o.Version); err != nil {
+		return nil, err
+	}
+	if a.tls, err = a.listenerTLS(); err != nil {
 		return nil, err
 	}
 	hdr := clientip.XForwardedFor
@@ -542,9 +548,19 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	}
 	defer stopMetrics()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
+	if a.tls != nil {
+		// ServeTLS, unlike Serve on a TLS listener, sets up HTTP/2: it
+		// adds "h2" to the protocols offered in ALPN.
+		srv.TLSConfig = a.tls
+		go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(ln) }()
+	}
 	asCtx, stopAS := context.WithCancel(context.Background())
 	defer stopAS()
+	if a.acmeWarmUp != nil {
+		go a.acmeWarmUp(asCtx)
+	}
 	if a.as != nil {
 		go func() { _ = a.as.Run(asCtx) }() // expiry sweeps and key rotation
 	}

@@ -148,6 +148,51 @@ type HTTP struct {
 	ClientIPHeader string `yaml:"client_ip_header"`
 	// SecurityHeaders are added to every response.
 	SecurityHeaders SecurityHeaders `yaml:"security_headers"`
+	// TLS serves the listener over TLS (with HTTP/2). Default: plain
+	// HTTP, for loopback or behind a proxy that terminates TLS.
+	TLS TLS `yaml:"tls"`
+}
+
+// TLS configures TLS on the listener: certificate files or ACME, not
+// both. With either, public_url must be an https URL.
+type TLS struct {
+	// CertFile is a PEM certificate chain, leaf first; KeyFile its PEM
+	// private key. Both are read again when either file changes (a
+	// rotated Kubernetes Secret, a renewal by another tool): a handshake
+	// after the change gets the new pair, connections already open keep
+	// theirs. A pair that does not load (a half-written file, a key that
+	// does not match) is logged and the last good pair stays in use.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ACME obtains and renews certificates from an ACME CA (RFC 8555).
+	ACME *ACME `yaml:"acme"`
+}
+
+// Enabled reports whether the listener serves TLS.
+func (t TLS) Enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.ACME != nil }
+
+// ACME configures automatic certificates (RFC 8555). Certificates are
+// obtained on the first handshake for a host with the TLS-ALPN-01
+// challenge (RFC 8737) on the listener itself, so the CA must reach the
+// listener on port 443 of each host; they are renewed before expiry.
+// Enabling ACME accepts the CA's terms of service.
+type ACME struct {
+	// DirectoryURL is the CA's directory. Default Let's Encrypt's
+	// production directory, https://acme-v02.api.letsencrypt.org/directory.
+	DirectoryURL string `yaml:"directory_url"`
+	// Email is the account's contact address, for the CA's expiry
+	// notices. Optional.
+	Email string `yaml:"email"`
+	// Hosts are the only names certificates are requested for; a
+	// handshake for any other name fails without asking the CA.
+	// Required.
+	Hosts []string `yaml:"hosts"`
+	// CacheDir keeps the account key and certificates (mode 0700). Replicas
+	// that share it share certificates. Default state.dir/acme.
+	CacheDir string `yaml:"cache_dir"`
+	// CAFile is a PEM bundle of roots to trust for the CA's own HTTPS
+	// endpoints instead of the system roots (a private ACME CA). Optional.
+	CAFile string `yaml:"ca_file"`
 }
 
 // Sessions configures legacy-era sessions.
@@ -485,7 +530,7 @@ func (c *Config) applyDefaults() {
 		c.Listen = DefaultListen
 	}
 	if c.PublicURL == "" {
-		c.PublicURL = "http://" + c.Listen
+		c.PublicURL = c.defaultPublicURL()
 	}
 	c.PublicURL = strings.TrimSuffix(c.PublicURL, "/")
 	if c.Log.Level == "" {
@@ -506,6 +551,7 @@ func (c *Config) applyDefaults() {
 		c.State.RevocationMaxStaleness = Duration(3 * time.Second)
 	}
 	c.HTTP.defaults()
+	c.HTTP.TLS.defaults(c)
 	if c.Auth.CacheMaxAge == 0 {
 		c.Auth.CacheMaxAge = Duration(time.Minute)
 	}
@@ -537,6 +583,26 @@ func (c *Config) applyDefaults() {
 	}
 }
 
+// defaultPublicURL is http:// + Listen, or with TLS https:// + the first
+// ACME host or Listen (the port left out when it is 443).
+func (c *Config) defaultPublicURL() string {
+	t := c.HTTP.TLS
+	if !t.Enabled() {
+		return "http://" + c.Listen
+	}
+	host, port, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		return "https://" + c.Listen
+	}
+	if t.ACME != nil && len(t.ACME.Hosts) > 0 {
+		host = t.ACME.Hosts[0]
+	}
+	if port == "443" {
+		return "https://" + host
+	}
+	return "https://" + net.JoinHostPort(host, port)
+}
+
 func (h *HTTP) defaults() {
 	if h.MaxBody == 0 {
 		h.MaxBody = DefaultMaxBody
@@ -564,6 +630,24 @@ func (h *HTTP) defaults() {
 	}
 	if h.SecurityHeaders.HSTSMaxAge == 0 {
 		h.SecurityHeaders.HSTSMaxAge = Duration(365 * 24 * time.Hour)
+	}
+}
+
+// DefaultACMEDirectory is Let's Encrypt's production directory.
+const DefaultACMEDirectory = "https://acme-v02.api.letsencrypt.org/directory"
+
+func (t *TLS) defaults(c *Config) {
+	t.CertFile, t.KeyFile = c.Resolve(t.CertFile), c.Resolve(t.KeyFile)
+	if a := t.ACME; a != nil {
+		if a.DirectoryURL == "" {
+			a.DirectoryURL = DefaultACMEDirectory
+		}
+		if a.CacheDir == "" {
+			a.CacheDir = filepath.Join(c.State.Dir, "acme")
+		} else {
+			a.CacheDir = c.Resolve(a.CacheDir)
+		}
+		a.CAFile = c.Resolve(a.CAFile)
 	}
 }
 
@@ -687,6 +771,10 @@ func (c *Config) validateAddresses(add addFunc) {
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
 		add("public_url", "must be an http or https base URL without path, got %q", c.PublicURL)
+	} else if u.Scheme != "https" && c.HTTP.TLS.Enabled() {
+		// Clients reach a TLS listener over https, and the resource and
+		// issuer identifiers derived from public_url must say so.
+		add("public_url", "must be https when http.tls is set, got %q", c.PublicURL)
 	}
 }
 
@@ -738,6 +826,7 @@ func (h HTTP) validate(add addFunc) {
 			add(fmt.Sprintf("http.trusted_proxies[%d]", i), "must be an IP address or a CIDR prefix without host bits, got %q", tp)
 		}
 	}
+	h.TLS.validate(add)
 	if h.ClientIPHeader != "x-forwarded-for" && h.ClientIPHeader != "forwarded" {
 		add("http.client_ip_header", "must be x-forwarded-for or forwarded, got %q", h.ClientIPHeader)
 	}
@@ -745,6 +834,35 @@ func (h HTTP) validate(add addFunc) {
 		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
 			add(fmt.Sprintf("http.allowed_origins[%d]", i), "must be an origin such as https://app.example.com, got %q", o)
 		}
+	}
+}
+
+func (t TLS) validate(add addFunc) {
+	if (t.CertFile == "") != (t.KeyFile == "") {
+		add("http.tls", "set both cert_file and key_file, or neither")
+	}
+	a := t.ACME
+	if a == nil {
+		return
+	}
+	if t.CertFile != "" || t.KeyFile != "" {
+		add("http.tls", "set cert_file and key_file, or acme, not both")
+	}
+	if u, err := url.Parse(a.DirectoryURL); err != nil || u.Scheme != "https" || u.Host == "" {
+		add("http.tls.acme.directory_url", "must be an https URL, got %q", a.DirectoryURL)
+	}
+	if len(a.Hosts) == 0 {
+		add("http.tls.acme.hosts", "at least one host is required")
+	}
+	for i, h := range a.Hosts {
+		// RFC 8555 section 7.1.4: identifiers are DNS names; no ports,
+		// wildcards need DNS-01, which TLS-ALPN-01 cannot prove.
+		if !strings.Contains(h, ".") || strings.ContainsAny(h, ":/*@ ") || net.ParseIP(h) != nil || strings.HasPrefix(h, ".") || strings.HasSuffix(h, ".") {
+			add(fmt.Sprintf("http.tls.acme.hosts[%d]", i), "must be a DNS name with a dot, without port or wildcard, got %q", h)
+		}
+	}
+	if a.Email != "" && (!strings.Contains(a.Email, "@") || strings.ContainsAny(a.Email, " \t\r\n")) {
+		add("http.tls.acme.email", "must be an email address, got %q", a.Email)
 	}
 }
 

@@ -77,7 +77,7 @@ var thirdParty = []struct {
 	{"github.com/go-jose/go-jose/v4", []string{"authserver", "authserver/keys", "resourceserver/jwks.go",
 		"resourceserver/resourceservertest/issuer.go", "gateway/upstream/credentials",
 		"oauth/dpop", "resourceserver/resourceservertest/dpop.go"}},
-	{"golang.org/x/crypto", []string{"authserver"}}, // argon2id password hashes
+	{"golang.org/x/crypto", []string{"authserver", "app/tls.go"}}, // argon2id password hashes; ACME certificates
 	{"modernc.org/sqlite", []string{"storage/sqlite"}},
 	{"github.com/jackc/pgx/v5", []string{"storage/postgres"}},
 	{"github.com/redis/go-redis/v9", []string{"storage/redis", "gateway/policy/ratelimit/redisstore"}},
