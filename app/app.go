@@ -85,7 +85,7 @@ type App struct {
 	metricsAddr         net.Addr    // the metrics listener, once Run bound it
 	console             io.Writer
 	now                 func() time.Time
-	secrets             *secrets.Resolver // nil until first used (secrets.go)
+	secrets             *secrets.Resolver         // nil until first used (secrets.go)
 	tls                 *tls.Config               // nil: plain HTTP
 	acmeWarmUp          func(ctx context.Context) // nil without ACME
 }
