@@ -23,8 +23,7 @@ import (
 // bridgeState is what a replica keeps to bridge eras: the upstream sessions
 // it opened on behalf of 2026-07-28 clients, the log levels legacy clients
 // set, and the upstream's server/discover answer. All of it is a cache:
-// losing it costs a re-initialize or a re-discover, never a client error
-// (DESIGN.md section 4).
+// losing it costs a re-initialize or a re-discover, never a client error.
 type bridgeState struct {
 	mu       sync.Mutex
 	sessions map[string]*list.Element // key -> *upSession, LRU-ordered

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -158,24 +159,32 @@ func (p *prefixReply) Next(ctx context.Context) (*upstream.Event, error) {
 
 // openSession opens and checks a client's session id. A session that is
 // malformed, expired, deleted, of another route or bound to another
-// principal is simply not found (2025-11-25 transports: 404; DESIGN.md
-// section 3: another principal's session is 404 too).
-func (g *Gateway) openSession(ctx context.Context, sid string, pr *Principal) (*session.State, bool) {
+// principal is simply not found (2025-11-25 transports: 404; another
+// principal's session is 404 too, so that an id reveals nothing). When the
+// denylist cannot be read the session is not served either (fail closed:
+// a deleted session must never come back), but with 503 and Retry-After,
+// so that the client retries rather than start a session that would fail
+// the same way.
+func (g *Gateway) openSession(ctx context.Context, sid string, pr *Principal, id jsonrpc.ID) (*session.State, error) {
 	st, err := g.keys.Open(sid, g.now())
 	if err != nil {
-		return nil, false
+		return nil, sessionNotFound(id)
 	}
 	pk := pr.key()
 	if st.Route != g.opts.Route || subtle.ConstantTimeCompare(st.Principal[:], pk[:]) != 1 {
-		return nil, false
+		return nil, sessionNotFound(id)
 	}
 	denied, err := g.deny.Denied(ctx, st.ID)
 	if err != nil {
-		// Fail closed: a session we cannot check is not served.
-		g.log.Error("session denylist unavailable", "route", g.opts.Route, "err", err)
-		return nil, false
+		e := refuse(http.StatusServiceUnavailable, id, jsonrpc.CodeUpstreamUnavailable, "Service Unavailable: sessions cannot be checked right now")
+		e.Header = http.Header{"Retry-After": {"1"}}
+		e.Cause = fmt.Errorf("session denylist unavailable: %w", err)
+		return nil, e
 	}
-	return st, !denied
+	if denied {
+		return nil, sessionNotFound(id)
+	}
+	return st, nil
 }
 
 func sessionNotFound(id jsonrpc.ID) *Error {
@@ -198,9 +207,9 @@ func (g *Gateway) legacy(w http.ResponseWriter, in *inbound) error {
 	r, msgs, hv := in.r, in.msgs, in.hv
 	ctx := r.Context()
 	pr := g.principal(ctx)
-	st, ok := g.openSession(ctx, in.sid, pr)
-	if !ok {
-		return sessionNotFound(firstID(msgs))
+	st, err := g.openSession(ctx, in.sid, pr, firstID(msgs))
+	if err != nil {
+		return err
 	}
 	version := st.Version
 	if hv != "" {
@@ -364,9 +373,9 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	pr := g.principal(ctx)
-	st, ok := g.openSession(ctx, sid, pr)
-	if !ok {
-		return sessionNotFound(jsonrpc.ID{})
+	st, err := g.openSession(ctx, sid, pr, jsonrpc.ID{})
+	if err != nil {
+		return err
 	}
 	// The stream goes through the MCP plane like a request, so that the
 	// policies rewriting what comes back see its messages too.
@@ -407,9 +416,9 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx := r.Context()
 	pr := g.principal(ctx)
-	st, ok := g.openSession(ctx, sid, pr)
-	if !ok {
-		return sessionNotFound(jsonrpc.ID{})
+	st, err := g.openSession(ctx, sid, pr, jsonrpc.ID{})
+	if err != nil {
+		return err
 	}
 	g.endSession(ctx, st)
 	if st.Mode == session.ModePassthrough {
