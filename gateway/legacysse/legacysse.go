@@ -435,6 +435,12 @@ func (d *Door) listen(s *session, outer *http.Request) {
 // call runs the handler in process, returning as soon as it has answered
 // with a status; the body streams.
 func (d *Door) call(ctx context.Context, req *http.Request) *http.Response {
+	if rl := transport.RequestLogFrom(req.Context()); rl != nil {
+		// The client's request may be answered (and its access-log line
+		// written) while this one runs on: it gets a record of its own,
+		// with the same request id.
+		req = req.WithContext(transport.WithRequestLog(req.Context(), &transport.RequestLog{ID: rl.ID}))
+	}
 	pr, pw := io.Pipe()
 	w := &pipeWriter{h: http.Header{}, pw: pw, head: make(chan struct{})}
 	go func() {
