@@ -550,8 +550,10 @@ func TestRevocationFeedDown(t *testing.T) {
 		}
 	}
 	// The bound counts from the last read that succeeded, up to one poll
-	// (250ms) and Redis's timer granularity before the outage.
-	if stale := time.Since(start); stale < 500*time.Millisecond {
+	// (250ms), Redis's timer granularity (100ms) and, on a loaded machine,
+	// some scheduling delay before the outage: refusal comes well after
+	// the outage began, never at once.
+	if stale := time.Since(start); stale < 250*time.Millisecond {
 		t.Errorf("tokens refused %v after the outage began, well before the staleness bound", stale)
 	}
 	// A revocation during the outage cannot be passed on: RFC 7009 says
