@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -91,6 +92,15 @@ func TestSecretReferencesEndToEnd(t *testing.T) {
 	write("vault-token", "vault-token\n")
 	envFile := filepath.Join(dir, "child-env")
 	const interval = 300 * time.Millisecond
+	// Traces and metrics are outputs too: every span exported and the
+	// metrics page are searched for the canary.
+	var spans lockedBuffer
+	collector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		spans.Write(b)
+	}))
+	defer collector.Close()
+	metricsPort := freePort(t)
 	cfgText := fmt.Sprintf(`
 listen: 127.0.0.1:0
 log: {level: debug, format: json}
@@ -105,6 +115,9 @@ secrets:
     allow: [secret/mcpfort/]
 sessions:
   secrets: ["env:MCPFORT_TEST_SESSION_SECRET"]
+observability:
+  tracing: {enabled: true, endpoint: %q, protocol: http/protobuf, sample_ratio: 1}
+  metrics: {listen: "127.0.0.1:%d"}
 servers:
   - name: remote
     path: /remote/mcp
@@ -118,7 +131,7 @@ servers:
       env:
         API_KEY: "vault://secret/mcpfort/stdio#/api_key"
         PLAIN: literal
-`, dir, interval, dir+"/", vault.URL, upstream.URL, envFile, filepath.Join(binDir, "mcpfort-everything"))
+`, dir, interval, dir+"/", vault.URL, collector.URL, metricsPort, upstream.URL, envFile, filepath.Join(binDir, "mcpfort-everything"))
 	cfgPath := filepath.Join(dir, "mcpfort.yaml")
 	if err := os.WriteFile(cfgPath, []byte(cfgText), 0o600); err != nil {
 		t.Fatal(err)
@@ -291,11 +304,23 @@ servers:
 	case <-time.After(10 * time.Second):
 		t.Errorf("a failed refresh was not logged")
 	}
+	mresp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", metricsPort))
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	metricsPage, _ := io.ReadAll(mresp.Body)
+	mresp.Body.Close()
+	if !strings.Contains(string(metricsPage), "mcpfort_requests") {
+		t.Errorf("the metrics page has no request counts:\n%.500s", metricsPage)
+	}
 	cmd.Process.Signal(syscall.SIGTERM)
 	if err := cmd.Wait(); err != nil {
 		t.Errorf("serve: %v", err)
 	}
-	outputs = append(outputs, stdout.String(), stderr.String(), answers.String())
+	if spans.String() == "" {
+		t.Error("no spans were exported")
+	}
+	outputs = append(outputs, stdout.String(), stderr.String(), answers.String(), string(metricsPage), spans.String())
 	for i, o := range outputs {
 		if strings.Contains(o, canary) {
 			t.Errorf("output %d holds a secret:\n%s", i, o)
