@@ -353,11 +353,11 @@ func (a *App) upstream(s config.Server) (upstream.Upstream, error) {
 // they have expired (sessions.ttl).
 func (a *App) sessionKeyring() (*session.Keyring, error) {
 	if len(a.cfg.Sessions.Secrets) == 0 {
-		s, err := loadOrCreateKey(filepath.Join(a.cfg.State.Dir, "session.key"))
+		s, err := a.sessionSecrets() // the generated key
 		if err != nil {
-			return nil, fmt.Errorf("session key: %w", err)
+			return nil, err
 		}
-		return session.NewKeyring(s)
+		return session.NewKeyring(s...)
 	}
 	ss := &sessionRing{ttl: a.cfg.Sessions.TTL.D(), now: a.now}
 	for i, ref := range a.cfg.Sessions.Secrets {

@@ -34,14 +34,7 @@ type listingGateway struct {
 
 func newListingGateway(t *testing.T, era gateway.UpstreamEra) *listingGateway {
 	t.Helper()
-	srv, err := everything.New(everything.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := everything.NewHandler(srv, everything.HandlerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := everythingHandler(t)
 	lg := &listingGateway{}
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)

@@ -24,14 +24,7 @@ import (
 // upstream (the upstream session and the event ids travel with the
 // client), and the client gets the result.
 func TestHTTPResumptionOnAnotherReplica(t *testing.T) {
-	srv, err := everything.New(everything.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := everything.NewHandler(srv, everything.HandlerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := everythingHandler(t)
 	up := httptest.NewServer(h)
 	defer up.Close()
 	secret := session.GenerateSecret()
@@ -83,4 +76,19 @@ func TestHTTPResumptionOnAnotherReplica(t *testing.T) {
 	if resumedElsewhere.Load() == 0 {
 		t.Fatal("no stream was resumed on the other replica")
 	}
+}
+
+// everythingHandler is the test server of both eras as an HTTP handler
+// (mounted at everything.MCPPath).
+func everythingHandler(t *testing.T) http.Handler {
+	t.Helper()
+	srv, err := everything.New(everything.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := everything.NewHandler(srv, everything.HandlerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
 }

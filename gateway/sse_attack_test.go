@@ -461,14 +461,7 @@ func TestStdioLineEndsInJSON(t *testing.T) {
 // transports "Resumability and Redelivery"); an SDK client resumes it
 // through the gateway with GET and Last-Event-ID and gets the result.
 func TestHTTPResumption(t *testing.T) {
-	srv, err := everything.New(everything.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h, err := everything.NewHandler(srv, everything.HandlerOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	h := everythingHandler(t)
 	up := httptest.NewServer(h)
 	defer up.Close()
 	rem, err := remote.New(remote.Options{URL: up.URL + everything.MCPPath})

@@ -47,23 +47,7 @@ func BenchmarkTelemetry(b *testing.B) {
 		io.WriteString(w, result)
 	}))
 	defer up.Close()
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/x-protobuf")
-	}))
-	defer sink.Close()
-	on := true
-	for _, tc := range []struct {
-		name  string
-		tel   bool
-		opts  observe.Options
-		ratio float64
-	}{
-		{name: "off"},
-		{name: "metrics", tel: true, opts: observe.Options{Prometheus: true}},
-		{name: "metrics+trace0.01", tel: true, opts: observe.Options{Prometheus: true, Traces: observe.Export{Enabled: &on, Endpoint: sink.URL}}, ratio: 0.01},
-		{name: "metrics+trace1", tel: true, opts: observe.Options{Prometheus: true, Traces: observe.Export{Enabled: &on, Endpoint: sink.URL}}, ratio: 1},
-	} {
+	for _, tc := range variants(b) {
 		b.Run(tc.name, func(b *testing.B) {
 			kr, _ := session.NewKeyring(session.GenerateSecret())
 			rem, err := remote.New(remote.Options{URL: up.URL})
@@ -145,23 +129,7 @@ func (static) Post(context.Context, *upstream.Request) (upstream.Reply, error) {
 // difference between variants is what telemetry adds to the gateway's
 // CPU, undiluted by the client's and the upstream's.
 func BenchmarkTelemetryHandler(b *testing.B) {
-	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/x-protobuf")
-	}))
-	defer sink.Close()
-	on := true
-	for _, tc := range []struct {
-		name  string
-		tel   bool
-		opts  observe.Options
-		ratio float64
-	}{
-		{name: "off"},
-		{name: "metrics", tel: true, opts: observe.Options{Prometheus: true}},
-		{name: "metrics+trace0.01", tel: true, opts: observe.Options{Prometheus: true, Traces: observe.Export{Enabled: &on, Endpoint: sink.URL}}, ratio: 0.01},
-		{name: "metrics+trace1", tel: true, opts: observe.Options{Prometheus: true, Traces: observe.Export{Enabled: &on, Endpoint: sink.URL}}, ratio: 1},
-	} {
+	for _, tc := range variants(b) {
 		b.Run(tc.name, func(b *testing.B) {
 			kr, _ := session.NewKeyring(session.GenerateSecret())
 			var u upstream.Upstream = static{}
@@ -215,5 +183,31 @@ func BenchmarkTelemetryHandler(b *testing.B) {
 			}
 			b.ReportMetric(float64((cpuTime()-start).Nanoseconds())/float64(b.N)/1000, "cpu-us/op")
 		})
+	}
+}
+
+// variant is one telemetry setting the benchmarks compare.
+type variant struct {
+	name  string
+	tel   bool
+	opts  observe.Options
+	ratio float64
+}
+
+// variants returns telemetry off, metrics only, and metrics with tracing
+// at ratios 0.01 and 1, exporting to a loopback sink that discards.
+func variants(b *testing.B) []variant {
+	sink := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		w.Header().Set("Content-Type", "application/x-protobuf")
+	}))
+	b.Cleanup(sink.Close)
+	on := true
+	traces := observe.Export{Enabled: &on, Endpoint: sink.URL}
+	return []variant{
+		{name: "off"},
+		{name: "metrics", tel: true, opts: observe.Options{Prometheus: true}},
+		{name: "metrics+trace0.01", tel: true, opts: observe.Options{Prometheus: true, Traces: traces}, ratio: 0.01},
+		{name: "metrics+trace1", tel: true, opts: observe.Options{Prometheus: true, Traces: traces}, ratio: 1},
 	}
 }
