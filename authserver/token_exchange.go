@@ -229,18 +229,28 @@ func (s *Server) routeAudience(aud oauth.Audience) bool {
 // (OpenID Connect Core 1.0 section 8.1 pairwise style), so that an
 // external "sub" equal to a local user's ID never acts as that user.
 func (s *Server) externalSubject(ctx context.Context, iss, sub string) (string, error) {
+	_, id, err := s.externalUser(ctx, iss, sub)
+	return id, err
+}
+
+// externalUser is externalSubject with the linked user, or nil when the
+// subject is derived.
+func (s *Server) externalUser(ctx context.Context, iss, sub string) (*storage.User, string, error) {
 	u, err := s.store.GetUserBySubject(ctx, iss, sub)
 	switch {
 	case err == nil && u.Disabled:
-		return "", errors.New("the subject's user is disabled")
+		return nil, "", errUserDisabled
 	case err == nil:
-		return u.ID, nil
+		return u, u.ID, nil
 	case !errors.Is(err, storage.ErrNotFound):
-		return "", err
+		return nil, "", err
 	}
 	h := sha256.Sum256([]byte(iss + "\x00" + sub))
-	return externalSubjectPrefix + hex.EncodeToString(h[:16]), nil
+	return nil, externalSubjectPrefix + hex.EncodeToString(h[:16]), nil
 }
+
+// errUserDisabled: the external subject's linked user is disabled.
+var errUserDisabled = errors.New("the subject's user is disabled")
 
 // externalSubjectPrefix starts the subjects derived for identities of
 // trusted issuers that have no local user.

@@ -196,18 +196,14 @@ func (s *Server) grantJWTBearer(r *http.Request, cl *client, f form) (*oauth.Tok
 // groups count, or a derived subject with no groups. A disabled user is
 // invalid_grant.
 func (s *Server) assertedUser(r *http.Request, iss, sub string) (*storage.User, string, error) {
-	u, err := s.store.GetUserBySubject(r.Context(), iss, sub)
+	u, id, err := s.externalUser(r.Context(), iss, sub)
 	switch {
-	case err == nil && u.Disabled:
+	case errors.Is(err, errUserDisabled):
 		return nil, "", oauth.NewError(oauth.InvalidGrant, "the user is disabled")
-	case err == nil:
-		return u, u.ID, nil
-	case !errors.Is(err, storage.ErrNotFound):
+	case err != nil:
 		return nil, "", oauth.Wrap(oauth.ServerError, "internal error", err)
+	case u == nil:
+		u = &storage.User{ID: id} // derived: no groups
 	}
-	derived, err := s.externalSubject(r.Context(), iss, sub)
-	if err != nil {
-		return nil, "", oauth.Wrap(oauth.ServerError, "internal error", err)
-	}
-	return &storage.User{ID: derived}, derived, nil
+	return u, id, nil
 }
