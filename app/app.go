@@ -86,6 +86,7 @@ type App struct {
 	console             io.Writer
 	now                 func() time.Time
 	secrets             *secrets.Resolver         // nil until first used (secrets.go)
+	keks                *kekRing                  // nil until first used (kek.go)
 	tls                 *tls.Config               // nil: plain HTTP
 	acmeWarmUp          func(ctx context.Context) // nil without ACME
 }

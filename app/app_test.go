@@ -23,7 +23,8 @@ import (
 
 var binDir string
 
-// TestMain builds the binaries the tests run as real processes.
+// TestMain builds the binaries the tests run as real processes, with the
+// build tags of the test binary (the slim build under -tags mcpfort_nocloud).
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "mcpfort-app-test")
 	if err != nil {
@@ -31,7 +32,11 @@ func TestMain(m *testing.M) {
 	}
 	binDir = dir
 	for _, pkg := range []string{"mcpfort", "mcpfort-everything"} {
-		out, err := exec.Command("go", "build", "-o", filepath.Join(dir, pkg), "github.com/mcpfort/mcpfort/cmd/"+pkg).CombinedOutput()
+		args := []string{"build", "-o", filepath.Join(dir, pkg)}
+		if !app.CloudSecrets {
+			args = append(args, "-tags", "mcpfort_nocloud") // the slim build is under test
+		}
+		out, err := exec.Command("go", append(args, "github.com/mcpfort/mcpfort/cmd/"+pkg)...).CombinedOutput()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
 			os.Exit(1)

@@ -45,10 +45,10 @@ func auditKeyAD(keyedFrom int64) string {
 const auditKeySize = 32
 
 // readAuditKey reads the chain key at path. A sealed file is opened with
-// the key-encryption key kek returns; a bare key (at least 32 bytes, as
-// operators kept it before keys were sealed) keyed the chain from its
-// first record. A missing file is fs.ErrNotExist.
-func readAuditKey(path string, kek func() ([]byte, error)) (key []byte, keyedFrom int64, err error) {
+// one of the key-encryption keys keks returns; a bare key (at least 32
+// bytes, as operators kept it before keys were sealed) keyed the chain
+// from its first record. A missing file is fs.ErrNotExist.
+func readAuditKey(path string, keks func() ([][]byte, error)) (key []byte, keyedFrom int64, err error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit chain key: %w", err)
@@ -65,11 +65,15 @@ func readAuditKey(path string, kek func() ([]byte, error)) (key []byte, keyedFro
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit chain key: %s: sealed key is not base64", path)
 	}
-	k, err := kek()
+	ks, err := keks()
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit chain key: %w", err)
 	}
-	key, err = keys.OpenSecret(k, sealed, auditKeyAD(f.KeyedFrom))
+	for _, k := range ks {
+		if key, err = keys.OpenSecret(k, sealed, auditKeyAD(f.KeyedFrom)); err == nil {
+			break
+		}
+	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit chain key %s: %w", path, err)
 	}
@@ -89,12 +93,7 @@ func createAuditKey(path string, kek []byte, keyedFrom int64, now time.Time) ([]
 	}
 	key := make([]byte, auditKeySize)
 	_, _ = rand.Read(key)
-	sealed, err := keys.SealSecret(kek, key, auditKeyAD(keyedFrom))
-	if err != nil {
-		return nil, fmt.Errorf("audit chain key: %w", err)
-	}
-	b, err := json.MarshalIndent(auditKeyFile{Format: auditKeyFormat, KeyedFrom: keyedFrom, Created: now.UTC().Truncate(time.Second),
-		Sealed: base64.StdEncoding.EncodeToString(sealed)}, "", "  ")
+	b, err := sealAuditKey(key, kek, keyedFrom, now)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +101,7 @@ func createAuditKey(path string, kek []byte, keyedFrom int64, now time.Time) ([]
 	if err != nil {
 		return nil, fmt.Errorf("audit chain key: %w", err)
 	}
-	_, werr := f.Write(append(b, '\n'))
+	_, werr := f.Write(b)
 	serr := f.Sync()
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
@@ -110,6 +109,48 @@ func createAuditKey(path string, kek []byte, keyedFrom int64, now time.Time) ([]
 		return nil, fmt.Errorf("audit chain key: %w", err)
 	}
 	return key, nil
+}
+
+// sealAuditKey returns the chain key file's content: key sealed with kek.
+func sealAuditKey(key, kek []byte, keyedFrom int64, created time.Time) ([]byte, error) {
+	sealed, err := keys.SealSecret(kek, key, auditKeyAD(keyedFrom))
+	if err != nil {
+		return nil, fmt.Errorf("audit chain key: %w", err)
+	}
+	b, err := json.MarshalIndent(auditKeyFile{Format: auditKeyFormat, KeyedFrom: keyedFrom, Created: created.UTC().Truncate(time.Second),
+		Sealed: base64.StdEncoding.EncodeToString(sealed)}, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// resealAuditKey seals the chain key file at path again with kek, for a
+// rotated key-encryption key, so that the old one is no longer needed to
+// open it. The key and the record it keys from stay; the file is replaced
+// atomically (a new file renamed over it), so a crash leaves the old file
+// or the new one, never a torn one.
+func resealAuditKey(path string, key, kek []byte, keyedFrom int64, now time.Time) error {
+	b, err := sealAuditKey(key, kek, keyedFrom, now)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".audit-key-*")
+	if err != nil {
+		return fmt.Errorf("audit chain key: %w", err)
+	}
+	_, werr := tmp.Write(b)
+	serr := tmp.Sync()
+	cerr := tmp.Close()
+	if err := errors.Join(werr, serr, cerr, os.Chmod(tmp.Name(), 0o600)); err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("audit chain key: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		_ = os.Remove(tmp.Name())
+		return fmt.Errorf("audit chain key: %w", err)
+	}
+	return nil
 }
 
 // auditKeyPath is audit.key_file, or state.dir/audit.key.
@@ -133,18 +174,27 @@ func (a *App) auditHeadsPath() string {
 	return filepath.Join(a.cfg.State.Dir, "audit-heads.jsonl")
 }
 
-// auditKEK is the key-encryption key that seals the chain key: the
-// configured one, or state.dir/authserver.kek (created if create is set).
-func (a *App) auditKEK(create bool) ([]byte, error) {
-	ref := a.cfg.AuthServer.KeyEncryptionKey
-	if ref != nil || create {
-		return a.kek("authserver.key_encryption_key", ref)
+// auditKEKs are the key-encryption keys that open the chain key file, the
+// one that seals first: the configured keyring, or
+// state.dir/authserver.kek (created if create is set).
+func (a *App) auditKEKs(create bool) ([][]byte, error) {
+	if a.cfg.AuthServer.KeyEncryptionKey != nil || create {
+		r, err := a.keyEncryptionKeys()
+		if err != nil {
+			return nil, err
+		}
+		_, opening := r.keys()
+		return opening, nil
 	}
 	b, err := os.ReadFile(filepath.Join(a.cfg.State.Dir, "authserver.kek"))
 	if err != nil {
 		return nil, fmt.Errorf("key-encryption key: %w", err)
 	}
-	return keys.ParseKEK(strings.TrimSpace(string(b)))
+	k, err := keys.ParseKEK(strings.TrimSpace(string(b)))
+	if err != nil {
+		return nil, err
+	}
+	return [][]byte{k}, nil
 }
 
 // auditChainKey returns the chain key and the first record it keys,
@@ -164,12 +214,13 @@ func (a *App) auditChainKey(ctx context.Context, store *audit.Store) ([]byte, in
 		return key, 1, nil
 	}
 	path := a.auditKeyPath()
-	kek := func() ([]byte, error) { return a.auditKEK(true) }
-	key, keyedFrom, err := readAuditKey(path, kek)
+	keks := func() ([][]byte, error) { return a.auditKEKs(true) }
+	key, keyedFrom, err := readAuditKey(path, keks)
 	if err == nil {
 		if _, err := store.CheckKey(ctx, key); err != nil {
 			return nil, 0, fmt.Errorf("%w (chain key %s)", err, path)
 		}
+		a.resealAuditKeyOnRotation(path, key, keyedFrom)
 		return key, keyedFrom, nil
 	}
 	if !errors.Is(err, fs.ErrNotExist) {
@@ -179,19 +230,36 @@ func (a *App) auditChainKey(ctx context.Context, store *audit.Store) ([]byte, in
 	if err != nil {
 		return nil, 0, fmt.Errorf("%w: the chain key %s is missing; restore it (a new key would leave the chain unverifiable)", err, path)
 	}
-	k, err := kek()
+	ks, err := keks()
 	if err != nil {
 		return nil, 0, err
 	}
-	key, err = createAuditKey(path, k, head.Seq+1, a.now())
+	key, err = createAuditKey(path, ks[0], head.Seq+1, a.now())
 	if errors.Is(err, fs.ErrExist) {
-		return readAuditKey(path, kek) // another process created it first
+		return readAuditKey(path, keks) // another process created it first
 	}
 	if err != nil {
 		return nil, 0, err
 	}
 	a.log.Info("audit: created the chain key", "path", path, "keyed_from", head.Seq+1)
+	a.resealAuditKeyOnRotation(path, key, head.Seq+1)
 	return key, head.Seq + 1, nil
+}
+
+// resealAuditKeyOnRotation seals the chain key file again whenever the
+// configured key-encryption key rotates: the file then opens with the new
+// key alone.
+func (a *App) resealAuditKeyOnRotation(path string, key []byte, keyedFrom int64) {
+	if a.cfg.AuthServer.KeyEncryptionKey == nil || a.keks == nil {
+		return
+	}
+	a.keks.onChange(func(current []byte, _ [][]byte) {
+		if err := resealAuditKey(path, key, current, keyedFrom, a.now()); err != nil {
+			a.log.Error("audit: the chain key file stays sealed with the previous key-encryption key", "path", path, "err", err)
+			return
+		}
+		a.log.Info("audit: the chain key file is sealed with the rotated key-encryption key", "path", path)
+	})
 }
 
 // AuditCommandOptions returns what "mcpfort audit" takes from the
@@ -209,7 +277,7 @@ func AuditCommandOptions(cfg *config.Config) (auditcmd.Options, error) {
 		opts.Key, opts.KeyedFrom = key, 1
 		return opts, nil
 	}
-	key, keyedFrom, err := readAuditKey(a.auditKeyPath(), func() ([]byte, error) { return a.auditKEK(false) })
+	key, keyedFrom, err := readAuditKey(a.auditKeyPath(), func() ([][]byte, error) { return a.auditKEKs(false) })
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return opts, nil

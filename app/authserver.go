@@ -7,12 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"path/filepath"
 	"strings"
 
 	"github.com/mcpfort/mcpfort/authserver"
-	"github.com/mcpfort/mcpfort/authserver/keys"
-	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/oauth/dpop"
 	"github.com/mcpfort/mcpfort/secrets"
 	"github.com/mcpfort/mcpfort/storage"
@@ -31,18 +28,12 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("authserver store: %w", err)
 	}
-	kek, err := a.kek("authserver.key_encryption_key", ac.KeyEncryptionKey)
+	ring, err := a.keyEncryptionKeys()
 	if err != nil {
 		return err
 	}
-	var previous [][]byte
-	for i, ref := range ac.PreviousKeyEncryptionKeys {
-		k, err := a.kek(fmt.Sprintf("authserver.previous_key_encryption_keys[%d]", i), &ref)
-		if err != nil {
-			return err
-		}
-		previous = append(previous, k)
-	}
+	kek, opening := ring.keys()
+	previous := opening[1:]
 	opts := authserver.Options{
 		Issuer: a.cfg.EmbeddedIssuer(), Store: store, KeyEncryptionKey: kek, PreviousKeyEncryptionKeys: previous,
 		SigningAlgorithm: ac.SigningAlgorithm, KeyRotationPeriod: ac.KeyRotationPeriod.D(),
@@ -151,6 +142,11 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 		return fmt.Errorf("authserver: %w", err)
 	}
 	a.as = as
+	ring.onChange(func(current []byte, opening [][]byte) {
+		if err := as.SetKeyEncryptionKeys(current, opening[1:]); err != nil {
+			a.log.Error("the authorization server keeps its key-encryption keyring", "err", err)
+		}
+	})
 	return a.firstUser(ctx, store)
 }
 
@@ -210,33 +206,6 @@ func (a *App) dpopReplay(name string) (dpop.ReplayCache, error) {
 		return &dpop.MemoryReplayCache{}, nil
 	}
 	return redisstate.NewDPoPReplay(rdb, redisstate.DPoPReplayOptions{KeyPrefix: "mcpfort:dpop:" + name + ":", Timeout: redisTimeout}), nil
-}
-
-// kek returns a key-encryption key: from its reference, or from
-// state.dir/authserver.kek (created on first use) without one.
-//
-// The authorization server takes its keys at start. When a referenced key
-// rotates, the running process keeps sealing with the key it started with
-// and says so; the next start seals with the new value, and the old value
-// must then be listed in previous_key_encryption_keys so that what it
-// sealed still opens (the keyring rule of the key-encryption key).
-func (a *App) kek(field string, ref *config.SecretRef) ([]byte, error) {
-	if ref == nil {
-		return keys.LoadOrCreateKEKFile(filepath.Join(a.cfg.State.Dir, "authserver.kek"))
-	}
-	s, err := a.secret(context.Background(), field, *ref)
-	if err != nil {
-		return nil, err
-	}
-	k, err := keys.ParseKEK(strings.TrimSpace(s.Value().Reveal()))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %s: %w", field, ref, err)
-	}
-	s.OnChange(func(_, _ secrets.Value) {
-		a.log.Warn("a key-encryption key changed; this process keeps the key it started with: restart to use the new one, with the old value listed in authserver.previous_key_encryption_keys",
-			"field", field, "ref", ref.String())
-	})
-	return k, nil
 }
 
 // firstUser creates the first local account on a store that has none:

@@ -114,8 +114,9 @@ func FuzzVerifyPasswordHash(f *testing.F) {
 func FuzzUnseal(f *testing.F) {
 	kek := make([]byte, 32)
 	rand.Read(kek)
-	aead, csrf, _ := deriveKeys(kek)
-	s := &Server{sealer: aead, csrfKey: csrf, now: time.Now}
+	dk, _ := deriveKeyring(kek, nil)
+	s := &Server{now: time.Now}
+	s.kek.Store(dk)
 	good, _ := s.seal(purposeRequest, time.Minute, authzRequest{ClientID: "c"})
 	f.Add(good)
 	f.Add("")

@@ -113,3 +113,56 @@ func firstJTI(t *testing.T, e *env, token string) string {
 	}
 	return c.Jti
 }
+
+// TestLiveKEKRotation: a key-encryption key replaced while the server
+// runs (SetKeyEncryptionKeys) keeps the browser sessions and tokens the
+// old key sealed while the old key is kept as previous, seals new ones
+// with the new key, and drops the old ones once the old key is gone.
+func TestLiveKEKRotation(t *testing.T) {
+	e := newEnv(t, nil)
+	b := e.browser()
+	tok := e.login(b)
+	oldK := e.opts.KeyEncryptionKey
+	newK := make([]byte, 32)
+	newK[0] = 7
+	if err := e.srv.SetKeyEncryptionKeys(newK, [][]byte{make([]byte, 5)}); err == nil {
+		t.Fatal("malformed previous key accepted")
+	}
+	if err := e.srv.SetKeyEncryptionKeys(newK, [][]byte{oldK}); err != nil {
+		t.Fatal(err)
+	}
+	_, c := pkce()
+	authorized := func() bool {
+		t.Helper()
+		resp, err := b.Get(e.url(e.srv.endpoints.authorize) + "?" + authzParams(c).Encode())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusFound && strings.Contains(resp.Header.Get("Location"), "code=")
+	}
+	if !authorized() {
+		t.Fatal("browser session sealed with the old key lost while the old key is previous")
+	}
+	if _, err := e.srv.verifyAccessToken(t.Context(), tok.str("access_token")); err != nil {
+		t.Errorf("access token lost with the rotation: %v", err)
+	}
+	// A session started after the rotation is sealed with the new key:
+	// it survives dropping the old key; the old session does not.
+	b2 := e.browser()
+	e.login(b2)
+	if err := e.srv.SetKeyEncryptionKeys(newK, nil); err != nil {
+		t.Fatal(err)
+	}
+	if authorized() {
+		t.Error("a session sealed with a dropped key-encryption key still opens")
+	}
+	resp, err := b2.Get(e.url(e.srv.endpoints.authorize) + "?" + authzParams(c).Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusFound || !strings.Contains(resp.Header.Get("Location"), "code=") {
+		t.Errorf("a session sealed after the rotation does not open with the new key: %d", resp.StatusCode)
+	}
+}

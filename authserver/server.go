@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpfort/mcpfort/authserver/cimd"
@@ -30,25 +31,22 @@ import (
 // Server is the authorization server. It is an http.Handler and is safe
 // for concurrent use. Several Servers may share one Store.
 type Server struct {
-	opts    Options
-	issuer  string
-	base    string // issuer path without trailing slash, "" for a host-only issuer
-	origin  string // scheme://host[:port] of the issuer
-	secure  bool   // issuer is https: __Host- cookies with Secure
-	store   storage.Store
-	keys    *keys.Manager
-	cimd    *cimd.Fetcher
-	pages   *web.Pages
-	log     *slog.Logger
-	now     func() time.Time
-	mux     *http.ServeMux
-	sealer  cipher.AEAD
-	csrfKey []byte
-	// Sealers and CSRF keys of previous key-encryption keys: accepted,
-	// never used to seal.
-	prevSealers  []cipher.AEAD
-	prevCSRFKeys [][]byte
-	metadata     []byte
+	opts   Options
+	issuer string
+	base   string // issuer path without trailing slash, "" for a host-only issuer
+	origin string // scheme://host[:port] of the issuer
+	secure bool   // issuer is https: __Host- cookies with Secure
+	store  storage.Store
+	keys   *keys.Manager
+	cimd   *cimd.Fetcher
+	pages  *web.Pages
+	log    *slog.Logger
+	now    func() time.Time
+	mux    *http.ServeMux
+	// kek holds the keys derived from the key-encryption keyring;
+	// SetKeyEncryptionKeys replaces it while the server runs.
+	kek      atomic.Pointer[derivedKeys]
+	metadata []byte
 
 	resources       []*resource
 	defaultResource *resource
@@ -201,19 +199,11 @@ func New(ctx context.Context, opts Options) (*Server, error) {
 	if s.dpopReplay = opts.DPoP.Replay; s.dpopReplay == nil {
 		s.dpopReplay = &dpop.MemoryReplayCache{Now: s.now}
 	}
-	if s.sealer, s.csrfKey, err = deriveKeys(opts.KeyEncryptionKey); err != nil {
-		return nil, fmt.Errorf("authserver: %w", err)
+	dk, err := deriveKeyring(opts.KeyEncryptionKey, opts.PreviousKeyEncryptionKeys)
+	if err != nil {
+		return nil, err
 	}
-	for i, k := range opts.PreviousKeyEncryptionKeys {
-		if len(k) != keys.KEKSize {
-			return nil, fmt.Errorf("authserver: PreviousKeyEncryptionKeys[%d] must be %d bytes", i, keys.KEKSize)
-		}
-		a, c, err := deriveKeys(k)
-		if err != nil {
-			return nil, fmt.Errorf("authserver: %w", err)
-		}
-		s.prevSealers, s.prevCSRFKeys = append(s.prevSealers, a), append(s.prevCSRFKeys, c)
-	}
+	s.kek.Store(dk)
 	// Retired signing keys must outlive every token they signed.
 	retain := 24 * time.Hour
 	for _, r := range s.resources {
@@ -301,6 +291,53 @@ func isLoopbackHost(h string) bool {
 	}
 	ip := net.ParseIP(h)
 	return ip != nil && ip.IsLoopback()
+}
+
+// derivedKeys are the keys derived from the key-encryption keyring: the
+// current key's seal and CSRF keys first, then those of the previous
+// keys, which are accepted but never used to seal or mint.
+type derivedKeys struct {
+	sealers []cipher.AEAD
+	csrf    [][]byte
+}
+
+// deriveKeyring derives the keys of the current key-encryption key and of
+// the previous ones.
+func deriveKeyring(current []byte, previous [][]byte) (*derivedKeys, error) {
+	dk := &derivedKeys{}
+	for i, k := range append([][]byte{current}, previous...) {
+		if len(k) != keys.KEKSize {
+			if i == 0 {
+				return nil, fmt.Errorf("authserver: KeyEncryptionKey must be %d bytes", keys.KEKSize)
+			}
+			return nil, fmt.Errorf("authserver: PreviousKeyEncryptionKeys[%d] must be %d bytes", i-1, keys.KEKSize)
+		}
+		a, c, err := deriveKeys(k)
+		if err != nil {
+			return nil, fmt.Errorf("authserver: %w", err)
+		}
+		dk.sealers, dk.csrf = append(dk.sealers, a), append(dk.csrf, c)
+	}
+	return dk, nil
+}
+
+// SetKeyEncryptionKeys replaces the key-encryption keyring while the
+// server runs, for a key rotated in its secret manager (the keyring rule):
+// from now on cookies, sealed requests, CSRF tokens and new signing keys
+// are sealed with current, and whatever current or any of previous sealed
+// still opens. Pass the replaced key among previous until nothing it
+// sealed is still in use (signing keys at rest: until they are retired).
+// On error nothing changes.
+func (s *Server) SetKeyEncryptionKeys(current []byte, previous [][]byte) error {
+	dk, err := deriveKeyring(current, previous)
+	if err != nil {
+		return err
+	}
+	if err := s.keys.SetKeyEncryptionKeys(current, previous); err != nil {
+		return fmt.Errorf("authserver: %w", err)
+	}
+	s.kek.Store(dk)
+	return nil
 }
 
 // deriveKeys derives, from the key-encryption key, an AEAD for sealed

@@ -42,9 +42,10 @@ func (s *Server) seal(purpose string, ttl time.Duration, v any) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	nonce := make([]byte, s.sealer.NonceSize())
+	sealer := s.kek.Load().sealers[0]
+	nonce := make([]byte, sealer.NonceSize())
 	_, _ = rand.Read(nonce)
-	out := s.sealer.Seal(nonce, nonce, pt, []byte("mcpfort/"+purpose))
+	out := sealer.Seal(nonce, nonce, pt, []byte("mcpfort/"+purpose))
 	return base64.RawURLEncoding.EncodeToString(out), nil
 }
 
@@ -56,16 +57,16 @@ func (s *Server) unseal(purpose, token string, v any) error {
 		return errSealed
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(token)
-	n := s.sealer.NonceSize()
-	if err != nil || len(raw) < n+s.sealer.Overhead() {
+	sealers := s.kek.Load().sealers
+	n := sealers[0].NonceSize()
+	if err != nil || len(raw) < n+sealers[0].Overhead() {
 		return errSealed
 	}
-	pt, err := s.sealer.Open(nil, raw[:n], raw[n:], []byte("mcpfort/"+purpose))
-	for _, prev := range s.prevSealers {
-		if err == nil {
+	var pt []byte
+	for _, a := range sealers {
+		if pt, err = a.Open(nil, raw[:n], raw[n:], []byte("mcpfort/"+purpose)); err == nil {
 			break
 		}
-		pt, err = prev.Open(nil, raw[:n], raw[n:], []byte("mcpfort/"+purpose))
 	}
 	if err != nil {
 		return errSealed
@@ -164,7 +165,7 @@ func (s *Server) csrfToken(w http.ResponseWriter, r *http.Request) string {
 		// Make the new cookie visible to later reads in this request.
 		r.AddCookie(&http.Cookie{Name: s.cookieName("csrf"), Value: c})
 	}
-	mac := hmac.New(sha256.New, s.csrfKey)
+	mac := hmac.New(sha256.New, s.kek.Load().csrf[0])
 	mac.Write([]byte(c))
 	return base64.RawURLEncoding.EncodeToString(mac.Sum(nil))
 }
@@ -185,7 +186,7 @@ func (s *Server) checkCSRF(r *http.Request, f form) bool {
 	if c == "" {
 		return false
 	}
-	for _, key := range append([][]byte{s.csrfKey}, s.prevCSRFKeys...) {
+	for _, key := range s.kek.Load().csrf {
 		mac := hmac.New(sha256.New, key)
 		mac.Write([]byte(c))
 		want := base64.RawURLEncoding.EncodeToString(mac.Sum(nil))

@@ -129,3 +129,41 @@ func OpenSecret(kek, sealed []byte, ad string) ([]byte, error) {
 	}
 	return open(aead, sealed, ad)
 }
+
+// kekSet is the keyring of key-encryption keys in use: the current key
+// seals, the current and the previous keys open (current first).
+type kekSet struct {
+	seal cipher.AEAD
+	open []cipher.AEAD
+}
+
+func newKEKSet(current []byte, previous [][]byte) (*kekSet, error) {
+	a, err := newAEAD(current)
+	if err != nil {
+		return nil, fmt.Errorf("keys: %w", err)
+	}
+	ks := &kekSet{seal: a, open: []cipher.AEAD{a}}
+	for i, k := range previous {
+		p, err := newAEAD(k)
+		if err != nil {
+			return nil, fmt.Errorf("keys: PreviousKeyEncryptionKeys[%d]: %w", i, err)
+		}
+		ks.open = append(ks.open, p)
+	}
+	return ks, nil
+}
+
+// SetKeyEncryptionKeys replaces the key-encryption keyring while the
+// Manager runs, for a key rotated in its secret manager: keys created from
+// now on are sealed with current; stored keys sealed with current or any
+// of previous still open. Keys already loaded are not affected. The old
+// current key must be among previous for keys it sealed to open after the
+// next reload; an invalid key leaves the keyring unchanged.
+func (m *Manager) SetKeyEncryptionKeys(current []byte, previous [][]byte) error {
+	ks, err := newKEKSet(current, previous)
+	if err != nil {
+		return err
+	}
+	m.kek.Store(ks)
+	return nil
+}

@@ -3,7 +3,6 @@ package keys
 import (
 	"context"
 	"crypto"
-	"crypto/cipher"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -17,6 +16,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -72,8 +72,7 @@ type Options struct {
 // safe for concurrent use.
 type Manager struct {
 	opts Options
-	aead cipher.AEAD
-	prev []cipher.AEAD // previous key-encryption keys, for opening only
+	kek  atomic.Pointer[kekSet]
 
 	mu       sync.RWMutex
 	keys     []*key // ordered by generation
@@ -104,9 +103,9 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	if opts.Store == nil {
 		return nil, errors.New("keys: Store is required")
 	}
-	aead, err := newAEAD(opts.KeyEncryptionKey)
+	ks, err := newKEKSet(opts.KeyEncryptionKey, opts.PreviousKeyEncryptionKeys)
 	if err != nil {
-		return nil, fmt.Errorf("keys: %w", err)
+		return nil, err
 	}
 	switch opts.Algorithm {
 	case "":
@@ -136,14 +135,8 @@ func New(ctx context.Context, opts Options) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Manager{opts: opts, aead: aead}
-	for i, k := range opts.PreviousKeyEncryptionKeys {
-		a, err := newAEAD(k)
-		if err != nil {
-			return nil, fmt.Errorf("keys: PreviousKeyEncryptionKeys[%d]: %w", i, err)
-		}
-		m.prev = append(m.prev, a)
-	}
+	m := &Manager{opts: opts}
+	m.kek.Store(ks)
 	if err := m.Rotate(ctx); err != nil {
 		return nil, err
 	}
@@ -287,7 +280,7 @@ func (m *Manager) generate(gen int64, activeAt, now time.Time) (*storage.Signing
 	}
 	return &storage.SigningKey{
 		ID: pub.KeyID, Algorithm: m.opts.Algorithm, Generation: gen,
-		PrivateKeyCiphertext: seal(m.aead, der, sealAD(pub.KeyID, m.opts.Algorithm)),
+		PrivateKeyCiphertext: seal(m.kek.Load().seal, der, sealAD(pub.KeyID, m.opts.Algorithm)),
 		PublicJWK:            pubJSON,
 		CreatedAt:            now,
 		ActiveAt:             activeAt,
@@ -299,12 +292,12 @@ func sealAD(kid, alg string) string { return "mcpfort/signing-key/v1|" + kid + "
 
 // open decrypts a stored key and checks that its public half matches.
 func (m *Manager) open(sk *storage.SigningKey) (*key, error) {
-	der, err := open(m.aead, sk.PrivateKeyCiphertext, sealAD(sk.ID, sk.Algorithm))
-	for _, a := range m.prev {
-		if err == nil {
+	var der []byte
+	err := errors.New("sealed key: no key-encryption key")
+	for _, a := range m.kek.Load().open {
+		if der, err = open(a, sk.PrivateKeyCiphertext, sealAD(sk.ID, sk.Algorithm)); err == nil {
 			break
 		}
-		der, err = open(a, sk.PrivateKeyCiphertext, sealAD(sk.ID, sk.Algorithm))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("keys: key %s: %w", sk.ID, err)

@@ -321,3 +321,52 @@ func TestKEKRotation(t *testing.T) {
 		t.Error("malformed previous key accepted")
 	}
 }
+
+// TestLiveKEKRotation: a keyring replaced while the Manager runs seals the
+// keys it creates from then on with the new key-encryption key, so that
+// once the keys sealed with the old one are retired the old one can go.
+func TestLiveKEKRotation(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{t: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+	store := newStore(t)
+	oldK, newK := kek(), kek()
+	o := keys.Options{Store: store, KeyEncryptionKey: oldK, Now: c.Now, RotationPeriod: 48 * time.Hour, PublishAhead: time.Hour, RetainAfter: time.Hour}
+	m, err := keys.New(ctx, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.SetKeyEncryptionKeys(newK, [][]byte{{1, 2}}); err == nil {
+		t.Fatal("malformed previous key accepted")
+	}
+	if err := m.SetKeyEncryptionKeys([]byte("short"), nil); err == nil {
+		t.Fatal("short key accepted")
+	}
+	if _, _, err := m.Sign(ctx, "at+jwt", []byte(`{}`)); err != nil {
+		t.Fatalf("a refused keyring broke signing: %v", err)
+	}
+	if err := m.SetKeyEncryptionKeys(newK, [][]byte{oldK}); err != nil {
+		t.Fatal(err)
+	}
+	// The successor is created after the change: sealed with newK.
+	c.Advance(48 * time.Hour)
+	if err := m.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// Both keys still stored: opening needs the old key as previous.
+	if _, err := keys.New(ctx, keys.Options{Store: store, KeyEncryptionKey: newK, Now: c.Now}); err == nil {
+		t.Fatal("a key sealed with the old key-encryption key opened without it")
+	}
+	if _, err := keys.New(ctx, keys.Options{Store: store, KeyEncryptionKey: newK, PreviousKeyEncryptionKeys: [][]byte{oldK}, Now: c.Now,
+		RotationPeriod: 48 * time.Hour, PublishAhead: time.Hour, RetainAfter: time.Hour}); err != nil {
+		t.Fatalf("keyring with the old key as previous: %v", err)
+	}
+	// Once the first key is retired, the new key alone opens the rest.
+	c.Advance(2 * time.Hour)
+	if err := m.Rotate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := keys.New(ctx, keys.Options{Store: store, KeyEncryptionKey: newK, Now: c.Now,
+		RotationPeriod: 48 * time.Hour, PublishAhead: time.Hour, RetainAfter: time.Hour}); err != nil {
+		t.Fatalf("a key created after the rotation is not sealed with the new key-encryption key: %v", err)
+	}
+}
