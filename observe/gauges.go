@@ -106,5 +106,7 @@ func (t *Telemetry) TokenValidated(ctx context.Context, hit bool, err error, d t
 	if rl := transport.RequestLogFrom(ctx); rl != nil {
 		rl.TokenCache, rl.TokenTime = cache, d
 	}
-	t.inst.tokens.Add(ctx, 1, metric.WithAttributes(attribute.String(AttrCache, cache), attribute.String(AttrResult, result)))
+	if t.metering {
+		t.agg.point(aggTokens, labels{kind: kindToken, name: cache, outcome: result}).add()
+	}
 }

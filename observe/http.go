@@ -65,7 +65,7 @@ func (t *Telemetry) HTTP(next http.Handler, o HTTPOptions) http.Handler {
 			default:
 				method = "_OTHER" // bounded, as the HTTP conventions ask
 			}
-			t.inst.httpDuration.Record(r.Context(), d.Seconds(), t.attrSet(labels{kind: kindHTTP, route: route, method: method, code: strconv.Itoa(status)}).rec...)
+			t.agg.point(aggHTTPDuration, labels{kind: kindHTTP, route: route, method: method, code: statusCode(status)}).record(d.Seconds(), trace.SpanContext{})
 		}
 		if !t.access {
 			return

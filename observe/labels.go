@@ -2,15 +2,13 @@ package observe
 
 import (
 	"strconv"
-	"sync"
 
 	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
 )
 
 // labels are the attributes of one metric point, as a comparable key: the
-// attribute sets built from them are cached, so recording a point costs
-// no sorting and no allocation once a combination has been seen.
+// point of a combination is found by it (agg.go), so recording costs no
+// sorting and no allocation once a combination has been seen.
 type labels struct {
 	kind                              uint8
 	route, method, name, version      string
@@ -21,50 +19,31 @@ const (
 	kindOperation uint8 = iota
 	kindRequests
 	kindUpstreamError
-	kindHTTP // route is the http.route, method the HTTP method, code the status
+	kindHTTP     // route is the http.route, method the HTTP method, code the status
+	kindDecision // name is the policy, outcome the decision, code the reason
+	kindToken    // name is the cache (hit, miss), outcome the result
 )
 
-// maxCachedSets bounds the cache; past it sets are built per point (the
-// labels themselves stay bounded by the configuration, the protocol and
-// the upstreams' lists).
-const maxCachedSets = 4096
-
-type setCache struct {
-	mu   sync.RWMutex
-	sets map[labels]*measureOpts
-}
-
-// measureOpts are one attribute set as the option slices Record and Add
-// take, so that passing them allocates nothing.
-type measureOpts struct {
-	rec []metric.RecordOption
-	add []metric.AddOption
-}
-
-func newMeasureOpts(kv ...attribute.KeyValue) *measureOpts {
-	o := metric.WithAttributeSet(attribute.NewSet(kv...))
-	return &measureOpts{rec: []metric.RecordOption{o}, add: []metric.AddOption{o}}
-}
-
-// attrSet returns the options of l's attributes.
-func (t *Telemetry) attrSet(l labels) *measureOpts {
-	c := &t.sets
-	c.mu.RLock()
-	o, ok := c.sets[l]
-	c.mu.RUnlock()
-	if ok {
-		return o
+// statusCode is an HTTP status as a label value, without allocating for
+// the common ones.
+func statusCode(status int) string {
+	switch status {
+	case 200:
+		return "200"
+	case 202:
+		return "202"
+	case 204:
+		return "204"
+	case 400:
+		return "400"
+	case 401:
+		return "401"
+	case 403:
+		return "403"
+	case 404:
+		return "404"
 	}
-	o = newMeasureOpts(l.attributes()...)
-	c.mu.Lock()
-	if c.sets == nil {
-		c.sets = map[labels]*measureOpts{}
-	}
-	if len(c.sets) < maxCachedSets {
-		c.sets[l] = o
-	}
-	c.mu.Unlock()
-	return o
+	return strconv.Itoa(status)
 }
 
 func (l labels) attributes() []attribute.KeyValue {
@@ -73,6 +52,16 @@ func (l labels) attributes() []attribute.KeyValue {
 		st, _ := strconv.Atoi(l.code)
 		return append(a, attribute.String(AttrHTTPRoute, l.route), attribute.String(AttrHTTPRequestMethod, l.method),
 			attribute.Int(AttrHTTPResponseStatusCode, st))
+	}
+	switch l.kind {
+	case kindDecision:
+		a = append(a, attribute.String(AttrPolicy, l.name), attribute.String(AttrDecision, l.outcome))
+		if l.code != "" {
+			a = append(a, attribute.String(AttrReason, l.code))
+		}
+		return a
+	case kindToken:
+		return append(a, attribute.String(AttrCache, l.name), attribute.String(AttrResult, l.outcome))
 	}
 	a = append(a, attribute.String(AttrRoute, l.route))
 	switch l.kind {

@@ -14,7 +14,6 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/baggage"
 	"go.opentelemetry.io/otel/codes"
-	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
 
@@ -50,13 +49,18 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 			if c.Principal != nil {
 				ctx = t.extract(ctx, c)
 			}
-			target := targetOf(c.Msg.Method, c.Params.Name)
-			name := c.Msg.Method
-			if target != "" {
-				name += " " + target
+			span := noSpan
+			if t.tracing {
+				target := targetOf(c.Msg.Method, c.Params.Name)
+				name := c.Msg.Method
+				if target != "" {
+					name += " " + target
+				}
+				ctx, span = t.tracer.Start(ctx, name, serverKind)
 			}
-			ctx, span := t.tracer.Start(ctx, name, serverKind)
-			ctx = context.WithValue(ctx, callKey{}, &callState{})
+			if t.tracing || t.metering {
+				ctx = context.WithValue(ctx, callKey{}, &callState{unsampled: t.parentBased && !span.SpanContext().IsSampled()})
+			}
 			if span.IsRecording() {
 				span.SetAttributes(t.serverAttrs(c, routeAttr)...)
 			}
@@ -81,7 +85,7 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 						attribute.Float64("mcpfort.duration_ms", float64(rl.TokenTime.Microseconds())/1000)))
 				}
 			}
-			o := &op{t: t, span: span, start: start, id: c.Msg.ID, hist: t.inst.serverDuration, rl: rl,
+			o := &op{t: t, span: span, start: start, id: c.Msg.ID, hist: aggServerDuration, rl: rl,
 				labels: labels{route: route, method: c.Msg.Method, name: c.Params.Name, version: c.Version}}
 			reply, err := next(ctx, c)
 			if err != nil {
@@ -95,14 +99,22 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 }
 
 var (
+	// noSpan stands for the span of an operation while tracing is off:
+	// nothing is started, and no context changes.
+	noSpan     = trace.SpanFromContext(context.Background())
 	serverKind = trace.WithSpanKind(trace.SpanKindServer)
 	clientKind = trace.WithSpanKind(trace.SpanKindClient)
 )
 
 // extract returns ctx with the trusted caller's trace context and allowed
 // baggage: from params._meta when it carries a traceparent (the MCP
-// context), else from the HTTP headers.
+// context), else from the HTTP headers. While tracing is off the caller's
+// trace context is not taken (it would travel upstream unchanged, with no
+// span of the gateway's in between), only its allowed baggage.
 func (t *Telemetry) extract(ctx context.Context, c *gateway.Call) context.Context {
+	if !t.tracing && len(t.allow) == 0 {
+		return ctx
+	}
 	var carrier propagation.TextMapCarrier = propagation.HeaderCarrier(c.Header)
 	if c.Params.Meta != nil {
 		if v, ok := jsonx.Get(c.Params.Meta, MetaTraceparent); ok && jsonx.IsString(v) {
@@ -112,7 +124,11 @@ func (t *Telemetry) extract(ctx context.Context, c *gateway.Call) context.Contex
 	if c.Header == nil && carrier == nil {
 		return ctx
 	}
-	ctx = t.prop.Extract(ctx, carrier)
+	if t.tracing {
+		ctx = t.prop.Extract(ctx, carrier)
+	} else {
+		ctx = propagation.Baggage{}.Extract(ctx, carrier)
+	}
 	if b := baggage.FromContext(ctx); b.Len() > 0 {
 		ctx = baggage.ContextWithBaggage(ctx, t.allowedBaggage(b))
 	}
@@ -198,7 +214,7 @@ type op struct {
 	span   trace.Span
 	start  time.Time
 	id     jsonrpc.ID
-	hist   metric.Float64Histogram
+	hist   aggKind
 	labels labels
 	rl     *transport.RequestLog // server side only
 	client bool
@@ -300,14 +316,17 @@ func (o *op) finish() {
 			// labels, so cardinality stays bounded by its lists.
 			l.name = ""
 		}
-		ctx := trace.ContextWithSpan(context.Background(), o.span) // exemplars carry the trace id
-		o.hist.Record(ctx, d, o.t.attrSet(l).rec...)
-		if o.client {
-			if l.errType != "" && l.errType != ErrorTypeToolError {
-				o.t.inst.upstreamErrors.Add(ctx, 1, o.t.attrSet(labels{kind: kindUpstreamError, route: l.route, errType: l.errType}).add...)
+		if o.t.metering {
+			o.t.agg.point(o.hist, l).record(d, o.span.SpanContext()) // exemplars carry the trace id
+			if o.client {
+				if l.errType != "" && l.errType != ErrorTypeToolError {
+					o.t.agg.point(aggUpstreamErrors, labels{kind: kindUpstreamError, route: l.route, errType: l.errType}).add()
+				}
+			} else {
+				o.t.agg.point(aggRequests, labels{kind: kindRequests, route: l.route, method: l.method, outcome: outcome}).add()
 			}
-		} else {
-			o.t.inst.requests.Add(ctx, 1, o.t.attrSet(labels{kind: kindRequests, route: l.route, method: l.method, outcome: outcome}).add...)
+		}
+		if !o.client {
 			if o.rl != nil && o.code != 0 {
 				o.rl.RPCError = o.code
 			}

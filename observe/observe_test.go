@@ -272,8 +272,11 @@ func counters(t *testing.T, r *sdkmetric.ManualReader) map[string]int64 {
 }
 
 func TestAuthServerOutcomes(t *testing.T) {
-	reader := sdkmetric.NewManualReader()
-	tel, exp := newTest(t, Options{testMetrics: reader})
+	var reader *sdkmetric.ManualReader
+	tel, exp := newTest(t, Options{testMetrics: func(p sdkmetric.Producer) sdkmetric.Reader {
+		reader = sdkmetric.NewManualReader(sdkmetric.WithProducer(p))
+		return reader
+	}})
 	as := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		switch r.URL.Path {

@@ -32,8 +32,12 @@ const maxSlots = 16
 // policies passed the call on, and their open spans. One allocation per
 // operation, however many policies.
 type callState struct {
-	passed uint16
-	spans  [maxSlots]trace.Span
+	// unsampled is set when the SERVER span is not sampled and the
+	// sampler is parent-based: its children would not be either, so
+	// none is started.
+	unsampled bool
+	passed    uint16
+	spans     [maxSlots]trace.Span
 }
 
 // Policy wraps one MCP-plane policy: a child span "policy {name}" that
@@ -45,10 +49,16 @@ type callState struct {
 // only calls that went through Middleware first.
 func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware {
 	policyAttr := attribute.String(AttrPolicy, name)
-	allow := newMeasureOpts(policyAttr, attribute.String(AttrDecision, "allow")).add
+	var allow *point
+	if t.metering {
+		allow = t.agg.point(aggDecisions, labels{kind: kindDecision, name: name, outcome: "allow"})
+	}
 	slot := uint(t.slots.Add(1)-1) % maxSlots
 	bit := uint16(1) << slot
 	spanName := "policy " + name
+	if !t.tracing && !t.metering {
+		return m // nothing to record
+	}
 	return func(next gateway.Handler) gateway.Handler {
 		inner := m(func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
 			if st, ok := ctx.Value(callKey{}).(*callState); ok && st.passed&bit == 0 {
@@ -67,7 +77,7 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 			}
 			st.passed &^= bit
 			var span trace.Span
-			if t.tracing {
+			if t.tracing && !st.unsampled {
 				// The policy runs with the SERVER span as its context's
 				// span: the spans after it are its siblings.
 				_, span = t.tracer.Start(ctx, spanName)
@@ -78,7 +88,9 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 			}
 			reply, err := inner(ctx, c)
 			if st.passed&bit != 0 {
-				t.inst.decisions.Add(ctx, 1, allow...)
+				if allow != nil {
+					allow.add()
+				}
 				return reply, err
 			}
 			// The policy answered without passing the call on: a refusal
@@ -99,7 +111,9 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 				}
 				span.End()
 			}
-			t.inst.decisions.Add(ctx, 1, metric.WithAttributes(attrs...))
+			if t.metering {
+				t.agg.point(aggDecisions, labels{kind: kindDecision, name: name, outcome: "deny", code: reason}).add()
+			}
 			if name == PolicyRateLimit && status == http.StatusTooManyRequests {
 				t.inst.rateLimited.Add(ctx, 1, metric.WithAttributes(attribute.String(AttrRoute, c.Route)))
 			}

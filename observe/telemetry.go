@@ -102,7 +102,8 @@ type Options struct {
 	// synchronously instead of an OTLP exporter.
 	testSpans sdktrace.SpanExporter
 	// testMetrics, set by this package's tests, reads the metrics.
-	testMetrics sdkmetric.Reader
+	// It is given the Producer of the aggregated instruments (agg.go).
+	testMetrics func(sdkmetric.Producer) sdkmetric.Reader
 }
 
 // Telemetry owns a tracer provider, a meter provider, a propagator and a
@@ -115,14 +116,18 @@ type Telemetry struct {
 	prop     propagation.TextMapPropagator
 	mp       metric.MeterProvider
 	metering bool
-	reg      *prometheus.Registry
-	inst     *instruments
-	allow    map[string]bool
-	log      *slog.Logger
-	access   bool
-	closers  []func(context.Context) error
-	sets     setCache
-	slots    atomic.Uint32 // policy slots handed out (Policy)
+	// parentBased is set when the sampler is parent-based (the
+	// configured ratio, or the default): an unsampled span's children are
+	// not started.
+	parentBased bool
+	reg         *prometheus.Registry
+	inst        *instruments
+	allow       map[string]bool
+	log         *slog.Logger
+	access      bool
+	closers     []func(context.Context) error
+	agg         aggregates
+	slots       atomic.Uint32 // policy slots handed out (Policy)
 }
 
 // New builds a Telemetry. Nothing is exported until spans end or the
@@ -180,8 +185,10 @@ func New(ctx context.Context, o Options) (_ *Telemetry, err error) {
 		}
 		if o.SampleRatio != nil {
 			topts = append(topts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*o.SampleRatio))))
+			t.parentBased = true
 		} else if getenv("OTEL_TRACES_SAMPLER") == "" {
 			topts = append(topts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+			t.parentBased = true
 		}
 		sdk := sdktrace.NewTracerProvider(topts...)
 		t.closers = append(t.closers, sdk.Shutdown)
@@ -191,11 +198,11 @@ func New(ctx context.Context, o Options) (_ *Telemetry, err error) {
 
 	var readers []sdkmetric.Option
 	if o.testMetrics != nil {
-		readers = append(readers, sdkmetric.WithReader(o.testMetrics))
+		readers = append(readers, sdkmetric.WithReader(o.testMetrics(&t.agg)))
 	}
 	if o.Prometheus {
 		t.reg = prometheus.NewRegistry()
-		exp, err := otelprom.New(otelprom.WithRegisterer(t.reg), otelprom.WithoutScopeInfo())
+		exp, err := otelprom.New(otelprom.WithRegisterer(t.reg), otelprom.WithoutScopeInfo(), otelprom.WithProducer(&t.agg))
 		if err != nil {
 			return nil, fmt.Errorf("observe: prometheus exporter: %w", err)
 		}
@@ -210,6 +217,7 @@ func New(ctx context.Context, o Options) (_ *Telemetry, err error) {
 		if o.MetricsInterval > 0 {
 			ropts = append(ropts, sdkmetric.WithInterval(o.MetricsInterval))
 		}
+		ropts = append(ropts, sdkmetric.WithProducer(&t.agg))
 		readers = append(readers, sdkmetric.WithReader(sdkmetric.NewPeriodicReader(exp, ropts...)))
 	}
 	if len(readers) > 0 {
@@ -219,13 +227,16 @@ func New(ctx context.Context, o Options) (_ *Telemetry, err error) {
 	} else {
 		t.mp = metricnoop.NewMeterProvider()
 	}
-	if t.inst, err = newInstruments(t.mp.Meter("github.com/mcpfort/mcpfort/observe")); err != nil {
+	if t.inst, err = newInstruments(t.mp.Meter(meterName)); err != nil {
 		return nil, err
 	}
 	return t, nil
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// meterName is the instrumentation scope of every metric of the package.
+const meterName = "github.com/mcpfort/mcpfort/observe"
 
 // exporting decides whether a signal is exported: the configuration if it
 // says, else the standard environment.

@@ -84,6 +84,18 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		r.Header = u.headers(ctx, req.Header)
 		return u.Upstream.Post(ctx, &r)
 	}
+	if !u.t.tracing && !u.t.metering {
+		// Nothing to record: only the trace context (none of the
+		// gateway's, allowed baggage at most) replaces the client's.
+		r := *req
+		r.Header = u.headers(ctx, req.Header)
+		if mentionsTrace(m.Params) || (baggage.FromContext(ctx).Len() > 0 && (u.o.Stdio || mcp.IsModern(req.ProtocolVersion))) {
+			if err := u.injectBody(ctx, &r); err != nil {
+				return nil, err
+			}
+		}
+		return u.Upstream.Post(ctx, &r)
+	}
 	start := time.Now()
 	var name string
 	if m.Method == "tools/call" || m.Method == "prompts/get" {
@@ -95,7 +107,13 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 	if name != "" {
 		spanName += " " + name
 	}
-	ctx, span := u.t.tracer.Start(ctx, spanName, clientKind)
+	span := noSpan
+	if parent := trace.SpanContextFromContext(ctx); u.t.tracing && (!u.t.parentBased || !parent.IsValid() || parent.IsSampled()) {
+		// Under a parent-based sampler the child of an unsampled span
+		// is not sampled either: none is started, and the upstream gets
+		// the unsampled parent's context.
+		ctx, span = u.t.tracer.Start(ctx, spanName, clientKind)
+	}
 	if span.IsRecording() {
 		a := []attribute.KeyValue{attribute.String(AttrMCPMethodName, m.Method), u.route, u.transport}
 		if req.ProtocolVersion != "" {
@@ -116,7 +134,7 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		}
 		span.SetAttributes(a...)
 	}
-	o := &op{t: u.t, span: span, start: start, id: m.ID, hist: u.t.inst.clientDuration, client: true,
+	o := &op{t: u.t, span: span, start: start, id: m.ID, hist: aggClientDuration, client: true,
 		labels: labels{route: u.o.Route, method: m.Method, name: name, version: req.ProtocolVersion, transport: u.transport.Value.AsString()}}
 	r := *req
 	r.Header = u.headers(ctx, req.Header)

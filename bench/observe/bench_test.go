@@ -204,8 +204,10 @@ func variants(b *testing.B) []variant {
 	b.Cleanup(sink.Close)
 	on := true
 	traces := observe.Export{Enabled: &on, Endpoint: sink.URL}
+	off := false
 	return []variant{
 		{name: "off"},
+		{name: "default", tel: true, opts: observe.Options{Metrics: observe.Export{Enabled: &off}}},
 		{name: "metrics", tel: true, opts: observe.Options{Prometheus: true}},
 		{name: "metrics+trace0.01", tel: true, opts: observe.Options{Prometheus: true, Traces: traces}, ratio: 0.01},
 		{name: "metrics+trace1", tel: true, opts: observe.Options{Prometheus: true, Traces: traces}, ratio: 1},

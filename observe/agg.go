@@ -1,0 +1,203 @@
+package observe
+
+import (
+	"context"
+	"math"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// The metrics recorded on every call are aggregated here, not by the
+// OpenTelemetry SDK's synchronous instruments: a point is found once per
+// label combination (a map lookup on a comparable key) and recording is
+// then a few atomic adds, where an SDK instrument resolves and
+// de-duplicates its attribute set and looks up its aggregator on every
+// measurement. The aggregates reach every reader (Prometheus, OTLP) through
+// the SDK's Producer hook, as cumulative sums and explicit-bucket
+// histograms with the same names, units and descriptions the instruments
+// had, and with exemplars (one per bucket, the latest) from sampled spans.
+
+// aggKind names an aggregated instrument.
+type aggKind uint8
+
+const (
+	aggServerDuration aggKind = iota
+	aggClientDuration
+	aggHTTPDuration
+	aggRequests
+	aggDecisions
+	aggUpstreamErrors
+	aggTokens
+	aggKinds
+)
+
+type aggDesc struct {
+	name, desc, unit string
+	hist             bool
+}
+
+var aggDescs = [aggKinds]aggDesc{
+	aggServerDuration: {MetricServerOperationDuration, "Duration of an MCP request or notification as the gateway serves it, from received to answered.", "s", true},
+	aggClientDuration: {MetricClientOperationDuration, "Duration of an MCP request or notification the gateway sends upstream, from sent to answered.", "s", true},
+	aggHTTPDuration:   {MetricHTTPDuration, "Duration of an HTTP request at the edge, by route and status.", "s", true},
+	aggRequests:       {MetricRequests, "MCP messages served, by route, method and outcome (ok, error, refused).", "", false},
+	aggDecisions:      {MetricPolicyDecisions, "Policy decisions, by policy, decision (allow, deny) and reason.", "", false},
+	aggUpstreamErrors: {MetricUpstreamErrors, "Upstream failures, by route and error type (JSON-RPC code or class).", "", false},
+	aggTokens:         {MetricTokenValidations, "Bearer token validations, by result and whether the cache answered.", "", false},
+}
+
+// maxPoints bounds the points of one instrument; past it, measurements of
+// new label combinations go to one overflow point (attribute
+// otel.metric.overflow=true), as the OpenTelemetry cardinality limit does.
+// The labels stay bounded by the configuration, the protocol and the
+// upstreams' lists, so the limit is a guard.
+const maxPoints = 2000
+
+// point is one label combination of one instrument.
+type point struct {
+	attrs attribute.Set
+	start time.Time
+	n     atomic.Int64 // counter value, or histogram count
+	// Histograms only.
+	sum     atomic.Uint64   // float64 bits
+	buckets []atomic.Uint64 // len(durationBuckets)+1
+	ex      []atomic.Pointer[metricdata.Exemplar[float64]]
+}
+
+// add counts one for a counter point.
+func (p *point) add() { p.n.Add(1) }
+
+// record adds v to a histogram point; a sampled span (sc) leaves an
+// exemplar in v's bucket.
+func (p *point) record(v float64, sc trace.SpanContext) {
+	i := sort.SearchFloat64s(durationBuckets, v) // first bound >= v: buckets are (lo, hi]
+	p.buckets[i].Add(1)
+	p.n.Add(1)
+	for {
+		old := p.sum.Load()
+		if p.sum.CompareAndSwap(old, math.Float64bits(math.Float64frombits(old)+v)) {
+			break
+		}
+	}
+	if sc.IsSampled() {
+		tid, sid := sc.TraceID(), sc.SpanID()
+		p.ex[i].Store(&metricdata.Exemplar[float64]{Time: time.Now(), Value: v, TraceID: tid[:], SpanID: sid[:]})
+	}
+}
+
+type aggKey struct {
+	kind aggKind
+	l    labels
+}
+
+// aggregates holds every point.
+type aggregates struct {
+	mu       sync.RWMutex
+	points   map[aggKey]*point
+	count    [aggKinds]int
+	overflow [aggKinds]*point
+}
+
+// point returns the point of l for kind, creating it on first use.
+func (a *aggregates) point(kind aggKind, l labels) *point {
+	k := aggKey{kind, l}
+	a.mu.RLock()
+	p := a.points[k]
+	a.mu.RUnlock()
+	if p != nil {
+		return p
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if p = a.points[k]; p != nil {
+		return p
+	}
+	if a.points == nil {
+		a.points = map[aggKey]*point{}
+	}
+	if a.count[kind] >= maxPoints {
+		if a.overflow[kind] == nil {
+			a.overflow[kind] = newPoint(kind, attribute.NewSet(attribute.Bool("otel.metric.overflow", true)))
+		}
+		return a.overflow[kind]
+	}
+	p = newPoint(kind, attribute.NewSet(l.attributes()...))
+	a.points[k] = p
+	a.count[kind]++
+	return p
+}
+
+func newPoint(kind aggKind, attrs attribute.Set) *point {
+	p := &point{attrs: attrs, start: time.Now()}
+	if aggDescs[kind].hist {
+		p.buckets = make([]atomic.Uint64, len(durationBuckets)+1)
+		p.ex = make([]atomic.Pointer[metricdata.Exemplar[float64]], len(durationBuckets)+1)
+	}
+	return p
+}
+
+// Produce implements sdkmetric.Producer: the current cumulative values.
+func (a *aggregates) Produce(context.Context) ([]metricdata.ScopeMetrics, error) {
+	now := time.Now()
+	var byKind [aggKinds][]*point
+	a.mu.RLock()
+	for k, p := range a.points {
+		byKind[k.kind] = append(byKind[k.kind], p)
+	}
+	for kind, p := range a.overflow {
+		if p != nil {
+			byKind[kind] = append(byKind[kind], p)
+		}
+	}
+	a.mu.RUnlock()
+	sm := metricdata.ScopeMetrics{Scope: instrumentation.Scope{Name: meterName}}
+	for kind, pts := range byKind {
+		if len(pts) == 0 {
+			continue
+		}
+		d := aggDescs[kind]
+		m := metricdata.Metrics{Name: d.name, Description: d.desc, Unit: d.unit}
+		if d.hist {
+			h := metricdata.Histogram[float64]{Temporality: metricdata.CumulativeTemporality}
+			for _, p := range pts {
+				dp := metricdata.HistogramDataPoint[float64]{Attributes: p.attrs, StartTime: p.start, Time: now,
+					Bounds: durationBuckets, BucketCounts: make([]uint64, len(p.buckets))}
+				var count uint64
+				for i := range p.buckets {
+					dp.BucketCounts[i] = p.buckets[i].Load()
+					count += dp.BucketCounts[i]
+					if e := p.ex[i].Load(); e != nil {
+						dp.Exemplars = append(dp.Exemplars, *e)
+					}
+				}
+				// The count is the buckets' sum, so that a collection
+				// racing a record stays consistent.
+				dp.Count = count
+				dp.Sum = math.Float64frombits(p.sum.Load())
+				h.DataPoints = append(h.DataPoints, dp)
+			}
+			m.Data = h
+		} else {
+			s := metricdata.Sum[int64]{Temporality: metricdata.CumulativeTemporality, IsMonotonic: true}
+			for _, p := range pts {
+				s.DataPoints = append(s.DataPoints, metricdata.DataPoint[int64]{Attributes: p.attrs, StartTime: p.start, Time: now, Value: p.n.Load()})
+			}
+			m.Data = s
+		}
+		sm.Metrics = append(sm.Metrics, m)
+	}
+	if len(sm.Metrics) == 0 {
+		return nil, nil
+	}
+	return []metricdata.ScopeMetrics{sm}, nil
+}
+
+var _ sdkmetric.Producer = (*aggregates)(nil)
