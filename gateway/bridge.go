@@ -483,9 +483,75 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 			continue
 		}
 		if err != nil {
+			if unknownMethod(err, us.caps, m.Method) {
+				return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "Method not found: "+m.Method)
+			}
 			return nil, err
 		}
-		return TransformReply(reply, g.modernResult(c)), nil
+		return &modernReply{Reply: TransformReply(reply, g.modernResult(c))}, nil
+	}
+}
+
+// unknownMethod reports whether an upstream's refusal of a request means
+// the method is unknown to it: a legacy server may refuse a method it does
+// not implement with a bare HTTP 400 instead of a JSON-RPC error, which a
+// 2026-07-28 client must get as -32601 with HTTP 404 (streamable-http
+// "Request Metadata"). That is so when the upstream's capabilities do not
+// cover the method's feature; otherwise the refusal stays an upstream
+// failure.
+func unknownMethod(err error, caps []byte, method string) bool {
+	var hs httpStatuser
+	if !errors.As(err, &hs) || hs.HTTPStatus() != http.StatusBadRequest {
+		return false
+	}
+	capability := ""
+	for _, f := range [...]struct{ prefix, cap string }{
+		{"tools/", "tools"}, {"resources/", "resources"}, {"prompts/", "prompts"},
+		{"completion/", "completions"}, {"logging/", "logging"}, {"tasks/", "tasks"},
+	} {
+		if len(method) > len(f.prefix) && method[:len(f.prefix)] == f.prefix {
+			capability = f.cap
+			break
+		}
+	}
+	if capability == "" {
+		return method != mcp.MethodPing
+	}
+	_, ok := jsonx.Get(caps, capability)
+	return !ok
+}
+
+// modernReply presents a legacy upstream's answer the way a 2026-07-28
+// server gives it: the gateway chooses the transport (plain JSON, with the
+// HTTP status the error code calls for, when the final response comes
+// first; streamable-http "Request Metadata"), and the upstream session's
+// event ids and priming events, which a stateless client never resumes
+// from, stay behind.
+type modernReply struct{ upstream.Reply }
+
+func (r *modernReply) Info() upstream.Info {
+	i := r.Reply.Info()
+	if i.Status != http.StatusAccepted {
+		i.Stream, i.Lazy = false, true
+	}
+	i.PrimingID = ""
+	return i
+}
+
+func (r *modernReply) Next(ctx context.Context) (*upstream.Event, error) {
+	for {
+		ev, err := r.Reply.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(ev.Data) == 0 {
+			continue
+		}
+		if ev.ID != "" || ev.Retry != 0 {
+			ev = ev.WithID("")
+			ev.Retry = 0
+		}
+		return ev, nil
 	}
 }
 
@@ -530,7 +596,12 @@ func traceHeaders(h http.Header) http.Header {
 }
 
 func (g *Gateway) discoverResult(us *upSession) []byte {
-	b := []byte(`{"resultType":"complete","supportedVersions":["` + mcp.Version20260728 + `"],"capabilities":`)
+	// The gateway serves every version it lists here at this endpoint (the
+	// legacy ones through sessions), and the same list is what an
+	// UnsupportedProtocolVersionError names (2026-07-28 basic/versioning).
+	b := []byte(`{"resultType":"complete","supportedVersions":`)
+	b = append(b, quoteList(mcp.SupportedVersions())...)
+	b = append(b, `,"capabilities":`...)
 	b = append(b, orEmpty(us.caps)...)
 	if us.instr != "" {
 		b = append(b, `,"instructions":`...)
