@@ -32,6 +32,7 @@ type bridgeState struct {
 
 	levels map[[16]byte]string
 	subs   map[[16]byte][]string // resource subscriptions of legacy sessions on stateless upstreams
+	inputs inputWaiters          // legacy clients' answers awaited by bridged calls (mrtr.go)
 
 	discoverMu sync.Mutex
 	discovered *discovery
@@ -150,9 +151,15 @@ func (g *Gateway) toModern(ctx context.Context, c *Call) (upstream.Reply, error)
 	switch {
 	case m.Method == mcp.MethodInitialize:
 		return g.initializeFromDiscover(ctx, c)
+	case m.Kind == jsonrpc.KindResponse:
+		// The client's answer to a request the bridge sent it for a
+		// call's InputRequiredResult (mrtr.go); any other has nowhere to
+		// go.
+		g.bridge.inputs.deliver(inputKey{session: c.Session.ID, id: m.ID.Raw()}, m.Raw)
+		return upstream.Accepted(), nil
 	case m.Kind != jsonrpc.KindRequest:
-		// initialized, cancelled (the stateless upstream cancels when its
-		// stream closes) and responses have nowhere to go.
+		// initialized and cancelled (the stateless upstream cancels when
+		// its stream closes) have nowhere to go.
 		return upstream.Accepted(), nil
 	case m.Method == mcp.MethodPing:
 		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{}`))), nil
@@ -196,11 +203,12 @@ func (g *Gateway) toModern(ctx context.Context, c *Call) (upstream.Reply, error)
 		return nil, err
 	}
 	// Legacy clients read JSON-RPC errors from 200 answers.
-	return &statusReply{Reply: TransformReply(reply, legacyResult), status: http.StatusOK}, nil
+	return &statusReply{Reply: TransformReply(g.newInputToLegacy(c, body, hdr, reply), legacyResult), status: http.StatusOK}, nil
 }
 
 // legacyResult adapts a 2026-07-28 result for a legacy client. A result
-// asking for client input (MRTR) cannot be bridged yet and becomes an error.
+// asking for client input that inputToLegacy did not turn into requests
+// (not the call's own response) becomes an error.
 func legacyResult(ev *upstream.Event) ([]byte, error) {
 	data := ev.Data
 	m, err := ev.Message()
@@ -210,7 +218,7 @@ func legacyResult(ev *upstream.Event) ([]byte, error) {
 	if rt, ok := jsonx.Get(m.Result, "resultType"); ok {
 		if s, _ := jsonx.String(rt); s == "input_required" {
 			return jsonrpc.AppendErrorResponse(nil, m.ID, jsonrpc.NewError(jsonrpc.CodeInternalError,
-				"the upstream server asked for client input (elicitation, sampling or roots), which mcpfort does not yet bridge to this protocol version")), nil
+				"the upstream server asked for client input outside the call's answer")), nil
 		}
 	}
 	return data, nil

@@ -8,8 +8,11 @@ import (
 	"net/http/httptest"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/session"
@@ -119,3 +122,103 @@ func TestModernClientLegacyUpstreamErrors(t *testing.T) {
 }
 
 func stringsReader(s string) io.Reader { return strings.NewReader(s) }
+
+// TestLegacyClientModernUpstreamInput: a legacy client's call to a
+// stateless upstream that answers with an InputRequiredResult gets the
+// matching elicitation/create and sampling/createMessage requests on the
+// call's stream, and its answers complete the call (the gateway retries it
+// upstream with inputResponses), through the go-sdk client.
+func TestLegacyClientModernUpstreamInput(t *testing.T) {
+	gw := forcedGateway(t, gateway.EraModern)
+	var elicited, sampled atomic.Int32
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ClientOptions{
+		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+			elicited.Add(1)
+			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"username": "ada", "email": "ada@example.com"}}, nil
+		},
+		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+			sampled.Add(1)
+			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "Paris"}}, nil
+		},
+	})
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: gw.URL, DisableStandaloneSSE: true}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_elicitation", Arguments: map[string]any{"message": "who?"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := res.Content[0].(*mcp.TextContent).Text; !strings.Contains(text, "ada@example.com") || elicited.Load() != 1 {
+		t.Fatalf("elicitation result %q after %d elicitations", text, elicited.Load())
+	}
+	res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "test_sampling", Arguments: map[string]any{"prompt": "capital?"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text := res.Content[0].(*mcp.TextContent).Text; !strings.Contains(text, "Paris") || sampled.Load() != 1 {
+		t.Fatalf("sampling result %q after %d samplings", text, sampled.Load())
+	}
+}
+
+// TestLegacyClientInputAnswerOtherSession: the answer to a request the
+// gateway sent for a bridged call counts only from the session the request
+// went to: another session (of the same principal) posting a response with
+// the same id changes nothing, and the call completes with the right
+// session's answer.
+func TestLegacyClientInputAnswerOtherSession(t *testing.T) {
+	gw := forcedGateway(t, gateway.EraModern)
+	c1 := &rawClient{t: t, url: gw.URL}
+	c1.initialize("2025-11-25")
+	c2 := &rawClient{t: t, url: gw.URL}
+	c2.initialize("2025-11-25")
+	resp := c1.post(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"test_elicitation","arguments":{"message":"who?"}}}`)
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("Content-Type = %q", ct)
+	}
+	events := make(chan sseEvent, 8)
+	go streamEvents(resp, func(ev sseEvent) bool { events <- ev; return true })
+	var ask struct {
+		ID     json.RawMessage `json:"id"`
+		Method string          `json:"method"`
+	}
+	select {
+	case ev := <-events:
+		if err := json.Unmarshal([]byte(ev.data), &ask); err != nil || ask.Method != "elicitation/create" {
+			t.Fatalf("first event %q", ev.data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no elicitation request")
+	}
+	answer := func(c *rawClient, user string) int {
+		r := c.post(`{"jsonrpc":"2.0","id":` + string(ask.ID) + `,"result":{"action":"accept","content":{"username":"` + user + `","email":"x@example.com"}}}`)
+		r.Body.Close()
+		return r.StatusCode
+	}
+	if st := answer(c2, "mallory"); st != 202 {
+		t.Fatalf("other session's response: %d", st)
+	}
+	select {
+	case ev := <-events:
+		t.Fatalf("the call went on after another session's answer: %q", ev.data)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if st := answer(c1, "ada"); st != 202 {
+		t.Fatalf("response: %d", st)
+	}
+	select {
+	case ev := <-events:
+		if !strings.Contains(ev.data, `"id":9`) || !strings.Contains(ev.data, "ada") || strings.Contains(ev.data, "mallory") {
+			t.Fatalf("result %q", ev.data)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no result")
+	}
+	// A replayed answer finds nothing to complete.
+	if st := answer(c1, "again"); st != 202 {
+		t.Fatalf("replayed response: %d", st)
+	}
+}
