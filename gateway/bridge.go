@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpfort/mcpfort/gateway/upstream"
@@ -33,6 +35,7 @@ type bridgeState struct {
 	levels map[[16]byte]string
 	subs   map[[16]byte][]string // resource subscriptions of legacy sessions on stateless upstreams
 	inputs inputWaiters          // legacy clients' answers awaited by bridged calls (mrtr.go)
+	parked parkedTable           // legacy upstream calls awaiting 2026-07-28 clients' answers (mrtrlegacy.go)
 
 	discoverMu sync.Mutex
 	discovered *discovery
@@ -118,6 +121,8 @@ type upSession struct {
 
 	levelMu sync.Mutex
 	level   string // the log level last set on the upstream session
+
+	parked atomic.Int32 // calls waiting for client input (mrtrlegacy.go)
 }
 
 // wantLevel reports whether the upstream session's log level must change
@@ -457,6 +462,11 @@ func modernHeaders(fwd http.Header, m *jsonrpc.Message, p mcp.Params) http.Heade
 // cacheScope; resource not found is -32602).
 func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error) {
 	m := c.Msg
+	if v, ok := jsonx.Get(m.Params, "requestState"); ok && m.Kind == jsonrpc.KindRequest {
+		if s, ok := jsonx.String(v); ok && strings.HasPrefix(s, requestStatePrefix) {
+			return g.resumeInput(ctx, c, s)
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		us, err := g.upSession(ctx, c)
 		if err != nil {
@@ -485,7 +495,10 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 		}
 		req.Session, req.Key, req.Principal = us.id, us.key, principalKey(c.Principal)
 		req.ProtocolVersion, req.Header = us.version, traceHeaders(c.fwd)
-		reply, err := g.up.Post(ctx, req)
+		// The upstream call may outlive the client's request, when it
+		// waits for client input (mrtrlegacy.go); until then, the
+		// request's end ends it.
+		reply, cancelUp, err := g.postDetached(ctx, req)
 		if errors.Is(err, upstream.ErrSessionGone) && attempt == 0 {
 			g.dropUpSession(us)
 			continue
@@ -496,7 +509,9 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 			}
 			return nil, err
 		}
-		return &modernReply{Reply: TransformReply(reply, g.modernResult(c))}, nil
+		stop := context.AfterFunc(ctx, cancelUp)
+		in := &inputFromLegacy{g: g, c: c, us: us, reply: reply, cancel: cancelUp, stop: stop, origID: m.ID}
+		return &modernReply{Reply: TransformReply(in, g.modernResult(c))}, nil
 	}
 }
 
@@ -561,6 +576,18 @@ func (r *modernReply) Next(ctx context.Context) (*upstream.Event, error) {
 		}
 		return ev, nil
 	}
+}
+
+// postDetached posts a request whose upstream call does not end with ctx;
+// the caller ends it with the cancel function returned with the reply.
+func (g *Gateway) postDetached(ctx context.Context, req *upstream.Request) (upstream.Reply, context.CancelFunc, error) {
+	upCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	reply, err := g.up.Post(upCtx, req)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return reply, cancel, nil
 }
 
 // stripMeta removes the 2026-07-28 per-request _meta fields, which a legacy
@@ -682,7 +709,14 @@ func (g *Gateway) modernResult(c *Call) func(*upstream.Event) ([]byte, error) {
 			return data, nil
 		}
 		if _, ok := jsonx.Get(res, "resultType"); !ok {
-			if res, err = jsonx.Set(res, "resultType", []byte(`"complete"`)); err != nil {
+			// A legacy server that asks for more input in its result (a
+			// handler of both eras answering a second round) says so
+			// without a resultType.
+			rt := []byte(`"complete"`)
+			if _, ok := jsonx.Get(res, "inputRequests"); ok {
+				rt = []byte(`"input_required"`)
+			}
+			if res, err = jsonx.Set(res, "resultType", rt); err != nil {
 				return data, nil
 			}
 		}
@@ -723,22 +757,35 @@ func (g *Gateway) upSession(ctx context.Context, c *Call) (*upSession, error) {
 	h := sha256.New()
 	h.Write(pk[:])
 	h.Write(c.Params.ClientCapabilities)
-	key := "bridge-" + hex.EncodeToString(h.Sum(nil)[:16])
+	base := "bridge-" + hex.EncodeToString(h.Sum(nil)[:16])
 
 	b := g.bridge
 	b.mu.Lock()
-	el, ok := b.sessions[key]
 	var us *upSession
-	if ok {
-		b.lru.MoveToFront(el)
-		us = el.Value.(*upSession)
-	} else {
-		us = &upSession{key: key}
-		b.sessions[key] = b.lru.PushFront(us)
-		for b.lru.Len() > b.max {
-			old := b.lru.Back()
-			b.lru.Remove(old)
-			delete(b.sessions, old.Value.(*upSession).key)
+	// A session with a call waiting for client input (mrtrlegacy.go) is
+	// passed over for another: a local server's messages are told apart by
+	// the calls in flight on the session, and a waiting call may stay for
+	// minutes.
+	for i := 0; i < 4; i++ {
+		key := base
+		if i > 0 {
+			key += "-" + strconv.Itoa(i)
+		}
+		el, ok := b.sessions[key]
+		if ok {
+			b.lru.MoveToFront(el)
+			us = el.Value.(*upSession)
+		} else {
+			us = &upSession{key: key}
+			b.sessions[key] = b.lru.PushFront(us)
+			for b.lru.Len() > b.max {
+				old := b.lru.Back()
+				b.lru.Remove(old)
+				delete(b.sessions, old.Value.(*upSession).key)
+			}
+		}
+		if us.parked.Load() == 0 {
+			break
 		}
 	}
 	b.mu.Unlock()
