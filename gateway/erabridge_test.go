@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -220,5 +221,160 @@ func TestLegacyClientInputAnswerOtherSession(t *testing.T) {
 	// A replayed answer finds nothing to complete.
 	if st := answer(c1, "again"); st != 202 {
 		t.Fatalf("replayed response: %d", st)
+	}
+}
+
+// irrGateways are two replicas (sharing session keys) fronting the
+// conformance target as a legacy upstream, the principal taken from the
+// X-Test-User header.
+func irrGateways(t *testing.T) (a, b *httptest.Server) {
+	t.Helper()
+	up := httptest.NewServer(everythingHandler(t))
+	t.Cleanup(up.Close)
+	secret := session.GenerateSecret()
+	var out []*httptest.Server
+	for i := 0; i < 2; i++ {
+		rem, err := remote.New(remote.Options{URL: up.URL + everything.MCPPath})
+		if err != nil {
+			t.Fatal(err)
+		}
+		kr, _ := session.NewKeyring(secret)
+		g, err := gateway.New(gateway.Options{Route: "everything", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraLegacy,
+			Principal: func(ctx context.Context) *gateway.Principal {
+				p, _ := ctx.Value(principalKey{}).(*gateway.Principal)
+				return p
+			}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if u := r.Header.Get("X-Test-User"); u != "" {
+				r = r.WithContext(context.WithValue(r.Context(), principalKey{}, &gateway.Principal{Issuer: "https://as", Subject: u}))
+			}
+			g.ServeHTTP(w, r)
+		}))
+		t.Cleanup(ts.Close)
+		out = append(out, ts)
+	}
+	return out[0], out[1]
+}
+
+type irrResult struct {
+	Result struct {
+		ResultType    string                     `json:"resultType"`
+		InputRequests map[string]json.RawMessage `json:"inputRequests"`
+		RequestState  string                     `json:"requestState"`
+		Content       []struct{ Text string }    `json:"content"`
+	} `json:"result"`
+	Error *struct {
+		Code int64 `json:"code"`
+	} `json:"error"`
+}
+
+// irrCall calls a tool as user with the elicitation capability declared;
+// extra is added to params (inputResponses, requestState).
+func irrCall(t *testing.T, url, user, tool, extra string) irrResult {
+	t.Helper()
+	if extra != "" {
+		extra += ","
+	}
+	body := `{"jsonrpc":"2.0","id":` + strconv.Itoa(int(irrID.Add(1))) + `,"method":"tools/call","params":{"name":"` + tool + `","arguments":{},` + extra +
+		`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}}}`
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", "tools/call")
+	req.Header.Set("Mcp-Name", tool)
+	req.Header.Set("X-Test-User", user)
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := readAll(t, resp)
+	var r irrResult
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("%s: %d %q", tool, resp.StatusCode, b)
+	}
+	return r
+}
+
+var irrID atomic.Int32
+
+const irrTool = "test_input_required_result_elicitation"
+
+func askName(t *testing.T, url, user string) (key, state string) {
+	t.Helper()
+	r := irrCall(t, url, user, irrTool, "")
+	if r.Result.ResultType != "input_required" || len(r.Result.InputRequests) != 1 || r.Result.RequestState == "" {
+		t.Fatalf("first round: %+v (error %+v)", r, r.Error)
+	}
+	for k, v := range r.Result.InputRequests {
+		if !strings.Contains(string(v), `"method":"elicitation/create"`) {
+			t.Fatalf("input request %s", v)
+		}
+		key = k
+	}
+	return key, r.Result.RequestState
+}
+
+func answerName(key, state, name string) string {
+	return `"requestState":"` + state + `","inputResponses":{"` + key + `":{"action":"accept","content":{"name":"` + name + `"}}}`
+}
+
+func wantInvalidState(t *testing.T, what string, r irrResult) {
+	t.Helper()
+	if r.Error == nil || r.Error.Code != -32602 {
+		t.Fatalf("%s: %+v, want -32602", what, r)
+	}
+}
+
+// TestModernClientLegacyUpstreamInput: a legacy upstream's elicitation
+// reaches a 2026-07-28 client as an InputRequiredResult, and the retry with
+// the answer completes the call; the requestState the gateway mints cannot
+// be forged, altered, used by another principal or for another call,
+// replayed, or used on a replica that does not hold the call.
+func TestModernClientLegacyUpstreamInput(t *testing.T) {
+	gw, other := irrGateways(t)
+
+	key, state := askName(t, gw.URL, "alice")
+	// Forged and altered states are refused, and leave the real one valid.
+	wantInvalidState(t, "forged", irrCall(t, gw.URL, "alice", irrTool, answerName(key, "mcpfort1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "eve")))
+	altered := []byte(state)
+	altered[len(altered)/2] ^= 0x01
+	wantInvalidState(t, "altered", irrCall(t, gw.URL, "alice", irrTool, answerName(key, string(altered), "eve")))
+	// Another principal cannot use it.
+	wantInvalidState(t, "another principal", irrCall(t, gw.URL, "bob", irrTool, answerName(key, state, "bob")))
+	// The owner can.
+	r := irrCall(t, gw.URL, "alice", irrTool, answerName(key, state, "ada"))
+	if r.Error != nil || r.Result.ResultType != "complete" || len(r.Result.Content) == 0 || r.Result.Content[0].Text != "Hello, ada!" {
+		t.Fatalf("retry: %+v", r)
+	}
+	// Once.
+	wantInvalidState(t, "replayed", irrCall(t, gw.URL, "alice", irrTool, answerName(key, state, "ada")))
+
+	// A state used for another call ends the waiting call.
+	key, state = askName(t, gw.URL, "alice")
+	wantInvalidState(t, "another tool", irrCall(t, gw.URL, "alice", "test_input_required_result_request_state", answerName(key, state, "ada")))
+	wantInvalidState(t, "after misuse", irrCall(t, gw.URL, "alice", irrTool, answerName(key, state, "ada")))
+
+	// A replica that does not hold the call refuses it (it opens the
+	// state, sealed with the shared keys, but has no call to continue).
+	key, state = askName(t, gw.URL, "alice")
+	wantInvalidState(t, "another replica", irrCall(t, other.URL, "alice", irrTool, answerName(key, state, "ada")))
+
+	// A retry without the answer is asked again, with a new state.
+	r = irrCall(t, gw.URL, "alice", irrTool, `"requestState":"`+state+`","inputResponses":{}`)
+	if r.Result.ResultType != "input_required" || r.Result.RequestState == "" || r.Result.RequestState == state {
+		t.Fatalf("missing answer: %+v", r)
+	}
+	if _, ok := r.Result.InputRequests[key]; !ok {
+		t.Fatalf("missing answer not asked again: %+v", r.Result.InputRequests)
+	}
+	r = irrCall(t, gw.URL, "alice", irrTool, answerName(key, r.Result.RequestState, "grace"))
+	if r.Error != nil || len(r.Result.Content) == 0 || r.Result.Content[0].Text != "Hello, grace!" {
+		t.Fatalf("retry after re-request: %+v", r)
 	}
 }

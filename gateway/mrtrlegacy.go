@@ -51,17 +51,18 @@ const (
 
 // parkedCall is an upstream call waiting for a 2026-07-28 client's answers.
 type parkedCall struct {
-	handle    [16]byte
-	principal [16]byte
-	method    string
-	name      string // tool or prompt name, resource URI: the retry must be the same call
-	us        *upSession
-	src       *pump
-	cancel    context.CancelFunc // ends the upstream call
-	origID    jsonrpc.ID         // the id the upstream answers the call with
-	reqs      []parkedRequest
-	held      *upstream.Event // an event read past the round's requests
-	timer     *time.Timer
+	handle      [16]byte
+	principal   [16]byte
+	method      string
+	name        string // tool or prompt name, resource URI: the retry must be the same call
+	us          *upSession
+	src         *pump
+	cancel      context.CancelFunc // ends the upstream call
+	origID      jsonrpc.ID         // the id the upstream answers the call with
+	upPrincipal string             // the principal as the upstream knows it
+	reqs        []parkedRequest
+	held        *upstream.Event // an event read past the round's requests
+	timer       *time.Timer
 }
 
 // parkedRequest is one upstream request awaiting the client's answer.
@@ -264,6 +265,7 @@ func (r *inputFromLegacy) park(reqs []parkedRequest) (*upstream.Event, error) {
 	p := &parkedCall{
 		principal: c.Principal.key(), method: c.Msg.Method, name: callTarget(c),
 		us: r.us, src: r.src, cancel: r.cancel, origID: r.origID, reqs: reqs, held: r.held,
+		upPrincipal: principalKey(c.Principal),
 	}
 	_, _ = rand.Read(p.handle[:])
 	state, err := g.sealRequestState(p)
@@ -282,7 +284,7 @@ func (r *inputFromLegacy) park(reqs []parkedRequest) (*upstream.Event, error) {
 	p.timer = time.AfterFunc(inputTimeout, func() {
 		if g.bridge.parked.take(p.handle) == p {
 			p.us.parked.Add(-1)
-			p.end()
+			g.endParked(p)
 		}
 	})
 	r.parked, r.done = true, true
@@ -306,8 +308,18 @@ func (r *inputFromLegacy) park(reqs []parkedRequest) (*upstream.Event, error) {
 	return &upstream.Event{Data: jsonrpc.AppendResult(nil, c.Msg.ID, res)}, nil
 }
 
-// end abandons a parked call: the upstream call is cancelled.
-func (p *parkedCall) end() {
+// end abandons a parked call: the upstream call is cancelled (2025-11-25
+// basic/utilities/cancellation), and its stream closed.
+func (g *Gateway) endParked(p *parkedCall) {
+	params := []byte(`{"requestId":`)
+	params = append(params, p.origID.Raw()...)
+	params = append(params, `,"reason":"the client did not answer the input request"}`...)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if r, err := g.up.Post(ctx, &upstream.Request{Body: jsonrpc.AppendNotification(nil, mcp.NotificationCancelled, params),
+		Session: p.us.id, Key: p.us.key, Principal: p.upPrincipal, ProtocolVersion: p.us.version}); err == nil {
+		r.Close()
+	}
 	p.src.close()
 	p.cancel()
 }
@@ -366,7 +378,7 @@ func (g *Gateway) resumeInput(ctx context.Context, c *Call, state string) (upstr
 		// Not the call the state was minted for: it stays refused, and
 		// the parked call ends, as its state was disclosed to a wrong use.
 		p.timer.Stop()
-		p.end()
+		g.endParked(p)
 		return nil, invalidRequestState()
 	}
 	p.timer.Stop()
@@ -381,7 +393,7 @@ func (g *Gateway) resumeInput(ctx context.Context, c *Call, state string) (upstr
 		body := jsonrpc.AppendResult(nil, q.id, ans)
 		r, err := g.up.Post(ctx, &upstream.Request{Body: body, Session: p.us.id, Key: p.us.key, Principal: principalKey(c.Principal), ProtocolVersion: p.us.version})
 		if err != nil {
-			p.end()
+			g.endParked(p)
 			return nil, err
 		}
 		r.Close()
