@@ -766,7 +766,7 @@ func (g *Gateway) upSession(ctx context.Context, c *Call) (*upSession, error) {
 	// passed over for another: a local server's messages are told apart by
 	// the calls in flight on the session, and a waiting call may stay for
 	// minutes.
-	for i := 0; i < 4; i++ {
+	for i := 0; i < maxParkedSessions; i++ {
 		key := base
 		if i > 0 {
 			key += "-" + strconv.Itoa(i)

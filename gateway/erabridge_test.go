@@ -17,7 +17,9 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/gateway/upstream/local"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/gateway/upstream/stdio"
 	"github.com/mcpfort/mcpfort/internal/everything"
 )
 
@@ -376,5 +378,41 @@ func TestModernClientLegacyUpstreamInput(t *testing.T) {
 	r = irrCall(t, gw.URL, "alice", irrTool, answerName(key, r.Result.RequestState, "grace"))
 	if r.Error != nil || len(r.Result.Content) == 0 || r.Result.Content[0].Text != "Hello, grace!" {
 		t.Fatalf("retry after re-request: %+v", r)
+	}
+}
+
+// TestStdioAbandonedInputWait: through a local upstream, where a server
+// request is attributed to the only call in flight on its session, calls
+// left waiting for input (the client never retries) do not stop later
+// calls of the same principal from getting their own input requests: new
+// calls pass over sessions holding a waiting call.
+func TestStdioAbandonedInputWait(t *testing.T) {
+	bin := buildTestServer(t)
+	pool, err := stdio.New(stdio.Options{Command: []string{bin}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := local.New(local.Options{Sessions: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close(context.Background())
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: up, Keyring: kr, UpstreamEra: gateway.EraLegacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Draining ends the calls still waiting, so that the pool can close.
+	defer g.Drain()
+	ts := httptest.NewServer(g)
+	defer ts.Close()
+	for i := 0; i < 3; i++ {
+		key, state := askName(t, ts.URL, "")
+		if i == 2 {
+			r := irrCall(t, ts.URL, "", irrTool, answerName(key, state, "ada"))
+			if r.Error != nil || len(r.Result.Content) == 0 || r.Result.Content[0].Text != "Hello, ada!" {
+				t.Fatalf("retry after two abandoned calls: %+v", r)
+			}
+		}
 	}
 }

@@ -47,6 +47,11 @@ const (
 	inputGather = 100 * time.Millisecond
 	// maxParked bounds the calls held for clients' answers per route.
 	maxParked = 10000
+	// maxParkedSessions bounds the upstream sessions of one principal (and
+	// set of client capabilities) that new calls may use while earlier
+	// ones hold calls waiting for input; past it, calls share a session
+	// with a waiting call.
+	maxParkedSessions = 8
 )
 
 // parkedCall is an upstream call waiting for a 2026-07-28 client's answers.
@@ -98,6 +103,18 @@ func (t *parkedTable) take(h [16]byte) *parkedCall {
 	p := t.m[h]
 	delete(t.m, h)
 	return p
+}
+
+// takeAll removes and returns every parked call.
+func (t *parkedTable) takeAll() []*parkedCall {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]*parkedCall, 0, len(t.m))
+	for h, p := range t.m {
+		out = append(out, p)
+		delete(t.m, h)
+	}
+	return out
 }
 
 // pump reads an upstream reply in a goroutine of its own, so that the
@@ -269,6 +286,9 @@ func (r *inputFromLegacy) park(reqs []parkedRequest) (*upstream.Event, error) {
 	}
 	_, _ = rand.Read(p.handle[:])
 	state, err := g.sealRequestState(p)
+	if err == nil && g.drainCtx.Err() != nil {
+		err = errors.New("shutting down")
+	}
 	if err == nil && !g.bridge.parked.put(p) {
 		err = errors.New("too many calls wait for client input")
 	}
