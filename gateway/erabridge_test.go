@@ -416,3 +416,60 @@ func TestStdioAbandonedInputWait(t *testing.T) {
 		}
 	}
 }
+
+// TestStdioModernLogsWithOpenStream: a legacy session on a local stateless
+// upstream keeps its GET stream open (bridged as a subscriptions/listen on
+// the principal's process) while it calls a tool that logs: the logs reach
+// the call's stream, since an open listen does not count when the pool
+// attributes a message to the call in flight.
+func TestStdioModernLogsWithOpenStream(t *testing.T) {
+	bin := buildTestServer(t)
+	var pools []*stdio.Pool
+	for _, iso := range []stdio.Isolation{stdio.PerSession, stdio.PerSession} {
+		p, err := stdio.New(stdio.Options{Command: []string{bin}, Isolation: iso})
+		if err != nil {
+			t.Fatal(err)
+		}
+		pools = append(pools, p)
+	}
+	up, err := local.New(local.Options{Sessions: pools[0], Stateless: pools[1]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close(context.Background())
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: up, Keyring: kr, UpstreamEra: gateway.EraModern})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Drain()
+	ts := httptest.NewServer(g)
+	defer ts.Close()
+	c := &rawClient{t: t, url: ts.URL}
+	c.initialize("2025-11-25")
+	readAll(t, c.post(`{"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{"level":"debug"}}`))
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", ts.URL, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", c.sid)
+	req.Header.Set("Mcp-Protocol-Version", c.version)
+	get, err := http.DefaultClient.Do(req)
+	if err != nil || get.StatusCode != 200 {
+		t.Fatalf("GET: %v %v", get, err)
+	}
+	defer get.Body.Close()
+	time.Sleep(200 * time.Millisecond) // the listen reaches the process
+
+	resp := c.post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_tool_with_logging","arguments":{}}}`)
+	logs := 0
+	for _, ev := range readEvents(t, resp, -1) {
+		if strings.Contains(ev.data, "notifications/message") {
+			logs++
+		}
+	}
+	if logs != 3 {
+		t.Fatalf("%d log notifications on the call's stream, want 3", logs)
+	}
+}
