@@ -36,6 +36,7 @@ type bridgeState struct {
 	subs   map[[16]byte][]string // resource subscriptions of legacy sessions on stateless upstreams
 	inputs inputWaiters          // legacy clients' answers awaited by bridged calls (mrtr.go)
 	parked parkedTable           // legacy upstream calls awaiting 2026-07-28 clients' answers (mrtrlegacy.go)
+	nextID atomic.Uint64         // ids of 2026-07-28 calls in upstream sessions
 
 	discoverMu sync.Mutex
 	discovered *discovery
@@ -489,10 +490,15 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 		if err != nil {
 			return nil, err
 		}
-		req := &upstream.Request{Body: body}
-		if sameBytes(body, m.Raw) {
-			req = upstream.Forward(m)
+		// 2026-07-28 clients choose ids per request, not per session: two
+		// calls of one principal may both be id 1, which a legacy session
+		// refuses while the first is in flight. The upstream sees an id of
+		// the gateway's; the answer gets the client's back.
+		upID := jsonrpc.StringID("mcpfort-" + strconv.FormatUint(g.bridge.nextID.Add(1), 10))
+		if body, err = jsonx.Set(body, "id", []byte(upID.Raw())); err != nil {
+			return nil, err
 		}
+		req := &upstream.Request{Body: body}
 		req.Session, req.Key, req.Principal = us.id, us.key, principalKey(c.Principal)
 		req.ProtocolVersion, req.Header = us.version, traceHeaders(c.fwd)
 		// The upstream call may outlive the client's request, when it
@@ -510,7 +516,7 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 			return nil, err
 		}
 		stop := context.AfterFunc(ctx, cancelUp)
-		in := &inputFromLegacy{g: g, c: c, us: us, reply: reply, cancel: cancelUp, stop: stop, origID: m.ID}
+		in := &inputFromLegacy{g: g, c: c, us: us, reply: reply, cancel: cancelUp, stop: stop, origID: upID}
 		return &modernReply{Reply: TransformReply(in, g.modernResult(c))}, nil
 	}
 }

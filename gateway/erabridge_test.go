@@ -475,3 +475,40 @@ func TestStdioModernLogsWithOpenStream(t *testing.T) {
 		t.Fatalf("%d log notifications on the call's stream, want 3", logs)
 	}
 }
+
+// TestModernClientsSameIDLegacyUpstream: 2026-07-28 requests of one
+// principal carrying the same JSON-RPC id, in flight at once through the
+// principal's legacy upstream session, all succeed (the upstream sees ids
+// of the gateway's) and each answer carries the client's id.
+func TestModernClientsSameIDLegacyUpstream(t *testing.T) {
+	gw := forcedGateway(t, gateway.EraLegacy)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	errs := make(chan string, 4)
+	for i := 0; i < 4; i++ {
+		go func() {
+			resp := modernPost(t, ctx, gw.URL, "tools/call", "test_tool_with_progress", `"name":"test_tool_with_progress","arguments":{}`)
+			body := readAll(t, resp)
+			var r struct {
+				ID     int             `json:"id"`
+				Result json.RawMessage `json:"result"`
+			}
+			for _, line := range strings.Split(string(body), "\n") {
+				line = strings.TrimPrefix(line, "data: ")
+				if json.Unmarshal([]byte(line), &r) == nil && r.Result != nil {
+					break
+				}
+			}
+			if r.ID != 7 || r.Result == nil {
+				errs <- string(body)
+				return
+			}
+			errs <- ""
+		}()
+	}
+	for i := 0; i < 4; i++ {
+		if e := <-errs; e != "" {
+			t.Errorf("call failed: %s", e)
+		}
+	}
+}

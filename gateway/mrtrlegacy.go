@@ -234,7 +234,7 @@ func (r *inputFromLegacy) Next(ctx context.Context) (*upstream.Event, error) {
 	}
 	switch {
 	case m.Kind == jsonrpc.KindResponse && m.ID == r.origID && r.origID != r.c.Msg.ID:
-		// The answer to a retried call comes with the first call's id.
+		// The upstream answers with the id the gateway gave the call.
 		raw, err := jsonx.Set(m.Raw, "id", []byte(r.c.Msg.ID.Raw()))
 		if err != nil {
 			return nil, err
