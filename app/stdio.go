@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"fmt"
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/gateway/upstream/local"
 	"github.com/mcpfort/mcpfort/gateway/upstream/stdio"
@@ -16,6 +19,10 @@ import (
 // stdioUpstream builds the process pools of a local server: one with the
 // configured isolation for legacy sessions, and one process per principal
 // for stateless 2026-07-28 requests.
+// eraCheckTimeout bounds the start-up check of a stdio server's forced
+// era, which includes starting the command.
+const eraCheckTimeout = 30 * time.Second
+
 func (a *App) stdioUpstream(s config.Server) (upstream.Upstream, error) {
 	st := s.Stdio
 	cmd := append([]string(nil), st.Command...)
@@ -82,6 +89,21 @@ func (a *App) stdioUpstream(s config.Server) (upstream.Upstream, error) {
 		_ = sessions.Close(context.Background())
 		_ = stateless.Close(context.Background())
 		return nil, err
+	}
+	if s.Era == "legacy" || s.Era == "modern" {
+		// A forced era is checked once, by starting the command, before
+		// serving: a server that does not speak it would fail every call.
+		ctx, cancel := context.WithTimeout(context.Background(), eraCheckTimeout)
+		err := gateway.CheckEra(ctx, up, era(s.Era), gateway.Implementation{Name: "mcpfort", Version: "era-check"})
+		cancel()
+		if err != nil {
+			_ = up.Close(context.Background())
+			want := "a 2025 protocol version (initialize)"
+			if s.Era == "modern" {
+				want = "protocol version 2026-07-28 (server/discover)"
+			}
+			return nil, fmt.Errorf("era: %s is configured, but the stdio server does not speak %s: %w", s.Era, want, err)
+		}
 	}
 	return up, nil
 }

@@ -11,7 +11,9 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpfort/mcpfort/gateway/upstream"
@@ -32,6 +34,9 @@ type bridgeState struct {
 
 	levels map[[16]byte]string
 	subs   map[[16]byte][]string // resource subscriptions of legacy sessions on stateless upstreams
+	inputs inputWaiters          // legacy clients' answers awaited by bridged calls (mrtr.go)
+	parked parkedTable           // legacy upstream calls awaiting 2026-07-28 clients' answers (mrtrlegacy.go)
+	nextID atomic.Uint64         // ids of 2026-07-28 calls in upstream sessions
 
 	discoverMu sync.Mutex
 	discovered *discovery
@@ -117,6 +122,8 @@ type upSession struct {
 
 	levelMu sync.Mutex
 	level   string // the log level last set on the upstream session
+
+	parked atomic.Int32 // calls waiting for client input (mrtrlegacy.go)
 }
 
 // wantLevel reports whether the upstream session's log level must change
@@ -150,9 +157,15 @@ func (g *Gateway) toModern(ctx context.Context, c *Call) (upstream.Reply, error)
 	switch {
 	case m.Method == mcp.MethodInitialize:
 		return g.initializeFromDiscover(ctx, c)
+	case m.Kind == jsonrpc.KindResponse:
+		// The client's answer to a request the bridge sent it for a
+		// call's InputRequiredResult (mrtr.go); any other has nowhere to
+		// go.
+		g.bridge.inputs.deliver(inputKey{session: c.Session.ID, id: m.ID.Raw()}, m.Raw)
+		return upstream.Accepted(), nil
 	case m.Kind != jsonrpc.KindRequest:
-		// initialized, cancelled (the stateless upstream cancels when its
-		// stream closes) and responses have nowhere to go.
+		// initialized and cancelled (the stateless upstream cancels when
+		// its stream closes) have nowhere to go.
 		return upstream.Accepted(), nil
 	case m.Method == mcp.MethodPing:
 		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{}`))), nil
@@ -196,11 +209,12 @@ func (g *Gateway) toModern(ctx context.Context, c *Call) (upstream.Reply, error)
 		return nil, err
 	}
 	// Legacy clients read JSON-RPC errors from 200 answers.
-	return &statusReply{Reply: TransformReply(reply, legacyResult), status: http.StatusOK}, nil
+	return &statusReply{Reply: TransformReply(g.newInputToLegacy(c, body, hdr, reply), legacyResult), status: http.StatusOK}, nil
 }
 
 // legacyResult adapts a 2026-07-28 result for a legacy client. A result
-// asking for client input (MRTR) cannot be bridged yet and becomes an error.
+// asking for client input that inputToLegacy did not turn into requests
+// (not the call's own response) becomes an error.
 func legacyResult(ev *upstream.Event) ([]byte, error) {
 	data := ev.Data
 	m, err := ev.Message()
@@ -210,7 +224,7 @@ func legacyResult(ev *upstream.Event) ([]byte, error) {
 	if rt, ok := jsonx.Get(m.Result, "resultType"); ok {
 		if s, _ := jsonx.String(rt); s == "input_required" {
 			return jsonrpc.AppendErrorResponse(nil, m.ID, jsonrpc.NewError(jsonrpc.CodeInternalError,
-				"the upstream server asked for client input (elicitation, sampling or roots), which mcpfort does not yet bridge to this protocol version")), nil
+				"the upstream server asked for client input outside the call's answer")), nil
 		}
 	}
 	return data, nil
@@ -449,6 +463,11 @@ func modernHeaders(fwd http.Header, m *jsonrpc.Message, p mcp.Params) http.Heade
 // cacheScope; resource not found is -32602).
 func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error) {
 	m := c.Msg
+	if v, ok := jsonx.Get(m.Params, "requestState"); ok && m.Kind == jsonrpc.KindRequest {
+		if s, ok := jsonx.String(v); ok && strings.HasPrefix(s, requestStatePrefix) {
+			return g.resumeInput(ctx, c, s)
+		}
+	}
 	for attempt := 0; ; attempt++ {
 		us, err := g.upSession(ctx, c)
 		if err != nil {
@@ -471,22 +490,110 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 		if err != nil {
 			return nil, err
 		}
-		req := &upstream.Request{Body: body}
-		if sameBytes(body, m.Raw) {
-			req = upstream.Forward(m)
+		// 2026-07-28 clients choose ids per request, not per session: two
+		// calls of one principal may both be id 1, which a legacy session
+		// refuses while the first is in flight. The upstream sees an id of
+		// the gateway's; the answer gets the client's back.
+		upID := jsonrpc.StringID("mcpfort-" + strconv.FormatUint(g.bridge.nextID.Add(1), 10))
+		if body, err = jsonx.Set(body, "id", []byte(upID.Raw())); err != nil {
+			return nil, err
 		}
+		req := &upstream.Request{Body: body}
 		req.Session, req.Key, req.Principal = us.id, us.key, principalKey(c.Principal)
 		req.ProtocolVersion, req.Header = us.version, traceHeaders(c.fwd)
-		reply, err := g.up.Post(ctx, req)
+		// The upstream call may outlive the client's request, when it
+		// waits for client input (mrtrlegacy.go); until then, the
+		// request's end ends it.
+		reply, cancelUp, err := g.postDetached(ctx, req)
 		if errors.Is(err, upstream.ErrSessionGone) && attempt == 0 {
 			g.dropUpSession(us)
 			continue
 		}
 		if err != nil {
+			if unknownMethod(err, us.caps, m.Method) {
+				return nil, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "Method not found: "+m.Method)
+			}
 			return nil, err
 		}
-		return TransformReply(reply, g.modernResult(c)), nil
+		stop := context.AfterFunc(ctx, cancelUp)
+		in := &inputFromLegacy{g: g, c: c, us: us, reply: reply, cancel: cancelUp, stop: stop, origID: upID}
+		return &modernReply{Reply: TransformReply(in, g.modernResult(c))}, nil
 	}
+}
+
+// unknownMethod reports whether an upstream's refusal of a request means
+// the method is unknown to it: a legacy server may refuse a method it does
+// not implement with a bare HTTP 400 instead of a JSON-RPC error, which a
+// 2026-07-28 client must get as -32601 with HTTP 404 (streamable-http
+// "Request Metadata"). That is so when the upstream's capabilities do not
+// cover the method's feature; otherwise the refusal stays an upstream
+// failure.
+func unknownMethod(err error, caps []byte, method string) bool {
+	var hs httpStatuser
+	if !errors.As(err, &hs) || hs.HTTPStatus() != http.StatusBadRequest {
+		return false
+	}
+	capability := ""
+	for _, f := range [...]struct{ prefix, cap string }{
+		{"tools/", "tools"}, {"resources/", "resources"}, {"prompts/", "prompts"},
+		{"completion/", "completions"}, {"logging/", "logging"}, {"tasks/", "tasks"},
+	} {
+		if len(method) > len(f.prefix) && method[:len(f.prefix)] == f.prefix {
+			capability = f.cap
+			break
+		}
+	}
+	if capability == "" {
+		return method != mcp.MethodPing
+	}
+	_, ok := jsonx.Get(caps, capability)
+	return !ok
+}
+
+// modernReply presents a legacy upstream's answer the way a 2026-07-28
+// server gives it: the gateway chooses the transport (plain JSON, with the
+// HTTP status the error code calls for, when the final response comes
+// first; streamable-http "Request Metadata"), and the upstream session's
+// event ids and priming events, which a stateless client never resumes
+// from, stay behind.
+type modernReply struct{ upstream.Reply }
+
+func (r *modernReply) Info() upstream.Info {
+	i := r.Reply.Info()
+	if i.Status != http.StatusAccepted {
+		i.Stream, i.Lazy = false, true
+	}
+	i.PrimingID = ""
+	return i
+}
+
+func (r *modernReply) Next(ctx context.Context) (*upstream.Event, error) {
+	for {
+		ev, err := r.Reply.Next(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(ev.Data) == 0 {
+			continue
+		}
+		if ev.ID != "" || ev.Retry != 0 {
+			ev = ev.WithID("")
+			ev.Retry = 0
+		}
+		return ev, nil
+	}
+}
+
+// postDetached posts a request whose upstream call does not end with ctx;
+// the caller ends it with the cancel function returned with the reply.
+func (g *Gateway) postDetached(ctx context.Context, req *upstream.Request) (upstream.Reply, context.CancelFunc, error) {
+	upCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	reply, err := g.up.Post(upCtx, req)
+	if err != nil {
+		cancel()
+		return nil, nil, err
+	}
+	return reply, cancel, nil
 }
 
 // stripMeta removes the 2026-07-28 per-request _meta fields, which a legacy
@@ -530,7 +637,12 @@ func traceHeaders(h http.Header) http.Header {
 }
 
 func (g *Gateway) discoverResult(us *upSession) []byte {
-	b := []byte(`{"resultType":"complete","supportedVersions":["` + mcp.Version20260728 + `"],"capabilities":`)
+	// The gateway serves every version it lists here at this endpoint (the
+	// legacy ones through sessions), and the same list is what an
+	// UnsupportedProtocolVersionError names (2026-07-28 basic/versioning).
+	b := []byte(`{"resultType":"complete","supportedVersions":`)
+	b = append(b, quoteList(mcp.SupportedVersions())...)
+	b = append(b, `,"capabilities":`...)
 	b = append(b, orEmpty(us.caps)...)
 	if us.instr != "" {
 		b = append(b, `,"instructions":`...)
@@ -603,7 +715,14 @@ func (g *Gateway) modernResult(c *Call) func(*upstream.Event) ([]byte, error) {
 			return data, nil
 		}
 		if _, ok := jsonx.Get(res, "resultType"); !ok {
-			if res, err = jsonx.Set(res, "resultType", []byte(`"complete"`)); err != nil {
+			// A legacy server that asks for more input in its result (a
+			// handler of both eras answering a second round) says so
+			// without a resultType.
+			rt := []byte(`"complete"`)
+			if _, ok := jsonx.Get(res, "inputRequests"); ok {
+				rt = []byte(`"input_required"`)
+			}
+			if res, err = jsonx.Set(res, "resultType", rt); err != nil {
 				return data, nil
 			}
 		}
@@ -644,22 +763,35 @@ func (g *Gateway) upSession(ctx context.Context, c *Call) (*upSession, error) {
 	h := sha256.New()
 	h.Write(pk[:])
 	h.Write(c.Params.ClientCapabilities)
-	key := "bridge-" + hex.EncodeToString(h.Sum(nil)[:16])
+	base := "bridge-" + hex.EncodeToString(h.Sum(nil)[:16])
 
 	b := g.bridge
 	b.mu.Lock()
-	el, ok := b.sessions[key]
 	var us *upSession
-	if ok {
-		b.lru.MoveToFront(el)
-		us = el.Value.(*upSession)
-	} else {
-		us = &upSession{key: key}
-		b.sessions[key] = b.lru.PushFront(us)
-		for b.lru.Len() > b.max {
-			old := b.lru.Back()
-			b.lru.Remove(old)
-			delete(b.sessions, old.Value.(*upSession).key)
+	// A session with a call waiting for client input (mrtrlegacy.go) is
+	// passed over for another: a local server's messages are told apart by
+	// the calls in flight on the session, and a waiting call may stay for
+	// minutes.
+	for i := 0; i < maxParkedSessions; i++ {
+		key := base
+		if i > 0 {
+			key += "-" + strconv.Itoa(i)
+		}
+		el, ok := b.sessions[key]
+		if ok {
+			b.lru.MoveToFront(el)
+			us = el.Value.(*upSession)
+		} else {
+			us = &upSession{key: key}
+			b.sessions[key] = b.lru.PushFront(us)
+			for b.lru.Len() > b.max {
+				old := b.lru.Back()
+				b.lru.Remove(old)
+				delete(b.sessions, old.Value.(*upSession).key)
+			}
+		}
+		if us.parked.Load() == 0 {
+			break
 		}
 	}
 	b.mu.Unlock()

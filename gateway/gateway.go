@@ -175,6 +175,15 @@ func (g *Gateway) Drain() {
 	for _, end := range ends {
 		end()
 	}
+	// Calls held for a 2026-07-28 client's input end too: the client's
+	// retry will find no call here (-32602) and start over.
+	var wg sync.WaitGroup
+	for _, p := range g.bridge.parked.takeAll() {
+		p.timer.Stop()
+		p.us.parked.Add(-1)
+		wg.Go(func() { g.endParked(p) })
+	}
+	wg.Wait()
 }
 
 // track registers an open stream so Drain can end it; the returned func

@@ -1,16 +1,23 @@
 #!/usr/bin/env bash
 # conformance-all.sh runs the official MCP conformance suites (see
-# scripts/conformance.sh) against three targets and ends with one summary
+# scripts/conformance.sh) against these targets and ends with one summary
 # line per target:
 #
-#   target         cmd/mcpfort-everything over Streamable HTTP, directly
-#   gateway-http   mcpfort fronting that server over HTTP
-#   gateway-stdio  mcpfort fronting the same server run over stdio
+#   target                cmd/mcpfort-everything over Streamable HTTP, directly
+#   gateway-http          mcpfort fronting that server over HTTP
+#   gateway-stdio         mcpfort fronting the same server run over stdio
+#   gateway-http-legacy   as gateway-http with the upstream forced to era: legacy,
+#   gateway-stdio-legacy  as gateway-stdio, likewise: the 2026-07-28 run only,
+#                         whose every call crosses the era bridge
+#   gateway-http-modern   as gateway-http with the upstream forced to era: modern,
+#   gateway-stdio-modern  likewise: the 0.1.16 and 2025-11-25 runs only
 #
-# The gateway must pass everything the target passes directly. Ports are
-# three consecutive free ones from CONFORMANCE_PORT_BASE (default: a random
-# base, so concurrent runs do not collide). Expects bin/mcpfort and
-# bin/mcpfort-everything (make build).
+# The target speaks both eras, so only a forced era makes the suite's calls
+# cross the bridge; the runs in which client and upstream share an era are
+# the unforced targets' and are not repeated. The gateway must pass
+# everything the target passes directly. Ports are seven consecutive free
+# ones from CONFORMANCE_PORT_BASE (default: a random base, so concurrent runs
+# do not collide). Expects bin/mcpfort and bin/mcpfort-everything (make build).
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -22,10 +29,14 @@ if [[ -z "$base" ]]; then
 		# port can be taken by an outgoing connection between the check
 		# and the bind.
 		base=$((10000 + RANDOM % 20000))
-		if ! in_use $base && ! in_use $((base + 1)) && ! in_use $((base + 2)); then break; fi
+		free=1
+		for i in 0 1 2 3 4 5 6; do
+			if in_use $((base + i)); then free=0; fi
+		done
+		if [[ $free -eq 1 ]]; then break; fi
 	done
 fi
-p_target=$base p_http=$((base + 1)) p_stdio=$((base + 2))
+p_target=$base
 work="$(mktemp -d)"
 pids=()
 cleanup() {
@@ -46,35 +57,44 @@ wait_for() { # URL
 
 bin/mcpfort-everything -http "127.0.0.1:$p_target" 2>"$work/target.log" &
 pids+=($!)
-cat >"$work/gateway-http.yaml" <<YAML
-listen: 127.0.0.1:$p_http
+# gateway NAME PORT-OFFSET KIND ERA: writes the gateway's configuration,
+# starts it, and records its port in port_NAME.
+declare -A port
+gateways=()
+gateway() {
+	local name="$1" p=$((base + $2)) kind="$3" era="$4" up
+	if [[ "$kind" == http ]]; then
+		up="http: {url: \"http://127.0.0.1:$p_target/mcp\"}"
+	else
+		up="stdio: {command: [\"$root/bin/mcpfort-everything\"]}"
+	fi
+	cat >"$work/$name.yaml" <<YAML
+listen: 127.0.0.1:$p
 log: {level: warn}
-state: {dir: $work/http}
+state: {dir: $work/$name}
 servers:
   - name: everything
     path: /mcp
-    http: {url: "http://127.0.0.1:$p_target/mcp"}
+    era: $era
+    $up
 YAML
-cat >"$work/gateway-stdio.yaml" <<YAML
-listen: 127.0.0.1:$p_stdio
-log: {level: warn}
-state: {dir: $work/stdio}
-servers:
-  - name: everything
-    path: /mcp
-    stdio: {command: ["$root/bin/mcpfort-everything"]}
-YAML
-bin/mcpfort serve --config "$work/gateway-http.yaml" 2>"$work/gateway-http.log" &
-pids+=($!)
-bin/mcpfort serve --config "$work/gateway-stdio.yaml" 2>"$work/gateway-stdio.log" &
-pids+=($!)
+	bin/mcpfort serve --config "$work/$name.yaml" 2>"$work/$name.log" &
+	pids+=($!)
+	port[$name]=$p
+	gateways+=("$name")
+}
+gateway gateway-http 1 http auto
+gateway gateway-stdio 2 stdio auto
+gateway gateway-http-legacy 3 http legacy
+gateway gateway-http-modern 4 http modern
+gateway gateway-stdio-legacy 5 stdio legacy
+gateway gateway-stdio-modern 6 stdio modern
 wait_for "http://127.0.0.1:$p_target/health"
-wait_for "http://127.0.0.1:$p_http/healthz"
-wait_for "http://127.0.0.1:$p_stdio/healthz"
+for n in "${gateways[@]}"; do wait_for "http://127.0.0.1:${port[$n]}/healthz"; done
 
 status=0
 summary=()
-run() { # NAME URL [--gateway]
+run() { # NAME URL [--gateway [RUNS]]
 	local log="$work/$1.out"
 	if scripts/conformance.sh "$@" | tee "$log"; then
 		summary+=("$(tail -n 1 "$log")")
@@ -95,11 +115,15 @@ run() { # NAME URL [--gateway]
 	summary+=("$(tail -n 1 "$log")")
 }
 run target "http://localhost:$p_target/mcp"
-run gateway-http "http://localhost:$p_http/mcp" --gateway
-run gateway-stdio "http://localhost:$p_stdio/mcp" --gateway
+run gateway-http "http://localhost:${port[gateway-http]}/mcp" --gateway
+run gateway-stdio "http://localhost:${port[gateway-stdio]}/mcp" --gateway
+run gateway-http-legacy "http://localhost:${port[gateway-http-legacy]}/mcp" --gateway 2026-07-28
+run gateway-stdio-legacy "http://localhost:${port[gateway-stdio-legacy]}/mcp" --gateway 2026-07-28
+run gateway-http-modern "http://localhost:${port[gateway-http-modern]}/mcp" --gateway 0.1.16-all,2025-11-25
+run gateway-stdio-modern "http://localhost:${port[gateway-stdio-modern]}/mcp" --gateway 0.1.16-all,2025-11-25
 
 if [[ $status -ne 0 ]]; then
-	for f in gateway-http gateway-stdio; do
+	for f in "${gateways[@]}"; do
 		echo "--- last lines of $f log:"
 		tail -n 20 "$work/$f.log" || true
 	done

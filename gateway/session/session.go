@@ -269,3 +269,43 @@ func NewID() [16]byte {
 	_, _ = rand.Read(id[:])
 	return id
 }
+
+// SealData seals an opaque value with the keys of session ids, for
+// purpose: the AEAD's additional data names it, so that a value sealed for
+// one purpose opens for no other, and never as a session id (whose
+// additional data is another).
+func (k *Keyring) SealData(purpose string, plain []byte) (string, error) {
+	ks := k.keys.Load()
+	buf := make([]byte, 1+nonceLen, 1+nonceLen+len(plain)+ks.aeads[0].Overhead())
+	buf[0] = ks.ids[0]
+	if _, err := rand.Read(buf[1 : 1+nonceLen]); err != nil {
+		return "", err
+	}
+	buf = ks.aeads[0].Seal(buf, buf[1:1+nonceLen], plain, dataAD(purpose))
+	return base64.RawURLEncoding.EncodeToString(buf), nil
+}
+
+// OpenData opens a value SealData sealed for the same purpose.
+func (k *Keyring) OpenData(purpose, sealed string) ([]byte, error) {
+	if len(sealed) == 0 || len(sealed) > MaxIDLength {
+		return nil, ErrInvalid
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(sealed)
+	if err != nil || len(raw) < 1+nonceLen+16 {
+		return nil, ErrInvalid
+	}
+	nonce, ct := raw[1:1+nonceLen], raw[1+nonceLen:]
+	ks := k.keys.Load()
+	ad := dataAD(purpose)
+	for i, aead := range ks.aeads {
+		if ks.ids[i] != raw[0] {
+			continue
+		}
+		if p, err := aead.Open(nil, nonce, ct, ad); err == nil {
+			return p, nil
+		}
+	}
+	return nil, ErrInvalid
+}
+
+func dataAD(purpose string) []byte { return []byte("mcpfort-data:" + purpose) }

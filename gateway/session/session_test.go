@@ -140,3 +140,29 @@ func BenchmarkOpen(b *testing.B) {
 		}
 	}
 }
+
+func TestSealDataPurpose(t *testing.T) {
+	kr, _ := NewKeyring(GenerateSecret())
+	s, err := kr.SealData("a", []byte("payload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := kr.OpenData("a", s); err != nil || string(p) != "payload" {
+		t.Fatalf("OpenData = %q, %v", p, err)
+	}
+	if _, err := kr.OpenData("b", s); err == nil {
+		t.Fatal("opened for another purpose")
+	}
+	if _, err := kr.Open(s, time.Now()); err == nil {
+		t.Fatal("opened as a session id")
+	}
+	sid, _ := kr.Seal(&State{Expires: time.Now().Add(time.Hour)})
+	if _, err := kr.OpenData("a", sid); err == nil {
+		t.Fatal("a session id opened as data")
+	}
+	b := []byte(s)
+	b[len(b)-3] ^= 1
+	if _, err := kr.OpenData("a", string(b)); err == nil {
+		t.Fatal("an altered value opened")
+	}
+}

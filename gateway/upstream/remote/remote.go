@@ -315,6 +315,10 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("remote: upstream answered HTTP %d", e.Status)
 }
 
+// HTTPStatus returns the upstream's HTTP status, for callers that decide
+// on it (an era probe, a bridge telling an unknown method from a failure).
+func (e *StatusError) HTTPStatus() int { return e.Status }
+
 func visibleASCII(s string) bool {
 	for i := 0; i < len(s); i++ {
 		if s[i] < 0x21 || s[i] > 0x7e {

@@ -277,7 +277,7 @@ func (pr *process) refuse(id jsonrpc.ID, msg string) {
 // exactly one call is in flight; to the conn's unsolicited queue when the
 // calls in flight all belong to one conn; otherwise, when the process serves
 // one principal (PerSession, PerUser), to the conn that called last; in
-// Shared mode to nobody.
+// Shared mode to nobody. Open subscriptions/listen calls do not count.
 func (pr *process) target() (*Call, *Conn) {
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
@@ -287,6 +287,12 @@ func (pr *process) target() (*Call, *Conn) {
 	for _, c := range pr.calls {
 		if c.conn == nil {
 			continue // the pool's own initialize
+		}
+		if c.method == mcp.MethodSubscriptionsListen {
+			// A listen gets only the notifications tagged with its
+			// subscription id (routeSubscription): an open one must not
+			// make another call's logs or requests unattributable.
+			continue
 		}
 		n++
 		if only == nil {
