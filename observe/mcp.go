@@ -218,6 +218,7 @@ type op struct {
 	labels labels
 	rl     *transport.RequestLog // server side only
 	client bool
+	reply  upstream.Reply // the reply observed (wrap)
 
 	errType string
 	code    int64
@@ -263,15 +264,15 @@ func (o *op) setRPCError(code int64, msg string) {
 }
 
 // inspect looks for the operation's final answer in one event: a JSON-RPC
-// error response, or a tool result with isError. Most events hold neither
-// word, and cost one scan.
-func (o *op) inspect(data []byte) {
-	hasErr := bytes.Contains(data, []byte(`"error"`))
-	if !hasErr && !bytes.Contains(data, []byte(`"isError"`)) {
+// error response, or a tool result with isError. The event's decoded form
+// is the one the gateway's relay reads too (decoded once); only a result
+// that mentions isError is scanned for it.
+func (o *op) inspect(ev *upstream.Event) {
+	m, err := ev.Message()
+	if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != o.id {
 		return
 	}
-	m, err := jsonrpc.Decode(data, jsonrpc.Limits{})
-	if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != o.id {
+	if m.Error == nil && !bytes.Contains(m.Result, []byte(`"isError"`)) {
 		return
 	}
 	o.mu.Lock()
@@ -335,34 +336,36 @@ func (o *op) finish() {
 	})
 }
 
+// wrap returns r observed by o: o is the reply (one allocation for both),
+// ends its operation when the reply is closed (the relay closes every
+// reply it is given) and reads each event for the answer.
 func (o *op) wrap(r upstream.Reply) upstream.Reply {
 	if r == nil {
 		o.finish()
 		return nil
 	}
-	return &observedReply{Reply: r, op: o}
+	o.reply = r
+	return (*observedReply)(o)
 }
 
-// observedReply ends its operation when the reply is closed (the relay
-// closes every reply it is given) and reads each event for the answer.
-type observedReply struct {
-	upstream.Reply
-	op *op
-}
+// observedReply is an op as the reply it observes.
+type observedReply op
+
+func (r *observedReply) Info() upstream.Info { return r.reply.Info() }
 
 func (r *observedReply) Next(ctx context.Context) (*upstream.Event, error) {
-	ev, err := r.Reply.Next(ctx)
+	ev, err := r.reply.Next(ctx)
 	switch {
 	case err == nil && ev != nil && len(ev.Data) > 0:
-		r.op.inspect(ev.Data)
+		(*op)(r).inspect(ev)
 	case err != nil && err != io.EOF:
-		r.op.failOnce(err)
+		(*op)(r).failOnce(err)
 	}
 	return ev, err
 }
 
 func (r *observedReply) Close() error {
-	err := r.Reply.Close()
-	r.op.finish()
+	err := r.reply.Close()
+	(*op)(r).finish()
 	return err
 }
