@@ -72,7 +72,7 @@ func (t *Telemetry) Observe(pools []Pool, audit func() AuditStats) error {
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		for _, p := range pools {
 			s := p.Stats()
-			a := metric.WithAttributes(attribute.String(AttrRoute, p.Route), attribute.String("mcpfort.pool", p.Kind))
+			a := metric.WithAttributes(attribute.String(AttrRoute, p.Route), attribute.String(AttrPool, p.Kind))
 			o.ObserveInt64(procs, int64(s.Processes), a)
 			o.ObserveInt64(queued, int64(s.Queued), a)
 			o.ObserveInt64(inflight, int64(s.InFlight), a)

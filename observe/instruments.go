@@ -15,6 +15,8 @@ type instruments struct {
 	tokens         metric.Int64Counter
 	upstreamErrors metric.Int64Counter
 	httpDuration   metric.Float64Histogram
+	stdioWait      metric.Float64Histogram
+	stdioStart     metric.Float64Histogram
 }
 
 func newInstruments(m metric.Meter) (*instruments, error) {
@@ -48,5 +50,7 @@ func newInstruments(m metric.Meter) (*instruments, error) {
 	in.rateLimited = counter(MetricRateLimitRejected, "Calls refused by a rate limit, by route.")
 	in.tokens = counter(MetricTokenValidations, "Bearer token validations, by result and whether the cache answered.")
 	in.upstreamErrors = counter(MetricUpstreamErrors, "Upstream failures, by route and error type (JSON-RPC code or class).")
+	in.stdioWait = hist(MetricStdioQueueWait, "Time a caller waited in a stdio pool's queue for a process or a call slot, by route, pool and result; callers served at once are not counted.", stdioWaitBuckets)
+	in.stdioStart = hist(MetricStdioStartDuration, "Duration of a stdio process start (spawn and initialize), by route, pool and result.", stdioStartBuckets)
 	return in, err
 }
