@@ -94,7 +94,7 @@ func (t *Telemetry) Observe(pools []Pool, audit func() AuditStats) error {
 // TokenValidated records one bearer-token validation: whether the cache
 // answered, whether the token was refused, and how long it took, in
 // mcpfort.token.validations and in the request's log record (the SERVER
-// span shows it as an event).
+// span gets a "token validation" child span from it).
 func (t *Telemetry) TokenValidated(ctx context.Context, hit bool, err error, d time.Duration) {
 	cache, result := "miss", "ok"
 	if hit {
@@ -105,6 +105,9 @@ func (t *Telemetry) TokenValidated(ctx context.Context, hit bool, err error, d t
 	}
 	if rl := transport.RequestLogFrom(ctx); rl != nil {
 		rl.TokenCache, rl.TokenTime = cache, d
+		if t.tracing {
+			rl.TokenStart = time.Now().Add(-d)
+		}
 	}
 	t.inst.tokens.Add(ctx, 1, metric.WithAttributes(attribute.String(AttrCache, cache), attribute.String(AttrResult, result)))
 }
