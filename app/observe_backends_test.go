@@ -2,9 +2,11 @@ package app_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -192,4 +194,120 @@ func sample(page, name string, labels []string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// TestExemplarsInPrometheus has a real Prometheus, with exemplar storage
+// on, scrape a tracing gateway (spans go to a collector that drops them)
+// and asks its exemplar API for the operation duration histogram: one
+// exemplar carries the trace id of the client's call.
+func TestExemplarsInPrometheus(t *testing.T) {
+	prom := promBinary(t, "prometheus")
+	jaeger := peerBinary(t, "jaeger.sh")
+	otlpHTTP := freePort(t)
+	dir := t.TempDir()
+	ccfg := filepath.Join(dir, "collector.yaml")
+	if err := os.WriteFile(ccfg, fmt.Appendf(nil, `
+service:
+  pipelines:
+    traces: {receivers: [otlp], exporters: [nop]}
+  telemetry:
+    metrics: {level: none}
+    logs: {level: info}
+receivers:
+  otlp:
+    protocols:
+      http: {endpoint: "127.0.0.1:%d"}
+exporters:
+  nop:
+`, otlpHTTP), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startPeer(t, "Everything is ready", jaeger, "--config", ccfg)
+
+	idp, err := resourceservertest.NewIssuer(resourceservertest.IssuerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idp.Close()
+	port, metricsPort, promPort := freePort(t), freePort(t), freePort(t)
+	p := writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:%d
+log: {level: error}
+auth:
+  insecure_allow_http: true
+  issuers: [{issuer: %q}]
+observability:
+  tracing: {enabled: true, endpoint: "http://127.0.0.1:%d", protocol: http/protobuf, sample_ratio: 1}
+  metrics: {listen: "127.0.0.1:%d"}
+servers:
+  - name: local
+    path: /local/mcp
+    stdio: {command: [%q]}
+    auth: {scopes: [mcp:tools]}
+`, port, idp.URL, otlpHTTP, metricsPort, filepath.Join(binDir, "mcpfort-everything")))
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runApp(t, cfg)
+
+	pcfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(pcfg, fmt.Appendf(nil, `
+global: {scrape_interval: 1s}
+scrape_configs:
+  - job_name: mcpfort
+    static_configs: [{targets: ["127.0.0.1:%d"]}]
+`, metricsPort), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	startPeer(t, "Server is ready to receive web requests", prom, "--config.file="+pcfg, "--enable-feature=exemplar-storage",
+		"--storage.tsdb.path="+filepath.Join(dir, "data"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
+
+	u := fmt.Sprintf("http://127.0.0.1:%d/local/mcp", port)
+	tok, err := idp.Sign(resourceservertest.Token{Audience: []string{u}, Scopes: []string{"mcp:tools"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := authedClient(t, u, tok, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	const traceID = "5bf92f3577b34da6a3ce929d0e0e4737"
+	if res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"},
+		Meta: mcp.Meta{"traceparent": "00-" + traceID + "-00f067aa0ba902b7-01"}}); err != nil || res.IsError {
+		t.Fatalf("call: %v %v", res, err)
+	}
+
+	q := url.Values{"query": {`mcp_server_operation_duration_seconds_bucket{gen_ai_tool_name="echo"}`},
+		"start": {fmt.Sprint(time.Now().Add(-time.Hour).Unix())}, "end": {fmt.Sprint(time.Now().Add(time.Hour).Unix())}}
+	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query_exemplars?%s", promPort, q.Encode())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var body struct {
+			Status string `json:"status"`
+			Data   []struct {
+				Exemplars []struct {
+					Labels map[string]string `json:"labels"`
+				} `json:"exemplars"`
+			} `json:"data"`
+		}
+		var seen []string
+		if resp, err := http.Get(api); err == nil {
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			for _, d := range body.Data {
+				for _, e := range d.Exemplars {
+					seen = append(seen, e.Labels["trace_id"])
+					if e.Labels["trace_id"] == traceID && e.Labels["span_id"] != "" {
+						return
+					}
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Prometheus has no exemplar with trace_id %s after 30s (status %q, trace ids %v)", traceID, body.Status, seen)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
