@@ -319,11 +319,14 @@ func (p *Pool) wait(ctx context.Context, w *waiter) (err error) {
 	}
 	w.ready = make(chan struct{})
 	p.waiters = append(p.waiters, w)
-	p.mu.Unlock()
-
 	var queued time.Time
-	if obs := p.o.Observer; obs != nil {
+	obs := p.o.Observer
+	if obs != nil {
+		// Under the lock: before any start this wait asked for begins.
 		queued = time.Now()
+	}
+	p.mu.Unlock()
+	if obs != nil {
 		defer func() { obs.QueueWait(ctx, queued, err) }()
 	}
 	t := time.NewTimer(p.o.QueueTimeout)
