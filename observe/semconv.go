@@ -57,27 +57,24 @@ const (
 	AttrCache    = "mcpfort.cache"    // hit or miss
 	AttrResult   = "mcpfort.result"   // ok or the failure class
 	AttrGrant    = "mcpfort.grant"    // an OAuth grant type
-	AttrPool     = "mcpfort.pool"     // a stdio pool of a route: sessions or stateless
 
 	// mcpfort's own metrics.
-	MetricRequests           = "mcpfort.requests"
-	MetricPolicyDecisions    = "mcpfort.policy.decisions"
-	MetricRateLimitRejected  = "mcpfort.ratelimit.rejections"
-	MetricTokenValidations   = "mcpfort.token.validations"
-	MetricUpstreamErrors     = "mcpfort.upstream.errors"
-	MetricHTTPDuration       = "mcpfort.http.request.duration"
-	MetricStdioProcesses     = "mcpfort.stdio.processes"
-	MetricStdioQueued        = "mcpfort.stdio.queue.depth"
-	MetricStdioInFlight      = "mcpfort.stdio.in_flight"
-	MetricStdioStarts        = "mcpfort.stdio.starts"
-	MetricStdioCrashes       = "mcpfort.stdio.restarts"
-	MetricStdioQueueWait     = "mcpfort.stdio.queue.wait.duration"
-	MetricStdioStartDuration = "mcpfort.stdio.start.duration"
-	MetricAuditQueue         = "mcpfort.audit.queue"
-	MetricAuditFailures      = "mcpfort.audit.failures"
-	MetricAuthTokensIssued   = "mcpfort.authserver.tokens.issued"
-	MetricAuthSignIns        = "mcpfort.authserver.signins"
-	MetricAuthRegistrations  = "mcpfort.authserver.registrations"
+	MetricRequests          = "mcpfort.requests"
+	MetricPolicyDecisions   = "mcpfort.policy.decisions"
+	MetricRateLimitRejected = "mcpfort.ratelimit.rejections"
+	MetricTokenValidations  = "mcpfort.token.validations"
+	MetricUpstreamErrors    = "mcpfort.upstream.errors"
+	MetricHTTPDuration      = "mcpfort.http.request.duration"
+	MetricStdioProcesses    = "mcpfort.stdio.processes"
+	MetricStdioQueued       = "mcpfort.stdio.queue.depth"
+	MetricStdioInFlight     = "mcpfort.stdio.in_flight"
+	MetricStdioStarts       = "mcpfort.stdio.starts"
+	MetricStdioCrashes      = "mcpfort.stdio.restarts"
+	MetricAuditQueue        = "mcpfort.audit.queue"
+	MetricAuditFailures     = "mcpfort.audit.failures"
+	MetricAuthTokensIssued  = "mcpfort.authserver.tokens.issued"
+	MetricAuthSignIns       = "mcpfort.authserver.signins"
+	MetricAuthRegistrations = "mcpfort.authserver.registrations"
 )
 
 // durationBuckets are the explicit histogram boundaries, in seconds, the

@@ -14,6 +14,14 @@ import (
 	"github.com/mcpfort/mcpfort/jsonrpc"
 )
 
+// Names of the stdio pool's timing: its histograms (seconds) and the
+// attribute that tells a route's pools apart.
+const (
+	MetricStdioQueueWait     = "mcpfort.stdio.queue.wait.duration"
+	MetricStdioStartDuration = "mcpfort.stdio.start.duration"
+	AttrPool                 = "mcpfort.pool" // sessions or stateless
+)
+
 // Span names of the stdio pool's timing (children of the CLIENT span of
 // the call that waited or had a process started for it).
 const (
