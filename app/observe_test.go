@@ -610,6 +610,7 @@ scrape_configs:
 		{`sum(mcp_server_operation_duration_seconds_count{mcp_method_name="tools/call",gen_ai_tool_name="echo"})`, "3"},
 		{`sum(mcp_client_operation_duration_seconds_count{mcp_method_name="tools/call",network_transport="pipe"})`, "3"},
 		{`sum(mcpfort_token_validations_total{mcpfort_result="ok"}) > 0`, ""},
+		{`sum(mcpfort_stdio_start_duration_seconds_count{mcpfort_route="local",mcpfort_result="ok"}) > 0`, ""},
 		{`sum(rate(mcpfort_requests_total{mcpfort_route="local"}[1m])) > 0`, ""},
 	} {
 		promQuery(t, api, q.expr, q.want)
