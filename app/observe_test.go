@@ -130,6 +130,7 @@ func runApp(t *testing.T, cfg *config.Config) (a *app.App, stop func()) {
 const (
 	clientTraceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	clientSpanID  = "00f067aa0ba902b7"
+	starterSpanID = "00f067aa0ba902b8"
 )
 
 type jaegerSpan struct {
@@ -171,7 +172,10 @@ func (s jaegerSpan) tag(k string) string {
 // the trace of one tools/call: the SERVER span is the child of the
 // authenticated client's span, each policy has its span under it, and the
 // upstream CLIENT span is under it too, with its span id what the upstream
-// received (HTTP traceparent header, params._meta.traceparent).
+// received (HTTP traceparent header, params._meta.traceparent); the token
+// validation is a span under the SERVER span, and a principal's first
+// stateless call to the stdio upstream has its process start under its
+// CLIENT span.
 func TestTracesInJaeger(t *testing.T) {
 	jaeger := peerBinary(t, "jaeger.sh")
 	otlpHTTP, otlpGRPC, queryHTTP, queryGRPC, health := freePort(t), freePort(t), freePort(t), freePort(t), freePort(t)
@@ -283,9 +287,52 @@ servers:
 				got[route] = seen
 				cs.Close()
 			}
+			// A principal's first stateless call starts its process: a
+			// raw one, so that it is the first, in the client's trace.
+			starter, err := idp.Sign(resourceservertest.Token{Subject: "starter", Audience: []string{base + "/local/mcp"}, Scopes: []string{"mcp:tools"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// (tools/list: a tools/call would first list the tools for
+			// the schema policy, in a listing of its own.)
+			resp := rawPost(t, base+"/local/mcp", starter, `{"jsonrpc":"2.0","id":1,"method":"tools/list","params":{`+
+				`"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientInfo":{"name":"t","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}`,
+				map[string]string{"MCP-Protocol-Version": "2026-07-28", "Mcp-Method": "tools/list",
+					"Traceparent": "00-" + clientTraceID + "-" + starterSpanID + "-01"})
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "echo") {
+				t.Fatalf("starter's call: %d %s", resp.StatusCode, body)
+			}
 			stop() // flushes the spans
 
-			spans := jaegerTrace(t, queryHTTP, clientTraceID, "mcpfort-"+tc.name, 2)
+			spans := jaegerTrace(t, queryHTTP, clientTraceID, "mcpfort-"+tc.name, 3)
+			var starterClient *jaegerSpan
+			for _, s := range spans {
+				if s.OperationName == "tools/list" && s.tag("span.kind") == "server" && s.parent() == starterSpanID {
+					for j, c := range spans {
+						if c.tag("span.kind") == "client" && c.parent() == s.SpanID {
+							starterClient = &spans[j]
+						}
+					}
+				}
+			}
+			if starterClient == nil {
+				t.Fatalf("no SERVER and CLIENT span of the starter's call in %+v", spans)
+			}
+			var start *jaegerSpan
+			for i, s := range spans {
+				if s.OperationName == "stdio process start" && s.parent() == starterClient.SpanID {
+					start = &spans[i]
+				}
+			}
+			if start == nil || start.tag("mcpfort.pool") != "stateless" || start.tag("mcpfort.route") != "local" {
+				var all []string
+				for _, s := range spans {
+					all = append(all, s.OperationName+" "+s.SpanID+"<"+s.parent())
+				}
+				t.Errorf("no stdio process start span of the local route's stateless pool under the CLIENT span %s: %+v\n%s", starterClient.SpanID, start, strings.Join(all, "\n"))
+			}
 			for _, route := range []string{"remote", "local"} {
 				seen := got[route]
 				if seen["meta_baggage"] != "" || seen["header_baggage"] != "" {
@@ -348,6 +395,17 @@ servers:
 					if !policies[p] {
 						t.Errorf("%s: no %q policy span under the SERVER span (have %v)", route, p, policies)
 					}
+				}
+				under := func(name, parent string) *jaegerSpan {
+					for i, s := range spans {
+						if s.OperationName == name && s.parent() == parent {
+							return &spans[i]
+						}
+					}
+					return nil
+				}
+				if tok := under("token validation", server.SpanID); tok == nil || tok.tag("mcpfort.cache") == "" {
+					t.Errorf("%s: no token validation span with mcpfort.cache under the SERVER span: %+v", route, tok)
 				}
 			}
 		})
@@ -552,6 +610,7 @@ scrape_configs:
 		{`sum(mcp_server_operation_duration_seconds_count{mcp_method_name="tools/call",gen_ai_tool_name="echo"})`, "3"},
 		{`sum(mcp_client_operation_duration_seconds_count{mcp_method_name="tools/call",network_transport="pipe"})`, "3"},
 		{`sum(mcpfort_token_validations_total{mcpfort_result="ok"}) > 0`, ""},
+		{`sum(mcpfort_stdio_start_duration_seconds_count{mcpfort_route="local",mcpfort_result="ok"}) > 0`, ""},
 		{`sum(rate(mcpfort_requests_total{mcpfort_route="local"}[1m])) > 0`, ""},
 	} {
 		promQuery(t, api, q.expr, q.want)

@@ -72,12 +72,20 @@ func (a *App) stdioUpstream(s config.Server) (upstream.Upstream, error) {
 	}
 	so := base
 	so.Isolation = iso
+	lo := base
+	lo.Isolation = stdio.PerSession
+	// Queue waits and process starts, when telemetry is on (a nil
+	// *StdioObserver must not become a non-nil interface).
+	if o := a.tel.Stdio(s.Name, "sessions"); o != nil {
+		so.Observer = o
+	}
+	if o := a.tel.Stdio(s.Name, "stateless"); o != nil {
+		lo.Observer = o
+	}
 	sessions, err := stdio.New(so)
 	if err != nil {
 		return nil, err
 	}
-	lo := base
-	lo.Isolation = stdio.PerSession
 	stateless, err := stdio.New(lo)
 	if err != nil {
 		_ = sessions.Close(context.Background())

@@ -8,8 +8,10 @@
 // one policy (a child span and a decision counter), [Telemetry.Upstream]
 // wraps an upstream (the CLIENT span of each hop, with the gateway's own
 // span context injected into HTTP headers and, for stdio and 2026-07-28
-// upstreams, into params._meta), and [Telemetry.HTTP] is the edge's request
-// id and access log. app wires them from the configuration.
+// upstreams, into params._meta), [Telemetry.Stdio] observes a stdio pool
+// (queue waits and process starts, as spans under the CLIENT span and
+// histograms), and [Telemetry.HTTP] is the edge's request id and access
+// log. app wires them from the configuration.
 //
 // No global state: the tracer and meter providers, the propagator and the
 // Prometheus registry belong to one Telemetry and are never installed as

@@ -72,7 +72,7 @@ func (t *Telemetry) Observe(pools []Pool, audit func() AuditStats) error {
 	_, err = m.RegisterCallback(func(_ context.Context, o metric.Observer) error {
 		for _, p := range pools {
 			s := p.Stats()
-			a := metric.WithAttributes(attribute.String(AttrRoute, p.Route), attribute.String("mcpfort.pool", p.Kind))
+			a := metric.WithAttributes(attribute.String(AttrRoute, p.Route), attribute.String(AttrPool, p.Kind))
 			o.ObserveInt64(procs, int64(s.Processes), a)
 			o.ObserveInt64(queued, int64(s.Queued), a)
 			o.ObserveInt64(inflight, int64(s.InFlight), a)
@@ -94,7 +94,7 @@ func (t *Telemetry) Observe(pools []Pool, audit func() AuditStats) error {
 // TokenValidated records one bearer-token validation: whether the cache
 // answered, whether the token was refused, and how long it took, in
 // mcpfort.token.validations and in the request's log record (the SERVER
-// span shows it as an event).
+// span gets a "token validation" child span from it).
 func (t *Telemetry) TokenValidated(ctx context.Context, hit bool, err error, d time.Duration) {
 	cache, result := "miss", "ok"
 	if hit {
@@ -105,6 +105,9 @@ func (t *Telemetry) TokenValidated(ctx context.Context, hit bool, err error, d t
 	}
 	if rl := transport.RequestLogFrom(ctx); rl != nil {
 		rl.TokenCache, rl.TokenTime = cache, d
+		if t.tracing {
+			rl.TokenStart = time.Now().Add(-d)
+		}
 	}
 	if t.metering {
 		t.agg.point(aggTokens, labels{kind: kindToken, name: cache, outcome: result}).add()

@@ -78,11 +78,7 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 					rl.SubjectHash = SubjectHash(p.Issuer, p.Subject)
 				}
 				if rl.TokenCache != "" && span.IsRecording() {
-					// Validation ran before the span could start (the
-					// caller's context is trusted only once it is done).
-					span.AddEvent("token validation", trace.WithAttributes(
-						attribute.String(AttrCache, rl.TokenCache),
-						attribute.Float64("mcpfort.duration_ms", float64(rl.TokenTime.Microseconds())/1000)))
+					t.tokenSpan(ctx, rl)
 				}
 			}
 			o := &op{t: t, span: span, start: start, id: c.Msg.ID, hist: aggServerDuration, rl: rl,

@@ -34,6 +34,9 @@ type RequestLog struct {
 	// the request, and TokenTime how long that took.
 	TokenCache string
 	TokenTime  time.Duration
+	// TokenStart is when that validation began; set only while tracing,
+	// for its span.
+	TokenStart time.Time
 }
 
 type requestLogKey struct{}

@@ -1,6 +1,7 @@
 package stdio
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -166,6 +167,30 @@ type Options struct {
 	// Logger receives process lifecycle events and stderr lines. If nil,
 	// nothing is logged.
 	Logger *slog.Logger
+
+	// Observer, if set, is told what costs a caller time in the pool: a
+	// wait in the queue and a process start. If nil, the pool takes no
+	// timestamps for it.
+	Observer Observer
+}
+
+// Observer receives the pool's timing events, for traces and metrics. Its
+// methods are called without the pool's lock held and must not block.
+type Observer interface {
+	// QueueWait reports that a caller waited in the queue for a process
+	// or an in-flight slot, from start until now; err is nil when it got
+	// one. Callers granted capacity at once did not wait and are not
+	// reported. ctx is the caller's.
+	QueueWait(ctx context.Context, start time.Time, err error)
+	// ProcessStart reports a process start (spawn and, when the pool
+	// initializes processes, the initialize handshake), from start until
+	// now; err is nil when the process is ready. ctx is that of the caller
+	// the process was started for: the one that acquired it (PerSession),
+	// or the waiting caller that asked for it (PerUser and Shared, whose
+	// starts run in the background); context.Background() for a Shared
+	// start made ahead of demand, which no caller waits for. Starts
+	// abandoned before they spawned anything are not reported.
+	ProcessStart(ctx context.Context, start time.Time, err error)
 }
 
 // Defaults.

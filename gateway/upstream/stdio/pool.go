@@ -109,7 +109,8 @@ type waiter struct {
 	kind  waitKind
 	conn  *Conn
 	slot  *userSlot
-	seq   uint64 // failure sequence number when the wait began
+	seq   uint64          // failure sequence number when the wait began
+	ctx   context.Context // the caller's, for Options.Observer
 	proc  *process
 	err   error
 	done  bool
@@ -202,7 +203,7 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*Conn, error) {
 		}
 		return fail(err)
 	}
-	pr, err := p.start(ctx)
+	pr, err := p.startObserved(ctx, ctx)
 	p.mu.Lock()
 	if probe {
 		p.probing = false
@@ -304,9 +305,10 @@ func (p *Pool) reserveCall(ctx context.Context, c *Conn) (*process, error) {
 
 // wait grants w at once or queues it until granted, the queue deadline, or
 // the end of ctx.
-func (p *Pool) wait(ctx context.Context, w *waiter) error {
+func (p *Pool) wait(ctx context.Context, w *waiter) (err error) {
 	p.mu.Lock()
 	w.seq = p.failSeqLocked(w)
+	w.ctx = ctx
 	if p.tryLocked(w) {
 		p.mu.Unlock()
 		return w.err
@@ -317,8 +319,16 @@ func (p *Pool) wait(ctx context.Context, w *waiter) error {
 	}
 	w.ready = make(chan struct{})
 	p.waiters = append(p.waiters, w)
+	var queued time.Time
+	obs := p.o.Observer
+	if obs != nil {
+		// Under the lock: before any start this wait asked for begins.
+		queued = time.Now()
+	}
 	p.mu.Unlock()
-
+	if obs != nil {
+		defer func() { obs.QueueWait(ctx, queued, err) }()
+	}
 	t := time.NewTimer(p.o.QueueTimeout)
 	defer t.Stop()
 	var ctxErr error
@@ -417,7 +427,7 @@ func (p *Pool) tryLocked(w *waiter) bool {
 			return true
 		}
 		if !s.starting && p.nprocs < p.o.MaxProcesses {
-			p.startAsyncLocked(s)
+			p.startAsyncLocked(w.ctx, s)
 		}
 		return false
 
@@ -434,7 +444,7 @@ func (p *Pool) tryLocked(w *waiter) bool {
 			// wait; the call in hand does not wait for the start.
 			now := time.Now()
 			if w.kind == kindCall && best.inflight > 0 && canStart && p.backoff.delay(now) == 0 && p.startBackoff.delay(now) == 0 {
-				p.startAsyncLocked(nil)
+				p.startAsyncLocked(context.Background(), nil)
 			}
 			return take(best)
 		}
@@ -443,7 +453,7 @@ func (p *Pool) tryLocked(w *waiter) bool {
 			return true
 		}
 		if canStart {
-			p.startAsyncLocked(nil)
+			p.startAsyncLocked(w.ctx, nil)
 		}
 		return false
 	}
@@ -469,8 +479,9 @@ func (p *Pool) grantLocked() {
 
 // startAsyncLocked starts a process for slot (PerUser) or for the shared
 // set, after the backoff delay, in the background; waiters are granted when
-// it is ready.
-func (p *Pool) startAsyncLocked(s *userSlot) {
+// it is ready. ctx is the caller's that asked for the start, for
+// Options.Observer only: the start itself runs on the pool's context.
+func (p *Pool) startAsyncLocked(ctx context.Context, s *userSlot) {
 	p.nprocs++
 	b := &p.backoff
 	if s != nil {
@@ -493,7 +504,7 @@ func (p *Pool) startAsyncLocked(s *userSlot) {
 		var pr *process
 		probe, err := p.startTurn(p.ctx, b, wanted)
 		if err == nil {
-			pr, err = p.start(p.ctx)
+			pr, err = p.startObserved(ctx, p.ctx)
 		}
 		p.mu.Lock()
 		if probe {
@@ -605,6 +616,19 @@ func (p *Pool) start(ctx context.Context) (*process, error) {
 		}
 	}
 	return pr, nil
+}
+
+// startObserved is start, reported to Options.Observer with the context
+// of the caller the process is for.
+func (p *Pool) startObserved(caller, ctx context.Context) (*process, error) {
+	obs := p.o.Observer
+	if obs == nil {
+		return p.start(ctx)
+	}
+	begin := time.Now()
+	pr, err := p.start(ctx)
+	obs.ProcessStart(caller, begin, err)
+	return pr, err
 }
 
 // sleep waits d unless ctx ends or the pool closes.
