@@ -254,7 +254,7 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		up = a.observeUpstream(s, up)
 		// The route owns the upstream from here: closeAll closes it.
 		r := &route{name: s.Name, path: s.Path, up: up, guard: g0}
-		if s.Stdio != nil || s.SSE != nil {
+		if s.Stdio != nil || s.SSE != nil || s.Aggregate != nil && s.Aggregate.Local() {
 			// Their legacy sessions live in this replica's processes or
 			// event streams.
 			r.fwd = fwd
@@ -323,6 +323,9 @@ func replicaID() string {
 }
 
 func (a *App) upstream(s config.Server) (upstream.Upstream, error) {
+	if s.Aggregate != nil {
+		return a.aggregateUpstream(s)
+	}
 	if s.HTTP != nil {
 		opts := remote.Options{URL: s.HTTP.URL, MaxMessage: int(s.HTTP.MaxMessage), Logger: a.log.With("route", s.Name)}
 		auth, err := a.upstreamAuth(s)

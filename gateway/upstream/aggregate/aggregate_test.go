@@ -1,0 +1,498 @@
+//lint:file-ignore SA1019 the members ask the client to sample; the test client must answer.
+
+package aggregate_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpfort/mcpfort/gateway"
+	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/gateway/upstream/aggregate"
+	"github.com/mcpfort/mcpfort/gateway/upstream/local"
+	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/gateway/upstream/stdio"
+	"github.com/mcpfort/mcpfort/internal/everything"
+)
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+// everythingBin builds cmd/mcpfort-everything once per test binary.
+func everythingBin(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "aggregate-test")
+		if err != nil {
+			binErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "everything")
+		out, err := exec.Command("go", "build", "-o", binPath, "github.com/mcpfort/mcpfort/cmd/mcpfort-everything").CombinedOutput()
+		if err != nil {
+			binErr = fmt.Errorf("build: %v\n%s", err, out)
+		}
+	})
+	if binErr != nil {
+		t.Fatal(binErr)
+	}
+	return binPath
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binPath != "" {
+		os.RemoveAll(filepath.Dir(binPath))
+	}
+	os.Exit(code)
+}
+
+type textArgs struct {
+	Text string `json:"text"`
+}
+
+// goServer is a go-sdk server (sessions, legacy era) with the tools named,
+// each answering "<server>:<tool>:<text>", a prompt "greet", a resource
+// "<name>://r" and a template "<name>://items/{id}". Its tool list pages
+// by pageSize (0: the SDK's default).
+func goServer(t *testing.T, name string, pageSize int, tools ...string) (*mcp.Server, *httptest.Server) {
+	t.Helper()
+	srv := mcp.NewServer(&mcp.Implementation{Name: name, Version: "1"}, &mcp.ServerOptions{PageSize: pageSize})
+	for _, tool := range tools {
+		mcp.AddTool(srv, &mcp.Tool{Name: tool, Description: "answers with its name"}, func(ctx context.Context, req *mcp.CallToolRequest, a textArgs) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: name + ":" + tool + ":" + a.Text}}}, nil, nil
+		})
+	}
+	srv.AddPrompt(&mcp.Prompt{Name: "greet", Description: "greets"}, func(ctx context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResult, error) {
+		return &mcp.GetPromptResult{Messages: []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "hello from " + name}}}}, nil
+	})
+	uri := name + "://r"
+	srv.AddResource(&mcp.Resource{URI: uri, Name: "r", MIMEType: "text/plain"}, func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: uri, MIMEType: "text/plain", Text: "resource of " + name}}}, nil
+	})
+	srv.AddResourceTemplate(&mcp.ResourceTemplate{URITemplate: name + "://items/{id}", Name: "items"}, func(ctx context.Context, req *mcp.ReadResourceRequest) (*mcp.ReadResourceResult, error) {
+		return &mcp.ReadResourceResult{Contents: []*mcp.ResourceContents{{URI: req.Params.URI, Text: "item of " + name}}}, nil
+	})
+	ts := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil))
+	t.Cleanup(ts.Close)
+	return srv, ts
+}
+
+func remoteUp(t *testing.T, url string) upstream.Upstream {
+	t.Helper()
+	up, err := remote.New(remote.Options{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up
+}
+
+// everythingHTTP serves the conformance server over Streamable HTTP.
+func everythingHTTP(t *testing.T) string {
+	t.Helper()
+	srv, err := everything.New(everything.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := everything.NewHandler(srv, everything.HandlerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL + everything.MCPPath
+}
+
+// everythingStdio runs the conformance server as a stdio process pool.
+func everythingStdio(t *testing.T) upstream.Upstream {
+	t.Helper()
+	pool, err := stdio.New(stdio.Options{Name: "st", Command: []string{everythingBin(t), "-watch-interval=0"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := local.New(local.Options{Sessions: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return up
+}
+
+func newAggregate(t *testing.T, timeout time.Duration, members ...aggregate.Member) *aggregate.Aggregate {
+	t.Helper()
+	a, err := aggregate.New(aggregate.Options{Members: members, Timeout: timeout})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close(context.Background()) })
+	return a
+}
+
+func serveGateway(t *testing.T, up upstream.Upstream, mw ...gateway.Middleware) string {
+	t.Helper()
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	g, err := gateway.New(gateway.Options{Route: "team", Upstream: up, UpstreamEra: gateway.EraLegacy, Keyring: kr, Middleware: mw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(g)
+	t.Cleanup(ts.Close)
+	return ts.URL
+}
+
+// connect opens a go-sdk client session: version "" speaks 2026-07-28.
+func connect(t *testing.T, url, version string, opts *mcp.ClientOptions) *mcp.ClientSession {
+	t.Helper()
+	c := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "1"}, opts)
+	var so *mcp.ClientSessionOptions
+	if version != "" {
+		so = &mcp.ClientSessionOptions{ProtocolVersion: version}
+	}
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: url}, so)
+	if err != nil {
+		t.Fatalf("connect (%q): %v", version, err)
+	}
+	t.Cleanup(func() { cs.Close() })
+	return cs
+}
+
+func toolNames(t *testing.T, cs *mcp.ClientSession) []string {
+	t.Helper()
+	var names []string
+	for tool, err := range cs.Tools(context.Background(), nil) {
+		if err != nil {
+			t.Fatalf("tools/list: %v", err)
+		}
+		names = append(names, tool.Name)
+	}
+	return names
+}
+
+func callText(t *testing.T, cs *mcp.ClientSession, name string, args map[string]any) string {
+	t.Helper()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name, Arguments: args})
+	if err != nil {
+		t.Fatalf("tools/call %s: %v", name, err)
+	}
+	if len(res.Content) == 0 {
+		t.Fatalf("tools/call %s: no content", name)
+	}
+	tc, ok := res.Content[0].(*mcp.TextContent)
+	if !ok {
+		t.Fatalf("tools/call %s: content %T", name, res.Content[0])
+	}
+	return tc.Text
+}
+
+// TestVirtualServer: three real servers (go-sdk over HTTP, the
+// conformance server over HTTP and over stdio) behind one route, reached by
+// a legacy and a 2026-07-28 go-sdk client: merged lists carry the
+// prefixes, and calls, prompts, reads and completions reach the right
+// server with its own names.
+func TestVirtualServer(t *testing.T) {
+	_, gs := goServer(t, "go", 0, "echo", "shout")
+	agg := newAggregate(t, 5*time.Second,
+		aggregate.Member{Name: "go", Prefix: "go_", Upstream: remoteUp(t, gs.URL)},
+		aggregate.Member{Name: "ev", Prefix: "ev_", Upstream: remoteUp(t, everythingHTTP(t))},
+		aggregate.Member{Name: "st", Prefix: "st_", Upstream: everythingStdio(t)},
+	)
+	url := serveGateway(t, agg)
+	for _, version := range []string{"2025-11-25", "2025-03-26", ""} {
+		t.Run("client "+version, func(t *testing.T) {
+			sampled := make(chan string, 1)
+			cs := connect(t, url, version, &mcp.ClientOptions{
+				CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
+					sampled <- req.Params.Messages[0].Content.(*mcp.TextContent).Text
+					return &mcp.CreateMessageResult{Model: "m", Role: "assistant", Content: &mcp.TextContent{Text: "sampled"}}, nil
+				},
+			})
+			names := toolNames(t, cs)
+			for _, want := range []string{"go_echo", "go_shout", "ev_echo", "ev_test_simple_text", "st_echo", "st_test_sampling"} {
+				if !slices.Contains(names, want) {
+					t.Fatalf("tools/list lacks %s: %v", want, names)
+				}
+			}
+			for _, n := range names {
+				if !strings.HasPrefix(n, "go_") && !strings.HasPrefix(n, "ev_") && !strings.HasPrefix(n, "st_") {
+					t.Fatalf("tool %q has no member prefix", n)
+				}
+			}
+			if got := callText(t, cs, "go_shout", map[string]any{"text": "hi"}); got != "go:shout:hi" {
+				t.Fatalf("go_shout = %q", got)
+			}
+			if got := callText(t, cs, "ev_echo", map[string]any{"text": "via http"}); got != "via http" {
+				t.Fatalf("ev_echo = %q", got)
+			}
+			if got := callText(t, cs, "st_echo", map[string]any{"text": "via stdio"}); got != "via stdio" {
+				t.Fatalf("st_echo = %q", got)
+			}
+			// An unknown prefix, or a member's name without its prefix,
+			// names nothing.
+			for _, bad := range []string{"echo", "xx_echo", "go_nope"} {
+				res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: bad})
+				if err == nil && !res.IsError {
+					t.Fatalf("tools/call %s succeeded", bad)
+				}
+			}
+			if version != "" {
+				// The stdio member asks the client to sample; the answer
+				// finds its way back to that member.
+				if got := callText(t, cs, "st_test_sampling", map[string]any{"prompt": "tell me"}); got != "LLM response: sampled" {
+					t.Fatalf("st_test_sampling = %q", got)
+				}
+				if p := <-sampled; p != "tell me" {
+					t.Fatalf("sampling prompt = %q", p)
+				}
+			}
+
+			pr, err := cs.GetPrompt(context.Background(), &mcp.GetPromptParams{Name: "go_greet"})
+			if err != nil || pr.Messages[0].Content.(*mcp.TextContent).Text != "hello from go" {
+				t.Fatalf("prompts/get go_greet = %+v, %v", pr, err)
+			}
+			var prompts []string
+			for p, err := range cs.Prompts(context.Background(), nil) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				prompts = append(prompts, p.Name)
+			}
+			if !slices.Contains(prompts, "go_greet") || !slices.Contains(prompts, "ev_test_simple_prompt") || !slices.Contains(prompts, "st_test_simple_prompt") {
+				t.Fatalf("prompts = %v", prompts)
+			}
+			comp, err := cs.Complete(context.Background(), &mcp.CompleteParams{
+				Ref:      &mcp.CompleteReference{Type: "ref/prompt", Name: "st_test_prompt_with_arguments"},
+				Argument: mcp.CompleteParamsArgument{Name: "arg1", Value: "par"},
+			})
+			if err != nil || len(comp.Completion.Values) != 3 {
+				t.Fatalf("completion = %+v, %v", comp, err)
+			}
+
+			// Resources keep their URIs; reads go to the member that
+			// lists them, even before the client listed anything.
+			rr, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "go://r"})
+			if err != nil || rr.Contents[0].Text != "resource of go" {
+				t.Fatalf("read go://r = %+v, %v", rr, err)
+			}
+			rr, err = cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "go://items/7"})
+			if err != nil || rr.Contents[0].Text != "item of go" {
+				t.Fatalf("read go://items/7 = %+v, %v", rr, err)
+			}
+			rr, err = cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "test://static-text"})
+			if err != nil || len(rr.Contents) == 0 {
+				t.Fatalf("read test://static-text = %+v, %v", rr, err)
+			}
+			if _, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "nowhere://x"}); err == nil {
+				t.Fatal("read of a URI no member lists succeeded")
+			}
+			// Both conformance servers list test://static-text: it is
+			// listed once (the first member's), never twice.
+			var uris []string
+			for r, err := range cs.Resources(context.Background(), nil) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				uris = append(uris, r.URI)
+			}
+			n := 0
+			for _, u := range uris {
+				if u == "test://static-text" {
+					n++
+				}
+			}
+			if n != 1 || !slices.Contains(uris, "go://r") {
+				t.Fatalf("resources = %v", uris)
+			}
+			if version != "" {
+				// (2026-07-28 has no bare ping.)
+				if err := cs.Ping(context.Background(), nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// TestPagination: members that page their lists (two tools a page) are
+// listed to the end through the aggregate's cursor, each entry once; a
+// cursor the aggregate did not hand out is refused.
+func TestPagination(t *testing.T) {
+	var a, b []string
+	for i := range 5 {
+		a = append(a, fmt.Sprintf("t%d", i))
+	}
+	for i := range 3 {
+		b = append(b, fmt.Sprintf("u%d", i))
+	}
+	_, s1 := goServer(t, "one", 2, a...)
+	_, s2 := goServer(t, "two", 2, b...)
+	_, s3 := goServer(t, "three", 0, "only")
+	agg := newAggregate(t, 5*time.Second,
+		aggregate.Member{Name: "one", Prefix: "a_", Upstream: remoteUp(t, s1.URL)},
+		aggregate.Member{Name: "two", Prefix: "b_", Upstream: remoteUp(t, s2.URL)},
+		aggregate.Member{Name: "three", Prefix: "c_", Upstream: remoteUp(t, s3.URL)},
+	)
+	url := serveGateway(t, agg)
+	for _, version := range []string{"2025-11-25", ""} {
+		cs := connect(t, url, version, nil)
+		pages := 0
+		var names []string
+		cursor := ""
+		for {
+			res, err := cs.ListTools(context.Background(), &mcp.ListToolsParams{Cursor: cursor})
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages++
+			for _, tool := range res.Tools {
+				names = append(names, tool.Name)
+			}
+			if cursor = res.NextCursor; cursor == "" {
+				break
+			}
+		}
+		slices.Sort(names)
+		want := []string{"a_t0", "a_t1", "a_t2", "a_t3", "a_t4", "b_u0", "b_u1", "b_u2", "c_only"}
+		if !slices.Equal(names, want) || pages != 3 {
+			t.Fatalf("%q: %d pages, tools %v", version, pages, names)
+		}
+		for _, bad := range []string{"not-a-cursor", "eyJrIjowLCJwIjp7Ijk5IjoieCJ9fQ"} {
+			if _, err := cs.ListTools(context.Background(), &mcp.ListToolsParams{Cursor: bad}); err == nil || !strings.Contains(err.Error(), "cursor") {
+				t.Fatalf("cursor %q: %v", bad, err)
+			}
+		}
+	}
+}
+
+// TestListChangedRelayed: a member's notifications/tools/list_changed on
+// its GET stream reaches a legacy client through the merged GET stream,
+// and the new tool is listed and callable under the prefix.
+func TestListChangedRelayed(t *testing.T) {
+	srv, gs := goServer(t, "go", 0, "echo")
+	_, other := goServer(t, "other", 0, "x")
+	agg := newAggregate(t, 5*time.Second,
+		aggregate.Member{Name: "other", Prefix: "o_", Upstream: remoteUp(t, other.URL)},
+		aggregate.Member{Name: "go", Prefix: "go_", Upstream: remoteUp(t, gs.URL)},
+	)
+	url := serveGateway(t, agg)
+	changed := make(chan struct{}, 4)
+	cs := connect(t, url, "2025-11-25", &mcp.ClientOptions{
+		ToolListChangedHandler: func(context.Context, *mcp.ToolListChangedRequest) { changed <- struct{}{} },
+	})
+	toolNames(t, cs)
+	// Give the standalone GET stream time to open before the change.
+	time.Sleep(300 * time.Millisecond)
+	mcp.AddTool(srv, &mcp.Tool{Name: "late", Description: "added later"}, func(ctx context.Context, req *mcp.CallToolRequest, a textArgs) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "late:" + a.Text}}}, nil, nil
+	})
+	select {
+	case <-changed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("notifications/tools/list_changed not relayed")
+	}
+	if !slices.Contains(toolNames(t, cs), "go_late") {
+		t.Fatal("new tool not listed")
+	}
+	if got := callText(t, cs, "go_late", map[string]any{"text": "x"}); got != "late:x" {
+		t.Fatalf("go_late = %q", got)
+	}
+}
+
+// hang is an MCP endpoint that never answers (until the test ends).
+func hang(t *testing.T) string {
+	t.Helper()
+	done := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-done:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(func() { close(done); ts.Close() })
+	return ts.URL
+}
+
+// slowLists passes everything to next but holds list requests (until the
+// test ends) once armed.
+func slowLists(t *testing.T, next http.Handler, armed *atomic.Bool) string {
+	t.Helper()
+	done := make(chan struct{})
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if armed.Load() && r.Method == http.MethodPost {
+			select {
+			case <-done:
+			case <-r.Context().Done():
+			}
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() { close(done); ts.Close() })
+	return ts.URL
+}
+
+// TestDegradation: a member that never answers initialize is left out of
+// the session within the timeout; a member that stops answering later is
+// left out of each list within the timeout, and only its entries are
+// missing; one that is down is refused with -31001 for its own calls
+// only.
+func TestDegradation(t *testing.T) {
+	_, gs := goServer(t, "go", 0, "echo")
+	slowSrv, _ := goServer(t, "slow", 0, "tool")
+	var armed atomic.Bool
+	slowURL := slowLists(t, mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return slowSrv }, nil), &armed)
+	_, deadSrv := goServer(t, "dead", 0, "tool")
+	const timeout = 700 * time.Millisecond
+	agg := newAggregate(t, timeout,
+		aggregate.Member{Name: "go", Prefix: "go_", Upstream: remoteUp(t, gs.URL)},
+		aggregate.Member{Name: "hang", Prefix: "h_", Upstream: remoteUp(t, hang(t))},
+		aggregate.Member{Name: "slow", Prefix: "s_", Upstream: remoteUp(t, slowURL)},
+		aggregate.Member{Name: "dead", Prefix: "d_", Upstream: remoteUp(t, deadSrv.URL)},
+	)
+	url := serveGateway(t, agg)
+	start := time.Now()
+	cs := connect(t, url, "2025-11-25", nil)
+	if d := time.Since(start); d > timeout+2*time.Second {
+		t.Fatalf("initialize took %v", d)
+	}
+	if got := toolNames(t, cs); !slices.Equal(got, []string{"go_echo", "s_tool", "d_tool"}) {
+		t.Fatalf("tools = %v", got)
+	}
+	armed.Store(true)
+	// Down: no listener, connections cut (Close would wait for the GET
+	// stream the aggregate holds there).
+	deadSrv.Listener.Close()
+	deadSrv.CloseClientConnections()
+	start = time.Now()
+	got := toolNames(t, cs)
+	if d := time.Since(start); d > timeout+time.Second {
+		t.Fatalf("tools/list with a slow member took %v", d)
+	}
+	if !slices.Equal(got, []string{"go_echo"}) {
+		t.Fatalf("tools = %v", got)
+	}
+	if got := callText(t, cs, "go_echo", map[string]any{"text": "still here"}); got != "go:echo:still here" {
+		t.Fatalf("go_echo = %q", got)
+	}
+	for _, name := range []string{"h_tool", "d_tool"} {
+		_, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: name})
+		if err == nil || !strings.Contains(err.Error(), "-31001") && !strings.Contains(err.Error(), "unavailable") {
+			t.Fatalf("tools/call %s: %v", name, err)
+		}
+	}
+}
