@@ -309,23 +309,30 @@ func (a *Aggregate) Post(ctx context.Context, req *upstream.Request) (upstream.R
 	return errorReply(m.ID, jsonrpc.CodeMethodNotFound, "Method not found: "+m.Method), nil
 }
 
-// Get implements upstream.Upstream: the members' GET streams merged. A
-// Last-Event-ID names the member whose stream it resumes; the other
-// members' streams are opened anew.
+// Get implements upstream.Upstream. Without Last-Event-ID it is the
+// session's standalone stream: the members' GET streams merged, its
+// events without ids (a client that reconnects opens them all anew). With
+// one, it resumes the stream of a call: the id names the member, which
+// resumes its own stream (2025-11-25 transports "Resumability and
+// Redelivery").
 func (a *Aggregate) Get(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
 	cs, err := a.decodeSession(req.Session)
 	if err != nil {
 		return nil, err
 	}
-	resumeAt, resumeID := -1, ""
-	if req.LastEventID != "" {
-		i, id, ok := splitEventID(req.LastEventID)
-		if !ok || i >= len(a.members) {
-			return nil, upstream.ErrNotSupported
-		}
-		resumeAt, resumeID = i, id
+	if req.LastEventID == "" {
+		return a.mergeGet(ctx, req, cs)
 	}
-	return a.mergeGet(ctx, req, cs, resumeAt, resumeID)
+	i, id, ok := splitEventID(req.LastEventID)
+	if !ok || i >= len(a.members) || !cs[i].up {
+		return nil, upstream.ErrNotSupported
+	}
+	r := &upstream.Request{Session: cs[i].session, Key: req.Key, Principal: req.Principal, ProtocolVersion: cs[i].version, Header: memberHeader(req.Header), LastEventID: id}
+	reply, err := a.members[i].Upstream.Get(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	return &memberReply{Reply: reply, i: i}, nil
 }
 
 // Delete implements upstream.Upstream: every member's session ends.

@@ -33,8 +33,10 @@
 //
 // Server messages: a member's requests to the client (sampling,
 // elicitation, roots) get ids that name the member, so the client's
-// answers go back to it; event ids are prefixed with the member's index,
-// so a stream is resumed at the member that sent it. The session's GET
-// stream merges the members' GET streams, so list_changed and resource
-// updates of any member reach the client.
+// answers go back to it; event ids of a call's stream are prefixed with
+// the member's index, so the stream is resumed at the member that sent it.
+// The session's GET stream merges the members' GET streams, so
+// list_changed and resource updates of any member reach the client; its
+// events carry no ids (a client that reconnects opens every member's
+// stream anew, and may miss what was sent meanwhile).
 package aggregate

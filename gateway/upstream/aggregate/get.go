@@ -14,10 +14,9 @@ import (
 // mergeGet opens every member's GET stream (2025-11-25 transports
 // "Listening for Messages from the Server") and relays their events as
 // one stream: a member's list_changed or resource update reaches the
-// client whichever member sent it. resumeAt names the member whose stream
-// resumes at resumeID; the others open anew. Members without a GET stream
-// are left out; if none has one, ErrNotSupported.
-func (a *Aggregate) mergeGet(ctx context.Context, req *upstream.Request, cs []child, resumeAt int, resumeID string) (upstream.Reply, error) {
+// client whichever member sent it. Members without a GET stream are left
+// out; if none has one, ErrNotSupported.
+func (a *Aggregate) mergeGet(ctx context.Context, req *upstream.Request, cs []child) (upstream.Reply, error) {
 	sctx, cancel := context.WithCancel(ctx)
 	replies := make([]upstream.Reply, len(a.members))
 	var wg sync.WaitGroup
@@ -31,9 +30,6 @@ func (a *Aggregate) mergeGet(ctx context.Context, req *upstream.Request, cs []ch
 		go func() {
 			defer wg.Done()
 			r := &upstream.Request{Session: cs[i].session, Key: req.Key, Principal: req.Principal, ProtocolVersion: cs[i].version, Header: memberHeader(req.Header)}
-			if i == resumeAt {
-				r.LastEventID = resumeID
-			}
 			// Opening is bounded by the timeout; the open stream lives
 			// as long as the merged one.
 			gctx, gcancel := context.WithCancel(sctx)
@@ -113,7 +109,7 @@ func (m *merged) pump(ctx context.Context, i int, r upstream.Reply) {
 			return
 		}
 		select {
-		case m.events <- rewriteEvent(i, ev):
+		case m.events <- rewriteEvent(i, ev).WithID(""):
 		case <-ctx.Done():
 			return
 		}

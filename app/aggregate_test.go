@@ -1,0 +1,119 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"net/http/httptest"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpfort/mcpfort/config"
+	"github.com/mcpfort/mcpfort/internal/everything"
+)
+
+// TestVirtualServerPolicies: a virtual server of the conformance server
+// over HTTP and over stdio, configured in YAML; the route's policies act on
+// the merged names (a tool filter entry, a rate limit keyed by tool, schema
+// checks from the merged list) and a member's own filter on its names, for
+// clients of both eras.
+func TestVirtualServerPolicies(t *testing.T) {
+	srv, err := everything.New(everything.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := everything.NewHandler(srv, everything.HandlerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := httptest.NewServer(h)
+	defer ev.Close()
+	p := writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:0
+log: {level: error}
+servers:
+  - name: team
+    path: /mcp
+    aggregate:
+      timeout: 3s
+      upstreams:
+        - {name: ev, prefix: ev_, http: {url: %q}}
+        - name: st
+          prefix: st_
+          stdio: {command: [%q, -watch-interval=0]}
+          tools: {deny: [test_error_handling]}
+    policies:
+      tool_filter: {tools: {deny: [ev_test_simple_text]}}
+      rate_limits: [{name: per-tool, by: [tool], limit: 2, period: 1h, methods: [tools/call]}]
+`, ev.URL+everything.MCPPath, filepath.Join(binDir, "mcpfort-everything")))
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, stop := start(t, cfg)
+	defer stop()
+	for _, version := range []string{"2025-11-25", ""} {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+		var opts *mcp.ClientSessionOptions
+		if version != "" {
+			opts = &mcp.ClientSessionOptions{ProtocolVersion: version}
+		}
+		cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp", DisableStandaloneSSE: true}, opts)
+		if err != nil {
+			t.Fatalf("connect %q: %v", version, err)
+		}
+		var names []string
+		for tl, err := range cs.Tools(ctx, nil) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			names = append(names, tl.Name)
+		}
+		for _, want := range []string{"ev_echo", "st_echo", "st_test_simple_text", "ev_test_error_handling"} {
+			if !slices.Contains(names, want) {
+				t.Fatalf("%q: tools lack %s: %v", version, want, names)
+			}
+		}
+		for _, hidden := range []string{"ev_test_simple_text", "st_test_error_handling"} {
+			if slices.Contains(names, hidden) {
+				t.Fatalf("%q: %s listed: %v", version, hidden, names)
+			}
+			if res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: hidden}); err == nil && !res.IsError {
+				t.Fatalf("%q: %s called: %v", version, hidden, res.Content)
+			}
+		}
+		// Schema checks read the merged list: a wrong type never reaches
+		// the member.
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "st_echo", Arguments: map[string]any{"text": 5}})
+		if err != nil || !res.IsError || !strings.Contains(fmt.Sprint(res.Content[0].(*mcp.TextContent).Text), "text") {
+			t.Fatalf("%q: schema: %+v, %v", version, res, err)
+		}
+		cs.Close()
+		cancel()
+	}
+	// The rate limit keys on the merged name: st_test_simple_text has its
+	// own bucket, used up after two calls, while ev_echo's is not.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp", DisableStandaloneSSE: true}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	for i := range 3 {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "st_test_simple_text"})
+		limited := err != nil && (strings.Contains(err.Error(), "-31004") || strings.Contains(err.Error(), "Too Many Requests"))
+		if i < 2 && (err != nil || res.IsError) || i == 2 && !limited {
+			t.Fatalf("call %d: %v, %v", i, res, err)
+		}
+	}
+	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "ev_echo", Arguments: map[string]any{"text": "other bucket"}})
+	if err != nil || res.Content[0].(*mcp.TextContent).Text != "other bucket" {
+		t.Fatalf("ev_echo: %v, %v", res, err)
+	}
+}
