@@ -169,7 +169,8 @@ func (a *Aggregate) listMember(ctx context.Context, req *upstream.Request, cs []
 		}
 		switch k {
 		case kindTools, kindPrompts:
-			name, ok := jsonx.String(get(e, "name"))
+			raw := get(e, "name")
+			name, ok := jsonx.String(raw)
 			if !ok {
 				return true
 			}
@@ -182,11 +183,9 @@ func (a *Aggregate) listMember(ctx context.Context, req *upstream.Request, cs []
 				return true
 			}
 			if merged != name {
-				ne, err := jsonx.Set(e, "name", jsonx.Quote(merged))
-				if err != nil {
+				if e = splice(e, raw, jsonx.Quote(merged)); e == nil {
 					return true
 				}
-				e = ne
 			}
 		case kindResources:
 			if uri, ok := jsonx.String(get(e, "uri")); ok {
@@ -357,4 +356,17 @@ func (a *Aggregate) resourceMember(ctx context.Context, req *upstream.Request, c
 		}
 	})
 	return a.res.lookup(uri, template)
+}
+
+// splice returns a copy of obj with old, a value inside it (a subslice, as
+// jsonx.Get returns it), replaced by val: no second scan of obj.
+func splice(obj, old, val []byte) []byte {
+	off := cap(obj) - cap(old)
+	if len(old) == 0 || off < 0 || off+len(old) > len(obj) || &obj[off] != &old[0] {
+		return nil
+	}
+	out := make([]byte, 0, len(obj)-len(old)+len(val))
+	out = append(out, obj[:off]...)
+	out = append(out, val...)
+	return append(out, obj[off+len(old):]...)
 }
