@@ -27,7 +27,7 @@ func (a *App) aggregateUpstream(s config.Server) (upstream.Upstream, error) {
 		}
 		members = append(members, aggregate.Member{Name: m.Name, Prefix: m.Prefix, Upstream: up, Allow: m.Tools.Allow, Deny: m.Tools.Deny})
 	}
-	o := aggregate.Options{Members: members, Timeout: ag.Timeout.D(), MaxItems: ag.MaxItems, Logger: a.log.With("route", s.Name, "upstream", "aggregate")}
+	o := aggregate.Options{Members: members, Timeout: ag.Timeout.D(), Retry: ag.Retry.D(), MaxItems: ag.MaxItems, Logger: a.log.With("route", s.Name, "upstream", "aggregate")}
 	o.ServerInfo.Name = s.Name
 	up, err := aggregate.New(o)
 	if err != nil {

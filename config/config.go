@@ -408,6 +408,10 @@ type AggregateUpstream struct {
 	// request; one that does not answer in time is left out of that
 	// answer. Default 5s.
 	Timeout Duration `yaml:"timeout"`
+	// Retry is how often an upstream that is down (it failed initialize,
+	// or lost its side of a session) is tried again for a session that
+	// needs it. Default 10s.
+	Retry Duration `yaml:"retry"`
 	// MaxItems bounds the entries taken from one upstream's list page.
 	// Default 10000.
 	MaxItems int `yaml:"max_items"`
@@ -750,6 +754,9 @@ func (c *Config) serverDefaults(s *Server) {
 		if ag.MaxItems == 0 {
 			ag.MaxItems = 10000
 		}
+		if ag.Retry == 0 {
+			ag.Retry = Duration(10 * time.Second)
+		}
 		for j := range ag.Upstreams {
 			ms := s.MemberServer(j)
 			ms.Auth.Required = s.Auth.Required
@@ -1054,6 +1061,9 @@ func (s *Server) validateAggregate(at string, add addFunc) {
 	}
 	if ag.Timeout < 0 {
 		add(at+".timeout", "must not be negative")
+	}
+	if ag.Retry < 0 {
+		add(at+".retry", "must not be negative")
 	}
 	if ag.MaxItems < 0 {
 		add(at+".max_items", "must not be negative")

@@ -46,6 +46,10 @@ type Options struct {
 	// request; a member that does not answer in time is left out of that
 	// answer. If zero, 5 seconds.
 	Timeout time.Duration
+	// Retry is how often a member that is down (it failed initialize,
+	// or lost its side of a session) is tried again for a session that
+	// needs it. If zero, 10 seconds.
+	Retry time.Duration
 	// MaxItems bounds the entries taken from one member's list page; the
 	// rest is dropped and logged. If zero, 10000.
 	MaxItems int
@@ -62,6 +66,7 @@ type Aggregate struct {
 	members []Member
 	log     *slog.Logger
 	res     resourceIndex
+	rev     revival
 }
 
 var _ upstream.Upstream = (*Aggregate)(nil)
@@ -93,6 +98,9 @@ func New(o Options) (*Aggregate, error) {
 	if o.MaxItems <= 0 {
 		o.MaxItems = 10000
 	}
+	if o.Retry <= 0 {
+		o.Retry = 10 * time.Second
+	}
 	if o.ServerInfo.Name == "" {
 		o.ServerInfo.Name = "mcpfort-virtual-server"
 	}
@@ -103,7 +111,7 @@ func New(o Options) (*Aggregate, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Aggregate{o: o, members: o.Members, log: log, res: resourceIndex{uris: map[string]int{}, templates: map[string]int{}}}, nil
+	return &Aggregate{o: o, members: o.Members, log: log, res: resourceIndex{uris: map[string]int{}, templates: map[string]int{}}, rev: revival{m: map[revKey]*revived{}}}, nil
 }
 
 // CheckPrefixes reports members whose names or prefixes collide: names
@@ -176,7 +184,7 @@ const sessionTag = "a1"
 // encodeSession writes the members' sessions as the aggregate's session
 // string. The gateway seals it (AES-GCM) into the client's session id, so
 // clients can neither read nor alter it.
-func encodeSession(cs []child) string {
+func encodeSession(cs []child, caps []byte) string {
 	var b strings.Builder
 	b.WriteString(sessionTag)
 	for _, c := range cs {
@@ -189,17 +197,21 @@ func encodeSession(cs []child) string {
 		b.WriteByte(',')
 		b.WriteString(url.QueryEscape(c.session))
 	}
+	// The client's capabilities, to open a member's session later
+	// (revive) as the client would have.
+	b.WriteByte('|')
+	b.WriteString(url.QueryEscape(string(caps)))
 	return b.String()
 }
 
 func (a *Aggregate) decodeSession(s string) ([]child, error) {
 	parts := strings.Split(s, "|")
-	if len(parts) != len(a.members)+1 || parts[0] != sessionTag {
+	if len(parts) != len(a.members)+2 || parts[0] != sessionTag {
 		// Another configuration (members added or removed) sealed it.
 		return nil, upstream.ErrSessionGone
 	}
 	cs := make([]child, len(a.members))
-	for i, p := range parts[1:] {
+	for i, p := range parts[1 : len(parts)-1] {
 		if p == "!" {
 			continue
 		}
@@ -216,6 +228,16 @@ func (a *Aggregate) decodeSession(s string) ([]child, error) {
 		cs[i].up = true
 	}
 	return cs, nil
+}
+
+// sessionCaps returns the client capabilities kept in a session string.
+func sessionCaps(s string) []byte {
+	i := strings.LastIndexByte(s, '|')
+	c, err := url.QueryUnescape(s[i+1:])
+	if err != nil || c == "" {
+		return []byte(`{}`)
+	}
+	return []byte(c)
 }
 
 // childRequest is req addressed to member i.
@@ -275,7 +297,7 @@ func (a *Aggregate) Post(ctx context.Context, req *upstream.Request) (upstream.R
 		}
 		return errorReply(m.ID, jsonrpc.CodeInvalidRequest, "Invalid Request: initialize first"), nil
 	}
-	cs, err := a.decodeSession(req.Session)
+	cs, err := a.session(req)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +338,7 @@ func (a *Aggregate) Post(ctx context.Context, req *upstream.Request) (upstream.R
 // resumes its own stream (2025-11-25 transports "Resumability and
 // Redelivery").
 func (a *Aggregate) Get(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
-	cs, err := a.decodeSession(req.Session)
+	cs, err := a.session(req)
 	if err != nil {
 		return nil, err
 	}
@@ -337,10 +359,11 @@ func (a *Aggregate) Get(ctx context.Context, req *upstream.Request) (upstream.Re
 
 // Delete implements upstream.Upstream: every member's session ends.
 func (a *Aggregate) Delete(ctx context.Context, req *upstream.Request) error {
-	cs, err := a.decodeSession(req.Session)
+	cs, err := a.session(req)
 	if err != nil {
 		return err
 	}
+	defer a.rev.forget(req.Key)
 	var wg sync.WaitGroup
 	for i := range a.members {
 		if !cs[i].up {
@@ -387,6 +410,7 @@ func (a *Aggregate) unavailable(id jsonrpc.ID, i int) upstream.Reply {
 // capabilities. A member that refuses or does not answer within the
 // timeout is left out of the session.
 func (a *Aggregate) initialize(ctx context.Context, req *upstream.Request, m *jsonrpc.Message) (upstream.Reply, error) {
+	a.rev.forget(req.Key)
 	cs := make([]child, len(a.members))
 	results := make([][]byte, len(a.members))
 	var wg sync.WaitGroup
@@ -394,28 +418,13 @@ func (a *Aggregate) initialize(ctx context.Context, req *upstream.Request, m *js
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			cctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
-			defer cancel()
-			r := childRequest(req, child{}, m.Raw, m)
-			r.Session, r.ProtocolVersion = "", ""
-			reply, err := a.members[i].Upstream.Post(cctx, r)
+			c, res, err := a.open(ctx, req, i, m)
 			if err != nil {
 				a.log.Warn("member initialize failed", "member", a.members[i].Name, "err", err)
+				a.rev.put(revKey{req.Key, i}, revived{last: time.Now()}) // tried again after Retry
 				return
 			}
-			sess := reply.Info().Session
-			res, err := finalResult(cctx, reply)
-			if err != nil {
-				a.log.Warn("member initialize failed", "member", a.members[i].Name, "err", err)
-				return
-			}
-			v, _ := jsonx.String(get(res, "protocolVersion"))
-			if v == "" || mcp.IsModern(v) {
-				a.log.Warn("member initialize failed", "member", a.members[i].Name, "err", "no legacy protocolVersion in its answer")
-				return
-			}
-			cs[i] = child{up: true, session: sess, version: v}
-			results[i] = res
+			cs[i], results[i] = c, res
 		}()
 	}
 	wg.Wait()
@@ -428,7 +437,11 @@ func (a *Aggregate) initialize(ctx context.Context, req *upstream.Request, m *js
 	if up == 0 {
 		return errorReply(m.ID, jsonrpc.CodeUpstreamUnavailable, "no upstream of this virtual server answered initialize"), nil
 	}
-	sess := encodeSession(cs)
+	caps := get(m.Params, "capabilities")
+	if len(caps) > 1024 || !jsonx.IsObject(caps) {
+		caps = nil
+	}
+	sess := encodeSession(cs, caps)
 	if len(sess) > 4000 {
 		return errorReply(m.ID, jsonrpc.CodeInternalError, "Internal error: the upstreams' session ids are too long to keep"), nil
 	}
@@ -443,6 +456,28 @@ func (a *Aggregate) initialize(ctx context.Context, req *upstream.Request, m *js
 	reply := upstream.Message(jsonrpc.AppendResult(nil, m.ID, res))
 	reply.I.Session = sess
 	return reply, nil
+}
+
+// open sends initialize (m) to member i, within the timeout.
+func (a *Aggregate) open(ctx context.Context, req *upstream.Request, i int, m *jsonrpc.Message) (child, []byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
+	defer cancel()
+	r := childRequest(req, child{}, m.Raw, m)
+	r.Session, r.ProtocolVersion = "", ""
+	reply, err := a.members[i].Upstream.Post(ctx, r)
+	if err != nil {
+		return child{}, nil, err
+	}
+	sess := reply.Info().Session
+	res, err := finalResult(ctx, reply)
+	if err != nil {
+		return child{}, nil, err
+	}
+	v, _ := jsonx.String(get(res, "protocolVersion"))
+	if v == "" || mcp.IsModern(v) {
+		return child{}, nil, errors.New("no legacy protocolVersion in its answer")
+	}
+	return child{up: true, session: sess, version: v}, res, nil
 }
 
 // mergeInit builds the InitializeResult: a capability is offered when a
@@ -527,7 +562,7 @@ func (a *Aggregate) byName(ctx context.Context, req *upstream.Request, cs []chil
 	if i < 0 || (what == "tool" && !a.members[i].allowed(own)) {
 		return errorReply(m.ID, jsonrpc.CodeInvalidParams, "Invalid params: unknown "+what+" "+strconv.Quote(name)), nil
 	}
-	if !cs[i].up {
+	if !a.ensure(ctx, req, cs, i) {
 		return a.unavailable(m.ID, i), nil
 	}
 	body := m.Raw
@@ -547,6 +582,17 @@ func (a *Aggregate) byName(ctx context.Context, req *upstream.Request, cs []chil
 // requests and event ids name the member.
 func (a *Aggregate) send(ctx context.Context, req *upstream.Request, cs []child, i int, body []byte, m *jsonrpc.Message) (upstream.Reply, error) {
 	reply, err := a.members[i].Upstream.Post(ctx, childRequest(req, cs[i], body, m))
+	if errors.Is(err, upstream.ErrSessionGone) {
+		// The member lost its side of the session (restarted): the
+		// request was not served there. Open a new one and send it once
+		// more; the client's session goes on.
+		a.rev.lost(req.Key, i)
+		cs[i].up = false
+		if !a.ensure(ctx, req, cs, i) {
+			return a.unavailable(m.ID, i), nil
+		}
+		reply, err = a.members[i].Upstream.Post(ctx, childRequest(req, cs[i], body, m))
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -565,7 +611,7 @@ func (a *Aggregate) byURI(ctx context.Context, req *upstream.Request, cs []child
 		return upstream.Message(jsonrpc.AppendErrorResponse(nil, m.ID, &jsonrpc.Error{Code: jsonrpc.CodeResourceNotFound, Message: "Resource not found",
 			Data: append(append([]byte(`{"uri":`), jsonx.Quote(uri)...), '}')})), nil
 	}
-	if !cs[i].up {
+	if !a.ensure(ctx, req, cs, i) {
 		return a.unavailable(m.ID, i), nil
 	}
 	return a.send(ctx, req, cs, i, m.Raw, m)
@@ -587,7 +633,7 @@ func (a *Aggregate) complete(ctx context.Context, req *upstream.Request, cs []ch
 		if i < 0 {
 			return errorReply(m.ID, jsonrpc.CodeInvalidParams, "Invalid params: unknown prompt "+strconv.Quote(name)), nil
 		}
-		if !cs[i].up {
+		if !a.ensure(ctx, req, cs, i) {
 			return a.unavailable(m.ID, i), nil
 		}
 		body := m.Raw
@@ -614,7 +660,7 @@ func (a *Aggregate) complete(ctx context.Context, req *upstream.Request, cs []ch
 		if i < 0 {
 			return errorReply(m.ID, jsonrpc.CodeInvalidParams, "Invalid params: unknown resource template "+strconv.Quote(uri)), nil
 		}
-		if !cs[i].up {
+		if !a.ensure(ctx, req, cs, i) {
 			return a.unavailable(m.ID, i), nil
 		}
 		return a.send(ctx, req, cs, i, m.Raw, m)

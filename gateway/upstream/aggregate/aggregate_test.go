@@ -689,3 +689,72 @@ func TestResumeAtMember(t *testing.T) {
 		t.Fatalf("resumed stream has no result: %+v", rest)
 	}
 }
+
+// switchable serves its current handler; swapping it replaces the server
+// (a restart, forgetting every session).
+type switchable struct {
+	mu sync.Mutex
+	h  http.Handler
+}
+
+func (s *switchable) set(h http.Handler) {
+	s.mu.Lock()
+	s.h = h
+	s.mu.Unlock()
+}
+
+func (s *switchable) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	h := s.h
+	s.mu.Unlock()
+	h.ServeHTTP(w, r)
+}
+
+// TestMemberComesBack: a member down when the session began joins it
+// once it answers (after Retry), for a legacy and a 2026-07-28 client
+// (whose upstream session the gateway holds); a member that restarts and
+// forgets its sessions is opened again and the call that found it gone
+// is served.
+func TestMemberComesBack(t *testing.T) {
+	_, gs := goServer(t, "go", 0, "echo")
+	late, _ := goServer(t, "late", 0, "tool")
+	sw := &switchable{h: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })}
+	ts := httptest.NewServer(sw)
+	t.Cleanup(ts.Close)
+	a, err := aggregate.New(aggregate.Options{Timeout: 2 * time.Second, Retry: 200 * time.Millisecond, Members: []aggregate.Member{
+		{Name: "go", Prefix: "go_", Upstream: remoteUp(t, gs.URL)},
+		{Name: "late", Prefix: "l_", Upstream: remoteUp(t, ts.URL)},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close(context.Background())
+	url := serveGateway(t, a)
+	legacy := connect(t, url, "2025-11-25", nil)
+	modern := connect(t, url, "", nil)
+	for _, cs := range []*mcp.ClientSession{legacy, modern} {
+		if got := toolNames(t, cs); !slices.Equal(got, []string{"go_echo"}) {
+			t.Fatalf("tools = %v", got)
+		}
+		if _, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "l_tool"}); err == nil {
+			t.Fatal("call to a down member succeeded")
+		}
+	}
+	sw.set(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return late }, nil))
+	time.Sleep(300 * time.Millisecond)
+	for _, cs := range []*mcp.ClientSession{legacy, modern} {
+		if got := toolNames(t, cs); !slices.Equal(got, []string{"go_echo", "l_tool"}) {
+			t.Fatalf("tools after the member came back = %v", got)
+		}
+		if got := callText(t, cs, "l_tool", map[string]any{"text": "back"}); got != "late:tool:back" {
+			t.Fatalf("l_tool = %q", got)
+		}
+	}
+	// A restart: the member forgets its sessions (404 to them).
+	sw.set(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return late }, nil))
+	for _, cs := range []*mcp.ClientSession{legacy, modern} {
+		if got := callText(t, cs, "l_tool", map[string]any{"text": "again"}); got != "late:tool:again" {
+			t.Fatalf("l_tool after the restart = %q", got)
+		}
+	}
+}

@@ -29,7 +29,9 @@
 // next cursor of every member that has more. Each member has
 // Options.Timeout to answer a list (and initialize): a member that is
 // slow or failing is left out of that answer and logged, and the others'
-// entries are returned.
+// entries are returned. A member that was down when the session began, or
+// lost its side of it since, is opened again when the session needs it, at
+// most once per Options.Retry (revive.go).
 //
 // Server messages: a member's requests to the client (sampling,
 // elicitation, roots) get ids that name the member, so the client's

@@ -93,15 +93,13 @@ func (a *Aggregate) list(ctx context.Context, req *upstream.Request, cs []child,
 	} else {
 		want = map[int]string{}
 		for i := range a.members {
-			if cs[i].up {
-				want[i] = ""
-			}
+			want[i] = "" // a member down is tried again (ensure)
 		}
 	}
 	pages := make([]*page, len(a.members))
 	var wg sync.WaitGroup
 	for i, mc := range want {
-		if !cs[i].up {
+		if !cs[i].up && mc != "" {
 			continue
 		}
 		wg.Add(1)
@@ -109,7 +107,13 @@ func (a *Aggregate) list(ctx context.Context, req *upstream.Request, cs []child,
 			defer wg.Done()
 			cctx, cancel := context.WithTimeout(ctx, a.o.Timeout)
 			defer cancel()
+			if !a.ensure(cctx, req, cs, i) {
+				return
+			}
 			p, err := a.listMember(cctx, req, cs, m, k, i, mc)
+			if errors.Is(err, upstream.ErrSessionGone) {
+				a.rev.lost(req.Key, i) // opened again on the next request
+			}
 			if err != nil {
 				var re *jsonrpc.Error
 				if errors.As(err, &re) && re.Code == jsonrpc.CodeMethodNotFound {
