@@ -604,8 +604,18 @@ type sseEvent struct{ id, data string }
 
 // readEvents reads SSE events until n were read (n < 0: to the end).
 func readEvents(resp *http.Response, n int) []sseEvent {
-	defer resp.Body.Close()
 	var out []sseEvent
+	streamEvents(resp, func(ev sseEvent) bool {
+		out = append(out, ev)
+		return len(out) != n
+	})
+	return out
+}
+
+// streamEvents calls fn with each event as it arrives, until fn returns
+// false or the stream ends.
+func streamEvents(resp *http.Response, fn func(sseEvent) bool) {
+	defer resp.Body.Close()
 	var cur sseEvent
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
@@ -613,9 +623,8 @@ func readEvents(resp *http.Response, n int) []sseEvent {
 		switch {
 		case line == "":
 			if cur.id != "" || cur.data != "" {
-				out = append(out, cur)
-				if len(out) == n {
-					return out
+				if !fn(cur) {
+					return
 				}
 			}
 			cur = sseEvent{}
@@ -625,7 +634,6 @@ func readEvents(resp *http.Response, n int) []sseEvent {
 			cur.data = line[6:]
 		}
 	}
-	return out
 }
 
 // TestResumeAtMember: the stream of a call to a stdio member, dropped
@@ -756,5 +764,42 @@ func TestMemberComesBack(t *testing.T) {
 		if got := callText(t, cs, "l_tool", map[string]any{"text": "again"}); got != "late:tool:again" {
 			t.Fatalf("l_tool after the restart = %q", got)
 		}
+	}
+}
+
+// TestResourceSubscription: resources/subscribe goes to the member that
+// lists the URI, and its notifications/resources/updated reach a legacy
+// client through the merged GET stream.
+func TestResourceSubscription(t *testing.T) {
+	_, gs := goServer(t, "go", 0, "echo")
+	pool, err := stdio.New(stdio.Options{Name: "st", Command: []string{everythingBin(t), "-watch-interval=200ms"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := local.New(local.Options{Sessions: pool})
+	if err != nil {
+		t.Fatal(err)
+	}
+	agg := newAggregate(t, 5*time.Second,
+		aggregate.Member{Name: "go", Prefix: "go_", Upstream: remoteUp(t, gs.URL)},
+		aggregate.Member{Name: "st", Prefix: "st_", Upstream: st},
+	)
+	updated := make(chan string, 16)
+	cs := connect(t, serveGateway(t, agg), "2025-11-25", &mcp.ClientOptions{
+		ResourceUpdatedHandler: func(_ context.Context, r *mcp.ResourceUpdatedNotificationRequest) { updated <- r.Params.URI },
+	})
+	if !cs.InitializeResult().Capabilities.Resources.Subscribe {
+		t.Fatal("subscribe capability not merged")
+	}
+	if err := cs.Subscribe(context.Background(), &mcp.SubscribeParams{URI: everything.WatchedResourceURI}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case uri := <-updated:
+		if uri != everything.WatchedResourceURI {
+			t.Fatalf("updated %q", uri)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no notifications/resources/updated")
 	}
 }
