@@ -767,6 +767,65 @@ func TestMemberComesBack(t *testing.T) {
 	}
 }
 
+// TestListenModern: a 2026-07-28 client's subscriptions/listen stream,
+// which the gateway serves from the aggregate's merged GET stream in the
+// upstream session it holds for the client, gets a member's
+// notifications/tools/list_changed.
+func TestListenModern(t *testing.T) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "go", Version: "1"}, nil)
+	var n atomic.Int32
+	mcp.AddTool(srv, &mcp.Tool{Name: "add", Description: "adds a tool"}, func(ctx context.Context, req *mcp.CallToolRequest, a textArgs) (*mcp.CallToolResult, any, error) {
+		mcp.AddTool(srv, &mcp.Tool{Name: fmt.Sprintf("added%d", n.Add(1))}, func(ctx context.Context, req *mcp.CallToolRequest, a textArgs) (*mcp.CallToolResult, any, error) {
+			return &mcp.CallToolResult{}, nil, nil
+		})
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "added"}}}, nil, nil
+	})
+	gs := httptest.NewServer(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{}))
+	defer gs.Close()
+	_, other := goServer(t, "other", 0, "x")
+	agg := newAggregate(t, 5*time.Second,
+		aggregate.Member{Name: "other", Prefix: "o_", Upstream: remoteUp(t, other.URL)},
+		aggregate.Member{Name: "go", Prefix: "go_", Upstream: remoteUp(t, gs.URL)},
+	)
+	url := serveGateway(t, agg)
+	const name = "go_add"
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	post := func(method, name, params string) *http.Response {
+		body := `{"jsonrpc":"2.0","id":7,"method":"` + method + `","params":{` + params + `"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+		req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", method)
+		if name != "" {
+			req.Header.Set("Mcp-Name", name)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %v %v", method, resp, err)
+		}
+		return resp
+	}
+	resp := post("subscriptions/listen", "", `"notifications":{"toolsListChanged":true},`)
+	events := make(chan sseEvent, 8)
+	go streamEvents(resp, func(ev sseEvent) bool { events <- ev; return true })
+	if ev := <-events; !strings.Contains(ev.data, "notifications/subscriptions/acknowledged") || !strings.Contains(ev.data, `"toolsListChanged":true`) {
+		t.Fatalf("first event = %+v", ev)
+	}
+	if r := readEvents(post("tools/call", name, `"name":"`+name+`","arguments":{"text":""},`), -1); len(r) != 1 || !strings.Contains(r[0].data, `"added"`) {
+		t.Fatalf("tools/call %s = %+v", name, r)
+	}
+	select {
+	case ev := <-events:
+		if !strings.Contains(ev.data, "notifications/tools/list_changed") || !strings.Contains(ev.data, `"io.modelcontextprotocol/subscriptionId":7`) {
+			t.Fatalf("event = %+v", ev)
+		}
+	case <-ctx.Done():
+		t.Fatal("no list_changed on the listen stream")
+	}
+}
+
 // TestResourceSubscription: resources/subscribe goes to the member that
 // lists the URI, and its notifications/resources/updated reach a legacy
 // client through the merged GET stream.
