@@ -19,8 +19,9 @@ import (
 // TestVirtualServerPolicies: a virtual server of the conformance server
 // over HTTP and over stdio, configured in YAML; the route's policies act on
 // the merged names (a tool filter entry, a rate limit keyed by tool, schema
-// checks from the merged list) and a member's own filter on its names, for
-// clients of both eras.
+// checks and pinning from the merged list, PII masking of a member's
+// result) and a member's own filter on its names, for clients of both
+// eras.
 func TestVirtualServerPolicies(t *testing.T) {
 	srv, err := everything.New(everything.Options{})
 	if err != nil {
@@ -48,8 +49,11 @@ servers:
           tools: {deny: [test_error_handling]}
     policies:
       tool_filter: {tools: {deny: [ev_test_simple_text]}}
-      rate_limits: [{name: per-tool, by: [tool], limit: 2, period: 1h, methods: [tools/call]}]
-`, ev.URL+everything.MCPPath, filepath.Join(binDir, "mcpfort-everything")))
+      rate_limits: [{name: per-tool, by: [tool], limit: 3, period: 1h, methods: [tools/call]}]
+      pii: {}
+      pinning: {enabled: true, trust_on_first_use: true, allow_findings: true}
+state: {dir: %q}
+`, ev.URL+everything.MCPPath, filepath.Join(binDir, "mcpfort-everything"), t.TempDir()))
 	cfg, err := config.Load(p)
 	if err != nil {
 		t.Fatal(err)
@@ -93,11 +97,20 @@ servers:
 		if err != nil || !res.IsError || !strings.Contains(fmt.Sprint(res.Content[0].(*mcp.TextContent).Text), "text") {
 			t.Fatalf("%q: schema: %+v, %v", version, res, err)
 		}
+		// PII masking sees the members' results.
+		res, err = cs.CallTool(ctx, &mcp.CallToolParams{Name: "ev_echo", Arguments: map[string]any{"text": "mail alice@example.com"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if txt := res.Content[0].(*mcp.TextContent).Text; strings.Contains(txt, "alice@example.com") || !strings.HasPrefix(txt, "mail ") {
+			t.Fatalf("%q: PII not masked: %q", version, txt)
+		}
 		cs.Close()
 		cancel()
 	}
 	// The rate limit keys on the merged name: st_test_simple_text has its
-	// own bucket, used up after two calls, while ev_echo's is not.
+	// own bucket, used up after three calls, while ev_echo's (used twice)
+	// is not.
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	cs, err := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil).Connect(ctx, &mcp.StreamableClientTransport{Endpoint: base + "/mcp", DisableStandaloneSSE: true}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
@@ -105,10 +118,10 @@ servers:
 		t.Fatal(err)
 	}
 	defer cs.Close()
-	for i := range 3 {
+	for i := range 4 {
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "st_test_simple_text"})
 		limited := err != nil && (strings.Contains(err.Error(), "-31004") || strings.Contains(err.Error(), "Too Many Requests"))
-		if i < 2 && (err != nil || res.IsError) || i == 2 && !limited {
+		if i < 3 && (err != nil || res.IsError) || i == 3 && !limited {
 			t.Fatalf("call %d: %v, %v", i, res, err)
 		}
 	}
