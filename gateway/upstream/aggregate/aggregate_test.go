@@ -4,9 +4,11 @@ package aggregate_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -860,5 +862,37 @@ func TestResourceSubscription(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("no notifications/resources/updated")
+	}
+}
+
+// TestUnknownURIsBounded: reads of URIs no member lists make the members
+// list their resources at most once a second, not once per read.
+func TestUnknownURIsBounded(t *testing.T) {
+	srv, _ := goServer(t, "go", 0, "echo")
+	var lists atomic.Int32
+	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, nil)
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"resources/list"`)) {
+			lists.Add(1)
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		h.ServeHTTP(w, r)
+	}))
+	t.Cleanup(ts.Close)
+	agg := newAggregate(t, 5*time.Second, aggregate.Member{Name: "go", Prefix: "go_", Upstream: remoteUp(t, ts.URL)})
+	cs := connect(t, serveGateway(t, agg), "2025-11-25", nil)
+	start := time.Now()
+	for i := range 30 {
+		if _, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: fmt.Sprintf("nowhere://%d", i)}); err == nil {
+			t.Fatal("read of an unlisted URI succeeded")
+		}
+	}
+	if n, max := lists.Load(), int32(time.Since(start)/time.Second)+1; n > max {
+		t.Fatalf("%d listings for 30 reads in %v", n, time.Since(start))
+	}
+	// A listed URI is still found.
+	if rr, err := cs.ReadResource(context.Background(), &mcp.ReadResourceParams{URI: "go://r"}); err != nil || rr.Contents[0].Text != "resource of go" {
+		t.Fatalf("read go://r = %+v, %v", rr, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
@@ -277,6 +278,9 @@ func entryKey(k listKind, e []byte) string {
 // template. It is a cache built from lists: a URI it does not know makes
 // the aggregate list the members' resources again.
 type resourceIndex struct {
+	rebuild sync.Mutex // held while the members' resources are listed
+	last    time.Time  // when they were last listed (under rebuild)
+
 	mu        sync.Mutex
 	uris      map[string]int
 	templates map[string]int // uriTemplate -> member
@@ -341,6 +345,17 @@ func (a *Aggregate) resourceMember(ctx context.Context, req *upstream.Request, c
 	if i := a.res.lookup(uri, template); i >= 0 {
 		return i
 	}
+	// One listing at a time, at most one a second: reads of URIs nobody
+	// lists must not make every member list everything each time.
+	a.res.rebuild.Lock()
+	defer a.res.rebuild.Unlock()
+	if i := a.res.lookup(uri, template); i >= 0 {
+		return i
+	}
+	if time.Since(a.res.last) < time.Second {
+		return -1
+	}
+	defer func() { a.res.last = time.Now() }()
 	a.fanOut(ctx, cs, func(ctx context.Context, i int) {
 		for _, k := range []listKind{kindResources, kindTemplates} {
 			mc := ""
