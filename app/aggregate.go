@@ -20,10 +20,20 @@ func (a *App) aggregateUpstream(s config.Server) (upstream.Upstream, error) {
 		}
 	}
 	for j, m := range ag.Upstreams {
-		up, err := a.upstream(s.MemberServer(j))
+		ms := s.MemberServer(j)
+		up, err := a.upstream(ms)
 		if err != nil {
 			closeAll()
 			return nil, fmt.Errorf("upstream %q: %w", m.Name, err)
+		}
+		if m.Era == "modern" || m.Era == "auto" {
+			// The aggregate speaks the session era to its members: the
+			// gateway's era bridge stands in front of this one.
+			if up, err = aggregate.Bridge(aggregate.BridgeOptions{Name: ms.Name, Upstream: up, Era: era(m.Era), Keyring: a.keyring,
+				Logger: a.log.With("route", s.Name, "upstream", m.Name)}); err != nil {
+				closeAll()
+				return nil, fmt.Errorf("upstream %q: %w", m.Name, err)
+			}
 		}
 		members = append(members, aggregate.Member{Name: m.Name, Prefix: m.Prefix, Upstream: up, Allow: m.Tools.Allow, Deny: m.Tools.Deny})
 	}

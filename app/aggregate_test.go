@@ -17,7 +17,8 @@ import (
 )
 
 // TestVirtualServerPolicies: a virtual server of the conformance server
-// over HTTP and over stdio, configured in YAML; the route's policies act on
+// over HTTP (in the 2026-07-28 era, through the era bridge) and over stdio,
+// configured in YAML; the route's policies act on
 // the merged names (a tool filter entry, a rate limit keyed by tool, schema
 // checks and pinning from the merged list, PII masking of a member's
 // result) and a member's own filter on its names, for clients of both
@@ -42,7 +43,7 @@ servers:
     aggregate:
       timeout: 3s
       upstreams:
-        - {name: ev, prefix: ev_, http: {url: %q}}
+        - {name: ev, prefix: ev_, era: modern, http: {url: %q}}
         - name: st
           prefix: st_
           stdio: {command: [%q, -watch-interval=0]}

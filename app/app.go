@@ -88,6 +88,7 @@ type App struct {
 	secrets             *secrets.Resolver         // nil until first used (secrets.go)
 	tls                 *tls.Config               // nil: plain HTTP
 	acmeWarmUp          func(ctx context.Context) // nil without ACME
+	keyring             *session.Keyring          // the routes' session keyring
 }
 
 type route struct {
@@ -210,6 +211,7 @@ func (a *App) defaults() {
 // so that closeAll closes it whatever fails next.
 func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Keyring, version string) error {
 	cfg, origin := a.cfg, a.origin
+	a.keyring = keyring // virtual servers' bridged members seal with it
 	replica := replicaID()
 	var fwd *forwarder
 	if cfg.State.ReplicaURL != "" {

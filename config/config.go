@@ -438,11 +438,15 @@ type AggregateMember struct {
 	Name string `yaml:"name"`
 	// Prefix goes before the member's tool and prompt names. Prefixes are
 	// distinct, at most one is empty, and none is a prefix of another.
-	Prefix string                `yaml:"prefix"`
-	HTTP   *HTTPUpstream         `yaml:"http"`
-	SSE    *SSEUpstream          `yaml:"sse"`
-	Stdio  *StdioUpstream        `yaml:"stdio"`
-	Tools  AggregateMemberFilter `yaml:"tools"`
+	Prefix string `yaml:"prefix"`
+	// Era is what the upstream speaks: legacy (sent initialize, the
+	// default), modern (2026-07-28 only, reached through the era bridge)
+	// or auto (probed, bridged when it needs to be).
+	Era   string                `yaml:"era"`
+	HTTP  *HTTPUpstream         `yaml:"http"`
+	SSE   *SSEUpstream          `yaml:"sse"`
+	Stdio *StdioUpstream        `yaml:"stdio"`
+	Tools AggregateMemberFilter `yaml:"tools"`
 }
 
 // AggregateMemberFilter offers only some of a member's tools, named as the
@@ -1097,6 +1101,14 @@ func (s *Server) validateAggregate(at string, add addFunc) {
 			if _, err := path.Match(g, ""); err != nil || g == "" {
 				add(mat+".tools", "bad pattern %q", g)
 			}
+		}
+		switch m.Era {
+		case "", "legacy", "modern", "auto":
+		default:
+			add(mat+".era", "must be legacy, modern or auto, got %q", m.Era)
+		}
+		if m.SSE != nil && m.Era != "" && m.Era != "legacy" {
+			add(mat+".era", "an sse upstream speaks protocol version 2024-11-05 only: era must be legacy, got %q", m.Era)
 		}
 		ms := s.MemberServer(j)
 		if n := count(m.HTTP != nil, m.SSE != nil, m.Stdio != nil); n != 1 {

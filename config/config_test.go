@@ -281,6 +281,8 @@ servers:
 		{`[{name: a, prefix: a, http: {url: "ftp://u"}}]`, "upstreams[0].http"},
 		{`[{name: a, prefix: a, http: {url: "http://u"}, tools: {allow: ["[x"]}}]`, "bad pattern"},
 		{`[]`, "at least one upstream"},
+		{`[{name: a, prefix: a, era: dual, http: {url: "http://u"}}]`, "must be legacy, modern or auto"},
+		{`[{name: a, prefix: a, era: modern, sse: {url: "http://u"}}]`, "era must be legacy"},
 	} {
 		_, err := Parse([]byte("servers: [{name: team, aggregate: {upstreams: "+tt.yaml+"}}]\n"), "/")
 		if err == nil || !strings.Contains(err.Error(), tt.want) {

@@ -896,3 +896,60 @@ func TestUnknownURIsBounded(t *testing.T) {
 		t.Fatalf("read go://r = %+v, %v", rr, err)
 	}
 }
+
+// refuseLegacy makes a server refuse everything of the legacy era the way
+// a 2026-07-28-only server does (basic/versioning "Compatibility Matrix").
+func refuseLegacy(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.WriteHeader(http.StatusMethodNotAllowed)
+			return
+		}
+		body, _ := io.ReadAll(r.Body)
+		if bytes.Contains(body, []byte(`"method":"initialize"`)) || r.Header.Get("Mcp-Protocol-Version") != "2026-07-28" {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"jsonrpc":"2.0","id":1,"error":{"code":-32022,"message":"Unsupported protocol version","data":{"supported":["2026-07-28"],"requested":"2025-11-25"}}}`)
+			return
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		next.ServeHTTP(w, r)
+	})
+}
+
+// TestModernMember: a member that speaks only 2026-07-28 joins through
+// the gateway's era bridge (Bridge), beside a legacy member, for clients
+// of both eras.
+func TestModernMember(t *testing.T) {
+	srv := mcp.NewServer(&mcp.Implementation{Name: "modern", Version: "1"}, nil)
+	mcp.AddTool(srv, &mcp.Tool{Name: "now", Description: "answers"}, func(ctx context.Context, req *mcp.CallToolRequest, a textArgs) (*mcp.CallToolResult, any, error) {
+		return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "modern:" + a.Text}}}, nil, nil
+	})
+	ms := httptest.NewServer(refuseLegacy(mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: true})))
+	t.Cleanup(ms.Close)
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	for _, era := range []gateway.UpstreamEra{gateway.EraModern, gateway.EraAuto} {
+		modern, err := aggregate.Bridge(aggregate.BridgeOptions{Name: "m", Upstream: remoteUp(t, ms.URL), Era: era, Keyring: kr})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, gs := goServer(t, "go", 0, "echo")
+		agg := newAggregate(t, 5*time.Second,
+			aggregate.Member{Name: "go", Prefix: "go_", Upstream: remoteUp(t, gs.URL)},
+			aggregate.Member{Name: "m", Prefix: "m_", Upstream: modern},
+		)
+		url := serveGateway(t, agg)
+		for _, version := range []string{"2025-11-25", ""} {
+			cs := connect(t, url, version, nil)
+			if got := toolNames(t, cs); !slices.Equal(got, []string{"go_echo", "m_now"}) {
+				t.Fatalf("era %d, client %q: tools = %v", era, version, got)
+			}
+			if got := callText(t, cs, "m_now", map[string]any{"text": "hi"}); got != "modern:hi" {
+				t.Fatalf("m_now = %q", got)
+			}
+			if got := callText(t, cs, "go_echo", map[string]any{"text": "hi"}); got != "go:echo:hi" {
+				t.Fatalf("go_echo = %q", got)
+			}
+		}
+	}
+}

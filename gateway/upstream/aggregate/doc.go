@@ -3,7 +3,8 @@
 // route, with its authorization and every policy, fronts them all.
 //
 // To the gateway it is a legacy-era (2025-x, session-based) MCP server; to
-// each member it is a legacy-era client. initialize opens a session on
+// each member it is a legacy-era client. A member that speaks only
+// 2026-07-28 is put behind the gateway's own era bridge (Bridge). initialize opens a session on
 // every member at once and merges their capabilities; the members' own
 // session ids and negotiated versions travel in the aggregate's session
 // string, which the gateway seals into the client's session id, so any
