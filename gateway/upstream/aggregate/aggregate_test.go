@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -951,5 +952,57 @@ func TestModernMember(t *testing.T) {
 				t.Fatalf("go_echo = %q", got)
 			}
 		}
+	}
+}
+
+// TestHostileMessages: messages a client can send that name nothing, or
+// nothing valid, are answered with the right error and never reach a
+// member or panic.
+func TestHostileMessages(t *testing.T) {
+	_, gs := goServer(t, "go", 0, "echo")
+	a := newAggregate(t, 5*time.Second, aggregate.Member{Name: "go", Prefix: "go_", Upstream: remoteUp(t, gs.URL)})
+	ctx := context.Background()
+	post := func(sess, body string) (upstream.Info, string, error) {
+		r, err := a.Post(ctx, &upstream.Request{Body: []byte(body), Session: sess, Key: "k", Principal: "p"})
+		if err != nil {
+			return upstream.Info{}, "", err
+		}
+		defer r.Close()
+		ev, err := r.Next(ctx)
+		if err != nil {
+			return r.Info(), "", nil
+		}
+		return r.Info(), string(ev.Data), nil
+	}
+	info, _, err := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}`)
+	if err != nil || info.Session == "" {
+		t.Fatalf("initialize: %+v %v", info, err)
+	}
+	sess := info.Session
+	for _, tt := range []struct{ body, want string }{
+		{`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{}}`, "-32602"},
+		{`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"zz_echo"}}`, "unknown tool"},
+		{`{"jsonrpc":"2.0","id":2,"method":"prompts/get","params":{"name":"go_"}}`, `"error"`},
+		{`{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"cursor":5}}`, "invalid cursor"},
+		{`{"jsonrpc":"2.0","id":2,"method":"tools/list","params":{"cursor":"eyJrIjoxLCJwIjp7IjAiOiJ4In19"}}`, "invalid cursor"}, // a prompts cursor
+		{`{"jsonrpc":"2.0","id":2,"method":"completion/complete","params":{"ref":{"type":"ref/other"}}}`, "-32602"},
+		{`{"jsonrpc":"2.0","id":2,"method":"resources/read","params":{"uri":7}}`, "-32602"},
+		{`{"jsonrpc":"2.0","id":2,"method":"logging/setLevel","params":{}}`, "-32602"},
+		{`{"jsonrpc":"2.0","id":2,"method":"no/such"}`, "-32601"},
+		{`{"jsonrpc":"2.0","id":"9~1","result":{}}`, ""},
+		{`{"jsonrpc":"2.0","id":"-1~1","result":{}}`, ""},
+		{`{"jsonrpc":"2.0","id":"x","result":{}}`, ""},
+	} {
+		info, got, err := post(sess, tt.body)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.body, err)
+		}
+		if tt.want == "" && info.Status != http.StatusAccepted || !strings.Contains(got, tt.want) {
+			t.Fatalf("%s: %d %s, want %q", tt.body, info.Status, got, tt.want)
+		}
+	}
+	// A session string of another shape (another configuration) is gone.
+	if _, _, err := post("a1|x", `{"jsonrpc":"2.0","id":2,"method":"tools/list"}`); !errors.Is(err, upstream.ErrSessionGone) {
+		t.Fatalf("foreign session: %v", err)
 	}
 }

@@ -184,7 +184,11 @@ func (a *Aggregate) listMember(ctx context.Context, req *upstream.Request, cs []
 			}
 			merged := mem.Prefix + name
 			if j, _ := a.route(merged); j != i {
-				a.log.Warn("name collision: entry left out", "member", mem.Name, "method", k.method(), "name", name, "routes_to", a.members[j].Name)
+				other := "none"
+				if j >= 0 {
+					other = a.members[j].Name
+				}
+				a.log.Warn("name collision: entry left out", "member", mem.Name, "method", k.method(), "name", name, "routes_to", other)
 				return true
 			}
 			if merged != name {
