@@ -124,4 +124,3 @@ func (p *pipeWriter) Write(b []byte) (int, error) {
 
 // Flush has nothing to do: every Write is already in the pipe.
 func (p *pipeWriter) Flush() {}
-
