@@ -323,6 +323,16 @@ func TestVirtualServer(t *testing.T) {
 			if n != 1 || !slices.Contains(uris, "go://r") {
 				t.Fatalf("resources = %v", uris)
 			}
+			var templates []string
+			for rt, err := range cs.ResourceTemplates(context.Background(), nil) {
+				if err != nil {
+					t.Fatal(err)
+				}
+				templates = append(templates, rt.Name+" "+rt.URITemplate)
+			}
+			if !slices.Contains(templates, "go_items go://items/{id}") {
+				t.Fatalf("templates = %v", templates)
+			}
 			if version != "" {
 				// (2026-07-28 has no bare ping.)
 				if err := cs.Ping(context.Background(), nil); err != nil {

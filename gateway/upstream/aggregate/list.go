@@ -209,6 +209,17 @@ func (a *Aggregate) listMember(ctx context.Context, req *upstream.Request, cs []
 				return true
 			}
 		}
+		if (k == kindResources || k == kindTemplates) && mem.Prefix != "" {
+			// Their names are for display (URIs address them): prefixed
+			// too, so that a client sees which server each comes from.
+			if raw := get(e, "name"); raw != nil {
+				if name, ok := jsonx.String(raw); ok {
+					if ne := splice(e, raw, jsonx.Quote(mem.Prefix+name)); ne != nil {
+						e = ne
+					}
+				}
+			}
+		}
 		p.items = append(p.items, e)
 		return true
 	})
