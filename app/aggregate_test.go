@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -59,7 +61,9 @@ state: {dir: %q}
 	if err != nil {
 		t.Fatal(err)
 	}
-	base, stop := start(t, cfg)
+	base, stopApp := start(t, cfg)
+	var once sync.Once
+	stop := func() { once.Do(stopApp) }
 	defer stop()
 	for _, version := range []string{"2025-11-25", ""} {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -129,5 +133,17 @@ state: {dir: %q}
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "ev_echo", Arguments: map[string]any{"text": "other bucket"}})
 	if err != nil || res.Content[0].(*mcp.TextContent).Text != "other bucket" {
 		t.Fatalf("ev_echo: %v, %v", res, err)
+	}
+	cs.Close()
+	stop() // flushes the audit log
+	// The audit log records the merged names, calls and refusals alike.
+	out, err := exec.Command(filepath.Join(binDir, "mcpfort"), "audit", "export", "--config", p).CombinedOutput()
+	if err != nil {
+		t.Fatalf("audit export: %v\n%s", err, out)
+	}
+	for _, want := range []string{`"ev_echo"`, `"st_test_simple_text"`, `"ev_test_simple_text"`} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("audit export lacks %s:\n%s", want, out)
+		}
 	}
 }
