@@ -16,6 +16,7 @@ import (
 
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/internal/everything"
+	"github.com/mcpfort/mcpfort/resourceserver/resourceservertest"
 )
 
 // TestVirtualServerPolicies: a virtual server of the conformance server
@@ -144,6 +145,80 @@ state: {dir: %q}
 	for _, want := range []string{`"ev_echo"`, `"st_test_simple_text"`, `"ev_test_simple_text"`} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("audit export lacks %s:\n%s", want, out)
+		}
+	}
+}
+
+// TestVirtualServerScopes: a scope rule on one upstream's prefix
+// (auth.tools {"st_*": [mcp:st]}) guards that upstream's tools only, in
+// lists and calls, for clients of both eras.
+func TestVirtualServerScopes(t *testing.T) {
+	iss, err := resourceservertest.NewIssuer(resourceservertest.IssuerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer iss.Close()
+	port := freePort(t)
+	bin := filepath.Join(binDir, "mcpfort-everything")
+	p := writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:%d
+log: {level: error}
+auth:
+  insecure_allow_http: true
+  issuers: [{issuer: %q}]
+servers:
+  - name: team
+    path: /mcp
+    aggregate:
+      upstreams:
+        - {name: ev, prefix: ev_, stdio: {command: [%q, -watch-interval=0]}}
+        - {name: st, prefix: st_, stdio: {command: [%q, -watch-interval=0]}}
+    auth:
+      scopes: [mcp:tools]
+      tools: {"st_*": [mcp:st]}
+`, port, iss.URL, bin, bin))
+	cfg, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop := start(t, cfg)
+	defer stop()
+	resource := fmt.Sprintf("http://127.0.0.1:%d/mcp", port)
+	sign := func(sub string, scopes ...string) string {
+		tok, err := iss.Sign(resourceservertest.Token{Subject: sub, Audience: []string{resource}, Scopes: scopes})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	for _, version := range []string{"2025-11-25", ""} {
+		for _, u := range []struct {
+			token string
+			st    bool
+		}{{sign("alice", "mcp:tools"), false}, {sign("bob", "mcp:tools", "mcp:st"), true}} {
+			cs, err := authedClient(t, resource, u.token, version)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := cs.ListTools(context.Background(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var names []string
+			for _, tl := range res.Tools {
+				names = append(names, tl.Name)
+			}
+			if !slices.Contains(names, "ev_echo") || slices.Contains(names, "st_echo") != u.st {
+				t.Fatalf("%q, st scope %v: tools %v", version, u.st, names)
+			}
+			r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "st_echo", Arguments: map[string]any{"text": "x"}})
+			if ok := err == nil && !r.IsError; ok != u.st {
+				t.Fatalf("%q, st scope %v: st_echo: %v, %v", version, u.st, r, err)
+			}
+			if r, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "ev_echo", Arguments: map[string]any{"text": "x"}}); err != nil || r.IsError {
+				t.Fatalf("ev_echo: %v, %v", r, err)
+			}
+			cs.Close()
 		}
 	}
 }
