@@ -3,6 +3,7 @@ package aggregate
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpfort/mcpfort/gateway/upstream"
@@ -30,6 +31,7 @@ type revived struct {
 type revival struct {
 	mu sync.Mutex
 	m  map[revKey]*revived
+	n  atomic.Int64 // len(m), read without the lock on every request
 }
 
 const maxRevived = 10000
@@ -54,6 +56,7 @@ func (r *revival) put(k revKey, v revived) {
 		}
 	}
 	r.m[k] = &v
+	r.n.Store(int64(len(r.m)))
 }
 
 // lost records that member i's side of the session is gone.
@@ -68,6 +71,7 @@ func (r *revival) lost(key string, i int) {
 	if len(r.m) < maxRevived {
 		r.m[revKey{key, i}] = &revived{}
 	}
+	r.n.Store(int64(len(r.m)))
 }
 
 // forget drops what is kept for a session (deleted or initialized anew).
@@ -82,6 +86,7 @@ func (r *revival) forget(key string) {
 			delete(r.m, k)
 		}
 	}
+	r.n.Store(int64(len(r.m)))
 }
 
 // session decodes req's session string, with the members' sessions opened
@@ -91,12 +96,13 @@ func (a *Aggregate) session(req *upstream.Request) ([]child, error) {
 	if err != nil {
 		return nil, err
 	}
+	if a.rev.n.Load() == 0 {
+		return cs, nil // the common case: every member as sealed
+	}
 	a.rev.mu.Lock()
-	if len(a.rev.m) > 0 {
-		for i := range cs {
-			if v, ok := a.rev.m[revKey{req.Key, i}]; ok {
-				cs[i] = v.c
-			}
+	for i := range cs {
+		if v, ok := a.rev.m[revKey{req.Key, i}]; ok {
+			cs[i] = v.c
 		}
 	}
 	a.rev.mu.Unlock()
