@@ -89,6 +89,7 @@ type App struct {
 	keks                *kekRing                  // nil until first used (kek.go)
 	tls                 *tls.Config               // nil: plain HTTP
 	acmeWarmUp          func(ctx context.Context) // nil without ACME
+	keyring             *session.Keyring          // the routes' session keyring
 }
 
 type route struct {
@@ -211,6 +212,7 @@ func (a *App) defaults() {
 // so that closeAll closes it whatever fails next.
 func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Keyring, version string) error {
 	cfg, origin := a.cfg, a.origin
+	a.keyring = keyring // virtual servers' bridged members seal with it
 	replica := replicaID()
 	var fwd *forwarder
 	if cfg.State.ReplicaURL != "" {
@@ -255,7 +257,7 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		up = a.observeUpstream(s, up)
 		// The route owns the upstream from here: closeAll closes it.
 		r := &route{name: s.Name, path: s.Path, up: up, guard: g0}
-		if s.Stdio != nil || s.SSE != nil {
+		if s.Stdio != nil || s.SSE != nil || s.Aggregate != nil && s.Aggregate.Local() {
 			// Their legacy sessions live in this replica's processes or
 			// event streams.
 			r.fwd = fwd
@@ -324,6 +326,9 @@ func replicaID() string {
 }
 
 func (a *App) upstream(s config.Server) (upstream.Upstream, error) {
+	if s.Aggregate != nil {
+		return a.aggregateUpstream(s)
+	}
 	if s.HTTP != nil {
 		opts := remote.Options{URL: s.HTTP.URL, MaxMessage: int(s.HTTP.MaxMessage), Logger: a.log.With("route", s.Name)}
 		auth, err := a.upstreamAuth(s)

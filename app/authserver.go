@@ -75,7 +75,7 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	// are resources of this server too, reachable only by exchange, and
 	// only by the client the route exchanges with.
 	exchangeTargets := map[string][]string{}
-	for _, s := range a.cfg.Servers {
+	for _, s := range a.cfg.UpstreamServers() {
 		u := s.Remote()
 		if u == nil || u.TokenExchange == nil || u.TokenExchange.TokenURL != a.cfg.EmbeddedIssuer()+"/token" {
 			continue

@@ -98,8 +98,16 @@ func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request
 // field is the configuration path of a server's field ("servers[2].http.bearer_token").
 func (a *App) field(s config.Server, sub string) string {
 	for i := range a.cfg.Servers {
-		if a.cfg.Servers[i].Name == s.Name {
+		srv := &a.cfg.Servers[i]
+		if srv.Name == s.Name {
 			return fmt.Sprintf("servers[%d].%s", i, sub)
+		}
+		if ag := srv.Aggregate; ag != nil {
+			for j, m := range ag.Upstreams {
+				if srv.Name+"."+m.Name == s.Name {
+					return fmt.Sprintf("servers[%d].aggregate.upstreams[%d].%s", i, j, sub)
+				}
+			}
 		}
 	}
 	return "servers." + s.Name + "." + sub

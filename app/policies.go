@@ -56,7 +56,7 @@ func (a *App) rateLimitPolicy(s config.Server) (gateway.Middleware, error) {
 		for _, d := range r.By {
 			by = append(by, ratelimit.Dimension(d))
 		}
-		rules = append(rules, ratelimit.Rule{Name: r.Name, By: by, Limit: r.Limit, Period: r.Period.D(), Burst: r.Burst, Methods: r.Methods})
+		rules = append(rules, ratelimit.Rule{Name: r.Name, By: by, Limit: r.Limit, Period: r.Period.D(), Burst: r.Burst, Methods: r.Methods, Tools: r.Tools})
 	}
 	var costs []ratelimit.Cost
 	for _, c := range p.ToolCosts {

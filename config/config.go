@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -353,6 +354,10 @@ type Server struct {
 	SSE *SSEUpstream `yaml:"sse"`
 	// Stdio runs a local server as child processes speaking stdio.
 	Stdio *StdioUpstream `yaml:"stdio"`
+	// Aggregate makes the route a virtual server over several upstreams,
+	// their tools, prompts and resources merged under per-upstream
+	// prefixes (instead of http, sse or stdio).
+	Aggregate *AggregateUpstream `yaml:"aggregate"`
 	// LegacySSE also serves the route to clients of the 2024-11-05
 	// HTTP+SSE transport: GET <path>/sse opens a session's stream, POST
 	// <path>/message?sessionId=... delivers its messages.
@@ -394,6 +399,87 @@ type SSEUpstream struct {
 	// IdleTimeout closes a stream without pending requests or listener.
 	// Default 10m.
 	IdleTimeout Duration `yaml:"idle_timeout"`
+}
+
+// AggregateUpstream is a virtual server: several upstreams behind one
+// route.
+type AggregateUpstream struct {
+	// Timeout bounds each upstream's answer to initialize and to a list
+	// request; one that does not answer in time is left out of that
+	// answer. Default 5s.
+	Timeout Duration `yaml:"timeout"`
+	// Retry is how often an upstream that is down (it failed initialize,
+	// or lost its side of a session) is tried again for a session that
+	// needs it. Default 10s.
+	Retry Duration `yaml:"retry"`
+	// MaxItems bounds the entries taken from one upstream's list page.
+	// Default 10000.
+	MaxItems int `yaml:"max_items"`
+	// Upstreams are the members, at least one. A URI two members list
+	// belongs to the first.
+	Upstreams []AggregateMember `yaml:"upstreams"`
+}
+
+// Local reports whether a member's sessions live in this replica (stdio
+// processes, HTTP+SSE streams).
+func (ag *AggregateUpstream) Local() bool {
+	for _, m := range ag.Upstreams {
+		if m.Stdio != nil || m.SSE != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// AggregateMember is one upstream of a virtual server: exactly one of
+// HTTP, SSE and Stdio, as for a route.
+type AggregateMember struct {
+	// Name identifies the member in logs: letters, digits, '-' and '_'.
+	Name string `yaml:"name"`
+	// Prefix goes before the member's tool and prompt names. Prefixes are
+	// distinct, at most one is empty, and none is a prefix of another.
+	Prefix string `yaml:"prefix"`
+	// Era is what the upstream speaks: legacy (sent initialize, the
+	// default), modern (2026-07-28 only, reached through the era bridge)
+	// or auto (probed, bridged when it needs to be).
+	Era   string                `yaml:"era"`
+	HTTP  *HTTPUpstream         `yaml:"http"`
+	SSE   *SSEUpstream          `yaml:"sse"`
+	Stdio *StdioUpstream        `yaml:"stdio"`
+	Tools AggregateMemberFilter `yaml:"tools"`
+}
+
+// AggregateMemberFilter offers only some of a member's tools, named as the
+// member names them (globs).
+type AggregateMemberFilter struct {
+	Allow []string `yaml:"allow"`
+	Deny  []string `yaml:"deny"`
+}
+
+// MemberServer returns member j of an aggregate server as a server of its
+// own (named "<server>.<member>", sharing the member's settings), so that
+// what applies to a route's upstream applies to it.
+func (s *Server) MemberServer(j int) Server {
+	m := s.Aggregate.Upstreams[j]
+	return Server{Name: s.Name + "." + m.Name, Path: s.Path, Era: "legacy", HTTP: m.HTTP, SSE: m.SSE, Stdio: m.Stdio, Auth: s.Auth, Policies: s.Policies}
+}
+
+// UpstreamServers returns every server that has an upstream of its own:
+// the routes, with each virtual server replaced by its members
+// (MemberServer).
+func (c *Config) UpstreamServers() []Server {
+	var out []Server
+	for i := range c.Servers {
+		s := &c.Servers[i]
+		if s.Aggregate == nil {
+			out = append(out, *s)
+			continue
+		}
+		for j := range s.Aggregate.Upstreams {
+			out = append(out, s.MemberServer(j))
+		}
+	}
+	return out
 }
 
 // Remote returns the server's remote upstream settings, whether it speaks
@@ -661,8 +747,24 @@ func (c *Config) serverDefaults(s *Server) {
 	}
 	if s.Era == "" {
 		s.Era = "auto"
-		if s.SSE != nil {
+		if s.SSE != nil || s.Aggregate != nil {
 			s.Era = "legacy"
+		}
+	}
+	if ag := s.Aggregate; ag != nil {
+		if ag.Timeout == 0 {
+			ag.Timeout = Duration(5 * time.Second)
+		}
+		if ag.MaxItems == 0 {
+			ag.MaxItems = 10000
+		}
+		if ag.Retry == 0 {
+			ag.Retry = Duration(10 * time.Second)
+		}
+		for j := range ag.Upstreams {
+			ms := s.MemberServer(j)
+			ms.Auth.Required = s.Auth.Required
+			c.upstreamDefaults(&ms)
 		}
 	}
 	if s.Auth.Required == nil {
@@ -672,6 +774,11 @@ func (c *Config) serverDefaults(s *Server) {
 	if *s.Auth.Required && c.AuthServer.Enabled && len(c.Auth.Issuers) == 0 && len(s.Auth.Scopes) == 0 {
 		s.Auth.Scopes = []string{DefaultScope}
 	}
+	c.upstreamDefaults(s)
+}
+
+// upstreamDefaults fills in the settings of a server's upstream.
+func (c *Config) upstreamDefaults(s *Server) {
 	if u := s.Remote(); u != nil {
 		if u.MaxMessage == 0 {
 			u.MaxMessage = 16 << 20
@@ -938,10 +1045,84 @@ func (c *Config) validateServers(add addFunc) {
 		}
 		s.Auth.validate(at+".auth", add)
 		s.Policies.validate(at+".policies", add)
-		if n := count(s.HTTP != nil, s.SSE != nil, s.Stdio != nil); n != 1 {
-			add(at, "set exactly one of http, sse and stdio")
+		if n := count(s.HTTP != nil, s.SSE != nil, s.Stdio != nil, s.Aggregate != nil); n != 1 {
+			add(at, "set exactly one of http, sse, stdio and aggregate")
 			continue
 		}
+		if ag := s.Aggregate; ag != nil {
+			s.validateAggregate(at+".aggregate", add)
+			continue
+		}
+		s.validateUpstream(at, add)
+	}
+}
+
+// validateAggregate checks a virtual server's members.
+func (s *Server) validateAggregate(at string, add addFunc) {
+	ag := s.Aggregate
+	if s.Era != "legacy" {
+		add(strings.TrimSuffix(at, ".aggregate")+".era", "a virtual server speaks the session era to the gateway: era must be legacy, got %q", s.Era)
+	}
+	if ag.Timeout < 0 {
+		add(at+".timeout", "must not be negative")
+	}
+	if ag.Retry < 0 {
+		add(at+".retry", "must not be negative")
+	}
+	if ag.MaxItems < 0 {
+		add(at+".max_items", "must not be negative")
+	}
+	if len(ag.Upstreams) == 0 {
+		add(at+".upstreams", "at least one upstream is required")
+	}
+	if len(ag.Upstreams) > 64 {
+		add(at+".upstreams", "at most 64 upstreams")
+	}
+	names, prefixes := map[string]bool{}, map[string]string{}
+	for j, m := range ag.Upstreams {
+		mat := fmt.Sprintf("%s.upstreams[%d]", at, j)
+		if !nameRE.MatchString(m.Name) {
+			add(mat+".name", "must be letters, digits, '-' and '_', got %q", m.Name)
+		}
+		if names[m.Name] {
+			add(mat+".name", "%q is used by another upstream of this server", m.Name)
+		}
+		names[m.Name] = true
+		for p, other := range prefixes {
+			switch {
+			case p == m.Prefix:
+				add(mat+".prefix", "%q is the prefix of upstream %q too: names would collide", m.Prefix, other)
+			case p != "" && m.Prefix != "" && (strings.HasPrefix(p, m.Prefix) || strings.HasPrefix(m.Prefix, p)):
+				add(mat+".prefix", "%q and the prefix %q of upstream %q overlap: a name could belong to either", m.Prefix, p, other)
+			}
+		}
+		prefixes[m.Prefix] = m.Name
+		for _, g := range append(append([]string(nil), m.Tools.Allow...), m.Tools.Deny...) {
+			if _, err := path.Match(g, ""); err != nil || g == "" {
+				add(mat+".tools", "bad pattern %q", g)
+			}
+		}
+		switch m.Era {
+		case "", "legacy", "modern", "auto":
+		default:
+			add(mat+".era", "must be legacy, modern or auto, got %q", m.Era)
+		}
+		if m.SSE != nil && m.Era != "" && m.Era != "legacy" {
+			add(mat+".era", "an sse upstream speaks protocol version 2024-11-05 only: era must be legacy, got %q", m.Era)
+		}
+		ms := s.MemberServer(j)
+		if n := count(m.HTTP != nil, m.SSE != nil, m.Stdio != nil); n != 1 {
+			add(mat, "set exactly one of http, sse and stdio")
+			continue
+		}
+		ms.validateUpstream(mat, add)
+	}
+}
+
+// validateUpstream checks the http, sse or stdio settings of a server (at
+// names the server).
+func (s *Server) validateUpstream(at string, add addFunc) {
+	{
 		if u := s.HTTP; u != nil {
 			u.validate(at+".http", *s.Auth.Required, add)
 		}

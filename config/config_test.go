@@ -66,7 +66,7 @@ servers:
 `, []string{
 			"listen: must be host:port",
 			"log.level:", "log.format:", "http.max_body:", "http.allowed_origins[0]:", "sessions.secrets[0]:",
-			"servers[0].name:", "servers[0].era:", "servers[0]: set exactly one of http, sse and stdio",
+			"servers[0].name:", "servers[0].era:", "servers[0]: set exactly one of http, sse, stdio and aggregate",
 			"servers[1].http.url:", "servers[2].name: duplicate", "servers[2].path: duplicate",
 			"servers[2].stdio.command: required", "servers[2].stdio.isolation:",
 		}},
@@ -241,5 +241,56 @@ servers:
 	}
 	if r := s.Remote(); r == nil || r.URL != "http://127.0.0.1:3001/sse" || r.BearerToken == nil || r.BearerToken.Ref != "env:TOK" {
 		t.Fatalf("Remote() = %+v", r)
+	}
+}
+
+func TestAggregateUpstream(t *testing.T) {
+	c, err := Parse([]byte(`
+servers:
+  - name: team
+    aggregate:
+      upstreams:
+        - {name: ev, prefix: ev_, http: {url: "http://127.0.0.1:3001/mcp", bearer_token: "env:TOK"}}
+        - {name: fs, prefix: fs_, stdio: {command: [server]}, tools: {deny: ["delete_*"]}}
+        - {name: rest, sse: {url: "http://127.0.0.1:3002/sse"}}
+`), "/etc/mcpfort")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := c.Servers[0]
+	ag := s.Aggregate
+	if s.Era != "legacy" || ag.Timeout.D() != 5*time.Second || ag.MaxItems != 10000 {
+		t.Fatalf("aggregate defaults: %+v %+v", s, ag)
+	}
+	if ag.Upstreams[0].HTTP.MaxMessage != 16<<20 || ag.Upstreams[1].Stdio.MaxProcesses != 64 || ag.Upstreams[2].SSE.MaxConnections != 1000 {
+		t.Fatal("member defaults not applied")
+	}
+	if !ag.Local() || len(c.UpstreamServers()) != 3 || c.UpstreamServers()[1].Name != "team.fs" {
+		t.Fatalf("UpstreamServers = %+v", c.UpstreamServers())
+	}
+	refs := c.SecretRefs()
+	if len(refs) != 1 || refs[0].Field != "servers[0].aggregate.upstreams[0].http.bearer_token" {
+		t.Fatalf("SecretRefs = %+v", refs)
+	}
+	for _, tt := range []struct{ yaml, want string }{
+		{`[{name: a, prefix: x_, http: {url: "http://u"}}, {name: b, prefix: x_, http: {url: "http://v"}}]`, "is the prefix of upstream"},
+		{`[{name: a, prefix: x_, http: {url: "http://u"}}, {name: b, prefix: x_y, http: {url: "http://v"}}]`, "overlap"},
+		{`[{name: a, http: {url: "http://u"}}, {name: b, http: {url: "http://v"}}]`, "names would collide"},
+		{`[{name: a, prefix: a, http: {url: "http://u"}}, {name: a, prefix: b, http: {url: "http://v"}}]`, "used by another"},
+		{`[{name: a, prefix: a, http: {url: "http://u"}, stdio: {command: [x]}}]`, "exactly one of http, sse and stdio"},
+		{`[{name: a, prefix: a, http: {url: "ftp://u"}}]`, "upstreams[0].http"},
+		{`[{name: a, prefix: a, http: {url: "http://u"}, tools: {allow: ["[x"]}}]`, "bad pattern"},
+		{`[]`, "at least one upstream"},
+		{`[{name: a, prefix: a, era: dual, http: {url: "http://u"}}]`, "must be legacy, modern or auto"},
+		{`[{name: a, prefix: a, era: modern, sse: {url: "http://u"}}]`, "era must be legacy"},
+	} {
+		_, err := Parse([]byte("servers: [{name: team, aggregate: {upstreams: "+tt.yaml+"}}]\n"), "/")
+		if err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %v, want %q", tt.yaml, err, tt.want)
+		}
+	}
+	_, err = Parse([]byte("servers: [{name: team, era: modern, aggregate: {upstreams: [{name: a, http: {url: 'http://u'}}]}}]\n"), "/")
+	if err == nil || !strings.Contains(err.Error(), "era must be legacy") {
+		t.Fatalf("era: %v", err)
 	}
 }

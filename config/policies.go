@@ -168,6 +168,9 @@ type RateLimit struct {
 	// Methods restricts the limit to these MCP methods (default: all
 	// requests).
 	Methods []string `yaml:"methods"`
+	// Tools restricts the limit to calls of these tools (names or globs,
+	// such as one upstream's prefix in a virtual server: "ev_*").
+	Tools []string `yaml:"tools"`
 }
 
 // ToolCost weighs calls to tools matching Tool (a name or glob).

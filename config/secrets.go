@@ -295,6 +295,21 @@ func (c *Config) SecretRefs() []NamedSecret {
 	for i := range c.Servers {
 		s := &c.Servers[i]
 		at := fmt.Sprintf("servers[%d]", i)
+		if ag := s.Aggregate; ag != nil {
+			for j := range ag.Upstreams {
+				ms := s.MemberServer(j)
+				upstreamRefs(&ms, fmt.Sprintf("%s.aggregate.upstreams[%d]", at, j), add)
+			}
+			continue
+		}
+		upstreamRefs(s, at, add)
+	}
+	return out
+}
+
+// upstreamRefs lists the secret references of a server's upstream.
+func upstreamRefs(s *Server, at string, add func(string, *SecretRef)) {
+	{
 		if u := s.Remote(); u != nil {
 			kind := "http"
 			if s.SSE != nil {
@@ -316,7 +331,6 @@ func (c *Config) SecretRefs() []NamedSecret {
 			}
 		}
 	}
-	return out
 }
 
 // allow returns a scheme's allow-list and whether the scheme's backend

@@ -59,6 +59,11 @@ type Rule struct {
 	// If empty, every request counts. Notifications and responses never
 	// count.
 	Methods []string
+	// Tools restricts the rule to tools/call requests of the tools
+	// matching one of these names or glob patterns: a budget for a group
+	// of tools, such as one upstream's in a virtual server ("ev_*"). If
+	// empty, every tool counts.
+	Tools []string
 }
 
 // Cost weighs the tools/call requests of the tools matching Tool.
@@ -126,6 +131,7 @@ type rule struct {
 	interval time.Duration
 	burst    int64
 	methods  []string
+	tools    []glob.Pattern
 }
 
 const (
@@ -222,6 +228,17 @@ func New(opts Options) (*Limiter, error) {
 				bad("%s.methods: empty method name", at)
 			}
 		}
+		for j, t := range r.Tools {
+			p, err := glob.Compile(t)
+			if err != nil || t == "" {
+				bad("%s.tools[%d]: bad pattern %q", at, j, t)
+				continue
+			}
+			rr.tools = append(rr.tools, p)
+		}
+		if len(rr.tools) > 0 && len(rr.methods) > 0 && !slices.Contains(rr.methods, mcp.MethodToolsCall) {
+			bad("%s: limits tools but does not count %s", at, mcp.MethodToolsCall)
+		}
 		if rr.dims&dimTool != 0 && len(rr.methods) > 0 && !slices.Contains(rr.methods, mcp.MethodToolsCall) {
 			bad("%s: keyed by tool but does not count %s", at, mcp.MethodToolsCall)
 		}
@@ -245,10 +262,23 @@ func New(opts Options) (*Limiter, error) {
 }
 
 func (r *rule) counts(method string) bool {
-	if r.dims&dimTool != 0 && method != mcp.MethodToolsCall {
+	if (r.dims&dimTool != 0 || len(r.tools) > 0) && method != mcp.MethodToolsCall {
 		return false
 	}
 	return len(r.methods) == 0 || slices.Contains(r.methods, method)
+}
+
+// countsTool reports whether a tools/call of tool is the rule's.
+func (r *rule) countsTool(tool string) bool {
+	if len(r.tools) == 0 {
+		return true
+	}
+	for _, p := range r.tools {
+		if p.Match(tool) {
+			return true
+		}
+	}
+	return false
 }
 
 // Stats returns the decision counters (for metrics).
@@ -294,7 +324,7 @@ func (l *Limiter) check(ctx context.Context, c *gateway.Call) error {
 	takes := buf[:0]
 	for i := range l.rules {
 		r := &l.rules[i]
-		if !r.counts(method) {
+		if !r.counts(method) || method == mcp.MethodToolsCall && !r.countsTool(tool) {
 			continue
 		}
 		takes = append(takes, Take{Key: r.key(c, tool), Interval: r.interval, Burst: r.burst, Cost: n})

@@ -37,9 +37,12 @@ func TestNewValidates(t *testing.T) {
 			{Name: "dims", By: []ratelimit.Dimension{"ip", ratelimit.ByTool, ratelimit.ByTool}, Limit: 1, Period: time.Second},
 			{Name: "fast", Limit: 10_000_000, Period: time.Second},
 			{Name: "tool-not-counted", By: []ratelimit.Dimension{ratelimit.ByTool}, Limit: 1, Period: time.Second, Methods: []string{"prompts/get"}},
+			{Name: "tools-not-counted", Tools: []string{"ev_*"}, Limit: 1, Period: time.Second, Methods: []string{"prompts/get"}},
+			{Name: "bad-tools", Tools: []string{""}, Limit: 1, Period: time.Second},
 		}}, []string{
 			"rules[0].name: required", `rules[2].name: "dup" is used twice`, "rules[2].limit", "rules[2].period",
 			`unknown dimension "ip"`, `"tool" listed twice`, "more than one call per microsecond", "keyed by tool but does not count tools/call",
+			"rules[6]: limits tools but does not count tools/call", "rules[7].tools[0]: bad pattern",
 		}},
 		{"cost above burst", ratelimit.Options{Rules: []ratelimit.Rule{{Name: "a", Limit: 10, Burst: 2, Period: time.Second}}, Costs: []ratelimit.Cost{{Tool: "big", Cost: 3}}}, []string{`tool "big" costs 3, more than the burst of 2`}},
 		{"bad cost", ratelimit.Options{Costs: []ratelimit.Cost{{Tool: "", Cost: 1}, {Tool: "x", Cost: -1}}}, []string{"costs[0].tool", "costs[1].cost"}},
@@ -146,6 +149,33 @@ func TestDecisions(t *testing.T) {
 	}
 	if got, want := l.Stats(), (ratelimit.Stats{Allowed: 11, Limited: 4}); got != want {
 		t.Errorf("Stats = %+v, want %+v", got, want)
+	}
+}
+
+// TestToolsRule: a rule limited to some tools (one virtual-server
+// upstream's prefix) counts only calls of those tools.
+func TestToolsRule(t *testing.T) {
+	now := time.Unix(1_900_000_000, 0)
+	l, err := ratelimit.New(ratelimit.Options{
+		Rules: []ratelimit.Rule{{Name: "ev-budget", By: []ratelimit.Dimension{ratelimit.BySubject}, Limit: 2, Period: time.Minute, Tools: []string{"ev_*"}}},
+		Now:   func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := l.Wrap(func(context.Context, *gateway.Call) (upstream.Reply, error) { return upstream.Accepted(), nil })
+	alice := &gateway.Principal{Issuer: "i", Subject: "alice", ClientID: "app1"}
+	for i, st := range []struct {
+		method, name string
+		limit        bool
+	}{
+		{"tools/call", "ev_a", false}, {"tools/call", "fs_a", false}, {"tools/list", "", false},
+		{"tools/call", "ev_b", false}, {"tools/call", "ev_a", true}, {"tools/call", "fs_b", false}, {"prompts/get", "ev_p", false},
+	} {
+		_, err := h(context.Background(), call(t, st.method, st.name, jsonrpc.KindRequest, alice, "r"))
+		if (err != nil) != st.limit {
+			t.Fatalf("step %d %s %s: %v, want limited %v", i, st.method, st.name, err, st.limit)
+		}
 	}
 }
 
