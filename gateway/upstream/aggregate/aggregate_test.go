@@ -629,6 +629,13 @@ func readEvents(resp *http.Response, n int) []sseEvent {
 // false or the stream ends.
 func streamEvents(resp *http.Response, fn func(sseEvent) bool) {
 	defer resp.Body.Close()
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
+		// The gateway answers with plain JSON when the first message is
+		// the final response.
+		b, _ := io.ReadAll(resp.Body)
+		fn(sseEvent{data: string(b)})
+		return
+	}
 	var cur sseEvent
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
