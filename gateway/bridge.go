@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpfort/mcpfort/gateway/upstream"
@@ -35,6 +36,8 @@ type bridgeState struct {
 
 	discoverMu sync.Mutex
 	discovered *discovery
+
+	ids atomic.Uint64 // numbers the requests sent on held upstream sessions
 }
 
 func newBridgeState() *bridgeState {
@@ -471,6 +474,18 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 		if err != nil {
 			return nil, err
 		}
+		// The principal's independent requests share one upstream
+		// session, in which request ids must be unique (2025-11-25
+		// basic/index "Requests"); 2026-07-28 clients owe no such thing
+		// across requests. The upstream sees an id of the gateway's, and
+		// the client's own comes back in the response.
+		var upID jsonrpc.ID
+		if m.Kind == jsonrpc.KindRequest {
+			upID = jsonrpc.StringID("mcpfort-" + strconv.FormatUint(g.bridge.ids.Add(1), 10))
+			if body, err = jsonx.Set(body, "id", []byte(upID.Raw())); err != nil {
+				return nil, err
+			}
+		}
 		req := &upstream.Request{Body: body}
 		if sameBytes(body, m.Raw) {
 			req = upstream.Forward(m)
@@ -485,7 +500,22 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 		if err != nil {
 			return nil, err
 		}
+		if upID.IsValid() {
+			reply = TransformReply(reply, restoreID(upID, m.ID))
+		}
 		return TransformReply(reply, g.modernResult(c)), nil
+	}
+}
+
+// restoreID gives the response to a request sent upstream as sent the
+// client's id back.
+func restoreID(sent, id jsonrpc.ID) func(*upstream.Event) ([]byte, error) {
+	return func(ev *upstream.Event) ([]byte, error) {
+		m, err := ev.Message()
+		if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != sent {
+			return ev.Data, nil
+		}
+		return m.WithID(id)
 	}
 }
 

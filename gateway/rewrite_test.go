@@ -3,10 +3,15 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -130,4 +135,34 @@ func newServer(t *testing.T, h http.Handler) string {
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts.URL
+}
+
+// TestStatelessRequestsShareIDs: 2026-07-28 requests are independent, so
+// concurrent requests of one principal may carry the same id; bridged to
+// a stdio server they share the principal's conn, and each must still get
+// its own answer under its own id (not "request id already in flight").
+func TestStatelessRequestsShareIDs(t *testing.T) {
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: newStdioUpstream(t), Keyring: kr, UpstreamEra: gateway.EraLegacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := newServer(t, g)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			text := fmt.Sprintf("call %d", i)
+			resp := modernPost(t, ctx, gw, "tools/call", "echo", fmt.Sprintf(`"name":"echo","arguments":{"text":%q}`, text))
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || !strings.Contains(string(body), `"id":7`) || !strings.Contains(string(body), `"text":"`+text+`"`) || strings.Contains(string(body), `"error"`) {
+				t.Errorf("request %d: %d %s", i, resp.StatusCode, body)
+			}
+		}()
+	}
+	wg.Wait()
 }
