@@ -5,6 +5,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -207,7 +209,9 @@ func testFailClosed(t *testing.T, era policytest.Era) {
 	database := storagetest.SQLite(t)
 	store := open(t, database, nil)
 	watch := newLogWatch()
-	l, err := audit.New(audit.Options{Sink: store, Logger: slog.New(watch)})
+	// The response of the call in flight when the database fails waits
+	// for its record at most WriteWait.
+	l, err := audit.New(audit.Options{Sink: store, Logger: slog.New(watch), WriteWait: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,4 +390,82 @@ func TestCloseDeadline(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "1 records not written") {
 		t.Fatalf("Close = %v", err)
 	}
+}
+
+// gatedSink holds every Append until the gate opens.
+type gatedSink struct {
+	audit.Sink
+	gate chan struct{}
+}
+
+func (g *gatedSink) Append(ctx context.Context, recs []audit.Record) error {
+	<-g.gate
+	return g.Sink.Append(ctx, recs)
+}
+
+// TestReplyWaitsForTheRecord: a call's response reaches the client only
+// once its record is written, so that a replica killed at any moment has
+// recorded every call a client saw answered; with ReplyBeforeWrite it
+// goes out at once.
+func TestReplyWaitsForTheRecord(t *testing.T) {
+	for _, before := range []bool{false, true} {
+		t.Run(fmt.Sprint("ReplyBeforeWrite=", before), func(t *testing.T) {
+			ctx := context.Background()
+			store := open(t, storagetest.SQLite(t), nil)
+			sink := &gatedSink{Sink: store, gate: make(chan struct{})}
+			l, err := audit.New(audit.Options{Sink: sink, ReplyBeforeWrite: before})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw := policytest.NewGateway(t, newUpstream(t, true), policytest.Options{Middleware: []gateway.Middleware{l.Wrap}})
+			done := make(chan int, 1)
+			go func() { done <- rawCallAnswered(gw.URL) }()
+			select {
+			case st := <-done:
+				if !before {
+					t.Fatalf("the response (%d) came before its record was written", st)
+				}
+			case <-time.After(500 * time.Millisecond):
+				if before {
+					t.Fatal("the response waited for its record")
+				}
+			}
+			close(sink.gate)
+			if !before {
+				if st := <-done; st != http.StatusOK {
+					t.Fatalf("status %d", st)
+				}
+				// Written before the response: no flush needed to see it.
+				if rs := records(t, store); len(rs) != 1 || rs[0].Method != "tools/call" || rs[0].Status != "ok" {
+					t.Fatalf("records when the response arrived: %+v", rs)
+				}
+			}
+			if err := l.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// rawCallAnswered posts a 2026-07-28 tools/call and returns once the
+// answer is read whole (the status line may come before the response),
+// with the HTTP status, or 0 when there was no result.
+func rawCallAnswered(url string) int {
+	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", "tools/call")
+	req.Header.Set("Mcp-Name", "echo")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || !strings.Contains(string(b), `"result"`) {
+		return 0
+	}
+	return resp.StatusCode
 }
