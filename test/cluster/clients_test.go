@@ -26,6 +26,7 @@ type call struct {
 	start, end time.Duration
 	ok         bool
 	limited    bool   // refused by the rate limit (-31004 or 429): not a failure
+	resumed    bool   // the client resumed a stream (GET with Last-Event-ID) during the call
 	wrong      string // a success with a wrong answer: what was wrong
 	class      string // failure class
 	detail     string
@@ -51,12 +52,16 @@ func (j *journal) add(c call) {
 // own refusals) or something else (the proxy's). The go-sdk client does
 // not pass the body of a 5xx on.
 type recorder struct {
-	base http.RoundTripper
-	mu   sync.Mutex
-	last string
+	base    http.RoundTripper
+	mu      sync.Mutex
+	last    string
+	resumes atomic.Int64 // GETs with Last-Event-ID
 }
 
 func (r *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.Method == http.MethodGet && req.Header.Get("Last-Event-ID") != "" {
+		r.resumes.Add(1)
+	}
 	resp, err := r.base.RoundTrip(req)
 	if req.Method != http.MethodPost {
 		return resp, err
@@ -162,10 +167,11 @@ func legacyClient(base *http.Transport, url, group string, id int, runID string,
 		seq++
 		msg := fmt.Sprintf("%s.%s.%d.%d", runID, strings.ReplaceAll(group, "/", "-"), id, seq)
 		start := j.since()
+		resumes := rec.resumes.Load()
 		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": msg}})
 		cancel()
-		c := call{group: group, client: id, msg: msg, start: start, end: j.since()}
+		c := call{group: group, client: id, msg: msg, start: start, end: j.since(), resumed: rec.resumes.Load() != resumes}
 		switch {
 		case err != nil:
 			c.class, c.detail = classifySDK(err, rec.take()), shortErr(err)

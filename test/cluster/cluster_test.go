@@ -336,14 +336,24 @@ func checkAudit(t *testing.T, bin string, configs, env []string, calls []call) {
 			seen[r.ArgsHash] = append(seen[r.ArgsHash], r.Status)
 		}
 	}
-	var missing, twice, notOK int
+	var missing, twice, notOK, resumedMissing, resumed int
 	for _, c := range calls {
 		if !c.ok || c.msg == "" {
 			continue
 		}
+		if c.resumed {
+			resumed++
+		}
 		sum := sha256.Sum256([]byte(`{"text":"` + c.msg + `"}`))
 		st := seen["sha256:"+hex.EncodeToString(sum[:])]
 		switch {
+		case len(st) == 0 && c.resumed:
+			// The replica that received the call writes its record when
+			// the response passes it; killed before, it wrote none, and
+			// the replica that resumed the stream for the client does not
+			// know the call (README, "Cluster fault test").
+			resumedMissing++
+			t.Logf("audit: the call %q, answered on a stream resumed at another replica, is not in the log", c.msg)
 		case len(st) == 0:
 			if missing++; missing <= 5 {
 				t.Errorf("audit: the successful call %q (%s, %v-%v) is not in the log", c.msg, c.group, c.start, c.end)
@@ -364,8 +374,8 @@ func checkAudit(t *testing.T, bin string, configs, env []string, calls []call) {
 			dups++
 		}
 	}
-	t.Logf("audit: %d records, %d echo calls; successful calls missing %d, recorded twice %d, not ok %d; echo texts recorded more than once: %d",
-		records, len(seen), missing, twice, notOK, dups)
+	t.Logf("audit: %d records, %d echo calls; successful calls missing %d, recorded twice %d, not ok %d; echo texts recorded more than once: %d; answered on resumed streams %d, of which not recorded %d",
+		records, len(seen), missing, twice, notOK, dups, resumed, resumedMissing)
 	if dups > 0 {
 		t.Errorf("audit: %d echo texts are recorded more than once (a call executed twice)", dups)
 	}

@@ -267,7 +267,10 @@ func (pg *postgres) restart() error {
 // replicas, checking each on /healthz twice a second. A request whose
 // connection to a replica fails goes to another one (redispatch); a
 // request that reached a replica is never sent again, since a tools/call
-// is not idempotent.
+// is not idempotent. Server connections close after each response
+// (http-server-close): a replica that stops closes its idle connections,
+// and a request the proxy sent on one at that moment could be neither
+// answered nor retried.
 func haproxyConfig(port int, replicas []int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
@@ -280,6 +283,7 @@ defaults
 	timeout http-keep-alive 30s
 	retries 3
 	option redispatch 1
+	option http-server-close
 frontend mcp
 	bind 127.0.0.1:%d
 	default_backend replicas
