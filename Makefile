@@ -20,7 +20,7 @@ build-slim:
 run: build
 	$(BIN)/mcpfort serve --config examples/quickstart.yaml
 
-test: build vet staticcheck unit conformance
+test: build vet staticcheck unit conformance test-cluster
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
