@@ -211,7 +211,7 @@ func classifySDK(err error, lastHTTP string) string {
 		return lastHTTP
 	case code != 0:
 		return fmt.Sprintf("JSON-RPC %d", code)
-	case errors.Is(err, mcp.ErrSessionMissing):
+	case errors.Is(err, mcp.ErrSessionMissing) && strings.HasPrefix(lastHTTP, "HTTP 404, JSON-RPC"):
 		return "HTTP 404 session gone"
 	case lastHTTP != "":
 		return lastHTTP

@@ -234,7 +234,13 @@ servers:
 	faults = append(faults, f)
 
 	sleepUntil(f.end + gap)
-	f = fault{name: "SIGTERM replica 2, restart once it exited", start: j.since(), causes: []string{"HTTP 404 session gone", "initialize: HTTP 404"}}
+	// A graceful stop costs the replica's stdio sessions, and requests
+	// that reached it in the instant its listener closed: connections
+	// the kernel had accepted and the server had not are reset, and the
+	// proxy, which sent a POST on them, can neither retry it nor answer
+	// (the client sees the connection close). Nothing else: requests in
+	// flight finish, and streams end cleanly.
+	f = fault{name: "SIGTERM replica 2, restart once it exited", start: j.since(), causes: []string{"HTTP 404 session gone", "initialize: HTTP 404", "transport error: EOF", "initialize: transport error: EOF"}}
 	replicas[2].signal(syscall.SIGTERM)
 	if !replicas[2].wait(20 * time.Second) {
 		t.Errorf("replica 2 did not exit within 20 s of SIGTERM")
@@ -290,6 +296,9 @@ servers:
 	t.Logf("\n%s", rep)
 	if p := os.Getenv("MCPFORT_CLUSTER_REPORT"); p != "" {
 		os.WriteFile(p, []byte(rep), 0o644)
+	}
+	if keep := os.Getenv("MCPFORT_CLUSTER_LOGS"); keep != "" {
+		exec.Command("cp", "-r", logs, keep).Run()
 	}
 	if t.Failed() {
 		for _, r := range replicas {

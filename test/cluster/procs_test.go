@@ -275,8 +275,11 @@ func haproxyConfig(port int, replicas []int) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `global
 	maxconn 4096
+	log stdout format raw local0 info
 defaults
 	mode http
+	log global
+	option httplog
 	timeout connect 1s
 	timeout client 5m
 	timeout server 5m
