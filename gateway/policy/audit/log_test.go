@@ -230,8 +230,8 @@ func testFailClosed(t *testing.T, era policytest.Era) {
 	if err := call(); err != nil {
 		t.Fatal(err)
 	}
-	// The first record is written before the database starts failing (the
-	// writer gathers records for a moment before each transaction).
+	// The first record is written before the database starts failing (its
+	// answer waited for it; Flush makes sure either way).
 	if err := l.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
