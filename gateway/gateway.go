@@ -160,6 +160,11 @@ func New(opts Options) (*Gateway, error) {
 // Invalidate it.
 func (g *Gateway) Catalog() *Catalog { return g.catalog }
 
+// ErrDraining is the cause (context.Cause) of the context of a stream's
+// reply that Drain ended: the call itself was not cancelled, and a legacy
+// client resumes the stream at another replica.
+var ErrDraining = errors.New("gateway: the stream was ended because the replica is shutting down")
+
 // Drain ends every open SSE stream with a retry hint, so that clients
 // resume on another replica, and makes new streams end as soon as they have
 // delivered their response. Calls answered with plain JSON run to their

@@ -53,10 +53,11 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 	}
 
 	// Once answering with a stream, Drain may end it: it cancels the
-	// stream's reads and closes the reply. A call that will be answered
-	// with plain JSON is not tracked and runs to its end.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// stream's reads (with ErrDraining as the cause) and closes the reply.
+	// A call that will be answered with plain JSON is not tracked and runs
+	// to its end.
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
 	var sse *transport.SSEWriter
 	var untrack func()
 	defer func() {
@@ -66,7 +67,7 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 	}()
 	startSSE := func() error {
 		sse = transport.NewSSEWriter(w)
-		untrack = g.track(func() { cancel(); reply.Close() })
+		untrack = g.track(func() { cancel(ErrDraining); reply.Close() })
 		return sse.Start(http.StatusOK)
 	}
 	open := newPendingSet(pending)

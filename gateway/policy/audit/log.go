@@ -426,6 +426,21 @@ type recording struct {
 	id     jsonrpc.ID
 	method string
 	once   sync.Once
+	// ctx is the context of the latest Next, for Close to tell a stream
+	// the gateway ended at shutdown (gateway.ErrDraining) from one the
+	// client left.
+	ctx atomic.Pointer[context.Context]
+}
+
+// ended is the status of a reply that ends before its response with
+// ctx's error: incomplete when the replica ended the stream at shutdown
+// (the call goes on, and a legacy client resumes the stream elsewhere),
+// cancelled when the client went away.
+func ended(ctx context.Context) string {
+	if ctx != nil && errors.Is(context.Cause(ctx), gateway.ErrDraining) {
+		return StatusIncomplete
+	}
+	return StatusCancelled
 }
 
 func (w *recording) done(status string) {
@@ -439,6 +454,7 @@ func (w *recording) done(status string) {
 
 // Next implements upstream.Reply.
 func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
+	w.ctx.Store(&ctx)
 	ev, err := w.Reply.Next(ctx)
 	switch {
 	case errors.Is(err, io.EOF):
@@ -448,7 +464,7 @@ func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
 			w.done(StatusIncomplete)
 		}
 	case errors.Is(err, context.Canceled):
-		w.done(StatusCancelled)
+		w.done(ended(ctx))
 	case err != nil:
 		w.e.rec.Reason = "upstream failure"
 		w.done(StatusFailed)
@@ -516,9 +532,14 @@ func (w *recording) inspect(ev *upstream.Event) bool {
 }
 
 // Close implements upstream.Reply. A reply closed before its response
-// (the client went away) is recorded as cancelled.
+// is recorded as cancelled (the client went away), or as incomplete when
+// the gateway ended its stream at shutdown.
 func (w *recording) Close() error {
-	w.done(StatusCancelled)
+	var ctx context.Context
+	if p := w.ctx.Load(); p != nil {
+		ctx = *p
+	}
+	w.done(ended(ctx))
 	return w.Reply.Close()
 }
 

@@ -469,3 +469,64 @@ func rawCallAnswered(url string) int {
 	}
 	return resp.StatusCode
 }
+
+// blockingReply answers nothing until its context ends.
+type blockingReply struct{ closed chan struct{} }
+
+func (blockingReply) Info() upstream.Info { return upstream.Info{Status: http.StatusOK, Stream: true} }
+func (r blockingReply) Next(ctx context.Context) (*upstream.Event, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-r.closed:
+		return nil, context.Canceled
+	}
+}
+func (r blockingReply) Close() error { close(r.closed); return nil }
+
+// TestStreamEndedAtShutdown: a call whose stream the gateway ended at
+// shutdown (gateway.ErrDraining) is recorded as incomplete, since the call
+// goes on and a legacy client resumes the stream at another replica; one
+// whose client went away is recorded as cancelled.
+func TestStreamEndedAtShutdown(t *testing.T) {
+	for _, tc := range []struct {
+		cause error
+		want  string
+	}{{gateway.ErrDraining, audit.StatusIncomplete}, {nil, audit.StatusCancelled}} {
+		ctx := context.Background()
+		store := open(t, storagetest.SQLite(t), nil)
+		l, err := audit.New(audit.Options{Sink: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := l.Wrap(func(context.Context, *gateway.Call) (upstream.Reply, error) {
+			return blockingReply{closed: make(chan struct{})}, nil
+		})
+		msg, err := jsonrpc.Decode([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`), jsonrpc.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reply, err := h(ctx, &gateway.Call{Route: "r", Msg: msg})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// As the gateway's relay does: reads under a context that Drain
+		// cancels with ErrDraining, then closes the reply.
+		rctx, cancel := context.WithCancelCause(ctx)
+		read := make(chan error, 1)
+		go func() {
+			_, err := reply.Next(rctx)
+			read <- err
+		}()
+		time.Sleep(50 * time.Millisecond)
+		cancel(tc.cause)
+		<-read
+		reply.Close()
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if rs := records(t, store); len(rs) != 1 || rs[0].Status != tc.want {
+			t.Errorf("cause %v: records %+v, want one %s", tc.cause, rs, tc.want)
+		}
+	}
+}
