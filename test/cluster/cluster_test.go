@@ -234,12 +234,11 @@ servers:
 	faults = append(faults, f)
 
 	sleepUntil(f.end + gap)
-	// A graceful stop costs the replica's stdio sessions, and requests
-	// that reached it in the instant its listener closed: connections
-	// the kernel had accepted and the server had not are reset, and the
-	// proxy, which sent a POST on them, can neither retry it nor answer
-	// (the client sees the connection close). Nothing else: requests in
-	// flight finish, and streams end cleanly.
+	// A graceful stop costs the replica's stdio sessions. Requests in
+	// flight finish and streams end cleanly; but the proxy, which checks
+	// /healthz, learns of the stop only when connections are refused, and
+	// requests that reach the replica as it stops may see their
+	// connection closed without an answer (seen once, under heavy load).
 	f = fault{name: "SIGTERM replica 2, restart once it exited", start: j.since(), causes: []string{"HTTP 404 session gone", "initialize: HTTP 404", "transport error: EOF", "initialize: transport error: EOF"}}
 	replicas[2].signal(syscall.SIGTERM)
 	if !replicas[2].wait(20 * time.Second) {
@@ -250,7 +249,7 @@ servers:
 	faults = append(faults, f)
 
 	sleepUntil(f.end + gap)
-	f = fault{name: "Redis stopped for 5 s", start: j.since(), causes: []string{"HTTP 503, JSON-RPC", "initialize: HTTP 503, JSON-RPC", "HTTP 200, JSON-RPC -31004"}}
+	f = fault{name: "Redis down for 5 s", start: j.since(), causes: []string{"HTTP 503, JSON-RPC -3100", "initialize: HTTP 503, JSON-RPC -3100"}}
 	redis.signal(syscall.SIGKILL)
 	redis.wait(5 * time.Second)
 	time.Sleep(5 * time.Second)
@@ -262,7 +261,7 @@ servers:
 	faults = append(faults, f)
 
 	sleepUntil(f.end + gap)
-	f = fault{name: "PostgreSQL restarted (fast)", start: j.since(), causes: []string{"HTTP 503, JSON-RPC", "initialize: HTTP 503, JSON-RPC", "HTTP 200, JSON-RPC"}}
+	f = fault{name: "PostgreSQL restarted (fast)", start: j.since(), causes: []string{"HTTP 503, JSON-RPC -3100", "initialize: HTTP 503, JSON-RPC -3100"}}
 	if err := pg.restart(); err != nil {
 		t.Error(err)
 	}
@@ -371,6 +370,9 @@ func checkAudit(t *testing.T, bin string, configs, env []string, calls []call) {
 			if twice++; twice <= 5 {
 				t.Errorf("audit: the successful call %q is in the log %d times (%v)", c.msg, len(st), st)
 			}
+		case st[0] == "incomplete" && c.resumed:
+			// Its stream ended at a replica shutting down, and the client
+			// resumed it at another one.
 		case st[0] != "ok":
 			if notOK++; notOK <= 5 {
 				t.Errorf("audit: the successful call %q is recorded as %q", c.msg, st[0])
