@@ -151,7 +151,10 @@ func New(opts Options) (*Gateway, error) {
 	for i := len(opts.Middleware) - 1; i >= 0; i-- {
 		h = opts.Middleware[i](h)
 	}
-	g.handler = h
+	g.handler = func(ctx context.Context, c *Call) (upstream.Reply, error) {
+		c.draining = g.drainCtx
+		return h(ctx, c)
+	}
 	return g, nil
 }
 
@@ -159,11 +162,6 @@ func New(opts Options) (*Gateway, error) {
 // upstream's tools changed (notifications/tools/list_changed) and must
 // Invalidate it.
 func (g *Gateway) Catalog() *Catalog { return g.catalog }
-
-// ErrDraining is the cause (context.Cause) of the context of a stream's
-// reply that Drain ended: the call itself was not cancelled, and a legacy
-// client resumes the stream at another replica.
-var ErrDraining = errors.New("gateway: the stream was ended because the replica is shutting down")
 
 // Drain ends every open SSE stream with a retry hint, so that clients
 // resume on another replica, and makes new streams end as soon as they have

@@ -53,11 +53,10 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 	}
 
 	// Once answering with a stream, Drain may end it: it cancels the
-	// stream's reads (with ErrDraining as the cause) and closes the reply.
-	// A call that will be answered with plain JSON is not tracked and runs
-	// to its end.
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
+	// stream's reads and closes the reply. A call that will be answered
+	// with plain JSON is not tracked and runs to its end.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	var sse *transport.SSEWriter
 	var untrack func()
 	defer func() {
@@ -67,7 +66,7 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 	}()
 	startSSE := func() error {
 		sse = transport.NewSSEWriter(w)
-		untrack = g.track(func() { cancel(ErrDraining); reply.Close() })
+		untrack = g.track(func() { cancel(); reply.Close() })
 		return sse.Start(http.StatusOK)
 	}
 	open := newPendingSet(pending)

@@ -316,7 +316,7 @@ func (l *Log) Wrap(next gateway.Handler) gateway.Handler {
 			l.finish(e, notes, start)
 			return nil, err
 		}
-		return &recording{Reply: reply, l: l, e: e, notes: notes, start: start, id: c.Msg.ID, method: c.Msg.Method}, nil
+		return &recording{Reply: reply, l: l, e: e, notes: notes, start: start, id: c.Msg.ID, method: c.Msg.Method, call: c}, nil
 	}
 }
 
@@ -426,18 +426,15 @@ type recording struct {
 	id     jsonrpc.ID
 	method string
 	once   sync.Once
-	// ctx is the context of the latest Next, for Close to tell a stream
-	// the gateway ended at shutdown (gateway.ErrDraining) from one the
-	// client left.
-	ctx atomic.Pointer[context.Context]
+	call   *gateway.Call
 }
 
-// ended is the status of a reply that ends before its response with
-// ctx's error: incomplete when the replica ended the stream at shutdown
-// (the call goes on, and a legacy client resumes the stream elsewhere),
-// cancelled when the client went away.
-func ended(ctx context.Context) string {
-	if ctx != nil && errors.Is(context.Cause(ctx), gateway.ErrDraining) {
+// ended is the status of a reply that ends before its response:
+// incomplete when its gateway is shutting down (Drain ended the stream;
+// the call goes on upstream, and a legacy client resumes the stream
+// elsewhere), cancelled when the client went away.
+func (w *recording) ended() string {
+	if w.call.Draining() {
 		return StatusIncomplete
 	}
 	return StatusCancelled
@@ -454,7 +451,6 @@ func (w *recording) done(status string) {
 
 // Next implements upstream.Reply.
 func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
-	w.ctx.Store(&ctx)
 	ev, err := w.Reply.Next(ctx)
 	switch {
 	case errors.Is(err, io.EOF):
@@ -464,7 +460,7 @@ func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
 			w.done(StatusIncomplete)
 		}
 	case errors.Is(err, context.Canceled):
-		w.done(ended(ctx))
+		w.done(w.ended())
 	case err != nil:
 		w.e.rec.Reason = "upstream failure"
 		w.done(StatusFailed)
@@ -535,11 +531,7 @@ func (w *recording) inspect(ev *upstream.Event) bool {
 // is recorded as cancelled (the client went away), or as incomplete when
 // the gateway ended its stream at shutdown.
 func (w *recording) Close() error {
-	var ctx context.Context
-	if p := w.ctx.Load(); p != nil {
-		ctx = *p
-	}
-	w.done(ended(ctx))
+	w.done(w.ended())
 	return w.Reply.Close()
 }
 

@@ -6,11 +6,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"github.com/mcpfort/mcpfort/gateway/session"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -470,8 +472,12 @@ func rawCallAnswered(url string) int {
 	return resp.StatusCode
 }
 
-// blockingReply answers nothing until its context ends.
-type blockingReply struct{ closed chan struct{} }
+// blockingReply answers nothing until its context ends or it is closed
+// (as often as the gateway likes).
+type blockingReply struct {
+	once   *sync.Once
+	closed chan struct{}
+}
 
 func (blockingReply) Info() upstream.Info { return upstream.Info{Status: http.StatusOK, Stream: true} }
 func (r blockingReply) Next(ctx context.Context) (*upstream.Event, error) {
@@ -482,51 +488,90 @@ func (r blockingReply) Next(ctx context.Context) (*upstream.Event, error) {
 		return nil, context.Canceled
 	}
 }
-func (r blockingReply) Close() error { close(r.closed); return nil }
+func (r blockingReply) Close() error { r.once.Do(func() { close(r.closed) }); return nil }
+
+// slowUpstream lists one tool and never answers a call; started is
+// signalled when a call arrives.
+type slowUpstream struct{ started chan struct{} }
+
+func (u slowUpstream) Post(_ context.Context, req *upstream.Request) (upstream.Reply, error) {
+	m, err := req.Message()
+	if err != nil {
+		return nil, err
+	}
+	if m.Method == "tools/list" {
+		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}`))), nil
+	}
+	u.started <- struct{}{}
+	return blockingReply{once: new(sync.Once), closed: make(chan struct{})}, nil
+}
+func (slowUpstream) Get(context.Context, *upstream.Request) (upstream.Reply, error) {
+	return nil, upstream.ErrNotSupported
+}
+func (slowUpstream) Delete(context.Context, *upstream.Request) error { return nil }
+func (slowUpstream) Close(context.Context) error                     { return nil }
 
 // TestStreamEndedAtShutdown: a call whose stream the gateway ended at
-// shutdown (gateway.ErrDraining) is recorded as incomplete, since the call
-// goes on and a legacy client resumes the stream at another replica; one
+// shutdown (Drain) is recorded as incomplete, since the call goes on
+// upstream and a legacy client resumes the stream at another replica; one
 // whose client went away is recorded as cancelled.
 func TestStreamEndedAtShutdown(t *testing.T) {
-	for _, tc := range []struct {
-		cause error
-		want  string
-	}{{gateway.ErrDraining, audit.StatusIncomplete}, {nil, audit.StatusCancelled}} {
+	for _, drain := range []bool{true, false} {
 		ctx := context.Background()
 		store := open(t, storagetest.SQLite(t), nil)
 		l, err := audit.New(audit.Options{Sink: store})
 		if err != nil {
 			t.Fatal(err)
 		}
-		h := l.Wrap(func(context.Context, *gateway.Call) (upstream.Reply, error) {
-			return blockingReply{closed: make(chan struct{})}, nil
-		})
-		msg, err := jsonrpc.Decode([]byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{}}}`), jsonrpc.Limits{})
+		up := slowUpstream{started: make(chan struct{}, 1)}
+		kr, _ := session.NewKeyring(session.GenerateSecret())
+		g, err := gateway.New(gateway.Options{Route: "r", Upstream: up, Keyring: kr, UpstreamEra: gateway.EraModern,
+			Middleware: []gateway.Middleware{l.Wrap}})
 		if err != nil {
 			t.Fatal(err)
 		}
-		reply, err := h(ctx, &gateway.Call{Route: "r", Msg: msg})
-		if err != nil {
-			t.Fatal(err)
-		}
-		// As the gateway's relay does: reads under a context that Drain
-		// cancels with ErrDraining, then closes the reply.
-		rctx, cancel := context.WithCancelCause(ctx)
-		read := make(chan error, 1)
+		srv := httptest.NewServer(g)
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
 		go func() {
-			_, err := reply.Next(rctx)
-			read <- err
+			defer close(done)
+			body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+			req, _ := http.NewRequestWithContext(cctx, "POST", srv.URL, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+			req.Header.Set("Mcp-Method", "tools/call")
+			req.Header.Set("Mcp-Name", "echo")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
 		}()
-		time.Sleep(50 * time.Millisecond)
-		cancel(tc.cause)
-		<-read
-		reply.Close()
+		<-up.started
+		time.Sleep(50 * time.Millisecond) // the stream has begun
+		if drain {
+			g.Drain()
+		} else {
+			cancel()
+		}
+		<-done
+		cancel()
+		srv.Close()
 		if err := l.Close(ctx); err != nil {
 			t.Fatal(err)
 		}
-		if rs := records(t, store); len(rs) != 1 || rs[0].Status != tc.want {
-			t.Errorf("cause %v: records %+v, want one %s", tc.cause, rs, tc.want)
+		want := audit.StatusCancelled
+		if drain {
+			want = audit.StatusIncomplete
+		}
+		var got []string
+		for _, r := range records(t, store) {
+			if r.Method == "tools/call" {
+				got = append(got, r.Status)
+			}
+		}
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("drain %v: tools/call records %v, want one %s", drain, got, want)
 		}
 	}
 }
