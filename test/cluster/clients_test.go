@@ -207,6 +207,10 @@ func rpcCode(err error) int64 {
 // the failed POST.
 func classifySDK(err error, lastHTTP string) string {
 	switch code := rpcCode(err); {
+	case strings.HasPrefix(lastHTTP, "HTTP 404, JSON-RPC"):
+		// The go-sdk passes the body of a 404 on as the call's error,
+		// or reports the session missing.
+		return "HTTP 404 session gone"
 	case code == codeRejected && lastHTTP != "":
 		return lastHTTP
 	case code != 0:
