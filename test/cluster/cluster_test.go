@@ -120,10 +120,7 @@ func TestClusterUnderFaults(t *testing.T) {
 		t.Fatalf("upstream did not start:\n%s", up.tail(20))
 	}
 
-	// Three replicas. Redis commands may take 1 s (rate_limit.timeout)
-	// rather than 250 ms: on a loaded 2-core machine a replica starting
-	// next to 200 clients can stall a Redis reply that long, which a
-	// deployment would not see and the test must not count as a fault.
+	// Three replicas.
 	env := []string{"MCPFORT_CLUSTER_SESSION_SECRET=" + randomHex(32), "MCPFORT_CLUSTER_AUDIT_KEY=" + randomHex(32)}
 	var replicas []*proc
 	var ports []int
@@ -145,7 +142,6 @@ state:
 sessions: {secrets: [{env: MCPFORT_CLUSTER_SESSION_SECRET}]}
 audit: {key: {env: MCPFORT_CLUSTER_AUDIT_KEY}, heads: {interval: 5s}}
 http: {shutdown_grace: 10s, trusted_proxies: [127.0.0.1]}
-rate_limit: {timeout: 1s}
 servers:
   - name: remote
     path: /http/mcp
@@ -226,7 +222,13 @@ servers:
 			t.Errorf("replica %d did not come back:\n%s", i, replicas[i].tail(30))
 		}
 	}
-	connLoss := []string{"HTTP 404 session gone", "initialize: HTTP 404", "HTTP 502", "HTTP 503, not JSON-RPC", "transport error", "stream cut", "body cut", "connection closed", "initialize: connection closed", "other:"}
+	// A replica starting again competes for the machine's two cores with
+	// the others and 200 clients: a Redis reply to another replica may
+	// then take longer than the session denylist's 250 ms, and a legacy
+	// call there is refused with 503 -31001 (fail closed). Seen only
+	// within a restart, on a heavily loaded machine.
+	starved := "HTTP 503, JSON-RPC -31001"
+	connLoss := []string{starved, "HTTP 404 session gone", "initialize: HTTP 404", "HTTP 502", "HTTP 503, not JSON-RPC", "transport error", "stream cut", "body cut", "connection closed", "initialize: connection closed", "other:"}
 
 	sleepUntil(8 * time.Second)
 	f := fault{name: "SIGKILL replica 1, restart after 2 s", start: j.since(), causes: connLoss}
@@ -248,7 +250,7 @@ servers:
 	// replica as it stops may see their connection closed without an
 	// answer (seen once, under heavy load).
 	f = fault{name: "SIGTERM replica 2, restart once it exited", start: j.since(), causes: []string{"HTTP 404 session gone", "initialize: HTTP 404",
-		"connection closed", "JSON-RPC -31001", "transport error: EOF", "initialize: transport error: EOF"}}
+		"connection closed", "JSON-RPC -31001", "transport error: EOF", "initialize: transport error: EOF", starved}}
 	replicas[2].signal(syscall.SIGTERM)
 	if !replicas[2].wait(20 * time.Second) {
 		t.Errorf("replica 2 did not exit within 20 s of SIGTERM")
