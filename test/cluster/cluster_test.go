@@ -242,15 +242,13 @@ servers:
 	sleepUntil(f.end + gap)
 	// A graceful stop costs the replica's stdio sessions: 404, or, when
 	// the go-sdk client's GET stream cannot be reopened, a session the
-	// client closes itself ("connection closed"); a call on such a session
-	// that reaches the replica while it stops may fail with -31001 (its
-	// tools cannot be listed). Requests in flight finish and streams end
-	// cleanly; but the proxy, which checks /healthz, learns of the stop
+	// client closes itself ("connection closed"). Requests in flight
+	// finish and streams end cleanly; but the proxy, which checks /healthz, learns of the stop
 	// only when connections are refused, and requests that reach the
 	// replica as it stops may see their connection closed without an
 	// answer (seen once, under heavy load).
 	f = fault{name: "SIGTERM replica 2, restart once it exited", start: j.since(), causes: []string{"HTTP 404 session gone", "initialize: HTTP 404",
-		"connection closed", "JSON-RPC -31001", "transport error: EOF", "initialize: transport error: EOF", starved}}
+		"connection closed", "transport error: EOF", "initialize: transport error: EOF", starved}}
 	replicas[2].signal(syscall.SIGTERM)
 	if !replicas[2].wait(20 * time.Second) {
 		t.Errorf("replica 2 did not exit within 20 s of SIGTERM")
