@@ -4,7 +4,7 @@ GO          ?= go
 STATICCHECK ?= $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 BIN         := bin
 
-.PHONY: all build build-slim run test vet staticcheck unit node-deps test-peers conformance bench clean
+.PHONY: all build build-slim run test vet staticcheck unit node-deps test-peers conformance test-cluster bench clean
 
 all: build
 
@@ -20,7 +20,7 @@ build-slim:
 run: build
 	$(BIN)/mcpfort serve --config examples/quickstart.yaml
 
-test: build vet staticcheck unit conformance
+test: build vet staticcheck unit conformance test-cluster
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
@@ -61,6 +61,12 @@ unit: node-deps test-peers
 
 conformance: build
 	scripts/conformance-all.sh
+
+# Three replicas of the binary on a private PostgreSQL and Redis behind
+# HAProxy, 200 clients, replicas killed and stopped, the stores stopped
+# (test/cluster; needs haproxy, redis-server and PostgreSQL's binaries).
+test-cluster:
+	MCPFORT_CLUSTER=1 $(GO) test -count=1 -v -timeout 10m -run TestClusterUnderFaults ./test/cluster/
 
 bench: build
 	scripts/bench.sh

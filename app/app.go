@@ -602,6 +602,9 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 	a.log.Info("shutting down", "grace", a.cfg.HTTP.ShutdownGrace.D().String())
 	a.ready.Store(false)
 	for _, r := range a.routes {
+		if r.fwd != nil {
+			r.fwd.drain() // one forwarder for every route: ending twice is harmless
+		}
 		r.gw.Drain()
 		if r.door != nil {
 			r.door.Drain()

@@ -6,6 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -46,12 +47,18 @@ type forwarder struct {
 	proxy   *httputil.ReverseProxy
 	now     func() time.Time
 	log     *slog.Logger
+
+	// draining ends when the replica starts to shut down: forwarded GET
+	// streams then end (see drainBody), as the gateway's own do.
+	draining   context.Context
+	startDrain context.CancelFunc
 }
 
 type ownerKey struct{}
 
 func newForwarder(self string, keyring *session.Keyring, secrets [][]byte, log *slog.Logger) (*forwarder, error) {
 	f := &forwarder{self: strings.TrimSuffix(self, "/"), keyring: keyring, now: time.Now, log: log}
+	f.draining, f.startDrain = context.WithCancel(context.Background())
 	for _, s := range secrets {
 		k, err := hkdf.Key(sha256.New, s, nil, "mcpfort replica forwarding v1", 32)
 		if err != nil {
@@ -69,6 +76,15 @@ func newForwarder(self string, keyring *session.Keyring, secrets [][]byte, log *
 			pr.Out.Header.Set(headerForwarded, f.mark(pr.In.Method, pr.In.URL.Path, pr.In.Header.Get(mcp.HeaderSessionID)))
 		},
 		FlushInterval: -1, // SSE: every event at once
+		ModifyResponse: func(res *http.Response) error {
+			// A GET stream lasts as long as the client keeps it: a
+			// replica shutting down ends it, and the client opens it again
+			// elsewhere. Calls (POST) run to their end.
+			if res.Request.Method == http.MethodGet {
+				res.Body = newDrainBody(res.Body, f.draining)
+			}
+			return nil
+		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 			// The owner is gone (or unreachable): so is the session.
 			f.log.Warn("session owner unreachable", "path", r.URL.Path, "error", err.Error())
@@ -76,6 +92,39 @@ func newForwarder(self string, keyring *session.Keyring, secrets [][]byte, log *
 		},
 	}
 	return f, nil
+}
+
+// drain ends the forwarded GET streams, now and from now on. Run calls it
+// when the replica starts to shut down, before the HTTP server waits for
+// open requests: a stream left open would hold the shutdown until
+// http.shutdown_grace and then be cut.
+func (f *forwarder) drain() { f.startDrain() }
+
+// drainBody is the body of a forwarded GET stream: once draining ends, it
+// closes the owner's answer and reads as its end (io.EOF), so that the
+// client's stream ends cleanly (a complete chunked answer) rather than
+// being cut.
+type drainBody struct {
+	io.ReadCloser
+	draining context.Context
+	stop     func() bool
+}
+
+func newDrainBody(b io.ReadCloser, draining context.Context) *drainBody {
+	return &drainBody{ReadCloser: b, draining: draining, stop: context.AfterFunc(draining, func() { b.Close() })}
+}
+
+func (d *drainBody) Read(p []byte) (int, error) {
+	n, err := d.ReadCloser.Read(p)
+	if err != nil && d.draining.Err() != nil {
+		return n, io.EOF
+	}
+	return n, err
+}
+
+func (d *drainBody) Close() error {
+	d.stop()
+	return d.ReadCloser.Close()
 }
 
 func (f *forwarder) mac(key []byte, ts, method, path, sid string) []byte {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -143,5 +144,70 @@ servers:
 	r.Body.Close()
 	if r.StatusCode != 404 {
 		t.Errorf("after DELETE: %d, want 404", r.StatusCode)
+	}
+}
+
+// TestForwardedStreamEndsOnShutdown: a replica that shuts down ends the
+// GET streams it forwards to other replicas cleanly and at once, as it
+// ends its own, so the client reopens them elsewhere; they neither hold
+// the shutdown until http.shutdown_grace nor are cut at its end.
+func TestForwardedStreamEndsOnShutdown(t *testing.T) {
+	t.Setenv("MCPFORT_TEST_SESSION_SECRET", strings.Repeat("d", 40))
+	var bases []string
+	var stops []func()
+	for i := 0; i < 2; i++ {
+		port := freePort(t)
+		p := writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:%d
+log: {level: error}
+http: {shutdown_grace: 5s}
+state: {redis: "redis://127.0.0.1:6379/0", replica_url: "http://127.0.0.1:%[1]d"}
+sessions: {secrets: [{env: MCPFORT_TEST_SESSION_SECRET}]}
+servers:
+  - name: everything
+    path: /mcp
+    stdio: {command: [%q], isolation: per_session}
+`, port, filepath.Join(binDir, "mcpfort-everything")))
+		cfg, err := config.Load(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		base, stop := start(t, cfg)
+		bases, stops = append(bases, base), append(stops, stop)
+	}
+	defer stops[0]()
+	resp := rawPost(t, bases[0]+"/mcp", "", initBody, nil)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	resp.Body.Close()
+	if sid == "" {
+		t.Fatalf("initialize: %d", resp.StatusCode)
+	}
+	// The session's GET stream, through replica 1 to its owner, replica 0.
+	req, _ := http.NewRequest("GET", bases[1]+"/mcp", nil)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", sid)
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	get, err := http.DefaultClient.Do(req)
+	if err != nil || get.StatusCode != 200 {
+		t.Fatalf("GET through replica 1: %v %v", get, err)
+	}
+	defer get.Body.Close()
+	ended := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, get.Body)
+		ended <- err
+	}()
+	began := time.Now()
+	stops[1]()
+	if d := time.Since(began); d > 3*time.Second {
+		t.Errorf("replica 1 took %v to stop: the forwarded stream held it", d)
+	}
+	select {
+	case err := <-ended:
+		if err != nil {
+			t.Errorf("the forwarded stream was cut (%v), not ended", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("the forwarded stream is still open after replica 1 stopped")
 	}
 }

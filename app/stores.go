@@ -101,7 +101,7 @@ func (a *App) buildAudit(ctx context.Context) error {
 		a.log.Info("audit: chain heads are signed", "component", "audit", "public_key", heads.PublicKey(), "file", ho.File)
 	}
 	opts := audit.Options{Sink: store, RecordArguments: ac.RecordArguments, RecordResults: ac.RecordResults,
-		AllowUnrecorded: ac.AllowUnrecorded, QueueSize: ac.QueueSize, Logger: a.log.With("component", "audit"),
+		AllowUnrecorded: ac.AllowUnrecorded, ReplyBeforeWrite: ac.ReplyBeforeWrite, QueueSize: ac.QueueSize, Logger: a.log.With("component", "audit"),
 		HeadInterval: ac.Heads.Interval.D(), RequestID: transport.RequestID, TraceID: traceID}
 	if heads != nil {
 		opts.Heads = heads

@@ -130,6 +130,11 @@ type Audit struct {
 	// AllowUnrecorded lets calls through while the log cannot be written
 	// (counted). Default false: they are refused with 503.
 	AllowUnrecorded bool `yaml:"allow_unrecorded"`
+	// ReplyBeforeWrite sends a call's response as soon as its record is
+	// queued. Default false: the response waits until the record is
+	// written (at most 10s while the database fails), so that a replica
+	// killed at any moment has recorded every call a client saw answered.
+	ReplyBeforeWrite bool `yaml:"reply_before_write"`
 	// QueueSize bounds the records waiting to be written. Default 8192.
 	QueueSize int `yaml:"queue_size"`
 }

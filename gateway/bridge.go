@@ -492,13 +492,20 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 		}
 		// 2026-07-28 clients choose ids per request, not per session: two
 		// calls of one principal may both be id 1, which a legacy session
-		// refuses while the first is in flight. The upstream sees an id of
-		// the gateway's; the answer gets the client's back.
-		upID := jsonrpc.StringID("mcpfort-" + strconv.FormatUint(g.bridge.nextID.Add(1), 10))
-		if body, err = jsonx.Set(body, "id", []byte(upID.Raw())); err != nil {
-			return nil, err
+		// refuses while the first is in flight (2025-11-25 basic/index
+		// "Requests"). The upstream sees an id of the gateway's; the
+		// answer gets the client's back.
+		var upID jsonrpc.ID
+		if m.Kind == jsonrpc.KindRequest {
+			upID = jsonrpc.StringID("mcpfort-" + strconv.FormatUint(g.bridge.nextID.Add(1), 10))
+			if body, err = jsonx.Set(body, "id", []byte(upID.Raw())); err != nil {
+				return nil, err
+			}
 		}
 		req := &upstream.Request{Body: body}
+		if sameBytes(body, m.Raw) {
+			req = upstream.Forward(m)
+		}
 		req.Session, req.Key, req.Principal = us.id, us.key, principalKey(c.Principal)
 		req.ProtocolVersion, req.Header = us.version, traceHeaders(c.fwd)
 		// The upstream call may outlive the client's request, when it

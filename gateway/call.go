@@ -108,7 +108,14 @@ type Call struct {
 	tools   *ToolList      // the caller's tool list, once Tools has read it
 
 	lastEventID string // the GET's Last-Event-ID (Stream only)
+
+	draining context.Context // the gateway's: done once Drain began
 }
+
+// Draining reports whether the gateway serving the call has begun to shut
+// down (Drain): a reply that ends now before its response was ended by
+// the gateway, not by the client, and the call goes on upstream.
+func (c *Call) Draining() bool { return c.draining != nil && c.draining.Err() != nil }
 
 // sameBytes reports whether a and b are the same slice of the same array.
 func sameBytes(a, b []byte) bool {

@@ -151,7 +151,10 @@ func New(opts Options) (*Gateway, error) {
 	for i := len(opts.Middleware) - 1; i >= 0; i-- {
 		h = opts.Middleware[i](h)
 	}
-	g.handler = h
+	g.handler = func(ctx context.Context, c *Call) (upstream.Reply, error) {
+		c.draining = g.drainCtx
+		return h(ctx, c)
+	}
 	return g, nil
 }
 

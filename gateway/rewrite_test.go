@@ -3,10 +3,15 @@ package gateway_test
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -16,6 +21,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream/local"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 	"github.com/mcpfort/mcpfort/gateway/upstream/stdio"
+	"github.com/mcpfort/mcpfort/jsonrpc"
 )
 
 // stdioServerEnv makes the test binary an MCP server on stdio (see
@@ -130,4 +136,87 @@ func newServer(t *testing.T, h http.Handler) string {
 	ts := httptest.NewServer(h)
 	t.Cleanup(ts.Close)
 	return ts.URL
+}
+
+// TestStatelessRequestsShareIDs: 2026-07-28 requests are independent, so
+// concurrent requests of one principal may carry the same id; bridged to
+// a stdio server they share the principal's conn, and each must still get
+// its own answer under its own id (not "request id already in flight").
+func TestStatelessRequestsShareIDs(t *testing.T) {
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: newStdioUpstream(t), Keyring: kr, UpstreamEra: gateway.EraLegacy})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw := newServer(t, g)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			text := fmt.Sprintf("call %d", i)
+			resp := modernPost(t, ctx, gw, "tools/call", "echo", fmt.Sprintf(`"name":"echo","arguments":{"text":%q}`, text))
+			defer resp.Body.Close()
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || !strings.Contains(string(body), `"id":7`) || !strings.Contains(string(body), `"text":"`+text+`"`) || strings.Contains(string(body), `"error"`) {
+				t.Errorf("request %d: %d %s", i, resp.StatusCode, body)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// TestStatelessStdioRequestsShareIDs: the local upstream serves 2026-07-28
+// requests on one conn per principal; concurrent requests with the same
+// id each get their own answer under that id.
+func TestStatelessStdioRequestsShareIDs(t *testing.T) {
+	up := newStdioUpstream(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	// This test server is a 2025 one: initialize the principal's conn
+	// first (a 2026-07-28 server needs no handshake).
+	reply, err := up.Post(ctx, &upstream.Request{Body: []byte(initBody), Principal: "p"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reply.Next(ctx); err != nil {
+		t.Fatal(err)
+	}
+	reply.Close()
+	if _, err := up.Post(ctx, &upstream.Request{Body: []byte(`{"jsonrpc":"2.0","method":"notifications/initialized"}`), Principal: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 32; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			text := fmt.Sprintf("call %d", i)
+			body := fmt.Sprintf(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":%q}}}`, text)
+			reply, err := up.Post(ctx, &upstream.Request{Body: []byte(body), Principal: "p"})
+			if err != nil {
+				t.Errorf("request %d: %v", i, err)
+				return
+			}
+			defer reply.Close()
+			for {
+				ev, err := reply.Next(ctx)
+				if err != nil {
+					t.Errorf("request %d: no response: %v", i, err)
+					return
+				}
+				m, err := ev.Message()
+				if err != nil || m.Kind != jsonrpc.KindResponse {
+					continue
+				}
+				if m.ID.Raw() != "7" || m.Error != nil || !strings.Contains(string(m.Result), `"text":"`+text+`"`) {
+					t.Errorf("request %d: %s", i, ev.Data)
+				}
+				return
+			}
+		}()
+	}
+	wg.Wait()
 }

@@ -52,12 +52,15 @@ var layers = []struct {
 	{"parts", []unit{{"storage", common}, {"resourceserver", rsSide}, {"gateway/session", gatewaySide},
 		{"gateway/upstream", gatewaySide}}},
 	{"servers", []unit{{"gateway", gatewaySide}, {"authserver", asSide}}},
+	// A virtual server's members of another era sit behind a gateway of
+	// their own (the era bridge), so the aggregate upstream is above it.
+	{"composite upstreams", []unit{{"gateway/upstream/aggregate", gatewaySide}}},
 	{"policy helpers", []unit{{"gateway/policy/internal", gatewaySide}}},
 	{"policies", []unit{{"gateway/policy/*", gatewaySide}}},
 	{"observability", []unit{{"observe", gatewaySide}}},
 	{"configuration", []unit{{"config", common}}},
 	{"wiring", []unit{{"app", wiring}}},
-	{"programs", []unit{{"cmd/*", wiring}, {"bench", wiring}, {"internal/archtest", wiring}}},
+	{"programs", []unit{{"cmd/*", wiring}, {"bench", wiring}, {"internal/archtest", wiring}, {"test", wiring}}},
 }
 
 // sideways are the imports the layers forbid but mcpfort makes on

@@ -20,6 +20,8 @@ var jsonPlane = []string{"jsonrpc", "mcp", "transport", "gateway"}
 // all the same, and why.
 var jsonDecoders = []struct{ file, why string }{
 	{"gateway/bridge.go", "server/discover supportedVersions: an array of strings (no member names), found with jsonx"},
+	{"gateway/probe.go", "server/discover supportedVersions at start: an array of strings (no member names), found with jsonx"},
+	{"gateway/upstream/aggregate/list.go", "a list cursor of the aggregate's own making, base64; every value read from it is checked against the members before use"},
 	{"gateway/listen.go", "subscriptions/listen params into a struct; the access policies refuse the case variants and duplicates such a reading would accept (servermsg.ErrBadListen)"},
 	{"gateway/upstream/credentials/exchange.go", "the OAuth token-exchange response of the configured authorization server (RFC 8693), not an MCP message"},
 	{"gateway/policy/audit/record.go", "records the audit log wrote itself, read back from its store"},

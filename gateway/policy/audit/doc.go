@@ -33,10 +33,15 @@
 //
 // Writes are batched by one writer goroutine (group commit) from a bounded
 // queue; a call reserves its queue slot before it is forwarded, so an
-// admitted call's record is never dropped for lack of room. A write failure
-// is retried, logged and counted, and by default makes the log refuse new
-// calls (fail closed) until a write succeeds; AllowUnrecorded lets calls
-// through instead, counting those it could not record. Close flushes.
+// admitted call's record is never dropped for lack of room. A call's
+// response waits until its record is written (Options.ReplyBeforeWrite
+// turns that off; Options.WriteWait bounds it while the sink fails), so
+// that a process killed at any moment has recorded every call a client
+// saw answered through it; records that arrive during a transaction share
+// the next one. A write failure is retried, logged and counted, and by
+// default makes the log refuse new calls (fail closed) until a write
+// succeeds; AllowUnrecorded lets calls through instead, counting those it
+// could not record. Close flushes.
 //
 // It must not import config, app or another policy.
 package audit

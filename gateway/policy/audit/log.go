@@ -47,9 +47,20 @@ type Options struct {
 	BatchSize int
 	// BatchDelay is how long the writer waits, after a record arrives,
 	// for more to share its transaction. A transaction per record costs
-	// more than the records themselves under steady load. If zero, 2ms;
+	// more than the records themselves under steady load. If zero, 2ms
+	// with ReplyBeforeWrite and none without (responses wait for the
+	// write; records that arrive during a transaction share the next);
 	// negative writes at once.
 	BatchDelay time.Duration
+	// ReplyBeforeWrite lets a call's response go to the client as soon as
+	// its record is queued. By default the response waits until the
+	// record is durably written (at most WriteWait), so that a process
+	// killed at any moment has recorded every call a client saw answered.
+	ReplyBeforeWrite bool
+	// WriteWait bounds how long a response waits for its record while
+	// the sink fails; the response then goes out and the record is
+	// written when the sink recovers. If zero, 10s.
+	WriteWait time.Duration
 	// AllowUnrecorded lets calls through when they cannot be recorded
 	// (the queue is full or the sink is failing); they are counted in
 	// Stats.Unrecorded and logged. Insecure; by default such calls are
@@ -155,7 +166,13 @@ func New(opts Options) (*Log, error) {
 		opts.QueueSize = 8192
 	}
 	if opts.BatchDelay == 0 {
-		opts.BatchDelay = 2 * time.Millisecond
+		opts.BatchDelay = -1
+		if opts.ReplyBeforeWrite {
+			opts.BatchDelay = 2 * time.Millisecond
+		}
+	}
+	if opts.WriteWait <= 0 {
+		opts.WriteWait = 10 * time.Second
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 512
@@ -299,7 +316,7 @@ func (l *Log) Wrap(next gateway.Handler) gateway.Handler {
 			l.finish(e, notes, start)
 			return nil, err
 		}
-		return &recording{Reply: reply, l: l, e: e, notes: notes, start: start, id: c.Msg.ID, method: c.Msg.Method}, nil
+		return &recording{Reply: reply, l: l, e: e, notes: notes, start: start, id: c.Msg.ID, method: c.Msg.Method, call: c}, nil
 	}
 }
 
@@ -309,12 +326,17 @@ func (l *Log) Wrap(next gateway.Handler) gateway.Handler {
 type entry struct {
 	rec  *Record
 	args []byte
+	// written, if set, is closed once the record is durably written.
+	written chan struct{}
 }
 
 // begin fills what is known when the call arrives.
 func (l *Log) begin(ctx context.Context, c *gateway.Call, start time.Time) entry {
 	r := &Record{Time: start, RPCID: c.Msg.ID.Raw(), Server: c.Route, Method: c.Msg.Method, Decision: Allow}
 	e := entry{rec: r}
+	if !l.opts.ReplyBeforeWrite {
+		e.written = make(chan struct{})
+	}
 	if l.opts.RequestID != nil {
 		r.RequestID = l.opts.RequestID(ctx)
 	}
@@ -404,6 +426,18 @@ type recording struct {
 	id     jsonrpc.ID
 	method string
 	once   sync.Once
+	call   *gateway.Call
+}
+
+// ended is the status of a reply that ends before its response:
+// incomplete when its gateway is shutting down (Drain ended the stream;
+// the call goes on upstream, and a legacy client resumes the stream
+// elsewhere), cancelled when the client went away.
+func (w *recording) ended() string {
+	if w.call.Draining() {
+		return StatusIncomplete
+	}
+	return StatusCancelled
 }
 
 func (w *recording) done(status string) {
@@ -426,21 +460,42 @@ func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
 			w.done(StatusIncomplete)
 		}
 	case errors.Is(err, context.Canceled):
-		w.done(StatusCancelled)
+		w.done(w.ended())
 	case err != nil:
 		w.e.rec.Reason = "upstream failure"
 		w.done(StatusFailed)
 	case len(ev.Data) > 0:
-		w.inspect(ev)
+		if w.inspect(ev) {
+			w.l.awaitWrite(ctx, w.e)
+		}
 	}
 	return ev, err
 }
 
-// inspect reads the status of the response to the call, when data is it.
-func (w *recording) inspect(ev *upstream.Event) {
+// awaitWrite holds a response until its record is written (unless
+// ReplyBeforeWrite), at most WriteWait, or until the client is gone or the
+// log closed.
+func (l *Log) awaitWrite(ctx context.Context, e entry) {
+	if e.written == nil {
+		return
+	}
+	t := time.NewTimer(l.opts.WriteWait)
+	defer t.Stop()
+	select {
+	case <-e.written:
+	case <-ctx.Done():
+	case <-l.done:
+	case <-t.C:
+		l.log.Warn("audit: a response goes out before its record is written", "wait", l.opts.WriteWait)
+	}
+}
+
+// inspect reads the status of the response to the call, when data is it,
+// and reports whether it was.
+func (w *recording) inspect(ev *upstream.Event) bool {
 	m, err := ev.Message()
 	if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != w.id {
-		return
+		return false
 	}
 	r := w.e.rec
 	switch {
@@ -469,12 +524,14 @@ func (w *recording) inspect(ev *upstream.Event) {
 		}
 	}
 	w.done(r.Status)
+	return true
 }
 
 // Close implements upstream.Reply. A reply closed before its response
-// (the client went away) is recorded as cancelled.
+// is recorded as cancelled (the client went away), or as incomplete when
+// the gateway ended its stream at shutdown.
 func (w *recording) Close() error {
-	w.done(StatusCancelled)
+	w.done(w.ended())
 	return w.Reply.Close()
 }
 
@@ -483,6 +540,7 @@ func (w *recording) Close() error {
 func (l *Log) writer() {
 	defer close(l.done)
 	batch := make([]Record, 0, l.opts.BatchSize)
+	var waiters []chan struct{} // of the records in batch that have one
 	var sinceCheckpoint int64
 	var last Record
 	gather := time.NewTimer(time.Hour)
@@ -496,7 +554,7 @@ func (l *Log) writer() {
 	for {
 		select {
 		case e := <-l.records:
-			batch = append(batch, l.complete(e))
+			batch, waiters = append(batch, l.complete(e)), appendWaiter(waiters, e)
 		case <-tick:
 			l.writeHead(Head{Seq: last.Seq, Hash: last.Hash})
 			continue
@@ -514,7 +572,7 @@ func (l *Log) writer() {
 			if l.opts.BatchDelay <= 0 {
 				select {
 				case e := <-l.records:
-					batch = append(batch, l.complete(e))
+					batch, waiters = append(batch, l.complete(e)), appendWaiter(waiters, e)
 				default:
 					break fill
 				}
@@ -522,7 +580,7 @@ func (l *Log) writer() {
 			}
 			select {
 			case e := <-l.records:
-				batch = append(batch, l.complete(e))
+				batch, waiters = append(batch, l.complete(e)), appendWaiter(waiters, e)
 			case <-gather.C:
 				break fill
 			case <-l.stop:
@@ -543,11 +601,22 @@ func (l *Log) writer() {
 		for range batch {
 			<-l.slots
 		}
+		for _, w := range waiters {
+			close(w)
+		}
+		waiters = waiters[:0]
 		l.flushMu.Lock()
 		l.flushed.Broadcast()
 		l.flushMu.Unlock()
 		batch = batch[:0]
 	}
+}
+
+func appendWaiter(ws []chan struct{}, e entry) []chan struct{} {
+	if e.written != nil {
+		ws = append(ws, e.written)
+	}
+	return ws
 }
 
 // checkpoint writes the head at last: signed, through Heads, or else

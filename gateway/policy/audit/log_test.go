@@ -5,10 +5,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"github.com/mcpfort/mcpfort/gateway/session"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -207,7 +211,9 @@ func testFailClosed(t *testing.T, era policytest.Era) {
 	database := storagetest.SQLite(t)
 	store := open(t, database, nil)
 	watch := newLogWatch()
-	l, err := audit.New(audit.Options{Sink: store, Logger: slog.New(watch)})
+	// The response of the call in flight when the database fails waits
+	// for its record at most WriteWait.
+	l, err := audit.New(audit.Options{Sink: store, Logger: slog.New(watch), WriteWait: 300 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,8 +232,8 @@ func testFailClosed(t *testing.T, era policytest.Era) {
 	if err := call(); err != nil {
 		t.Fatal(err)
 	}
-	// The first record is written before the database starts failing (the
-	// writer gathers records for a moment before each transaction).
+	// The first record is written before the database starts failing (its
+	// answer waited for it; Flush makes sure either way).
 	if err := l.Flush(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -385,5 +391,187 @@ func TestCloseDeadline(t *testing.T) {
 	err = l.Close(ctx)
 	if err == nil || !strings.Contains(err.Error(), "1 records not written") {
 		t.Fatalf("Close = %v", err)
+	}
+}
+
+// gatedSink holds every Append until the gate opens.
+type gatedSink struct {
+	audit.Sink
+	gate chan struct{}
+}
+
+func (g *gatedSink) Append(ctx context.Context, recs []audit.Record) error {
+	<-g.gate
+	return g.Sink.Append(ctx, recs)
+}
+
+// TestReplyWaitsForTheRecord: a call's response reaches the client only
+// once its record is written, so that a replica killed at any moment has
+// recorded every call a client saw answered; with ReplyBeforeWrite it
+// goes out at once.
+func TestReplyWaitsForTheRecord(t *testing.T) {
+	for _, before := range []bool{false, true} {
+		t.Run(fmt.Sprint("ReplyBeforeWrite=", before), func(t *testing.T) {
+			ctx := context.Background()
+			store := open(t, storagetest.SQLite(t), nil)
+			sink := &gatedSink{Sink: store, gate: make(chan struct{})}
+			l, err := audit.New(audit.Options{Sink: sink, ReplyBeforeWrite: before})
+			if err != nil {
+				t.Fatal(err)
+			}
+			gw := policytest.NewGateway(t, newUpstream(t, true), policytest.Options{Middleware: []gateway.Middleware{l.Wrap}})
+			done := make(chan int, 1)
+			go func() { done <- rawCallAnswered(gw.URL) }()
+			select {
+			case st := <-done:
+				if !before {
+					t.Fatalf("the response (%d) came before its record was written", st)
+				}
+			case <-time.After(500 * time.Millisecond):
+				if before {
+					t.Fatal("the response waited for its record")
+				}
+			}
+			close(sink.gate)
+			if !before {
+				if st := <-done; st != http.StatusOK {
+					t.Fatalf("status %d", st)
+				}
+				// Written before the response: no flush needed to see it.
+				if rs := records(t, store); len(rs) != 1 || rs[0].Method != "tools/call" || rs[0].Status != "ok" {
+					t.Fatalf("records when the response arrived: %+v", rs)
+				}
+			}
+			if err := l.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// rawCallAnswered posts a 2026-07-28 tools/call and returns once the
+// answer is read whole (the status line may come before the response),
+// with the HTTP status, or 0 when there was no result.
+func rawCallAnswered(url string) int {
+	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+	req.Header.Set("Mcp-Method", "tools/call")
+	req.Header.Set("Mcp-Name", "echo")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || !strings.Contains(string(b), `"result"`) {
+		return 0
+	}
+	return resp.StatusCode
+}
+
+// blockingReply answers nothing until its context ends or it is closed
+// (as often as the gateway likes).
+type blockingReply struct {
+	once   *sync.Once
+	closed chan struct{}
+}
+
+func (blockingReply) Info() upstream.Info { return upstream.Info{Status: http.StatusOK, Stream: true} }
+func (r blockingReply) Next(ctx context.Context) (*upstream.Event, error) {
+	select {
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-r.closed:
+		return nil, context.Canceled
+	}
+}
+func (r blockingReply) Close() error { r.once.Do(func() { close(r.closed) }); return nil }
+
+// slowUpstream lists one tool and never answers a call; started is
+// signalled when a call arrives.
+type slowUpstream struct{ started chan struct{} }
+
+func (u slowUpstream) Post(_ context.Context, req *upstream.Request) (upstream.Reply, error) {
+	m, err := req.Message()
+	if err != nil {
+		return nil, err
+	}
+	if m.Method == "tools/list" {
+		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}`))), nil
+	}
+	u.started <- struct{}{}
+	return blockingReply{once: new(sync.Once), closed: make(chan struct{})}, nil
+}
+func (slowUpstream) Get(context.Context, *upstream.Request) (upstream.Reply, error) {
+	return nil, upstream.ErrNotSupported
+}
+func (slowUpstream) Delete(context.Context, *upstream.Request) error { return nil }
+func (slowUpstream) Close(context.Context) error                     { return nil }
+
+// TestStreamEndedAtShutdown: a call whose stream the gateway ended at
+// shutdown (Drain) is recorded as incomplete, since the call goes on
+// upstream and a legacy client resumes the stream at another replica; one
+// whose client went away is recorded as cancelled.
+func TestStreamEndedAtShutdown(t *testing.T) {
+	for _, drain := range []bool{true, false} {
+		ctx := context.Background()
+		store := open(t, storagetest.SQLite(t), nil)
+		l, err := audit.New(audit.Options{Sink: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		up := slowUpstream{started: make(chan struct{}, 1)}
+		kr, _ := session.NewKeyring(session.GenerateSecret())
+		g, err := gateway.New(gateway.Options{Route: "r", Upstream: up, Keyring: kr, UpstreamEra: gateway.EraModern,
+			Middleware: []gateway.Middleware{l.Wrap}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		srv := httptest.NewServer(g)
+		cctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+			req, _ := http.NewRequestWithContext(cctx, "POST", srv.URL, strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", "application/json, text/event-stream")
+			req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+			req.Header.Set("Mcp-Method", "tools/call")
+			req.Header.Set("Mcp-Name", "echo")
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		<-up.started
+		time.Sleep(50 * time.Millisecond) // the stream has begun
+		if drain {
+			g.Drain()
+		} else {
+			cancel()
+		}
+		<-done
+		cancel()
+		srv.Close()
+		if err := l.Close(ctx); err != nil {
+			t.Fatal(err)
+		}
+		want := audit.StatusCancelled
+		if drain {
+			want = audit.StatusIncomplete
+		}
+		var got []string
+		for _, r := range records(t, store) {
+			if r.Method == "tools/call" {
+				got = append(got, r.Status)
+			}
+		}
+		if len(got) != 1 || got[0] != want {
+			t.Errorf("drain %v: tools/call records %v, want one %s", drain, got, want)
+		}
 	}
 }

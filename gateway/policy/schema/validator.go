@@ -152,6 +152,13 @@ func (v *Validator) check(ctx context.Context, next gateway.Handler, c *gateway.
 		if ctx.Err() != nil {
 			return nil, ctx.Err(), true
 		}
+		if errors.Is(err, upstream.ErrSessionGone) {
+			// The session's upstream side is gone (its process ended,
+			// its replica restarted): the gateway answers 404 and the
+			// client starts a new session, which an upstream error
+			// would not tell it to do.
+			return nil, err, true
+		}
 		v.refused.Add(1)
 		return nil, &jsonrpc.Error{Code: jsonrpc.CodeUpstreamUnavailable, Message: "the gateway could not learn the tools of the upstream server to check this call"}, true
 	}

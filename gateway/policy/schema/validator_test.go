@@ -259,6 +259,23 @@ func TestLearning(t *testing.T) {
 	}
 }
 
+// TestSessionGoneWhileLearning: when the tools cannot be listed because
+// the caller's upstream session is gone, the call fails with that error
+// (the gateway answers 404 and the client starts a new session), not with
+// an upstream error that leaves the client on a dead session.
+func TestSessionGoneWhileLearning(t *testing.T) {
+	up := &fakeUpstream{fail: fmt.Errorf("listing: %w", upstream.ErrSessionGone)}
+	v, _ := New(Options{})
+	c := toolsCall(t, mcp.EraLegacy, "t", `{}`)
+	c.Catalog = up.catalog()
+	if _, err := v.Wrap(up.handler)(context.Background(), c); !errors.Is(err, upstream.ErrSessionGone) {
+		t.Fatalf("error %v, want the session gone", err)
+	}
+	if up.calls.Load() != 0 {
+		t.Fatal("the call went upstream")
+	}
+}
+
 func TestAllowOptions(t *testing.T) {
 	up := &fakeUpstream{}
 	up.setPages([]string{tool("remote", `{"$ref":"https://example.com/s.json"}`)})

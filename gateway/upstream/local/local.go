@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mcpfort/mcpfort/gateway/upstream"
@@ -48,6 +49,9 @@ type Upstream struct {
 	mu       sync.Mutex
 	sessions map[string]*sess
 	closed   bool
+	// statelessIDs numbers the 2026-07-28 requests sent on principals'
+	// conns (see stateless).
+	statelessIDs atomic.Uint64
 }
 
 var _ upstream.Upstream = (*Upstream)(nil)
@@ -282,18 +286,30 @@ func (u *Upstream) stateless(ctx context.Context, req *upstream.Request, m *json
 		}
 		return upstream.Accepted(), nil
 	}
-	call, err := s.conn.Call(ctx, m)
+	// Concurrent requests of one principal share its conn and may carry
+	// the same id (2026-07-28 requests are independent): the conn sees an
+	// id unique to this upstream, and the response gets the client's back.
+	sent := jsonrpc.StringID("mcpfort-" + strconv.FormatUint(u.statelessIDs.Add(1), 10))
+	raw, err := m.WithID(sent)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	um, err := jsonrpc.Decode(raw, jsonrpc.Limits{})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	call, err := s.conn.Call(ctx, um)
 	if errors.Is(err, stdio.ErrGone) {
 		// The principal's process ended (idle timeout): start another.
 		u.drop(s)
 		if s, err = u.session(ctx, u.o.Stateless, sreq, true); err == nil {
-			call, err = s.conn.Call(ctx, m)
+			call, err = s.conn.Call(ctx, um)
 		}
 	}
 	if err != nil {
 		return nil, mapErr(err)
 	}
-	return &callReply{call: call, id: m.ID}, nil
+	return &callReply{call: call, id: m.ID, sent: sent}, nil
 }
 
 // Get implements upstream.Upstream: the session's stream 0 (unsolicited
@@ -373,6 +389,9 @@ func parseEventID(s string) (stream, seq int, ok bool) {
 type callReply struct {
 	call *stdio.Call
 	id   jsonrpc.ID
+	// sent, if valid, is the id the request went upstream with instead
+	// of id: the response carries it and gets id back.
+	sent jsonrpc.ID
 	done bool
 }
 
@@ -391,6 +410,14 @@ func (r *callReply) Next(ctx context.Context) (*upstream.Event, error) {
 		}
 		r.done = true
 		return &upstream.Event{Data: errorFor(r.id, err)}, nil
+	}
+	if r.sent.IsValid() && m.Kind == jsonrpc.KindResponse && m.ID == r.sent {
+		raw, err := m.WithID(r.id)
+		if err != nil {
+			r.done = true
+			return &upstream.Event{Data: errorFor(r.id, err)}, nil
+		}
+		return &upstream.Event{Data: raw}, nil
 	}
 	return upstream.DecodedEvent("", m), nil
 }
