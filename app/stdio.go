@@ -65,6 +65,7 @@ func (a *App) stdioUpstream(s config.Server) (upstream.Upstream, error) {
 	}
 	so := base
 	so.Isolation = iso
+	so.Warm = st.Warm // per_session only (checked by config)
 	sessions, err := stdio.New(so)
 	if err != nil {
 		return nil, err
