@@ -19,8 +19,9 @@ import (
 // (4 KiB to read, 4 KiB and 2 KiB to write), its handler goroutine with the
 // stack the request's handling grew, and its background reader are all
 // released when the handler returns. A goroutine that starts with a small
-// stack relays the events as relay does; another waits for the client to
-// hang up (a blocking one-byte read) and ends the stream then.
+// stack relays the events as relay does; the client hanging up ends the
+// stream (watchHangup: one epoll set for all held streams on Linux, else a
+// goroutine per stream blocked in a one-byte read).
 //
 // The response headers and status go out through the usual writer first, so
 // every wrapper (security headers, status for logs and metrics) sees them.
@@ -79,16 +80,21 @@ func (h *heldStream) take(g *Gateway, w http.ResponseWriter, reply upstream.Repl
 	g.streamMu.Lock()
 	g.held++
 	g.streamMu.Unlock()
-	go func() {
-		// Nothing is expected from the client while it listens: any byte,
-		// EOF or error means it is gone.
-		var b [1]byte
-		_, _ = conn.Read(b[:])
-		cancel()
-	}()
+	// Nothing is expected from the client while it listens: any byte,
+	// EOF or error means it is gone.
+	unwatch, ok := watchHangup(conn, cancel)
+	if !ok {
+		unwatch = func() {}
+		go func() {
+			var b [1]byte
+			_, _ = conn.Read(b[:])
+			cancel()
+		}()
+	}
 	go func() {
 		defer cancel()
 		_ = g.relay(ctx, hw, reply, nil, mcp.EraLegacy)
+		unwatch()
 		hw.end()
 		g.streamMu.Lock()
 		if g.held--; g.held == 0 && g.heldDone != nil {
