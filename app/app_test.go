@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -231,4 +232,46 @@ func countProcs(exe string) int {
 		}
 	}
 	return n
+}
+
+// TestStdioWarm: stdio.warm starts per_session processes before any client
+// comes, and a session then works on one of them.
+func TestStdioWarm(t *testing.T) {
+	cfg := stdioConfig(t, "per_session")
+	cfg.Servers[0].Stdio.Warm = 2
+	base, stop := start(t, cfg)
+	defer stop()
+	children := func() int {
+		n := 0
+		dirs, _ := os.ReadDir("/proc")
+		for _, d := range dirs {
+			b, err := os.ReadFile("/proc/" + d.Name() + "/stat")
+			if err != nil {
+				continue
+			}
+			s := string(b)
+			f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+			if len(f) > 1 && f[1] == strconv.Itoa(os.Getpid()) && strings.Contains(s, "(mcpfort-everyth") {
+				n++
+			}
+		}
+		return n
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for children() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d warm processes after 20s, want 2", children())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: base + "/mcp", DisableStandaloneSSE: true}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "warm"}})
+	if err != nil || res.Content[0].(*mcp.TextContent).Text != "warm" {
+		t.Fatalf("echo: %v %v", res, err)
+	}
 }

@@ -82,6 +82,7 @@ func (a *App) stdioUpstream(s config.Server) (upstream.Upstream, error) {
 	if o := a.tel.Stdio(s.Name, "stateless"); o != nil {
 		lo.Observer = o
 	}
+	so.Warm = st.Warm // per_session only (checked by config)
 	sessions, err := stdio.New(so)
 	if err != nil {
 		return nil, err

@@ -547,6 +547,9 @@ type StdioUpstream struct {
 	MaxQueue int `yaml:"max_queue"`
 	// IdleTimeout reaps processes idle this long. Default 10m.
 	IdleTimeout Duration `yaml:"idle_timeout"`
+	// Warm keeps this many per_session processes started and waiting for
+	// a session, counted in MaxProcesses. Default 0 (start on demand).
+	Warm int `yaml:"warm"`
 }
 
 // Defaults used when a field is zero.
@@ -1251,6 +1254,14 @@ func (st StdioUpstream) validate(at string, add addFunc) {
 	}
 	if st.MaxQueue < 0 {
 		add(at+".max_queue", "must not be negative")
+	}
+	switch {
+	case st.Warm < 0:
+		add(at+".warm", "must not be negative")
+	case st.Warm > 0 && st.Isolation != "per_session":
+		add(at+".warm", "needs isolation per_session")
+	case st.Warm > st.MaxProcesses && st.MaxProcesses >= 1:
+		add(at+".warm", "must not exceed max_processes (%d)", st.MaxProcesses)
 	}
 }
 

@@ -93,6 +93,13 @@ servers:
 authserver: {enabled: true, clients: [{id: m, resources: [nowhere]}]}
 servers: [{name: a, http: {url: "http://u"}}]
 `, []string{`authserver.clients[0].resources: "nowhere" is neither`}},
+		{"stdio warm", `
+servers:
+  - {name: a, stdio: {command: [x], warm: -1}}
+  - {name: b, stdio: {command: [x], isolation: shared, warm: 2}}
+  - {name: c, stdio: {command: [x], max_processes: 3, warm: 4}}
+`, []string{"servers[0].stdio.warm: must not be negative", "servers[1].stdio.warm: needs isolation per_session",
+			"servers[2].stdio.warm: must not exceed max_processes (3)"}},
 		{"well-known path", "servers: [{name: a, path: /.well-known/x, http: {url: 'http://u'}}]\n", []string{"servers[0].path"}},
 	}
 	for _, tt := range tests {

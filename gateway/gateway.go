@@ -108,6 +108,8 @@ type Gateway struct {
 	drain    context.CancelFunc
 	streamMu sync.Mutex
 	streams  map[*func()]struct{} // open SSE relays: how to end each on drain
+	held     int                  // relays of taken-over GET streams (holdStream)
+	heldDone chan struct{}        // closed when held drops to zero, if set
 
 	bridge  *bridgeState
 	catalog *Catalog
@@ -166,7 +168,8 @@ func (g *Gateway) Catalog() *Catalog { return g.catalog }
 // Drain ends every open SSE stream with a retry hint, so that clients
 // resume on another replica, and makes new streams end as soon as they have
 // delivered their response. Calls answered with plain JSON run to their
-// end. It is the first step of graceful shutdown.
+// end. It waits up to 5s for the streams it ended to be written out. It is
+// the first step of graceful shutdown.
 func (g *Gateway) Drain() {
 	g.streamMu.Lock()
 	g.drain()
@@ -187,6 +190,24 @@ func (g *Gateway) Drain() {
 		wg.Go(func() { g.endParked(p) })
 	}
 	wg.Wait()
+	// GET streams relayed on taken-over connections are not the HTTP
+	// server's to wait for: give them a moment to write their retry hint.
+	g.streamMu.Lock()
+	if g.held == 0 {
+		g.streamMu.Unlock()
+		return
+	}
+	if g.heldDone == nil {
+		g.heldDone = make(chan struct{})
+	}
+	done := g.heldDone
+	g.streamMu.Unlock()
+	t := time.NewTimer(heldEndTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // track registers an open stream so Drain can end it; the returned func

@@ -372,6 +372,11 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) error {
 		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Bad Request: invalid Last-Event-ID")
 	}
 	ctx := r.Context()
+	hold := g.holdable(w, r)
+	if hold != nil {
+		ctx = hold.ctx
+		defer hold.release()
+	}
 	pr := g.principal(ctx)
 	st, err := g.openSession(ctx, sid, pr, jsonrpc.ID{})
 	if err != nil {
@@ -390,6 +395,9 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) error {
 		return sessionNotFound(jsonrpc.ID{})
 	case err != nil:
 		return notRequestError(err)
+	}
+	if hold != nil && hold.take(g, w, reply) {
+		return nil
 	}
 	return g.relay(ctx, w, reply, nil, mcp.EraLegacy)
 }

@@ -8,6 +8,12 @@
 #   scripts/bench.sh -rounds 5 -duration 10s  # a longer, steadier run
 #   scripts/bench.sh -only calls,latency      # some scenarios only
 #   scripts/bench.sh -only calls -profile prof  # CPU/heap profiles of mcpfort
+#   scripts/bench.sh stdio-burst              # 1,000 per_session sessions at once,
+#                                             # without and with warm processes
+#
+# stdio-burst runs BenchmarkSessionBurst (gateway/upstream/stdio) alone; it
+# holds up to 1,000 idle server processes (about 10 GiB) at its peak.
+# MCPFORT_BURST and MCPFORT_BURST_WARM change the burst and the warm count.
 #
 # Requirements: Go; Node.js 20 or later with npm for the supergateway row
 # (skipped with a warning when npm is missing).
@@ -15,6 +21,11 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
+
+if [[ "${1:-}" == "stdio-burst" ]]; then
+	uptime >&2
+	exec go test -run '^$' -bench 'SessionBurst' -benchtime 1x -timeout 30m ./gateway/upstream/stdio
+fi
 out="bin/bench"
 mkdir -p "$out"
 

@@ -33,7 +33,6 @@ type h1 struct {
 type h1conn struct {
 	c        net.Conn
 	br       *bufio.Reader
-	bw       *bufio.Writer
 	lastUsed time.Time
 	// written counts the bytes of the current request that reached the
 	// connection: once any has, the request may have been served.
@@ -105,9 +104,7 @@ func (t *h1) get(ctx context.Context) (*h1conn, bool, error) {
 		}
 		c = tc
 	}
-	pc := &h1conn{c: c, br: bufio.NewReaderSize(c, 2048)}
-	pc.bw = bufio.NewWriterSize(countingWriter{pc}, 1024)
-	return pc, false, nil
+	return &h1conn{c: c, br: bufio.NewReaderSize(c, 2048)}, false, nil
 }
 
 // alive reports whether an idle connection is still open: the server has
@@ -208,12 +205,23 @@ func (e errNoResponse) Error() string {
 }
 func (e errNoResponse) Unwrap() error { return e.err }
 
+// writers holds the request write buffers.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1024) }}
+
 func (t *h1) exchange(pc *h1conn, req *http.Request) (*http.Response, error) {
 	pc.written = 0
-	if err := req.Write(pc.bw); err != nil {
-		return nil, errNoResponse{err, pc.written > 0}
+	// The write buffer is only needed while the request is written: a
+	// connection holding a long response (a held event stream) or waiting
+	// in the pool keeps none.
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(countingWriter{pc})
+	err := req.Write(bw)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err := pc.bw.Flush(); err != nil {
+	bw.Reset(nil)
+	writers.Put(bw)
+	if err != nil {
 		return nil, errNoResponse{err, pc.written > 0}
 	}
 	if _, err := pc.br.Peek(1); err != nil {

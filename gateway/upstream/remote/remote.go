@@ -250,6 +250,11 @@ func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.R
 		return nil, upstream.ErrSessionGone
 	case resp.StatusCode == http.StatusOK && ct == "text/event-stream":
 		info.Stream = true
+		// A chunked body keeps its *http.Response (for trailers), which
+		// would keep the request and both header maps for as long as the
+		// stream lasts, possibly hours for a GET; nothing reads them
+		// again.
+		resp.Request, resp.Header = nil, nil
 		return &sseReply{info: info, body: resp.Body, r: transport.NewSSEReader(resp.Body, u.max)}, nil
 	}
 	limit := int64(u.max)

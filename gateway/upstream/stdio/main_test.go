@@ -60,16 +60,15 @@ func newPool(t testing.TB, o Options, flags ...string) *Pool {
 	if o.Logger == nil {
 		o.Logger = testLogger(t)
 	}
-	p, err := New(o)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var mu sync.Mutex
 	var pids []int
-	p.onExit = func(pid int) {
+	p, err := newHooked(o, func(pid int) {
 		mu.Lock()
 		pids = append(pids, pid)
 		mu.Unlock()
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

@@ -97,6 +97,20 @@ type Options struct {
 	// included. If zero, 64 for PerSession and PerUser, 4 for Shared.
 	MaxProcesses int
 
+	// Warm is the number of PerSession processes the pool keeps started
+	// but not yet given to any session, so that a new session does not wait
+	// for a process to start. A warm process has received nothing (or, when
+	// InitializeParams is set, only the pool's own initialize handshake, as
+	// every PerSession process does): the session's first message is the
+	// first it sees. Warm processes count against MaxProcesses, are started
+	// with the environment of the moment (one started before EnvSource
+	// changed its value is stopped instead of handed out), at most
+	// min(Warm, 2*GOMAXPROCS) at a time, and are replaced in the background
+	// when taken or when they exit. Each costs an idle process's memory. If
+	// zero, none: a process starts when a session asks for it. Only
+	// PerSession pools may set it.
+	Warm int
+
 	// MaxInFlight bounds the calls in flight on one process. If zero, 64.
 	MaxInFlight int
 
@@ -260,6 +274,11 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.Isolation != PerSession && o.InitializeParams == nil {
 		o.InitializeParams = DefaultInitializeParams()
+	}
+	if o.Warm < 0 {
+		errs = append(errs, errors.New("stdio: Warm must not be negative"))
+	} else if o.Warm > 0 && o.Isolation != PerSession {
+		errs = append(errs, fmt.Errorf("stdio: Warm needs PerSession isolation, not %s", o.Isolation))
 	}
 	if o.MaxProcesses < 0 || o.MaxInFlight < 0 || o.MaxMessageSize < 0 || o.MaxCallBuffer < 0 || o.UnsolicitedBuffer < 0 {
 		errs = append(errs, errors.New("stdio: limits must not be negative"))

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -23,10 +24,13 @@ type Pool struct {
 	force   chan struct{}      // closed when Close's context ends: kill now
 	forceMu sync.Once
 
-	starts  atomic.Uint64
-	crashes atomic.Uint64
+	starts    atomic.Uint64
+	crashes   atomic.Uint64
+	warmTaken atomic.Uint64
 
-	onExit func(pid int) // test hook, set before the first Acquire
+	maxWarmStarts int // warm starts under way at once
+
+	onExit func(pid int) // test hook, set by newHooked or before the first Acquire
 
 	mu             sync.Mutex
 	closed         bool
@@ -38,11 +42,13 @@ type Pool struct {
 	sessions       map[string]*Conn // PerSession: keys in use (nil while starting)
 	users          map[string]*userSlot
 	shared         []*process // Shared: processes taking calls
+	warm           []*process // PerSession: started, for no session yet
+	warmStarting   int        // warm starts under way (counted in nprocs)
 	sharedStarting bool
 	probing        bool // a start is testing whether starts work again
 	sharedFail     failure
 	startBackoff   backoff // failed starts, any mode; reset by a good start
-	backoff        backoff // Shared: crashes of running processes
+	backoff        backoff // Shared: crashes of running processes; PerSession: of warm ones
 	drained        chan struct{}
 }
 
@@ -118,8 +124,12 @@ type waiter struct {
 }
 
 // New checks the options and returns a pool. No process starts before the
-// first Acquire.
-func New(o Options) (*Pool, error) {
+// first Acquire, except the Options.Warm processes, which start at once.
+func New(o Options) (*Pool, error) { return newHooked(o, nil) }
+
+// newHooked is New with a test hook called with the pid of every reaped
+// process, set before the first warm process starts.
+func newHooked(o Options, onExit func(pid int)) (*Pool, error) {
 	o, err := o.normalize()
 	if err != nil {
 		return nil, err
@@ -134,6 +144,7 @@ func New(o Options) (*Pool, error) {
 		sessions: make(map[string]*Conn),
 		users:    make(map[string]*userSlot),
 		drained:  make(chan struct{}),
+		onExit:   onExit,
 	}
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if o.InsecureInheritEnv {
@@ -143,6 +154,10 @@ func New(o Options) (*Pool, error) {
 		p.wg.Add(1)
 		go p.reapIdle()
 	}
+	p.maxWarmStarts = min(o.Warm, 2*runtime.GOMAXPROCS(0))
+	p.mu.Lock()
+	p.fillWarmLocked()
+	p.mu.Unlock()
 	return p, nil
 }
 
@@ -188,10 +203,26 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*Conn, error) {
 		return nil, err
 	}
 
-	// A granted waiter holds one unit of nprocs, ours to start with.
+	// A granted waiter holds either a warm process or one unit of nprocs,
+	// ours to start with.
 	w := &waiter{kind: kindAcquire}
 	if err := p.wait(ctx, w); err != nil {
 		return fail(err)
+	}
+	if pr := w.proc; pr != nil {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		if pr.unlinked || p.closed {
+			// It died (or the pool closed) since it was taken; its
+			// exit gives its unit of nprocs back.
+			delete(p.sessions, key)
+			if p.closed {
+				return nil, ErrClosed
+			}
+			return nil, unavailable("process exited before use")
+		}
+		p.warmTaken.Add(1)
+		return p.attachLocked(pr, key), nil
 	}
 	tctx, cancel := context.WithTimeout(ctx, p.o.QueueTimeout)
 	probe, err := p.startTurn(tctx, nil, func() bool { return true })
@@ -222,9 +253,6 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*Conn, error) {
 		p.startFailed(nil, err)
 		return fail(unavailable("could not start the process: " + err.Error()))
 	}
-	c := newConn(p, key)
-	c.proc = pr
-	c.init = pr.initResult
 	p.mu.Lock()
 	if pr.unlinked || p.closed {
 		// It died (or the pool closed) between start and now.
@@ -241,13 +269,111 @@ func (p *Pool) acquireSession(ctx context.Context, key string) (*Conn, error) {
 	}
 	pr.registered = true
 	p.startBackoff = backoff{}
-	pr.sess = c
-	pr.lastConn = c
 	p.procs[pr] = struct{}{}
-	p.sessions[key] = c
-	p.conns[c] = struct{}{}
+	c := p.attachLocked(pr, key)
 	p.mu.Unlock()
 	return c, nil
+}
+
+// attachLocked returns a new PerSession conn for key on pr.
+func (p *Pool) attachLocked(pr *process, key string) *Conn {
+	c := newConn(p, key)
+	c.proc = pr
+	c.init = pr.initResult
+	pr.touch()
+	pr.sess = c
+	pr.lastConn = c
+	p.sessions[key] = c
+	p.conns[c] = struct{}{}
+	return c
+}
+
+// takeWarmLocked returns a warm process for a new session, or nil. A warm
+// process started with other EnvSource values than the current ones (a
+// secret rotated since) is stopped, and so are the others started with it.
+func (p *Pool) takeWarmLocked() *process {
+	if len(p.warm) == 0 {
+		return nil
+	}
+	var cur [32]byte
+	if p.o.EnvSource != nil {
+		cur = sumEnv(p.o.EnvSource())
+	}
+	var stale []*process
+	var pr *process
+	for len(p.warm) > 0 {
+		x := p.warm[0]
+		p.warm[0] = nil
+		p.warm = p.warm[1:]
+		x.warm = false
+		if x.envSum != cur {
+			stale = append(stale, x)
+			continue
+		}
+		pr = x
+		break
+	}
+	for _, x := range stale {
+		x.log.Debug("warm stdio process started with an older environment; stopping it")
+		p.stopLocked(x)
+	}
+	p.fillWarmLocked()
+	return pr
+}
+
+// fillWarmLocked starts warm processes in the background until Warm are
+// ready or starting, within MaxProcesses and maxWarmStarts at a time.
+// Callers waiting for a process come first: they were granted the free
+// capacity before this runs.
+func (p *Pool) fillWarmLocked() {
+	for !p.closed && len(p.warm)+p.warmStarting < p.o.Warm && p.warmStarting < p.maxWarmStarts && p.nprocs < p.o.MaxProcesses {
+		p.nprocs++
+		p.warmStarting++
+		p.wg.Add(1)
+		go p.startWarm()
+	}
+}
+
+// startWarm starts one warm process, after the crash backoff of warm
+// processes and the backoff of failed starts.
+func (p *Pool) startWarm() {
+	defer p.wg.Done()
+	var pr *process
+	probe, err := p.startTurn(p.ctx, &p.backoff, func() bool { return true })
+	if err == nil {
+		pr, err = p.start(p.ctx)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if probe {
+		p.probing = false
+	}
+	p.warmStarting--
+	if err != nil {
+		p.nprocs--
+		if errors.Is(err, ErrClosed) || p.ctx.Err() != nil {
+			return
+		}
+		p.startFailedLocked(nil, err) // backoff; refills after it
+		return
+	}
+	if pr.unlinked || p.closed {
+		// It died during start (its exit is not counted: ours to give
+		// back), or the pool closed.
+		p.nprocs--
+		p.stopLocked(pr)
+		if !p.closed {
+			p.startBackoff.failed(time.Now(), 0, p.o.RestartBackoffMin, p.o.RestartBackoffMax)
+			p.grantLocked()
+		}
+		return
+	}
+	pr.registered = true
+	pr.warm = true
+	p.startBackoff = backoff{}
+	p.procs[pr] = struct{}{}
+	p.warm = append(p.warm, pr)
+	p.grantLocked()
 }
 
 func (p *Pool) acquireUser(ctx context.Context, key string) (*Conn, error) {
@@ -402,6 +528,10 @@ func (p *Pool) tryLocked(w *waiter) bool {
 	switch p.o.Isolation {
 	case PerSession:
 		if w.kind == kindAcquire {
+			if pr := p.takeWarmLocked(); pr != nil {
+				w.proc = pr
+				return true
+			}
 			if p.nprocs < p.o.MaxProcesses {
 				p.nprocs++
 				return true
@@ -459,8 +589,10 @@ func (p *Pool) tryLocked(w *waiter) bool {
 	}
 }
 
-// grantLocked settles the waiters that capacity now allows, in order.
+// grantLocked settles the waiters that capacity now allows, in order, then
+// refills the warm processes with what capacity is left.
 func (p *Pool) grantLocked() {
+	defer p.fillWarmLocked()
 	if len(p.waiters) == 0 {
 		return
 	}
@@ -709,6 +841,19 @@ func (p *Pool) unlink(pr *process) {
 		p.crashes.Add(1)
 	}
 	switch {
+	case pr.warm:
+		// A warm process died unused: the next one waits out the
+		// crash backoff.
+		pr.warm = false
+		for i, x := range p.warm {
+			if x == pr {
+				p.warm = append(p.warm[:i], p.warm[i+1:]...)
+				break
+			}
+		}
+		if crashed {
+			p.backoff.failed(time.Now(), time.Since(pr.started), p.o.RestartBackoffMin, p.o.RestartBackoffMax)
+		}
 	case pr.slot != nil:
 		if pr.slot.proc == pr {
 			pr.slot.proc = nil
@@ -771,6 +916,17 @@ func (p *Pool) checkDrainedLocked() {
 	}
 }
 
+// stopLocked is stop for callers holding Pool.mu (stop takes it to unlink
+// the process), while the pool is not closed or the caller is one of its
+// counted goroutines.
+func (p *Pool) stopLocked(pr *process) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		p.stop(pr)
+	}()
+}
+
 // stop stops a process in the background, once.
 func (p *Pool) stop(pr *process) {
 	if pr.terminating.Swap(true) {
@@ -816,7 +972,7 @@ func (p *Pool) reapIdle() {
 		now := time.Now()
 		p.mu.Lock()
 		for pr := range p.procs {
-			if pr.unlinked || pr.inflight > 0 || now.Sub(time.Unix(0, pr.lastActive.Load())) < p.o.IdleTimeout {
+			if pr.unlinked || pr.warm || pr.inflight > 0 || now.Sub(time.Unix(0, pr.lastActive.Load())) < p.o.IdleTimeout {
 				continue
 			}
 			pr.mu.Lock()
@@ -843,6 +999,8 @@ type Stats struct {
 	InFlight  int    // calls in flight
 	Queued    int    // callers waiting for capacity
 	Conns     int    // open conns
+	Warm      int    // PerSession: started processes waiting for a session
+	WarmTaken uint64 // sessions that got a warm process since New
 	Starts    uint64 // processes started since New
 	Crashes   uint64 // processes that exited without being asked to
 }
@@ -856,6 +1014,8 @@ func (p *Pool) Stats() Stats {
 		InFlight:  p.inflight,
 		Queued:    len(p.waiters),
 		Conns:     len(p.conns),
+		Warm:      len(p.warm),
+		WarmTaken: p.warmTaken.Load(),
 		Starts:    p.starts.Load(),
 		Crashes:   p.crashes.Load(),
 	}

@@ -3,6 +3,7 @@ package stdio
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -49,6 +50,9 @@ type process struct {
 	reapedPool bool      // Pool.procExited ran
 	slot       *userSlot // PerUser
 	sess       *Conn     // PerSession
+	warm       bool      // PerSession: in Pool.warm, started for no session yet
+
+	envSum [sha256.Size]byte // of the EnvSource entries it was started with
 
 	mu         sync.Mutex // guards the routing tables below
 	dead       bool
@@ -97,8 +101,11 @@ func (pr *process) touch() { pr.lastActive.Store(time.Now().UnixNano()) }
 func (p *Pool) spawn() (*process, error) {
 	cmd := exec.Command(p.o.Command[0], p.o.Command[1:]...)
 	cmd.Env = p.env
+	var envSum [sha256.Size]byte
 	if p.o.EnvSource != nil {
-		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], p.o.EnvSource()...)
+		extra := p.o.EnvSource()
+		envSum = sumEnv(extra)
+		cmd.Env = append(cmd.Env[:len(cmd.Env):len(cmd.Env)], extra...)
 	}
 	cmd.Dir = p.o.Dir
 	// Its own process group, so that stopping it also stops whatever it
@@ -156,6 +163,7 @@ func (p *Pool) spawn() (*process, error) {
 
 	pr := newProcess(p, inW)
 	pr.cmd = cmd
+	pr.envSum = envSum
 	pr.pid = cmd.Process.Pid
 	pr.log = p.log.With("pid", pr.pid)
 	p.starts.Add(1)
@@ -199,6 +207,20 @@ func (pr *process) waitExit() {
 	if h := pr.pool.onExit; h != nil {
 		h(pr.pid)
 	}
+}
+
+// sumEnv digests environment entries from Options.EnvSource, so that a warm
+// process started before a secret rotated can be recognised without keeping
+// a second copy of the secret.
+func sumEnv(env []string) [sha256.Size]byte {
+	h := sha256.New()
+	for _, kv := range env {
+		h.Write([]byte(kv))
+		h.Write([]byte{0})
+	}
+	var s [sha256.Size]byte
+	h.Sum(s[:0])
+	return s
 }
 
 func exitString(err error) string {

@@ -11,14 +11,18 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -178,7 +182,73 @@ func main() {
 			return text(strconv.Itoa(cmd.Process.Pid)), nil, nil
 		})
 
-	if err := s.Run(context.Background(), &mcp.StdioTransport{}); err != nil {
+	mcp.AddTool(s, &mcp.Tool{Name: "history", Description: "every message received on stdin so far, as method[:clientInfo.name], comma-separated"},
+		func(ctx context.Context, req *mcp.CallToolRequest, in empty) (*mcp.CallToolResult, any, error) {
+			return text(seen.String()), nil, nil
+		})
+
+	r, w := io.Pipe()
+	go func() {
+		// Every byte from stdin passes the recorder before the server.
+		br := bufio.NewReader(os.Stdin)
+		for {
+			line, err := br.ReadBytes('\n')
+			if len(line) > 0 {
+				seen.record(line)
+				if _, werr := w.Write(line); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				w.CloseWithError(err)
+				return
+			}
+		}
+	}()
+	if err := s.Run(context.Background(), &mcp.IOTransport{Reader: r, Writer: nopCloser{os.Stdout}}); err != nil {
 		os.Exit(1)
 	}
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// history records what the process received, for the tests that check no
+// message reached it before its session's initialize.
+type history struct {
+	mu  sync.Mutex
+	log []string
+}
+
+var seen history
+
+func (h *history) record(line []byte) {
+	var m struct {
+		Method string `json:"method"`
+		Params struct {
+			ClientInfo struct {
+				Name string `json:"name"`
+			} `json:"clientInfo"`
+		} `json:"params"`
+	}
+	e := "?"
+	if json.Unmarshal(line, &m) == nil {
+		e = m.Method
+		if e == "" {
+			e = "response"
+		}
+		if m.Method == "initialize" {
+			e += ":" + m.Params.ClientInfo.Name
+		}
+	}
+	h.mu.Lock()
+	h.log = append(h.log, e)
+	h.mu.Unlock()
+}
+
+func (h *history) String() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return strings.Join(h.log, ",")
 }
