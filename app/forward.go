@@ -1,11 +1,13 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httputil"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/session"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
@@ -70,6 +73,12 @@ func newForwarder(self string, keyring *session.Keyring, secrets [][]byte, log *
 		},
 		FlushInterval: -1, // SSE: every event at once
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if id, ok := r.Context().Value(retryKey{}).(jsonrpc.ID); ok {
+				// The replica holding the call is gone: so is the call.
+				f.log.Warn("owner of a call held for client input unreachable", "path", r.URL.Path, "error", err.Error())
+				transport.WriteError(w, http.StatusOK, id, gateway.RequestStateGone())
+				return
+			}
 			// The owner is gone (or unreachable): so is the session.
 			f.log.Warn("session owner unreachable", "path", r.URL.Path, "error", err.Error())
 			transport.WriteError(w, http.StatusNotFound, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Session not found"))
@@ -116,8 +125,24 @@ func (f *forwarder) forwarded(r *http.Request) bool {
 	return false
 }
 
-// wrap forwards the requests of sessions another replica owns.
-func (f *forwarder) wrap(next http.Handler) http.Handler {
+// maxPeek bounds the body of a POST without a session that the forwarder
+// reads to find a requestState; a larger body is served here.
+const maxPeek = 1 << 20
+
+// stateOwner finds the replica holding the call a 2026-07-28 retry
+// continues (gateway.Gateway.RequestStateOwner).
+type stateOwner interface {
+	RequestStateOwner(body []byte) (owner string, id jsonrpc.ID, ok bool)
+}
+
+type retryKey struct{}
+
+// wrap forwards the requests of sessions another replica owns (if
+// sessions), and the 2026-07-28 retries of calls another replica holds
+// for client input (2026-07-28 basic/patterns/mrtr: the client carries
+// the requestState back to any replica; the upstream call waits on the
+// connection of the one that holds it, which the sealed state names).
+func (f *forwarder) wrap(next http.Handler, sessions bool, retries stateOwner) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(headerForwarded) != "" {
 			ok := f.forwarded(r)
@@ -129,6 +154,16 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		}
 		sid := r.Header.Get(mcp.HeaderSessionID)
 		if sid == "" {
+			if r.Method == http.MethodPost && retries != nil {
+				if owner, id, ok := f.retryOwner(r, retries); ok {
+					f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(contextWithOwner(r, owner), retryKey{}, id)))
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !sessions {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -150,4 +185,33 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 
 func contextWithOwner(r *http.Request, owner *url.URL) context.Context {
 	return context.WithValue(r.Context(), ownerKey{}, owner)
+}
+
+// retryOwner reads the body of r (at most maxPeek bytes; r.Body is
+// replaced so that whoever serves r reads it whole and unchanged) and
+// returns the replica to forward it to: another one, named in a sealed
+// requestState as holding the call the body retries.
+func (f *forwarder) retryOwner(r *http.Request, retries stateOwner) (*url.URL, jsonrpc.ID, bool) {
+	if r.ContentLength > maxPeek || r.Body == nil || r.Body == http.NoBody {
+		return nil, jsonrpc.ID{}, false
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, maxPeek+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+	if err != nil || len(buf) > maxPeek {
+		return nil, jsonrpc.ID{}, false
+	}
+	own, id, ok := retries.RequestStateOwner(buf)
+	if !ok || strings.TrimSuffix(own, "/") == f.self {
+		return nil, jsonrpc.ID{}, false
+	}
+	owner, err := url.Parse(own)
+	if err != nil || (owner.Scheme != "http" && owner.Scheme != "https") || owner.Host == "" {
+		// Sealed by a replica without state.replica_url: the gateway
+		// answers that the call is gone.
+		return nil, jsonrpc.ID{}, false
+	}
+	return owner, id, true
 }
