@@ -79,6 +79,13 @@ func newForwarder(self string, keyring *session.Keyring, secrets [][]byte, log *
 				transport.WriteError(w, http.StatusOK, id, gateway.RequestStateGone())
 				return
 			}
+			if r.Context().Value(answerKey{}) != nil {
+				// The call awaiting the answer is gone with its replica:
+				// the answer has nowhere to go, as on the replica itself.
+				f.log.Warn("owner of a call awaiting client input unreachable", "path", r.URL.Path, "error", err.Error())
+				w.WriteHeader(http.StatusAccepted)
+				return
+			}
 			// The owner is gone (or unreachable): so is the session.
 			f.log.Warn("session owner unreachable", "path", r.URL.Path, "error", err.Error())
 			transport.WriteError(w, http.StatusNotFound, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Session not found"))
@@ -129,11 +136,16 @@ func (f *forwarder) forwarded(r *http.Request) bool {
 // reads to find a requestState; a larger body is served here.
 const maxPeek = 1 << 20
 
-// stateOwner finds the replica holding the call a 2026-07-28 retry
-// continues (gateway.Gateway.RequestStateOwner).
+// stateOwner finds the replica holding a call waiting for client input:
+// the one a 2026-07-28 retry continues (RequestStateOwner), or the one
+// awaiting a legacy client's answer to a server request
+// (InputAnswerOwner); gateway.Gateway implements it.
 type stateOwner interface {
 	RequestStateOwner(body []byte) (owner string, id jsonrpc.ID, ok bool)
+	InputAnswerOwner(body []byte) (owner string, ok bool)
 }
+
+type answerKey struct{}
 
 type retryKey struct{}
 
@@ -164,6 +176,15 @@ func (f *forwarder) wrap(next http.Handler, sessions bool, retries stateOwner) h
 			return
 		}
 		if !sessions {
+			// Sessions of a remote upstream are served anywhere, but a
+			// call's stream to a legacy client lives on one replica,
+			// where the client's answers to its requests are awaited.
+			if r.Method == http.MethodPost && retries != nil {
+				if owner, ok := f.answerOwner(r, retries); ok {
+					f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(contextWithOwner(r, owner), answerKey{}, true)))
+					return
+				}
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -187,30 +208,64 @@ func contextWithOwner(r *http.Request, owner *url.URL) context.Context {
 	return context.WithValue(r.Context(), ownerKey{}, owner)
 }
 
-// retryOwner reads the body of r (at most maxPeek bytes; r.Body is
-// replaced so that whoever serves r reads it whole and unchanged) and
-// returns the replica to forward it to: another one, named in a sealed
-// requestState as holding the call the body retries.
-func (f *forwarder) retryOwner(r *http.Request, retries stateOwner) (*url.URL, jsonrpc.ID, bool) {
+// peek reads the body of r (at most maxPeek bytes) and replaces r.Body so
+// that whoever serves r reads it whole and unchanged.
+func peek(r *http.Request) ([]byte, bool) {
 	if r.ContentLength > maxPeek || r.Body == nil || r.Body == http.NoBody {
-		return nil, jsonrpc.ID{}, false
+		return nil, false
 	}
 	buf, err := io.ReadAll(io.LimitReader(r.Body, maxPeek+1))
 	r.Body = struct {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
-	if err != nil || len(buf) > maxPeek {
-		return nil, jsonrpc.ID{}, false
-	}
-	own, id, ok := retries.RequestStateOwner(buf)
-	if !ok || strings.TrimSuffix(own, "/") == f.self {
-		return nil, jsonrpc.ID{}, false
+	return buf, err == nil && len(buf) <= maxPeek
+}
+
+// replica parses an owner sealed by another replica; ok is false for this
+// replica and for names that are not URLs (sealed by a replica without
+// state.replica_url).
+func (f *forwarder) replica(own string) (*url.URL, bool) {
+	if strings.TrimSuffix(own, "/") == f.self {
+		return nil, false
 	}
 	owner, err := url.Parse(own)
 	if err != nil || (owner.Scheme != "http" && owner.Scheme != "https") || owner.Host == "" {
-		// Sealed by a replica without state.replica_url: the gateway
-		// answers that the call is gone.
+		return nil, false
+	}
+	return owner, true
+}
+
+// answerOwner returns the replica to forward r to when it is a legacy
+// client's answer to a request another replica sent it.
+func (f *forwarder) answerOwner(r *http.Request, held stateOwner) (*url.URL, bool) {
+	buf, ok := peek(r)
+	if !ok {
+		return nil, false
+	}
+	own, ok := held.InputAnswerOwner(buf)
+	if !ok {
+		return nil, false
+	}
+	return f.replica(own)
+}
+
+// retryOwner returns the replica to forward r to when it is a 2026-07-28
+// retry of a call another replica holds, named in its sealed
+// requestState.
+func (f *forwarder) retryOwner(r *http.Request, retries stateOwner) (*url.URL, jsonrpc.ID, bool) {
+	buf, ok := peek(r)
+	if !ok {
+		return nil, jsonrpc.ID{}, false
+	}
+	own, id, ok := retries.RequestStateOwner(buf)
+	if !ok {
+		return nil, jsonrpc.ID{}, false
+	}
+	owner, ok := f.replica(own)
+	if !ok {
+		// Here, or a replica without state.replica_url: the gateway
+		// serves it (or answers that the call is gone).
 		return nil, jsonrpc.ID{}, false
 	}
 	return owner, id, true

@@ -1,6 +1,8 @@
 package app_test
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +12,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/internal/everything"
@@ -169,4 +172,74 @@ func everythingHTTP(t *testing.T) http.Handler {
 		t.Fatal(err)
 	}
 	return h
+}
+
+// TestInputAnswerOnAnotherReplica: a legacy client of a 2026-07-28 HTTP
+// upstream behind two replicas gets the upstream's input request on the
+// call's stream from one replica; its answer, POSTed to the other, is
+// forwarded to the replica holding the stream and completes the call.
+func TestInputAnswerOnAnotherReplica(t *testing.T) {
+	up := httptest.NewServer(everythingHTTP(t))
+	defer up.Close()
+	bases, _ := mrtrReplicas(t, 2, fmt.Sprintf(`  - name: everything
+    path: /mcp
+    era: modern
+    http: {url: %q}
+`, up.URL+everything.MCPPath))
+	init := `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{"elicitation":{}},"clientInfo":{"name":"c","version":"1"}}}`
+	resp := rawPost(t, bases[0], "", init, nil)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	resp.Body.Close()
+	if sid == "" {
+		t.Fatalf("initialize: %d", resp.StatusCode)
+	}
+	hdr := map[string]string{"Mcp-Session-Id": sid, "Mcp-Protocol-Version": "2025-11-25"}
+	rawPost(t, bases[0], "", `{"jsonrpc":"2.0","method":"notifications/initialized"}`, hdr).Body.Close()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "POST", bases[0], strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"`+mrtrTool+`","arguments":{}}}`))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	call, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer call.Body.Close()
+	sc := bufio.NewScanner(call.Body)
+	next := func() string {
+		for sc.Scan() {
+			if d, ok := strings.CutPrefix(sc.Text(), "data:"); ok {
+				return strings.TrimSpace(d)
+			}
+		}
+		t.Fatalf("the call's stream ended: %v", sc.Err())
+		return ""
+	}
+	var ask struct {
+		ID     json.RawMessage
+		Method string
+	}
+	for ask.Method != "elicitation/create" {
+		if err := json.Unmarshal([]byte(next()), &ask); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r := rawPost(t, bases[1], "", `{"jsonrpc":"2.0","id":`+string(ask.ID)+`,"result":{"action":"accept","content":{"name":"ada"}}}`, hdr)
+	r.Body.Close()
+	if r.StatusCode != http.StatusAccepted {
+		t.Fatalf("answer at the other replica: %d", r.StatusCode)
+	}
+	for {
+		m := next()
+		if strings.Contains(m, `"id":2`) {
+			if !strings.Contains(m, "Hello, ada!") {
+				t.Fatalf("result %s", m)
+			}
+			return
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -190,7 +192,52 @@ func (g *Gateway) newInputToLegacy(c *Call, body []byte, hdr http.Header, r upst
 		// stream, a plain answer does not.
 		info.Lazy = true
 	}
-	return &inputToLegacy{g: g, c: c, body: body, hdr: hdr, cur: r, info: info, nonce: hex.EncodeToString(n[:])}
+	nonce := hex.EncodeToString(n[:])
+	if o := g.opts.ReplicaID; o != "" && len(o) <= maxOwnerLen {
+		// The ids name this replica, sealed: the client's answer is a
+		// POST that may reach another replica, which forwards it here
+		// (InputAnswerOwner).
+		if sealed, err := g.keys.SealData(g.inputIDPurpose(), append(n[:], o...)); err == nil {
+			nonce = sealed
+		}
+	}
+	return &inputToLegacy{g: g, c: c, body: body, hdr: hdr, cur: r, info: info, nonce: nonce}
+}
+
+const inputIDPrefix = "mcpfort-input-"
+
+func (g *Gateway) inputIDPurpose() string { return "inputID:" + g.opts.Route }
+
+// InputAnswerOwner returns the replica awaiting a legacy client's answer
+// to a request the gateway sent for a 2026-07-28 upstream's
+// InputRequiredResult: body must be one JSON-RPC response whose id the
+// gateway minted on a replica with a ReplicaID. The session and the
+// caller are checked where the answer is delivered.
+func (g *Gateway) InputAnswerOwner(body []byte) (owner string, ok bool) {
+	if !bytes.Contains(body, []byte(inputIDPrefix)) {
+		return "", false
+	}
+	m, err := jsonrpc.Decode(body, g.opts.Limits)
+	if err != nil || m.Kind != jsonrpc.KindResponse {
+		return "", false
+	}
+	s, isStr := jsonx.String([]byte(m.ID.Raw()))
+	if !isStr || !strings.HasPrefix(s, inputIDPrefix) {
+		return "", false
+	}
+	s = strings.TrimPrefix(s, inputIDPrefix)
+	for range 2 { // -<round>-<index>
+		i := strings.LastIndexByte(s, '-')
+		if i < 0 {
+			return "", false
+		}
+		s = s[:i]
+	}
+	plain, err := g.keys.OpenData(g.inputIDPurpose(), s)
+	if err != nil || len(plain) <= 6 {
+		return "", false
+	}
+	return string(plain[6:]), true
 }
 
 func (r *inputToLegacy) Info() upstream.Info { return r.info }
