@@ -44,9 +44,10 @@ const (
 
 // inputWaiters holds, per legacy session, the server-to-client requests the
 // gateway sent on a call's stream and whose answers it awaits. An answer
-// is a POST of the same session, so it reaches this replica when the
-// session's requests do (a local or HTTP+SSE upstream's sessions are
-// forwarded to the replica that owns them).
+// is a POST of the same session: a local or HTTP+SSE upstream's sessions
+// are forwarded to the replica that owns them, and in a remote upstream's
+// session an answer is forwarded to the replica its id names (sealed, see
+// InputAnswerOwner).
 type inputWaiters struct {
 	mu sync.Mutex
 	m  map[inputKey]chan []byte
