@@ -181,7 +181,7 @@ func everythingHTTP(t *testing.T) http.Handler {
 func TestInputAnswerOnAnotherReplica(t *testing.T) {
 	up := httptest.NewServer(everythingHTTP(t))
 	defer up.Close()
-	bases, _ := mrtrReplicas(t, 2, fmt.Sprintf(`  - name: everything
+	bases, stops := mrtrReplicas(t, 2, fmt.Sprintf(`  - name: everything
     path: /mcp
     era: modern
     http: {url: %q}
@@ -198,48 +198,63 @@ func TestInputAnswerOnAnotherReplica(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "POST", bases[0], strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"`+mrtrTool+`","arguments":{}}}`))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	for k, v := range hdr {
-		req.Header.Set(k, v)
-	}
-	call, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer call.Body.Close()
-	sc := bufio.NewScanner(call.Body)
-	next := func() string {
-		for sc.Scan() {
-			if d, ok := strings.CutPrefix(sc.Text(), "data:"); ok {
-				return strings.TrimSpace(d)
-			}
+	// ask starts a call at replica 0 and reads its stream up to the
+	// input request; next reads the rest.
+	ask := func() (id json.RawMessage, next func() string) {
+		req, _ := http.NewRequestWithContext(ctx, "POST", bases[0], strings.NewReader(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"`+mrtrTool+`","arguments":{}}}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		for k, v := range hdr {
+			req.Header.Set(k, v)
 		}
-		t.Fatalf("the call's stream ended: %v", sc.Err())
-		return ""
-	}
-	var ask struct {
-		ID     json.RawMessage
-		Method string
-	}
-	for ask.Method != "elicitation/create" {
-		if err := json.Unmarshal([]byte(next()), &ask); err != nil {
+		call, err := http.DefaultClient.Do(req)
+		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { call.Body.Close() })
+		sc := bufio.NewScanner(call.Body)
+		next = func() string {
+			for sc.Scan() {
+				if d, ok := strings.CutPrefix(sc.Text(), "data:"); ok {
+					return strings.TrimSpace(d)
+				}
+			}
+			t.Fatalf("the call's stream ended: %v", sc.Err())
+			return ""
+		}
+		var m struct {
+			ID     json.RawMessage
+			Method string
+		}
+		for m.Method != "elicitation/create" {
+			if err := json.Unmarshal([]byte(next()), &m); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return m.ID, next
 	}
-	r := rawPost(t, bases[1], "", `{"jsonrpc":"2.0","id":`+string(ask.ID)+`,"result":{"action":"accept","content":{"name":"ada"}}}`, hdr)
-	r.Body.Close()
-	if r.StatusCode != http.StatusAccepted {
-		t.Fatalf("answer at the other replica: %d", r.StatusCode)
+	answer := func(id json.RawMessage) {
+		t.Helper()
+		r := rawPost(t, bases[1], "", `{"jsonrpc":"2.0","id":`+string(id)+`,"result":{"action":"accept","content":{"name":"ada"}}}`, hdr)
+		r.Body.Close()
+		if r.StatusCode != http.StatusAccepted {
+			t.Fatalf("answer at the other replica: %d", r.StatusCode)
+		}
 	}
+	id, next := ask()
+	answer(id)
 	for {
 		m := next()
 		if strings.Contains(m, `"id":2`) {
 			if !strings.Contains(m, "Hello, ada!") {
 				t.Fatalf("result %s", m)
 			}
-			return
+			break
 		}
 	}
+	// The replica holding the call stops: the answer has nowhere to go,
+	// and is accepted as any answer to a request no longer awaited.
+	id, _ = ask()
+	stops[0]()
+	answer(id)
 }

@@ -172,6 +172,7 @@ type inputToLegacy struct {
 	info upstream.Info
 
 	queue   []*upstream.Event
+	wmu     sync.Mutex    // waiting: Close (a drain) may run beside Next
 	waiting []inputWaiter // the round's requests, once written to the client
 	state   string
 	rounds  int
@@ -249,10 +250,18 @@ func (r *inputToLegacy) Close() error {
 }
 
 func (r *inputToLegacy) forget() {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	for _, w := range r.waiting {
 		r.g.bridge.inputs.remove(w.k)
 	}
 	r.waiting = nil
+}
+
+func (r *inputToLegacy) awaiting() []inputWaiter {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	return r.waiting
 }
 
 func (r *inputToLegacy) Next(ctx context.Context) (*upstream.Event, error) {
@@ -262,7 +271,7 @@ func (r *inputToLegacy) Next(ctx context.Context) (*upstream.Event, error) {
 			r.queue = r.queue[1:]
 			return ev, nil
 		}
-		if r.waiting != nil {
+		if r.awaiting() != nil {
 			if err := r.retry(ctx); err != nil {
 				return nil, err
 			}
@@ -304,7 +313,9 @@ func (r *inputToLegacy) ask(m *jsonrpc.Message) error {
 	for i, q := range reqs {
 		id := jsonrpc.StringID(fmt.Sprintf("mcpfort-input-%s-%d-%d", r.nonce, r.rounds, i))
 		k := inputKey{session: r.c.Session.ID, id: id.Raw()}
+		r.wmu.Lock()
 		r.waiting = append(r.waiting, inputWaiter{key: q.key, k: k, ch: r.g.bridge.inputs.add(k)})
+		r.wmu.Unlock()
 		raw := jsonrpc.AppendRequest(nil, id, q.method, q.params)
 		msg, err := jsonrpc.Decode(raw, r.c.limits)
 		if err != nil {
@@ -319,7 +330,7 @@ func (r *inputToLegacy) ask(m *jsonrpc.Message) error {
 // retry waits for the client's answers to the round's requests and sends
 // the call again with them.
 func (r *inputToLegacy) retry(ctx context.Context) error {
-	waiting := r.waiting
+	waiting := r.awaiting()
 	defer r.forget()
 	timer := time.NewTimer(inputTimeout)
 	defer timer.Stop()
