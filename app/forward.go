@@ -38,7 +38,9 @@ const forwardSkew = 30 * time.Second
 // It runs before authentication, so that the owner checks the token, the
 // DPoP proof and the session binding exactly as if the client had come to
 // it directly; the forwarding replica reads nothing but the sealed owner.
-// Bodies and answers stream through (SSE included); nothing is buffered.
+// Bodies and answers stream through (SSE included); nothing is buffered
+// but the at most maxPeek bytes of a POST read to find the replica holding
+// a call waiting for client input (wrap).
 // An owner that cannot be reached means the session is gone: 404, and the
 // client starts a new session, never a fresh process that answers as if
 // initialised.
@@ -132,8 +134,9 @@ func (f *forwarder) forwarded(r *http.Request) bool {
 	return false
 }
 
-// maxPeek bounds the body of a POST without a session that the forwarder
-// reads to find a requestState; a larger body is served here.
+// maxPeek bounds the body of a POST the forwarder reads to find the
+// replica holding a call waiting for client input (a requestState, or a
+// response's id); a larger body is served here.
 const maxPeek = 1 << 20
 
 // stateOwner finds the replica holding a call waiting for client input:
