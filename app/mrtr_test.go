@@ -134,6 +134,13 @@ func TestInputRetryOnAnotherReplica(t *testing.T) {
 				j := (i + 1) % len(bases)
 				key, state := mrtrAsk(t, bases[i])
 				who := fmt.Sprint("user", i)
+				// An altered state opens nowhere: refused where it lands,
+				// never forwarded, and the real one still works.
+				altered := []byte(state)
+				altered[len(altered)/2] ^= 0x01
+				if r, _ := mrtrCall(t, bases[j], mrtrAnswer(key, string(altered), "eve")); r.Error == nil || r.Error.Code != -32602 {
+					t.Fatalf("altered state: %+v", r)
+				}
 				r, st := mrtrCall(t, bases[j], mrtrAnswer(key, state, who))
 				if st != 200 || r.Error != nil || r.Result.ResultType != "complete" || len(r.Result.Content) == 0 || r.Result.Content[0].Text != "Hello, "+who+"!" {
 					t.Fatalf("asked at replica %d, answered at %d: %d %+v (error %+v)", i, j, st, r, r.Error)
