@@ -97,7 +97,8 @@ type route struct {
 	gw         *gateway.Gateway
 	up         upstream.Upstream
 	guard      *guard          // nil on open routes
-	fwd        *forwarder      // sessions owned by other replicas (local servers with state.replica_url)
+	fwd        *forwarder      // requests another replica serves (state.replica_url)
+	fwdSess    bool            // legacy sessions live in one replica (local servers, legacy_sse)
 	door       *legacysse.Door // nil unless legacy_sse
 }
 
@@ -256,12 +257,12 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		}
 		up = a.observeUpstream(s, up)
 		// The route owns the upstream from here: closeAll closes it.
-		r := &route{name: s.Name, path: s.Path, up: up, guard: g0}
-		if s.Stdio != nil || s.SSE != nil || s.Aggregate != nil && s.Aggregate.Local() {
-			// Their legacy sessions live in this replica's processes or
-			// event streams.
-			r.fwd = fwd
-		}
+		// Retries of calls held for client input go to the replica
+		// holding them; legacy sessions of local servers, legacy_sse and
+		// virtual servers with local members live in this replica's
+		// processes or event streams.
+		r := &route{name: s.Name, path: s.Path, up: up, guard: g0, fwd: fwd,
+			fwdSess: s.Stdio != nil || s.SSE != nil || s.Aggregate != nil && s.Aggregate.Local()}
 		a.routes = append(a.routes, r)
 		g, err := gateway.New(gateway.Options{
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring, Denylist: deny,
@@ -458,7 +459,7 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		}
 		if r.fwd != nil {
 			// Before authentication: the owner authenticates.
-			h = r.fwd.wrap(h)
+			h = r.fwd.wrap(h, r.fwdSess, r.gw)
 		}
 		mux.Handle(r.path, h)
 		if r.door != nil {

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"bytes"
 	"context"
 	"crypto/hkdf"
 	"crypto/hmac"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/session"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
@@ -36,7 +38,9 @@ const forwardSkew = 30 * time.Second
 // It runs before authentication, so that the owner checks the token, the
 // DPoP proof and the session binding exactly as if the client had come to
 // it directly; the forwarding replica reads nothing but the sealed owner.
-// Bodies and answers stream through (SSE included); nothing is buffered.
+// Bodies and answers stream through (SSE included); nothing is buffered
+// but the at most maxPeek bytes of a POST read to find the replica holding
+// a call waiting for client input (wrap).
 // An owner that cannot be reached means the session is gone: 404, and the
 // client starts a new session, never a fresh process that answers as if
 // initialised.
@@ -86,6 +90,19 @@ func newForwarder(self string, keyring *session.Keyring, secrets [][]byte, log *
 			return nil
 		},
 		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+			if id, ok := r.Context().Value(retryKey{}).(jsonrpc.ID); ok {
+				// The replica holding the call is gone: so is the call.
+				f.log.Warn("owner of a call held for client input unreachable", "path", r.URL.Path, "error", err.Error())
+				transport.WriteError(w, http.StatusOK, id, gateway.RequestStateGone())
+				return
+			}
+			if r.Context().Value(answerKey{}) != nil {
+				// The call awaiting the answer is gone with its replica:
+				// the answer has nowhere to go, as on the replica itself.
+				f.log.Warn("owner of a call awaiting client input unreachable", "path", r.URL.Path, "error", err.Error())
+				w.WriteHeader(http.StatusAccepted)
+				return
+			}
 			// The owner is gone (or unreachable): so is the session.
 			f.log.Warn("session owner unreachable", "path", r.URL.Path, "error", err.Error())
 			transport.WriteError(w, http.StatusNotFound, jsonrpc.ID{}, jsonrpc.NewError(jsonrpc.CodeInvalidRequest, "Session not found"))
@@ -165,8 +182,30 @@ func (f *forwarder) forwarded(r *http.Request) bool {
 	return false
 }
 
-// wrap forwards the requests of sessions another replica owns.
-func (f *forwarder) wrap(next http.Handler) http.Handler {
+// maxPeek bounds the body of a POST the forwarder reads to find the
+// replica holding a call waiting for client input (a requestState, or a
+// response's id); a larger body is served here.
+const maxPeek = 1 << 20
+
+// stateOwner finds the replica holding a call waiting for client input:
+// the one a 2026-07-28 retry continues (RequestStateOwner), or the one
+// awaiting a legacy client's answer to a server request
+// (InputAnswerOwner); gateway.Gateway implements it.
+type stateOwner interface {
+	RequestStateOwner(body []byte) (owner string, id jsonrpc.ID, ok bool)
+	InputAnswerOwner(body []byte) (owner string, ok bool)
+}
+
+type answerKey struct{}
+
+type retryKey struct{}
+
+// wrap forwards the requests of sessions another replica owns (if
+// sessions), and the 2026-07-28 retries of calls another replica holds
+// for client input (2026-07-28 basic/patterns/mrtr: the client carries
+// the requestState back to any replica; the upstream call waits on the
+// connection of the one that holds it, which the sealed state names).
+func (f *forwarder) wrap(next http.Handler, sessions bool, retries stateOwner) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(headerForwarded) != "" {
 			ok := f.forwarded(r)
@@ -178,6 +217,25 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 		}
 		sid := r.Header.Get(mcp.HeaderSessionID)
 		if sid == "" {
+			if r.Method == http.MethodPost && retries != nil {
+				if owner, id, ok := f.retryOwner(r, retries); ok {
+					f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(contextWithOwner(r, owner), retryKey{}, id)))
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+			return
+		}
+		if !sessions {
+			// Sessions of a remote upstream are served anywhere, but a
+			// call's stream to a legacy client lives on one replica,
+			// where the client's answers to its requests are awaited.
+			if r.Method == http.MethodPost && retries != nil {
+				if owner, ok := f.answerOwner(r, retries); ok {
+					f.proxy.ServeHTTP(w, r.WithContext(context.WithValue(contextWithOwner(r, owner), answerKey{}, true)))
+					return
+				}
+			}
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -199,4 +257,67 @@ func (f *forwarder) wrap(next http.Handler) http.Handler {
 
 func contextWithOwner(r *http.Request, owner *url.URL) context.Context {
 	return context.WithValue(r.Context(), ownerKey{}, owner)
+}
+
+// peek reads the body of r (at most maxPeek bytes) and replaces r.Body so
+// that whoever serves r reads it whole and unchanged.
+func peek(r *http.Request) ([]byte, bool) {
+	if r.ContentLength > maxPeek || r.Body == nil || r.Body == http.NoBody {
+		return nil, false
+	}
+	buf, err := io.ReadAll(io.LimitReader(r.Body, maxPeek+1))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), r.Body), r.Body}
+	return buf, err == nil && len(buf) <= maxPeek
+}
+
+// replica parses an owner sealed by another replica; ok is false for this
+// replica and for names that are not URLs (sealed by a replica without
+// state.replica_url).
+func (f *forwarder) replica(own string) (*url.URL, bool) {
+	if strings.TrimSuffix(own, "/") == f.self {
+		return nil, false
+	}
+	owner, err := url.Parse(own)
+	if err != nil || (owner.Scheme != "http" && owner.Scheme != "https") || owner.Host == "" {
+		return nil, false
+	}
+	return owner, true
+}
+
+// answerOwner returns the replica to forward r to when it is a legacy
+// client's answer to a request another replica sent it.
+func (f *forwarder) answerOwner(r *http.Request, held stateOwner) (*url.URL, bool) {
+	buf, ok := peek(r)
+	if !ok {
+		return nil, false
+	}
+	own, ok := held.InputAnswerOwner(buf)
+	if !ok {
+		return nil, false
+	}
+	return f.replica(own)
+}
+
+// retryOwner returns the replica to forward r to when it is a 2026-07-28
+// retry of a call another replica holds, named in its sealed
+// requestState.
+func (f *forwarder) retryOwner(r *http.Request, retries stateOwner) (*url.URL, jsonrpc.ID, bool) {
+	buf, ok := peek(r)
+	if !ok {
+		return nil, jsonrpc.ID{}, false
+	}
+	own, id, ok := retries.RequestStateOwner(buf)
+	if !ok {
+		return nil, jsonrpc.ID{}, false
+	}
+	owner, ok := f.replica(own)
+	if !ok {
+		// Here, or a replica without state.replica_url: the gateway
+		// serves it (or answers that the call is gone).
+		return nil, jsonrpc.ID{}, false
+	}
+	return owner, id, true
 }

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"strings"
@@ -48,5 +49,32 @@ func TestForwardingMark(t *testing.T) {
 	now = now.Add(forwardSkew + time.Second)
 	if req(m, "POST", "/mcp", "sid-1") {
 		t.Error("a stale mark was accepted")
+	}
+}
+
+// TestPeekReplaysBody: the forwarder reads at most maxPeek bytes of a
+// body to find where it goes, and whoever serves the request reads the
+// body whole and unchanged, larger ones included.
+func TestPeekReplaysBody(t *testing.T) {
+	for _, n := range []int{0, 10, maxPeek, maxPeek + 1, 3 * maxPeek} {
+		body := strings.Repeat("x", n)
+		r := httptest.NewRequest("POST", "/mcp", strings.NewReader(body))
+		r.ContentLength = -1 // as with chunked encoding: only the read bounds it
+		buf, ok := peek(r)
+		if ok != (n <= maxPeek) || (ok && string(buf) != body) {
+			t.Errorf("%d bytes: peeked %d bytes, ok %v", n, len(buf), ok)
+		}
+		if n > 0 && len(buf) > maxPeek+1 {
+			t.Errorf("%d bytes: read %d bytes ahead", n, len(buf))
+		}
+		rest, err := io.ReadAll(r.Body)
+		if err != nil || string(rest) != body {
+			t.Errorf("%d bytes: the handler read %d bytes (%v)", n, len(rest), err)
+		}
+	}
+	r := httptest.NewRequest("POST", "/mcp", strings.NewReader("{}"))
+	r.ContentLength = maxPeek + 1
+	if _, ok := peek(r); ok {
+		t.Error("a body declared larger than maxPeek was read")
 	}
 }

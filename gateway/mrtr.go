@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -42,9 +44,10 @@ const (
 
 // inputWaiters holds, per legacy session, the server-to-client requests the
 // gateway sent on a call's stream and whose answers it awaits. An answer
-// is a POST of the same session, so it reaches this replica when the
-// session's requests do (a local or HTTP+SSE upstream's sessions are
-// forwarded to the replica that owns them).
+// is a POST of the same session: a local or HTTP+SSE upstream's sessions
+// are forwarded to the replica that owns them, and in a remote upstream's
+// session an answer is forwarded to the replica its id names (sealed, see
+// InputAnswerOwner).
 type inputWaiters struct {
 	mu sync.Mutex
 	m  map[inputKey]chan []byte
@@ -169,6 +172,7 @@ type inputToLegacy struct {
 	info upstream.Info
 
 	queue   []*upstream.Event
+	wmu     sync.Mutex    // waiting: Close (a drain) may run beside Next
 	waiting []inputWaiter // the round's requests, once written to the client
 	state   string
 	rounds  int
@@ -190,7 +194,52 @@ func (g *Gateway) newInputToLegacy(c *Call, body []byte, hdr http.Header, r upst
 		// stream, a plain answer does not.
 		info.Lazy = true
 	}
-	return &inputToLegacy{g: g, c: c, body: body, hdr: hdr, cur: r, info: info, nonce: hex.EncodeToString(n[:])}
+	nonce := hex.EncodeToString(n[:])
+	if o := g.opts.ReplicaID; o != "" && len(o) <= maxOwnerLen {
+		// The ids name this replica, sealed: the client's answer is a
+		// POST that may reach another replica, which forwards it here
+		// (InputAnswerOwner).
+		if sealed, err := g.keys.SealData(g.inputIDPurpose(), append(n[:], o...)); err == nil {
+			nonce = sealed
+		}
+	}
+	return &inputToLegacy{g: g, c: c, body: body, hdr: hdr, cur: r, info: info, nonce: nonce}
+}
+
+const inputIDPrefix = "mcpfort-input-"
+
+func (g *Gateway) inputIDPurpose() string { return "inputID:" + g.opts.Route }
+
+// InputAnswerOwner returns the replica awaiting a legacy client's answer
+// to a request the gateway sent for a 2026-07-28 upstream's
+// InputRequiredResult: body must be one JSON-RPC response whose id the
+// gateway minted on a replica with a ReplicaID. The session and the
+// caller are checked where the answer is delivered.
+func (g *Gateway) InputAnswerOwner(body []byte) (owner string, ok bool) {
+	if !bytes.Contains(body, []byte(inputIDPrefix)) {
+		return "", false
+	}
+	m, err := jsonrpc.Decode(body, g.opts.Limits)
+	if err != nil || m.Kind != jsonrpc.KindResponse {
+		return "", false
+	}
+	s, isStr := jsonx.String([]byte(m.ID.Raw()))
+	if !isStr || !strings.HasPrefix(s, inputIDPrefix) {
+		return "", false
+	}
+	s = strings.TrimPrefix(s, inputIDPrefix)
+	for range 2 { // -<round>-<index>
+		i := strings.LastIndexByte(s, '-')
+		if i < 0 {
+			return "", false
+		}
+		s = s[:i]
+	}
+	plain, err := g.keys.OpenData(g.inputIDPurpose(), s)
+	if err != nil || len(plain) <= 6 {
+		return "", false
+	}
+	return string(plain[6:]), true
 }
 
 func (r *inputToLegacy) Info() upstream.Info { return r.info }
@@ -201,10 +250,18 @@ func (r *inputToLegacy) Close() error {
 }
 
 func (r *inputToLegacy) forget() {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
 	for _, w := range r.waiting {
 		r.g.bridge.inputs.remove(w.k)
 	}
 	r.waiting = nil
+}
+
+func (r *inputToLegacy) awaiting() []inputWaiter {
+	r.wmu.Lock()
+	defer r.wmu.Unlock()
+	return r.waiting
 }
 
 func (r *inputToLegacy) Next(ctx context.Context) (*upstream.Event, error) {
@@ -214,7 +271,7 @@ func (r *inputToLegacy) Next(ctx context.Context) (*upstream.Event, error) {
 			r.queue = r.queue[1:]
 			return ev, nil
 		}
-		if r.waiting != nil {
+		if r.awaiting() != nil {
 			if err := r.retry(ctx); err != nil {
 				return nil, err
 			}
@@ -256,7 +313,9 @@ func (r *inputToLegacy) ask(m *jsonrpc.Message) error {
 	for i, q := range reqs {
 		id := jsonrpc.StringID(fmt.Sprintf("mcpfort-input-%s-%d-%d", r.nonce, r.rounds, i))
 		k := inputKey{session: r.c.Session.ID, id: id.Raw()}
+		r.wmu.Lock()
 		r.waiting = append(r.waiting, inputWaiter{key: q.key, k: k, ch: r.g.bridge.inputs.add(k)})
+		r.wmu.Unlock()
 		raw := jsonrpc.AppendRequest(nil, id, q.method, q.params)
 		msg, err := jsonrpc.Decode(raw, r.c.limits)
 		if err != nil {
@@ -271,7 +330,7 @@ func (r *inputToLegacy) ask(m *jsonrpc.Message) error {
 // retry waits for the client's answers to the round's requests and sends
 // the call again with them.
 func (r *inputToLegacy) retry(ctx context.Context) error {
-	waiting := r.waiting
+	waiting := r.awaiting()
 	defer r.forget()
 	timer := time.NewTimer(inputTimeout)
 	defer timer.Stop()

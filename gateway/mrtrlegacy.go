@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -352,16 +353,26 @@ func callTarget(c *Call) string {
 	return c.Params.Name
 }
 
-// requestState payload: handle, principal, expiry (Unix seconds).
+// requestState payload: handle, principal, expiry (Unix seconds), then the
+// replica holding the call (Options.ReplicaID; with state.replica_url its
+// URL, to which other replicas forward the retry).
 const requestStateLen = 16 + 16 + 8
+
+// maxOwnerLen bounds the replica name sealed into a requestState.
+const maxOwnerLen = 512
 
 func (g *Gateway) requestStatePurpose() string { return "requestState:" + g.opts.Route }
 
 func (g *Gateway) sealRequestState(p *parkedCall) (string, error) {
-	b := make([]byte, 0, requestStateLen)
+	owner := g.opts.ReplicaID
+	if len(owner) > maxOwnerLen {
+		owner = ""
+	}
+	b := make([]byte, 0, requestStateLen+len(owner))
 	b = append(b, p.handle[:]...)
 	b = append(b, p.principal[:]...)
 	b = binary.BigEndian.AppendUint64(b, uint64(g.now().Add(inputTimeout).Unix()))
+	b = append(b, owner...)
 	s, err := g.keys.SealData(g.requestStatePurpose(), b)
 	if err != nil {
 		return "", err
@@ -373,24 +384,83 @@ func invalidRequestState() error {
 	return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: requestState is invalid, expired, already used, or held by another server")
 }
 
+// RequestStateGone is the answer to a retry whose call was held by a
+// replica that is gone (or cannot be reached): the call cannot continue,
+// and the client sends it again without requestState. -32602, as for any
+// requestState that no longer opens (2026-07-28 basic/patterns/mrtr
+// "Server Requirements": state that fails verification is rejected;
+// "Error Handling": a protocol error is a JSON-RPC error response).
+func RequestStateGone() *jsonrpc.Error {
+	return jsonrpc.NewError(jsonrpc.CodeInvalidParams, "Invalid params: the call this requestState continues is gone with the server that held it; send the call again without requestState")
+}
+
+// openRequestState opens a requestState the gateway minted and checks its
+// expiry; it returns the payload's fixed part and the owner.
+func (g *Gateway) openRequestState(state string) (plain []byte, owner string, ok bool) {
+	plain, err := g.keys.OpenData(g.requestStatePurpose(), strings.TrimPrefix(state, requestStatePrefix))
+	if err != nil || len(plain) < requestStateLen || len(plain) > requestStateLen+maxOwnerLen {
+		return nil, "", false
+	}
+	exp := int64(binary.BigEndian.Uint64(plain[32:requestStateLen]))
+	if g.now().Unix() > exp {
+		return nil, "", false
+	}
+	return plain[:requestStateLen], string(plain[requestStateLen:]), true
+}
+
+// RequestStateOwner returns the replica that holds the call a 2026-07-28
+// retry continues, from the params.requestState of the POSTed body: ok is
+// false unless body is one request carrying a requestState this route
+// minted, sealed with the shared keys and not expired. The principal is
+// not checked here: the owner checks it when it serves the retry.
+func (g *Gateway) RequestStateOwner(body []byte) (owner string, id jsonrpc.ID, ok bool) {
+	if !bytes.Contains(body, []byte(requestStatePrefix)) {
+		return "", jsonrpc.ID{}, false
+	}
+	params, found := jsonx.Get(body, "params")
+	if !found {
+		return "", jsonrpc.ID{}, false
+	}
+	v, found := jsonx.Get(params, "requestState")
+	if !found {
+		return "", jsonrpc.ID{}, false
+	}
+	s, isStr := jsonx.String(v)
+	if !isStr || !strings.HasPrefix(s, requestStatePrefix) {
+		return "", jsonrpc.ID{}, false
+	}
+	if _, owner, ok = g.openRequestState(s); !ok || owner == "" {
+		return "", jsonrpc.ID{}, false
+	}
+	m, err := jsonrpc.Decode(body, g.opts.Limits)
+	if err != nil || m.Kind != jsonrpc.KindRequest {
+		return "", jsonrpc.ID{}, false
+	}
+	return owner, m.ID, true
+}
+
 // resumeInput serves a retry carrying a requestState the gateway minted:
 // the client's inputResponses become the responses the parked upstream
 // call waits for, and the rest of its answer answers the retry.
 func (g *Gateway) resumeInput(ctx context.Context, c *Call, state string) (upstream.Reply, error) {
-	plain, err := g.keys.OpenData(g.requestStatePurpose(), strings.TrimPrefix(state, requestStatePrefix))
-	if err != nil || len(plain) != requestStateLen {
+	plain, owner, ok := g.openRequestState(state)
+	if !ok {
 		return nil, invalidRequestState()
 	}
 	var h, pk [16]byte
 	copy(h[:], plain[:16])
 	copy(pk[:], plain[16:32])
-	exp := int64(binary.BigEndian.Uint64(plain[32:]))
 	mine := c.Principal.key()
-	if subtle.ConstantTimeCompare(pk[:], mine[:]) != 1 || g.now().Unix() > exp {
+	if subtle.ConstantTimeCompare(pk[:], mine[:]) != 1 {
 		return nil, invalidRequestState()
 	}
 	p := g.bridge.parked.take(h)
 	if p == nil {
+		if owner != "" && owner != g.opts.ReplicaID {
+			// Held by another replica, and not forwarded there (no
+			// state.replica_url, or the owner was unreachable).
+			return nil, RequestStateGone()
+		}
 		return nil, invalidRequestState()
 	}
 	p.us.parked.Add(-1)

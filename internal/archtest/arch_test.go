@@ -87,7 +87,7 @@ var thirdParty = []struct {
 	{"github.com/santhosh-tekuri/jsonschema/v6", []string{"gateway/policy/schema"}},
 	{"golang.org/x/sync", []string{"gateway/catalog.go"}}, // singleflight: one tools/list per caller
 	{"golang.org/x/text", []string{"gateway/policy/schema"}},
-	{"golang.org/x/sys", []string{"gateway/upstream/stdio", "gateway/upstream/remote"}},
+	{"golang.org/x/sys", []string{"gateway/upstream/stdio", "gateway/upstream/remote", "gateway/hangup_linux.go"}}, // process groups, epoll
 	{"go.yaml.in/yaml/v3", []string{"config", "gateway/policy/pinning"}},
 	{"github.com/google/go-cmp", []string{"storage/storagetest"}},
 	// OpenTelemetry SDK, OTLP exporters and the Prometheus exposition:

@@ -28,6 +28,7 @@ var jsonDecoders = []struct{ file, why string }{
 	{"gateway/policy/audit/heads.go", "the chain heads file the audit log writes and signs itself"},
 	{"gateway/policy/pinning/store.go", "findings pinning wrote itself, read back from its store"},
 	{"gateway/policy/pinning/scan.go", "a tool definition in the canonical form jcs produced, after jsonx validated it"},
+	{"gateway/upstream/stdio/internal/testserver/main.go", "the stdio pool's test server, a program of the tests: what it reads comes from the pool under test"},
 	{"gateway/policy/internal/policytest/policytest.go", "the policies' test harness: what its own test peers answer"},
 	{"gateway/policy/internal/policytest/streams.go", "the policies' test harness: what its own test peers answer"},
 }

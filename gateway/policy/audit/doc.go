@@ -4,7 +4,13 @@
 // request ids, the principal (issuer, subject, client), the server, method
 // and tool, the SHA-256 of the RFC 8785 canonical arguments, the decision
 // and its reason (policies add theirs through the auditnote package), the
-// result status and the latency.
+// result status and the latency. Calls needing client input (2026-07-28
+// basic/patterns/mrtr; 2025-11-25 elicitation, sampling, roots) are
+// recorded round by round: a call's record notes the kinds of input the
+// server asked for (an InputRequiredResult, or requests relayed on the
+// call's stream), a retry's the number of answers it carries, and a legacy
+// client's response to a server request gets a record of its own (no
+// method; its id, the hash of what it carries, accepted or error).
 //
 // Records are hash-chained: each record's hash covers its fields and the
 // previous record's hash, keyed (HMAC-SHA256) with the chain key kept

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -294,7 +295,7 @@ var _ gateway.Middleware = (*Log)(nil).Wrap
 // sees every refusal of the policies inside it.
 func (l *Log) Wrap(next gateway.Handler) gateway.Handler {
 	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
-		if c.Msg.Kind != jsonrpc.KindRequest {
+		if c.Msg.Kind != jsonrpc.KindRequest && (c.Msg.Kind != jsonrpc.KindResponse || c.Stream) {
 			return next(ctx, c)
 		}
 		start := l.now()
@@ -310,11 +311,22 @@ func (l *Log) Wrap(next gateway.Handler) gateway.Handler {
 		}
 		ctx, notes := auditnote.With(ctx)
 		e := l.begin(ctx, c, start)
+		if n := inputAnswers(c); n > 0 {
+			notes.Add("input", "answers "+strconv.Itoa(n)+" input requests")
+		}
 		reply, err := next(ctx, c)
 		if err != nil {
 			l.refusal(e.rec, err)
 			l.finish(e, notes, start)
 			return nil, err
+		}
+		if c.Msg.Kind == jsonrpc.KindResponse {
+			// Passed on: nothing comes back for a response.
+			if e.rec.Status == "" {
+				e.rec.Status = StatusAccepted
+			}
+			l.finish(e, notes, start)
+			return reply, nil
 		}
 		return &recording{Reply: reply, l: l, e: e, notes: notes, start: start, id: c.Msg.ID, method: c.Msg.Method, call: c}, nil
 	}
@@ -345,6 +357,21 @@ func (l *Log) begin(ctx context.Context, c *gateway.Call, start time.Time) entry
 	}
 	if p := c.Principal; p != nil {
 		r.Issuer, r.Subject, r.Client = p.Issuer, p.Subject, p.ClientID
+	}
+	if c.Msg.Kind == jsonrpc.KindResponse {
+		// A legacy client's answer to a server-to-client request
+		// (elicitation, sampling, roots): no method; what it carries is
+		// hashed (and kept, masked) as arguments are.
+		r.Reason = "input: the client's answer to a server request"
+		if c.Msg.Result != nil {
+			e.args = append([]byte(nil), c.Msg.Result...)
+		} else {
+			r.Status = StatusError
+			if er, err := jsonrpc.DecodeError(c.Msg.Error); err == nil {
+				r.ErrorCode = er.Code
+			}
+		}
+		return e
 	}
 	switch c.Msg.Method {
 	case mcp.MethodToolsCall, mcp.MethodPromptsGet:
@@ -491,9 +518,14 @@ func (l *Log) awaitWrite(ctx context.Context, e entry) {
 }
 
 // inspect reads the status of the response to the call, when data is it,
-// and reports whether it was.
+// and reports whether it was; it notes the server's requests for client
+// input relayed on the call's stream.
 func (w *recording) inspect(ev *upstream.Event) bool {
 	m, err := ev.Message()
+	if err == nil && m.Kind == jsonrpc.KindRequest {
+		w.notes.Add("input", "asked the client for "+inputMethod(m.Method))
+		return false
+	}
 	if err != nil || m.Kind != jsonrpc.KindResponse || m.ID != w.id {
 		return false
 	}
@@ -512,6 +544,13 @@ func (w *recording) inspect(ev *upstream.Event) bool {
 		if rt, ok := jsonx.Get(m.Result, "resultType"); ok {
 			if s, _ := jsonx.String(rt); s == "input_required" {
 				r.Status = StatusInputRequired
+				reqs, _ := jsonx.Get(m.Result, "inputRequests")
+				_ = jsonx.WalkObject(reqs, func(_ string, v []byte) bool {
+					method, _ := jsonx.Get(v, "method")
+					s, _ := jsonx.String(method)
+					w.notes.Add("input", "asked the client for "+inputMethod(s))
+					return true
+				})
 			}
 		}
 		if w.method == mcp.MethodToolsCall {
@@ -730,4 +769,29 @@ func (l *Log) Close(ctx context.Context) error {
 	close(l.stop)
 	<-l.done
 	return err
+}
+
+// inputMethod names a server's request for client input in a note: one of
+// the methods the protocol defines, never text of the server's choosing.
+func inputMethod(method string) string {
+	switch method {
+	case mcp.MethodElicitationCreate, mcp.MethodSamplingCreateMessage, mcp.MethodRootsList, mcp.MethodPing:
+		return method
+	}
+	return "another request"
+}
+
+// inputAnswers counts the answers a 2026-07-28 retry carries
+// (basic/patterns/mrtr "inputResponses").
+func inputAnswers(c *gateway.Call) int {
+	if c.Msg.Kind != jsonrpc.KindRequest {
+		return 0
+	}
+	v, ok := jsonx.Get(c.Msg.Params, "inputResponses")
+	if !ok {
+		return 0
+	}
+	n := 0
+	_ = jsonx.WalkObject(v, func(string, []byte) bool { n++; return true })
+	return n
 }

@@ -2,9 +2,11 @@ package matrix_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -171,6 +173,81 @@ var policies = []struct {
 		if r.Subject != "alice" || r.Client != "app" || r.Decision != audit.Allow || r.Status != audit.StatusOK || r.Server != "everything" {
 			t.Fatalf("audit record %+v", r)
 		}
+	}},
+	{"audit input", func(t *testing.T, c cell) {
+		// Each round trip of a call needing client input is recorded,
+		// bridged or not: the call asking (with the kinds of input it
+		// asked for), and the answers (a 2026-07-28 retry, or a legacy
+		// client's response to the server's request).
+		sink := &memorySink{added: make(chan struct{}, 1)}
+		l, err := audit.New(audit.Options{Sink: sink, BatchDelay: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = l.Close(context.Background()) })
+		e := start(t, c, policytest.Options{Middleware: []gateway.Middleware{l.Wrap}})
+		cl := e.client(alice)
+		const roots = `{"roots":[{"uri":"file:///home/ada","name":"home"}]}`
+		asked := func(r audit.Record) bool {
+			return r.Tool == "ask_roots" && strings.Contains(r.Reason, "input: asked the client for roots/list")
+		}
+		var res string
+		if c.legacyClient {
+			r := cl.Call("1", "tools/call", `{"name":"ask_roots","arguments":{}}`)
+			if !r.Until(`"roots/list"`) {
+				t.Fatalf("no roots/list request on the call's stream: %q", r.Seen)
+			}
+			var req struct{ ID json.RawMessage }
+			if err := json.Unmarshal([]byte(r.Seen[len(r.Seen)-1]), &req); err != nil || req.ID == nil {
+				t.Fatalf("server request %q: %v", r.Seen[len(r.Seen)-1], err)
+			}
+			cl.Send(`{"jsonrpc":"2.0","id":` + string(req.ID) + `,"result":` + roots + `}`).Close()
+			var ok bool
+			if res, ok = r.Response(); !ok {
+				t.Fatalf("no answer after the roots: %q", r.Seen)
+			}
+			if rec := sink.await(t, asked); rec.Status != audit.StatusOK {
+				t.Fatalf("call record %+v", rec)
+			}
+			ans := sink.await(t, func(r audit.Record) bool { return r.Method == "" && r.RPCID == string(req.ID) })
+			if ans.Status != audit.StatusAccepted || !strings.HasPrefix(ans.ArgsHash, "sha256:") || ans.Subject != "alice" ||
+				!strings.Contains(ans.Reason, "input: the client's answer to a server request") {
+				t.Fatalf("answer record %+v", ans)
+			}
+		} else {
+			const caps = `"_meta":{"io.modelcontextprotocol/clientCapabilities":{"roots":{}}}`
+			_, first := e.call(cl, "1", "ask_roots", `{},`+caps)
+			var irr struct {
+				Result struct {
+					ResultType    string
+					InputRequests map[string]json.RawMessage
+					RequestState  string
+				}
+			}
+			if err := json.Unmarshal([]byte(first), &irr); err != nil || irr.Result.ResultType != "input_required" || len(irr.Result.InputRequests) != 1 {
+				t.Fatalf("first answer %s: %v", first, err)
+			}
+			retry := `{"name":"ask_roots","arguments":{},` + caps + `,"inputResponses":{`
+			for k := range irr.Result.InputRequests {
+				retry += strconv.Quote(k) + ":" + roots
+			}
+			retry += "}"
+			if irr.Result.RequestState != "" {
+				retry += `,"requestState":` + strconv.Quote(irr.Result.RequestState)
+			}
+			var ok bool
+			if res, ok = cl.Call("2", "tools/call", retry+"}").Response(); !ok {
+				t.Fatal("no answer to the retry")
+			}
+			if rec := sink.await(t, asked); rec.Status != audit.StatusInputRequired || rec.RPCID != "1" {
+				t.Fatalf("first record %+v", rec)
+			}
+			rec := sink.await(t, func(r audit.Record) bool { return r.Tool == "ask_roots" && r.RPCID == "2" })
+			if rec.Status != audit.StatusOK || !strings.Contains(rec.Reason, "input: answers 1 input requests") {
+				t.Fatalf("retry record %+v", rec)
+			}
+		}
+		has(t, "the answer", res, "roots: file:///home/ada")
 	}},
 	{"scopes", func(t *testing.T, c cell) {
 		e := start(t, c, policytest.Options{Middleware: []gateway.Middleware{

@@ -1,3 +1,5 @@
+//lint:file-ignore SA1019 the matrix upstream asks for roots, which 2026-07-28 deprecates (SEP-2577) but still specifies.
+
 package matrix_test
 
 import (
@@ -82,6 +84,16 @@ func newServer() *mcp.Server {
 				}
 			}
 			return text("notified"), nil
+		})
+	// ask_roots needs the client's roots (2026-07-28 basic/patterns/mrtr):
+	// a legacy session gets a roots/list request on the call's stream, a
+	// 2026-07-28 call an InputRequiredResult.
+	srv.AddTool(&mcp.Tool{Name: "ask_roots", Description: "asks for the client's roots", InputSchema: object},
+		func(_ context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+			if r, ok := req.Params.InputResponses["roots"].(*mcp.ListRootsResult); ok && r != nil && len(r.Roots) > 0 {
+				return text("roots: " + r.Roots[0].URI), nil
+			}
+			return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"roots": &mcp.ListRootsParams{}}}, nil
 		})
 	return srv
 }

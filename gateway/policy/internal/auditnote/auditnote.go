@@ -29,7 +29,10 @@ func Add(ctx context.Context, policy, note string) {
 	if n == nil {
 		return
 	}
-	s := policy + ": " + note
+	add(n, policy+": "+note)
+}
+
+func add(n *Notes, s string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	for _, have := range n.list {
@@ -50,4 +53,12 @@ func (n *Notes) String() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return strings.Join(n.list, "; ")
+}
+
+// Add records a note on n directly (a reply read after the call returned).
+func (n *Notes) Add(policy, note string) {
+	if n == nil {
+		return
+	}
+	add(n, policy+": "+note)
 }

@@ -193,7 +193,9 @@ func (c *RawClient) Call(id, method, params string) *RawResponse {
 			meta = map[string]any{}
 		}
 		meta["io.modelcontextprotocol/protocolVersion"] = "2026-07-28"
-		meta["io.modelcontextprotocol/clientCapabilities"] = map[string]any{}
+		if meta["io.modelcontextprotocol/clientCapabilities"] == nil {
+			meta["io.modelcontextprotocol/clientCapabilities"] = map[string]any{}
+		}
 		meta["io.modelcontextprotocol/clientInfo"] = map[string]any{"name": "raw", "version": "1"}
 		p["_meta"] = meta
 		b, _ := json.Marshal(p)
