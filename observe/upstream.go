@@ -103,15 +103,15 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 			name, _ = jsonx.String(v)
 		}
 	}
-	spanName := m.Method
-	if name != "" {
-		spanName += " " + name
-	}
 	span := noSpan
 	if parent := trace.SpanContextFromContext(ctx); u.t.tracing && (!u.t.parentBased || !parent.IsValid() || parent.IsSampled()) {
 		// Under a parent-based sampler the child of an unsampled span
 		// is not sampled either: none is started, and the upstream gets
 		// the unsampled parent's context.
+		spanName := m.Method
+		if name != "" {
+			spanName += " " + name
+		}
 		ctx, span = u.t.tracer.Start(ctx, spanName, clientKind)
 	}
 	if span.IsRecording() {
