@@ -220,11 +220,8 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		// Sessions of local servers name this replica as their owner;
 		// the others forward to it.
 		replica = strings.TrimSuffix(cfg.State.ReplicaURL, "/")
-		secrets, err := a.sessionSecrets()
-		if err != nil {
-			return err
-		}
-		if fwd, err = newForwarder(replica, keyring, secrets, a.log.With("component", "forwarding")); err != nil {
+		var err error
+		if fwd, err = newForwarder(replica, keyring, a.log.With("component", "forwarding")); err != nil {
 			return err
 		}
 	}

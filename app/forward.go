@@ -3,7 +3,6 @@ package app
 import (
 	"bytes"
 	"context"
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -46,8 +45,7 @@ const forwardSkew = 30 * time.Second
 // initialised.
 type forwarder struct {
 	self    string // this replica's URL
-	keyring *session.Keyring
-	keys    [][]byte // HMAC keys, one per session secret; the first marks
+	keyring *session.Keyring // its ReplicaKeys mark and verify, following rotations
 	proxy   *httputil.ReverseProxy
 	now     func() time.Time
 	log     *slog.Logger
@@ -60,16 +58,9 @@ type forwarder struct {
 
 type ownerKey struct{}
 
-func newForwarder(self string, keyring *session.Keyring, secrets [][]byte, log *slog.Logger) (*forwarder, error) {
+func newForwarder(self string, keyring *session.Keyring, log *slog.Logger) (*forwarder, error) {
 	f := &forwarder{self: strings.TrimSuffix(self, "/"), keyring: keyring, now: time.Now, log: log}
 	f.draining, f.startDrain = context.WithCancel(context.Background())
-	for _, s := range secrets {
-		k, err := hkdf.Key(sha256.New, s, nil, "mcpfort replica forwarding v1", 32)
-		if err != nil {
-			return nil, err
-		}
-		f.keys = append(f.keys, k)
-	}
 	f.proxy = &httputil.ReverseProxy{
 		Rewrite: func(pr *httputil.ProxyRequest) {
 			owner := pr.In.Context().Value(ownerKey{}).(*url.URL)
@@ -156,7 +147,7 @@ func (f *forwarder) mac(key []byte, ts, method, path, sid string) []byte {
 
 func (f *forwarder) mark(method, path, sid string) string {
 	ts := strconv.FormatInt(f.now().Unix(), 10)
-	return ts + "." + base64.RawURLEncoding.EncodeToString(f.mac(f.keys[0], ts, method, path, sid))
+	return ts + "." + base64.RawURLEncoding.EncodeToString(f.mac(f.keyring.ReplicaKeys()[0], ts, method, path, sid))
 }
 
 // forwarded reports whether r carries a valid mark from another replica.
@@ -174,7 +165,7 @@ func (f *forwarder) forwarded(r *http.Request) bool {
 	if err != nil {
 		return false
 	}
-	for _, k := range f.keys {
+	for _, k := range f.keyring.ReplicaKeys() {
 		if hmac.Equal(got, f.mac(k, ts, r.Method, r.URL.Path, r.Header.Get(mcp.HeaderSessionID))) {
 			return true
 		}

@@ -13,10 +13,13 @@ import (
 
 func TestForwardingMark(t *testing.T) {
 	oldS, newS := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
-	kr, _ := session.NewKeyring(oldS)
 	now := time.Unix(1_800_000_000, 0)
 	mk := func(secrets ...[]byte) *forwarder {
-		f, err := newForwarder("http://10.0.0.1:8080", kr, secrets, slog.New(slog.DiscardHandler))
+		kr, err := session.NewKeyring(secrets...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := newForwarder("http://10.0.0.1:8080", kr, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,12 +27,13 @@ func TestForwardingMark(t *testing.T) {
 		return f
 	}
 	a, rotated, stranger := mk(oldS), mk(newS, oldS), mk([]byte(strings.Repeat("x", 32)))
-	req := func(mark, method, path, sid string) bool {
+	check := func(by *forwarder, mark, method, path, sid string) bool {
 		r := httptest.NewRequest(method, path, nil)
 		r.Header.Set(headerForwarded, mark)
 		r.Header.Set("Mcp-Session-Id", sid)
-		return rotated.forwarded(r)
+		return by.forwarded(r)
 	}
+	req := func(mark, method, path, sid string) bool { return check(rotated, mark, method, path, sid) }
 	m := a.mark("POST", "/mcp", "sid-1")
 	if !req(m, "POST", "/mcp", "sid-1") {
 		t.Fatal("a replica's mark is refused by a replica that rotated its secrets")
@@ -45,6 +49,26 @@ func TestForwardingMark(t *testing.T) {
 		if ok {
 			t.Errorf("%s: accepted", name)
 		}
+	}
+	// Secrets rotated while the replicas run (Keyring.Replace): marks
+	// follow at once, in both directions.
+	if check(a, rotated.mark("POST", "/mcp", "sid-1"), "POST", "/mcp", "sid-1") {
+		t.Fatal("a mark with a secret this replica does not have was accepted")
+	}
+	if err := a.keyring.Replace(newS, oldS); err != nil {
+		t.Fatal(err)
+	}
+	if !check(a, rotated.mark("POST", "/mcp", "sid-1"), "POST", "/mcp", "sid-1") {
+		t.Error("after the rotation, a mark with the new secret is refused")
+	}
+	if err := rotated.keyring.Replace(newS); err != nil {
+		t.Fatal(err)
+	}
+	if req(m, "POST", "/mcp", "sid-1") {
+		t.Error("a mark with a secret dropped from the keyring is still accepted")
+	}
+	if err := rotated.keyring.Replace(newS, oldS); err != nil {
+		t.Fatal(err)
 	}
 	now = now.Add(forwardSkew + time.Second)
 	if req(m, "POST", "/mcp", "sid-1") {

@@ -79,6 +79,7 @@ type Keyring struct {
 type keys struct {
 	aeads []cipher.AEAD
 	ids   []byte
+	macs  [][]byte // replica forwarding keys (ReplicaKeys)
 }
 
 // NewKeyring derives one AES-256-GCM key from each secret (newest first)
@@ -127,12 +128,23 @@ func deriveKeys(secrets [][]byte) (*keys, error) {
 		if err != nil {
 			return nil, err
 		}
+		mac, err := hkdf.Key(sha256.New, s, nil, "mcpfort replica forwarding v1", 32)
+		if err != nil {
+			return nil, err
+		}
 		sum := sha256.Sum256(key)
 		kr.aeads = append(kr.aeads, aead)
 		kr.ids = append(kr.ids, sum[0])
+		kr.macs = append(kr.macs, mac)
 	}
 	return kr, nil
 }
+
+// ReplicaKeys returns the HMAC keys with which replicas sharing these
+// secrets authenticate the requests they forward to each other, one per
+// secret (HKDF-SHA256, its own info string), the newest first: the first
+// marks, any verifies. They follow Replace, as sealing does.
+func (k *Keyring) ReplicaKeys() [][]byte { return k.keys.Load().macs }
 
 // GenerateSecret returns 32 random bytes for a keyring of one replica.
 func GenerateSecret() []byte {
