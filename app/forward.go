@@ -44,7 +44,7 @@ const forwardSkew = 30 * time.Second
 // client starts a new session, never a fresh process that answers as if
 // initialised.
 type forwarder struct {
-	self    string // this replica's URL
+	self    string           // this replica's URL
 	keyring *session.Keyring // its ReplicaKeys mark and verify, following rotations
 	proxy   *httputil.ReverseProxy
 	now     func() time.Time
