@@ -441,57 +441,14 @@ func (d *Door) call(ctx context.Context, req *http.Request) *http.Response {
 		// with the same request id.
 		req = req.WithContext(transport.WithRequestLog(req.Context(), &transport.RequestLog{ID: rl.ID}))
 	}
-	pr, pw := io.Pipe()
-	w := &pipeWriter{h: http.Header{}, pw: pw, head: make(chan struct{})}
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				d.log.Error("legacy SSE relay: handler panicked", "panic", v)
-				w.WriteHeader(http.StatusInternalServerError)
-			}
-			w.WriteHeader(http.StatusOK)
-			pw.Close()
-		}()
-		d.o.Handler.ServeHTTP(w, req)
-	}()
-	select {
-	case <-w.head:
-	case <-ctx.Done():
-		pr.CloseWithError(ctx.Err())
+	resp, err := transport.ServeInProcess(ctx, d.o.Handler, req, func(v any) {
+		d.log.Error("legacy SSE relay: handler panicked", "panic", v)
+	})
+	if err != nil {
 		return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: io.NopCloser(strings.NewReader(""))}
 	}
-	return &http.Response{StatusCode: w.status, Header: w.snap, Body: pr}
+	return resp
 }
-
-// pipeWriter is a ResponseWriter whose body is read through a pipe as it
-// is written.
-type pipeWriter struct {
-	h      http.Header
-	pw     *io.PipeWriter
-	once   sync.Once
-	head   chan struct{}
-	status int
-	snap   http.Header
-}
-
-func (p *pipeWriter) Header() http.Header { return p.h }
-
-func (p *pipeWriter) WriteHeader(code int) {
-	if code >= 100 && code < 200 {
-		return
-	}
-	p.once.Do(func() {
-		p.status, p.snap = code, p.h.Clone()
-		close(p.head)
-	})
-}
-
-func (p *pipeWriter) Write(b []byte) (int, error) {
-	p.WriteHeader(http.StatusOK)
-	return p.pw.Write(b)
-}
-
-func (p *pipeWriter) Flush() {}
 
 type discard struct{ h http.Header }
 

@@ -3,15 +3,14 @@ package aggregate
 import (
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
-	"sync"
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/session"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/transport"
 )
 
 // BridgeOptions configures Bridge.
@@ -72,55 +71,5 @@ func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	if req.Host == "" {
 		req.Host = req.URL.Host
 	}
-	pr, pw := io.Pipe()
-	w := &pipeWriter{h: http.Header{}, pw: pw, head: make(chan struct{})}
-	go func() {
-		defer func() {
-			if v := recover(); v != nil {
-				w.WriteHeader(http.StatusInternalServerError)
-			}
-			w.WriteHeader(http.StatusOK)
-			pw.Close()
-		}()
-		t.h.ServeHTTP(w, req)
-	}()
-	select {
-	case <-w.head:
-	case <-req.Context().Done():
-		pr.CloseWithError(req.Context().Err())
-		return nil, req.Context().Err()
-	}
-	return &http.Response{StatusCode: w.status, Status: http.StatusText(w.status), Header: w.snap, Body: pr, Request: req,
-		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, ContentLength: -1}, nil
+	return transport.ServeInProcess(req.Context(), t.h, req, nil)
 }
-
-// pipeWriter is a ResponseWriter whose body is read through a pipe as it
-// is written.
-type pipeWriter struct {
-	h      http.Header
-	pw     *io.PipeWriter
-	once   sync.Once
-	head   chan struct{}
-	status int
-	snap   http.Header
-}
-
-func (p *pipeWriter) Header() http.Header { return p.h }
-
-func (p *pipeWriter) WriteHeader(code int) {
-	if code >= 100 && code < 200 {
-		return
-	}
-	p.once.Do(func() {
-		p.status, p.snap = code, p.h.Clone()
-		close(p.head)
-	})
-}
-
-func (p *pipeWriter) Write(b []byte) (int, error) {
-	p.WriteHeader(http.StatusOK)
-	return p.pw.Write(b)
-}
-
-// Flush has nothing to do: every Write is already in the pipe.
-func (p *pipeWriter) Flush() {}
