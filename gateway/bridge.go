@@ -315,7 +315,7 @@ func (g *Gateway) discover(ctx context.Context) (*discovery, error) {
 	if err != nil {
 		return nil, err
 	}
-	res, err := finalResult(ctx, reply)
+	res, err := upstream.FinalResult(ctx, reply)
 	if err != nil {
 		return nil, fmt.Errorf("server/discover: %w", err)
 	}
@@ -337,36 +337,6 @@ func (g *Gateway) discover(ctx context.Context) (*discovery, error) {
 	}
 	b.discovered = d
 	return d, nil
-}
-
-// finalResult reads a reply to its response and returns the result, or the
-// error as a *jsonrpc.Error.
-func finalResult(ctx context.Context, reply upstream.Reply) ([]byte, error) {
-	defer reply.Close()
-	for {
-		ev, err := reply.Next(ctx)
-		if err != nil {
-			return nil, noEOF(err)
-		}
-		if len(ev.Data) == 0 {
-			continue
-		}
-		m, err := ev.Message()
-		if err != nil || m.Kind != jsonrpc.KindResponse {
-			continue
-		}
-		if m.Error != nil {
-			e, err := jsonrpc.DecodeError(m.Error)
-			if err != nil {
-				return nil, err
-			}
-			return nil, e
-		}
-		if !jsonx.IsObject(m.Result) {
-			return nil, errors.New("result is not an object")
-		}
-		return m.Result, nil
-	}
 }
 
 // injectMeta returns the message's bytes with the 2026-07-28 per-request
@@ -836,7 +806,7 @@ func (g *Gateway) initUpSession(ctx context.Context, c *Call, us *upSession) err
 		return err
 	}
 	us.id = reply.Info().Session
-	res, err := finalResult(ctx, reply)
+	res, err := upstream.FinalResult(ctx, reply)
 	if err != nil {
 		return fmt.Errorf("upstream initialize: %w", err)
 	}

@@ -280,5 +280,5 @@ func (c *Call) Derive(id jsonrpc.ID, method string, params []byte) (*Call, error
 // FinalResult reads a reply to its response and returns the raw result, or
 // the JSON-RPC error as a *jsonrpc.Error. It closes the reply.
 func FinalResult(ctx context.Context, reply upstream.Reply) ([]byte, error) {
-	return finalResult(ctx, reply)
+	return upstream.FinalResult(ctx, reply)
 }

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
@@ -315,7 +316,7 @@ func (k *Catalog) fetch(ctx context.Context, c *Call) (*ToolList, error) {
 		if err != nil {
 			return nil, err
 		}
-		res, err := finalResult(ctx, reply)
+		res, err := upstream.FinalResult(ctx, reply)
 		if err != nil {
 			return nil, err
 		}

@@ -228,7 +228,7 @@ func (g *Gateway) legacyCallParams(ctx context.Context, c *Call, us *upSession, 
 	if err != nil {
 		return err
 	}
-	_, err = finalResult(ctx, reply)
+	_, err = upstream.FinalResult(ctx, reply)
 	return err
 }
 

@@ -45,7 +45,7 @@ func CheckEra(ctx context.Context, up upstream.Upstream, era UpstreamEra, client
 		if err != nil {
 			return fmt.Errorf("server/discover failed: %w", err)
 		}
-		res, err := finalResult(ctx, reply)
+		res, err := upstream.FinalResult(ctx, reply)
 		if err != nil {
 			return fmt.Errorf("server/discover answered: %w", err)
 		}
@@ -72,7 +72,7 @@ func CheckEra(ctx context.Context, up upstream.Upstream, era UpstreamEra, client
 			return fmt.Errorf("initialize failed: %w", err)
 		}
 		sid := reply.Info().Session
-		res, err := finalResult(ctx, reply)
+		res, err := upstream.FinalResult(ctx, reply)
 		if err == nil {
 			if _, ok := jsonx.Get(res, "protocolVersion"); !ok {
 				err = fmt.Errorf("initialize result has no protocolVersion")

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 
+	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 )
 
@@ -200,3 +201,37 @@ func Message(data []byte) *StaticReply {
 
 // Accepted returns the empty 202 reply.
 func Accepted() *StaticReply { return &StaticReply{I: Info{Status: http.StatusAccepted}} }
+
+// FinalResult reads reply up to the response and returns its result, or
+// its error as a *jsonrpc.Error; it closes the reply. Other messages on
+// the way (notifications, server requests) are skipped.
+func FinalResult(ctx context.Context, reply Reply) ([]byte, error) {
+	defer reply.Close()
+	for {
+		ev, err := reply.Next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("upstream reply was empty")
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(ev.Data) == 0 {
+			continue
+		}
+		m, err := ev.Message()
+		if err != nil || m.Kind != jsonrpc.KindResponse {
+			continue
+		}
+		if m.Error != nil {
+			e, err := jsonrpc.DecodeError(m.Error)
+			if err != nil {
+				return nil, err
+			}
+			return nil, e
+		}
+		if !jsonx.IsObject(m.Result) {
+			return nil, errors.New("result is not an object")
+		}
+		return m.Result, nil
+	}
+}

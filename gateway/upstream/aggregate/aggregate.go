@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -469,7 +468,7 @@ func (a *Aggregate) open(ctx context.Context, req *upstream.Request, i int, m *j
 		return child{}, nil, err
 	}
 	sess := reply.Info().Session
-	res, err := finalResult(ctx, reply)
+	res, err := upstream.FinalResult(ctx, reply)
 	if err != nil {
 		return child{}, nil, err
 	}
@@ -676,7 +675,7 @@ func (a *Aggregate) setLevel(ctx context.Context, req *upstream.Request, cs []ch
 	a.fanOut(ctx, cs, func(ctx context.Context, i int) {
 		reply, err := a.members[i].Upstream.Post(ctx, childRequest(req, cs[i], m.Raw, m))
 		if err == nil {
-			_, err = finalResult(ctx, reply)
+			_, err = upstream.FinalResult(ctx, reply)
 		}
 		if err != nil {
 			a.log.Debug("member logging/setLevel failed", "member", a.members[i].Name, "err", err)
@@ -840,37 +839,4 @@ func get(obj []byte, key string) []byte {
 		return nil
 	}
 	return v
-}
-
-// finalResult reads a reply to its response and returns the result, or
-// the error as a *jsonrpc.Error.
-func finalResult(ctx context.Context, reply upstream.Reply) ([]byte, error) {
-	defer reply.Close()
-	for {
-		ev, err := reply.Next(ctx)
-		if errors.Is(err, io.EOF) {
-			return nil, errors.New("the reply ended without a response")
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(ev.Data) == 0 {
-			continue
-		}
-		m, err := ev.Message()
-		if err != nil || m.Kind != jsonrpc.KindResponse {
-			continue
-		}
-		if m.Error != nil {
-			e, err := jsonrpc.DecodeError(m.Error)
-			if err != nil {
-				return nil, err
-			}
-			return nil, e
-		}
-		if !jsonx.IsObject(m.Result) {
-			return nil, errors.New("result is not an object")
-		}
-		return m.Result, nil
-	}
 }

@@ -150,7 +150,7 @@ func (a *Aggregate) listMember(ctx context.Context, req *upstream.Request, cs []
 	if err != nil {
 		return nil, err
 	}
-	res, err := finalResult(ctx, reply)
+	res, err := upstream.FinalResult(ctx, reply)
 	if err != nil {
 		return nil, err
 	}
