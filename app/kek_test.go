@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"html"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -21,7 +20,6 @@ import (
 
 	"github.com/mcpfort/mcpfort/app"
 	"github.com/mcpfort/mcpfort/config"
-	"github.com/mcpfort/mcpfort/oauth"
 )
 
 // TestKEKRotationLive: the key-encryption key, read from a file that is
@@ -54,24 +52,7 @@ func TestKEKRotationLive(t *testing.T) {
 
 	jar, _ := cookiejar.New(nil)
 	b := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	// form opens the sign-in page and returns its CSRF token and sealed
-	// request.
-	form := func() (csrf, request string) {
-		t.Helper()
-		q := url.Values{"response_type": {"code"}, "client_id": {"login-test"}, "redirect_uri": {"http://127.0.0.1:9/cb"},
-			"code_challenge": {oauth.S256Challenge(rand.Text())}, "code_challenge_method": {"S256"}, "state": {"s"}}
-		resp, err := b.Get(base + "/authorize?" + q.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		m1, m2 := reCSRF.FindStringSubmatch(string(raw)), reRequest.FindStringSubmatch(string(raw))
-		if m1 == nil || m2 == nil {
-			t.Fatalf("no sign-in form (%d): %.300s", resp.StatusCode, raw)
-		}
-		return html.UnescapeString(m1[1]), html.UnescapeString(m2[1])
-	}
+	form := func() (csrf, request string) { return signInForm(t, b, base) }
 	// post signs in with a form; true when it passed (the consent page).
 	post := func(csrf, request string) bool {
 		t.Helper()

@@ -71,19 +71,7 @@ func loginPage(t *testing.T, base string) func(username, password string, header
 	t.Helper()
 	jar, _ := cookiejar.New(nil)
 	b := &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
-	q := url.Values{"response_type": {"code"}, "client_id": {"login-test"}, "redirect_uri": {"http://127.0.0.1:9/cb"},
-		"code_challenge": {oauth.S256Challenge(rand.Text())}, "code_challenge_method": {"S256"}, "state": {"s"}}
-	resp, err := b.Get(base + "/authorize?" + q.Encode())
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	m1, m2 := reCSRF.FindStringSubmatch(string(raw)), reRequest.FindStringSubmatch(string(raw))
-	if m1 == nil || m2 == nil {
-		t.Fatalf("no sign-in form (%d): %.300s", resp.StatusCode, raw)
-	}
-	csrf, request := html.UnescapeString(m1[1]), html.UnescapeString(m2[1])
+	csrf, request := signInForm(t, b, base)
 	return func(username, password string, header map[string]string) (int, string, string) {
 		t.Helper()
 		form := url.Values{"csrf": {csrf}, "request": {request}, "username": {username}, "password": {password}}
@@ -100,6 +88,25 @@ func loginPage(t *testing.T, base string) func(username, password string, header
 		resp.Body.Close()
 		return resp.StatusCode, resp.Header.Get("Retry-After"), string(body)
 	}
+}
+
+// signInForm opens the sign-in page for the test's public client with
+// browser b and returns the form's CSRF token and sealed request.
+func signInForm(t *testing.T, b *http.Client, base string) (csrf, request string) {
+	t.Helper()
+	q := url.Values{"response_type": {"code"}, "client_id": {"login-test"}, "redirect_uri": {"http://127.0.0.1:9/cb"},
+		"code_challenge": {oauth.S256Challenge(rand.Text())}, "code_challenge_method": {"S256"}, "state": {"s"}}
+	resp, err := b.Get(base + "/authorize?" + q.Encode())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	m1, m2 := reCSRF.FindStringSubmatch(string(raw)), reRequest.FindStringSubmatch(string(raw))
+	if m1 == nil || m2 == nil {
+		t.Fatalf("no sign-in form (%d): %.300s", resp.StatusCode, raw)
+	}
+	return html.UnescapeString(m1[1]), html.UnescapeString(m2[1])
 }
 
 // randomNet returns an address in a /64 no earlier run used, so that
