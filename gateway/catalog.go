@@ -201,6 +201,16 @@ func (k *Catalog) List(ctx context.Context, c *Call) (*ToolList, error) {
 	ch := k.flight.DoChan(flightKey(key, gen), func() (any, error) {
 		// Shared by every caller of this key: the first caller's
 		// cancellation must not fail the others.
+		// A flight that ended between this caller's look at the
+		// entries and this one may have stored the list: no second
+		// listing then.
+		k.mu.Lock()
+		e := k.entries[key]
+		fresh := e != nil && k.gen == gen && k.now().Sub(e.fetched) < k.ttl
+		k.mu.Unlock()
+		if fresh {
+			return e.list, nil
+		}
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), k.timeout)
 		defer cancel()
 		l, err := k.fetch(fctx, c)
