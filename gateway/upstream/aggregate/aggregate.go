@@ -331,18 +331,26 @@ func (a *Aggregate) Post(ctx context.Context, req *upstream.Request) (upstream.R
 }
 
 // Get implements upstream.Upstream. Without Last-Event-ID it is the
-// session's standalone stream: the members' GET streams merged, its
-// events without ids (a client that reconnects opens them all anew). With
-// one, it resumes the stream of a call: the id names the member, which
-// resumes its own stream (2025-11-25 transports "Resumability and
-// Redelivery").
+// session's standalone stream: the members' GET streams merged (get.go).
+// With the id of a merged event, it is that stream resumed, each member
+// at its own last event. With the id of a call's event, it resumes the
+// stream of the call: the id names the member, which resumes its own
+// stream (2025-11-25 transports "Resumability and Redelivery"). A
+// malformed id is ErrNotSupported, as for a member that cannot resume.
 func (a *Aggregate) Get(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
 	cs, err := a.session(req)
 	if err != nil {
 		return nil, err
 	}
 	if req.LastEventID == "" {
-		return a.mergeGet(ctx, req, cs)
+		return a.mergeGet(ctx, req, cs, nil)
+	}
+	if isMergedID(req.LastEventID) {
+		last, err := parseMergedID(req.LastEventID, len(a.members))
+		if err != nil {
+			return nil, fmt.Errorf("%w: malformed Last-Event-ID: %v", upstream.ErrNotSupported, err)
+		}
+		return a.mergeGet(ctx, req, cs, last)
 	}
 	i, id, ok := splitEventID(req.LastEventID)
 	if !ok || i >= len(a.members) || !cs[i].up {

@@ -39,7 +39,9 @@
 // answers go back to it; event ids of a call's stream are prefixed with
 // the member's index, so the stream is resumed at the member that sent it.
 // The session's GET stream merges the members' GET streams, so
-// list_changed and resource updates of any member reach the client; its
-// events carry no ids (a client that reconnects opens every member's
-// stream anew, and may miss what was sent meanwhile).
+// list_changed and resource updates of any member reach the client; each
+// of its events carries an id holding every member's last event id so
+// far, so a client that reconnects with Last-Event-ID resumes each
+// member's stream where it left it and misses nothing the members still
+// hold (get.go).
 package aggregate
