@@ -90,6 +90,7 @@ type App struct {
 	tls                 *tls.Config               // nil: plain HTTP
 	acmeWarmUp          func(ctx context.Context) // nil without ACME
 	keyring             *session.Keyring          // the routes' session keyring
+	nonces              rotatingNonces            // the routes' DPoP nonces, keyed like the keyring (auth.go)
 }
 
 type route struct {
@@ -377,9 +378,12 @@ func (a *App) sessionKeyring() (*session.Keyring, error) {
 	}
 	for i, s := range ss.current {
 		s.OnChange(func(old, _ secrets.Value) {
-			if err := kr.Replace(ss.rotated(old)...); err != nil {
+			values := ss.rotated(old)
+			if err := kr.Replace(values...); err != nil {
 				a.log.Error("sessions.secrets: the rotated secret is unusable; sessions keep the previous keys", "field", fmt.Sprintf("sessions.secrets[%d]", i), "err", err)
+				return
 			}
+			a.nonces.replace(values)
 		})
 	}
 	return kr, nil

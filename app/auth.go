@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/gateway"
@@ -145,12 +146,7 @@ func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, ga
 	}
 	dpopOpts := &resourceserver.DPoPOptions{Replay: replay, Required: s.Auth.RequireDPoP}
 	if s.Auth.DPoPNonce {
-		secrets, err := a.sessionSecrets()
-		if err != nil {
-			return nil, nil, err
-		}
-		// Purpose: a nonce of one route is no good at another.
-		if dpopOpts.Nonces, err = dpop.NewNonces(dpop.NoncesOptions{Secrets: secrets, Purpose: resource}); err != nil {
+		if dpopOpts.Nonces, err = a.routeNonces(resource); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -180,6 +176,43 @@ func (a *App) routeGuard(s config.Server, v resourceserver.Verifier) (*guard, ga
 		ResourceMetadata: prm.URL(),
 	})
 	return &guard{mw: mw, prm: prm, groups: s.Auth.Groups}, pol, nil
+}
+
+// rotatingNonces are the routes' DPoP nonce sources
+// (servers[].auth.dpop_nonce). They are keyed by the session secrets and
+// follow their rotations as the keyring does (sessionKeyring): each
+// rotation hands them the keyring's new list, in which the replaced value
+// stays, so a nonce issued before the rotation is still accepted.
+type rotatingNonces struct {
+	mu  sync.Mutex
+	all []*dpop.Nonces
+}
+
+// routeNonces returns the nonce source of the route at resource (the
+// purpose: a nonce of one route is no good at another).
+func (a *App) routeNonces(resource string) (*dpop.Nonces, error) {
+	a.nonces.mu.Lock()
+	defer a.nonces.mu.Unlock()
+	secrets, err := a.sessionSecrets()
+	if err != nil {
+		return nil, err
+	}
+	n, err := dpop.NewNonces(dpop.NoncesOptions{Secrets: secrets, Purpose: resource})
+	if err != nil {
+		return nil, err
+	}
+	a.nonces.all = append(a.nonces.all, n)
+	return n, nil
+}
+
+// replace gives every route's nonces the session secrets after a
+// rotation, newest first; the keyring has accepted the same list.
+func (r *rotatingNonces) replace(secrets [][]byte) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, n := range r.all {
+		_ = n.Replace(secrets...)
+	}
 }
 
 func rules(m map[string]config.Requirement) []scopes.Rule {

@@ -271,7 +271,8 @@ type RouteAuth struct {
 	// gateway issued (RFC 9449 section 9): the first DPoP request is
 	// answered 401 use_dpop_nonce with a DPoP-Nonce header, and every
 	// accepted one carries the next nonce. Nonces are sealed with the
-	// session secrets, so every replica accepts every replica's nonces.
+	// session secrets, so every replica accepts every replica's nonces,
+	// and follow their rotation as session ids do.
 	DPoPNonce bool `yaml:"dpop_nonce"`
 	// Scopes are needed for any request on the route (announced in 401
 	// challenges and the protected resource metadata). With the embedded

@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,9 +18,10 @@ import (
 // a nonce is its expiry sealed with AES-256-GCM, so every replica that
 // shares the secrets accepts every replica's nonces, and nothing is
 // stored. The first secret seals; all of them open, so a secret can be
-// rotated without refusing the nonces in flight.
+// rotated without refusing the nonces in flight. Nonces is safe for
+// concurrent use; Replace swaps the secrets while it serves.
 type Nonces struct {
-	aeads    []cipher.AEAD
+	aeads    atomic.Pointer[[]cipher.AEAD]
 	ad       []byte
 	lifetime time.Duration
 	now      func() time.Time
@@ -42,9 +44,6 @@ type NoncesOptions struct {
 // NewNonces returns a nonce source keyed by o.Secrets (keys derived with
 // HKDF-SHA256, so the secrets may be shared with other uses).
 func NewNonces(o NoncesOptions) (*Nonces, error) {
-	if len(o.Secrets) == 0 {
-		return nil, errors.New("dpop: nonces need a secret")
-	}
 	n := &Nonces{ad: []byte("mcpfort dpop nonce\x00" + o.Purpose), lifetime: o.Lifetime, now: o.Now}
 	if n.lifetime <= 0 {
 		n.lifetime = 5 * time.Minute
@@ -52,30 +51,46 @@ func NewNonces(o NoncesOptions) (*Nonces, error) {
 	if n.now == nil {
 		n.now = time.Now
 	}
-	for _, s := range o.Secrets {
-		if len(s) < 32 {
-			return nil, errors.New("dpop: a nonce secret is shorter than 32 bytes")
-		}
-		key, err := hkdf.Key(sha256.New, s, nil, "mcpfort dpop nonce v1", 32)
-		if err != nil {
-			return nil, err
-		}
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			return nil, err
-		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, err
-		}
-		n.aeads = append(n.aeads, aead)
+	if err := n.Replace(o.Secrets...); err != nil {
+		return nil, err
 	}
 	return n, nil
 }
 
+// Replace swaps in new secrets (the first seals) for every later Issue and
+// Check, as when a shared secret rotates: the caller keeps the older
+// secrets in the list for as long as the nonces they sealed must still be
+// accepted. On error the nonces are unchanged.
+func (n *Nonces) Replace(secrets ...[]byte) error {
+	if len(secrets) == 0 {
+		return errors.New("dpop: nonces need a secret")
+	}
+	aeads := make([]cipher.AEAD, 0, len(secrets))
+	for _, s := range secrets {
+		if len(s) < 32 {
+			return errors.New("dpop: a nonce secret is shorter than 32 bytes")
+		}
+		key, err := hkdf.Key(sha256.New, s, nil, "mcpfort dpop nonce v1", 32)
+		if err != nil {
+			return err
+		}
+		block, err := aes.NewCipher(key)
+		if err != nil {
+			return err
+		}
+		aead, err := cipher.NewGCM(block)
+		if err != nil {
+			return err
+		}
+		aeads = append(aeads, aead)
+	}
+	n.aeads.Store(&aeads)
+	return nil
+}
+
 // Issue returns a fresh nonce.
 func (n *Nonces) Issue() (string, error) {
-	a := n.aeads[0]
+	a := (*n.aeads.Load())[0]
 	var exp [8]byte
 	binary.BigEndian.PutUint64(exp[:], uint64(n.now().Add(n.lifetime).Unix()))
 	iv := make([]byte, a.NonceSize(), a.NonceSize()+len(exp)+a.Overhead())
@@ -101,7 +116,7 @@ func (n *Nonces) Check(nonce string) error {
 	if err != nil {
 		return errBadNonce
 	}
-	for _, a := range n.aeads {
+	for _, a := range *n.aeads.Load() {
 		if len(raw) < a.NonceSize()+a.Overhead() {
 			return errBadNonce
 		}

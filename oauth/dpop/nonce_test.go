@@ -60,3 +60,40 @@ func FuzzNonceCheck(f *testing.F) {
 		}
 	})
 }
+
+// TestNoncesReplace: secrets swapped while the nonces serve take effect
+// at once: the new first secret seals, a kept older one still opens,
+// a dropped one no longer does, and a bad list changes nothing.
+func TestNoncesReplace(t *testing.T) {
+	oldS, newS := bytes.Repeat([]byte{1}, 32), bytes.Repeat([]byte{2}, 32)
+	n, err := NewNonces(NoncesOptions{Secrets: [][]byte{oldS}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	onlyNew, _ := NewNonces(NoncesOptions{Secrets: [][]byte{newS}})
+	before, _ := n.Issue()
+	if err := n.Replace(newS, oldS); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Check(before); err != nil {
+		t.Errorf("a nonce of the kept secret is refused: %v", err)
+	}
+	after, _ := n.Issue()
+	if err := onlyNew.Check(after); err != nil {
+		t.Errorf("not sealed with the new secret: %v", err)
+	}
+	for _, bad := range [][][]byte{nil, {[]byte("short")}} {
+		if n.Replace(bad...) == nil {
+			t.Errorf("Replace(%q) accepted", bad)
+		}
+	}
+	if err := n.Check(before); err != nil {
+		t.Errorf("a refused Replace changed the secrets: %v", err)
+	}
+	if err := n.Replace(newS); err != nil {
+		t.Fatal(err)
+	}
+	if n.Check(before) == nil {
+		t.Error("a nonce of a dropped secret is accepted")
+	}
+}
