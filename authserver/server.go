@@ -2,8 +2,6 @@ package authserver
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/json"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/mcpfort/mcpfort/authserver/cimd"
 	"github.com/mcpfort/mcpfort/authserver/keys"
+	"github.com/mcpfort/mcpfort/internal/seal"
 	"github.com/mcpfort/mcpfort/oauth"
 	"github.com/mcpfort/mcpfort/oauth/dpop"
 	"github.com/mcpfort/mcpfort/storage"
@@ -293,12 +292,14 @@ func isLoopbackHost(h string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// derivedKeys are the keys derived from the key-encryption keyring: the
-// current key's seal and CSRF keys first, then those of the previous
-// keys, which are accepted but never used to seal or mint.
+// derivedKeys are the keys derived from the key-encryption keyring (HKDF,
+// RFC 5869: one secret to manage, independent keys per use): AEADs for
+// sealed cookies and requests (internal/seal) and HMAC keys for CSRF
+// tokens, the current key's first, then those of the previous keys, which
+// are accepted but never used to seal or mint.
 type derivedKeys struct {
-	sealers []cipher.AEAD
-	csrf    [][]byte
+	seal *seal.Keys
+	csrf [][]byte
 }
 
 // deriveKeyring derives the keys of the current key-encryption key and of
@@ -312,11 +313,15 @@ func deriveKeyring(current []byte, previous [][]byte) (*derivedKeys, error) {
 			}
 			return nil, fmt.Errorf("authserver: PreviousKeyEncryptionKeys[%d] must be %d bytes", i-1, keys.KEKSize)
 		}
-		a, c, err := deriveKeys(k)
+		c, err := hkdf.Key(sha256.New, k, nil, "mcpfort authserver csrf v1", 32)
 		if err != nil {
 			return nil, fmt.Errorf("authserver: %w", err)
 		}
-		dk.sealers, dk.csrf = append(dk.sealers, a), append(dk.csrf, c)
+		dk.csrf = append(dk.csrf, c)
+	}
+	var err error
+	if dk.seal, err = seal.New(seal.Options{Info: "mcpfort authserver seal v1"}, append([][]byte{current}, previous...)...); err != nil {
+		return nil, fmt.Errorf("authserver: %w", err)
 	}
 	return dk, nil
 }
@@ -338,26 +343,6 @@ func (s *Server) SetKeyEncryptionKeys(current []byte, previous [][]byte) error {
 	}
 	s.kek.Store(dk)
 	return nil
-}
-
-// deriveKeys derives, from the key-encryption key, an AEAD for sealed
-// cookies and requests and an HMAC key for CSRF tokens (HKDF, RFC 5869):
-// one secret to manage, independent keys per use.
-func deriveKeys(kek []byte) (cipher.AEAD, []byte, error) {
-	sealKey, err := hkdf.Key(sha256.New, kek, nil, "mcpfort authserver seal v1", 32)
-	if err != nil {
-		return nil, nil, err
-	}
-	csrfKey, err := hkdf.Key(sha256.New, kek, nil, "mcpfort authserver csrf v1", 32)
-	if err != nil {
-		return nil, nil, err
-	}
-	block, err := aes.NewCipher(sealKey)
-	if err != nil {
-		return nil, nil, err
-	}
-	aead, err := cipher.NewGCM(block)
-	return aead, csrfKey, err
 }
 
 func (s *Server) routes() {

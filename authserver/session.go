@@ -42,11 +42,7 @@ func (s *Server) seal(purpose string, ttl time.Duration, v any) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	sealer := s.kek.Load().sealers[0]
-	nonce := make([]byte, sealer.NonceSize())
-	_, _ = rand.Read(nonce)
-	out := sealer.Seal(nonce, nonce, pt, []byte("mcpfort/"+purpose))
-	return base64.RawURLEncoding.EncodeToString(out), nil
+	return s.kek.Load().seal.Seal([]byte("mcpfort/"+purpose), pt)
 }
 
 var errSealed = errors.New("sealed value invalid or expired")
@@ -56,18 +52,7 @@ func (s *Server) unseal(purpose, token string, v any) error {
 	if len(token) > 16<<10 {
 		return errSealed
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(token)
-	sealers := s.kek.Load().sealers
-	n := sealers[0].NonceSize()
-	if err != nil || len(raw) < n+sealers[0].Overhead() {
-		return errSealed
-	}
-	var pt []byte
-	for _, a := range sealers {
-		if pt, err = a.Open(nil, raw[:n], raw[n:], []byte("mcpfort/"+purpose)); err == nil {
-			break
-		}
-	}
+	pt, err := s.kek.Load().seal.Open([]byte("mcpfort/"+purpose), token)
 	if err != nil {
 		return errSealed
 	}

@@ -1,17 +1,16 @@
 package session
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcpfort/mcpfort/internal/seal"
 )
 
 // State is what a session id carries.
@@ -54,8 +53,6 @@ const (
 
 const (
 	formatV1  = 1
-	keyLen    = 32
-	nonceLen  = 12
 	maxString = 4096
 	// MaxIDLength is the longest session id Open accepts.
 	MaxIDLength = 8192
@@ -77,13 +74,13 @@ type Keyring struct {
 }
 
 type keys struct {
-	aeads []cipher.AEAD
-	ids   []byte
-	macs  [][]byte // replica forwarding keys (ReplicaKeys)
+	seal *seal.Keys // session ids and SealData, with a key id byte
+	macs [][]byte   // replica forwarding keys (ReplicaKeys)
 }
 
 // NewKeyring derives one AES-256-GCM key from each secret (newest first)
-// with HKDF-SHA256. Secrets must be at least 32 bytes of high entropy.
+// with HKDF-SHA256 (internal/seal). Secrets must be at least 32 bytes of
+// high entropy.
 func NewKeyring(secrets ...[]byte) (*Keyring, error) {
 	ks, err := deriveKeys(secrets)
 	if err != nil {
@@ -113,29 +110,18 @@ func deriveKeys(secrets [][]byte) (*keys, error) {
 	}
 	kr := &keys{}
 	for i, s := range secrets {
-		if len(s) < 32 {
-			return nil, fmt.Errorf("session: secret %d is %d bytes, want at least 32", i, len(s))
-		}
-		key, err := hkdf.Key(sha256.New, s, nil, "mcpfort session id v1", keyLen)
-		if err != nil {
-			return nil, err
-		}
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			return nil, err
-		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, err
+		if len(s) < seal.MinSecret {
+			return nil, fmt.Errorf("session: secret %d is %d bytes, want at least %d", i, len(s), seal.MinSecret)
 		}
 		mac, err := hkdf.Key(sha256.New, s, nil, "mcpfort replica forwarding v1", 32)
 		if err != nil {
 			return nil, err
 		}
-		sum := sha256.Sum256(key)
-		kr.aeads = append(kr.aeads, aead)
-		kr.ids = append(kr.ids, sum[0])
 		kr.macs = append(kr.macs, mac)
+	}
+	var err error
+	if kr.seal, err = seal.New(seal.Options{Info: "mcpfort session id v1", KeyID: true}, secrets...); err != nil {
+		return nil, fmt.Errorf("session: %w", err)
 	}
 	return kr, nil
 }
@@ -161,14 +147,7 @@ func (k *Keyring) Seal(st *State) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	ks := k.keys.Load()
-	buf := make([]byte, 1+nonceLen, 1+nonceLen+len(plain)+ks.aeads[0].Overhead())
-	buf[0] = ks.ids[0]
-	if _, err := rand.Read(buf[1 : 1+nonceLen]); err != nil {
-		return "", err
-	}
-	buf = ks.aeads[0].Seal(buf, buf[1:1+nonceLen], plain, additionalData)
-	return base64.RawURLEncoding.EncodeToString(buf), nil
+	return k.keys.Load().seal.Seal(additionalData, plain)
 }
 
 // Open decodes a session id. It does not consult the denylist and does not
@@ -177,24 +156,8 @@ func (k *Keyring) Open(id string, now time.Time) (*State, error) {
 	if len(id) == 0 || len(id) > MaxIDLength {
 		return nil, ErrInvalid
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(id)
-	if err != nil || len(raw) < 1+nonceLen+16 {
-		return nil, ErrInvalid
-	}
-	nonce, ct := raw[1:1+nonceLen], raw[1+nonceLen:]
-	var plain []byte
-	opened := false
-	ks := k.keys.Load()
-	for i, aead := range ks.aeads {
-		if ks.ids[i] != raw[0] {
-			continue
-		}
-		if p, err := aead.Open(nil, nonce, ct, additionalData); err == nil {
-			plain, opened = p, true
-			break
-		}
-	}
-	if !opened {
+	plain, err := k.keys.Load().seal.Open(additionalData, id)
+	if err != nil {
 		return nil, ErrInvalid
 	}
 	st, err := unmarshal(plain)
@@ -287,14 +250,7 @@ func NewID() [16]byte {
 // one purpose opens for no other, and never as a session id (whose
 // additional data is another).
 func (k *Keyring) SealData(purpose string, plain []byte) (string, error) {
-	ks := k.keys.Load()
-	buf := make([]byte, 1+nonceLen, 1+nonceLen+len(plain)+ks.aeads[0].Overhead())
-	buf[0] = ks.ids[0]
-	if _, err := rand.Read(buf[1 : 1+nonceLen]); err != nil {
-		return "", err
-	}
-	buf = ks.aeads[0].Seal(buf, buf[1:1+nonceLen], plain, dataAD(purpose))
-	return base64.RawURLEncoding.EncodeToString(buf), nil
+	return k.keys.Load().seal.Seal(dataAD(purpose), plain)
 }
 
 // OpenData opens a value SealData sealed for the same purpose.
@@ -302,22 +258,11 @@ func (k *Keyring) OpenData(purpose, sealed string) ([]byte, error) {
 	if len(sealed) == 0 || len(sealed) > MaxIDLength {
 		return nil, ErrInvalid
 	}
-	raw, err := base64.RawURLEncoding.DecodeString(sealed)
-	if err != nil || len(raw) < 1+nonceLen+16 {
+	p, err := k.keys.Load().seal.Open(dataAD(purpose), sealed)
+	if err != nil {
 		return nil, ErrInvalid
 	}
-	nonce, ct := raw[1:1+nonceLen], raw[1+nonceLen:]
-	ks := k.keys.Load()
-	ad := dataAD(purpose)
-	for i, aead := range ks.aeads {
-		if ks.ids[i] != raw[0] {
-			continue
-		}
-		if p, err := aead.Open(nil, nonce, ct, ad); err == nil {
-			return p, nil
-		}
-	}
-	return nil, ErrInvalid
+	return p, nil
 }
 
 func dataAD(purpose string) []byte { return []byte("mcpfort-data:" + purpose) }

@@ -1,16 +1,12 @@
 package dpop
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/hkdf"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"sync/atomic"
 	"time"
+
+	"github.com/mcpfort/mcpfort/internal/seal"
 )
 
 // Nonces issues and checks server nonces (RFC 9449 section 8 for an
@@ -21,7 +17,7 @@ import (
 // rotated without refusing the nonces in flight. Nonces is safe for
 // concurrent use; Replace swaps the secrets while it serves.
 type Nonces struct {
-	aeads    atomic.Pointer[[]cipher.AEAD]
+	keys     atomic.Pointer[seal.Keys]
 	ad       []byte
 	lifetime time.Duration
 	now      func() time.Time
@@ -42,7 +38,8 @@ type NoncesOptions struct {
 }
 
 // NewNonces returns a nonce source keyed by o.Secrets (keys derived with
-// HKDF-SHA256, so the secrets may be shared with other uses).
+// HKDF-SHA256, internal/seal, so the secrets may be shared with other
+// uses).
 func NewNonces(o NoncesOptions) (*Nonces, error) {
 	n := &Nonces{ad: []byte("mcpfort dpop nonce\x00" + o.Purpose), lifetime: o.Lifetime, now: o.Now}
 	if n.lifetime <= 0 {
@@ -65,39 +62,24 @@ func (n *Nonces) Replace(secrets ...[]byte) error {
 	if len(secrets) == 0 {
 		return errors.New("dpop: nonces need a secret")
 	}
-	aeads := make([]cipher.AEAD, 0, len(secrets))
 	for _, s := range secrets {
-		if len(s) < 32 {
+		if len(s) < seal.MinSecret {
 			return errors.New("dpop: a nonce secret is shorter than 32 bytes")
 		}
-		key, err := hkdf.Key(sha256.New, s, nil, "mcpfort dpop nonce v1", 32)
-		if err != nil {
-			return err
-		}
-		block, err := aes.NewCipher(key)
-		if err != nil {
-			return err
-		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return err
-		}
-		aeads = append(aeads, aead)
 	}
-	n.aeads.Store(&aeads)
+	keys, err := seal.New(seal.Options{Info: "mcpfort dpop nonce v1"}, secrets...)
+	if err != nil {
+		return err
+	}
+	n.keys.Store(keys)
 	return nil
 }
 
 // Issue returns a fresh nonce.
 func (n *Nonces) Issue() (string, error) {
-	a := (*n.aeads.Load())[0]
 	var exp [8]byte
 	binary.BigEndian.PutUint64(exp[:], uint64(n.now().Add(n.lifetime).Unix()))
-	iv := make([]byte, a.NonceSize(), a.NonceSize()+len(exp)+a.Overhead())
-	if _, err := rand.Read(iv); err != nil {
-		return "", err
-	}
-	return base64.RawURLEncoding.EncodeToString(a.Seal(iv, iv, exp[:], n.ad)), nil
+	return n.keys.Load().Seal(n.ad, exp[:])
 }
 
 // errBadNonce is the verdict on a missing, forged or expired nonce.
@@ -112,22 +94,12 @@ func (n *Nonces) Check(nonce string) error {
 	if nonce == "" || len(nonce) > maxNonce {
 		return errBadNonce
 	}
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(nonce)
-	if err != nil {
+	pt, err := n.keys.Load().Open(n.ad, nonce)
+	if err != nil || len(pt) != 8 {
 		return errBadNonce
 	}
-	for _, a := range *n.aeads.Load() {
-		if len(raw) < a.NonceSize()+a.Overhead() {
-			return errBadNonce
-		}
-		pt, err := a.Open(nil, raw[:a.NonceSize()], raw[a.NonceSize():], n.ad)
-		if err != nil || len(pt) != 8 {
-			continue
-		}
-		if exp := int64(binary.BigEndian.Uint64(pt)); n.now().Unix() >= exp {
-			return errBadNonce
-		}
-		return nil
+	if exp := int64(binary.BigEndian.Uint64(pt)); n.now().Unix() >= exp {
+		return errBadNonce
 	}
-	return errBadNonce
+	return nil
 }
