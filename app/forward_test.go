@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-
-	"github.com/mcpfort/mcpfort/config"
 )
 
 // roundRobin sends each request to the next replica, as a load balancer
@@ -38,36 +36,12 @@ func (rr *roundRobin) RoundTrip(r *http.Request) (*http.Response, error) {
 // A go-sdk client behind round-robin balancing works, streams included;
 // once the owner is gone the session is 404, never a fresh process.
 func TestStdioSessionsForwardedToTheirOwner(t *testing.T) {
-	t.Setenv("MCPFORT_TEST_SESSION_SECRET", strings.Repeat("f", 40))
-	var bases []string
-	var stops []func()
-	for i := 0; i < 3; i++ {
-		port := freePort(t)
-		p := writeConfig(t, fmt.Sprintf(`
-listen: 127.0.0.1:%d
-log: {level: error}
-state: {redis: "redis://127.0.0.1:6379/0", replica_url: "http://127.0.0.1:%[1]d"}
-sessions: {secrets: [{env: MCPFORT_TEST_SESSION_SECRET}]}
+	bases, stops := startReplicas(t, 3, fmt.Sprintf(`state: {redis: "redis://127.0.0.1:6379/0", replica_url: "{self}"}
 servers:
   - name: everything
     path: /mcp
     stdio: {command: [%q], isolation: per_session}
-`, port, filepath.Join(binDir, "mcpfort-everything")))
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		base, stop := start(t, cfg)
-		bases = append(bases, base)
-		stopped := false
-		stops = append(stops, func() {
-			if !stopped {
-				stopped = true
-				stop()
-			}
-		})
-		defer stops[i]()
-	}
+`, filepath.Join(binDir, "mcpfort-everything")))
 	var hosts []string
 	for _, b := range bases {
 		u, _ := url.Parse(b)
@@ -152,30 +126,13 @@ servers:
 // ends its own, so the client reopens them elsewhere; they neither hold
 // the shutdown until http.shutdown_grace nor are cut at its end.
 func TestForwardedStreamEndsOnShutdown(t *testing.T) {
-	t.Setenv("MCPFORT_TEST_SESSION_SECRET", strings.Repeat("d", 40))
-	var bases []string
-	var stops []func()
-	for i := 0; i < 2; i++ {
-		port := freePort(t)
-		p := writeConfig(t, fmt.Sprintf(`
-listen: 127.0.0.1:%d
-log: {level: error}
-http: {shutdown_grace: 5s}
-state: {redis: "redis://127.0.0.1:6379/0", replica_url: "http://127.0.0.1:%[1]d"}
-sessions: {secrets: [{env: MCPFORT_TEST_SESSION_SECRET}]}
+	bases, stops := startReplicas(t, 2, fmt.Sprintf(`http: {shutdown_grace: 5s}
+state: {redis: "redis://127.0.0.1:6379/0", replica_url: "{self}"}
 servers:
   - name: everything
     path: /mcp
     stdio: {command: [%q], isolation: per_session}
-`, port, filepath.Join(binDir, "mcpfort-everything")))
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		base, stop := start(t, cfg)
-		bases, stops = append(bases, base), append(stops, stop)
-	}
-	defer stops[0]()
+`, filepath.Join(binDir, "mcpfort-everything")))
 	resp := rawPost(t, bases[0]+"/mcp", "", initBody, nil)
 	sid := resp.Header.Get("Mcp-Session-Id")
 	resp.Body.Close()

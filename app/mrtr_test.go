@@ -14,39 +14,16 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/internal/everything"
 )
 
-// mrtrReplicas starts n replicas with state.replica_url, sharing the
-// session secret, serving server (a YAML server entry) at /mcp. stops[i]
-// stops replica i (once).
+// mrtrReplicas starts n replicas with state.replica_url, serving server
+// (a YAML server entry) at /mcp; bases are their /mcp URLs.
 func mrtrReplicas(t *testing.T, n int, server string) (bases []string, stops []func()) {
 	t.Helper()
-	t.Setenv("MCPFORT_TEST_SESSION_SECRET", strings.Repeat("m", 40))
-	for i := 0; i < n; i++ {
-		port := freePort(t)
-		p := writeConfig(t, fmt.Sprintf(`
-listen: 127.0.0.1:%d
-log: {level: error}
-state: {replica_url: "http://127.0.0.1:%[1]d"}
-sessions: {secrets: [{env: MCPFORT_TEST_SESSION_SECRET}]}
-servers:
-%s`, port, server))
-		cfg, err := config.Load(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		base, stop := start(t, cfg)
-		bases = append(bases, base+"/mcp")
-		stopped := false
-		stops = append(stops, func() {
-			if !stopped {
-				stopped = true
-				stop()
-			}
-		})
-		t.Cleanup(stops[i])
+	bases, stops = startReplicas(t, n, "state: {replica_url: \"{self}\"}\nservers:\n"+server)
+	for i := range bases {
+		bases[i] += "/mcp"
 	}
 	return bases, stops
 }

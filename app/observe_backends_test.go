@@ -201,7 +201,7 @@ func sample(page, name string, labels []string) (string, bool) {
 // and asks its exemplar API for the operation duration histogram: one
 // exemplar carries the trace id of the client's call.
 func TestExemplarsInPrometheus(t *testing.T) {
-	prom := promBinary(t, "prometheus")
+	promBinary(t, "prometheus") // skip before starting anything
 	jaeger := peerBinary(t, "jaeger.sh")
 	otlpHTTP := freePort(t)
 	dir := t.TempDir()
@@ -229,7 +229,7 @@ exporters:
 		t.Fatal(err)
 	}
 	defer idp.Close()
-	port, metricsPort, promPort := freePort(t), freePort(t), freePort(t)
+	port, metricsPort := freePort(t), freePort(t)
 	p := writeConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:%d
 log: {level: error}
@@ -250,18 +250,7 @@ servers:
 		t.Fatal(err)
 	}
 	runApp(t, cfg)
-
-	pcfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(pcfg, fmt.Appendf(nil, `
-global: {scrape_interval: 1s}
-scrape_configs:
-  - job_name: mcpfort
-    static_configs: [{targets: ["127.0.0.1:%d"]}]
-`, metricsPort), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startPeer(t, "Server is ready to receive web requests", prom, "--config.file="+pcfg, "--enable-feature=exemplar-storage",
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
+	prom := startPrometheus(t, metricsPort, "--enable-feature=exemplar-storage")
 
 	u := fmt.Sprintf("http://127.0.0.1:%d/local/mcp", port)
 	tok, err := idp.Sign(resourceservertest.Token{Audience: []string{u}, Scopes: []string{"mcp:tools"}})
@@ -281,7 +270,7 @@ scrape_configs:
 
 	q := url.Values{"query": {`mcp_server_operation_duration_seconds_bucket{gen_ai_tool_name="echo"}`},
 		"start": {fmt.Sprint(time.Now().Add(-time.Hour).Unix())}, "end": {fmt.Sprint(time.Now().Add(time.Hour).Unix())}}
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query_exemplars?%s", promPort, q.Encode())
+	api := prom + "/query_exemplars?" + q.Encode()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		var body struct {

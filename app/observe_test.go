@@ -527,13 +527,13 @@ func dashboardExprs(t *testing.T) []string {
 // the call rate, the rate-limit rejections and the stdio queue gauge; each
 // of the dashboard's queries must be valid PromQL there too.
 func TestMetricsInPrometheus(t *testing.T) {
-	prom := promBinary(t, "prometheus")
+	promBinary(t, "prometheus") // skip before starting anything
 	idp, err := resourceservertest.NewIssuer(resourceservertest.IssuerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer idp.Close()
-	port, metricsPort, promPort := freePort(t), freePort(t), freePort(t)
+	port, metricsPort := freePort(t), freePort(t)
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 	p := writeConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:%d
@@ -556,21 +556,7 @@ servers:
 		t.Fatal(err)
 	}
 	runApp(t, cfg)
-
-	dir := t.TempDir()
-	pcfg := filepath.Join(dir, "prometheus.yml")
-	if err := os.WriteFile(pcfg, fmt.Appendf(nil, `
-global: {scrape_interval: 1s, evaluation_interval: 1s}
-scrape_configs:
-  - job_name: mcpfort
-    static_configs: [{targets: ["127.0.0.1:%d"]}]
-`, metricsPort), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	startPeer(t, "Server is ready to receive web requests", prom, "--config.file="+pcfg,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"), fmt.Sprintf("--web.listen-address=127.0.0.1:%d", promPort))
-
-	api := fmt.Sprintf("http://127.0.0.1:%d/api/v1/query", promPort)
+	api := startPrometheus(t, metricsPort) + "/query"
 	// Prometheus has no signal for a scrape: each query is asked again
 	// until it has its answer. The workload runs in two parts, each seen
 	// by a scrape, so that the counters have a rate.
@@ -619,6 +605,30 @@ scrape_configs:
 		e = strings.NewReplacer("$__rate_interval", "1m", "$route", ".*").Replace(e)
 		promValid(t, api, e)
 	}
+}
+
+// startPrometheus runs a Prometheus that scrapes the metrics listener at
+// metricsPort every second (job "mcpfort"), with flags added, and returns
+// the base URL of its HTTP API (".../api/v1"). It stops when the test
+// ends.
+func startPrometheus(t *testing.T, metricsPort int, flags ...string) string {
+	t.Helper()
+	prom := promBinary(t, "prometheus")
+	dir := t.TempDir()
+	pcfg := filepath.Join(dir, "prometheus.yml")
+	if err := os.WriteFile(pcfg, fmt.Appendf(nil, `
+global: {scrape_interval: 1s, evaluation_interval: 1s}
+scrape_configs:
+  - job_name: mcpfort
+    static_configs: [{targets: ["127.0.0.1:%d"]}]
+`, metricsPort), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	args := append([]string{"--config.file=" + pcfg, "--storage.tsdb.path=" + filepath.Join(dir, "data"),
+		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", port)}, flags...)
+	startPeer(t, "Server is ready to receive web requests", prom, args...)
+	return fmt.Sprintf("http://127.0.0.1:%d/api/v1", port)
 }
 
 // promQuery asks until expr has a result (the value want, unless want is
