@@ -232,6 +232,13 @@ servers:
 			if a := r.answer(t); a.Action != "decline" || r.Asked.Sampling != 0 {
 				t.Fatalf("declined: %+v asked %+v", a, r.Asked)
 			}
+			// The client refuses the sampling with an error: the call
+			// fails with that error, code and message, as it would on a
+			// legacy server relaying it.
+			r = runInputClient(t, node, dir, legacyClient, url, "ask_all", "{}", "reject")
+			if r.Error == nil || fmt.Sprint(r.Error.Code) != "-1" || !strings.Contains(r.Error.Message, "User rejected sampling request") || r.Asked.Sampling != 1 {
+				t.Fatalf("sampling refused: %+v asked %+v", r.Error, r.Asked)
+			}
 			// The server sees the client's capabilities (forwarded in
 			// _meta) and refuses, as 2026-07-28 says, with -32021.
 			r = runInputClient(t, node, dir, legacyClient, url, "ask_all", "{}", "caps=elicitation,sampling")

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -224,6 +225,7 @@ type inputToLegacy struct {
 	info upstream.Info
 
 	queue   []*upstream.Event
+	done    bool          // the call ended with the client's refusal
 	wmu     sync.Mutex    // waiting: Close (a drain) may run beside Next
 	waiting []inputWaiter // the round's requests, once written to the client
 	state   string
@@ -323,8 +325,18 @@ func (r *inputToLegacy) Next(ctx context.Context) (*upstream.Event, error) {
 			r.queue = r.queue[1:]
 			return ev, nil
 		}
+		if r.done {
+			return nil, io.EOF
+		}
 		if r.awaiting() != nil {
 			if err := r.retry(ctx); err != nil {
+				var refused *clientRefusal
+				if errors.As(err, &refused) {
+					// The call's answer is the client's error, code and
+					// all, not an upstream failure.
+					r.done = true
+					return errorEvent(r.c.Msg.ID, refused.e), nil
+				}
 				return nil, err
 			}
 			continue
@@ -422,7 +434,7 @@ func (r *inputToLegacy) retry(ctx context.Context) error {
 			if derr != nil {
 				e = jsonrpc.NewError(jsonrpc.CodeInternalError, "the client's answer is not a result")
 			}
-			return e
+			return &clientRefusal{e}
 		}
 		if responses, err = jsonx.Set(responses, w.key, m.Result); err != nil {
 			return err
@@ -443,6 +455,12 @@ func (r *inputToLegacy) retry(ctx context.Context) error {
 	r.cur = reply
 	return nil
 }
+
+// clientRefusal is a legacy client's error answer to an input request: it
+// answers the call.
+type clientRefusal struct{ e *jsonrpc.Error }
+
+func (c *clientRefusal) Error() string { return "the client refused the input request: " + c.e.Error() }
 
 // withInputResponses returns a request's bytes with params.inputResponses
 // and params.requestState set for a retry (2026-07-28 basic/patterns/mrtr

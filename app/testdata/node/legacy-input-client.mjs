@@ -10,11 +10,13 @@
 //   caps=elicitation,sampling,roots  capabilities declared (default all three)
 //   name=NAME                        the name given to an elicitation
 //   decline                          decline elicitations
+//   reject                           refuse samplings with the error of
+//                                    2025-11-25 client/sampling (-1)
 //   forge                            before each answer, send one with a wrong
 //                                    id and other content (a hostile client)
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CreateMessageRequestSchema, ElicitRequestSchema, ListRootsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 
 const [url, tool, argsJSON = '{}', ...opts] = process.argv.slice(2);
 const opt = (k) => opts.find((o) => o === k || o.startsWith(k + '='))?.split('=')[1] ?? (opts.includes(k) ? '' : undefined);
@@ -54,6 +56,9 @@ if (capabilities.elicitation) {
 if (capabilities.sampling) {
   client.setRequestHandler(CreateMessageRequestSchema, async (req) => {
     asked.sampling++;
+    if (opt('reject') !== undefined) {
+      throw new McpError(-1, 'User rejected sampling request');
+    }
     const prompt = req.params.messages.map((m) => m.content?.text ?? '').join(' ');
     return { role: 'assistant', model: 'ts-model', content: { type: 'text', text: `reply to: ${prompt}` } };
   });
