@@ -30,3 +30,14 @@ func TestUndeclaredInput(t *testing.T) {
 		}
 	}
 }
+
+// FuzzUndeclaredInput: any capabilities and params, as a client and an
+// upstream send them, give an answer without panicking.
+func FuzzUndeclaredInput(f *testing.F) {
+	f.Add([]byte(`{"elicitation":{"url":{}}}`), "elicitation/create", []byte(`{"mode":"url"}`))
+	f.Add([]byte(`{"sampling":{"tools":{}}}`), "sampling/createMessage", []byte(`{"tools":[]}`))
+	f.Add([]byte(`{"roots":1}`), "roots/list", []byte(`null`))
+	f.Fuzz(func(t *testing.T, caps []byte, method string, params []byte) {
+		_ = undeclaredInput(caps, method, params)
+	})
+}
