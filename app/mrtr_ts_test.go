@@ -283,6 +283,17 @@ servers:
 		if r.text() != "LLM response: reply to: capital?" || r.Asked.Sampling != 1 {
 			t.Fatalf("test_sampling: %+v %s", r.Error, r.Result)
 		}
+		// And the go-sdk at 2026-07-28.
+		cs := goInputClient(t, url, "2026-07-28")
+		for tool, want := range map[string]string{
+			"test_elicitation": `User response: action=accept, content={"email":"ada@example.com","name":"ada","username":"ada"}`,
+			"test_sampling":    "LLM response: go: capital?",
+		} {
+			res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: tool, Arguments: map[string]any{"message": "who?", "prompt": "capital?"}})
+			if err != nil || res.Content[0].(*mcp.TextContent).Text != want {
+				t.Fatalf("go-sdk %s: %v %+v", tool, err, res)
+			}
+		}
 	})
 
 	t.Run("legacy TypeScript client, conformance target as 2026 server", func(t *testing.T) {
@@ -314,7 +325,13 @@ func goInputClient(t *testing.T, url, version string) *mcp.ClientSession {
 	t.Helper()
 	c := mcp.NewClient(&mcp.Implementation{Name: "go-input", Version: "1"}, &mcp.ClientOptions{
 		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"name": "ada"}}, nil
+			content := map[string]any{"name": "ada"}
+			schema, _ := req.Params.RequestedSchema.(map[string]any)
+			props, _ := schema["properties"].(map[string]any)
+			if _, ok := props["email"]; ok {
+				content["username"], content["email"] = "ada", "ada@example.com"
+			}
+			return &mcp.ElicitResult{Action: "accept", Content: content}, nil
 		},
 		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			return &mcp.CreateMessageResult{Role: "assistant", Model: "ts-model", Content: &mcp.TextContent{Text: "go: " + req.Params.Messages[0].Content.(*mcp.TextContent).Text}}, nil
