@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -15,7 +16,8 @@ import (
 	"github.com/mcpfort/mcpfort/config"
 )
 
-// nodeDeps installs the pinned npm packages of testdata/node once.
+// nodeDeps installs the pinned npm packages of testdata/node, again
+// whenever the lock file changed (as make node-deps does).
 func nodeDeps(t *testing.T) (node, dir string) {
 	t.Helper()
 	node, err := exec.LookPath("node")
@@ -23,11 +25,20 @@ func nodeDeps(t *testing.T) (node, dir string) {
 		t.Skip("node is not installed: skipping interop with the TypeScript peers")
 	}
 	dir, _ = filepath.Abs(filepath.Join("testdata", "node"))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
+	lock, err := os.ReadFile(filepath.Join(dir, "package-lock.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := fmt.Sprintf("%x", sha256.Sum256(lock))
+	stamp := filepath.Join(dir, "node_modules", ".mcpfort-lock-sha256")
+	if got, _ := os.ReadFile(stamp); strings.TrimSpace(string(got)) != sum {
 		ci := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
 		ci.Dir = dir
 		if out, err := ci.CombinedOutput(); err != nil {
 			t.Fatalf("npm ci in %s: %v\n%s", dir, err, out)
+		}
+		if err := os.WriteFile(stamp, []byte(sum+"\n"), 0o644); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return node, dir

@@ -177,9 +177,9 @@ func TestLegacyClientModernUpstreamInput(t *testing.T) {
 func TestLegacyClientInputAnswerOtherSession(t *testing.T) {
 	gw := forcedGateway(t, gateway.EraModern)
 	c1 := &rawClient{t: t, url: gw.URL}
-	c1.initialize("2025-11-25")
+	c1.initializeWith("2025-11-25", `{"elicitation":{}}`)
 	c2 := &rawClient{t: t, url: gw.URL}
-	c2.initialize("2025-11-25")
+	c2.initializeWith("2025-11-25", `{"elicitation":{}}`)
 	resp := c1.post(`{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"test_elicitation","arguments":{"message":"who?"}}}`)
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("Content-Type = %q", ct)
@@ -225,6 +225,24 @@ func TestLegacyClientInputAnswerOtherSession(t *testing.T) {
 	// A replayed answer finds nothing to complete.
 	if st := answer(c1, "again"); st != 202 {
 		t.Fatalf("replayed response: %d", st)
+	}
+}
+
+// TestLegacyClientUndeclaredInput: a 2026-07-28 upstream asking a legacy
+// client for input it did not declare (the conformance target asks
+// whatever the capabilities) gets the client nothing: the call fails with
+// -32021 naming the capability, and no request reaches the stream.
+func TestLegacyClientUndeclaredInput(t *testing.T) {
+	gw := forcedGateway(t, gateway.EraModern)
+	c := &rawClient{t: t, url: gw.URL}
+	c.initializeWith("2025-11-25", `{"sampling":{}}`)
+	evs := readEvents(t, c.post(`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"test_elicitation","arguments":{"message":"who?"}}}`), 1)
+	if len(evs) != 1 {
+		t.Fatalf("%d events, want the error: %+v", len(evs), evs)
+	}
+	code, data := rpcError(t, []byte(evs[0].data))
+	if code != -32021 || string(data) != `{"requiredCapabilities":{"elicitation":{"form":{}}}}` {
+		t.Fatalf("answer %s", evs[0].data)
 	}
 }
 

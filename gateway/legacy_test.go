@@ -47,7 +47,13 @@ func (c *rawClient) post(body string) *http.Response {
 
 func (c *rawClient) initialize(version string) {
 	c.t.Helper()
-	resp := c.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` + version + `","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	c.initializeWith(version, `{}`)
+}
+
+// initializeWith opens a session declaring the client capabilities caps.
+func (c *rawClient) initializeWith(version, caps string) {
+	c.t.Helper()
+	resp := c.post(`{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"` + version + `","capabilities":` + caps + `,"clientInfo":{"name":"raw","version":"1"}}}`)
 	resp.Body.Close()
 	c.sid, c.version = resp.Header.Get("Mcp-Session-Id"), version
 	if resp.StatusCode != 200 || c.sid == "" {

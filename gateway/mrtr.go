@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -145,6 +146,58 @@ func parseInputRequests(res []byte) ([]inputRequest, string, error) {
 	return out, state, nil
 }
 
+// undeclaredInput returns the client capability an input request needs
+// and caps (the client's declared capabilities, raw JSON) lacks, as the
+// requiredCapabilities object of a -32021 error, or nil when caps covers
+// it. A server MUST NOT send an input request the client has not declared
+// support for (2026-07-28 basic/patterns/mrtr "Server Requirements"), nor
+// use a capability that was not negotiated (2025-11-25 basic/lifecycle
+// "Operation"): elicitation needs "elicitation", with "url" for a
+// URL-mode request and "form" (or neither mode, as an empty object means
+// form) otherwise (2025-11-25 client/elicitation "Capabilities"); sampling
+// needs "sampling", with "tools" when the request offers tools
+// (client/sampling "Capabilities"); roots/list needs "roots".
+func undeclaredInput(caps []byte, method string, params []byte) []byte {
+	has := func(obj []byte, key string) (v []byte, ok bool) {
+		if !jsonx.IsObject(obj) {
+			return nil, false
+		}
+		v, ok = jsonx.Get(obj, key)
+		return v, ok && jsonx.IsObject(v)
+	}
+	switch method {
+	case mcp.MethodElicitationCreate:
+		el, ok := has(caps, "elicitation")
+		mv, _ := jsonx.Get(params, "mode")
+		if mode, _ := jsonx.String(mv); mode == "url" {
+			if _, url := has(el, "url"); !ok || !url {
+				return []byte(`{"elicitation":{"url":{}}}`)
+			}
+			return nil
+		}
+		_, form := has(el, "form")
+		_, url := has(el, "url")
+		if !ok || (url && !form) {
+			return []byte(`{"elicitation":{"form":{}}}`)
+		}
+	case mcp.MethodSamplingCreateMessage:
+		s, ok := has(caps, "sampling")
+		if !ok {
+			return []byte(`{"sampling":{}}`)
+		}
+		if _, tools := jsonx.Get(params, "tools"); tools {
+			if _, ok := has(s, "tools"); !ok {
+				return []byte(`{"sampling":{"tools":{}}}`)
+			}
+		}
+	case mcp.MethodRootsList:
+		if _, ok := has(caps, "roots"); !ok {
+			return []byte(`{"roots":{}}`)
+		}
+	}
+	return nil
+}
+
 // isInputRequired reports whether a result is an InputRequiredResult.
 func isInputRequired(res []byte) bool {
 	rt, ok := jsonx.Get(res, "resultType")
@@ -172,6 +225,7 @@ type inputToLegacy struct {
 	info upstream.Info
 
 	queue   []*upstream.Event
+	done    bool          // the call ended with the client's refusal
 	wmu     sync.Mutex    // waiting: Close (a drain) may run beside Next
 	waiting []inputWaiter // the round's requests, once written to the client
 	state   string
@@ -271,8 +325,18 @@ func (r *inputToLegacy) Next(ctx context.Context) (*upstream.Event, error) {
 			r.queue = r.queue[1:]
 			return ev, nil
 		}
+		if r.done {
+			return nil, io.EOF
+		}
 		if r.awaiting() != nil {
 			if err := r.retry(ctx); err != nil {
+				var refused *clientRefusal
+				if errors.As(err, &refused) {
+					// The call's answer is the client's error, code and
+					// all, not an upstream failure.
+					r.done = true
+					return errorEvent(r.c.Msg.ID, refused.e), nil
+				}
 				return nil, err
 			}
 			continue
@@ -290,7 +354,11 @@ func (r *inputToLegacy) Next(ctx context.Context) (*upstream.Event, error) {
 		}
 		if err := r.ask(m); err != nil {
 			r.g.log.Warn("upstream input request not bridged", "route", r.g.opts.Route, "err", err)
-			return errorEvent(m.ID, jsonrpc.NewError(jsonrpc.CodeInternalError, "the upstream server's request for client input cannot be bridged")), nil
+			var je *jsonrpc.Error
+			if !errors.As(err, &je) {
+				je = jsonrpc.NewError(jsonrpc.CodeInternalError, "the upstream server's request for client input cannot be bridged")
+			}
+			return errorEvent(m.ID, je), nil
 		}
 	}
 }
@@ -308,6 +376,17 @@ func (r *inputToLegacy) ask(m *jsonrpc.Message) error {
 	}
 	if len(reqs) == 0 {
 		return errors.New("no input requests")
+	}
+	for _, q := range reqs {
+		// The gateway sends the client only what it declared: an upstream
+		// asking for more (it had the client's capabilities in _meta)
+		// fails the call as a 2026-07-28 server lacking a capability does
+		// (basic/index "Missing Required Client Capabilities").
+		if need := undeclaredInput(r.c.Session.ClientCapabilities, q.method, q.params); need != nil {
+			e := jsonrpc.NewError(jsonrpc.CodeMissingRequiredClientCapability, "the upstream server asks the client for "+q.method+", which the client did not declare")
+			e.Data = append(append([]byte(`{"requiredCapabilities":`), need...), '}')
+			return e
+		}
 	}
 	r.state = state
 	for i, q := range reqs {
@@ -355,7 +434,7 @@ func (r *inputToLegacy) retry(ctx context.Context) error {
 			if derr != nil {
 				e = jsonrpc.NewError(jsonrpc.CodeInternalError, "the client's answer is not a result")
 			}
-			return e
+			return &clientRefusal{e}
 		}
 		if responses, err = jsonx.Set(responses, w.key, m.Result); err != nil {
 			return err
@@ -376,6 +455,12 @@ func (r *inputToLegacy) retry(ctx context.Context) error {
 	r.cur = reply
 	return nil
 }
+
+// clientRefusal is a legacy client's error answer to an input request: it
+// answers the call.
+type clientRefusal struct{ e *jsonrpc.Error }
+
+func (c *clientRefusal) Error() string { return "the client refused the input request: " + c.e.Error() }
 
 // withInputResponses returns a request's bytes with params.inputResponses
 // and params.requestState set for a retry (2026-07-28 basic/patterns/mrtr

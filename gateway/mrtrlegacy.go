@@ -222,35 +222,55 @@ func (r *inputFromLegacy) read(ctx context.Context) (*upstream.Event, error) {
 }
 
 func (r *inputFromLegacy) Next(ctx context.Context) (*upstream.Event, error) {
-	if r.done {
-		return nil, io.EOF
-	}
-	ev, err := r.read(ctx)
-	if err != nil || len(ev.Data) == 0 {
-		return ev, err
-	}
-	m, err := ev.Message()
-	if err != nil {
-		return ev, nil
-	}
-	switch {
-	case m.Kind == jsonrpc.KindResponse && m.ID == r.origID && r.origID != r.c.Msg.ID:
-		// The upstream answers with the id the gateway gave the call.
-		raw, err := jsonx.Set(m.Raw, "id", []byte(r.c.Msg.ID.Raw()))
+	for {
+		if r.done {
+			return nil, io.EOF
+		}
+		ev, err := r.read(ctx)
+		if err != nil || len(ev.Data) == 0 {
+			return ev, err
+		}
+		m, err := ev.Message()
+		if err != nil {
+			return ev, nil
+		}
+		switch {
+		case m.Kind == jsonrpc.KindResponse && m.ID == r.origID && r.origID != r.c.Msg.ID:
+			// The upstream answers with the id the gateway gave the call.
+			raw, err := jsonx.Set(m.Raw, "id", []byte(r.c.Msg.ID.Raw()))
+			if err != nil {
+				return nil, err
+			}
+			return &upstream.Event{Data: raw}, nil
+		case m.Kind != jsonrpc.KindRequest || !isInputMethod(m.Method):
+			return ev, nil
+		}
+		reqs, err := r.gather(ctx, parkedRequest{id: m.ID, method: m.Method, params: m.Params})
 		if err != nil {
 			return nil, err
 		}
-		return &upstream.Event{Data: raw}, nil
-	case m.Kind != jsonrpc.KindRequest || !isInputMethod(m.Method):
-		return ev, nil
+		if reqs, err = r.refuseUndeclared(ctx, reqs); err != nil {
+			return nil, err
+		}
+		if len(reqs) == 0 {
+			continue // the upstream goes on without the input it was refused
+		}
+		for i := range reqs {
+			reqs[i].key = "input-" + strconv.Itoa(i+1)
+		}
+		return r.park(reqs)
 	}
-	reqs := []parkedRequest{{id: m.ID, method: m.Method, params: m.Params}}
+}
+
+// gather collects, after a first input request, the others the upstream
+// sends at the same time (inputGather).
+func (r *inputFromLegacy) gather(ctx context.Context, first parkedRequest) ([]parkedRequest, error) {
+	reqs := []parkedRequest{first}
 	if r.src == nil {
 		r.src = startPump(r.reply)
 	}
 	timer := time.NewTimer(inputGather)
 	defer timer.Stop()
-gather:
 	for len(reqs) < maxInputRequests {
 		select {
 		case x := <-r.src.ch:
@@ -263,17 +283,38 @@ gather:
 				continue
 			}
 			r.held = x.ev
-			break gather
+			return reqs, nil
 		case <-timer.C:
-			break gather
+			return reqs, nil
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		}
 	}
-	for i := range reqs {
-		reqs[i].key = "input-" + strconv.Itoa(i+1)
+	return reqs, nil
+}
+
+// refuseUndeclared answers, in the client's stead, the input requests the
+// 2026-07-28 client did not declare the capability for, and returns the
+// others: the gateway MUST NOT pass them on (2026-07-28
+// basic/patterns/mrtr "Server Requirements"), and a legacy client without
+// the capability answers such a request "Method not found" (-32601,
+// JSON-RPC 2.0 section 5.1), as the SDKs' clients do, which the upstream
+// handles as it would from a legacy client.
+func (r *inputFromLegacy) refuseUndeclared(ctx context.Context, reqs []parkedRequest) ([]parkedRequest, error) {
+	keep := reqs[:0]
+	for _, q := range reqs {
+		if undeclaredInput(r.c.Params.ClientCapabilities, q.method, q.params) == nil {
+			keep = append(keep, q)
+			continue
+		}
+		body := jsonrpc.AppendErrorResponse(nil, q.id, jsonrpc.NewError(jsonrpc.CodeMethodNotFound, "Method not found: the client did not declare the capability for "+q.method))
+		resp, err := r.g.up.Post(ctx, &upstream.Request{Body: body, Session: r.us.id, Key: r.us.key, Principal: principalKey(r.c.Principal), ProtocolVersion: r.us.version})
+		if err != nil {
+			return nil, err
+		}
+		resp.Close()
 	}
-	return r.park(reqs)
+	return keep, nil
 }
 
 // park holds the upstream call and returns the InputRequiredResult that
@@ -317,10 +358,11 @@ func (r *inputFromLegacy) park(reqs []parkedRequest) (*upstream.Event, error) {
 		res = jsonx.AppendQuote(res, q.key)
 		res = append(res, `:{"method":`...)
 		res = jsonx.AppendQuote(res, q.method)
-		if q.params != nil {
-			res = append(res, `,"params":`...)
-			res = append(res, q.params...)
-		}
+		// params is optional (roots/list has none), but always written:
+		// the go-sdk client (v1.8.0) cannot read an input request
+		// without it.
+		res = append(res, `,"params":`...)
+		res = append(res, orEmpty(q.params)...)
 		res = append(res, '}')
 	}
 	res = append(res, `},"requestState":`...)
