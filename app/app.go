@@ -32,6 +32,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 	"github.com/mcpfort/mcpfort/gateway/upstream/sse"
+	"github.com/mcpfort/mcpfort/gateway/vault"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/observe"
 	"github.com/mcpfort/mcpfort/resourceserver"
@@ -90,6 +91,8 @@ type App struct {
 	tls                 *tls.Config               // nil: plain HTTP
 	acmeWarmUp          func(ctx context.Context) // nil without ACME
 	keyring             *session.Keyring          // the routes' session keyring
+	vault               *vault.Vault              // nil without user_oauth upstreams (vault.go)
+	vaultRoutes         map[string]*vault.Upstream
 }
 
 type route struct {
@@ -267,7 +270,8 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 			SessionTTL: cfg.Sessions.TTL.D(), Origin: origin, MaxBody: int64(cfg.HTTP.MaxBody),
 			Limits:    jsonrpc.Limits{MaxDepth: cfg.HTTP.MaxJSONDepth, MaxBatch: cfg.HTTP.MaxBatch},
 			ReplicaID: replica, ServerInfo: gateway.Implementation{Name: "mcpfort", Version: version},
-			Logger: a.log.With("route", s.Name),
+			SessionCapabilities: s.HTTP != nil && s.HTTP.UserOAuth != nil,
+			Logger:              a.log.With("route", s.Name),
 		})
 		if err != nil {
 			return fmt.Errorf("server %q: %w", s.Name, err)
@@ -482,6 +486,7 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		}
 	}
 	a.mountAssertionIssuer(mux)
+	a.mountVault(mux)
 	if a.as != nil {
 		// The authorization server routes its own endpoints and
 		// well-known documents; more specific patterns (routes, health,

@@ -80,6 +80,12 @@ type Options struct {
 	// need tool definitions (schema, pinning, Mcp-Param-* headers) before
 	// it is listed again; see Catalog. If zero, 1 minute.
 	ToolsTTL time.Duration
+	// SessionCapabilities keeps a legacy client's capabilities from
+	// initialize in its session (sealed into the id) whatever the
+	// upstream's era, for policies that answer by them (the token vault
+	// asks a client that declared URL-mode elicitation otherwise than one
+	// that did not). A stateless upstream's sessions keep them anyway.
+	SessionCapabilities bool
 	// Logger receives operational logs. If nil, nothing is logged.
 	Logger *slog.Logger
 	// Now is the clock. If nil, time.Now.

@@ -44,6 +44,11 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *jsonrp
 	if legacy == no {
 		st.Mode = session.ModeToModern
 	}
+	if g.opts.SessionCapabilities {
+		if caps, ok := jsonx.Get(msg.Params, "capabilities"); ok && jsonx.IsObject(caps) && len(caps) <= 4096 {
+			st.ClientCapabilities = caps
+		}
+	}
 	reply, err := g.handler(ctx, c)
 	if err == nil && st.Mode == session.ModePassthrough && legacy == unknown {
 		// Probe: an upstream that rejects initialize the way a stateless
