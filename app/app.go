@@ -264,7 +264,15 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		r := &route{name: s.Name, path: s.Path, up: up, guard: g0, fwd: fwd,
 			fwdSess: s.Stdio != nil || s.SSE != nil || s.Aggregate != nil && s.Aggregate.Local()}
 		a.routes = append(a.routes, r)
+		// The token vault gates the route (user_oauth): a user without a
+		// grant at the upstream is answered with the way to connect
+		// before any check or policy that would reach the upstream.
+		gate, err := a.vaultPolicy(s)
+		if err != nil {
+			return fmt.Errorf("server %q: %w", s.Name, err)
+		}
 		g, err := gateway.New(gateway.Options{
+			Gate:  gate,
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring, Denylist: deny,
 			Principal: principalFrom, Middleware: chain, ToolsTTL: s.Policies.ToolsTTL.D(),
 			SessionTTL: cfg.Sessions.TTL.D(), Origin: origin, MaxBody: int64(cfg.HTTP.MaxBody),

@@ -15,10 +15,6 @@ import (
 //  1. audit: outermost, so every call is recorded, refused ones included;
 //  2. scopes: a caller lacking a scope, group or claim is refused before
 //     any other policy spends work on it or tells it more;
-//     Then the token vault (user_oauth upstreams): a user without a
-//     grant at the upstream is answered with the way to connect, and
-//     nothing after it (policies that list tools, the upstream) runs
-//     for that user until they have;
 //  3. rate limits: after scopes, so unauthorized calls cost no one's
 //     budget, but before the filters, so refused probes still count;
 //  4. tool filter: hidden tools are refused and left out of lists before
@@ -37,7 +33,6 @@ func (a *App) chain(s config.Server, scopes gateway.Middleware) ([]gateway.Middl
 	}{
 		{"audit", a.auditPolicy},
 		{"scopes", func(config.Server) (gateway.Middleware, error) { return scopes, nil }},
-		{"vault", a.vaultPolicy},
 		{observe.PolicyRateLimit, a.rateLimitPolicy},
 		{"tool_filter", a.toolFilterPolicy},
 		{"schema", a.schemaPolicy},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -144,4 +145,33 @@ func (a *App) mountVault(mux *http.ServeMux) {
 		}))
 		mux.Handle(vault.ConnectionsPath+r.name, h)
 	}
+}
+
+// OpenVault opens cfg's token vault for administration (mcpfort vault):
+// its database, key-encryption keyring, secrets and user_oauth upstreams,
+// so that a revocation also reaches the upstream's authorization server.
+// close releases what it opened.
+func OpenVault(ctx context.Context, cfg *config.Config, log *slog.Logger) (v *vault.Vault, close func(), err error) {
+	a := &App{cfg: cfg, log: log}
+	a.defaults()
+	close = func() { a.closeAll(context.WithoutCancel(ctx)) }
+	defer func() {
+		if err != nil {
+			close()
+		}
+	}()
+	if err := a.buildSecrets(ctx); err != nil {
+		return nil, nil, err
+	}
+	if _, err := a.tokenVault(); err != nil {
+		return nil, nil, err
+	}
+	for _, s := range cfg.Servers {
+		if s.HTTP != nil && s.HTTP.UserOAuth != nil {
+			if _, err := a.vaultUpstream(s); err != nil {
+				return nil, nil, fmt.Errorf("server %q: %w", s.Name, err)
+			}
+		}
+	}
+	return a.vault, close, nil
 }

@@ -189,10 +189,6 @@ func (v *Vault) callback(w http.ResponseWriter, r *http.Request) {
 		page(w, http.StatusBadRequest, "Invalid request", "This authorization was started in another browser.")
 		return
 	}
-	if err := v.opts.UseOnce(r.Context(), "vault-state:"+st.Nonce, time.Unix(st.Exp, 0)); err != nil {
-		page(w, http.StatusBadRequest, "Invalid request", "This authorization response was already used.")
-		return
-	}
 	u := v.upstream(st.Route)
 	if u == nil {
 		page(w, http.StatusNotFound, "Unknown connection", "This gateway has no such upstream.")
@@ -209,6 +205,12 @@ func (v *Vault) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	if iss := q.Get("iss"); iss != "" && iss != meta.Issuer || iss == "" && meta.ResponseIssParameter {
 		page(w, http.StatusBadRequest, "Invalid request", "The authorization response names another issuer.")
+		return
+	}
+	// Everything checkable is checked: now the state is spent, so that
+	// a response redeems at most once.
+	if err := v.opts.UseOnce(r.Context(), "vault-state:"+st.Nonce, time.Unix(st.Exp, 0)); err != nil {
+		page(w, http.StatusBadRequest, "Invalid request", "This authorization response was already used.")
 		return
 	}
 	conf, err := u.oauthConfig(r.Context(), st.ClientID)

@@ -57,6 +57,9 @@ func (u *Upstream) Middleware() gateway.Middleware {
 				u.v.opts.Logger.Error("vault: upstream token unavailable", "route", u.opts.Route, "err", err)
 				return nil, jsonrpc.NewError(jsonrpc.CodeUpstreamUnavailable, "Upstream authorization unavailable")
 			}
+			if c.Stream {
+				return nil, jsonrpc.NewError(jsonrpc.CodeForbidden, u.message())
+			}
 			if c.Msg.Kind != jsonrpc.KindRequest {
 				return upstream.Accepted(), nil // nothing to answer, nothing goes upstream
 			}

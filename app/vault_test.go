@@ -1,0 +1,592 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/mcpfort/mcpfort/authserver/keys"
+)
+
+// vaultEnv is a gateway (A) whose route "vault" fronts a second mcpfort
+// (B): B's own authorization server protects its MCP route, and A reaches
+// it through a recording proxy with each user's own grant at B.
+type vaultEnv struct {
+	a, b      string // base URLs
+	stateA    string // A's state directory
+	configA   string
+	resourceB string
+
+	mu        sync.Mutex
+	upstream  []string // Authorization headers B received through the proxy
+	seenByCli bytes.Buffer
+}
+
+func (e *vaultEnv) upstreamAuths() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]string(nil), e.upstream...)
+}
+
+func newVaultEnv(t *testing.T) *vaultEnv {
+	t.Helper()
+	e := &vaultEnv{}
+	pa, pb := freePort(t), freePort(t)
+	e.a, e.b = fmt.Sprintf("http://127.0.0.1:%d", pa), fmt.Sprintf("http://127.0.0.1:%d", pb)
+	e.resourceB = e.b + "/mcp"
+	t.Setenv("MCPFORT_TEST_VAULT_CLIENT", "vault-client-secret-"+rand.Text())
+	// B: the third party. Its access tokens live 65 s, so that the
+	// gateway (which refreshes a token 60 s before it expires) refreshes
+	// after 5 s.
+	pB := writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:%d
+log: {level: error}
+authserver:
+  enabled: true
+  access_token_lifetime: 65s
+  clients:
+    - id: gateway-a
+      name: Gateway A
+      secret: {env: MCPFORT_TEST_VAULT_CLIENT}
+      redirect_uris: [%s/oauth/connect/callback]
+      grant_types: [authorization_code, refresh_token]
+servers:
+  - name: everything
+    path: /mcp
+    stdio: {command: [%q]}
+`, pb, e.a, filepath.Join(binDir, "mcpfort-everything")))
+	cfgB := loadWithUsers(t, pB, map[string][]string{"carol": nil, "dave": nil})
+	_, stopB := start(t, cfgB)
+	t.Cleanup(stopB)
+
+	target, _ := url.Parse(e.b)
+	rp := httputil.NewSingleHostReverseProxy(target)
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.mu.Lock()
+		e.upstream = append(e.upstream, r.Header.Get("Authorization"))
+		e.mu.Unlock()
+		r.Host = target.Host
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(proxy.Close)
+
+	e.configA = writeConfig(t, fmt.Sprintf(`
+listen: 127.0.0.1:%d
+log: {level: error}
+authserver: {enabled: true}
+servers:
+  - name: vault
+    path: /vault/mcp
+    http:
+      url: %s/mcp
+      user_oauth:
+        issuer: %s
+        client_id: gateway-a
+        client_secret: {env: MCPFORT_TEST_VAULT_CLIENT}
+        resource: %s
+`, pa, proxy.URL, e.b, e.resourceB))
+	cfgA := loadWithUsers(t, e.configA, map[string][]string{"alice": nil, "bob": nil})
+	e.stateA = cfgA.State.Dir
+	_, stopA := start(t, cfgA)
+	t.Cleanup(stopA)
+	return e
+}
+
+// recordingTransport keeps every byte of every answer the client gets.
+type recordingTransport struct {
+	e     *vaultEnv
+	token string
+}
+
+func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+rt.token)
+	resp, err := http.DefaultTransport.RoundTrip(r)
+	if err != nil {
+		return nil, err
+	}
+	rt.e.mu.Lock()
+	for k, vs := range resp.Header {
+		fmt.Fprintf(&rt.e.seenByCli, "%s: %s\n", k, strings.Join(vs, ","))
+	}
+	rt.e.mu.Unlock()
+	resp.Body = &teeBody{r: resp.Body, e: rt.e}
+	return resp, nil
+}
+
+type teeBody struct {
+	r io.ReadCloser
+	e *vaultEnv
+}
+
+func (b *teeBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.e.mu.Lock()
+	b.e.seenByCli.Write(p[:n])
+	b.e.mu.Unlock()
+	return n, err
+}
+
+func (b *teeBody) Close() error { return b.r.Close() }
+
+// client connects to A's route as the holder of token, in version
+// (2025-11-25 or 2026-07-28), with a URL-mode elicitation handler if
+// elicit is set.
+func (e *vaultEnv) client(t *testing.T, token, version string, elicit func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error)) (*mcp.ClientSession, error) {
+	t.Helper()
+	opts := &mcp.ClientOptions{}
+	if elicit != nil {
+		opts.ElicitationHandler = elicit
+		opts.Capabilities = &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}}}
+	}
+	c := mcp.NewClient(&mcp.Implementation{Name: "vault-test", Version: "1"}, opts)
+	hc := &http.Client{Transport: &recordingTransport{e: e, token: token}}
+	return c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: e.a + "/vault/mcp", HTTPClient: hc, DisableStandaloneSSE: true},
+		&mcp.ClientSessionOptions{ProtocolVersion: version})
+}
+
+// browser is a user's browser: it follows redirects by hand, signs in at
+// B as user and allows the consent.
+type browser struct {
+	c    *http.Client
+	user string
+	// stopAt, if set, stops before requesting a URL it matches (to
+	// capture the callback).
+	stopAt func(*url.URL) bool
+}
+
+func newBrowser(user string) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{user: user, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// open follows link to its end and returns the last page's status and
+// body, or the URL it stopped at.
+func (b *browser) open(link string) (int, string, *url.URL, error) {
+	u, err := url.Parse(link)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	resp, err := b.c.Get(u.String())
+	for step := 0; step < 12; step++ {
+		if err != nil {
+			return 0, "", nil, err
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body := string(raw)
+		switch {
+		case resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther:
+			next, err := u.Parse(resp.Header.Get("Location"))
+			if err != nil {
+				return 0, "", nil, err
+			}
+			u = next
+			if b.stopAt != nil && b.stopAt(u) {
+				return 0, "", u, nil
+			}
+			resp, err = b.c.Get(u.String())
+			continue
+		case resp.StatusCode == http.StatusOK && (strings.Contains(body, `name="password"`) || strings.Contains(body, `name="decision"`)):
+			m1, m2 := reCSRF.FindStringSubmatch(body), reRequest.FindStringSubmatch(body)
+			if m1 == nil || m2 == nil {
+				return 0, "", nil, errors.New("form without fields")
+			}
+			form := url.Values{"csrf": {html.UnescapeString(m1[1])}, "request": {html.UnescapeString(m2[1])}}
+			action := "/consent"
+			if strings.Contains(body, `name="password"`) {
+				form.Set("username", b.user)
+				form.Set("password", qsPassword)
+				action = "/login"
+			} else {
+				form.Set("decision", "allow")
+			}
+			next, _ := u.Parse(action)
+			u = next
+			resp, err = b.c.PostForm(u.String(), form)
+			continue
+		}
+		return resp.StatusCode, body, u, nil
+	}
+	return 0, "", nil, errors.New("too many steps")
+}
+
+// connect plays the user: opens link, signs in at B as userB, consents,
+// and lands on A's callback, which must say Connected.
+func connect(t *testing.T, link, userB string) {
+	t.Helper()
+	status, body, _, err := newBrowser(userB).open(link)
+	if err != nil || status != http.StatusOK || !strings.Contains(body, "Connected") {
+		t.Fatalf("connect: %d %v %.300s", status, err, body)
+	}
+}
+
+// elicitedURL reads the link from a -32042 error.
+func elicitedURL(t *testing.T, err error) string {
+	t.Helper()
+	var rpcErr *jsonrpc.Error
+	if !errors.As(err, &rpcErr) || rpcErr.Code != -32042 {
+		t.Fatalf("want URLElicitationRequiredError, got %v", err)
+	}
+	var data struct {
+		Elicitations []struct{ Mode, URL, ElicitationID string }
+	}
+	if err := json.Unmarshal(rpcErr.Data, &data); err != nil || len(data.Elicitations) != 1 || data.Elicitations[0].Mode != "url" {
+		t.Fatalf("error data: %s", rpcErr.Data)
+	}
+	return data.Elicitations[0].URL
+}
+
+func echo(t *testing.T, cs *mcp.ClientSession, text string) {
+	t.Helper()
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}})
+	if err != nil {
+		t.Fatalf("echo: %v", err)
+	}
+	if res.IsError || len(res.Content) == 0 || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, text) {
+		b, _ := json.Marshal(res)
+		t.Fatalf("echo result: %s", b)
+	}
+}
+
+var reLink = regexp.MustCompile(`http://127\.0\.0\.1:\d+/oauth/connect/vault\?ticket=[A-Za-z0-9_-]+`)
+
+// TestVaultFlow drives per-user upstream authorization end to end: a
+// 2025-11-25 client with URL-mode elicitation, a 2026-07-28 client
+// (InputRequiredResult), a client with neither (the link in a tool
+// error); refresh before expiry; revocation by the user and by the
+// admin; and what must never cross: the client's token upstream, the
+// upstream's token to the client, one user's grant to another.
+func TestVaultFlow(t *testing.T) {
+	e := newVaultEnv(t)
+	alice, _ := userToken(t, e.a, "alice", "")
+	bob, _ := userToken(t, e.a, "bob", "")
+
+	// 2025-11-25 with URL-mode elicitation: the first call (initialize)
+	// is answered -32042 with the link; nothing went upstream.
+	_, err := e.client(t, alice, "2025-11-25", func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		return &mcp.ElicitResult{Action: "cancel"}, nil
+	})
+	link := elicitedURL(t, err)
+	if !strings.HasPrefix(link, e.a+"/oauth/connect/vault?ticket=") {
+		t.Fatalf("link %q", link)
+	}
+	if n := len(e.upstreamAuths()); n != 0 {
+		t.Fatalf("%d requests went upstream before the user connected", n)
+	}
+	connect(t, link, "carol")
+	// The ticket opens once.
+	if status, _, _, _ := newBrowser("carol").open(link); status != http.StatusBadRequest {
+		t.Fatalf("replayed link: %d", status)
+	}
+	cs, err := e.client(t, alice, "2025-11-25", func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		return &mcp.ElicitResult{Action: "cancel"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, cs, "legacy-hello")
+	cs.Close()
+	first := e.upstreamAuths()
+	if len(first) == 0 {
+		t.Fatal("nothing reached the upstream")
+	}
+
+	// The connection is alice's: bob is asked to connect his own, and
+	// cannot see or revoke hers.
+	_, err = e.client(t, bob, "2025-11-25", func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		return &mcp.ElicitResult{Action: "cancel"}, nil
+	})
+	bobLink := elicitedURL(t, err)
+	if st, body := connection(t, e, http.MethodGet, bob); st != http.StatusOK || !strings.Contains(body, `"connected":false`) {
+		t.Fatalf("bob's view: %d %s", st, body)
+	}
+	if st, _ := connection(t, e, http.MethodDelete, bob); st != http.StatusNotFound {
+		t.Fatalf("bob revoking: %d", st)
+	}
+	if st, body := connection(t, e, http.MethodGet, alice); st != http.StatusOK || !strings.Contains(body, `"connected":true`) {
+		t.Fatalf("alice's view: %d %s", st, body)
+	}
+	if st, _ := connection(t, e, http.MethodGet, ""); st != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", st)
+	}
+
+	// 2026-07-28: bob's first call gets an InputRequiredResult with a
+	// URL-mode elicitation; the handler plays the browser (as dave at
+	// B) and the SDK retries.
+	_ = bobLink
+	var elicited int
+	cs, err = e.client(t, bob, "2026-07-28", func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		elicited++
+		if req.Params.Mode != "url" || !reLink.MatchString(req.Params.URL) {
+			return nil, fmt.Errorf("elicitation %+v", req.Params)
+		}
+		connect(t, req.Params.URL, "dave")
+		return &mcp.ElicitResult{Action: "accept"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, cs, "modern-hello")
+	echo(t, cs, "modern-again")
+	cs.Close()
+	if elicited != 1 {
+		t.Fatalf("%d elicitations", elicited)
+	}
+
+	// A client without elicitation: the link comes in a tool error.
+	mallory, _ := userToken(t, e.a, "alice", "") // another token of alice: already connected
+	cs, err = e.client(t, mallory, "2026-07-28", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, cs, "plain-hello")
+	cs.Close()
+	// Revocation by the user: her next call asks again, in a tool error
+	// for this client.
+	if st, _ := connection(t, e, http.MethodDelete, alice); st != http.StatusNoContent {
+		t.Fatalf("alice revoking: %d", st)
+	}
+	cs, err = e.client(t, alice, "2026-07-28", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+	if err != nil || !res.IsError || len(res.Content) == 0 || !reLink.MatchString(res.Content[0].(*mcp.TextContent).Text) {
+		t.Fatalf("after revocation: %+v %v", res, err)
+	}
+	connect(t, reLink.FindString(res.Content[0].(*mcp.TextContent).Text), "carol")
+	echo(t, cs, "reconnected")
+
+	// Refresh: B's tokens live 65 s and are refreshed in their last 60,
+	// so after 5 s every call refreshes first, concurrent ones once.
+	time.Sleep(5500 * time.Millisecond)
+	before := len(e.upstreamAuths())
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			echo(t, cs, fmt.Sprintf("concurrent-%d", i))
+		}()
+	}
+	wg.Wait()
+	cs.Close()
+	after := e.upstreamAuths()[before:]
+	if len(after) == 0 || after[0] == first[0] {
+		t.Fatalf("no refreshed token upstream")
+	}
+
+	// What never crossed: A's tokens upstream; B's tokens to the client.
+	aTokens := []string{alice, bob, mallory}
+	for _, h := range e.upstreamAuths() {
+		if !strings.HasPrefix(h, "Bearer ") {
+			t.Fatalf("upstream request without the user's token: %q", h)
+		}
+		for _, at := range aTokens {
+			if strings.Contains(h, at) {
+				t.Fatal("a client's token reached the upstream")
+			}
+		}
+		e.mu.Lock()
+		leaked := bytes.Contains(e.seenByCli.Bytes(), []byte(strings.TrimPrefix(h, "Bearer ")))
+		e.mu.Unlock()
+		if leaked {
+			t.Fatal("an upstream token reached the client")
+		}
+	}
+
+	// The admin lists and revokes from the command line.
+	out, code := mcpfortCLI(t, "vault", "list", "--config", e.configA)
+	if code != 0 || !strings.Contains(out, "vault") || !strings.Contains(out, "u_alice") || !strings.Contains(out, "u_bob") {
+		t.Fatalf("vault list (%d): %s", code, out)
+	}
+	out, code = mcpfortCLI(t, "vault", "revoke", "--config", e.configA, "--user", "u_bob", "--route", "vault")
+	if code != 0 {
+		t.Fatalf("vault revoke (%d): %s", code, out)
+	}
+	if st, body := connection(t, e, http.MethodGet, bob); st != http.StatusOK || !strings.Contains(body, `"connected":false`) {
+		t.Fatalf("bob after the admin's revocation: %d %s", st, body)
+	}
+	if out, code = mcpfortCLI(t, "vault", "revoke", "--config", e.configA, "--user", "u_bob", "--route", "vault"); code == 0 {
+		t.Fatalf("revoking twice succeeded: %s", out)
+	}
+}
+
+func connection(t *testing.T, e *vaultEnv, method, token string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(method, e.a+"/oauth/connections/vault", nil)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func mcpfortCLI(t *testing.T, args ...string) (string, int) {
+	t.Helper()
+	out, err := exec.Command(filepath.Join(binDir, "mcpfort"), args...).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); ok {
+		return string(out), ee.ExitCode()
+	} else if err != nil {
+		t.Fatal(err)
+	}
+	return string(out), 0
+}
+
+// TestVaultAttacks: links and authorization responses that are forged,
+// replayed, expired, of another route, or brought by another browser are
+// refused, and no grant is stored.
+func TestVaultAttacks(t *testing.T) {
+	e := newVaultEnv(t)
+	alice, _ := userToken(t, e.a, "alice", "")
+	fresh := func() string {
+		t.Helper()
+		cs, err := e.client(t, alice, "2026-07-28", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+		if err != nil || !res.IsError {
+			t.Fatalf("%+v %v", res, err)
+		}
+		return reLink.FindString(res.Content[0].(*mcp.TextContent).Text)
+	}
+	get := func(u string) int {
+		t.Helper()
+		status, _, _, err := newBrowser("carol").open(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return status
+	}
+	link := fresh()
+	lu, _ := url.Parse(link)
+	ticket := lu.Query().Get("ticket")
+
+	// Forged and altered tickets.
+	for name, tk := range map[string]string{
+		"random":  base64.RawURLEncoding.EncodeToString([]byte(rand.Text() + rand.Text())),
+		"flipped": flip(ticket),
+		"empty":   "",
+	} {
+		if st := get(e.a + "/oauth/connect/vault?ticket=" + url.QueryEscape(tk)); st != http.StatusBadRequest {
+			t.Errorf("%s ticket: %d", name, st)
+		}
+	}
+	// A ticket is bound to its route (additional data).
+	if st := get(e.a + "/oauth/connect/other?ticket=" + ticket); st != http.StatusNotFound && st != http.StatusBadRequest {
+		t.Errorf("other route: %d", st)
+	}
+	// An expired ticket, sealed with A's key-encryption key as A would
+	// seal it.
+	kek, err := os.ReadFile(filepath.Join(e.stateA, "authserver.kek"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := keys.ParseKEK(strings.TrimSpace(string(kek)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	old, _ := json.Marshal(map[string]any{"i": e.a, "s": "u_alice", "r": "vault", "e": time.Now().Add(-time.Second).Unix(), "n": "expired-nonce"})
+	sealed, err := keys.SealSecret(k, old, "mcpfort vault ticket v1\x00vault")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := get(e.a + "/oauth/connect/vault?ticket=" + base64.RawURLEncoding.EncodeToString(sealed)); st != http.StatusBadRequest {
+		t.Errorf("expired ticket: %d", st)
+	}
+	// The same, not expired, opens: the check above is the expiry's.
+	ok, _ := json.Marshal(map[string]any{"i": e.a, "s": "u_alice", "r": "vault", "e": time.Now().Add(time.Minute).Unix(), "n": "fresh-nonce"})
+	sealed, _ = keys.SealSecret(k, ok, "mcpfort vault ticket v1\x00vault")
+	b := newBrowser("carol")
+	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
+	if _, _, stop, err := b.open(e.a + "/oauth/connect/vault?ticket=" + base64.RawURLEncoding.EncodeToString(sealed)); err != nil || stop == nil {
+		t.Fatalf("a well-sealed ticket: %v %v", stop, err)
+	}
+
+	// The callback: stop the browser before it lands, then try what an
+	// attacker could do with the response.
+	b = newBrowser("carol")
+	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
+	_, _, cb, err := b.open(link)
+	if err != nil || cb == nil || cb.Query().Get("code") == "" {
+		t.Fatalf("no callback: %v %v", cb, err)
+	}
+	// Another browser (no cookie from the start): refused.
+	if st, _, _, _ := newBrowser("carol").open(cb.String()); st != http.StatusBadRequest {
+		t.Errorf("callback in another browser: %d", st)
+	}
+	// A forged state.
+	q := cb.Query()
+	q.Set("state", flip(q.Get("state")))
+	forged := *cb
+	forged.RawQuery = q.Encode()
+	if st, _, _, _ := (&browser{c: b.c}).open(forged.String()); st != http.StatusBadRequest {
+		t.Errorf("forged state: %d", st)
+	}
+	// Another issuer named in the response (RFC 9207).
+	q = cb.Query()
+	q.Set("iss", "http://127.0.0.1:1")
+	mixed := *cb
+	mixed.RawQuery = q.Encode()
+	if st, _, _, _ := (&browser{c: b.c}).open(mixed.String()); st != http.StatusBadRequest {
+		t.Errorf("mix-up: %d", st)
+	}
+	if st, body := connection(t, e, http.MethodGet, alice); !strings.Contains(body, `"connected":false`) {
+		t.Fatalf("a refused response stored a grant: %d %s", st, body)
+	}
+	// The real browser completes it once; a replay is refused.
+	if st, body, _, _ := (&browser{c: b.c}).open(cb.String()); st != http.StatusOK || !strings.Contains(body, "Connected") {
+		t.Fatalf("callback: %d %s", st, body)
+	}
+	if st, _, _, _ := (&browser{c: b.c}).open(cb.String()); st != http.StatusBadRequest {
+		t.Errorf("replayed callback: %d", st)
+	}
+	if n := len(e.upstreamAuths()); n != 0 {
+		t.Fatalf("%d requests reached the upstream during the attacks", n)
+	}
+}
+
+// flip changes one character in the middle of s.
+func flip(s string) string {
+	if s == "" {
+		return "A"
+	}
+	b := []byte(s)
+	i := len(b) / 2
+	if b[i] == 'A' {
+		b[i] = 'B'
+	} else {
+		b[i] = 'A'
+	}
+	return string(b)
+}
