@@ -261,14 +261,22 @@ func elicitedURL(t *testing.T, err error) string {
 
 func echo(t *testing.T, cs *mcp.ClientSession, text string) {
 	t.Helper()
+	if err := echoErr(cs, text); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// echoErr calls echo and checks that the text came back through.
+func echoErr(cs *mcp.ClientSession, text string) error {
 	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}})
 	if err != nil {
-		t.Fatalf("echo: %v", err)
+		return fmt.Errorf("echo: %w", err)
 	}
 	if res.IsError || len(res.Content) == 0 || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, text) {
 		b, _ := json.Marshal(res)
-		t.Fatalf("echo result: %s", b)
+		return fmt.Errorf("echo result: %s", b)
 	}
+	return nil
 }
 
 var reLink = regexp.MustCompile(`http://127\.0\.0\.1:\d+/oauth/connect/vault\?ticket=[A-Za-z0-9_-]+`)
@@ -389,7 +397,9 @@ func TestVaultFlow(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			echo(t, cs, fmt.Sprintf("concurrent-%d", i))
+			if err := echoErr(cs, fmt.Sprintf("concurrent-%d", i)); err != nil {
+				t.Error(err)
+			}
 		}()
 	}
 	wg.Wait()

@@ -149,6 +149,9 @@ func challengeParam(h, name string) string {
 	if j := strings.IndexAny(v, ", "); j >= 0 {
 		v = v[:j]
 	}
+	if strings.ContainsRune(v, '"') {
+		return "" // not a token (RFC 9110 section 5.6.2)
+	}
 	return v
 }
 
