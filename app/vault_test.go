@@ -28,6 +28,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/mcpfort/mcpfort/authserver/keys"
+	"github.com/mcpfort/mcpfort/config"
 )
 
 // vaultEnv is a gateway (A) whose route "vault" fronts a second mcpfort
@@ -38,6 +39,9 @@ type vaultEnv struct {
 	stateA    string // A's state directory
 	configA   string
 	resourceB string
+
+	proxy     string
+	replicaB  string // a second replica of A (TestVaultReplicas), or ""
 
 	mu        sync.Mutex
 	upstream  []string // Authorization headers B received through the proxy
@@ -57,6 +61,10 @@ func newVaultEnv(t *testing.T) *vaultEnv {
 	e.a, e.b = fmt.Sprintf("http://127.0.0.1:%d", pa), fmt.Sprintf("http://127.0.0.1:%d", pb)
 	e.resourceB = e.b + "/mcp"
 	t.Setenv("MCPFORT_TEST_VAULT_CLIENT", "vault-client-secret-"+rand.Text())
+	t.Setenv("MCPFORT_TEST_SESSION_SECRET", strings.Repeat("v", 40))
+	kek := make([]byte, 32)
+	_, _ = rand.Read(kek)
+	t.Setenv("MCPFORT_TEST_KEK", base64.StdEncoding.EncodeToString(kek))
 	// B: the third party. Its access tokens live 65 s, so that the
 	// gateway (which refreshes a token 60 s before it expires) refreshes
 	// after 5 s.
@@ -92,10 +100,29 @@ servers:
 	}))
 	t.Cleanup(proxy.Close)
 
-	e.configA = writeConfig(t, fmt.Sprintf(`
+	e.configA = e.writeA(t, pa, proxy.URL, "sqlite")
+	cfgA := loadWithUsers(t, e.configA, map[string][]string{"alice": nil, "bob": nil})
+	e.stateA = cfgA.State.Dir
+	_, stopA := start(t, cfgA)
+	t.Cleanup(stopA)
+	e.proxy = proxy.URL
+	return e
+}
+
+// writeA writes A's configuration: listening on port, public at e.a, its
+// route "vault" reaching B through proxy with each user's own grant.
+func (e *vaultEnv) writeA(t *testing.T, port int, proxy, database string) string {
+	t.Helper()
+	return writeConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:%d
+public_url: %s
 log: {level: error}
-authserver: {enabled: true}
+state: {database: %q}
+sessions: {secrets: [{env: MCPFORT_TEST_SESSION_SECRET}]}
+http: {allowed_hosts: ["127.0.0.1:%d"]}
+authserver:
+  enabled: true
+  key_encryption_key: {env: MCPFORT_TEST_KEK}
 servers:
   - name: vault
     path: /vault/mcp
@@ -106,23 +133,24 @@ servers:
         client_id: gateway-a
         client_secret: {env: MCPFORT_TEST_VAULT_CLIENT}
         resource: %s
-`, pa, proxy.URL, e.b, e.resourceB))
-	cfgA := loadWithUsers(t, e.configA, map[string][]string{"alice": nil, "bob": nil})
-	e.stateA = cfgA.State.Dir
-	_, stopA := start(t, cfgA)
-	t.Cleanup(stopA)
-	return e
+`, port, e.a, database, port, proxy, e.b, e.resourceB))
 }
 
 // recordingTransport keeps every byte of every answer the client gets.
 type recordingTransport struct {
-	e     *vaultEnv
-	token string
+	e       *vaultEnv
+	token   string
+	replica string // host:port to dial instead of the URL's, if set
 }
 
 func (rt *recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	r = r.Clone(r.Context())
 	r.Header.Set("Authorization", "Bearer "+rt.token)
+	if rt.replica != "" {
+		// Through a load balancer: the public Host, another replica.
+		r.Host = r.URL.Host
+		r.URL.Host = rt.replica
+	}
 	resp, err := http.DefaultTransport.RoundTrip(r)
 	if err != nil {
 		return nil, err
@@ -162,7 +190,7 @@ func (e *vaultEnv) client(t *testing.T, token, version string, elicit func(conte
 		opts.Capabilities = &mcp.ClientCapabilities{Elicitation: &mcp.ElicitationCapabilities{Form: &mcp.FormElicitationCapabilities{}, URL: &mcp.URLElicitationCapabilities{}}}
 	}
 	c := mcp.NewClient(&mcp.Implementation{Name: "vault-test", Version: "1"}, opts)
-	hc := &http.Client{Transport: &recordingTransport{e: e, token: token}}
+	hc := &http.Client{Transport: &recordingTransport{e: e, token: token, replica: e.replicaB}}
 	return c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: e.a + "/vault/mcp", HTTPClient: hc, DisableStandaloneSSE: true},
 		&mcp.ClientSessionOptions{ProtocolVersion: version})
 }
@@ -518,11 +546,7 @@ func TestVaultAttacks(t *testing.T) {
 	}
 	// An expired ticket, sealed with A's key-encryption key as A would
 	// seal it.
-	kek, err := os.ReadFile(filepath.Join(e.stateA, "authserver.kek"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	k, err := keys.ParseKEK(strings.TrimSpace(string(kek)))
+	k, err := keys.ParseKEK(os.Getenv("MCPFORT_TEST_KEK"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -599,4 +623,79 @@ func flip(s string) string {
 		b[i] = 'A'
 	}
 	return string(b)
+}
+
+// TestVaultReplicas: two replicas of A share PostgreSQL and the
+// key-encryption key behind one public URL. The link from one is served
+// by the other, the callback lands on either, calls through both use the
+// grant, and when the token must be refreshed, concurrent calls on both
+// replicas refresh it once (B revokes the whole grant when a rotated
+// refresh token is used twice).
+func TestVaultReplicas(t *testing.T) {
+	e := newVaultEnv(t) // replica 1 on SQLite; the PostgreSQL pair below
+	dsn := pgSchema(t)
+	p1, p2 := freePort(t), freePort(t)
+	e.a = fmt.Sprintf("http://127.0.0.1:%d", p1) // the public URL: replica 1's address
+	cfg1 := loadWithUsers(t, e.writeA(t, p1, e.proxy, dsn), map[string][]string{"alice": nil})
+	cfg1.PublicURL = e.a
+	_, stop1 := start(t, cfg1)
+	t.Cleanup(stop1)
+	cfg2, err := config.Load(e.writeA(t, p2, e.proxy, dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, stop2 := start(t, cfg2)
+	t.Cleanup(stop2)
+	replica2 := fmt.Sprintf("127.0.0.1:%d", p2)
+	e.upstream = nil
+	alice, _ := userToken(t, e.a, "alice", "")
+
+	// Asked through replica 2; the link is public (replica 1's address).
+	e.replicaB = replica2
+	_, err = e.client(t, alice, "2025-11-25", func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		return &mcp.ElicitResult{Action: "cancel"}, nil
+	})
+	link := elicitedURL(t, err)
+	// The browser starts on replica 1 and the callback lands on replica 2.
+	b := newBrowser("carol")
+	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
+	_, _, cb, err := b.open(link)
+	if err != nil || cb == nil {
+		t.Fatalf("no callback: %v", err)
+	}
+	cb.Host = replica2
+	if st, body, _, _ := (&browser{c: b.c}).open(cb.String()); st != http.StatusOK || !strings.Contains(body, "Connected") {
+		t.Fatalf("callback on replica 2: %d %s", st, body)
+	}
+	// Calls through either replica use the grant.
+	var sessions []*mcp.ClientSession
+	for _, r := range []string{"", replica2} {
+		e.replicaB = r
+		cs, err := e.client(t, alice, "2026-07-28", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		echo(t, cs, "replica"+r)
+		sessions = append(sessions, cs)
+	}
+	// After 5 s every call refreshes first: 8 concurrent calls, half on
+	// each replica, must all succeed.
+	time.Sleep(5500 * time.Millisecond)
+	before := len(e.upstreamAuths())
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := echoErr(sessions[i%2], fmt.Sprintf("both-%d", i)); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	after := e.upstreamAuths()[before:]
+	if len(after) == 0 || after[len(after)-1] == e.upstreamAuths()[0] {
+		t.Fatal("no refreshed token upstream")
+	}
 }
