@@ -227,9 +227,9 @@ func (b *browser) open(link string) (int, string, *url.URL, error) {
 		body := string(raw)
 		switch {
 		case resp.StatusCode == http.StatusFound || resp.StatusCode == http.StatusSeeOther:
-			next, err := u.Parse(resp.Header.Get("Location"))
-			if err != nil {
-				return 0, "", nil, err
+			next, perr := u.Parse(resp.Header.Get("Location"))
+			if perr != nil {
+				return 0, "", nil, perr
 			}
 			u = next
 			if b.stopAt != nil && b.stopAt(u) {

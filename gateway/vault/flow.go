@@ -152,10 +152,7 @@ func (v *Vault) connect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	secure := strings.HasPrefix(v.opts.PublicURL, "https://")
-	name := browserCookieInsecure
-	if secure {
-		name = browserCookie
-	}
+	name := cookieName(secure, route)
 	http.SetCookie(w, &http.Cookie{Name: name, Value: cookie, Path: "/", MaxAge: int(stateTTL / time.Second), HttpOnly: true,
 		Secure: secure, SameSite: http.SameSiteLaxMode})
 	w.Header().Set("Cache-Control", "no-store")
@@ -180,10 +177,7 @@ func (v *Vault) callback(w http.ResponseWriter, r *http.Request) {
 		page(w, http.StatusBadRequest, "Expired", "The authorization took too long. Ask your client for a new link.")
 		return
 	}
-	c, err := r.Cookie(browserCookie)
-	if err != nil {
-		c, err = r.Cookie(browserCookieInsecure)
-	}
+	c, err := r.Cookie(cookieName(strings.HasPrefix(v.opts.PublicURL, "https://"), st.Route))
 	bh := sha256.Sum256([]byte(cookieValue(c, err)))
 	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(bh[:])), []byte(st.Browser)) != 1 {
 		page(w, http.StatusBadRequest, "Invalid request", "This authorization was started in another browser.")
@@ -244,6 +238,16 @@ func (v *Vault) callback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	page(w, http.StatusOK, "Connected", "You can close this window and return to your client.")
+}
+
+// cookieName is the browser binding's cookie for route: one per route,
+// so that flows for two routes in one browser do not undo each other;
+// __Host- on https (RFC 6265bis section 4.1.3.2).
+func cookieName(secure bool, route string) string {
+	if secure {
+		return browserCookie + "-" + route
+	}
+	return browserCookieInsecure + "-" + route
 }
 
 func cookieValue(c *http.Cookie, err error) string {
