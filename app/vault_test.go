@@ -526,6 +526,21 @@ func TestVaultAttacks(t *testing.T) {
 		}
 		return status
 	}
+	// Clients without URL-mode elicitation get the link in an error: a
+	// 2025-11-25 one at initialize, a 2026-07-28 one for a list.
+	bob, _ := userToken(t, e.a, "bob", "")
+	if _, err := e.client(t, bob, "2025-11-25", nil); err == nil || !reLink.MatchString(err.Error()) {
+		t.Fatalf("legacy client without elicitation: %v", err)
+	}
+	cs, err := e.client(t, bob, "2026-07-28", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cs.ListTools(context.Background(), nil); err == nil || !reLink.MatchString(err.Error()) {
+		t.Fatalf("tools/list without a grant: %v", err)
+	}
+	cs.Close()
+
 	link := fresh()
 	lu, _ := url.Parse(link)
 	ticket := lu.Query().Get("ticket")
