@@ -402,8 +402,21 @@ func TestVaultFlow(t *testing.T) {
 	cs.Close()
 	// Revocation by the user: her next call asks again, in a tool error
 	// for this client.
+	auths := e.upstreamAuths()
+	aliceAtB := auths[len(auths)-1] // her last call's token at B
+	resp := rawPost(t, e.resourceB, strings.TrimPrefix(aliceAtB, "Bearer "), `{"jsonrpc":"2.0","id":1,"method":"ping"}`, nil)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusUnauthorized {
+		t.Fatal("B refuses her token before the revocation")
+	}
 	if st, _ := connection(t, e, http.MethodDelete, alice); st != http.StatusNoContent {
 		t.Fatalf("alice revoking: %d", st)
+	}
+	// The gateway revoked it at B too (RFC 7009): B refuses it now.
+	resp = rawPost(t, e.resourceB, strings.TrimPrefix(aliceAtB, "Bearer "), `{"jsonrpc":"2.0","id":1,"method":"ping"}`, nil)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("B after revocation: %d, want 401", resp.StatusCode)
 	}
 	cs, err = e.client(t, alice, "2026-07-28", nil)
 	if err != nil {
