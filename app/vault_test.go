@@ -41,6 +41,7 @@ type vaultEnv struct {
 	resourceB string
 
 	proxy     string
+	dynamic   bool   // A registers at B dynamically (RFC 7591)
 	replicaB  string // a second replica of A (TestVaultReplicas), or ""
 
 	mu        sync.Mutex
@@ -54,9 +55,10 @@ func (e *vaultEnv) upstreamAuths() []string {
 	return append([]string(nil), e.upstream...)
 }
 
-func newVaultEnv(t *testing.T) *vaultEnv {
+func newVaultEnv(t *testing.T) *vaultEnv { return newVaultEnvWith(t, &vaultEnv{}) }
+
+func newVaultEnvWith(t *testing.T, e *vaultEnv) *vaultEnv {
 	t.Helper()
-	e := &vaultEnv{}
 	pa, pb := freePort(t), freePort(t)
 	e.a, e.b = fmt.Sprintf("http://127.0.0.1:%d", pa), fmt.Sprintf("http://127.0.0.1:%d", pb)
 	e.resourceB = e.b + "/mcp"
@@ -130,10 +132,17 @@ servers:
       url: %s/mcp
       user_oauth:
         issuer: %s
-        client_id: gateway-a
-        client_secret: {env: MCPFORT_TEST_VAULT_CLIENT}
-        resource: %s
-`, port, e.a, database, port, proxy, e.b, e.resourceB))
+%s        resource: %s
+`, port, e.a, database, port, proxy, e.b, e.clientYAML(), e.resourceB))
+}
+
+// clientYAML is A's client at B: the configured confidential client, or
+// none (dynamic registration) when e.dynamic is set.
+func (e *vaultEnv) clientYAML() string {
+	if e.dynamic {
+		return ""
+	}
+	return "        client_id: gateway-a\n        client_secret: {env: MCPFORT_TEST_VAULT_CLIENT}\n"
 }
 
 // recordingTransport keeps every byte of every answer the client gets.
@@ -725,5 +734,28 @@ func TestVaultReplicas(t *testing.T) {
 	after := e.upstreamAuths()[before:]
 	if len(after) == 0 || after[len(after)-1] == e.upstreamAuths()[0] {
 		t.Fatal("no refreshed token upstream")
+	}
+}
+
+// TestVaultDynamicRegistration: without a configured client, the gateway
+// registers at B (RFC 7591) as a public client and completes the flow
+// with PKCE alone; refresh works for that client too.
+func TestVaultDynamicRegistration(t *testing.T) {
+	e := newVaultEnvWith(t, &vaultEnv{dynamic: true})
+	alice, _ := userToken(t, e.a, "alice", "")
+	cs, err := e.client(t, alice, "2026-07-28", func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		connect(t, req.Params.URL, "carol")
+		return &mcp.ElicitResult{Action: "accept"}, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cs.Close()
+	echo(t, cs, "registered")
+	first := e.upstreamAuths()
+	time.Sleep(5500 * time.Millisecond)
+	echo(t, cs, "refreshed")
+	if last := e.upstreamAuths(); last[len(last)-1] == first[len(first)-1] {
+		t.Fatal("not refreshed")
 	}
 }
