@@ -40,9 +40,9 @@ type vaultEnv struct {
 	configA   string
 	resourceB string
 
-	proxy     string
-	dynamic   bool   // A registers at B dynamically (RFC 7591)
-	replicaB  string // a second replica of A (TestVaultReplicas), or ""
+	proxy    string
+	dynamic  bool   // A registers at B dynamically (RFC 7591)
+	replicaB string // a second replica of A (TestVaultReplicas), or ""
 
 	mu        sync.Mutex
 	upstream  []string // Authorization headers B received through the proxy
