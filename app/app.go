@@ -32,6 +32,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/upstream/credentials"
 	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 	"github.com/mcpfort/mcpfort/gateway/upstream/sse"
+	"github.com/mcpfort/mcpfort/gateway/vault"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/observe"
 	"github.com/mcpfort/mcpfort/resourceserver"
@@ -91,6 +92,8 @@ type App struct {
 	acmeWarmUp          func(ctx context.Context) // nil without ACME
 	keyring             *session.Keyring          // the routes' session keyring
 	nonces              rotatingNonces            // the routes' DPoP nonces, keyed like the keyring (auth.go)
+	vault               *vault.Vault              // nil without user_oauth upstreams (vault.go)
+	vaultRoutes         map[string]*vault.Upstream
 }
 
 type route struct {
@@ -262,13 +265,22 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		r := &route{name: s.Name, path: s.Path, up: up, guard: g0, fwd: fwd,
 			fwdSess: s.Stdio != nil || s.SSE != nil || s.Aggregate != nil && s.Aggregate.Local()}
 		a.routes = append(a.routes, r)
+		// The token vault gates the route (user_oauth): a user without a
+		// grant at the upstream is answered with the way to connect
+		// before any check or policy that would reach the upstream.
+		gate, err := a.vaultPolicy(s)
+		if err != nil {
+			return fmt.Errorf("server %q: %w", s.Name, err)
+		}
 		g, err := gateway.New(gateway.Options{
+			Gate:  gate,
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring, Denylist: deny,
 			Principal: principalFrom, Middleware: chain, ToolsTTL: s.Policies.ToolsTTL.D(),
 			SessionTTL: cfg.Sessions.TTL.D(), Origin: origin, MaxBody: int64(cfg.HTTP.MaxBody),
 			Limits:    jsonrpc.Limits{MaxDepth: cfg.HTTP.MaxJSONDepth, MaxBatch: cfg.HTTP.MaxBatch},
 			ReplicaID: replica, ServerInfo: gateway.Implementation{Name: "mcpfort", Version: version},
-			Logger: a.log.With("route", s.Name),
+			SessionCapabilities: s.HTTP != nil && s.HTTP.UserOAuth != nil,
+			Logger:              a.log.With("route", s.Name),
 		})
 		if err != nil {
 			return fmt.Errorf("server %q: %w", s.Name, err)
@@ -486,6 +498,7 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 		}
 	}
 	a.mountAssertionIssuer(mux)
+	a.mountVault(mux)
 	if a.as != nil {
 		// The authorization server routes its own endpoints and
 		// well-known documents; more specific patterns (routes, health,

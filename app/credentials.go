@@ -24,6 +24,12 @@ func (a *App) upstreamAuth(s config.Server) (func(context.Context, *http.Request
 		kind = "sse"
 	}
 	switch {
+	case u.UserOAuth != nil && s.HTTP != nil:
+		vu, err := a.vaultUpstream(s)
+		if err != nil {
+			return nil, err
+		}
+		return userOAuthAuthorize(vu), nil
 	case u.BearerToken != nil:
 		tok, err := a.secret(context.Background(), a.field(s, kind+".bearer_token"), *u.BearerToken)
 		if err != nil {

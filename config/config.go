@@ -387,6 +387,32 @@ type HTTPUpstream struct {
 	// principal (issuer public_url + "/assertions", JWKS at
 	// /assertions/jwks.json). The route must require authorization.
 	Assertion *Assertion `yaml:"assertion"`
+	// UserOAuth sends each user's own token at the upstream's
+	// authorization server, which the user grants once through the
+	// gateway (the token vault). The route must require authorization.
+	UserOAuth *UserOAuth `yaml:"user_oauth"`
+}
+
+// UserOAuth configures per-user upstream authorization: the OAuth 2.1
+// client the gateway is at the upstream's authorization server.
+type UserOAuth struct {
+	// Issuer is the authorization server's issuer (RFC 8414 metadata at
+	// its well-known address). Default: discovered from the upstream's
+	// protected resource metadata (RFC 9728).
+	Issuer string `yaml:"issuer"`
+	// ClientID, with ClientSecret for a confidential client, is the
+	// gateway's registration there. Without it the gateway registers
+	// itself dynamically (RFC 7591) when the server allows it.
+	ClientID     string     `yaml:"client_id"`
+	ClientSecret *SecretRef `yaml:"client_secret"`
+	// ClientMetadataURL, if set, is the gateway's client ID metadata
+	// document URL (used as client_id where the server supports it).
+	ClientMetadataURL string `yaml:"client_metadata_url"`
+	// Scopes asked for. Default: the scopes the protected resource
+	// metadata names, else none.
+	Scopes []string `yaml:"scopes"`
+	// Resource names the upstream (RFC 8707). Default: the upstream URL.
+	Resource string `yaml:"resource"`
 }
 
 // SSEUpstream is a remote MCP server on the HTTP+SSE transport of
@@ -1129,9 +1155,15 @@ func (s *Server) validateUpstream(at string, add addFunc) {
 	{
 		if u := s.HTTP; u != nil {
 			u.validate(at+".http", *s.Auth.Required, add)
+			if u.UserOAuth != nil && strings.Contains(s.Name, ".") {
+				add(at+".http.user_oauth", "not available for a member of a virtual server")
+			}
 		}
 		if u := s.SSE; u != nil {
 			u.validate(at+".sse", *s.Auth.Required, add)
+			if u.UserOAuth != nil {
+				add(at+".sse.user_oauth", "available for http upstreams only")
+			}
 			if u.MaxConnections < 0 {
 				add(at+".sse.max_connections", "must not be negative")
 			}
@@ -1206,16 +1238,32 @@ func (u HTTPUpstream) validate(at string, required bool, add addFunc) {
 		add(at+".url", "must be an absolute http or https URL, got %q", u.URL)
 	}
 	n := 0
-	for _, set := range []bool{u.BearerToken != nil, u.TokenExchange != nil, u.Assertion != nil} {
+	for _, set := range []bool{u.BearerToken != nil, u.TokenExchange != nil, u.Assertion != nil, u.UserOAuth != nil} {
 		if set {
 			n++
 		}
 	}
 	if n > 1 {
-		add(at, "set at most one of bearer_token, token_exchange and assertion")
+		add(at, "set at most one of bearer_token, token_exchange, assertion and user_oauth")
 	}
-	if (u.TokenExchange != nil || u.Assertion != nil) && !required {
-		add(at, "token_exchange and assertion act for the caller: the route must require authorization")
+	if (u.TokenExchange != nil || u.Assertion != nil || u.UserOAuth != nil) && !required {
+		add(at, "token_exchange, assertion and user_oauth act for the caller: the route must require authorization")
+	}
+	if uo := u.UserOAuth; uo != nil {
+		for _, f := range []struct{ name, v string }{{"issuer", uo.Issuer}, {"client_metadata_url", uo.ClientMetadataURL}, {"resource", uo.Resource}} {
+			if f.v == "" {
+				continue
+			}
+			if pu, err := url.Parse(f.v); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" || pu.Fragment != "" {
+				add(at+".user_oauth."+f.name, "must be an absolute http(s) URL without a fragment, got %q", f.v)
+			}
+		}
+		if uo.ClientSecret != nil && uo.ClientID == "" {
+			add(at+".user_oauth.client_secret", "needs client_id")
+		}
+		if uo.ClientID != "" && uo.ClientMetadataURL != "" {
+			add(at+".user_oauth", "set at most one of client_id and client_metadata_url")
+		}
 	}
 	if te := u.TokenExchange; te != nil {
 		if pu, err := url.Parse(te.TokenURL); err != nil || (pu.Scheme != "https" && pu.Scheme != "http") || pu.Host == "" {

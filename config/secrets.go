@@ -319,6 +319,9 @@ func upstreamRefs(s *Server, at string, add func(string, *SecretRef)) {
 			if u.TokenExchange != nil {
 				add(at+"."+kind+".token_exchange.client_secret", &u.TokenExchange.ClientSecret)
 			}
+			if u.UserOAuth != nil {
+				add(at+"."+kind+".user_oauth.client_secret", u.UserOAuth.ClientSecret)
+			}
 		}
 		if st := s.Stdio; st != nil {
 			keys := make([]string, 0, len(st.Env))

@@ -109,6 +109,8 @@ type Call struct {
 
 	lastEventID string // the GET's Last-Event-ID (Stream only)
 
+	checkHeaders bool // a 2026-07-28 tools/call: Mcp-Param-* headers checked before the chain
+
 	draining context.Context // the gateway's: done once Drain began
 }
 

@@ -80,6 +80,18 @@ type Options struct {
 	// need tool definitions (schema, pinning, Mcp-Param-* headers) before
 	// it is listed again; see Catalog. If zero, 1 minute.
 	ToolsTTL time.Duration
+	// Gate, if set, wraps all the gateway does for a call that may reach
+	// the upstream: its own checks that list the upstream's tools (the
+	// Mcp-Param-* headers of a 2026-07-28 tools/call) and the Middleware
+	// chain. A gate that answers a call keeps it from the upstream
+	// entirely (the token vault, for users without a grant there).
+	Gate Middleware
+	// SessionCapabilities keeps a legacy client's capabilities from
+	// initialize in its session (sealed into the id) whatever the
+	// upstream's era, for policies that answer by them (the token vault
+	// asks a client that declared URL-mode elicitation otherwise than one
+	// that did not). A stateless upstream's sessions keep them anyway.
+	SessionCapabilities bool
 	// Logger receives operational logs. If nil, nothing is logged.
 	Logger *slog.Logger
 	// Now is the clock. If nil, time.Now.
@@ -101,6 +113,7 @@ type Gateway struct {
 	log     *slog.Logger
 	now     func() time.Time
 	handler Handler
+	entry   Handler // the gate, the header checks, then handler
 
 	era eraProbe
 
@@ -156,6 +169,17 @@ func New(opts Options) (*Gateway, error) {
 	g.handler = func(ctx context.Context, c *Call) (upstream.Reply, error) {
 		c.draining = g.drainCtx
 		return h(ctx, c)
+	}
+	g.entry = func(ctx context.Context, c *Call) (upstream.Reply, error) {
+		if c.checkHeaders {
+			if err := g.checkParamHeaders(ctx, c); err != nil {
+				return nil, err
+			}
+		}
+		return g.handler(ctx, c)
+	}
+	if opts.Gate != nil {
+		g.entry = opts.Gate(g.entry)
 	}
 	return g, nil
 }

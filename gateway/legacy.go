@@ -44,7 +44,12 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *jsonrp
 	if legacy == no {
 		st.Mode = session.ModeToModern
 	}
-	reply, err := g.handler(ctx, c)
+	if g.opts.SessionCapabilities {
+		if caps, ok := jsonx.Get(msg.Params, "capabilities"); ok && jsonx.IsObject(caps) && len(caps) <= 4096 {
+			st.ClientCapabilities = caps
+		}
+	}
+	reply, err := g.entry(ctx, c)
 	if err == nil && st.Mode == session.ModePassthrough && legacy == unknown {
 		// Probe: an upstream that rejects initialize the way a stateless
 		// server does is bridged instead (2026-07-28 basic/versioning
@@ -55,7 +60,7 @@ func (g *Gateway) initialize(w http.ResponseWriter, r *http.Request, msg *jsonrp
 			reply.Close()
 			g.era.set(no, unknown)
 			st.Mode = session.ModeToModern
-			reply, err = g.handler(ctx, c)
+			reply, err = g.entry(ctx, c)
 		} else if err == nil {
 			g.era.set(yes, unknown)
 		}
@@ -230,7 +235,7 @@ func (g *Gateway) legacy(w http.ResponseWriter, in *inbound) error {
 	}
 	if !in.batch {
 		m := msgs[0]
-		reply, err := g.handler(ctx, call(0))
+		reply, err := g.entry(ctx, call(0))
 		if err != nil {
 			if errors.Is(err, upstream.ErrSessionGone) {
 				g.endSession(ctx, st)
@@ -259,7 +264,7 @@ func (g *Gateway) batch(ctx context.Context, w http.ResponseWriter, msgs []*json
 	var streams []upstream.Reply
 	var streamIDs [][]jsonrpc.ID
 	for i, m := range msgs {
-		reply, err := g.handler(ctx, call(i))
+		reply, err := g.entry(ctx, call(i))
 		if err != nil {
 			if m.Kind == jsonrpc.KindRequest {
 				out = append(out, g.inBand(m.ID, err))
@@ -385,7 +390,7 @@ func (g *Gateway) get(w http.ResponseWriter, r *http.Request) error {
 	// The stream goes through the MCP plane like a request, so that the
 	// policies rewriting what comes back see its messages too.
 	msg := streamMsg
-	reply, err := g.handler(ctx, &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr,
+	reply, err := g.entry(ctx, &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: st.Version, Session: st, Principal: pr,
 		Msg: &msg, Header: r.Header, Stream: true, fwd: forwardHeaders(r.Header), lastEventID: r.Header.Get(mcp.HeaderLastEventID)})
 	switch {
 	case errors.Is(err, upstream.ErrNotSupported):

@@ -40,12 +40,8 @@ func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Me
 	}
 	c := &Call{Route: g.opts.Route, Era: mcp.EraModern, Version: p.ProtocolVersion, Principal: g.principal(ctx),
 		Msg: msg, Params: p, Header: r.Header, Catalog: g.catalog, fwd: fwd, limits: g.opts.Limits}
-	if msg.Method == mcp.MethodToolsCall {
-		if err := g.checkParamHeaders(ctx, c); err != nil {
-			return answer(msg.ID, err)
-		}
-	}
-	reply, err := g.handler(ctx, c)
+	c.checkHeaders = msg.Method == mcp.MethodToolsCall
+	reply, err := g.entry(ctx, c)
 	if err != nil {
 		return answer(msg.ID, err)
 	}

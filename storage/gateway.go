@@ -95,10 +95,11 @@ type PinStore interface {
 }
 
 // Backend is all a database holds: the authorization server's data, the
-// audit log and the tool pins. One Backend, with one set of connections,
+// audit log, the tool pins and the token vault. One Backend, with one set of connections,
 // serves every part of a process that uses the database.
 type Backend interface {
 	Store
 	AuditStore
 	PinStore
+	VaultStore
 }

@@ -15,6 +15,8 @@ func extraCommand(args []string, stdout, stderr io.Writer) (code int, ok bool) {
 		return toolsCommand(context.Background(), args[1:], stdout, stderr), true
 	case "audit":
 		return auditCommand(context.Background(), args[1:], stdout, stderr), true
+	case "vault":
+		return vaultCommand(context.Background(), args[1:], stdout, stderr), true
 	}
 	return 0, false
 }

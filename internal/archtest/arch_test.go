@@ -85,7 +85,7 @@ var thirdParty = []struct {
 	{"github.com/jackc/pgx/v5", []string{"storage/postgres"}},
 	{"github.com/redis/go-redis/v9", []string{"storage/redis", "gateway/policy/ratelimit/redisstore"}},
 	{"github.com/santhosh-tekuri/jsonschema/v6", []string{"gateway/policy/schema"}},
-	{"golang.org/x/sync", []string{"gateway/catalog.go"}}, // singleflight: one tools/list per caller
+	{"golang.org/x/sync", []string{"gateway/catalog.go", "gateway/vault"}}, // singleflight: one tools/list per caller, one refresh per grant
 	{"golang.org/x/text", []string{"gateway/policy/schema"}},
 	{"golang.org/x/sys", []string{"gateway/upstream/stdio", "gateway/upstream/remote", "gateway/hangup_linux.go"}}, // process groups, epoll
 	{"go.yaml.in/yaml/v3", []string{"config", "gateway/policy/pinning"}},
@@ -104,7 +104,7 @@ var thirdParty = []struct {
 	{"github.com/Azure/azure-sdk-for-go/sdk/azcore", []string{"secrets/azure"}},
 	{"github.com/Azure/azure-sdk-for-go/sdk/azidentity", []string{"secrets/azure"}},
 	{"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets", []string{"secrets/azure"}},
-	{"golang.org/x/oauth2", []string{"secrets/gcp"}}, // Google application default credentials
+	{"golang.org/x/oauth2", []string{"secrets/gcp", "gateway/vault"}}, // Google application default credentials; the token vault's OAuth client
 	{"github.com/modelcontextprotocol/go-sdk", []string{"internal/everything", "cmd/mcpfort-everything",
 		"gateway/upstream/stdio/internal/testserver", "gateway/policy/internal/policytest", "bench/peers/gosdk"}},
 }

@@ -86,6 +86,13 @@ func TestPinConformance(t *testing.T) {
 	})
 }
 
+func TestVaultConformance(t *testing.T) {
+	storagetest.RunVault(t, func(t *testing.T) (storage.VaultStore, func() storage.VaultStore) {
+		open := opener(t)
+		return open(), func() storage.VaultStore { return open() }
+	})
+}
+
 // opener opens a new schema, then the same one again, each closed when
 // the test ends.
 func opener(t *testing.T) func() storage.Backend {

@@ -93,6 +93,7 @@ var migrationSets = []struct{ dir, table string }{
 	{"migrations", "mcpfort_schema_migrations"},
 	{"migrations/audit", "mcpfort_audit_migrations"},
 	{"migrations/pinning", "mcpfort_pinning_migrations"},
+	{"migrations/vault", "mcpfort_vault_migrations"},
 }
 
 // MigrateAll applies every set of migrations under fsys (see migrate) in
