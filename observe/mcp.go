@@ -58,9 +58,20 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 				}
 				ctx, span = t.tracer.Start(ctx, name, serverKind)
 			}
+			var o *op
 			if t.tracing || t.metering {
-				ctx = context.WithValue(ctx, callKey{}, &callState{unsampled: t.parentBased && !span.SpanContext().IsSampled()})
+				// The policies' shared state comes with the operation.
+				so := &serverOp{}
+				o = &so.op
+				if span.IsRecording() {
+					so.call.parent = span.SpanContext()
+				}
+				ctx = context.WithValue(ctx, callKey{}, &so.call)
+			} else {
+				o = &op{}
 			}
+			o.t, o.span, o.start, o.id, o.hist = t, span, start, c.Msg.ID, aggServerDuration
+			o.labels = labels{route: route, method: c.Msg.Method, name: c.Params.Name, version: c.Version}
 			if span.IsRecording() {
 				span.SetAttributes(t.serverAttrs(c, routeAttr)...)
 			}
@@ -78,11 +89,10 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 					rl.SubjectHash = SubjectHash(p.Issuer, p.Subject)
 				}
 				if rl.TokenCache != "" && span.IsRecording() {
-					t.tokenSpan(ctx, rl)
+					t.tokenSpan(span.SpanContext(), rl)
 				}
 			}
-			o := &op{t: t, span: span, start: start, id: c.Msg.ID, hist: aggServerDuration, rl: rl,
-				labels: labels{route: route, method: c.Msg.Method, name: c.Params.Name, version: c.Version}}
+			o.rl = rl
 			reply, err := next(ctx, c)
 			if err != nil {
 				o.fail(err, true)
@@ -224,6 +234,13 @@ type op struct {
 	// reply).
 	mu   sync.Mutex
 	once sync.Once
+}
+
+// serverOp is a SERVER operation with the state its policies share: one
+// allocation for both.
+type serverOp struct {
+	op
+	call callState
 }
 
 // fail records a failure: a JSON-RPC error (the code is error.type), or
