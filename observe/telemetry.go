@@ -309,7 +309,7 @@ func traceExporter(ctx context.Context, e Export, getenv func(string) string) (s
 		if len(e.Headers) > 0 {
 			opts = append(opts, otlptracegrpc.WithHeaders(e.Headers))
 		}
-		return otlptracegrpc.New(ctx, opts...)
+		return newSpanExporter(ctx, otlptracegrpc.NewClient(opts...))
 	}
 	var opts []otlptracehttp.Option
 	if e.Endpoint != "" {
@@ -325,7 +325,7 @@ func traceExporter(ctx context.Context, e Export, getenv func(string) string) (s
 	if len(e.Headers) > 0 {
 		opts = append(opts, otlptracehttp.WithHeaders(e.Headers))
 	}
-	return otlptracehttp.New(ctx, opts...)
+	return newSpanExporter(ctx, otlptracehttp.NewClient(opts...))
 }
 
 func metricExporter(ctx context.Context, e Export, getenv func(string) string) (sdkmetric.Exporter, error) {

@@ -1,0 +1,395 @@
+package observe
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
+	"go.opentelemetry.io/otel/sdk/instrumentation"
+	"go.opentelemetry.io/otel/sdk/resource"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/trace"
+	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
+)
+
+// spanExporter sends spans through an OTLP client (otlptracehttp's or
+// otlptracegrpc's, which keep their endpoint, headers, TLS, compression,
+// timeout and retry settings from Export and the OTEL_* environment), but
+// encodes them itself: the OTLP exporter of the SDK builds a tree of
+// protobuf messages per span (a message per attribute and per value) and
+// marshals it by reflection, which cost more than recording the spans did.
+// Here each batch is written straight into protobuf wire format
+// (opentelemetry/proto/trace/v1/trace.proto, common/v1, resource/v1) and
+// handed to the client as the unknown fields of an empty ResourceSpans
+// message, which the client's marshal copies as they are: the request on
+// the wire is the same as the SDK exporter's (otlp_test.go decodes both
+// and compares them).
+type spanExporter struct {
+	client   otlptrace.Client
+	stopOnce sync.Once
+}
+
+func newSpanExporter(ctx context.Context, client otlptrace.Client) (*spanExporter, error) {
+	if err := client.Start(ctx); err != nil {
+		return nil, err
+	}
+	return &spanExporter{client: client}, nil
+}
+
+// ExportSpans implements sdktrace.SpanExporter.
+func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
+	rs := encodeSpans(spans)
+	if len(rs) == 0 {
+		return nil
+	}
+	if err := e.client.UploadTraces(ctx, rs); err != nil {
+		return fmt.Errorf("traces export: %w", err)
+	}
+	return nil
+}
+
+// Shutdown implements sdktrace.SpanExporter.
+func (e *spanExporter) Shutdown(ctx context.Context) error {
+	var err error
+	e.stopOnce.Do(func() { err = e.client.Stop(ctx) })
+	return err
+}
+
+// Field numbers of the OTLP messages written here.
+const (
+	// ResourceSpans
+	fRSResource, fRSScopeSpans, fRSSchemaURL protowire.Number = 1, 2, 3
+	// Resource
+	fResAttributes protowire.Number = 1
+	// ScopeSpans
+	fSSScope, fSSSpans, fSSSchemaURL protowire.Number = 1, 2, 3
+	// InstrumentationScope
+	fScopeName, fScopeVersion, fScopeAttributes protowire.Number = 1, 2, 3
+	// Span
+	fSpanTraceID, fSpanSpanID, fSpanTraceState, fSpanParentSpanID protowire.Number = 1, 2, 3, 4
+	fSpanName, fSpanKind, fSpanStart, fSpanEnd, fSpanAttributes   protowire.Number = 5, 6, 7, 8, 9
+	fSpanDroppedAttributes, fSpanEvents, fSpanDroppedEvents       protowire.Number = 10, 11, 12
+	fSpanLinks, fSpanDroppedLinks, fSpanStatus, fSpanFlags        protowire.Number = 13, 14, 15, 16
+	// Span.Event
+	fEventTime, fEventName, fEventAttributes, fEventDropped protowire.Number = 1, 2, 3, 4
+	// Span.Link
+	fLinkTraceID, fLinkSpanID, fLinkTraceState, fLinkAttributes, fLinkDropped, fLinkFlags protowire.Number = 1, 2, 3, 4, 5, 6
+	// Status
+	fStatusMessage, fStatusCode protowire.Number = 2, 3
+	// KeyValue, AnyValue, ArrayValue, KeyValueList
+	fKVKey, fKVValue                                     protowire.Number = 1, 2
+	fAnyString, fAnyBool, fAnyInt, fAnyDouble, fAnyArray protowire.Number = 1, 2, 3, 4, 5
+	fAnyKVList, fAnyBytes                                protowire.Number = 6, 7
+	fArrayValues, fKVListValues                          protowire.Number = 1, 1
+	flagsHasIsRemote, flagsIsRemote                      uint32           = 0x100, 0x200
+	statusCodeOK, statusCodeError                        uint64           = 1, 2
+)
+
+// spanGroup is the spans of one resource and scope.
+type spanGroup struct {
+	res   *resource.Resource
+	scope instrumentation.Scope
+	spans []byte // encoded Span fields of ScopeSpans
+}
+
+// encodeSpans writes spans as OTLP ResourceSpans, one per resource, each
+// with one ScopeSpans per instrumentation scope, in the order first seen.
+func encodeSpans(spans []sdktrace.ReadOnlySpan) []*tracepb.ResourceSpans {
+	var groups []spanGroup
+	for _, s := range spans {
+		if s == nil {
+			continue
+		}
+		res, scope := s.Resource(), s.InstrumentationScope()
+		i := 0
+		for ; i < len(groups); i++ {
+			if sameResource(groups[i].res, res) && groups[i].scope == scope {
+				break
+			}
+		}
+		if i == len(groups) {
+			groups = append(groups, spanGroup{res: res, scope: scope, spans: make([]byte, 0, 512*len(spans))})
+		}
+		g := &groups[i]
+		g.spans = protowire.AppendTag(g.spans, fSSSpans, protowire.BytesType)
+		start := len(g.spans)
+		g.spans = appendSpan(g.spans, s)
+		g.spans = endLen(g.spans, start)
+	}
+	var out []*tracepb.ResourceSpans
+	for i, g := range groups {
+		seen := false
+		for _, h := range groups[:i] {
+			if sameResource(h.res, g.res) {
+				seen = true
+				break
+			}
+		}
+		if seen {
+			continue
+		}
+		var b []byte
+		if g.res != nil {
+			b = protowire.AppendTag(b, fRSResource, protowire.BytesType)
+			start := len(b)
+			for it := g.res.Iter(); it.Next(); {
+				b = appendKV(b, fResAttributes, it.Attribute())
+			}
+			b = endLen(b, start)
+		}
+		for _, h := range groups[i:] {
+			if !sameResource(h.res, g.res) {
+				continue
+			}
+			b = protowire.AppendTag(b, fRSScopeSpans, protowire.BytesType)
+			start := len(b)
+			if h.scope != (instrumentation.Scope{}) {
+				b = protowire.AppendTag(b, fSSScope, protowire.BytesType)
+				s := len(b)
+				b = appendString(b, fScopeName, h.scope.Name)
+				b = appendString(b, fScopeVersion, h.scope.Version)
+				for it := h.scope.Attributes.Iter(); it.Next(); {
+					b = appendKV(b, fScopeAttributes, it.Attribute())
+				}
+				b = endLen(b, s)
+			}
+			b = append(b, h.spans...)
+			b = appendString(b, fSSSchemaURL, h.scope.SchemaURL)
+			b = endLen(b, start)
+		}
+		if g.res != nil {
+			b = appendString(b, fRSSchemaURL, g.res.SchemaURL())
+		}
+		rs := &tracepb.ResourceSpans{}
+		rs.ProtoReflect().SetUnknown(protoreflect.RawFields(b))
+		out = append(out, rs)
+	}
+	return out
+}
+
+// sameResource reports whether a and b are the same resource: the same
+// pointer, or the same attributes (the tracer provider keeps a merged copy
+// of the resource it was given, which lightSpans carry).
+func sameResource(a, b *resource.Resource) bool {
+	return a == b || (a != nil && b != nil && a.Equivalent() == b.Equivalent() && a.SchemaURL() == b.SchemaURL())
+}
+
+// endLen finishes a length-delimited field whose tag is written and whose
+// content starts at start: the content moves up to make room for its
+// length.
+func endLen(b []byte, start int) []byte {
+	n := len(b) - start
+	sz := protowire.SizeVarint(uint64(n))
+	for range sz {
+		b = append(b, 0)
+	}
+	copy(b[start+sz:], b[start:start+n])
+	protowire.AppendVarint(b[:start], uint64(n))
+	return b
+}
+
+func appendString(b []byte, num protowire.Number, s string) []byte {
+	if s == "" {
+		return b
+	}
+	if !utf8.ValidString(s) {
+		// A protobuf string must be UTF-8: the SDK's marshal would
+		// fail the whole batch.
+		s = strings.ToValidUTF8(s, "\uFFFD")
+	}
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	return protowire.AppendString(b, s)
+}
+
+func appendUint(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.VarintType)
+	return protowire.AppendVarint(b, v)
+}
+
+func appendFixed64(b []byte, num protowire.Number, v uint64) []byte {
+	if v == 0 {
+		return b
+	}
+	b = protowire.AppendTag(b, num, protowire.Fixed64Type)
+	return protowire.AppendFixed64(b, v)
+}
+
+func clampCount(v int) uint64 {
+	if v < 0 {
+		return 0
+	}
+	return uint64(min(int64(v), math.MaxUint32))
+}
+
+func unixNano(t interface{ UnixNano() int64 }) uint64 {
+	return uint64(max(0, t.UnixNano())) //nolint:gosec // clamped at 0
+}
+
+func spanFlags(tf trace.TraceFlags, parent trace.SpanContext) uint32 {
+	f := uint32(tf) | flagsHasIsRemote
+	if parent.IsRemote() {
+		f |= flagsIsRemote
+	}
+	return f
+}
+
+// appendSpan writes the fields of one Span.
+func appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
+	sc := s.SpanContext()
+	tid, sid := sc.TraceID(), sc.SpanID()
+	b = protowire.AppendTag(b, fSpanTraceID, protowire.BytesType)
+	b = protowire.AppendBytes(b, tid[:])
+	b = protowire.AppendTag(b, fSpanSpanID, protowire.BytesType)
+	b = protowire.AppendBytes(b, sid[:])
+	b = appendString(b, fSpanTraceState, sc.TraceState().String())
+	parent := s.Parent()
+	if psid := parent.SpanID(); psid.IsValid() {
+		b = protowire.AppendTag(b, fSpanParentSpanID, protowire.BytesType)
+		b = protowire.AppendBytes(b, psid[:])
+	}
+	b = appendString(b, fSpanName, s.Name())
+	// trace.SpanKind and the OTLP enum share their numbers (unspecified
+	// 0, internal 1, server 2, client 3, producer 4, consumer 5).
+	if k := s.SpanKind(); k >= trace.SpanKindInternal && k <= trace.SpanKindConsumer {
+		b = appendUint(b, fSpanKind, uint64(k))
+	}
+	b = appendFixed64(b, fSpanStart, unixNano(s.StartTime()))
+	b = appendFixed64(b, fSpanEnd, unixNano(s.EndTime()))
+	for _, kv := range s.Attributes() {
+		b = appendKV(b, fSpanAttributes, kv)
+	}
+	b = appendUint(b, fSpanDroppedAttributes, clampCount(s.DroppedAttributes()))
+	for _, ev := range s.Events() {
+		b = protowire.AppendTag(b, fSpanEvents, protowire.BytesType)
+		start := len(b)
+		b = appendFixed64(b, fEventTime, unixNano(ev.Time))
+		b = appendString(b, fEventName, ev.Name)
+		for _, kv := range ev.Attributes {
+			b = appendKV(b, fEventAttributes, kv)
+		}
+		b = appendUint(b, fEventDropped, clampCount(ev.DroppedAttributeCount))
+		b = endLen(b, start)
+	}
+	b = appendUint(b, fSpanDroppedEvents, clampCount(s.DroppedEvents()))
+	for _, l := range s.Links() {
+		b = protowire.AppendTag(b, fSpanLinks, protowire.BytesType)
+		start := len(b)
+		ltid, lsid := l.SpanContext.TraceID(), l.SpanContext.SpanID()
+		b = protowire.AppendTag(b, fLinkTraceID, protowire.BytesType)
+		b = protowire.AppendBytes(b, ltid[:])
+		b = protowire.AppendTag(b, fLinkSpanID, protowire.BytesType)
+		b = protowire.AppendBytes(b, lsid[:])
+		// The SDK's exporter leaves the link's trace state out.
+		for _, kv := range l.Attributes {
+			b = appendKV(b, fLinkAttributes, kv)
+		}
+		b = appendUint(b, fLinkDropped, clampCount(l.DroppedAttributeCount))
+		b = protowire.AppendTag(b, fLinkFlags, protowire.Fixed32Type)
+		b = protowire.AppendFixed32(b, spanFlags(l.SpanContext.TraceFlags(), l.SpanContext))
+		b = endLen(b, start)
+	}
+	b = appendUint(b, fSpanDroppedLinks, clampCount(s.DroppedLinks()))
+	st := s.Status()
+	b = protowire.AppendTag(b, fSpanStatus, protowire.BytesType)
+	start := len(b)
+	b = appendString(b, fStatusMessage, st.Description)
+	switch st.Code {
+	case codes.Ok:
+		b = appendUint(b, fStatusCode, statusCodeOK)
+	case codes.Error:
+		b = appendUint(b, fStatusCode, statusCodeError)
+	}
+	b = endLen(b, start)
+	b = protowire.AppendTag(b, fSpanFlags, protowire.Fixed32Type)
+	return protowire.AppendFixed32(b, spanFlags(sc.TraceFlags(), parent))
+}
+
+// appendKV writes a KeyValue as field num.
+func appendKV(b []byte, num protowire.Number, kv attribute.KeyValue) []byte {
+	b = protowire.AppendTag(b, num, protowire.BytesType)
+	start := len(b)
+	b = appendString(b, fKVKey, string(kv.Key))
+	b = protowire.AppendTag(b, fKVValue, protowire.BytesType)
+	s := len(b)
+	b = appendAnyValue(b, kv.Value)
+	b = endLen(b, s)
+	return endLen(b, start)
+}
+
+// appendAnyValue writes the fields of an AnyValue (the oneof's member is
+// written even when zero: its presence is the value's type).
+func appendAnyValue(b []byte, v attribute.Value) []byte {
+	switch v.Type() {
+	case attribute.STRING:
+		s := v.AsString()
+		if !utf8.ValidString(s) {
+			s = strings.ToValidUTF8(s, "\uFFFD")
+		}
+		b = protowire.AppendTag(b, fAnyString, protowire.BytesType)
+		return protowire.AppendString(b, s)
+	case attribute.BOOL:
+		b = protowire.AppendTag(b, fAnyBool, protowire.VarintType)
+		return protowire.AppendVarint(b, protowire.EncodeBool(v.AsBool()))
+	case attribute.INT64:
+		b = protowire.AppendTag(b, fAnyInt, protowire.VarintType)
+		return protowire.AppendVarint(b, uint64(v.AsInt64())) //nolint:gosec // int64 is encoded as its two's complement
+	case attribute.FLOAT64:
+		b = protowire.AppendTag(b, fAnyDouble, protowire.Fixed64Type)
+		return protowire.AppendFixed64(b, math.Float64bits(v.AsFloat64()))
+	case attribute.BYTESLICE:
+		b = protowire.AppendTag(b, fAnyBytes, protowire.BytesType)
+		return protowire.AppendBytes(b, v.AsByteSlice())
+	case attribute.BOOLSLICE:
+		return appendArray(b, len(v.AsBoolSlice()), func(b []byte, i int) []byte {
+			return appendAnyValue(b, attribute.BoolValue(v.AsBoolSlice()[i]))
+		})
+	case attribute.INT64SLICE:
+		vs := v.AsInt64Slice()
+		return appendArray(b, len(vs), func(b []byte, i int) []byte { return appendAnyValue(b, attribute.Int64Value(vs[i])) })
+	case attribute.FLOAT64SLICE:
+		vs := v.AsFloat64Slice()
+		return appendArray(b, len(vs), func(b []byte, i int) []byte { return appendAnyValue(b, attribute.Float64Value(vs[i])) })
+	case attribute.STRINGSLICE:
+		vs := v.AsStringSlice()
+		return appendArray(b, len(vs), func(b []byte, i int) []byte { return appendAnyValue(b, attribute.StringValue(vs[i])) })
+	case attribute.SLICE:
+		vs := v.AsSlice()
+		return appendArray(b, len(vs), func(b []byte, i int) []byte { return appendAnyValue(b, vs[i]) })
+	case attribute.MAP:
+		kvs := v.AsMap()
+		b = protowire.AppendTag(b, fAnyKVList, protowire.BytesType)
+		start := len(b)
+		for _, kv := range kvs {
+			b = appendKV(b, fKVListValues, kv)
+		}
+		return endLen(b, start)
+	case attribute.EMPTY:
+		return b
+	}
+	b = protowire.AppendTag(b, fAnyString, protowire.BytesType)
+	return protowire.AppendString(b, "INVALID")
+}
+
+// appendArray writes an ArrayValue of n values as the AnyValue's member.
+func appendArray(b []byte, n int, value func([]byte, int) []byte) []byte {
+	b = protowire.AppendTag(b, fAnyArray, protowire.BytesType)
+	start := len(b)
+	for i := range n {
+		b = protowire.AppendTag(b, fArrayValues, protowire.BytesType)
+		s := len(b)
+		b = value(b, i)
+		b = endLen(b, s)
+	}
+	return endLen(b, start)
+}
