@@ -142,10 +142,9 @@ func (t *Telemetry) extract(ctx context.Context, c *gateway.Call) context.Contex
 }
 
 func (t *Telemetry) serverAttrs(c *gateway.Call, route attribute.KeyValue) []attribute.KeyValue {
-	a := []attribute.KeyValue{
-		attribute.String(AttrMCPMethodName, c.Msg.Method), route,
-		attribute.String(AttrNetworkTransport, TransportTCP), attribute.String(AttrNetworkProtocolName, "http"),
-	}
+	a := make([]attribute.KeyValue, 0, 10) // sized for every attribute below: no growing
+	a = append(a, attribute.String(AttrMCPMethodName, c.Msg.Method), route,
+		attribute.String(AttrNetworkTransport, TransportTCP), attribute.String(AttrNetworkProtocolName, "http"))
 	if c.Version != "" {
 		a = append(a, attribute.String(AttrMCPProtocolVersion, c.Version))
 	}

@@ -35,6 +35,8 @@ import (
 type spanExporter struct {
 	client   otlptrace.Client
 	stopOnce sync.Once
+	mu       sync.Mutex // one export at a time: enc's buffers
+	enc      spanEncoder
 }
 
 func newSpanExporter(ctx context.Context, client otlptrace.Client) (*spanExporter, error) {
@@ -46,7 +48,9 @@ func newSpanExporter(ctx context.Context, client otlptrace.Client) (*spanExporte
 
 // ExportSpans implements sdktrace.SpanExporter.
 func (e *spanExporter) ExportSpans(ctx context.Context, spans []sdktrace.ReadOnlySpan) error {
-	rs := encodeSpans(spans)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	rs := e.enc.encode(spans)
 	if len(rs) == 0 {
 		return nil
 	}
@@ -100,34 +104,58 @@ type spanGroup struct {
 	spans []byte // encoded Span fields of ScopeSpans
 }
 
-// encodeSpans writes spans as OTLP ResourceSpans, one per resource, each
-// with one ScopeSpans per instrumentation scope, in the order first seen.
+// spanEncoder writes batches of spans; its buffers are kept from one
+// batch to the next (the span processor exports one batch at a time, and
+// the client has copied a request once UploadTraces returns).
+type spanEncoder struct {
+	groups []spanGroup
+	spare  [][]byte // span buffers of earlier batches' groups
+	out    [][]byte // ResourceSpans buffers of earlier batches
+}
+
+// encodeSpans writes spans with a new encoder.
 func encodeSpans(spans []sdktrace.ReadOnlySpan) []*tracepb.ResourceSpans {
-	var groups []spanGroup
+	var e spanEncoder
+	return e.encode(spans)
+}
+
+// encode writes spans as OTLP ResourceSpans, one per resource, each with
+// one ScopeSpans per instrumentation scope, in the order first seen. The
+// result is valid until the next call.
+func (e *spanEncoder) encode(spans []sdktrace.ReadOnlySpan) []*tracepb.ResourceSpans {
+	for _, g := range e.groups {
+		e.spare = append(e.spare, g.spans[:0])
+	}
+	clear(e.groups)
+	e.groups = e.groups[:0]
 	for _, s := range spans {
 		if s == nil {
 			continue
 		}
 		res, scope := s.Resource(), s.InstrumentationScope()
 		i := 0
-		for ; i < len(groups); i++ {
-			if sameResource(groups[i].res, res) && groups[i].scope == scope {
+		for ; i < len(e.groups); i++ {
+			if sameResource(e.groups[i].res, res) && e.groups[i].scope == scope {
 				break
 			}
 		}
-		if i == len(groups) {
-			groups = append(groups, spanGroup{res: res, scope: scope, spans: make([]byte, 0, 512*len(spans))})
+		if i == len(e.groups) {
+			var buf []byte
+			if n := len(e.spare); n > 0 {
+				buf, e.spare = e.spare[n-1], e.spare[:n-1]
+			}
+			e.groups = append(e.groups, spanGroup{res: res, scope: scope, spans: buf})
 		}
-		g := &groups[i]
-		g.spans = protowire.AppendTag(g.spans, fSSSpans, protowire.BytesType)
+		g := &e.groups[i]
+		g.spans = appendTag(g.spans, fSSSpans, protowire.BytesType)
 		start := len(g.spans)
 		g.spans = appendSpan(g.spans, s)
 		g.spans = endLen(g.spans, start)
 	}
 	var out []*tracepb.ResourceSpans
-	for i, g := range groups {
+	for i, g := range e.groups {
 		seen := false
-		for _, h := range groups[:i] {
+		for _, h := range e.groups[:i] {
 			if sameResource(h.res, g.res) {
 				seen = true
 				break
@@ -136,23 +164,26 @@ func encodeSpans(spans []sdktrace.ReadOnlySpan) []*tracepb.ResourceSpans {
 		if seen {
 			continue
 		}
-		var b []byte
+		if len(e.out) <= len(out) {
+			e.out = append(e.out, nil)
+		}
+		b := e.out[len(out)][:0]
 		if g.res != nil {
-			b = protowire.AppendTag(b, fRSResource, protowire.BytesType)
+			b = appendTag(b, fRSResource, protowire.BytesType)
 			start := len(b)
 			for it := g.res.Iter(); it.Next(); {
 				b = appendKV(b, fResAttributes, it.Attribute())
 			}
 			b = endLen(b, start)
 		}
-		for _, h := range groups[i:] {
+		for _, h := range e.groups[i:] {
 			if !sameResource(h.res, g.res) {
 				continue
 			}
-			b = protowire.AppendTag(b, fRSScopeSpans, protowire.BytesType)
+			b = appendTag(b, fRSScopeSpans, protowire.BytesType)
 			start := len(b)
 			if h.scope != (instrumentation.Scope{}) {
-				b = protowire.AppendTag(b, fSSScope, protowire.BytesType)
+				b = appendTag(b, fSSScope, protowire.BytesType)
 				s := len(b)
 				b = appendString(b, fScopeName, h.scope.Name)
 				b = appendString(b, fScopeVersion, h.scope.Version)
@@ -168,6 +199,7 @@ func encodeSpans(spans []sdktrace.ReadOnlySpan) []*tracepb.ResourceSpans {
 		if g.res != nil {
 			b = appendString(b, fRSSchemaURL, g.res.SchemaURL())
 		}
+		e.out[len(out)] = b
 		rs := &tracepb.ResourceSpans{}
 		rs.ProtoReflect().SetUnknown(protoreflect.RawFields(b))
 		out = append(out, rs)
@@ -192,8 +224,21 @@ func endLen(b []byte, start int) []byte {
 		b = append(b, 0)
 	}
 	copy(b[start+sz:], b[start:start+n])
-	protowire.AppendVarint(b[:start], uint64(n))
+	appendVarint(b[:start], uint64(n))
 	return b
+}
+
+// appendTag and appendVarint are protowire's, with the one-byte case (every
+// tag but a span's flags, most lengths) inline.
+func appendTag(b []byte, num protowire.Number, typ protowire.Type) []byte {
+	return appendVarint(b, uint64(num)<<3|uint64(typ&7))
+}
+
+func appendVarint(b []byte, v uint64) []byte {
+	if v < 0x80 {
+		return append(b, byte(v))
+	}
+	return protowire.AppendVarint(b, v)
 }
 
 func appendString(b []byte, num protowire.Number, s string) []byte {
@@ -205,23 +250,24 @@ func appendString(b []byte, num protowire.Number, s string) []byte {
 		// fail the whole batch.
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	b = protowire.AppendTag(b, num, protowire.BytesType)
-	return protowire.AppendString(b, s)
+	b = appendTag(b, num, protowire.BytesType)
+	b = appendVarint(b, uint64(len(s)))
+	return append(b, s...)
 }
 
 func appendUint(b []byte, num protowire.Number, v uint64) []byte {
 	if v == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.VarintType)
-	return protowire.AppendVarint(b, v)
+	b = appendTag(b, num, protowire.VarintType)
+	return appendVarint(b, v)
 }
 
 func appendFixed64(b []byte, num protowire.Number, v uint64) []byte {
 	if v == 0 {
 		return b
 	}
-	b = protowire.AppendTag(b, num, protowire.Fixed64Type)
+	b = appendTag(b, num, protowire.Fixed64Type)
 	return protowire.AppendFixed64(b, v)
 }
 
@@ -248,14 +294,14 @@ func spanFlags(tf trace.TraceFlags, parent trace.SpanContext) uint32 {
 func appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 	sc := s.SpanContext()
 	tid, sid := sc.TraceID(), sc.SpanID()
-	b = protowire.AppendTag(b, fSpanTraceID, protowire.BytesType)
+	b = appendTag(b, fSpanTraceID, protowire.BytesType)
 	b = protowire.AppendBytes(b, tid[:])
-	b = protowire.AppendTag(b, fSpanSpanID, protowire.BytesType)
+	b = appendTag(b, fSpanSpanID, protowire.BytesType)
 	b = protowire.AppendBytes(b, sid[:])
 	b = appendString(b, fSpanTraceState, sc.TraceState().String())
 	parent := s.Parent()
 	if psid := parent.SpanID(); psid.IsValid() {
-		b = protowire.AppendTag(b, fSpanParentSpanID, protowire.BytesType)
+		b = appendTag(b, fSpanParentSpanID, protowire.BytesType)
 		b = protowire.AppendBytes(b, psid[:])
 	}
 	b = appendString(b, fSpanName, s.Name())
@@ -271,7 +317,7 @@ func appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 	}
 	b = appendUint(b, fSpanDroppedAttributes, clampCount(s.DroppedAttributes()))
 	for _, ev := range s.Events() {
-		b = protowire.AppendTag(b, fSpanEvents, protowire.BytesType)
+		b = appendTag(b, fSpanEvents, protowire.BytesType)
 		start := len(b)
 		b = appendFixed64(b, fEventTime, unixNano(ev.Time))
 		b = appendString(b, fEventName, ev.Name)
@@ -283,25 +329,25 @@ func appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 	}
 	b = appendUint(b, fSpanDroppedEvents, clampCount(s.DroppedEvents()))
 	for _, l := range s.Links() {
-		b = protowire.AppendTag(b, fSpanLinks, protowire.BytesType)
+		b = appendTag(b, fSpanLinks, protowire.BytesType)
 		start := len(b)
 		ltid, lsid := l.SpanContext.TraceID(), l.SpanContext.SpanID()
-		b = protowire.AppendTag(b, fLinkTraceID, protowire.BytesType)
+		b = appendTag(b, fLinkTraceID, protowire.BytesType)
 		b = protowire.AppendBytes(b, ltid[:])
-		b = protowire.AppendTag(b, fLinkSpanID, protowire.BytesType)
+		b = appendTag(b, fLinkSpanID, protowire.BytesType)
 		b = protowire.AppendBytes(b, lsid[:])
 		// The SDK's exporter leaves the link's trace state out.
 		for _, kv := range l.Attributes {
 			b = appendKV(b, fLinkAttributes, kv)
 		}
 		b = appendUint(b, fLinkDropped, clampCount(l.DroppedAttributeCount))
-		b = protowire.AppendTag(b, fLinkFlags, protowire.Fixed32Type)
+		b = appendTag(b, fLinkFlags, protowire.Fixed32Type)
 		b = protowire.AppendFixed32(b, spanFlags(l.SpanContext.TraceFlags(), l.SpanContext))
 		b = endLen(b, start)
 	}
 	b = appendUint(b, fSpanDroppedLinks, clampCount(s.DroppedLinks()))
 	st := s.Status()
-	b = protowire.AppendTag(b, fSpanStatus, protowire.BytesType)
+	b = appendTag(b, fSpanStatus, protowire.BytesType)
 	start := len(b)
 	b = appendString(b, fStatusMessage, st.Description)
 	switch st.Code {
@@ -311,16 +357,16 @@ func appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 		b = appendUint(b, fStatusCode, statusCodeError)
 	}
 	b = endLen(b, start)
-	b = protowire.AppendTag(b, fSpanFlags, protowire.Fixed32Type)
+	b = appendTag(b, fSpanFlags, protowire.Fixed32Type)
 	return protowire.AppendFixed32(b, spanFlags(sc.TraceFlags(), parent))
 }
 
 // appendKV writes a KeyValue as field num.
 func appendKV(b []byte, num protowire.Number, kv attribute.KeyValue) []byte {
-	b = protowire.AppendTag(b, num, protowire.BytesType)
+	b = appendTag(b, num, protowire.BytesType)
 	start := len(b)
 	b = appendString(b, fKVKey, string(kv.Key))
-	b = protowire.AppendTag(b, fKVValue, protowire.BytesType)
+	b = appendTag(b, fKVValue, protowire.BytesType)
 	s := len(b)
 	b = appendAnyValue(b, kv.Value)
 	b = endLen(b, s)
@@ -336,19 +382,20 @@ func appendAnyValue(b []byte, v attribute.Value) []byte {
 		if !utf8.ValidString(s) {
 			s = strings.ToValidUTF8(s, "\uFFFD")
 		}
-		b = protowire.AppendTag(b, fAnyString, protowire.BytesType)
-		return protowire.AppendString(b, s)
+		b = appendTag(b, fAnyString, protowire.BytesType)
+		b = appendVarint(b, uint64(len(s)))
+		return append(b, s...)
 	case attribute.BOOL:
-		b = protowire.AppendTag(b, fAnyBool, protowire.VarintType)
-		return protowire.AppendVarint(b, protowire.EncodeBool(v.AsBool()))
+		b = appendTag(b, fAnyBool, protowire.VarintType)
+		return appendVarint(b, protowire.EncodeBool(v.AsBool()))
 	case attribute.INT64:
-		b = protowire.AppendTag(b, fAnyInt, protowire.VarintType)
-		return protowire.AppendVarint(b, uint64(v.AsInt64())) //nolint:gosec // int64 is encoded as its two's complement
+		b = appendTag(b, fAnyInt, protowire.VarintType)
+		return appendVarint(b, uint64(v.AsInt64())) //nolint:gosec // int64 is encoded as its two's complement
 	case attribute.FLOAT64:
-		b = protowire.AppendTag(b, fAnyDouble, protowire.Fixed64Type)
+		b = appendTag(b, fAnyDouble, protowire.Fixed64Type)
 		return protowire.AppendFixed64(b, math.Float64bits(v.AsFloat64()))
 	case attribute.BYTESLICE:
-		b = protowire.AppendTag(b, fAnyBytes, protowire.BytesType)
+		b = appendTag(b, fAnyBytes, protowire.BytesType)
 		return protowire.AppendBytes(b, v.AsByteSlice())
 	case attribute.BOOLSLICE:
 		return appendArray(b, len(v.AsBoolSlice()), func(b []byte, i int) []byte {
@@ -368,7 +415,7 @@ func appendAnyValue(b []byte, v attribute.Value) []byte {
 		return appendArray(b, len(vs), func(b []byte, i int) []byte { return appendAnyValue(b, vs[i]) })
 	case attribute.MAP:
 		kvs := v.AsMap()
-		b = protowire.AppendTag(b, fAnyKVList, protowire.BytesType)
+		b = appendTag(b, fAnyKVList, protowire.BytesType)
 		start := len(b)
 		for _, kv := range kvs {
 			b = appendKV(b, fKVListValues, kv)
@@ -377,16 +424,16 @@ func appendAnyValue(b []byte, v attribute.Value) []byte {
 	case attribute.EMPTY:
 		return b
 	}
-	b = protowire.AppendTag(b, fAnyString, protowire.BytesType)
+	b = appendTag(b, fAnyString, protowire.BytesType)
 	return protowire.AppendString(b, "INVALID")
 }
 
 // appendArray writes an ArrayValue of n values as the AnyValue's member.
 func appendArray(b []byte, n int, value func([]byte, int) []byte) []byte {
-	b = protowire.AppendTag(b, fAnyArray, protowire.BytesType)
+	b = appendTag(b, fAnyArray, protowire.BytesType)
 	start := len(b)
 	for i := range n {
-		b = protowire.AppendTag(b, fArrayValues, protowire.BytesType)
+		b = appendTag(b, fArrayValues, protowire.BytesType)
 		s := len(b)
 		b = value(b, i)
 		b = endLen(b, s)

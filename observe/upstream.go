@@ -115,7 +115,8 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		ctx, span = u.t.tracer.Start(ctx, spanName, clientKind)
 	}
 	if span.IsRecording() {
-		a := []attribute.KeyValue{attribute.String(AttrMCPMethodName, m.Method), u.route, u.transport}
+		a := make([]attribute.KeyValue, 0, 11) // sized for every attribute below: no growing
+		a = append(a, attribute.String(AttrMCPMethodName, m.Method), u.route, u.transport)
 		if req.ProtocolVersion != "" {
 			a = append(a, attribute.String(AttrMCPProtocolVersion, req.ProtocolVersion))
 		}
