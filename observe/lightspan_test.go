@@ -1,11 +1,16 @@
 package observe
 
 import (
+	"context"
+	"errors"
 	"reflect"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 )
 
@@ -46,5 +51,67 @@ func TestLightSpanMethods(t *testing.T) {
 	}
 	if s.InstrumentationScope().Name != tracerName {
 		t.Errorf("scope %v", s.InstrumentationScope())
+	}
+}
+
+// TestRecSpanMethods calls every exported method of ReadOnlySpan and
+// trace.Span on a recSpan (an undefined one would panic on the nil
+// embedded interface), and checks what a span does after its end: nothing.
+func TestRecSpanMethods(t *testing.T) {
+	rec := tracetest.NewSpanRecorder()
+	tel := &Telemetry{proc: rec, sampler: sdktrace.AlwaysSample()}
+	_, span := tel.startSpan(context.Background(), "tools/call echo", trace.SpanKindServer)
+	s, ok := span.(*recSpan)
+	if !ok {
+		t.Fatalf("sampled span is %T", span)
+	}
+	setAttrs(span, []attribute.KeyValue{attribute.String("a", "1"), attribute.String("b", "2")})
+	span.SetAttributes(attribute.String("a", "3"), attribute.String("c", "4"))
+	span.SetStatus(codes.Error, "failed")
+	span.SetStatus(codes.Unset, "")
+	span.RecordError(errors.New("boom"))
+	for _, it := range []reflect.Type{reflect.TypeFor[sdktrace.ReadOnlySpan](), reflect.TypeFor[trace.Span]()} {
+		v := reflect.ValueOf(s)
+		for i := range it.NumMethod() {
+			m := it.Method(i)
+			if !m.IsExported() || m.Type.NumIn() > 0 || m.Name == "End" {
+				continue
+			}
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						t.Errorf("recSpan does not define %s: %v", m.Name, r)
+					}
+				}()
+				v.MethodByName(m.Name).Call(nil)
+			}()
+		}
+	}
+	span.End()
+	span.SetAttributes(attribute.String("late", "x"))
+	span.SetName("late")
+	span.End()
+	ended := rec.Ended()
+	if len(ended) != 1 || ended[0] != sdktrace.ReadOnlySpan(s) {
+		t.Fatalf("ended %v", ended)
+	}
+	got := map[string]string{}
+	for _, kv := range s.Attributes() {
+		got[string(kv.Key)] = kv.Value.AsString()
+	}
+	if len(s.Attributes()) != 3 || got["a"] != "3" || got["b"] != "2" || got["c"] != "4" {
+		t.Errorf("attributes %v", s.Attributes())
+	}
+	if s.Status().Code != codes.Error || s.Status().Description != "failed" || s.Name() != "tools/call echo" || span.IsRecording() {
+		t.Errorf("status %v name %q recording %v", s.Status(), s.Name(), span.IsRecording())
+	}
+	if len(s.Events()) != 1 || s.Events()[0].Name != "exception" || !s.SpanContext().IsSampled() || s.SpanKind() != trace.SpanKindServer {
+		t.Errorf("events %v context %v", s.Events(), s.SpanContext())
+	}
+
+	tel.sampler = sdktrace.NeverSample()
+	ctx, span := tel.startSpan(context.Background(), "x", trace.SpanKindServer)
+	if span.IsRecording() || span.SpanContext().IsSampled() || !span.SpanContext().IsValid() || !trace.SpanContextFromContext(ctx).Equal(span.SpanContext()) {
+		t.Errorf("unsampled span %v recording %v", span.SpanContext(), span.IsRecording())
 	}
 }

@@ -56,7 +56,7 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 				if target != "" {
 					name += " " + target
 				}
-				ctx, span = t.tracer.Start(ctx, name, serverKind)
+				ctx, span = t.startSpan(ctx, name, trace.SpanKindServer)
 			}
 			var o *op
 			if t.tracing || t.metering {
@@ -73,7 +73,7 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 			o.t, o.span, o.start, o.id, o.hist = t, span, start, c.Msg.ID, aggServerDuration
 			o.labels = labels{route: route, method: c.Msg.Method, name: c.Params.Name, version: c.Version}
 			if span.IsRecording() {
-				span.SetAttributes(t.serverAttrs(c, routeAttr)...)
+				setAttrs(span, t.serverAttrs(c, routeAttr))
 			}
 			rl := transport.RequestLogFrom(ctx)
 			if rl != nil {

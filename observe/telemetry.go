@@ -129,9 +129,13 @@ type Telemetry struct {
 	agg         aggregates
 	// res and proc are the tracer provider's resource and span
 	// processor: lightSpans go to proc directly.
-	res   *resource.Resource
-	proc  sdktrace.SpanProcessor
-	slots atomic.Uint32 // policy slots handed out (Policy)
+	res  *resource.Resource
+	proc sdktrace.SpanProcessor
+	// sampler is the tracer provider's sampler when New chose it (not
+	// the environment): the SERVER and CLIENT spans ask it themselves
+	// (span.go).
+	sampler sdktrace.Sampler
+	slots   atomic.Uint32 // policy slots handed out (Policy)
 }
 
 // New builds a Telemetry. Nothing is exported until spans end or the
@@ -190,10 +194,12 @@ func New(ctx context.Context, o Options) (_ *Telemetry, err error) {
 		topts = append(topts, sdktrace.WithSpanProcessor(t.proc))
 		t.res = res
 		if o.SampleRatio != nil {
-			topts = append(topts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*o.SampleRatio))))
-			t.parentBased = true
+			t.sampler = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*o.SampleRatio))
 		} else if getenv("OTEL_TRACES_SAMPLER") == "" {
-			topts = append(topts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+			t.sampler = sdktrace.ParentBased(sdktrace.AlwaysSample())
+		}
+		if t.sampler != nil {
+			topts = append(topts, sdktrace.WithSampler(t.sampler))
 			t.parentBased = true
 		}
 		sdk := sdktrace.NewTracerProvider(topts...)

@@ -112,7 +112,7 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		if name != "" {
 			spanName += " " + name
 		}
-		ctx, span = u.t.tracer.Start(ctx, spanName, clientKind)
+		ctx, span = u.t.startSpan(ctx, spanName, trace.SpanKindClient)
 	}
 	if span.IsRecording() {
 		a := make([]attribute.KeyValue, 0, 11) // sized for every attribute below: no growing
@@ -133,7 +133,7 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		if !u.o.Stdio {
 			a = append(a, attribute.String(AttrNetworkProtocolName, "http"))
 		}
-		span.SetAttributes(a...)
+		setAttrs(span, a)
 	}
 	o := &op{t: u.t, span: span, start: start, id: m.ID, hist: aggClientDuration, client: true,
 		labels: labels{route: u.o.Route, method: m.Method, name: name, version: req.ProtocolVersion, transport: u.transport.Value.AsString()}}
