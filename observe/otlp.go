@@ -245,7 +245,7 @@ func appendString(b []byte, num protowire.Number, s string) []byte {
 	if s == "" {
 		return b
 	}
-	if !utf8.ValidString(s) {
+	if !validUTF8(s) {
 		// A protobuf string must be UTF-8: the SDK's marshal would
 		// fail the whole batch.
 		s = strings.ToValidUTF8(s, "\uFFFD")
@@ -361,8 +361,50 @@ func appendSpan(b []byte, s sdktrace.ReadOnlySpan) []byte {
 	return protowire.AppendFixed32(b, spanFlags(sc.TraceFlags(), parent))
 }
 
-// appendKV writes a KeyValue as field num.
+// validUTF8 is utf8.ValidString with the all-ASCII case (every name and
+// nearly every value here) inline.
+func validUTF8(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return utf8.ValidString(s[i:])
+		}
+	}
+	return true
+}
+
+// sizeBytes is the size of a length-delimited field of n bytes whose tag
+// is one byte.
+func sizeBytes(n int) int { return 1 + protowire.SizeVarint(uint64(n)) + n }
+
+// appendKV writes a KeyValue as field num. A string value, the common
+// case, is written with its sizes computed ahead (no content moved).
 func appendKV(b []byte, num protowire.Number, kv attribute.KeyValue) []byte {
+	if kv.Value.Type() == attribute.STRING {
+		k, v := string(kv.Key), kv.Value.AsString()
+		if !validUTF8(k) {
+			k = strings.ToValidUTF8(k, "\uFFFD")
+		}
+		if !validUTF8(v) {
+			v = strings.ToValidUTF8(v, "\uFFFD")
+		}
+		anySize := sizeBytes(len(v))
+		size := sizeBytes(anySize)
+		if k != "" {
+			size += sizeBytes(len(k))
+		}
+		b = appendTag(b, num, protowire.BytesType)
+		b = appendVarint(b, uint64(size))
+		if k != "" {
+			b = appendTag(b, fKVKey, protowire.BytesType)
+			b = appendVarint(b, uint64(len(k)))
+			b = append(b, k...)
+		}
+		b = appendTag(b, fKVValue, protowire.BytesType)
+		b = appendVarint(b, uint64(anySize))
+		b = appendTag(b, fAnyString, protowire.BytesType)
+		b = appendVarint(b, uint64(len(v)))
+		return append(b, v...)
+	}
 	b = appendTag(b, num, protowire.BytesType)
 	start := len(b)
 	b = appendString(b, fKVKey, string(kv.Key))
@@ -379,7 +421,7 @@ func appendAnyValue(b []byte, v attribute.Value) []byte {
 	switch v.Type() {
 	case attribute.STRING:
 		s := v.AsString()
-		if !utf8.ValidString(s) {
+		if !validUTF8(s) {
 			s = strings.ToValidUTF8(s, "\uFFFD")
 		}
 		b = appendTag(b, fAnyString, protowire.BytesType)
