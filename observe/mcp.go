@@ -104,13 +104,9 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 	}
 }
 
-var (
-	// noSpan stands for the span of an operation while tracing is off:
-	// nothing is started, and no context changes.
-	noSpan     = trace.SpanFromContext(context.Background())
-	serverKind = trace.WithSpanKind(trace.SpanKindServer)
-	clientKind = trace.WithSpanKind(trace.SpanKindClient)
-)
+// noSpan stands for the span of an operation while tracing is off:
+// nothing is started, and no context changes.
+var noSpan = trace.SpanFromContext(context.Background())
 
 // extract returns ctx with the trusted caller's trace context and allowed
 // baggage: from params._meta when it carries a traceparent (the MCP
