@@ -56,13 +56,24 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 				if target != "" {
 					name += " " + target
 				}
-				ctx, span = t.tracer.Start(ctx, name, serverKind)
+				ctx, span = t.startSpan(ctx, name, trace.SpanKindServer)
 			}
+			var o *op
 			if t.tracing || t.metering {
-				ctx = context.WithValue(ctx, callKey{}, &callState{unsampled: t.parentBased && !span.SpanContext().IsSampled()})
+				// The policies' shared state comes with the operation.
+				so := &serverOp{}
+				o = &so.op
+				if span.IsRecording() {
+					so.call.parent = span.SpanContext()
+				}
+				ctx = context.WithValue(ctx, callKey{}, &so.call)
+			} else {
+				o = &op{}
 			}
+			o.t, o.span, o.start, o.id, o.hist = t, span, start, c.Msg.ID, aggServerDuration
+			o.labels = labels{route: route, method: c.Msg.Method, name: c.Params.Name, version: c.Version}
 			if span.IsRecording() {
-				span.SetAttributes(t.serverAttrs(c, routeAttr)...)
+				setAttrs(span, t.serverAttrs(c, routeAttr))
 			}
 			rl := transport.RequestLogFrom(ctx)
 			if rl != nil {
@@ -78,11 +89,10 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 					rl.SubjectHash = SubjectHash(p.Issuer, p.Subject)
 				}
 				if rl.TokenCache != "" && span.IsRecording() {
-					t.tokenSpan(ctx, rl)
+					t.tokenSpan(span.SpanContext(), rl)
 				}
 			}
-			o := &op{t: t, span: span, start: start, id: c.Msg.ID, hist: aggServerDuration, rl: rl,
-				labels: labels{route: route, method: c.Msg.Method, name: c.Params.Name, version: c.Version}}
+			o.rl = rl
 			reply, err := next(ctx, c)
 			if err != nil {
 				o.fail(err, true)
@@ -94,13 +104,9 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 	}
 }
 
-var (
-	// noSpan stands for the span of an operation while tracing is off:
-	// nothing is started, and no context changes.
-	noSpan     = trace.SpanFromContext(context.Background())
-	serverKind = trace.WithSpanKind(trace.SpanKindServer)
-	clientKind = trace.WithSpanKind(trace.SpanKindClient)
-)
+// noSpan stands for the span of an operation while tracing is off:
+// nothing is started, and no context changes.
+var noSpan = trace.SpanFromContext(context.Background())
 
 // extract returns ctx with the trusted caller's trace context and allowed
 // baggage: from params._meta when it carries a traceparent (the MCP
@@ -132,10 +138,9 @@ func (t *Telemetry) extract(ctx context.Context, c *gateway.Call) context.Contex
 }
 
 func (t *Telemetry) serverAttrs(c *gateway.Call, route attribute.KeyValue) []attribute.KeyValue {
-	a := []attribute.KeyValue{
-		attribute.String(AttrMCPMethodName, c.Msg.Method), route,
-		attribute.String(AttrNetworkTransport, TransportTCP), attribute.String(AttrNetworkProtocolName, "http"),
-	}
+	a := make([]attribute.KeyValue, 0, 10) // sized for every attribute below: no growing
+	a = append(a, attribute.String(AttrMCPMethodName, c.Msg.Method), route,
+		attribute.String(AttrNetworkTransport, TransportTCP), attribute.String(AttrNetworkProtocolName, "http"))
 	if c.Version != "" {
 		a = append(a, attribute.String(AttrMCPProtocolVersion, c.Version))
 	}
@@ -224,6 +229,13 @@ type op struct {
 	// reply).
 	mu   sync.Mutex
 	once sync.Once
+}
+
+// serverOp is a SERVER operation with the state its policies share: one
+// allocation for both.
+type serverOp struct {
+	op
+	call callState
 }
 
 // fail records a failure: a JSON-RPC error (the code is error.type), or

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
+	"time"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpfort/mcpfort/gateway"
@@ -29,15 +31,16 @@ type callKey struct{}
 const maxSlots = 16
 
 // callState is what the policy wrappers of one operation share: which
-// policies passed the call on, and their open spans. One allocation per
-// operation, however many policies.
+// policies passed the call on, and their open spans. It is part of the
+// operation's allocation (serverOp).
 type callState struct {
-	// unsampled is set when the SERVER span is not sampled and the
-	// sampler is parent-based: its children would not be either, so
-	// none is started.
-	unsampled bool
-	passed    uint16
-	spans     [maxSlots]trace.Span
+	// parent is the SERVER span's context while that span records; the
+	// policies' spans are its children. Invalid otherwise: no policy
+	// span is recorded (under a span that is not recorded, none could
+	// be).
+	parent trace.SpanContext
+	passed uint16
+	spans  [maxSlots]*lightSpan
 }
 
 // Policy wraps one MCP-plane policy: a child span "policy {name}" that
@@ -47,8 +50,13 @@ type callState struct {
 // counter. A refusal records its JSON-RPC code as the reason; a rate
 // limit's 429 counts in mcpfort.ratelimit.rejections too. It observes
 // only calls that went through Middleware first.
+//
+// The span is a lightSpan: recorded when the SERVER span is, with the
+// policy's name as its one attribute on a pass (a slice built here, once)
+// and the decision and reason added on a refusal.
 func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware {
 	policyAttr := attribute.String(AttrPolicy, name)
+	passAttrs := []attribute.KeyValue{policyAttr}
 	var allow *point
 	if t.metering {
 		allow = t.agg.point(aggDecisions, labels{kind: kindDecision, name: name, outcome: "allow"})
@@ -64,8 +72,8 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 			if st, ok := ctx.Value(callKey{}).(*callState); ok && st.passed&bit == 0 {
 				st.passed |= bit
 				if s := st.spans[slot]; s != nil {
-					s.End()
 					st.spans[slot] = nil
+					s.finish(time.Now())
 				}
 			}
 			return next(ctx, c)
@@ -76,14 +84,9 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 				return inner(ctx, c)
 			}
 			st.passed &^= bit
-			var span trace.Span
-			if t.tracing && !st.unsampled {
-				// The policy runs with the SERVER span as its context's
-				// span: the spans after it are its siblings.
-				_, span = t.tracer.Start(ctx, spanName)
-				if span.IsRecording() {
-					span.SetAttributes(policyAttr)
-				}
+			var span *lightSpan
+			if st.parent.IsValid() {
+				span = t.newLightSpan(st.parent, spanName, time.Now(), passAttrs)
 				st.spans[slot] = span
 			}
 			reply, err := inner(ctx, c)
@@ -101,15 +104,12 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 			if err != nil {
 				reason, status = refusalReason(err)
 			}
-			attrs := []attribute.KeyValue{policyAttr, attribute.String(AttrDecision, "deny"), attribute.String(AttrReason, reason)}
 			if span != nil {
-				if span.IsRecording() {
-					span.SetAttributes(attrs[1:]...)
-					if err != nil {
-						span.SetStatus(codes.Error, err.Error())
-					}
+				span.attrs = []attribute.KeyValue{policyAttr, attribute.String(AttrDecision, "deny"), attribute.String(AttrReason, reason)}
+				if err != nil {
+					span.status = sdktrace.Status{Code: codes.Error, Description: err.Error()}
 				}
-				span.End()
+				span.finish(time.Now())
 			}
 			if t.metering {
 				t.agg.point(aggDecisions, labels{kind: kindDecision, name: name, outcome: "deny", code: reason}).add()

@@ -127,7 +127,15 @@ type Telemetry struct {
 	access      bool
 	closers     []func(context.Context) error
 	agg         aggregates
-	slots       atomic.Uint32 // policy slots handed out (Policy)
+	// res and proc are the tracer provider's resource and span
+	// processor: lightSpans go to proc directly.
+	res  *resource.Resource
+	proc sdktrace.SpanProcessor
+	// sampler is the tracer provider's sampler when New chose it (not
+	// the environment): the SERVER and CLIENT spans ask it themselves
+	// (span.go).
+	sampler sdktrace.Sampler
+	slots   atomic.Uint32 // policy slots handed out (Policy)
 }
 
 // New builds a Telemetry. Nothing is exported until spans end or the
@@ -175,26 +183,30 @@ func New(ctx context.Context, o Options) (_ *Telemetry, err error) {
 	if o.testSpans != nil || exporting(o.Traces, getenv, "TRACES") {
 		topts := []sdktrace.TracerProviderOption{sdktrace.WithResource(res)}
 		if o.testSpans != nil {
-			topts = append(topts, sdktrace.WithSyncer(o.testSpans))
+			t.proc = sdktrace.NewSimpleSpanProcessor(o.testSpans)
 		} else {
 			exp, err := traceExporter(ctx, o.Traces, getenv)
 			if err != nil {
 				return nil, err
 			}
-			topts = append(topts, sdktrace.WithBatcher(exp))
+			t.proc = sdktrace.NewBatchSpanProcessor(exp)
 		}
+		topts = append(topts, sdktrace.WithSpanProcessor(t.proc))
+		t.res = res
 		if o.SampleRatio != nil {
-			topts = append(topts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*o.SampleRatio))))
-			t.parentBased = true
+			t.sampler = sdktrace.ParentBased(sdktrace.TraceIDRatioBased(*o.SampleRatio))
 		} else if getenv("OTEL_TRACES_SAMPLER") == "" {
-			topts = append(topts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.AlwaysSample())))
+			t.sampler = sdktrace.ParentBased(sdktrace.AlwaysSample())
+		}
+		if t.sampler != nil {
+			topts = append(topts, sdktrace.WithSampler(t.sampler))
 			t.parentBased = true
 		}
 		sdk := sdktrace.NewTracerProvider(topts...)
 		t.closers = append(t.closers, sdk.Shutdown)
 		t.tp, t.tracing = sdk, true
 	}
-	t.tracer = t.tp.Tracer("github.com/mcpfort/mcpfort/observe")
+	t.tracer = t.tp.Tracer(tracerName)
 
 	var readers []sdkmetric.Option
 	if o.testMetrics != nil {
@@ -235,8 +247,12 @@ func New(ctx context.Context, o Options) (_ *Telemetry, err error) {
 
 func ptr[T any](v T) *T { return &v }
 
-// meterName is the instrumentation scope of every metric of the package.
-const meterName = "github.com/mcpfort/mcpfort/observe"
+// meterName and tracerName are the instrumentation scope of every metric
+// and span of the package.
+const (
+	meterName  = "github.com/mcpfort/mcpfort/observe"
+	tracerName = meterName
+)
 
 // exporting decides whether a signal is exported: the configuration if it
 // says, else the standard environment.
@@ -299,7 +315,7 @@ func traceExporter(ctx context.Context, e Export, getenv func(string) string) (s
 		if len(e.Headers) > 0 {
 			opts = append(opts, otlptracegrpc.WithHeaders(e.Headers))
 		}
-		return otlptracegrpc.New(ctx, opts...)
+		return newSpanExporter(ctx, otlptracegrpc.NewClient(opts...))
 	}
 	var opts []otlptracehttp.Option
 	if e.Endpoint != "" {
@@ -315,7 +331,7 @@ func traceExporter(ctx context.Context, e Export, getenv func(string) string) (s
 	if len(e.Headers) > 0 {
 		opts = append(opts, otlptracehttp.WithHeaders(e.Headers))
 	}
-	return otlptracehttp.New(ctx, opts...)
+	return newSpanExporter(ctx, otlptracehttp.NewClient(opts...))
 }
 
 func metricExporter(ctx context.Context, e Export, getenv func(string) string) (sdkmetric.Exporter, error) {

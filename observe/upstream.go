@@ -112,10 +112,11 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		if name != "" {
 			spanName += " " + name
 		}
-		ctx, span = u.t.tracer.Start(ctx, spanName, clientKind)
+		ctx, span = u.t.startSpan(ctx, spanName, trace.SpanKindClient)
 	}
 	if span.IsRecording() {
-		a := []attribute.KeyValue{attribute.String(AttrMCPMethodName, m.Method), u.route, u.transport}
+		a := make([]attribute.KeyValue, 0, 11) // sized for every attribute below: no growing
+		a = append(a, attribute.String(AttrMCPMethodName, m.Method), u.route, u.transport)
 		if req.ProtocolVersion != "" {
 			a = append(a, attribute.String(AttrMCPProtocolVersion, req.ProtocolVersion))
 		}
@@ -132,7 +133,7 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		if !u.o.Stdio {
 			a = append(a, attribute.String(AttrNetworkProtocolName, "http"))
 		}
-		span.SetAttributes(a...)
+		setAttrs(span, a)
 	}
 	o := &op{t: u.t, span: span, start: start, id: m.ID, hist: aggClientDuration, client: true,
 		labels: labels{route: u.o.Route, method: m.Method, name: name, version: req.ProtocolVersion, transport: u.transport.Value.AsString()}}

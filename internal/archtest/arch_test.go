@@ -94,6 +94,10 @@ var thirdParty = []struct {
 	// one package owns telemetry, so nothing else pays for it.
 	{"go.opentelemetry.io/otel", []string{"observe"}},
 	{"github.com/prometheus/client_golang", []string{"observe"}},
+	// The OTLP trace messages and protobuf's wire encoding: the span
+	// encoder writes batches itself (observe/otlp.go).
+	{"go.opentelemetry.io/proto/otlp", []string{"observe/otlp.go"}},
+	{"google.golang.org/protobuf", []string{"observe/otlp.go"}},
 	// The secret-manager SDKs, each confined to its backend; app imports
 	// the backends only from secrets_cloud.go (build tag mcpfort_nocloud
 	// leaves them out).
