@@ -162,7 +162,7 @@ func (p *OriginPolicy) Check(r *http.Request) error {
 	if !p.hostAllowed(r.Host) {
 		return errors.New("host not allowed")
 	}
-	if o := r.Header.Get("Origin"); o != "" && !p.originAllowed(o) {
+	if o := first(r.Header["Origin"]); o != "" && !p.originAllowed(o) {
 		return errors.New("origin not allowed")
 	}
 	return nil
@@ -215,4 +215,13 @@ func (p *OriginPolicy) originAllowed(origin string) bool {
 		return false
 	}
 	return isLoopbackName(u.Hostname())
+}
+
+// first is Header.Get for a name already in canonical form (a constant):
+// the field's first value, without canonicalizing the name on every call.
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }

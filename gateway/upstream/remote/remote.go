@@ -254,14 +254,14 @@ var ErrBadReply = errors.New("remote: malformed upstream reply")
 
 func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.Reply, error) {
 	info := upstream.Info{Status: resp.StatusCode}
-	if sid := resp.Header.Get(mcp.HeaderSessionID); sid != "" {
+	if sid := first(resp.Header[mcp.HeaderSessionID]); sid != "" {
 		if !visibleASCII(sid) || len(sid) > 1024 {
 			drain(resp)
 			return nil, fmt.Errorf("%w: invalid Mcp-Session-Id", ErrBadReply)
 		}
 		info.Session = sid
 	}
-	ct := mediaType(resp.Header.Get("Content-Type"))
+	ct := mediaType(first(resp.Header["Content-Type"]))
 	switch {
 	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusNoContent:
 		drain(resp)
@@ -394,3 +394,12 @@ func (s *sseReply) Next(ctx context.Context) (*upstream.Event, error) {
 }
 
 func (s *sseReply) Close() error { return s.body.Close() }
+
+// first is Header.Get for a name already in canonical form (a constant):
+// the field's first value, without canonicalizing the name on every call.
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
