@@ -146,15 +146,16 @@ func New(opts Options) (*Headers, error) {
 // Wrap adds the headers to every response of next.
 func (h *Headers) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Set by canonical name, as Header.Set would after canonicalizing.
 		hdr := w.Header()
 		if h.hsts != "" && h.servedOverTLS(r) {
-			hdr.Set("Strict-Transport-Security", h.hsts)
+			hdr["Strict-Transport-Security"] = []string{h.hsts}
 		}
 		if h.nosniff {
-			hdr.Set("X-Content-Type-Options", "nosniff")
+			hdr["X-Content-Type-Options"] = []string{"nosniff"}
 		}
 		if h.referrer != "" {
-			hdr.Set("Referrer-Policy", h.referrer)
+			hdr["Referrer-Policy"] = []string{h.referrer}
 		}
 		auth := h.cache && h.authn(r)
 		if h.csp == "" && !auth {
@@ -232,7 +233,7 @@ func (w *writer) decide(sniff []byte) {
 		}
 		// Documents a browser renders and runs script in: HTML, XHTML and
 		// SVG (an SVG opened directly can carry script).
-		if mt, _, _ := mime.ParseMediaType(ct); mt == "text/html" || mt == "application/xhtml+xml" || mt == "image/svg+xml" {
+		if mt := mediaType(ct); mt == "text/html" || mt == "application/xhtml+xml" || mt == "image/svg+xml" {
 			hdr.Set("Content-Security-Policy", w.h.csp)
 			if first(hdr["X-Frame-Options"]) == "" {
 				hdr.Set("X-Frame-Options", "DENY")
@@ -276,4 +277,15 @@ func first(vs []string) string {
 		return ""
 	}
 	return vs[0]
+}
+
+// mediaType is mime.ParseMediaType's media type, without parsing (and
+// allocating) for the types the gateway answers with.
+func mediaType(ct string) string {
+	switch ct {
+	case "application/json", "text/event-stream":
+		return ct
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt
 }
