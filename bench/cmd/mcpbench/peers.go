@@ -167,8 +167,10 @@ func (p *peer) snap() snap {
 // mcpfort runs by default.
 const leanConfig = "audit:\n  enabled: false\npolicies:\n  schema:\n    enabled: false\n"
 
-// slowDelay is how much slower than fastecho the slow upstream answers.
-const slowDelay = "1ms"
+// slowDelay is how much slower than fastecho the slow upstream answers:
+// about the go-sdk peer's latency under this load, enough that the
+// gateway is no longer busy all the time.
+const slowDelay = "20ms"
 
 // rateLimitConfig is a per-subject limit the load never reaches.
 const rateLimitConfig = "policies:\n  rate_limits: [{name: bench, by: [subject, server, tool], limit: 100000, period: 1s}]\n"

@@ -105,6 +105,9 @@ const (
 	rowLean = "mcpfort (audit, schema off) -> fastecho"
 	rowSSE  = "mcpfort -> fastecho (SSE answers)"
 	rowSlow = "mcpfort -> fastecho (+" + slowDelay + ")"
+	// rowSlowLean is rowSlow without audit and schema: without the audit
+	// log's transactions, which fewer calls at a time share.
+	rowSlowLean = "mcpfort (audit, schema off) -> fastecho (+" + slowDelay + ")"
 )
 
 // scenarioCalls measures 32 clients (and, for latency, one client) on the
@@ -169,6 +172,10 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 	if err != nil {
 		return err
 	}
+	gwSlowLean, err := start(c.startMcpfort(ctx, "mcpfort-fastecho-slow-lean", httpServer(slow.url, "legacy"), leanConfig))
+	if err != nil {
+		return err
+	}
 	// A token issuer on loopback, and an mcpfort that checks a bearer
 	// token on every request (validated once, then from its cache).
 	issuer, err := resourceservertest.NewIssuer(resourceservertest.IssuerOptions{})
@@ -201,6 +208,7 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 			{name: rowLean, era: load.EraLegacy, url: gwLean.url, server: gwLean, up: fast},
 			{name: rowSSE, era: load.EraLegacy, url: gwSSE.url, server: gwSSE, up: fastSSE},
 			{name: rowSlow, era: load.EraLegacy, url: gwSlow.url, server: gwSlow, up: slow},
+			{name: rowSlowLean, era: load.EraLegacy, url: gwSlowLean.url, server: gwSlowLean, up: slow},
 		}, c.vus, c.duration)
 	}
 	if c.only["latency"] {
