@@ -33,6 +33,7 @@ type h1 struct {
 type h1conn struct {
 	c        net.Conn
 	br       *bufio.Reader
+	probe    *prober // made when the connection is first reused
 	lastUsed time.Time
 	// written counts the bytes of the current request that reached the
 	// connection: once any has, the request may have been served.
@@ -113,7 +114,10 @@ func (pc *h1conn) alive() bool {
 	if pc.br.Buffered() > 0 {
 		return false
 	}
-	return peekIdle(pc.c)
+	if pc.probe == nil {
+		pc.probe = newProber(pc.c)
+	}
+	return pc.probe.idle()
 }
 
 func (t *h1) put(pc *h1conn) {
