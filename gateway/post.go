@@ -15,10 +15,10 @@ import (
 // post serves a POST to the MCP endpoint: it reads and decodes the body
 // once, decides the client's era, and hands each message to the plane.
 func (g *Gateway) post(w http.ResponseWriter, r *http.Request) error {
-	if !isJSON(r.Header.Get("Content-Type")) {
+	if !isJSON(first(r.Header["Content-Type"])) {
 		return refuse(http.StatusUnsupportedMediaType, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Unsupported Media Type: Content-Type must be application/json")
 	}
-	if !acceptsReplies(r.Header.Values("Accept")) {
+	if !acceptsReplies(r.Header["Accept"]) {
 		// Clients MUST accept both application/json and text/event-stream
 		// (2025-11-25 and 2026-07-28 "Sending Messages").
 		return refuse(http.StatusNotAcceptable, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Not Acceptable: Accept must list application/json and text/event-stream")
@@ -52,7 +52,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) error {
 		}
 		// A method the 2026-07-28 revision removed is answered 404 by the
 		// era handler, whatever its params.
-		removed := mcp.RemovedInModern(m.Method) && (p.HasProtocolVersion || mcp.IsModern(r.Header.Get(mcp.HeaderProtocolVersion)))
+		removed := mcp.RemovedInModern(m.Method) && (p.HasProtocolVersion || mcp.IsModern(first(r.Header[mcp.HeaderProtocolVersion])))
 		if m.Kind == jsonrpc.KindRequest && !removed {
 			if member := targetMember(m.Method); member != "" && !hasTarget(p, member) {
 				// Policies match their rules against this member; without
@@ -66,8 +66,8 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) error {
 			modern = true
 		}
 	}
-	hv := r.Header.Get(mcp.HeaderProtocolVersion)
-	sid := r.Header.Get(mcp.HeaderSessionID)
+	hv := first(r.Header[mcp.HeaderProtocolVersion])
+	sid := first(r.Header[mcp.HeaderSessionID])
 
 	switch {
 	case !batch && msgs[0].Method == mcp.MethodInitialize && !modern && !mcp.IsModern(hv):
@@ -192,4 +192,13 @@ func hasTarget(p mcp.Params, member string) bool {
 		return p.HasURI
 	}
 	return p.HasName
+}
+
+// first is Header.Get for a name already in canonical form (a constant):
+// the field's first value, without canonicalizing the name on every call.
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }

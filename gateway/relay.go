@@ -148,7 +148,14 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			}
 		}
 		if len(ev.Data) > 0 || ev.ID != "" {
-			if err := sse.Event(ev.ID, ev.Data); err != nil {
+			var err error
+			if done {
+				// The last event goes out with the end of the response.
+				err = sse.Last(ev.ID, ev.Data)
+			} else {
+				err = sse.Event(ev.ID, ev.Data)
+			}
+			if err != nil {
 				return nil // client gone; reply.Close releases the upstream
 			}
 		}

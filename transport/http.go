@@ -88,7 +88,7 @@ func DrainBody(next http.Handler, limit int64, timeout time.Duration) http.Handl
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ProtoMajor != 1 || r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0 ||
-			strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+			strings.EqualFold(first(r.Header["Expect"]), "100-continue") {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -97,10 +97,13 @@ func DrainBody(next http.Handler, limit int64, timeout time.Duration) http.Handl
 			next.ServeHTTP(w, r)
 			return
 		}
+		// The body is swapped in place, as http.MaxBytesReader is, and put
+		// back after: a copy of the request (WithContext) per call cost
+		// more than the rest of this handler.
 		body := &eofBody{ReadCloser: r.Body}
-		r2 := r.WithContext(r.Context())
-		r2.Body = body
-		next.ServeHTTP(w, r2)
+		r.Body = body
+		next.ServeHTTP(w, r)
+		r.Body = body.ReadCloser
 		if body.eof.Load() {
 			return
 		}
@@ -162,7 +165,7 @@ func (p *OriginPolicy) Check(r *http.Request) error {
 	if !p.hostAllowed(r.Host) {
 		return errors.New("host not allowed")
 	}
-	if o := r.Header.Get("Origin"); o != "" && !p.originAllowed(o) {
+	if o := first(r.Header["Origin"]); o != "" && !p.originAllowed(o) {
 		return errors.New("origin not allowed")
 	}
 	return nil
@@ -215,4 +218,13 @@ func (p *OriginPolicy) originAllowed(origin string) bool {
 		return false
 	}
 	return isLoopbackName(u.Hostname())
+}
+
+// first is Header.Get for a name already in canonical form (a constant):
+// the field's first value, without canonicalizing the name on every call.
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
 }

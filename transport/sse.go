@@ -63,6 +63,19 @@ var ErrUnsafeField = errors.New("sse: event id holds a CR, LF or NUL")
 // or LF can only be whitespace, the same message). An id holding a CR, LF
 // or NUL is refused with ErrUnsafeField.
 func (s *SSEWriter) Event(id string, data []byte) error {
+	if err := s.write(id, data); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// Last writes the stream's final event as Event does but does not flush
+// it: the caller returns from its handler right after, and net/http then
+// sends the event together with the end of the response, in one write
+// instead of two.
+func (s *SSEWriter) Last(id string, data []byte) error { return s.write(id, data) }
+
+func (s *SSEWriter) write(id string, data []byte) error {
 	if !safeID(id) {
 		return ErrUnsafeField
 	}
@@ -80,10 +93,8 @@ func (s *SSEWriter) Event(id string, data []byte) error {
 	b = appendData(b, data)
 	b = append(b, '\n')
 	s.buf = b
-	if _, err := s.w.Write(b); err != nil {
-		return err
-	}
-	return s.rc.Flush()
+	_, err := s.w.Write(b)
+	return err
 }
 
 // appendData appends data as "data:" lines: one per line of data, split at
@@ -164,10 +175,8 @@ func (s *SSEWriter) Retry(d time.Duration) error {
 	b = strconv.AppendInt(b, max(d.Milliseconds(), 0), 10) // digits only, or a client ignores it
 	b = append(b, "\n\n"...)
 	s.buf = b
-	if _, err := s.w.Write(b); err != nil {
-		return err
-	}
-	return s.rc.Flush()
+	_, err := s.w.Write(b)
+	return err
 }
 
 // RetryMillis is Retry with a value in milliseconds.

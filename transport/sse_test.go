@@ -369,3 +369,39 @@ func BenchmarkSSEWriter(b *testing.B) {
 		}
 	}
 }
+
+// flushCounter is a ResponseWriter that counts flushes.
+type flushCounter struct {
+	httptest.ResponseRecorder
+	flushes int
+}
+
+func (f *flushCounter) Flush() { f.flushes++ }
+
+// TestSSEWriterLast: Last writes the same bytes as Event, without the
+// flush, which the end of the response does.
+func TestSSEWriterLast(t *testing.T) {
+	ev, last := &flushCounter{ResponseRecorder: *httptest.NewRecorder()}, &flushCounter{ResponseRecorder: *httptest.NewRecorder()}
+	for _, w := range []*flushCounter{ev, last} {
+		if err := NewSSEWriter(w).Start(0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	a, b := NewSSEWriter(ev), NewSSEWriter(last)
+	a.started, b.started = true, true
+	if err := a.Event("e1", []byte("{\"a\":\n1}")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Last("e1", []byte("{\"a\":\n1}")); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Body.String() != last.Body.String() || last.Body.String() != "id: e1\ndata: {\"a\":\ndata: 1}\n\n" {
+		t.Errorf("Event wrote %q, Last %q", ev.Body.String(), last.Body.String())
+	}
+	if ev.flushes != 2 || last.flushes != 1 {
+		t.Errorf("flushes: Event %d, Last %d; want 2 and 1 (Start's, then Event's only)", ev.flushes, last.flushes)
+	}
+	if err := b.Last("bad\nid", nil); !errors.Is(err, ErrUnsafeField) {
+		t.Errorf("Last with an unsafe id: %v", err)
+	}
+}

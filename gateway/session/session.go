@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -76,6 +77,40 @@ type Keyring struct {
 type keys struct {
 	seal *seal.Keys // session ids and SealData, with a key id byte
 	macs [][]byte   // replica forwarding keys (ReplicaKeys)
+	// opened remembers ids these keys opened, so that a client's every
+	// request in a session does not decode and decrypt the same id again.
+	// It goes with the keys: an id the new keys would not open is never
+	// served from it after Replace.
+	opened openedCache
+}
+
+// openedCache maps session ids, exactly as presented, to what they
+// decrypted to: one id is one ciphertext under one set of keys, so it
+// always opens to the same state. A lookup compares the presented id with
+// cached ones only after a match of its hash, whose seed is random per
+// process. Bounded: when full it starts over.
+type openedCache struct {
+	mu sync.Mutex
+	m  map[string]*State
+}
+
+// maxOpened bounds the cache: about 1,024 x 0.5 KiB at most.
+const maxOpened = 1024
+
+func (c *openedCache) get(id string) *State {
+	c.mu.Lock()
+	st := c.m[id]
+	c.mu.Unlock()
+	return st
+}
+
+func (c *openedCache) put(id string, st *State) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxOpened {
+		c.m = make(map[string]*State, 64)
+	}
+	c.m[id] = st
+	c.mu.Unlock()
 }
 
 // NewKeyring derives one AES-256-GCM key from each secret (newest first)
@@ -156,16 +191,35 @@ func (k *Keyring) Open(id string, now time.Time) (*State, error) {
 	if len(id) == 0 || len(id) > MaxIDLength {
 		return nil, ErrInvalid
 	}
-	plain, err := k.keys.Load().seal.Open(additionalData, id)
+	ks := k.keys.Load()
+	if c := ks.opened.get(id); c != nil {
+		st := *c // callers may change their copy
+		if !now.Before(st.Expires) {
+			return &st, ErrExpired
+		}
+		return &st, nil
+	}
+	st, err := ks.open(id)
+	if err != nil {
+		return nil, err
+	}
+	c := *st
+	ks.opened.put(id, &c)
+	if !now.Before(st.Expires) {
+		return st, ErrExpired
+	}
+	return st, nil
+}
+
+// open decrypts and decodes a session id.
+func (ks *keys) open(id string) (*State, error) {
+	plain, err := ks.seal.Open(additionalData, id)
 	if err != nil {
 		return nil, ErrInvalid
 	}
 	st, err := unmarshal(plain)
 	if err != nil {
 		return nil, ErrInvalid
-	}
-	if !now.Before(st.Expires) {
-		return st, ErrExpired
 	}
 	return st, nil
 }
@@ -190,8 +244,10 @@ func (st *State) marshal() ([]byte, error) {
 	return b, nil
 }
 
+var errMalformed = errors.New("malformed session record")
+
 func unmarshal(b []byte) (*State, error) {
-	bad := errors.New("malformed session record")
+	bad := errMalformed
 	if len(b) < 1+16 || b[0] != formatV1 {
 		return nil, bad
 	}

@@ -166,3 +166,72 @@ func TestSealDataPurpose(t *testing.T) {
 		t.Fatal("an altered value opened")
 	}
 }
+
+// TestOpenCached: an id opened before opens again from the cache to an
+// equal state that the caller owns; expiry is still checked; after
+// Replace, an id the new keys cannot open is refused, not served from what
+// the old keys opened.
+func TestOpenCached(t *testing.T) {
+	old, fresh := GenerateSecret(), GenerateSecret()
+	kr, err := NewKeyring(old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	st := &State{ID: NewID(), Route: "r", Version: "2025-11-25", UpstreamSession: "u", Created: now, Expires: now.Add(time.Minute),
+		ClientInfo: []byte(`{"name":"c"}`)}
+	id, err := kr.Seal(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := kr.Open(id, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The first open filled the cache; the next two are served from it.
+	for i, prev := 0, a; i < 2; i++ {
+		prev.Version, prev.Mode, prev.ClientInfo = "changed", ModeToModern, nil
+		b, err := kr.Open(id, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b == prev || b.Version != "2025-11-25" || b.Mode != ModePassthrough || string(b.ClientInfo) != `{"name":"c"}` || b.UpstreamSession != "u" {
+			t.Fatalf("open %d: %+v shares or lost the state of the open before", i+2, b)
+		}
+		prev = b
+	}
+	if _, err := kr.Open(id, now.Add(2*time.Minute)); !errors.Is(err, ErrExpired) {
+		t.Fatalf("expired cached id: %v, want ErrExpired", err)
+	}
+	if err := kr.Replace(fresh); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kr.Open(id, now); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("id sealed with a removed key: %v, want ErrInvalid", err)
+	}
+	if err := kr.Replace(fresh, old); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := kr.Open(id, now); err != nil || got.Route != "r" {
+		t.Fatalf("id sealed with an older key still listed: %+v %v", got, err)
+	}
+}
+
+// TestOpenCacheBounded: the cache never holds more than maxOpened ids.
+func TestOpenCacheBounded(t *testing.T) {
+	kr, _ := NewKeyring(GenerateSecret())
+	now := time.Now()
+	for i := 0; i < maxOpened+10; i++ {
+		id, err := kr.Seal(&State{ID: NewID(), Route: "r", Created: now, Expires: now.Add(time.Minute)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := kr.Open(id, now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ks := kr.keys.Load()
+	if n := len(ks.opened.m); n > maxOpened {
+		t.Fatalf("%d cached ids, want at most %d", n, maxOpened)
+	}
+}

@@ -13,7 +13,10 @@
 //
 //	calls     32 clients loop tools/call echo: the bare net/http floor, the
 //	          official go-sdk server directly (both eras), and the same
-//	          server through mcpfort (both eras)
+//	          server through mcpfort (both eras); fastecho directly and
+//	          through mcpfort (defaults, token check, audit and schema
+//	          off), and through mcpfort answering as an event stream and
+//	          20 ms later
 //	latency   one client: go-sdk directly vs. through mcpfort (added p50)
 //	stdio     200 clients on one stdio server: through mcpfort (shared and
 //	          per-session isolation) vs. through supergateway
@@ -26,7 +29,7 @@
 //	mcpbench -bin bin/bench [-node bench/node] [-rounds 3] [-duration 3s]
 //	         [-only calls,latency,...] [-profile DIR]
 //
-// -bin names a directory holding mcpfort, bare, gosdk and gwprof. With
+// -bin names a directory holding mcpfort, bare, gosdk, fastecho and gwprof. With
 // -profile, mcpfort runs inside gwprof (the same app, in-process, under
 // runtime/pprof) and CPU and heap profiles land in DIR, one per mcpfort
 // process; read them with "go tool pprof -top".

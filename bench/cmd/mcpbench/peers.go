@@ -34,8 +34,9 @@ func (c *config) startBare(ctx context.Context) (*proc, error) {
 	return startProc(ctx, "bare", []string{filepath.Join(c.bin, "bare"), "-addr", "127.0.0.1:0"}, nil, "", readyListening)
 }
 
-func (c *config) startFastEcho(ctx context.Context) (*proc, error) {
-	return startProc(ctx, "fastecho", []string{filepath.Join(c.bin, "fastecho"), "-addr", "127.0.0.1:0"}, nil, "", readyListening)
+// startFastEcho runs fastecho; args are more of its flags (-sse, -delay).
+func (c *config) startFastEcho(ctx context.Context, name string, args ...string) (*proc, error) {
+	return startProc(ctx, name, append([]string{filepath.Join(c.bin, "fastecho"), "-addr", "127.0.0.1:0"}, args...), nil, "", readyListening)
 }
 
 func (c *config) startGoSDK(ctx context.Context, name string) (*proc, error) {
@@ -161,6 +162,15 @@ func (p *peer) snap() snap {
 	}
 	return s
 }
+
+// leanConfig turns off the audit log and schema checks, the two policies
+// mcpfort runs by default.
+const leanConfig = "audit:\n  enabled: false\npolicies:\n  schema:\n    enabled: false\n"
+
+// slowDelay is how much slower than fastecho the slow upstream answers:
+// about the go-sdk peer's latency under this load, enough that the
+// gateway is no longer busy all the time.
+const slowDelay = "20ms"
 
 // rateLimitConfig is a per-subject limit the load never reaches.
 const rateLimitConfig = "policies:\n  rate_limits: [{name: bench, by: [subject, server, tool], limit: 100000, period: 1s}]\n"

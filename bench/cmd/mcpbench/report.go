@@ -112,7 +112,8 @@ func (r *report) write(w io.Writer) {
 			"*fastecho*: a minimal hand-written MCP server (encoding/json, no SDK), so that the gateway, not its upstream, is the bottleneck. "+
 			"*+token*: every request carries a bearer token (ES256 JWT from a loopback issuer) that mcpfort validates once and then serves from its cache. "+
 			"*server CPU/call* is the named process alone (for mcpfort rows, the gateway); the upstream's CPU is its own column. "+
-			"mcpfort runs its defaults: audit log and schema checks on; the *+token* row adds a per-subject rate limit that counts every call and refuses none.\n\n")
+			"mcpfort runs its defaults: audit log and schema checks on; the *+token* row adds a per-subject rate limit that counts every call and refuses none; "+
+			"*audit, schema off* turns both policies off; *SSE answers*: a fastecho that answers tools/call as an event stream of one event; *+"+slowDelay+"*: a fastecho that answers tools/call "+slowDelay+" later, so that the gateway waits most of the time instead of being always busy.\n\n")
 	}
 	if len(r.latency) > 0 {
 		fmt.Fprintf(bw, "### One client (added latency)\n\n")
@@ -283,6 +284,32 @@ func (r *report) targets(bw *bufio.Writer) {
 			g := gw.med(func(s sample) float64 { return s.srvCPU })
 			vs = append(vs, verdict{"gateway CPU per proxied tools/call (" + v.what + ")", "<= 2.5x bare net/http",
 				fmt.Sprintf("%s vs. %s: %.2fx", fmtUS(g), fmtUS(f), g/f), yes(g/f <= 2.5)})
+		}
+		if gw := find(r.calls, rowLean, "legacy"); gw != nil {
+			g := gw.med(func(s sample) float64 { return s.srvCPU })
+			vs = append(vs, verdict{"gateway CPU per proxied tools/call (audit log and schema checks off, fast upstream)", "<= 2x bare net/http",
+				fmt.Sprintf("%s vs. %s: %.2fx", fmtUS(g), fmtUS(f), g/f), yes(g/f <= 2)})
+		}
+	}
+	if base := find(r.calls, "mcpfort -> fastecho", "legacy"); base != nil {
+		b := base.med(func(s sample) float64 { return s.srvCPU })
+		if gw := find(r.calls, rowSSE, "legacy"); gw != nil {
+			g := gw.med(func(s sample) float64 { return s.srvCPU })
+			vs = append(vs, verdict{"gateway CPU per call relaying an SSE answer vs. the same upstream's JSON answer", "<= 1.2x",
+				fmt.Sprintf("%s vs. %s: %.2fx", fmtUS(g), fmtUS(b), g/b), yes(g/b <= 1.2)})
+		}
+		if gw := find(r.calls, rowSlow, "legacy"); gw != nil {
+			g := gw.med(func(s sample) float64 { return s.srvCPU })
+			vs = append(vs, verdict{"gateway CPU per call independent of the upstream's latency (+" + slowDelay + " vs. fastecho)", "within 20 %",
+				fmt.Sprintf("%s vs. %s: %+.0f %%", fmtUS(g), fmtUS(b), (g/b-1)*100), yes(g/b >= 0.8 && g/b <= 1.2)})
+		}
+	}
+	if base := find(r.calls, rowLean, "legacy"); base != nil {
+		b := base.med(func(s sample) float64 { return s.srvCPU })
+		if gw := find(r.calls, rowSlowLean, "legacy"); gw != nil {
+			g := gw.med(func(s sample) float64 { return s.srvCPU })
+			vs = append(vs, verdict{"the same, audit log and schema checks off", "within 20 %",
+				fmt.Sprintf("%s vs. %s: %+.0f %%", fmtUS(g), fmtUS(b), (g/b-1)*100), yes(g/b >= 0.8 && g/b <= 1.2)})
 		}
 	}
 	for _, v := range []struct{ direct, via, what string }{

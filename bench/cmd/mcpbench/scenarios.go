@@ -100,6 +100,16 @@ func (c *config) alternate(ctx context.Context, title string, peers []*peer, vus
 	return rows
 }
 
+// Rows of the calls table that the targets compare.
+const (
+	rowLean = "mcpfort (audit, schema off) -> fastecho"
+	rowSSE  = "mcpfort -> fastecho (SSE answers)"
+	rowSlow = "mcpfort -> fastecho (+" + slowDelay + ")"
+	// rowSlowLean is rowSlow without audit and schema: without the audit
+	// log's transactions, which fewer calls at a time share.
+	rowSlowLean = "mcpfort (audit, schema off) -> fastecho (+" + slowDelay + ")"
+)
+
 // scenarioCalls measures 32 clients (and, for latency, one client) on the
 // bare floor, go-sdk directly and go-sdk through mcpfort.
 func scenarioCalls(ctx context.Context, c *config, r *report) error {
@@ -131,11 +141,38 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 	if err != nil {
 		return err
 	}
-	fast, err := start(c.startFastEcho(ctx))
+	fast, err := start(c.startFastEcho(ctx, "fastecho"))
 	if err != nil {
 		return err
 	}
 	gwFast, err := start(c.startMcpfort(ctx, "mcpfort-fastecho", httpServer(fast.url, "legacy")))
+	if err != nil {
+		return err
+	}
+	// The same upstream through an mcpfort without its default policies;
+	// and upstreams differing from fastecho in one thing each: answers
+	// as an event stream, answers 1 ms later.
+	gwLean, err := start(c.startMcpfort(ctx, "mcpfort-fastecho-lean", httpServer(fast.url, "legacy"), leanConfig))
+	if err != nil {
+		return err
+	}
+	fastSSE, err := start(c.startFastEcho(ctx, "fastecho-sse", "-sse"))
+	if err != nil {
+		return err
+	}
+	gwSSE, err := start(c.startMcpfort(ctx, "mcpfort-fastecho-sse", httpServer(fastSSE.url, "legacy")))
+	if err != nil {
+		return err
+	}
+	slow, err := start(c.startFastEcho(ctx, "fastecho-slow", "-delay", slowDelay))
+	if err != nil {
+		return err
+	}
+	gwSlow, err := start(c.startMcpfort(ctx, "mcpfort-fastecho-slow", httpServer(slow.url, "legacy")))
+	if err != nil {
+		return err
+	}
+	gwSlowLean, err := start(c.startMcpfort(ctx, "mcpfort-fastecho-slow-lean", httpServer(slow.url, "legacy"), leanConfig))
 	if err != nil {
 		return err
 	}
@@ -168,6 +205,10 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 			{name: "fastecho direct", era: load.EraLegacy, url: fast.url, server: fast},
 			{name: "mcpfort -> fastecho", era: load.EraLegacy, url: gwFast.url, server: gwFast, up: fast},
 			{name: "mcpfort +token -> fastecho", era: load.EraLegacy, url: gwAuth.url, server: gwAuth, up: fast, token: token},
+			{name: rowLean, era: load.EraLegacy, url: gwLean.url, server: gwLean, up: fast},
+			{name: rowSSE, era: load.EraLegacy, url: gwSSE.url, server: gwSSE, up: fastSSE},
+			{name: rowSlow, era: load.EraLegacy, url: gwSlow.url, server: gwSlow, up: slow},
+			{name: rowSlowLean, era: load.EraLegacy, url: gwSlowLean.url, server: gwSlowLean, up: slow},
 		}, c.vus, c.duration)
 	}
 	if c.only["latency"] {

@@ -10,7 +10,12 @@
 //
 // Usage:
 //
-//	fastecho [-addr 127.0.0.1:0]
+//	fastecho [-addr 127.0.0.1:0] [-sse] [-delay 1ms]
+//
+// -sse answers tools/call as an event stream of one message event (the
+// same JSON-RPC response), to compare what relaying either form costs a
+// gateway; -delay waits before answering tools/call, to see whether a
+// gateway's cost per call grows with its upstream's latency.
 //
 // It prints "listening on http://ADDR/mcp" on stderr when ready and exits
 // on SIGINT or SIGTERM. It imports only the standard library.

@@ -18,8 +18,11 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "loopback `address` to listen on")
+	var e echo
+	flag.BoolVar(&e.sse, "sse", false, "answer tools/call as a text/event-stream of one event")
+	flag.DurationVar(&e.delay, "delay", 0, "wait this `long` before answering tools/call")
 	flag.Parse()
-	if err := run(*addr); err != nil {
+	if err := run(*addr, e); err != nil {
 		fmt.Fprintln(os.Stderr, "fastecho:", err)
 		os.Exit(1)
 	}
@@ -38,7 +41,16 @@ type request struct {
 
 const version = "2025-11-25"
 
-func handle(w http.ResponseWriter, r *http.Request) {
+// echo is the server's behaviour: how tools/call is answered.
+type echo struct {
+	sse   bool          // as an event stream of one message event
+	delay time.Duration // after this long
+}
+
+// handle serves with the defaults: JSON answers at once.
+func handle(w http.ResponseWriter, r *http.Request) { echo{}.serve(w, r) }
+
+func (e echo) serve(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodDelete:
 		return
@@ -82,6 +94,17 @@ func handle(w http.ResponseWriter, r *http.Request) {
 		out = append(out, `,"result":{"content":[{"type":"text","text":`...)
 		out = append(out, text...)
 		out = append(out, `}]}}`...)
+		if e.delay > 0 {
+			time.Sleep(e.delay)
+		}
+		if e.sse {
+			w.Header().Set("Content-Type", "text/event-stream")
+			b := make([]byte, 0, len(out)+24)
+			b = append(b, "event: message\ndata: "...)
+			b = append(b, out...)
+			w.Write(append(b, "\n\n"...))
+			return
+		}
 	default:
 		msg, _ := json.Marshal("Method not found: " + req.Method)
 		out = append(out, `,"error":{"code":-32601,"message":`...)
@@ -96,13 +119,13 @@ func writeJSON(w http.ResponseWriter, b []byte) {
 	w.Write(b)
 }
 
-func run(addr string) error {
+func run(addr string, e echo) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/mcp", handle)
+	mux.HandleFunc("/mcp", e.serve)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -64,3 +64,33 @@ func TestUnderLoad(t *testing.T) {
 		t.Fatalf("Run: %v; %d calls, %d failures: %v", err, res.Calls, res.Failures(), res.Samples)
 	}
 }
+
+// TestSSEAndDelay: with -sse and -delay, tools/call is answered after the
+// delay as one message event carrying the same response; other methods
+// stay JSON.
+func TestSSEAndDelay(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(echo{sse: true, delay: 20 * time.Millisecond}.serve))
+	defer srv.Close()
+	post := func(body string) (*http.Response, string, time.Duration) {
+		start := time.Now()
+		resp, err := srv.Client().Post(srv.URL, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp, string(b), time.Since(start)
+	}
+	resp, body, took := post(`{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"}}}`)
+	want := "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":7,\"result\":{\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]}}\n\n"
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" || body != want {
+		t.Errorf("tools/call: %s %q, want text/event-stream %q", ct, body, want)
+	}
+	if took < 20*time.Millisecond {
+		t.Errorf("tools/call answered after %s, want at least the 20ms delay", took)
+	}
+	resp, body, _ = post(`{"jsonrpc":"2.0","id":1,"method":"ping"}`)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" || body != `{"jsonrpc":"2.0","id":1,"result":{}}` {
+		t.Errorf("ping: %s %q", ct, body)
+	}
+}

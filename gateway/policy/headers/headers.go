@@ -123,7 +123,7 @@ func New(opts Options) (*Headers, error) {
 	}
 	if h.authn == nil {
 		h.authn = func(r *http.Request) bool {
-			return r.Header.Get("Authorization") != "" || r.Header.Get("Cookie") != ""
+			return first(r.Header["Authorization"]) != "" || first(r.Header["Cookie"]) != ""
 		}
 	}
 	for _, off := range []struct {
@@ -146,15 +146,16 @@ func New(opts Options) (*Headers, error) {
 // Wrap adds the headers to every response of next.
 func (h *Headers) Wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Set by canonical name, as Header.Set would after canonicalizing.
 		hdr := w.Header()
 		if h.hsts != "" && h.servedOverTLS(r) {
-			hdr.Set("Strict-Transport-Security", h.hsts)
+			hdr["Strict-Transport-Security"] = []string{h.hsts}
 		}
 		if h.nosniff {
-			hdr.Set("X-Content-Type-Options", "nosniff")
+			hdr["X-Content-Type-Options"] = []string{"nosniff"}
 		}
 		if h.referrer != "" {
-			hdr.Set("Referrer-Policy", h.referrer)
+			hdr["Referrer-Policy"] = []string{h.referrer}
 		}
 		auth := h.cache && h.authn(r)
 		if h.csp == "" && !auth {
@@ -163,7 +164,7 @@ func (h *Headers) Wrap(next http.Handler) http.Handler {
 		}
 		// Cache-Control and CSP depend on what the handler sets, so they
 		// are decided when it starts its response.
-		next.ServeHTTP(&writer{ResponseWriter: w, h: h, auth: auth, bearer: r.Header.Get("Authorization") != ""}, r)
+		next.ServeHTTP(&writer{ResponseWriter: w, h: h, auth: auth, bearer: first(r.Header["Authorization"]) != ""}, r)
 	})
 }
 
@@ -175,11 +176,11 @@ func (h *Headers) servedOverTLS(r *http.Request) bool {
 	if !h.trustFwd {
 		return false
 	}
-	if v := r.Header.Get("X-Forwarded-Proto"); v != "" {
+	if v := first(r.Header["X-Forwarded-Proto"]); v != "" {
 		first, _, _ := strings.Cut(v, ",")
 		return strings.EqualFold(strings.TrimSpace(first), "https")
 	}
-	if v := r.Header.Get("Forwarded"); v != "" {
+	if v := first(r.Header["Forwarded"]); v != "" {
 		return forwardedProto(v) == "https"
 	}
 	return false
@@ -220,21 +221,21 @@ func (w *writer) decide(sniff []byte) {
 	}
 	w.done = true
 	hdr := w.ResponseWriter.Header()
-	if w.auth && (w.bearer || hdr.Get("Cache-Control") == "") {
+	if w.auth && (w.bearer || first(hdr["Cache-Control"]) == "") {
 		// A bearer token's response is never stored, whatever the handler
 		// said; a cookie-authenticated page keeps an explicit choice.
 		hdr.Set("Cache-Control", "no-store")
 	}
-	if w.h.csp != "" && hdr.Get("Content-Security-Policy") == "" {
-		ct := hdr.Get("Content-Type")
+	if w.h.csp != "" && first(hdr["Content-Security-Policy"]) == "" {
+		ct := first(hdr["Content-Type"])
 		if ct == "" && sniff != nil && hdr["Content-Type"] == nil {
 			ct = http.DetectContentType(sniff)
 		}
 		// Documents a browser renders and runs script in: HTML, XHTML and
 		// SVG (an SVG opened directly can carry script).
-		if mt, _, _ := mime.ParseMediaType(ct); mt == "text/html" || mt == "application/xhtml+xml" || mt == "image/svg+xml" {
+		if mt := mediaType(ct); mt == "text/html" || mt == "application/xhtml+xml" || mt == "image/svg+xml" {
 			hdr.Set("Content-Security-Policy", w.h.csp)
-			if hdr.Get("X-Frame-Options") == "" {
+			if first(hdr["X-Frame-Options"]) == "" {
 				hdr.Set("X-Frame-Options", "DENY")
 			}
 		}
@@ -268,3 +269,23 @@ func (w *writer) Flush() { _ = w.FlushError() }
 // Unwrap gives http.ResponseController the underlying writer (deadlines,
 // hijacking).
 func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// first is Header.Get for a name already in canonical form (a constant):
+// the field's first value, without canonicalizing the name on every call.
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
+
+// mediaType is mime.ParseMediaType's media type, without parsing (and
+// allocating) for the types the gateway answers with.
+func mediaType(ct string) string {
+	switch ct {
+	case "application/json", "text/event-stream":
+		return ct
+	}
+	mt, _, _ := mime.ParseMediaType(ct)
+	return mt
+}

@@ -33,6 +33,7 @@ type h1 struct {
 type h1conn struct {
 	c        net.Conn
 	br       *bufio.Reader
+	probe    *prober // made when the connection is first reused
 	lastUsed time.Time
 	// written counts the bytes of the current request that reached the
 	// connection: once any has, the request may have been served.
@@ -113,7 +114,10 @@ func (pc *h1conn) alive() bool {
 	if pc.br.Buffered() > 0 {
 		return false
 	}
-	return peekIdle(pc.c)
+	if pc.probe == nil {
+		pc.probe = newProber(pc.c)
+	}
+	return pc.probe.idle()
 }
 
 func (t *h1) put(pc *h1conn) {
@@ -142,7 +146,21 @@ func (t *h1) CloseIdleConnections() {
 
 // RoundTrip implements http.RoundTripper.
 func (t *h1) RoundTrip(req *http.Request) (*http.Response, error) {
-	ctx := req.Context()
+	return t.roundTrip(req.Context(), req, nil)
+}
+
+// rawWriter writes a whole request (head and body) in place of
+// Request.Write, and can write it again.
+type rawWriter interface {
+	writeRequest(bw *bufio.Writer) error
+}
+
+// roundTrip sends req under ctx. With raw set, raw writes the request's
+// bytes instead (req, never modified, then only tells ReadResponse the
+// method, and must carry no Body): a request built without an
+// http.Request, which may be written again on a new connection if none of
+// its bytes reached a stale one.
+func (t *h1) roundTrip(ctx context.Context, req *http.Request, raw rawWriter) (*http.Response, error) {
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := t.get(ctx)
 		if err != nil {
@@ -150,7 +168,7 @@ func (t *h1) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		// A cancelled context unblocks whatever the connection is doing.
 		stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
-		resp, err := t.exchange(pc, req)
+		resp, err := t.exchange(pc, req, raw)
 		if err == nil {
 			resp.Body = &h1body{rc: resp.Body, t: t, pc: pc, stop: stop, reusable: !resp.Close && !req.Close, remaining: resp.ContentLength}
 			return resp, nil
@@ -208,14 +226,19 @@ func (e errNoResponse) Unwrap() error { return e.err }
 // writers holds the request write buffers.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1024) }}
 
-func (t *h1) exchange(pc *h1conn, req *http.Request) (*http.Response, error) {
+func (t *h1) exchange(pc *h1conn, req *http.Request, raw rawWriter) (*http.Response, error) {
 	pc.written = 0
 	// The write buffer is only needed while the request is written: a
 	// connection holding a long response (a held event stream) or waiting
 	// in the pool keeps none.
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(countingWriter{pc})
-	err := req.Write(bw)
+	var err error
+	if raw != nil {
+		err = raw.writeRequest(bw)
+	} else {
+		err = req.Write(bw)
+	}
 	if err == nil {
 		err = bw.Flush()
 	}

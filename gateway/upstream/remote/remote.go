@@ -46,6 +46,12 @@ type Upstream struct {
 	auth   func(context.Context, *http.Request, string) error
 	max    int
 	log    *slog.Logger
+	// fast is mcpfort's own transport when the client is the default one
+	// it built; POSTs then go out through rawPost (postHead is their
+	// fixed start, postReq tells ReadResponse the method).
+	fast     *h1
+	postHead string
+	postReq  *http.Request
 }
 
 var _ upstream.Upstream = (*Upstream)(nil)
@@ -57,10 +63,12 @@ func New(opts Options) (*Upstream, error) {
 		return nil, fmt.Errorf("remote: upstream URL %q must be an absolute http or https URL", opts.URL)
 	}
 	c := opts.Client
+	var fast *h1
 	if c == nil {
-		var rt http.RoundTripper = newH1(u)
+		fast = newH1(u)
+		var rt http.RoundTripper = fast
 		if p, err := http.ProxyFromEnvironment(&http.Request{URL: u}); err != nil || p != nil {
-			rt = NewTransport()
+			rt, fast = NewTransport(), nil
 		}
 		c = &http.Client{Transport: rt}
 	}
@@ -79,7 +87,12 @@ func New(opts Options) (*Upstream, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Upstream{url: u.String(), parsed: u, client: &cc, auth: opts.Authorize, max: max, log: log}, nil
+	up := &Upstream{url: u.String(), parsed: u, client: &cc, auth: opts.Authorize, max: max, log: log}
+	if head, ok := postHead(u); ok && fast != nil && opts.Authorize == nil {
+		up.fast, up.postHead = fast, head
+		up.postReq = &http.Request{Method: http.MethodPost, URL: u, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, Header: http.Header{}, Host: u.Host}
+	}
+	return up, nil
 }
 
 // NewTransport returns an http.Transport tuned for a gateway: many idle
@@ -156,6 +169,15 @@ func (u *Upstream) newRequest(ctx context.Context, method string, req *upstream.
 
 // Post implements upstream.Upstream.
 func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
+	if u.fast != nil && (req.Body == nil || len(req.Body) > 0) {
+		// The same bytes as below, written without an http.Request (an
+		// empty body that is not nil goes out chunked below).
+		resp, err := u.fast.roundTrip(ctx, u.postReq, rawPost{head: u.postHead, req: req})
+		if err != nil {
+			return nil, fmt.Errorf("remote: %w", err)
+		}
+		return u.reply(req, resp)
+	}
 	hr, err := u.newRequest(ctx, http.MethodPost, req, req.Body)
 	if err != nil {
 		return nil, err
@@ -232,14 +254,14 @@ var ErrBadReply = errors.New("remote: malformed upstream reply")
 
 func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.Reply, error) {
 	info := upstream.Info{Status: resp.StatusCode}
-	if sid := resp.Header.Get(mcp.HeaderSessionID); sid != "" {
+	if sid := first(resp.Header[mcp.HeaderSessionID]); sid != "" {
 		if !visibleASCII(sid) || len(sid) > 1024 {
 			drain(resp)
 			return nil, fmt.Errorf("%w: invalid Mcp-Session-Id", ErrBadReply)
 		}
 		info.Session = sid
 	}
-	ct := mediaType(resp.Header.Get("Content-Type"))
+	ct := mediaType(first(resp.Header["Content-Type"]))
 	switch {
 	case resp.StatusCode == http.StatusAccepted || resp.StatusCode == http.StatusNoContent:
 		drain(resp)
@@ -372,3 +394,12 @@ func (s *sseReply) Next(ctx context.Context) (*upstream.Event, error) {
 }
 
 func (s *sseReply) Close() error { return s.body.Close() }
+
+// first is Header.Get for a name already in canonical form (a constant):
+// the field's first value, without canonicalizing the name on every call.
+func first(vs []string) string {
+	if len(vs) == 0 {
+		return ""
+	}
+	return vs[0]
+}
