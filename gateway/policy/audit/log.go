@@ -454,6 +454,14 @@ type recording struct {
 	method string
 	once   sync.Once
 	call   *gateway.Call
+
+	// The gateway closes a reply from another goroutine when it ends a
+	// stream at shutdown (Drain), possibly while Next is returning the
+	// response. A Close during a Next leaves the record to that Next:
+	// what it returns is what the client gets.
+	mu     sync.Mutex
+	inNext bool
+	closed bool
 }
 
 // ended is the status of a reply that ends before its response:
@@ -476,9 +484,32 @@ func (w *recording) done(status string) {
 	})
 }
 
-// Next implements upstream.Reply.
+// errClosed ends the reads of a reply already closed.
+var errClosed = errors.New("audit: reply closed")
+
+// Next implements upstream.Reply. After Close it returns nothing more, so
+// that nothing reaches the client after its record was finished.
 func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, errClosed
+	}
+	w.inNext = true
+	w.mu.Unlock()
 	ev, err := w.Reply.Next(ctx)
+	w.mu.Lock()
+	w.inNext = false
+	closed := w.closed
+	w.mu.Unlock()
+	if closed {
+		// Closed while reading: record what this Next delivers (the
+		// response goes to the client), or else the end of the stream.
+		defer w.done(w.ended())
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 		if w.Reply.Info().Status == http.StatusAccepted {
@@ -570,7 +601,13 @@ func (w *recording) inspect(ev *upstream.Event) bool {
 // is recorded as cancelled (the client went away), or as incomplete when
 // the gateway ended its stream at shutdown.
 func (w *recording) Close() error {
-	w.done(w.ended())
+	w.mu.Lock()
+	w.closed = true
+	reading := w.inNext
+	w.mu.Unlock()
+	if !reading {
+		w.done(w.ended())
+	}
 	return w.Reply.Close()
 }
 

@@ -575,3 +575,105 @@ func TestStreamEndedAtShutdown(t *testing.T) {
 		}
 	}
 }
+
+// finalReply holds the final response to a call until the gateway closes
+// the reply, and then returns it: the upstream's answer was already read
+// when shutdown ended the stream. answered is signalled once it has the
+// answer in hand.
+type finalReply struct {
+	id       jsonrpc.ID
+	answered chan struct{}
+	closed   chan struct{}
+	once     *sync.Once
+	sent     bool
+}
+
+func (*finalReply) Info() upstream.Info { return upstream.Info{Status: http.StatusOK, Stream: true} }
+func (r *finalReply) Next(ctx context.Context) (*upstream.Event, error) {
+	if r.sent {
+		return nil, io.EOF
+	}
+	r.sent = true
+	r.answered <- struct{}{}
+	<-r.closed
+	return &upstream.Event{Data: jsonrpc.AppendResult(nil, r.id, []byte(`{"content":[{"type":"text","text":"done"}]}`))}, nil
+}
+func (r *finalReply) Close() error { r.once.Do(func() { close(r.closed) }); return nil }
+
+// finalUpstream answers every call with a finalReply.
+type finalUpstream struct{ answered chan struct{} }
+
+func (u finalUpstream) Post(_ context.Context, req *upstream.Request) (upstream.Reply, error) {
+	m, err := req.Message()
+	if err != nil {
+		return nil, err
+	}
+	if m.Method == "tools/list" {
+		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}`))), nil
+	}
+	return &finalReply{id: m.ID, answered: u.answered, closed: make(chan struct{}), once: new(sync.Once)}, nil
+}
+func (finalUpstream) Get(context.Context, *upstream.Request) (upstream.Reply, error) {
+	return nil, upstream.ErrNotSupported
+}
+func (finalUpstream) Delete(context.Context, *upstream.Request) error { return nil }
+func (finalUpstream) Close(context.Context) error                     { return nil }
+
+// TestShutdownDuringFinalEvent: shutdown (Drain) ends a call's stream
+// while the upstream's reply is returning the final response. The
+// response still reaches the client, so the record must say ok, not
+// incomplete: the record follows what the reply delivered, not the
+// moment the stream was closed.
+func TestShutdownDuringFinalEvent(t *testing.T) {
+	ctx := context.Background()
+	store := open(t, storagetest.SQLite(t), nil)
+	l, err := audit.New(audit.Options{Sink: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := finalUpstream{answered: make(chan struct{}, 1)}
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: up, Keyring: kr, UpstreamEra: gateway.EraModern,
+		Middleware: []gateway.Middleware{l.Wrap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	got := make(chan string, 1)
+	go func() {
+		body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", "echo")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-up.answered
+	g.Drain() // ends the stream while the reply returns the answer
+	body := <-got
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for _, r := range records(t, store) {
+		if r.Method == "tools/call" {
+			statuses = append(statuses, r.Status)
+		}
+	}
+	if !strings.Contains(body, `"text":"done"`) {
+		t.Fatalf("the client did not get the answer: %q (records %v)", body, statuses)
+	}
+	if len(statuses) != 1 || statuses[0] != audit.StatusOK {
+		t.Fatalf("the client got the answer; tools/call records %v, want one ok", statuses)
+	}
+}
