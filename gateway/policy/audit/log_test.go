@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/auditnote"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/policytest"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/internal/everything"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	storagebackend "github.com/mcpfort/mcpfort/storage/backend"
 	"github.com/mcpfort/mcpfort/storage/storagetest"
@@ -676,4 +679,138 @@ func TestShutdownDuringFinalEvent(t *testing.T) {
 	if len(statuses) != 1 || statuses[0] != audit.StatusOK {
 		t.Fatalf("the client got the answer; tools/call records %v, want one ok", statuses)
 	}
+}
+
+// cutAnswers stands for a replica whose connection to the client breaks
+// just as it relays a call's answer (it is killed, say): writing an
+// answer to a tools/call aborts the connection, so the client resumes
+// the call's stream (GET, Last-Event-ID) elsewhere.
+type cutAnswers struct {
+	http.ResponseWriter
+}
+
+func (w cutAnswers) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"result"`)) && bytes.Contains(p, []byte(`"content"`)) {
+		panic(http.ErrAbortHandler)
+	}
+	return w.ResponseWriter.Write(p)
+}
+func (w cutAnswers) Flush()                        { w.ResponseWriter.(http.Flusher).Flush() }
+func (w cutAnswers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestAnswerOnResumedStream: a go-sdk client's call reaches replica A,
+// whose connection breaks as it relays the answer; the client resumes
+// the stream at replica B, which relays the answer from the upstream's
+// event store. The answer the client saw is in the log exactly once:
+// recorded by B when A had not recorded it (A died first: here, A has no
+// audit log at all), left out by B when A had (same answer key).
+func TestAnswerOnResumedStream(t *testing.T) {
+	for _, aRecords := range []bool{false, true} {
+		t.Run(fmt.Sprint("A records=", aRecords), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			h, err := everything.NewHandler(mustEverything(t), everything.HandlerOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			up := httptest.NewServer(h)
+			defer up.Close()
+			database := storagetest.SQLite(t)
+			secret := session.GenerateSecret()
+			var logs []*audit.Log
+			var replicas []*gateway.Gateway
+			for i := range 2 {
+				rem, err := remote.New(remote.Options{URL: up.URL + everything.MCPPath})
+				if err != nil {
+					t.Fatal(err)
+				}
+				kr, _ := session.NewKeyring(secret)
+				opts := gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraLegacy,
+					RetryHint: 10 * time.Millisecond, ReplicaID: []string{"a", "b"}[i]}
+				if i == 1 || aRecords {
+					l, err := audit.New(audit.Options{Sink: open(t, database, nil)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					logs = append(logs, l)
+					opts.Middleware = []gateway.Middleware{l.Wrap}
+				}
+				g, err := gateway.New(opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				replicas = append(replicas, g)
+			}
+			var resumedAtB atomic.Int32
+			lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet {
+					if r.Header.Get("Last-Event-Id") != "" {
+						resumedAtB.Add(1)
+					}
+					replicas[1].ServeHTTP(w, r)
+					return
+				}
+				replicas[0].ServeHTTP(cutAnswers{w}, r)
+			}))
+			defer lb.Close()
+			c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+			cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: lb.URL}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "resumed-answer"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Content) == 0 || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "resumed-answer") {
+				t.Fatalf("result = %+v", res.Content)
+			}
+			if resumedAtB.Load() == 0 {
+				t.Fatal("the client did not resume the stream at B")
+			}
+			cs.Close()
+			for _, l := range logs {
+				if err := l.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var answers []audit.Record
+			for _, r := range records(t, open(t, database, nil)) {
+				if r.Status == audit.StatusOK && r.Method != "initialize" && r.Method != "tools/list" {
+					answers = append(answers, r)
+				}
+			}
+			if len(answers) != 1 || answers[0].AnswerKey == "" {
+				t.Fatalf("answers recorded: %+v, want one, with its key", answers)
+			}
+			got := answers[0]
+			switch {
+			case aRecords && (got.Method != "tools/call" || got.Tool != "echo" || got.ArgsHash == ""):
+				t.Fatalf("A recorded the call; the record kept is %+v, want A's", got)
+			case !aRecords && (got.Method != "" || got.Server != "r" || got.RPCID == "" || !strings.Contains(got.Reason, "resumed")):
+				t.Fatalf("the record B wrote: %+v", got)
+			}
+			b := logs[len(logs)-1].Stats()
+			if want := int64(0); aRecords {
+				want = 1
+				if b.Repeated != want {
+					t.Fatalf("B left out %d repeated answers, want %d", b.Repeated, want)
+				}
+			} else if b.Repeated != want {
+				t.Fatalf("B left out %d repeated answers, want %d", b.Repeated, want)
+			}
+			if rep := verify(t, open(t, database, nil), nil); !rep.OK() {
+				t.Fatalf("chain: %v", kinds(rep))
+			}
+		})
+	}
+}
+
+func mustEverything(t *testing.T) *mcp.Server {
+	t.Helper()
+	srv, err := everything.New(everything.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
 }
