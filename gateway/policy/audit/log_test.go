@@ -695,7 +695,7 @@ func (w cutAnswers) Write(p []byte) (int, error) {
 	}
 	return w.ResponseWriter.Write(p)
 }
-func (w cutAnswers) Flush()                        { w.ResponseWriter.(http.Flusher).Flush() }
+func (w cutAnswers) Flush()                      { w.ResponseWriter.(http.Flusher).Flush() }
 func (w cutAnswers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // TestAnswerOnResumedStream: a go-sdk client's call reaches replica A,
