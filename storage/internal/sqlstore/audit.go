@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -58,31 +59,28 @@ func (s *Store) AppendAudit(ctx context.Context, keys []string, chain func(stora
 }
 
 // takenAuditKeys returns which of keys rows already hold (nil when none
-// do or none are asked about).
+// do or none are asked about), with statements prepared once: on SQLite
+// (in-process) one indexed lookup per key, on PostgreSQL one query for
+// all of them.
 func (s *Store) takenAuditKeys(ctx context.Context, tx *sql.Tx, keys []string) (map[string]bool, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
 	var taken map[string]bool
-	for start := 0; start < len(keys); start += auditRowsPerInsert {
-		batch := keys[start:min(start+auditRowsPerInsert, len(keys))]
-		var sb strings.Builder
-		sb.Grow(64 + 5*len(batch))
-		sb.WriteString(`SELECT answer_key FROM audit_records WHERE answer_key IN (`)
-		args := make([]any, len(batch))
-		for i, k := range batch {
-			if i > 0 {
-				sb.WriteByte(',')
-			}
-			fmt.Fprintf(&sb, "$%d", i+1)
-			args[i] = k
+	if !s.d.MultiRowInsert {
+		const one = `SELECT 1 FROM audit_records WHERE answer_key = ?`
+		lookup := func(k string) *sql.Row { return tx.QueryRowContext(ctx, one, k) }
+		if st := s.txStmt(one); st != nil {
+			ts := tx.StmtContext(ctx, st)
+			defer ts.Close()
+			lookup = func(k string) *sql.Row { return ts.QueryRowContext(ctx, k) }
 		}
-		sb.WriteByte(')')
-		rows, err := tx.QueryContext(ctx, sb.String(), args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k string
-			if err := rows.Scan(&k); err != nil {
-				rows.Close()
+		for _, k := range keys {
+			var x int
+			switch err := lookup(k).Scan(&x); {
+			case errors.Is(err, sql.ErrNoRows):
+				continue
+			case err != nil:
 				return nil, err
 			}
 			if taken == nil {
@@ -90,12 +88,24 @@ func (s *Store) takenAuditKeys(ctx context.Context, tx *sql.Tx, keys []string) (
 			}
 			taken[k] = true
 		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		return taken, nil
+	}
+	rows, err := s.txQuery(ctx, tx, `SELECT answer_key FROM audit_records WHERE answer_key = ANY($1)`, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
 			return nil, err
 		}
+		if taken == nil {
+			taken = map[string]bool{}
+		}
+		taken[k] = true
 	}
-	return taken, nil
+	return taken, rows.Err()
 }
 
 // nullKey stores an empty key as NULL, which the unique index lets any
