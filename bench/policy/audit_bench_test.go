@@ -147,7 +147,7 @@ func BenchmarkAudit(b *testing.B) {
 				return next(ctx, c)
 			}
 		}
-		runCallCPU(b, chain(terminal(list), l.Wrap, started), newCall(b, mcp.MethodToolsCall, callParams), flush)
+		runCallCPU(b, chain(terminal(list), started, l.Wrap), newCall(b, mcp.MethodToolsCall, callParams), flush)
 	})
 }
 
