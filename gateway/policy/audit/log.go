@@ -472,12 +472,21 @@ type recording struct {
 
 	// The gateway closes a reply from another goroutine when it ends a
 	// stream at shutdown (Drain), possibly while Next is returning the
-	// response. A Close during a Next leaves the record to that Next:
-	// what it returns is what the client gets.
-	mu     sync.Mutex
-	inNext bool
-	closed bool
+	// response, or between two reads, after which the relay reads once
+	// more (the reply may still hold the response) and closes the reply
+	// again. The record follows what the client gets: a Close during a
+	// Next leaves it to that Next; the first Close at shutdown between
+	// reads leaves it to the relay's next read or Close (or, failing
+	// both, to a timer).
+	mu       sync.Mutex
+	inNext   bool
+	closed   bool
+	finished bool // the record is queued
 }
+
+// drainWait bounds how long a reply closed at shutdown between two reads
+// waits for the relay's next read or Close before its record is queued.
+const drainWait = 2 * time.Second
 
 // ended is the status of a reply that ends before its response:
 // incomplete when its gateway is shutting down (Drain ended the stream;
@@ -492,6 +501,9 @@ func (w *recording) ended() string {
 
 func (w *recording) done(status string) {
 	w.once.Do(func() {
+		w.mu.Lock()
+		w.finished = true
+		w.mu.Unlock()
 		if w.e.rec.Status == "" {
 			w.e.rec.Status = status
 		}
@@ -502,11 +514,11 @@ func (w *recording) done(status string) {
 // errClosed ends the reads of a reply already closed.
 var errClosed = errors.New("audit: reply closed")
 
-// Next implements upstream.Reply. After Close it returns nothing more, so
-// that nothing reaches the client after its record was finished.
+// Next implements upstream.Reply. Once closed and recorded it returns
+// nothing more, so that nothing reaches the client after its record.
 func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
 	w.mu.Lock()
-	if w.closed {
+	if w.closed && w.finished {
 		w.mu.Unlock()
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -701,13 +713,38 @@ func (w *resumed) Next(ctx context.Context) (*upstream.Event, error) {
 // the gateway ended its stream at shutdown.
 func (w *recording) Close() error {
 	w.mu.Lock()
+	first := !w.closed
 	w.closed = true
 	reading := w.inNext
+	wait := !reading && first && w.call.Draining()
+	// Decided under the lock, so that no Next starts in between.
+	finish := !reading && !wait
+	if finish {
+		w.finished = true
+	}
 	w.mu.Unlock()
-	if !reading {
+	switch {
+	case wait:
+		// Drain, between two reads: the relay reads once more or closes.
+		time.AfterFunc(drainWait, w.endUnread)
+	case finish:
 		w.done(w.ended())
 	}
+	// reading: the Next under way records what it returns.
 	return w.Reply.Close()
+}
+
+// endUnread records the end of a reply closed at shutdown that was not
+// read since.
+func (w *recording) endUnread() {
+	w.mu.Lock()
+	if w.inNext {
+		w.mu.Unlock()
+		return
+	}
+	w.finished = true
+	w.mu.Unlock()
+	w.done(w.ended())
 }
 
 // writer appends queued records in batches: whatever accumulated while the
