@@ -814,3 +814,119 @@ func mustEverything(t *testing.T) *mcp.Server {
 	}
 	return srv
 }
+
+// twoEvents is a reply holding a notification and then the response,
+// whatever happens to it.
+type twoEvents struct {
+	id jsonrpc.ID
+	n  int
+}
+
+func (*twoEvents) Info() upstream.Info { return upstream.Info{Status: http.StatusOK, Stream: true} }
+func (r *twoEvents) Next(context.Context) (*upstream.Event, error) {
+	r.n++
+	switch r.n {
+	case 1:
+		return &upstream.Event{Data: []byte(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"working"}}`)}, nil
+	case 2:
+		return &upstream.Event{Data: jsonrpc.AppendResult(nil, r.id, []byte(`{"content":[{"type":"text","text":"done"}]}`))}, nil
+	}
+	return nil, io.EOF
+}
+func (*twoEvents) Close() error { return nil }
+
+type twoEventsUpstream struct{ finalUpstream }
+
+func (u twoEventsUpstream) Post(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
+	m, err := req.Message()
+	if err != nil {
+		return nil, err
+	}
+	if m.Method == "tools/list" {
+		return u.finalUpstream.Post(ctx, req)
+	}
+	return &twoEvents{id: m.ID}, nil
+}
+
+// holdWrites holds the write of the first event carrying "working" until
+// release is closed, signalling held when it starts.
+type holdWrites struct {
+	http.ResponseWriter
+	held, release chan struct{}
+	once          *sync.Once
+}
+
+func (w holdWrites) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("working")) {
+		w.once.Do(func() {
+			close(w.held)
+			<-w.release
+		})
+	}
+	return w.ResponseWriter.Write(p)
+}
+func (w holdWrites) Flush()                      { w.ResponseWriter.(http.Flusher).Flush() }
+func (w holdWrites) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestShutdownBetweenReads: shutdown (Drain) ends a call's stream while
+// the relay writes an earlier event; the relay then reads once more and
+// the reply still holds the response. The client gets it, and the record
+// says ok.
+func TestShutdownBetweenReads(t *testing.T) {
+	ctx := context.Background()
+	store := open(t, storagetest.SQLite(t), nil)
+	l, err := audit.New(audit.Options{Sink: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: twoEventsUpstream{}, Keyring: kr, UpstreamEra: gateway.EraModern,
+		Middleware: []gateway.Middleware{l.Wrap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw := holdWrites{held: make(chan struct{}), release: make(chan struct{}), once: new(sync.Once)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hw := hw
+		hw.ResponseWriter = w
+		g.ServeHTTP(hw, r)
+	}))
+	defer srv.Close()
+	got := make(chan string, 1)
+	go func() {
+		body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", "echo")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-hw.held
+	g.Drain() // closes the reply while the relay writes the notification
+	close(hw.release)
+	body := <-got
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for _, r := range records(t, store) {
+		if r.Method == "tools/call" {
+			statuses = append(statuses, r.Status)
+		}
+	}
+	if !strings.Contains(body, `"text":"done"`) {
+		t.Fatalf("the client did not get the answer: %q (records %v)", body, statuses)
+	}
+	if len(statuses) != 1 || statuses[0] != audit.StatusOK {
+		t.Fatalf("the client got the answer; tools/call records %v, want one ok", statuses)
+	}
+}
