@@ -9,11 +9,17 @@ import (
 // JSON and Hash its hash; the audit log computes both, the store keeps them
 // byte for byte. Seq and TimeUS (Unix microseconds) repeat the record's
 // own values for ordering and selection.
+//
+// Key, when set, identifies what the record attests once and for all (an
+// answer delivered to a client, which two replicas may both see): no two
+// rows hold the same Key. It is in Record too (the chain covers it); the
+// store keeps a copy it can look up.
 type AuditRow struct {
 	Seq    int64
 	TimeUS int64
 	Record string
 	Hash   string
+	Key    string
 }
 
 // AuditHead is the audit chain's head: the sequence number and hash of the
@@ -33,12 +39,16 @@ type AuditFilter struct {
 // numbered from 1 without gaps. Rows are append-only; the store never
 // changes one.
 type AuditStore interface {
-	// AppendAudit reads the head, calls chain with it and writes the rows
-	// chain returns, which must number on from the head, then moves the
-	// head to the last of them, all in one transaction: replicas appending
-	// to one database append one after another. An error from chain is
+	// AppendAudit reads the head and which of keys rows already hold,
+	// calls chain with them and writes the rows chain returns, which must
+	// number on from the head, then moves the head to the last of them,
+	// all in one transaction: replicas appending to one database append
+	// one after another, so a key chain is told is free is still free
+	// when its row is written. chain leaves out the rows whose Key is
+	// taken (insert if absent, without a gap in the chain); a row whose
+	// Key is taken after all fails the append. An error from chain is
 	// returned as is and nothing is written.
-	AppendAudit(ctx context.Context, chain func(AuditHead) ([]AuditRow, error)) error
+	AppendAudit(ctx context.Context, keys []string, chain func(head AuditHead, taken map[string]bool) ([]AuditRow, error)) error
 	// AuditHead reads the head.
 	AuditHead(ctx context.Context) (AuditHead, error)
 	// AuditRow reads the row numbered seq, or returns ErrNotFound.

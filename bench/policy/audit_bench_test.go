@@ -5,9 +5,12 @@ package policybench
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +19,8 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/policy/audit"
 	"github.com/mcpfort/mcpfort/gateway/policy/ratelimit"
 	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
 	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
@@ -23,6 +28,12 @@ import (
 // newAudit starts an audit log on a fresh SQLite store; flush waits until
 // everything queued is written.
 func newAudit(b *testing.B) (gateway.Middleware, func()) {
+	l, flush := newAuditLog(b)
+	return l.Wrap, flush
+}
+
+// newAuditLog is newAudit, returning the log itself.
+func newAuditLog(b *testing.B) (*audit.Log, func()) {
 	ctx := context.Background()
 	// As deployed by default: a keyed chain, and signed heads in a file.
 	key := bytes.Repeat([]byte{7}, 32)
@@ -51,7 +62,7 @@ func newAudit(b *testing.B) (gateway.Middleware, func()) {
 		}
 		heads.Close()
 	})
-	return l.Wrap, func() {
+	return l, func() {
 		if err := l.Flush(ctx); err != nil {
 			b.Fatal(err)
 		}
@@ -106,6 +117,63 @@ func BenchmarkAudit(b *testing.B) {
 		mw, flush := newAudit(b)
 		runCallCPU(b, chain(terminal(list), mw), newCall(b, mcp.MethodToolsCall, callParams), flush)
 	})
+	// A legacy session's call answered on a stream, as a go-sdk client's
+	// is: without an event id, and with one, whose answer record then
+	// carries an answer key (hashed, and looked up by the writer's
+	// transaction) so that a replica resuming the stream does not record
+	// it twice.
+	for _, keyed := range []bool{false, true} {
+		name := "audit-sqlite-session"
+		if keyed {
+			name += "-answer-key"
+		}
+		b.Run(name, func(b *testing.B) {
+			mw, flush := newAudit(b)
+			runCallCPU(b, chain(streamTerminal(list, keyed), mw), sessionCall(b), flush)
+		})
+	}
+	// The design not taken: a "started" record durably written before the
+	// call goes upstream (write-ahead), then the answer's record. Each call
+	// waits for two appends instead of one.
+	b.Run("audit-sqlite-write-ahead", func(b *testing.B) {
+		l, flush := newAuditLog(b)
+		started := func(next gateway.Handler) gateway.Handler {
+			return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
+				if err := l.Add(audit.Record{Server: c.Route, Method: c.Msg.Method, Tool: c.Params.Name, RPCID: c.Msg.ID.Raw(),
+					Decision: audit.Allow, Status: "started"}); err != nil {
+					return nil, err
+				}
+				flush()
+				return next(ctx, c)
+			}
+		}
+		runCallCPU(b, chain(terminal(list), started, l.Wrap), newCall(b, mcp.MethodToolsCall, callParams), flush)
+	})
+}
+
+// streamTerminal answers tools/call on a stream, each answer's event with
+// a new id when withIDs is set.
+func streamTerminal(list []byte, withIDs bool) gateway.Handler {
+	result := []byte(`{"content":[{"type":"text","text":"3 results"}]}`)
+	var n atomic.Int64
+	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
+		if c.Msg.Method == mcp.MethodToolsList {
+			return upstream.Message(jsonrpc.AppendResult(nil, c.Msg.ID, list)), nil
+		}
+		ev := &upstream.Event{Data: jsonrpc.AppendResult(nil, c.Msg.ID, result)}
+		if withIDs {
+			ev.ID = "stream-1_" + strconv.FormatInt(n.Add(1), 10)
+		}
+		return &upstream.StaticReply{I: upstream.Info{Status: http.StatusOK, Stream: true}, Events: []*upstream.Event{ev}}, nil
+	}
+}
+
+// sessionCall is newCall's tools/call in a 2025-11-25 session.
+func sessionCall(b *testing.B) *gateway.Call {
+	c := newCall(b, mcp.MethodToolsCall, callParams)
+	c.Era, c.Version = mcp.EraLegacy, "2025-11-25"
+	c.Session = &session.State{ID: [16]byte{1, 2, 3}, Route: c.Route, Version: c.Version}
+	return c
 }
 
 // allPolicies is the whole chain in the order proposed for app: audit

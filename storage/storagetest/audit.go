@@ -30,6 +30,10 @@ func RunAudit(t *testing.T, open AuditOpener) {
 		{"StopIteration", testAuditStop},
 		{"LargeBatch", testAuditLargeBatch},
 		{"Replicas", testAuditReplicas},
+		{"Keys", testAuditKeys},
+		{"KeyTakenAfterAll", testAuditKeyTaken},
+		{"ManyKeys", testAuditManyKeys},
+		{"ReplicasShareKeys", testAuditReplicasKeys},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -56,7 +60,7 @@ func auditRows(head storage.AuditHead, n int, tag string) []storage.AuditRow {
 func appendAudit(t *testing.T, s storage.AuditStore, n int, tag string) []storage.AuditRow {
 	t.Helper()
 	var out []storage.AuditRow
-	must(t, s.AppendAudit(context.Background(), func(h storage.AuditHead) ([]storage.AuditRow, error) {
+	must(t, s.AppendAudit(context.Background(), nil, func(h storage.AuditHead, _ map[string]bool) ([]storage.AuditRow, error) {
 		out = auditRows(h, n, tag)
 		return out, nil
 	}))
@@ -82,7 +86,7 @@ func testAuditEmpty(t *testing.T, s storage.AuditStore, _ func() storage.AuditSt
 	wantErr(t, err, storage.ErrNotFound)
 	diff(t, []storage.AuditRow(nil), allAudit(t, s, storage.AuditFilter{}))
 	// A chain that returns nothing writes nothing.
-	must(t, s.AppendAudit(ctx, func(storage.AuditHead) ([]storage.AuditRow, error) { return nil, nil }))
+	must(t, s.AppendAudit(ctx, nil, func(storage.AuditHead, map[string]bool) ([]storage.AuditRow, error) { return nil, nil }))
 	h, err = s.AuditHead(ctx)
 	must(t, err)
 	diff(t, storage.AuditHead{}, h)
@@ -95,7 +99,7 @@ func testAuditAppend(t *testing.T, s storage.AuditStore, again func() storage.Au
 	// large record.
 	odd := `{"q":"it's \"quoted\" \\ back","u":"日本語 ✓ \u2028","big":"` + strings.Repeat("x", 200_000) + `"}`
 	var second []storage.AuditRow
-	must(t, s.AppendAudit(ctx, func(h storage.AuditHead) ([]storage.AuditRow, error) {
+	must(t, s.AppendAudit(ctx, nil, func(h storage.AuditHead, _ map[string]bool) ([]storage.AuditRow, error) {
 		diff(t, storage.AuditHead{Seq: 3, Hash: "h-a-3"}, h)
 		second = []storage.AuditRow{{Seq: 4, TimeUS: 42, Record: odd, Hash: "hmac-sha256:4"}}
 		return second, nil
@@ -116,7 +120,7 @@ func testAuditChainError(t *testing.T, s storage.AuditStore, _ func() storage.Au
 	ctx := context.Background()
 	appendAudit(t, s, 2, "a")
 	boom := errors.New("boom")
-	err := s.AppendAudit(ctx, func(storage.AuditHead) ([]storage.AuditRow, error) { return nil, boom })
+	err := s.AppendAudit(ctx, nil, func(storage.AuditHead, map[string]bool) ([]storage.AuditRow, error) { return nil, boom })
 	if !errors.Is(err, boom) {
 		t.Fatalf("err = %v, want the chain's own", err)
 	}
@@ -133,7 +137,7 @@ func testAuditFollowHead(t *testing.T, s storage.AuditStore, _ func() storage.Au
 		{{Seq: 4, Record: "{}", Hash: "x"}},                                    // a gap
 		{{Seq: 3, Record: "{}", Hash: "x"}, {Seq: 5, Record: "{}", Hash: "y"}}, // a gap inside
 	} {
-		err := s.AppendAudit(ctx, func(storage.AuditHead) ([]storage.AuditRow, error) { return rows, nil })
+		err := s.AppendAudit(ctx, nil, func(storage.AuditHead, map[string]bool) ([]storage.AuditRow, error) { return rows, nil })
 		if err == nil {
 			t.Errorf("rows %+v after seq 2 were accepted", rows)
 		}
@@ -204,7 +208,7 @@ func testAuditReplicas(t *testing.T, s storage.AuditStore, again func() storage.
 		wg.Go(func() {
 			st := stores[i%2]
 			for j := range 5 {
-				err := st.AppendAudit(context.Background(), func(h storage.AuditHead) ([]storage.AuditRow, error) {
+				err := st.AppendAudit(context.Background(), nil, func(h storage.AuditHead, _ map[string]bool) ([]storage.AuditRow, error) {
 					return auditRows(h, 3, fmt.Sprintf("%d.%d", i, j)), nil
 				})
 				if err != nil {
@@ -232,4 +236,167 @@ func testAuditReplicas(t *testing.T, s storage.AuditStore, again func() storage.
 	h, err := stores[1].AuditHead(context.Background())
 	must(t, err)
 	diff(t, storage.AuditHead{Seq: int64(len(rows)), Hash: prev}, h)
+}
+
+// keyedRows returns rows after head, one per key ("" for none), linked as
+// auditRows links them.
+func keyedRows(head storage.AuditHead, tag string, keys ...string) []storage.AuditRow {
+	rows := auditRows(head, len(keys), tag)
+	for i, k := range keys {
+		rows[i].Key = k
+	}
+	return rows
+}
+
+// appendIfAbsent appends one row per key that no row holds yet, as the
+// audit log does, and returns what it appended.
+func appendIfAbsent(t *testing.T, s storage.AuditStore, tag string, keys ...string) []storage.AuditRow {
+	t.Helper()
+	var out []storage.AuditRow
+	must(t, s.AppendAudit(context.Background(), keys, func(h storage.AuditHead, taken map[string]bool) ([]storage.AuditRow, error) {
+		var free []string
+		for _, k := range keys {
+			if !taken[k] {
+				free = append(free, k)
+			}
+		}
+		out = keyedRows(h, tag, free...)
+		return out, nil
+	}))
+	return out
+}
+
+// testAuditKeys: chain is told which of the keys rows hold; rows without
+// a key are never taken; keys are read back.
+func testAuditKeys(t *testing.T, s storage.AuditStore, again func() storage.AuditStore) {
+	ctx := context.Background()
+	first := appendAudit(t, s, 1, "plain")
+	var asked map[string]bool
+	must(t, s.AppendAudit(ctx, []string{"k1", "k2"}, func(h storage.AuditHead, taken map[string]bool) ([]storage.AuditRow, error) {
+		asked = taken
+		return keyedRows(h, "a", "k1", "", "k2", ""), nil
+	}))
+	if len(asked) != 0 {
+		t.Fatalf("taken = %v before any row held a key", asked)
+	}
+	must(t, s.AppendAudit(ctx, []string{"k2", "k3", "k1", ""}, func(h storage.AuditHead, taken map[string]bool) ([]storage.AuditRow, error) {
+		asked = taken
+		return keyedRows(h, "b", "k3"), nil
+	}))
+	diff(t, map[string]bool{"k1": true, "k2": true}, asked)
+	rows := allAudit(t, s, storage.AuditFilter{})
+	if len(rows) != 6 {
+		t.Fatalf("%d rows, want 6", len(rows))
+	}
+	diff(t, first[0], rows[0])
+	var keys []string
+	for _, r := range rows {
+		keys = append(keys, r.Key)
+	}
+	diff(t, []string{"", "k1", "", "k2", "", "k3"}, keys)
+	r, err := again().AuditRow(ctx, 6)
+	must(t, err)
+	diff(t, rows[5], r)
+	// Without keys to ask about, chain is told none are taken.
+	must(t, s.AppendAudit(ctx, nil, func(h storage.AuditHead, taken map[string]bool) ([]storage.AuditRow, error) {
+		asked = taken
+		return nil, nil
+	}))
+	if len(asked) != 0 {
+		t.Fatalf("taken = %v when no key was asked about", asked)
+	}
+}
+
+// testAuditKeyTaken: a row whose key a row already holds fails the whole
+// append (chain ignored what it was told), and nothing of it is written.
+func testAuditKeyTaken(t *testing.T, s storage.AuditStore, _ func() storage.AuditStore) {
+	ctx := context.Background()
+	appendIfAbsent(t, s, "a", "k1")
+	err := s.AppendAudit(ctx, nil, func(h storage.AuditHead, _ map[string]bool) ([]storage.AuditRow, error) {
+		return keyedRows(h, "b", "", "k1"), nil
+	})
+	if err == nil {
+		t.Fatal("a second row with key k1 was written")
+	}
+	// Twice in one append.
+	err = s.AppendAudit(ctx, nil, func(h storage.AuditHead, _ map[string]bool) ([]storage.AuditRow, error) {
+		return keyedRows(h, "c", "k2", "k2"), nil
+	})
+	if err == nil {
+		t.Fatal("two rows with key k2 were written")
+	}
+	h, err := s.AuditHead(ctx)
+	must(t, err)
+	diff(t, storage.AuditHead{Seq: 1, Hash: "h-a-1"}, h)
+	if n := len(allAudit(t, s, storage.AuditFilter{})); n != 1 {
+		t.Fatalf("%d rows, want 1", n)
+	}
+}
+
+// testAuditManyKeys asks about more keys than one statement binds.
+func testAuditManyKeys(t *testing.T, s storage.AuditStore, _ func() storage.AuditStore) {
+	keys := make([]string, 700)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("key-%d", i)
+	}
+	if n := len(appendIfAbsent(t, s, "a", keys[:400]...)); n != 400 {
+		t.Fatalf("appended %d, want 400", n)
+	}
+	if n := len(appendIfAbsent(t, s, "b", keys...)); n != 300 {
+		t.Fatalf("appended %d, want the 300 keys not yet held", n)
+	}
+	if n := len(allAudit(t, s, storage.AuditFilter{})); n != 700 {
+		t.Fatalf("%d rows, want 700", n)
+	}
+}
+
+// testAuditReplicasKeys: replicas appending the same keys at once, as two
+// replicas recording one answer do: each key is written once, the chain
+// stays one.
+func testAuditReplicasKeys(t *testing.T, s storage.AuditStore, again func() storage.AuditStore) {
+	stores := []storage.AuditStore{s, again()}
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			st := stores[i%2]
+			for j := range 10 {
+				keys := []string{fmt.Sprintf("k%d", j), fmt.Sprintf("k%d", j+1), ""}
+				err := st.AppendAudit(context.Background(), keys, func(h storage.AuditHead, taken map[string]bool) ([]storage.AuditRow, error) {
+					var free []string
+					for _, k := range keys {
+						if k == "" || !taken[k] {
+							free = append(free, k)
+						}
+					}
+					return keyedRows(h, fmt.Sprintf("%d.%d", i, j), free...), nil
+				})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	rows := allAudit(t, s, storage.AuditFilter{})
+	seen := map[string]bool{}
+	plain := 0
+	prev := ""
+	for i, r := range rows {
+		if r.Seq != int64(i)+1 || !strings.HasPrefix(r.Record, fmt.Sprintf(`{"prev":%q,`, prev)) {
+			t.Fatalf("row %d (seq %d) breaks the chain", i, r.Seq)
+		}
+		prev = r.Hash
+		if r.Key == "" {
+			plain++
+			continue
+		}
+		if seen[r.Key] {
+			t.Fatalf("key %s written twice", r.Key)
+		}
+		seen[r.Key] = true
+	}
+	if len(seen) != 11 || plain != 60 {
+		t.Fatalf("%d keys and %d rows without one, want 11 and 60", len(seen), plain)
+	}
 }

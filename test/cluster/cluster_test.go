@@ -140,7 +140,7 @@ state:
   redis: "redis://127.0.0.1:%[4]d/0"
   replica_url: "http://127.0.0.1:%[1]d"
 sessions: {secrets: [{env: MCPFORT_CLUSTER_SESSION_SECRET}]}
-audit: {key: {env: MCPFORT_CLUSTER_AUDIT_KEY}, heads: {interval: 5s}}
+audit: {key: {env: MCPFORT_CLUSTER_AUDIT_KEY}, heads: {interval: 5s}, record_results: true}
 http: {shutdown_grace: 10s, trusted_proxies: [127.0.0.1]}
 servers:
   - name: remote
@@ -246,9 +246,16 @@ servers:
 	// finish and streams end cleanly; but the proxy, which checks /healthz, learns of the stop
 	// only when connections are refused, and requests that reach the
 	// replica as it stops may see their connection closed without an
-	// answer (seen once, under heavy load).
+	// answer (seen once, under heavy load). A call whose answer stream
+	// the stopping replica ends (Drain) before the answer came: a
+	// 2026-07-28 client gets -31001 in band (its era has no resumption),
+	// a go-sdk client whose stream had no event id yet cannot resume it
+	// ("request terminated without response"); both seen at load
+	// average 20 to 25, 3 to 5 a run, before a reply closed between two
+	// reads could still deliver the answer it held; none since.
 	f = fault{name: "SIGTERM replica 2, restart once it exited", start: j.since(), causes: []string{"HTTP 404 session gone", "initialize: HTTP 404",
-		"connection closed", "transport error: EOF", "initialize: transport error: EOF", starved}}
+		"connection closed", "transport error: EOF", "initialize: transport error: EOF", starved,
+		"HTTP 200, JSON-RPC -31001", `other: calling "tools/call": request terminated without response`}}
 	replicas[2].signal(syscall.SIGTERM)
 	if !replicas[2].wait(20 * time.Second) {
 		t.Errorf("replica 2 did not exit within 20 s of SIGTERM")
@@ -299,7 +306,7 @@ servers:
 	j.mu.Lock()
 	calls := append([]call(nil), j.calls...)
 	j.mu.Unlock()
-	checkAudit(t, bin, configs, env, calls, faults)
+	checkAudit(t, bin, configs, env, calls)
 	rep := analyse(t, calls, faults, trafficEnd)
 	t.Logf("\n%s", rep)
 	if p := os.Getenv("MCPFORT_CLUSTER_REPORT"); p != "" {
@@ -319,7 +326,7 @@ servers:
 // that every call a client saw succeed is in it exactly once and that no
 // echo text is recorded twice, and verifies the chain against the signed
 // heads of every replica.
-func checkAudit(t *testing.T, bin string, configs, env []string, calls []call, faults []fault) {
+func checkAudit(t *testing.T, bin string, configs, env []string, calls []call) {
 	t.Helper()
 	dir := filepath.Dir(configs[0])
 	export := filepath.Join(dir, "audit.jsonl")
@@ -334,13 +341,21 @@ func checkAudit(t *testing.T, bin string, configs, env []string, calls []call, f
 	}
 	defer f.Close()
 	type rec struct {
-		Method   string `json:"method"`
-		Tool     string `json:"tool"`
-		ArgsHash string `json:"args_hash"`
-		Status   string `json:"status"`
+		Method    string `json:"method"`
+		Tool      string `json:"tool"`
+		ArgsHash  string `json:"args_hash"`
+		Status    string `json:"status"`
+		Result    string `json:"result"`
+		AnswerKey string `json:"answer_key"`
 	}
+	// A call is in the log as the record of the replica that received it
+	// (found by its arguments' hash) and as the record of its answer (found
+	// by the echoed text in the recorded result): the same record, unless
+	// the answer reached the client on a stream resumed at another
+	// replica, which then recorded it.
 	seen := map[string][]string{} // args hash: statuses
-	records := 0
+	answers := map[string][]string{}
+	records, keyed := 0, 0
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
@@ -349,21 +364,25 @@ func checkAudit(t *testing.T, bin string, configs, env []string, calls []call, f
 			t.Fatalf("export line: %v", err)
 		}
 		records++
+		if r.AnswerKey != "" {
+			keyed++
+		}
 		if r.Method == "tools/call" && r.Tool == "echo" {
 			seen[r.ArgsHash] = append(seen[r.ArgsHash], r.Status)
 		}
-	}
-	// drained reports a call in flight while a replica shut down
-	// gracefully (or within a second of its return).
-	drained := func(c call) bool {
-		for _, f := range faults {
-			if strings.HasPrefix(f.name, "SIGTERM") && c.end >= f.start && c.start <= f.end+time.Second {
-				return true
-			}
+		var res struct {
+			Content []struct {
+				Text string `json:"text"`
+			} `json:"content"`
 		}
-		return false
+		if r.Result != "" && json.Unmarshal([]byte(r.Result), &res) == nil && len(res.Content) == 1 && res.Content[0].Text != "" {
+			answers[res.Content[0].Text] = append(answers[res.Content[0].Text], r.Status)
+		}
 	}
-	var missing, twice, notOK, resumedMissing, resumed, drainedIncomplete int
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	var missing, twice, notOK, unreceived, incomplete, resumed, byResumer int
 	for _, c := range calls {
 		if !c.ok || c.msg == "" {
 			continue
@@ -373,35 +392,38 @@ func checkAudit(t *testing.T, bin string, configs, env []string, calls []call, f
 		}
 		sum := sha256.Sum256([]byte(`{"text":"` + c.msg + `"}`))
 		st := seen["sha256:"+hex.EncodeToString(sum[:])]
+		ans := answers[c.msg]
 		switch {
-		case len(st) == 0 && c.resumed:
-			// The replica that received the call writes its record when
-			// the response passes it; killed before, it wrote none, and
-			// the replica that resumed the stream for the client does not
-			// know the call (README, "Cluster fault test").
-			resumedMissing++
-			t.Logf("audit: the call %q, answered on a stream resumed at another replica, is not in the log", c.msg)
-		case len(st) == 0:
+		case len(ans) == 0:
 			if missing++; missing <= 5 {
-				t.Errorf("audit: the successful call %q (%s, %v-%v) is not in the log", c.msg, c.group, c.start, c.end)
+				t.Errorf("audit: the successful call %q (%s, %v-%v, resumed %v) is not in the log (records by its arguments: %v)", c.msg, c.group, c.start, c.end, c.resumed, st)
 			}
-		case len(st) > 1:
+		case len(ans) > 1:
 			if twice++; twice <= 5 {
-				t.Errorf("audit: the successful call %q is in the log %d times (%v)", c.msg, len(st), st)
+				t.Errorf("audit: the answer to the successful call %q is in the log %d times (%v)", c.msg, len(ans), ans)
 			}
-		case st[0] == "incomplete" && c.resumed:
-			// Its stream ended at a replica shutting down, and the client
-			// resumed it at another one.
-		case st[0] == "incomplete" && drained(c):
-			// In flight at a replica shutting down: the replica ended the
-			// call's stream (incomplete) although the answer reached the
-			// client (README, "Cluster fault test": a known gap).
-			drainedIncomplete++
-			t.Logf("audit: the call %q, in flight during a graceful shutdown, is recorded as incomplete", c.msg)
-		case st[0] != "ok":
+		case ans[0] != "ok":
 			if notOK++; notOK <= 5 {
-				t.Errorf("audit: the successful call %q is recorded as %q", c.msg, st[0])
+				t.Errorf("audit: the successful call %q is recorded as %q", c.msg, ans[0])
 			}
+		}
+		switch {
+		case len(st) == 0 && !c.resumed:
+			// Only a replica killed before it recorded the call leaves
+			// it without a record of its own, and then the client can
+			// have its answer only on a resumed stream.
+			if unreceived++; unreceived <= 5 {
+				t.Errorf("audit: the successful call %q (%s, %v-%v) has no record of the replica that received it", c.msg, c.group, c.start, c.end)
+			}
+		case len(st) == 1 && st[0] != "ok" && !c.resumed:
+			// A replica that ended the call's stream (incomplete) although
+			// the client got the answer from it directly.
+			if incomplete++; incomplete <= 5 {
+				t.Errorf("audit: the call %q, answered directly, is recorded as %q by the replica that received it", c.msg, st[0])
+			}
+		}
+		if c.resumed && (len(st) == 0 || st[0] != "ok") {
+			byResumer++
 		}
 	}
 	dups := 0
@@ -410,8 +432,8 @@ func checkAudit(t *testing.T, bin string, configs, env []string, calls []call, f
 			dups++
 		}
 	}
-	t.Logf("audit: %d records, %d echo calls; successful calls missing %d, recorded twice %d, not ok %d; echo texts recorded more than once: %d; answered on resumed streams %d, of which not recorded %d; recorded as incomplete at a graceful shutdown %d",
-		records, len(seen), missing, twice, notOK, dups, resumed, resumedMissing, drainedIncomplete)
+	t.Logf("audit: %d records (%d with an answer key), %d echo calls; successful calls missing %d, answered twice %d, not ok %d, without the receiving replica's record %d, recorded incomplete though answered directly %d; echo texts received more than once: %d; answered on resumed streams %d, of which recorded by the replica that resumed the stream %d",
+		records, keyed, len(seen), missing, twice, notOK, unreceived, incomplete, dups, resumed, byResumer)
 	if dups > 0 {
 		t.Errorf("audit: %d echo texts are recorded more than once (a call executed twice)", dups)
 	}

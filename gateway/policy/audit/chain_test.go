@@ -132,7 +132,7 @@ func TestTampering(t *testing.T) {
 		},
 		{
 			name:   "forged record appended",
-			tamper: []string{`INSERT INTO audit_records SELECT 6, time_us, record, hash FROM audit_records WHERE seq = 5`},
+			tamper: []string{`INSERT INTO audit_records (seq, time_us, record, hash) SELECT 6, time_us, record, hash FROM audit_records WHERE seq = 5`},
 			want:   []string{"edited@6", "broken_link@6", "head_mismatch@6"},
 		},
 	}
@@ -275,6 +275,59 @@ func TestSanitizedStrings(t *testing.T) {
 			}
 			if rep := verify(t, s, nil); !rep.OK() {
 				t.Fatalf("%v", kinds(rep))
+			}
+		})
+	}
+}
+
+// TestAnswerKeyOnce: a record whose answer key the log holds, or an
+// earlier record of the same batch holds, is left out without a gap in
+// the chain (on both databases), the key is hashed with the record, and
+// a row whose key column was edited (to let a second copy in, say) fails
+// verification.
+func TestAnswerKeyOnce(t *testing.T) {
+	key := bytes.Repeat([]byte("k"), 32)
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := context.Background()
+			s := open(t, b.database, key)
+			keyed := func(i int, k string) audit.Record {
+				r := sample(i)
+				r.AnswerKey = k
+				return r
+			}
+			batch := []audit.Record{keyed(1, "a1"), sample(2), keyed(3, "a1"), keyed(4, "a2")}
+			if err := s.Append(ctx, batch); err != nil {
+				t.Fatal(err)
+			}
+			if got := []int64{batch[0].Seq, batch[1].Seq, batch[2].Seq, batch[3].Seq}; !cmp.Equal(got, []int64{1, 2, 0, 3}) {
+				t.Fatalf("seqs %v, want the repeated key left out", got)
+			}
+			again := []audit.Record{keyed(5, "a2"), keyed(6, "a3")}
+			if err := s.Append(ctx, again); err != nil {
+				t.Fatal(err)
+			}
+			if again[0].Seq != 0 || again[0].Hash != "" || again[1].Seq != 4 || again[1].PrevHash != batch[3].Hash {
+				t.Fatalf("second batch: %+v", again)
+			}
+			var keys []string
+			if err := s.Records(ctx, audit.Filter{}, func(r *audit.Record) error {
+				keys = append(keys, r.AnswerKey)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if !cmp.Equal(keys, []string{"a1", "", "a2", "a3"}) {
+				t.Fatalf("keys %v", keys)
+			}
+			if rep := verify(t, s, key); !rep.OK() {
+				t.Fatalf("chain: %v", kinds(rep))
+			}
+			db := storagetest.Raw(t, b.database)
+			untrigger(t, db, b.name)
+			storagetest.Exec(t, db, `UPDATE audit_records SET answer_key = NULL WHERE seq = 3`)
+			if got := kinds(verify(t, s, key)); !cmp.Equal(got, []string{"edited@3"}) {
+				t.Fatalf("cleared key column: %v", got)
 			}
 		})
 	}

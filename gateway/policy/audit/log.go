@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -26,7 +27,8 @@ import (
 // Sink is where the log appends records: a *Store.
 type Sink interface {
 	// Append chains and durably writes records, filling in Seq, PrevHash
-	// and Hash, or writes none of them.
+	// and Hash, or writes none of them. A record whose AnswerKey the log
+	// already holds is left out (its Seq stays 0).
 	Append(ctx context.Context, recs []Record) error
 }
 
@@ -115,6 +117,10 @@ var _ HeadWriter = (*HeadsWriter)(nil)
 type Stats struct {
 	// Written is the records durably written.
 	Written int64
+	// Repeated counts records left out because the log already held
+	// their AnswerKey: an answer recorded by the replica that received
+	// the call, and again by one that resumed the call's stream.
+	Repeated int64
 	// WriteErrors counts failed writes (each retried).
 	WriteErrors int64
 	// Refused counts calls refused because they could not be recorded.
@@ -145,6 +151,8 @@ type Log struct {
 
 	healthy     atomic.Bool
 	written     atomic.Int64
+	handled     atomic.Int64 // records written or left out as repeated
+	repeated    atomic.Int64
 	writeErrors atomic.Int64
 	refused     atomic.Int64
 	unrecorded  atomic.Int64
@@ -226,7 +234,7 @@ func New(opts Options) (*Log, error) {
 
 // Stats returns the counters.
 func (l *Log) Stats() Stats {
-	return Stats{Written: l.written.Load(), WriteErrors: l.writeErrors.Load(), Refused: l.refused.Load(),
+	return Stats{Written: l.written.Load(), Repeated: l.repeated.Load(), WriteErrors: l.writeErrors.Load(), Refused: l.refused.Load(),
 		Unrecorded: l.unrecorded.Load(), Pending: int64(len(l.slots)), HeadErrors: l.headErrors.Load()}
 }
 
@@ -295,6 +303,13 @@ var _ gateway.Middleware = (*Log)(nil).Wrap
 // sees every refusal of the policies inside it.
 func (l *Log) Wrap(next gateway.Handler) gateway.Handler {
 	return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
+		if c.Stream && c.Session != nil {
+			reply, err := next(ctx, c)
+			if err != nil {
+				return nil, err
+			}
+			return &resumed{Reply: reply, l: l, call: c}, nil
+		}
 		if c.Msg.Kind != jsonrpc.KindRequest && (c.Msg.Kind != jsonrpc.KindResponse || c.Stream) {
 			return next(ctx, c)
 		}
@@ -454,7 +469,24 @@ type recording struct {
 	method string
 	once   sync.Once
 	call   *gateway.Call
+
+	// The gateway closes a reply from another goroutine when it ends a
+	// stream at shutdown (Drain), possibly while Next is returning the
+	// response, or between two reads, after which the relay reads once
+	// more (the reply may still hold the response) and closes the reply
+	// again. The record follows what the client gets: a Close during a
+	// Next leaves it to that Next; the first Close at shutdown between
+	// reads leaves it to the relay's next read or Close (or, failing
+	// both, to a timer).
+	mu       sync.Mutex
+	inNext   bool
+	closed   bool
+	finished bool // the record is queued
 }
+
+// drainWait bounds how long a reply closed at shutdown between two reads
+// waits for the relay's next read or Close before its record is queued.
+const drainWait = 2 * time.Second
 
 // ended is the status of a reply that ends before its response:
 // incomplete when its gateway is shutting down (Drain ended the stream;
@@ -469,6 +501,9 @@ func (w *recording) ended() string {
 
 func (w *recording) done(status string) {
 	w.once.Do(func() {
+		w.mu.Lock()
+		w.finished = true
+		w.mu.Unlock()
 		if w.e.rec.Status == "" {
 			w.e.rec.Status = status
 		}
@@ -476,9 +511,32 @@ func (w *recording) done(status string) {
 	})
 }
 
-// Next implements upstream.Reply.
+// errClosed ends the reads of a reply already closed.
+var errClosed = errors.New("audit: reply closed")
+
+// Next implements upstream.Reply. Once closed and recorded it returns
+// nothing more, so that nothing reaches the client after its record.
 func (w *recording) Next(ctx context.Context) (*upstream.Event, error) {
+	w.mu.Lock()
+	if w.closed && w.finished {
+		w.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		return nil, errClosed
+	}
+	w.inNext = true
+	w.mu.Unlock()
 	ev, err := w.Reply.Next(ctx)
+	w.mu.Lock()
+	w.inNext = false
+	closed := w.closed
+	w.mu.Unlock()
+	if closed {
+		// Closed while reading: record what this Next delivers (the
+		// response goes to the client), or else the end of the stream.
+		defer w.done(w.ended())
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 		if w.Reply.Info().Status == http.StatusAccepted {
@@ -530,14 +588,42 @@ func (w *recording) inspect(ev *upstream.Event) bool {
 		return false
 	}
 	r := w.e.rec
+	r.AnswerKey = answerKey(w.call, m.ID, ev.ID)
+	w.l.outcome(r, m, w.method, w.notes)
+	w.done(r.Status)
+	return true
+}
+
+// answerKey identifies the answer to a legacy session's call carried by
+// an event with an id: the same for the replica that received the call
+// and for one that resumed its stream, whichever relays it. The JSON-RPC
+// id alone would not do (a client may reuse one, and must not thereby
+// keep a call out of the log), nor the upstream's event id alone.
+func answerKey(c *gateway.Call, id jsonrpc.ID, eventID string) string {
+	if c.Session == nil || eventID == "" {
+		return ""
+	}
+	h := sha256.New()
+	var n [8]byte
+	for _, f := range []string{c.Route, string(c.Session.ID[:]), id.Raw(), eventID} {
+		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
+		h.Write(n[:])
+		h.Write([]byte(f))
+	}
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0])[:16])
+}
+
+// outcome sets a record's status (and result) from the call's response.
+func (l *Log) outcome(r *Record, m *jsonrpc.Message, method string, notes *auditnote.Notes) {
 	switch {
 	case m.Error != nil:
 		r.Status = StatusError
 		if e, err := jsonrpc.DecodeError(m.Error); err == nil {
 			r.ErrorCode = e.Code
 		}
-		if w.l.opts.RecordResults {
-			r.Result = w.l.bounded(w.l.opts.Mask(m.Error))
+		if l.opts.RecordResults {
+			r.Result = l.bounded(l.opts.Mask(m.Error))
 		}
 	default:
 		r.Status = StatusOK
@@ -548,30 +634,117 @@ func (w *recording) inspect(ev *upstream.Event) bool {
 				_ = jsonx.WalkObject(reqs, func(_ string, v []byte) bool {
 					method, _ := jsonx.Get(v, "method")
 					s, _ := jsonx.String(method)
-					w.notes.Add("input", "asked the client for "+inputMethod(s))
+					if notes != nil {
+						notes.Add("input", "asked the client for "+inputMethod(s))
+					}
 					return true
 				})
 			}
 		}
-		if w.method == mcp.MethodToolsCall {
+		if method == mcp.MethodToolsCall || method == "" { // "": unknown, on a resumed stream
 			if v, ok := jsonx.Get(m.Result, "isError"); ok && string(v) == "true" {
 				r.Status = StatusToolError
 			}
 		}
-		if w.l.opts.RecordResults {
-			r.Result = w.l.bounded(w.l.opts.Mask(m.Result))
+		if l.opts.RecordResults {
+			r.Result = l.bounded(l.opts.Mask(m.Result))
 		}
 	}
-	w.done(r.Status)
-	return true
+}
+
+// resumed watches a legacy session's GET stream for answers to calls:
+// on resumption (Last-Event-ID) it carries the rest of an earlier POST's
+// stream, which another replica may have received and then stopped or
+// died before it relayed (and recorded) the answer. Each answer is
+// recorded here before the client gets it, with the key the receiving
+// replica gave its own record, so that the log holds it once whichever
+// replica recorded it first.
+type resumed struct {
+	upstream.Reply
+	l    *Log
+	call *gateway.Call
+}
+
+// Next implements upstream.Reply.
+func (w *resumed) Next(ctx context.Context) (*upstream.Event, error) {
+	ev, err := w.Reply.Next(ctx)
+	if err != nil || len(ev.Data) == 0 || ev.ID == "" {
+		return ev, err
+	}
+	m, merr := ev.Message()
+	if merr != nil || m.Kind != jsonrpc.KindResponse {
+		return ev, nil
+	}
+	l := w.l
+	if !l.admit(ctx) {
+		if !l.opts.AllowUnrecorded {
+			// Not relayed unrecorded: the stream ends, and the client
+			// resumes it again from its last event.
+			l.refused.Add(1)
+			return nil, errUnavailable
+		}
+		l.unrecorded.Add(1)
+		return ev, nil
+	}
+	now := l.now()
+	r := &Record{Time: now, RPCID: m.ID.Raw(), Server: w.call.Route, Decision: Allow, AnswerKey: answerKey(w.call, m.ID, ev.ID),
+		Reason: "answer relayed on a resumed stream; the replica that received the call did not record it"}
+	if l.opts.RequestID != nil {
+		r.RequestID = l.opts.RequestID(ctx)
+	}
+	if l.opts.TraceID != nil {
+		r.TraceID = l.opts.TraceID(ctx)
+	}
+	if p := w.call.Principal; p != nil {
+		r.Issuer, r.Subject, r.Client = p.Issuer, p.Subject, p.ClientID
+	}
+	l.outcome(r, m, "", nil)
+	e := entry{rec: r}
+	if !l.opts.ReplyBeforeWrite {
+		e.written = make(chan struct{})
+	}
+	l.records <- e
+	l.awaitWrite(ctx, e)
+	return ev, nil
 }
 
 // Close implements upstream.Reply. A reply closed before its response
 // is recorded as cancelled (the client went away), or as incomplete when
 // the gateway ended its stream at shutdown.
 func (w *recording) Close() error {
-	w.done(w.ended())
+	w.mu.Lock()
+	first := !w.closed
+	w.closed = true
+	reading := w.inNext
+	wait := !reading && first && w.call.Draining()
+	// Decided under the lock, so that no Next starts in between.
+	finish := !reading && !wait
+	if finish {
+		w.finished = true
+	}
+	w.mu.Unlock()
+	switch {
+	case wait:
+		// Drain, between two reads: the relay reads once more or closes.
+		time.AfterFunc(drainWait, w.endUnread)
+	case finish:
+		w.done(w.ended())
+	}
+	// reading: the Next under way records what it returns.
 	return w.Reply.Close()
+}
+
+// endUnread records the end of a reply closed at shutdown that was not
+// read since.
+func (w *recording) endUnread() {
+	w.mu.Lock()
+	if w.inNext {
+		w.mu.Unlock()
+		return
+	}
+	w.finished = true
+	w.mu.Unlock()
+	w.done(w.ended())
 }
 
 // writer appends queued records in batches: whatever accumulated while the
@@ -630,9 +803,17 @@ func (l *Log) writer() {
 		if !l.write(batch) {
 			return // aborted by Close; it reports the loss
 		}
-		last = batch[len(batch)-1]
-		l.written.Add(int64(len(batch)))
-		sinceCheckpoint += int64(len(batch))
+		n := 0
+		for i := range batch {
+			if batch[i].Seq > 0 {
+				last = batch[i]
+				n++
+			}
+		}
+		l.written.Add(int64(n))
+		l.repeated.Add(int64(len(batch) - n))
+		l.handled.Add(int64(len(batch)))
+		sinceCheckpoint += int64(n)
 		if sinceCheckpoint >= l.opts.CheckpointEvery {
 			l.checkpoint(last)
 			sinceCheckpoint = 0
@@ -728,6 +909,7 @@ func (l *Log) write(batch []Record) bool {
 // ctx ends.
 func (l *Log) Flush(ctx context.Context) error {
 	target := l.admitted.Load()
+	done := func() bool { return l.handled.Load() >= target }
 	stop := context.AfterFunc(ctx, func() {
 		l.flushMu.Lock()
 		l.flushed.Broadcast()
@@ -736,9 +918,9 @@ func (l *Log) Flush(ctx context.Context) error {
 	defer stop()
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
-	for l.written.Load() < target {
+	for !done() {
 		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("audit: flush: %d records not yet written: %w", target-l.written.Load(), err)
+			return fmt.Errorf("audit: flush: %d records not yet written: %w", target-l.handled.Load(), err)
 		}
 		l.flushed.Wait()
 	}

@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,8 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/auditnote"
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/policytest"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
+	"github.com/mcpfort/mcpfort/internal/everything"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	storagebackend "github.com/mcpfort/mcpfort/storage/backend"
 	"github.com/mcpfort/mcpfort/storage/storagetest"
@@ -573,5 +576,357 @@ func TestStreamEndedAtShutdown(t *testing.T) {
 		if len(got) != 1 || got[0] != want {
 			t.Errorf("drain %v: tools/call records %v, want one %s", drain, got, want)
 		}
+	}
+}
+
+// finalReply holds the final response to a call until the gateway closes
+// the reply, and then returns it: the upstream's answer was already read
+// when shutdown ended the stream. answered is signalled once it has the
+// answer in hand.
+type finalReply struct {
+	id       jsonrpc.ID
+	answered chan struct{}
+	closed   chan struct{}
+	once     *sync.Once
+	sent     bool
+}
+
+func (*finalReply) Info() upstream.Info { return upstream.Info{Status: http.StatusOK, Stream: true} }
+func (r *finalReply) Next(ctx context.Context) (*upstream.Event, error) {
+	if r.sent {
+		return nil, io.EOF
+	}
+	r.sent = true
+	r.answered <- struct{}{}
+	<-r.closed
+	return &upstream.Event{Data: jsonrpc.AppendResult(nil, r.id, []byte(`{"content":[{"type":"text","text":"done"}]}`))}, nil
+}
+func (r *finalReply) Close() error { r.once.Do(func() { close(r.closed) }); return nil }
+
+// finalUpstream answers every call with a finalReply.
+type finalUpstream struct{ answered chan struct{} }
+
+func (u finalUpstream) Post(_ context.Context, req *upstream.Request) (upstream.Reply, error) {
+	m, err := req.Message()
+	if err != nil {
+		return nil, err
+	}
+	if m.Method == "tools/list" {
+		return upstream.Message(jsonrpc.AppendResult(nil, m.ID, []byte(`{"tools":[{"name":"echo","inputSchema":{"type":"object"}}]}`))), nil
+	}
+	return &finalReply{id: m.ID, answered: u.answered, closed: make(chan struct{}), once: new(sync.Once)}, nil
+}
+func (finalUpstream) Get(context.Context, *upstream.Request) (upstream.Reply, error) {
+	return nil, upstream.ErrNotSupported
+}
+func (finalUpstream) Delete(context.Context, *upstream.Request) error { return nil }
+func (finalUpstream) Close(context.Context) error                     { return nil }
+
+// TestShutdownDuringFinalEvent: shutdown (Drain) ends a call's stream
+// while the upstream's reply is returning the final response. The
+// response still reaches the client, so the record must say ok, not
+// incomplete: the record follows what the reply delivered, not the
+// moment the stream was closed.
+func TestShutdownDuringFinalEvent(t *testing.T) {
+	ctx := context.Background()
+	store := open(t, storagetest.SQLite(t), nil)
+	l, err := audit.New(audit.Options{Sink: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up := finalUpstream{answered: make(chan struct{}, 1)}
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: up, Keyring: kr, UpstreamEra: gateway.EraModern,
+		Middleware: []gateway.Middleware{l.Wrap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(g)
+	defer srv.Close()
+	got := make(chan string, 1)
+	go func() {
+		body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", "echo")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-up.answered
+	g.Drain() // ends the stream while the reply returns the answer
+	body := <-got
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for _, r := range records(t, store) {
+		if r.Method == "tools/call" {
+			statuses = append(statuses, r.Status)
+		}
+	}
+	if !strings.Contains(body, `"text":"done"`) {
+		t.Fatalf("the client did not get the answer: %q (records %v)", body, statuses)
+	}
+	if len(statuses) != 1 || statuses[0] != audit.StatusOK {
+		t.Fatalf("the client got the answer; tools/call records %v, want one ok", statuses)
+	}
+}
+
+// cutAnswers stands for a replica whose connection to the client breaks
+// just as it relays a call's answer (it is killed, say): writing an
+// answer to a tools/call aborts the connection, so the client resumes
+// the call's stream (GET, Last-Event-ID) elsewhere.
+type cutAnswers struct {
+	http.ResponseWriter
+}
+
+func (w cutAnswers) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte(`"result"`)) && bytes.Contains(p, []byte(`"content"`)) {
+		panic(http.ErrAbortHandler)
+	}
+	return w.ResponseWriter.Write(p)
+}
+func (w cutAnswers) Flush()                      { w.ResponseWriter.(http.Flusher).Flush() }
+func (w cutAnswers) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestAnswerOnResumedStream: a go-sdk client's call reaches replica A,
+// whose connection breaks as it relays the answer; the client resumes
+// the stream at replica B, which relays the answer from the upstream's
+// event store. The answer the client saw is in the log exactly once:
+// recorded by B when A had not recorded it (A died first: here, A has no
+// audit log at all), left out by B when A had (same answer key).
+func TestAnswerOnResumedStream(t *testing.T) {
+	for _, aRecords := range []bool{false, true} {
+		t.Run(fmt.Sprint("A records=", aRecords), func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			h, err := everything.NewHandler(mustEverything(t), everything.HandlerOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			up := httptest.NewServer(h)
+			defer up.Close()
+			database := storagetest.SQLite(t)
+			secret := session.GenerateSecret()
+			var logs []*audit.Log
+			var replicas []*gateway.Gateway
+			for i := range 2 {
+				rem, err := remote.New(remote.Options{URL: up.URL + everything.MCPPath})
+				if err != nil {
+					t.Fatal(err)
+				}
+				kr, _ := session.NewKeyring(secret)
+				opts := gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraLegacy,
+					RetryHint: 10 * time.Millisecond, ReplicaID: []string{"a", "b"}[i]}
+				if i == 1 || aRecords {
+					l, err := audit.New(audit.Options{Sink: open(t, database, nil)})
+					if err != nil {
+						t.Fatal(err)
+					}
+					logs = append(logs, l)
+					opts.Middleware = []gateway.Middleware{l.Wrap}
+				}
+				g, err := gateway.New(opts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				replicas = append(replicas, g)
+			}
+			var resumedAtB atomic.Int32
+			lb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method == http.MethodGet {
+					if r.Header.Get("Last-Event-Id") != "" {
+						resumedAtB.Add(1)
+					}
+					replicas[1].ServeHTTP(w, r)
+					return
+				}
+				replicas[0].ServeHTTP(cutAnswers{w}, r)
+			}))
+			defer lb.Close()
+			c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
+			cs, err := c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: lb.URL}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "resumed-answer"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(res.Content) == 0 || !strings.Contains(res.Content[0].(*mcp.TextContent).Text, "resumed-answer") {
+				t.Fatalf("result = %+v", res.Content)
+			}
+			if resumedAtB.Load() == 0 {
+				t.Fatal("the client did not resume the stream at B")
+			}
+			cs.Close()
+			for _, l := range logs {
+				if err := l.Close(ctx); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var answers []audit.Record
+			for _, r := range records(t, open(t, database, nil)) {
+				if r.Status == audit.StatusOK && r.Method != "initialize" && r.Method != "tools/list" {
+					answers = append(answers, r)
+				}
+			}
+			if len(answers) != 1 || answers[0].AnswerKey == "" {
+				t.Fatalf("answers recorded: %+v, want one, with its key", answers)
+			}
+			got := answers[0]
+			switch {
+			case aRecords && (got.Method != "tools/call" || got.Tool != "echo" || got.ArgsHash == ""):
+				t.Fatalf("A recorded the call; the record kept is %+v, want A's", got)
+			case !aRecords && (got.Method != "" || got.Server != "r" || got.RPCID == "" || !strings.Contains(got.Reason, "resumed")):
+				t.Fatalf("the record B wrote: %+v", got)
+			}
+			b := logs[len(logs)-1].Stats()
+			if want := int64(0); aRecords {
+				want = 1
+				if b.Repeated != want {
+					t.Fatalf("B left out %d repeated answers, want %d", b.Repeated, want)
+				}
+			} else if b.Repeated != want {
+				t.Fatalf("B left out %d repeated answers, want %d", b.Repeated, want)
+			}
+			if rep := verify(t, open(t, database, nil), nil); !rep.OK() {
+				t.Fatalf("chain: %v", kinds(rep))
+			}
+		})
+	}
+}
+
+func mustEverything(t *testing.T) *mcp.Server {
+	t.Helper()
+	srv, err := everything.New(everything.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv
+}
+
+// twoEvents is a reply holding a notification and then the response,
+// whatever happens to it.
+type twoEvents struct {
+	id jsonrpc.ID
+	n  int
+}
+
+func (*twoEvents) Info() upstream.Info { return upstream.Info{Status: http.StatusOK, Stream: true} }
+func (r *twoEvents) Next(context.Context) (*upstream.Event, error) {
+	r.n++
+	switch r.n {
+	case 1:
+		return &upstream.Event{Data: []byte(`{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"working"}}`)}, nil
+	case 2:
+		return &upstream.Event{Data: jsonrpc.AppendResult(nil, r.id, []byte(`{"content":[{"type":"text","text":"done"}]}`))}, nil
+	}
+	return nil, io.EOF
+}
+func (*twoEvents) Close() error { return nil }
+
+type twoEventsUpstream struct{ finalUpstream }
+
+func (u twoEventsUpstream) Post(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
+	m, err := req.Message()
+	if err != nil {
+		return nil, err
+	}
+	if m.Method == "tools/list" {
+		return u.finalUpstream.Post(ctx, req)
+	}
+	return &twoEvents{id: m.ID}, nil
+}
+
+// holdWrites holds the write of the first event carrying "working" until
+// release is closed, signalling held when it starts.
+type holdWrites struct {
+	http.ResponseWriter
+	held, release chan struct{}
+	once          *sync.Once
+}
+
+func (w holdWrites) Write(p []byte) (int, error) {
+	if bytes.Contains(p, []byte("working")) {
+		w.once.Do(func() {
+			close(w.held)
+			<-w.release
+		})
+	}
+	return w.ResponseWriter.Write(p)
+}
+func (w holdWrites) Flush()                      { w.ResponseWriter.(http.Flusher).Flush() }
+func (w holdWrites) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// TestShutdownBetweenReads: shutdown (Drain) ends a call's stream while
+// the relay writes an earlier event; the relay then reads once more and
+// the reply still holds the response. The client gets it, and the record
+// says ok.
+func TestShutdownBetweenReads(t *testing.T) {
+	ctx := context.Background()
+	store := open(t, storagetest.SQLite(t), nil)
+	l, err := audit.New(audit.Options{Sink: store})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: twoEventsUpstream{}, Keyring: kr, UpstreamEra: gateway.EraModern,
+		Middleware: []gateway.Middleware{l.Wrap}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hw := holdWrites{held: make(chan struct{}), release: make(chan struct{}), once: new(sync.Once)}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hw := hw
+		hw.ResponseWriter = w
+		g.ServeHTTP(hw, r)
+	}))
+	defer srv.Close()
+	got := make(chan string, 1)
+	go func() {
+		body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json, text/event-stream")
+		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
+		req.Header.Set("Mcp-Method", "tools/call")
+		req.Header.Set("Mcp-Name", "echo")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	<-hw.held
+	g.Drain() // closes the reply while the relay writes the notification
+	close(hw.release)
+	body := <-got
+	if err := l.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var statuses []string
+	for _, r := range records(t, store) {
+		if r.Method == "tools/call" {
+			statuses = append(statuses, r.Status)
+		}
+	}
+	if !strings.Contains(body, `"text":"done"`) {
+		t.Fatalf("the client did not get the answer: %q (records %v)", body, statuses)
+	}
+	if len(statuses) != 1 || statuses[0] != audit.StatusOK {
+		t.Fatalf("the client got the answer; tools/call records %v, want one ok", statuses)
 	}
 }

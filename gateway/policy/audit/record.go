@@ -81,6 +81,14 @@ type Record struct {
 	// them.
 	Arguments string `json:"arguments,omitempty"`
 	Result    string `json:"result,omitempty"`
+	// AnswerKey identifies the response a record attests, when the call
+	// had one that a client could also receive on a resumed stream at
+	// another replica (a legacy session's answer carried by an event with
+	// an id): a hash of the route, the session, the JSON-RPC id and the
+	// event id. The log holds at most one record per key: the replica
+	// that received the call and one that resumed its stream may both
+	// record the answer, and the second is left out.
+	AnswerKey string `json:"answer_key,omitempty"`
 	// PrevHash is the previous record's Hash ("" for the first); Hash
 	// covers every other field.
 	PrevHash string `json:"prev_hash"`
@@ -110,9 +118,10 @@ type canonical struct {
 	Arguments string `json:"arguments"`
 	Result    string `json:"result"`
 	PrevHash  string `json:"prev_hash"`
-	// TraceID is present only when set, so records written before it
-	// existed keep their canonical form and hash.
-	TraceID string `json:"trace_id,omitempty"`
+	// TraceID and AnswerKey are present only when set, so records
+	// written before they existed keep their canonical form and hash.
+	TraceID   string `json:"trace_id,omitempty"`
+	AnswerKey string `json:"answer_key,omitempty"`
 }
 
 // Hash prefixes.
@@ -181,6 +190,10 @@ func appendCanonical(b []byte, r *Record) []byte {
 		return strconv.AppendInt(b, v, 10)
 	}
 	b = append(b, '{')
+	if r.AnswerKey != "" {
+		b = str(b, "answer_key", r.AnswerKey)
+		b = append(b, ',')
+	}
 	b = str(b, "args_hash", r.ArgsHash)
 	b = append(b, ',')
 	b = str(b, "arguments", r.Arguments)
@@ -234,14 +247,14 @@ func fromCanonical(raw []byte) (Record, error) {
 	return Record{Seq: c.Seq, Time: time.UnixMicro(c.TimeUS).UTC(), RequestID: c.RequestID, RPCID: c.RPCID, Issuer: c.Issuer,
 		Subject: c.Subject, Client: c.Client, Server: c.Server, Method: c.Method, Tool: c.Tool, ArgsHash: c.ArgsHash,
 		Decision: c.Decision, Reason: c.Reason, Status: c.Status, ErrorCode: c.ErrorCode, LatencyMicros: c.LatencyUS,
-		Arguments: c.Arguments, Result: c.Result, PrevHash: c.PrevHash, TraceID: c.TraceID}, nil
+		Arguments: c.Arguments, Result: c.Result, PrevHash: c.PrevHash, TraceID: c.TraceID, AnswerKey: c.AnswerKey}, nil
 }
 
 // sanitize makes every string storable and hashable the same way in both
 // databases: valid UTF-8 (PostgreSQL refuses anything else), no NUL bytes,
 // bounded length.
 func (r *Record) sanitize() {
-	for _, s := range []*string{&r.RequestID, &r.TraceID, &r.RPCID, &r.Issuer, &r.Subject, &r.Client, &r.Server, &r.Method, &r.Tool, &r.Reason} {
+	for _, s := range []*string{&r.RequestID, &r.TraceID, &r.AnswerKey, &r.RPCID, &r.Issuer, &r.Subject, &r.Client, &r.Server, &r.Method, &r.Tool, &r.Reason} {
 		*s = clean(*s, 1024)
 	}
 	r.Arguments = clean(r.Arguments, 1<<20)

@@ -21,12 +21,13 @@ func TestCanonicalEncoding(t *testing.T) {
 	for i := range 500 {
 		r := &Record{Seq: int64(i), Time: time.UnixMicro(rng.Int64N(1 << 52)), RequestID: s(), RPCID: s(), Issuer: s(), Subject: s(),
 			Client: s(), Server: s(), Method: s(), Tool: s(), ArgsHash: s(), Decision: s(), Reason: s(), Status: s(),
-			ErrorCode: rng.Int64N(1<<40) - 1<<39, LatencyMicros: rng.Int64N(1 << 40), Arguments: s(), Result: s(), PrevHash: s()}
+			ErrorCode: rng.Int64N(1<<40) - 1<<39, LatencyMicros: rng.Int64N(1 << 40), Arguments: s(), Result: s(), PrevHash: s(),
+			TraceID: s(), AnswerKey: s()}
 		b, err := json.Marshal(canonical{
 			Seq: r.Seq, TimeUS: r.Time.UnixMicro(), RequestID: r.RequestID, RPCID: r.RPCID, Issuer: r.Issuer,
 			Subject: r.Subject, Client: r.Client, Server: r.Server, Method: r.Method, Tool: r.Tool, ArgsHash: r.ArgsHash,
 			Decision: r.Decision, Reason: r.Reason, Status: r.Status, ErrorCode: r.ErrorCode, LatencyUS: r.LatencyMicros,
-			Arguments: r.Arguments, Result: r.Result, PrevHash: r.PrevHash,
+			Arguments: r.Arguments, Result: r.Result, PrevHash: r.PrevHash, TraceID: r.TraceID, AnswerKey: r.AnswerKey,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -41,23 +41,40 @@ func NewStore(db storage.AuditStore, opts StoreOptions) (*Store, error) {
 
 // Append chains and writes recs in one transaction, after the current
 // head, and moves the head to the last of them. It fills in each record's
-// Seq, PrevHash and Hash.
+// Seq, PrevHash and Hash. A record whose AnswerKey the log already holds
+// (or an earlier record of recs does) is left out: its Seq stays 0.
 func (s *Store) Append(ctx context.Context, recs []Record) error {
 	if len(recs) == 0 {
 		return nil
 	}
-	err := s.db.AppendAudit(ctx, func(head storage.AuditHead) ([]storage.AuditRow, error) {
+	var keys []string
+	for i := range recs {
+		recs[i].sanitize()
+		if k := recs[i].AnswerKey; k != "" {
+			keys = append(keys, k)
+		}
+	}
+	err := s.db.AppendAudit(ctx, keys, func(head storage.AuditHead, taken map[string]bool) ([]storage.AuditRow, error) {
 		seq, prev := head.Seq, head.Hash
-		rows := make([]storage.AuditRow, len(recs))
+		rows := make([]storage.AuditRow, 0, len(recs))
 		h := newHasher(s.key)
 		for i := range recs {
 			r := &recs[i]
-			r.sanitize()
+			if k := r.AnswerKey; k != "" {
+				if taken[k] {
+					r.Seq, r.PrevHash, r.Hash = 0, "", ""
+					continue
+				}
+				if taken == nil {
+					taken = map[string]bool{}
+				}
+				taken[k] = true
+			}
 			seq++
 			r.Seq, r.PrevHash = seq, prev
 			canon := appendCanonical(make([]byte, 0, 512+len(r.Arguments)+len(r.Result)), r)
 			r.Hash = h.sum(canon)
-			rows[i] = storage.AuditRow{Seq: r.Seq, TimeUS: r.Time.UnixMicro(), Record: string(canon), Hash: r.Hash}
+			rows = append(rows, storage.AuditRow{Seq: r.Seq, TimeUS: r.Time.UnixMicro(), Record: string(canon), Hash: r.Hash, Key: r.AnswerKey})
 			prev = r.Hash
 		}
 		return rows, nil

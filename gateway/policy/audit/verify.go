@@ -192,6 +192,8 @@ func Verify(ctx context.Context, s *Store, opts VerifyOptions) (*Report, error) 
 			rep.add(Problem{Seq: rw.Seq, Kind: "edited", Detail: "the record is not readable JSON"})
 		case r.Seq != rw.Seq || r.Time.UnixMicro() != rw.TimeUS:
 			rep.add(Problem{Seq: rw.Seq, Kind: "edited", Detail: "the row's sequence number or time differs from the record's"})
+		case r.AnswerKey != rw.Key:
+			rep.add(Problem{Seq: rw.Seq, Kind: "edited", Detail: "the row's answer key differs from the record's"})
 		}
 		if r.PrevHash != prev {
 			rep.add(Problem{Seq: rw.Seq, Kind: "broken_link", Detail: "the record does not follow the one before it"})

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -17,14 +18,20 @@ const auditRowsPerInsert = 128
 // AppendAudit implements storage.AuditStore. On PostgreSQL the head row is
 // read FOR UPDATE: it is the lock that makes replicas append one after
 // another (SQLite transactions take the database write lock at BEGIN).
-func (s *Store) AppendAudit(ctx context.Context, chain func(storage.AuditHead) ([]storage.AuditRow, error)) error {
+func (s *Store) AppendAudit(ctx context.Context, keys []string, chain func(storage.AuditHead, map[string]bool) ([]storage.AuditRow, error)) error {
 	var chainErr error
 	err := s.tx(ctx, func(tx *sql.Tx) error {
 		var h storage.AuditHead
 		if err := s.txQueryRow(ctx, tx, `SELECT seq, hash FROM audit_head WHERE id = 1`+s.d.ForUpdate).Scan(&h.Seq, &h.Hash); err != nil {
 			return s.wrap("read audit head", err)
 		}
-		rows, err := chain(h)
+		// Read under the head's lock: no other append can take a key
+		// before this transaction ends.
+		taken, err := s.takenAuditKeys(ctx, tx, keys)
+		if err != nil {
+			return s.wrap("read audit keys", err)
+		}
+		rows, err := chain(h, taken)
 		if err != nil {
 			chainErr = err
 			return err
@@ -51,6 +58,65 @@ func (s *Store) AppendAudit(ctx context.Context, chain func(storage.AuditHead) (
 	return err
 }
 
+// takenAuditKeys returns which of keys rows already hold (nil when none
+// do or none are asked about), with statements prepared once: on SQLite
+// (in-process) one indexed lookup per key, on PostgreSQL one query for
+// all of them.
+func (s *Store) takenAuditKeys(ctx context.Context, tx *sql.Tx, keys []string) (map[string]bool, error) {
+	if len(keys) == 0 {
+		return nil, nil
+	}
+	var taken map[string]bool
+	if !s.d.MultiRowInsert {
+		const one = `SELECT 1 FROM audit_records WHERE answer_key = ?`
+		lookup := func(k string) *sql.Row { return tx.QueryRowContext(ctx, one, k) }
+		if st := s.txStmt(one); st != nil {
+			ts := tx.StmtContext(ctx, st)
+			defer ts.Close()
+			lookup = func(k string) *sql.Row { return ts.QueryRowContext(ctx, k) }
+		}
+		for _, k := range keys {
+			var x int
+			switch err := lookup(k).Scan(&x); {
+			case errors.Is(err, sql.ErrNoRows):
+				continue
+			case err != nil:
+				return nil, err
+			}
+			if taken == nil {
+				taken = map[string]bool{}
+			}
+			taken[k] = true
+		}
+		return taken, nil
+	}
+	rows, err := s.txQuery(ctx, tx, `SELECT answer_key FROM audit_records WHERE answer_key = ANY($1)`, keys)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		if taken == nil {
+			taken = map[string]bool{}
+		}
+		taken[k] = true
+	}
+	return taken, rows.Err()
+}
+
+// nullKey stores an empty key as NULL, which the unique index lets any
+// number of rows hold.
+func nullKey(k string) any {
+	if k == "" {
+		return nil
+	}
+	return k
+}
+
 // insertAudit writes rows: one prepared statement per row where a
 // statement costs no round trip (SQLite runs in-process), multi-row
 // statements otherwise.
@@ -58,16 +124,16 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, rows []storage.Audi
 	if !s.d.MultiRowInsert {
 		// "?": SQLite binds anonymous parameters without the name lookups
 		// numbered ones cost per row.
-		const one = `INSERT INTO audit_records (seq, time_us, record, hash) VALUES (?, ?, ?, ?)`
+		const one = `INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES (?, ?, ?, ?, ?)`
 		exec := func(r storage.AuditRow) error {
-			_, err := tx.ExecContext(ctx, one, r.Seq, r.TimeUS, r.Record, r.Hash)
+			_, err := tx.ExecContext(ctx, one, r.Seq, r.TimeUS, r.Record, r.Hash, nullKey(r.Key))
 			return err
 		}
 		if st := s.txStmt(one); st != nil {
 			ts := tx.StmtContext(ctx, st) // bound to the transaction once, not per row
 			defer ts.Close()
 			exec = func(r storage.AuditRow) error {
-				_, err := ts.ExecContext(ctx, r.Seq, r.TimeUS, r.Record, r.Hash)
+				_, err := ts.ExecContext(ctx, r.Seq, r.TimeUS, r.Record, r.Hash, nullKey(r.Key))
 				return err
 			}
 		}
@@ -81,16 +147,16 @@ func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, rows []storage.Audi
 	for start := 0; start < len(rows); start += auditRowsPerInsert {
 		batch := rows[start:min(start+auditRowsPerInsert, len(rows))]
 		var sb strings.Builder
-		sb.Grow(64 + 24*len(batch))
-		sb.WriteString(`INSERT INTO audit_records (seq, time_us, record, hash) VALUES `)
-		args := make([]any, 0, 4*len(batch))
+		sb.Grow(80 + 30*len(batch))
+		sb.WriteString(`INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES `)
+		args := make([]any, 0, 5*len(batch))
 		for i, r := range batch {
 			if i > 0 {
 				sb.WriteByte(',')
 			}
-			n := 4 * i
-			fmt.Fprintf(&sb, "($%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4)
-			args = append(args, r.Seq, r.TimeUS, r.Record, r.Hash)
+			n := 5 * i
+			fmt.Fprintf(&sb, "($%d,$%d,$%d,$%d,$%d)", n+1, n+2, n+3, n+4, n+5)
+			args = append(args, r.Seq, r.TimeUS, r.Record, r.Hash, nullKey(r.Key))
 		}
 		if _, err := tx.ExecContext(ctx, sb.String(), args...); err != nil {
 			return err
@@ -109,13 +175,13 @@ func (s *Store) AuditHead(ctx context.Context) (storage.AuditHead, error) {
 // AuditRow implements storage.AuditStore.
 func (s *Store) AuditRow(ctx context.Context, seq int64) (storage.AuditRow, error) {
 	r := storage.AuditRow{Seq: seq}
-	err := s.queryRow(ctx, s.read, `SELECT time_us, record, hash FROM audit_records WHERE seq = $1`, seq).Scan(&r.TimeUS, &r.Record, &r.Hash)
+	err := s.queryRow(ctx, s.read, `SELECT time_us, record, hash, COALESCE(answer_key, '') FROM audit_records WHERE seq = $1`, seq).Scan(&r.TimeUS, &r.Record, &r.Hash, &r.Key)
 	return r, s.wrap("read audit row", err)
 }
 
 // AuditRows implements storage.AuditStore.
 func (s *Store) AuditRows(ctx context.Context, f storage.AuditFilter, fn func(storage.AuditRow) error) error {
-	q := `SELECT seq, time_us, record, hash FROM audit_records WHERE seq >= $1`
+	q := `SELECT seq, time_us, record, hash, COALESCE(answer_key, '') FROM audit_records WHERE seq >= $1`
 	args := []any{f.FromSeq}
 	if f.SinceUS != 0 {
 		args = append(args, f.SinceUS)
@@ -132,7 +198,7 @@ func (s *Store) AuditRows(ctx context.Context, f storage.AuditFilter, fn func(st
 	defer rows.Close()
 	for rows.Next() {
 		var r storage.AuditRow
-		if err := rows.Scan(&r.Seq, &r.TimeUS, &r.Record, &r.Hash); err != nil {
+		if err := rows.Scan(&r.Seq, &r.TimeUS, &r.Record, &r.Hash, &r.Key); err != nil {
 			return s.wrap("read audit rows", err)
 		}
 		if err := fn(r); err != nil {
