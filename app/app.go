@@ -614,8 +614,20 @@ func (a *App) Run(ctx context.Context, ready func(addr net.Addr)) error {
 		return err
 	case <-ctx.Done():
 	}
-	a.log.Info("shutting down", "grace", a.cfg.HTTP.ShutdownGrace.D().String())
 	a.ready.Store(false)
+	if d := a.cfg.HTTP.ShutdownDelay.D(); d > 0 {
+		// Keep serving while /readyz says 503, so that load balancers
+		// stop sending new requests before connections are refused.
+		a.log.Info("shutting down: /readyz unavailable, still serving", "delay", d.String())
+		select {
+		case <-time.After(d):
+		case err := <-errc:
+			stopAS()
+			a.closeAll(context.Background())
+			return err
+		}
+	}
+	a.log.Info("shutting down", "grace", a.cfg.HTTP.ShutdownGrace.D().String())
 	for _, r := range a.routes {
 		if r.fwd != nil {
 			r.fwd.drain() // one forwarder for every route: ending twice is harmless

@@ -135,6 +135,12 @@ type HTTP struct {
 	// ShutdownGrace is how long in-flight calls may finish after SIGTERM.
 	// Default 30s.
 	ShutdownGrace Duration `yaml:"shutdown_grace"`
+	// ShutdownDelay is how long mcpfort keeps serving, with /readyz
+	// answering 503, after SIGTERM and before it stops accepting
+	// connections and drains: time for a load balancer that polls /readyz
+	// (or Kubernetes' endpoint removal) to stop sending new requests here.
+	// Default 0 (drain at once).
+	ShutdownDelay Duration `yaml:"shutdown_delay"`
 	// TrustedProxies are the load balancers and reverse proxies in front
 	// of mcpfort: addresses or CIDR prefixes ("10.0.0.0/8", "fd00::/8").
 	// Only when a request's direct peer is one of them is its client taken
@@ -957,6 +963,9 @@ func (h HTTP) validate(add addFunc) {
 	}
 	if h.MaxConnections < 0 {
 		add("http.max_connections", "must not be negative")
+	}
+	if h.ShutdownDelay < 0 {
+		add("http.shutdown_delay", "must not be negative")
 	}
 	for i, tp := range h.TrustedProxies {
 		if !validProxy(tp) {
