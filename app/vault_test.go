@@ -79,7 +79,7 @@ func newVaultEnvWith(t *testing.T, e *vaultEnv) *vaultEnv {
 	// after 5 s.
 	pB := writeConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:%d
-log: {level: error}
+log: {level: warn}
 authserver:
   enabled: true
   access_token_lifetime: 65s
@@ -123,13 +123,15 @@ servers:
 }
 
 // writeA writes A's configuration: listening on port, public at e.a, its
-// route "vault" reaching B through proxy with each user's own grant.
+// route "vault" reaching B through proxy with each user's own grant. A and
+// B log warnings (shown only when a test fails): a failed tool listing
+// behind a -31001 is logged there with its cause.
 func (e *vaultEnv) writeA(t *testing.T, port int, proxy, database string) string {
 	t.Helper()
 	return writeConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:%d
 public_url: %s
-log: {level: error}
+log: {level: warn}
 state: {database: %q}
 sessions: {secrets: [{env: MCPFORT_TEST_SESSION_SECRET}]}
 http: {allowed_hosts: ["127.0.0.1:%d"]}
