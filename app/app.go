@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +56,13 @@ type Options struct {
 	// Console receives the one-time messages meant for the operator (the
 	// generated first password). If nil, os.Stderr.
 	Console io.Writer
+
+	// cimdTestRoots, set only by this package's tests (export_test.go),
+	// lets the embedded authorization server fetch client ID metadata
+	// documents from a loopback TLS server with a certificate from these
+	// roots. Unexported: neither a configuration nor an embedding program
+	// can relax the fetcher's address policy.
+	cimdTestRoots *x509.CertPool
 }
 
 // App is a configured mcpfort: build it with New, start it with Run.
@@ -94,6 +102,7 @@ type App struct {
 	nonces              rotatingNonces            // the routes' DPoP nonces, keyed like the keyring (auth.go)
 	vault               *vault.Vault              // nil without user_oauth upstreams (vault.go)
 	vaultRoutes         map[string]*vault.Upstream
+	cimdTestRoots       *x509.CertPool // Options.cimdTestRoots
 }
 
 type route struct {
@@ -110,7 +119,7 @@ type route struct {
 // whatever it had opened (stores, connections, upstream processes) is
 // closed before it returns.
 func New(cfg *config.Config, o Options) (_ *App, err error) {
-	a := &App{cfg: cfg, log: o.Logger, getenv: o.Getenv, console: o.Console, now: time.Now}
+	a := &App{cfg: cfg, log: o.Logger, getenv: o.Getenv, console: o.Console, now: time.Now, cimdTestRoots: o.cimdTestRoots}
 	a.defaults()
 	if o.Version == "" {
 		o.Version = "dev"

@@ -80,7 +80,12 @@ servers:
 
 func start(t *testing.T, cfg *config.Config) (base string, stop func()) {
 	t.Helper()
-	a, err := app.New(cfg, app.Options{Version: "test"})
+	return startWith(t, cfg, app.Options{Version: "test"})
+}
+
+func startWith(t *testing.T, cfg *config.Config, o app.Options) (base string, stop func()) {
+	t.Helper()
+	a, err := app.New(cfg, o)
 	if err != nil {
 		t.Fatal(err)
 	}

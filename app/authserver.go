@@ -44,6 +44,9 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 		Registration: authserver.RegistrationOptions{Disable: ac.Registration.Disable, RateLimit: ac.Registration.RateLimit, UnusedTTL: ac.Registration.UnusedTTL.D()},
 		Logger:       a.log.With("component", "authserver"),
 	}
+	if a.cimdTestRoots != nil { // tests only: see Options.cimdTestRoots
+		opts.CIMD.RootCAs, opts.CIMD.InsecureAllowLoopback = a.cimdTestRoots, true
+	}
 	if a.revs != nil {
 		opts.Revoker = a.revs
 	}

@@ -71,6 +71,12 @@ func loadWithUsers(t *testing.T, p string, users map[string][]string) *config.Co
 // through the real pages, consents, and redeems the code (PKCE).
 func userToken(t *testing.T, base, user, scope string) (token, granted string) {
 	t.Helper()
+	return userTokenFor(t, base, user, scope, "")
+}
+
+// userTokenFor is userToken for resource (RFC 8707), if not empty.
+func userTokenFor(t *testing.T, base, user, scope, resource string) (token, granted string) {
+	t.Helper()
 	reg := postJSON(t, base+"/register", `{"client_name":"attacker","redirect_uris":["http://127.0.0.1:9/cb"],"token_endpoint_auth_method":"none"}`)
 	clientID, _ := reg["client_id"].(string)
 	if clientID == "" {
@@ -79,6 +85,9 @@ func userToken(t *testing.T, base, user, scope string) (token, granted string) {
 	verifier := strings.Repeat("v", 50)
 	q := url.Values{"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {"http://127.0.0.1:9/cb"},
 		"code_challenge": {oauth.S256Challenge(verifier)}, "code_challenge_method": {"S256"}, "scope": {scope}, "state": {"s"}}
+	if resource != "" {
+		q.Set("resource", resource)
+	}
 	loc, err := signInAs(base+"/authorize?"+q.Encode(), user, qsPassword)
 	if err != nil {
 		t.Fatal(err)
@@ -87,8 +96,12 @@ func userToken(t *testing.T, base, user, scope string) (token, granted string) {
 	if code == "" {
 		t.Fatalf("no code: %s", loc)
 	}
-	tok := postForm(t, base+"/token", url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier},
-		"client_id": {clientID}, "redirect_uri": {"http://127.0.0.1:9/cb"}}, "")
+	form := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "code_verifier": {verifier},
+		"client_id": {clientID}, "redirect_uri": {"http://127.0.0.1:9/cb"}}
+	if resource != "" {
+		form.Set("resource", resource)
+	}
+	tok := postForm(t, base+"/token", form, "")
 	token, _ = tok["access_token"].(string)
 	granted, _ = tok["scope"].(string)
 	if token == "" {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -27,6 +28,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/mcpfort/mcpfort/app"
 	"github.com/mcpfort/mcpfort/authserver/keys"
 	"github.com/mcpfort/mcpfort/config"
 )
@@ -43,6 +45,11 @@ type vaultEnv struct {
 	proxy    string
 	dynamic  bool   // A registers at B dynamically (RFC 7591)
 	replicaB string // a second replica of A (TestVaultReplicas), or ""
+	// cimd, if set, is A's client ID metadata document URL at B, served
+	// over TLS with a certificate from cimdRoots, which B trusts;
+	// cimdBad, if set, another one, for a second route "vaultbad".
+	cimd, cimdBad string
+	cimdRoots     *x509.CertPool
 
 	mu        sync.Mutex
 	upstream  []string // Authorization headers B received through the proxy
@@ -72,7 +79,7 @@ func newVaultEnvWith(t *testing.T, e *vaultEnv) *vaultEnv {
 	// after 5 s.
 	pB := writeConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:%d
-log: {level: error}
+log: {level: warn}
 authserver:
   enabled: true
   access_token_lifetime: 65s
@@ -88,7 +95,11 @@ servers:
     stdio: {command: [%q]}
 `, pb, e.a, filepath.Join(binDir, "mcpfort-everything")))
 	cfgB := loadWithUsers(t, pB, map[string][]string{"carol": nil, "dave": nil})
-	_, stopB := start(t, cfgB)
+	optsB := app.Options{Version: "test"}
+	if e.cimdRoots != nil {
+		app.WithCIMDTestRoots(&optsB, e.cimdRoots)
+	}
+	_, stopB := startWith(t, cfgB, optsB)
 	t.Cleanup(stopB)
 
 	target, _ := url.Parse(e.b)
@@ -112,13 +123,15 @@ servers:
 }
 
 // writeA writes A's configuration: listening on port, public at e.a, its
-// route "vault" reaching B through proxy with each user's own grant.
+// route "vault" reaching B through proxy with each user's own grant. A and
+// B log warnings (shown only when a test fails): a failed tool listing
+// behind a -31001 is logged there with its cause.
 func (e *vaultEnv) writeA(t *testing.T, port int, proxy, database string) string {
 	t.Helper()
 	return writeConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:%d
 public_url: %s
-log: {level: error}
+log: {level: warn}
 state: {database: %q}
 sessions: {secrets: [{env: MCPFORT_TEST_SESSION_SECRET}]}
 http: {allowed_hosts: ["127.0.0.1:%d"]}
@@ -133,7 +146,24 @@ servers:
       user_oauth:
         issuer: %s
 %s        resource: %s
-`, port, e.a, database, port, proxy, e.b, e.clientYAML(), e.resourceB))
+%s`, port, e.a, database, port, proxy, e.b, e.clientYAML(), e.resourceB, e.badRouteYAML(proxy)))
+}
+
+// badRouteYAML is a second route, "vaultbad", to B as the client of
+// e.cimdBad (when set).
+func (e *vaultEnv) badRouteYAML(proxy string) string {
+	if e.cimdBad == "" {
+		return ""
+	}
+	return fmt.Sprintf(`  - name: vaultbad
+    path: /vaultbad/mcp
+    http:
+      url: %s/mcp
+      user_oauth:
+        issuer: %s
+        client_metadata_url: %s
+        resource: %s
+`, proxy, e.b, e.cimdBad, e.resourceB)
 }
 
 // clientYAML is A's client at B: the configured confidential client, or
@@ -141,6 +171,9 @@ servers:
 func (e *vaultEnv) clientYAML() string {
 	if e.dynamic {
 		return ""
+	}
+	if e.cimd != "" {
+		return "        client_metadata_url: " + e.cimd + "\n"
 	}
 	return "        client_id: gateway-a\n        client_secret: {env: MCPFORT_TEST_VAULT_CLIENT}\n"
 }
