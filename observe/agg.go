@@ -63,6 +63,7 @@ const maxPoints = 2000
 
 // point is one label combination of one instrument.
 type point struct {
+	key   aggKey // what the point was made for (cache hits compare it)
 	attrs attribute.Set
 	start time.Time
 	n     atomic.Int64 // counter value, or histogram count
@@ -98,17 +99,55 @@ type aggKey struct {
 	l    labels
 }
 
+// cacheSize is the number of slots in the points' look-aside cache (a
+// power of two).
+const cacheSize = 512
+
 // aggregates holds every point.
 type aggregates struct {
 	mu       sync.RWMutex
 	points   map[aggKey]*point
 	count    [aggKinds]int
 	overflow [aggKinds]*point
+	// cache holds recently used points, in slots chosen by cacheSlot: a
+	// hit costs a few byte reads and one key comparison, where the map
+	// hashes every label in full (eight strings) and takes the read lock.
+	// A slot holds the point last looked up through it; a miss falls back
+	// to the map.
+	cache [cacheSize]atomic.Pointer[point]
+}
+
+// cacheSlot is k's slot in the cache: a cheap mix of the kind and each
+// label's length and first, middle and last bytes. Collisions only cost a
+// map look-up.
+func cacheSlot(k *aggKey) uint32 {
+	h := uint32(k.kind)*0x9e3779b1 + uint32(k.l.kind)
+	for _, s := range [...]string{k.l.route, k.l.method, k.l.name, k.l.version, k.l.transport, k.l.errType, k.l.code, k.l.outcome} {
+		h = (h ^ uint32(len(s))) * 0x01000193
+		if n := len(s); n > 0 {
+			h = (h ^ (uint32(s[0]) | uint32(s[n/2])<<8 | uint32(s[n-1])<<16)) * 0x01000193
+		}
+	}
+	return (h ^ h>>15) & (cacheSize - 1)
 }
 
 // point returns the point of l for kind, creating it on first use.
 func (a *aggregates) point(kind aggKind, l labels) *point {
 	k := aggKey{kind, l}
+	slot := &a.cache[cacheSlot(&k)]
+	if p := slot.Load(); p != nil && p.key == k {
+		return p
+	}
+	p := a.lookup(&k)
+	if p.key == k { // not the overflow point
+		slot.Store(p)
+	}
+	return p
+}
+
+// lookup returns the point of k from the map, creating it on first use.
+func (a *aggregates) lookup(k0 *aggKey) *point {
+	k, kind, l := *k0, k0.kind, k0.l
 	a.mu.RLock()
 	p := a.points[k]
 	a.mu.RUnlock()
@@ -130,6 +169,7 @@ func (a *aggregates) point(kind aggKind, l labels) *point {
 		return a.overflow[kind]
 	}
 	p = newPoint(kind, attribute.NewSet(l.attributes()...))
+	p.key = k
 	a.points[k] = p
 	a.count[kind]++
 	return p

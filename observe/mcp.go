@@ -66,7 +66,9 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 				if span.IsRecording() {
 					so.call.parent = span.SpanContext()
 				}
-				ctx = context.WithValue(ctx, callKey{}, &so.call)
+				prev := c.Observation
+				c.Observation = &so.call
+				defer func() { c.Observation = prev }()
 			} else {
 				o = &op{}
 			}

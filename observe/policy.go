@@ -22,17 +22,14 @@ import (
 // rate-limit rejections.
 const PolicyRateLimit = "rate_limit"
 
-// callKey holds the *callState the SERVER middleware makes for one
-// operation.
-type callKey struct{}
-
 // maxSlots bounds the policies of one chain that get their own state
 // (slots are handed out in order, so a chain's policies never share one).
 const maxSlots = 16
 
 // callState is what the policy wrappers of one operation share: which
 // policies passed the call on, and their open spans. It is part of the
-// operation's allocation (serverOp).
+// operation's allocation (serverOp) and reaches the wrappers as the call's
+// Observation.
 type callState struct {
 	// parent is the SERVER span's context while that span records; the
 	// policies' spans are its children. Invalid otherwise: no policy
@@ -49,7 +46,7 @@ type callState struct {
 // siblings under the SERVER span), and the mcpfort.policy.decisions
 // counter. A refusal records its JSON-RPC code as the reason; a rate
 // limit's 429 counts in mcpfort.ratelimit.rejections too. It observes
-// only calls that went through Middleware first.
+// only calls that went through Middleware first (their Observation).
 //
 // The span is a lightSpan: recorded when the SERVER span is, with the
 // policy's name as its one attribute on a pass (a slice built here, once)
@@ -69,7 +66,7 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 	}
 	return func(next gateway.Handler) gateway.Handler {
 		inner := m(func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
-			if st, ok := ctx.Value(callKey{}).(*callState); ok && st.passed&bit == 0 {
+			if st, ok := c.Observation.(*callState); ok && st.passed&bit == 0 {
 				st.passed |= bit
 				if s := st.spans[slot]; s != nil {
 					st.spans[slot] = nil
@@ -79,7 +76,7 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 			return next(ctx, c)
 		})
 		return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
-			st, ok := ctx.Value(callKey{}).(*callState)
+			st, ok := c.Observation.(*callState)
 			if !ok {
 				return inner(ctx, c)
 			}
