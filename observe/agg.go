@@ -71,6 +71,10 @@ type point struct {
 	sum     atomic.Uint64   // float64 bits
 	buckets []atomic.Uint64 // len(durationBuckets)+1
 	ex      []atomic.Pointer[metricdata.Exemplar[float64]]
+	// rel caches counter points that go with this one's labels (see
+	// related); never used on an overflow point, whose labels vary.
+	rel      [3]atomic.Pointer[point]
+	overflow bool
 }
 
 // add counts one for a counter point.
@@ -118,17 +122,30 @@ type aggregates struct {
 }
 
 // cacheSlot is k's slot in the cache: a cheap mix of the kind and each
-// label's length and first, middle and last bytes. Collisions only cost a
-// map look-up.
+// label's length and first and last bytes. Collisions only cost a map
+// look-up.
 func cacheSlot(k *aggKey) uint32 {
-	h := uint32(k.kind)*0x9e3779b1 + uint32(k.l.kind)
-	for _, s := range [...]string{k.l.route, k.l.method, k.l.name, k.l.version, k.l.transport, k.l.errType, k.l.code, k.l.outcome} {
-		h = (h ^ uint32(len(s))) * 0x01000193
-		if n := len(s); n > 0 {
-			h = (h ^ (uint32(s[0]) | uint32(s[n/2])<<8 | uint32(s[n-1])<<16)) * 0x01000193
-		}
+	l := &k.l
+	h := uint32(k.kind)<<8 | uint32(l.kind)
+	h = (h ^ sig(l.route)) * 0x01000193
+	h = (h ^ sig(l.method)) * 0x01000193
+	h = (h ^ sig(l.name)) * 0x01000193
+	h = (h ^ sig(l.version)) * 0x01000193
+	h = (h ^ sig(l.transport)) * 0x01000193
+	h = (h ^ sig(l.errType)) * 0x01000193
+	h = (h ^ sig(l.code)) * 0x01000193
+	h = (h ^ sig(l.outcome)) * 0x01000193
+	return (h ^ h>>16) & (cacheSize - 1)
+}
+
+// sig is a few bits of s for cacheSlot: its length and its first, middle
+// and last bytes.
+func sig(s string) uint32 {
+	n := len(s)
+	if n == 0 {
+		return 0
 	}
-	return (h ^ h>>15) & (cacheSize - 1)
+	return uint32(n) ^ uint32(s[0])<<8 ^ uint32(s[n>>1])<<16 ^ uint32(s[n-1])<<24
 }
 
 // point returns the point of l for kind, creating it on first use.
@@ -139,10 +156,25 @@ func (a *aggregates) point(kind aggKind, l labels) *point {
 		return p
 	}
 	p := a.lookup(&k)
-	if p.key == k { // not the overflow point
+	if !p.overflow {
 		slot.Store(p)
 	}
 	return p
+}
+
+// related returns the point of l for kind, where l follows from the
+// labels of p (a point just returned by point) and i: it is looked up once
+// and then kept in p's slot i.
+func (a *aggregates) related(p *point, i int, kind aggKind, l labels) *point {
+	if p.overflow {
+		return a.point(kind, l)
+	}
+	if r := p.rel[i].Load(); r != nil {
+		return r
+	}
+	r := a.point(kind, l)
+	p.rel[i].Store(r)
+	return r
 }
 
 // lookup returns the point of k from the map, creating it on first use.
@@ -165,6 +197,7 @@ func (a *aggregates) lookup(k0 *aggKey) *point {
 	if a.count[kind] >= maxPoints {
 		if a.overflow[kind] == nil {
 			a.overflow[kind] = newPoint(kind, attribute.NewSet(attribute.Bool("otel.metric.overflow", true)))
+			a.overflow[kind].overflow = true
 		}
 		return a.overflow[kind]
 	}

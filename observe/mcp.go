@@ -328,13 +328,23 @@ func (o *op) finish() {
 			l.name = ""
 		}
 		if o.t.metering {
-			o.t.agg.point(o.hist, l).record(d, o.span.SpanContext()) // exemplars carry the trace id
+			// The counters' labels follow from the histogram's (and the
+			// outcome): their points are kept with its point.
+			p := o.t.agg.point(o.hist, l)
+			p.record(d, o.span.SpanContext()) // exemplars carry the trace id
 			if o.client {
 				if l.errType != "" && l.errType != ErrorTypeToolError {
-					o.t.agg.point(aggUpstreamErrors, labels{kind: kindUpstreamError, route: l.route, errType: l.errType}).add()
+					o.t.agg.related(p, 0, aggUpstreamErrors, labels{kind: kindUpstreamError, route: l.route, errType: l.errType}).add()
 				}
 			} else {
-				o.t.agg.point(aggRequests, labels{kind: kindRequests, route: l.route, method: l.method, outcome: outcome}).add()
+				i := 0
+				switch outcome {
+				case "error":
+					i = 1
+				case "refused":
+					i = 2
+				}
+				o.t.agg.related(p, i, aggRequests, labels{kind: kindRequests, route: l.route, method: l.method, outcome: outcome}).add()
 			}
 		}
 		if !o.client {
