@@ -103,3 +103,30 @@ func grepLines(page string, prefixes ...string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestParamsName: the tool or prompt name of a CLIENT operation, from
+// the members the message's decoding found or, for a message built
+// without them, from its params; absent or not a string, none.
+func TestParamsName(t *testing.T) {
+	for raw, want := range map[string]string{
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"inner"},"name":"echo"}}`: "echo",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a\u0062c"}}`:                         "abc",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}`:                                  "",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"inner"}}}`:              "",
+	} {
+		m, err := jsonrpc.Decode([]byte(raw), jsonrpc.Limits{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, ok := m.ParamsMembers(); !ok {
+			t.Fatalf("%s: no members", raw)
+		}
+		if got := paramsName(m); got != want {
+			t.Errorf("%s: %q, want %q", raw, got, want)
+		}
+		bare := &jsonrpc.Message{Kind: m.Kind, ID: m.ID, Method: m.Method, Params: m.Params, Raw: m.Raw}
+		if got := paramsName(bare); got != want {
+			t.Errorf("%s without members: %q, want %q", raw, got, want)
+		}
+	}
+}

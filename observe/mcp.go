@@ -61,11 +61,16 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 			var o *op
 			if t.tracing || t.metering {
 				// The policies' shared state comes with the operation.
-				so := &serverOp{}
-				o = &so.op
+				var so *serverOp
 				if span.IsRecording() {
+					ts := &tracedServerOp{}
+					so = &ts.serverOp
 					so.call.parent = span.SpanContext()
+					so.call.spans = &ts.spans
+				} else {
+					so = &serverOp{}
 				}
+				o = &so.op
 				prev := c.Observation
 				c.Observation = &so.call
 				defer func() { c.Observation = prev }()
@@ -234,10 +239,18 @@ type op struct {
 }
 
 // serverOp is a SERVER operation with the state its policies share: one
-// allocation for both.
+// allocation for all (the policies' spans too, while the SERVER span
+// records).
 type serverOp struct {
 	op
 	call callState
+}
+
+// tracedServerOp is a serverOp whose SERVER span records, with room for
+// its policies' spans.
+type tracedServerOp struct {
+	serverOp
+	spans [maxSlots]*lightSpan
 }
 
 // fail records a failure: a JSON-RPC error (the code is error.type), or

@@ -37,7 +37,10 @@ type callState struct {
 	// be).
 	parent trace.SpanContext
 	passed uint16
-	spans  [maxSlots]*lightSpan
+	// spans are the policies' open spans, by slot: allocated with the
+	// operation while its SERVER span records, nil otherwise (metrics
+	// alone need only passed).
+	spans *[maxSlots]*lightSpan
 }
 
 // Policy wraps one MCP-plane policy: a child span "policy {name}" that
@@ -68,9 +71,11 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 		inner := m(func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
 			if st, ok := c.Observation.(*callState); ok && st.passed&bit == 0 {
 				st.passed |= bit
-				if s := st.spans[slot]; s != nil {
-					st.spans[slot] = nil
-					s.finish(time.Now())
+				if st.spans != nil {
+					if s := st.spans[slot]; s != nil {
+						st.spans[slot] = nil
+						s.finish(time.Now())
+					}
 				}
 			}
 			return next(ctx, c)
@@ -95,7 +100,9 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 			}
 			// The policy answered without passing the call on: a refusal
 			// (or, rarely, an answer of its own).
-			st.spans[slot] = nil
+			if st.spans != nil {
+				st.spans[slot] = nil
+			}
 			reason := "answered"
 			status := 0
 			if err != nil {
