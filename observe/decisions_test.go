@@ -110,9 +110,9 @@ func grepLines(page string, prefixes ...string) string {
 func TestParamsName(t *testing.T) {
 	for raw, want := range map[string]string{
 		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"inner"},"name":"echo"}}`: "echo",
-		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a\u0062c"}}`:                         "abc",
-		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}`:                                  "",
-		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"inner"}}}`:              "",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a\u0062c"}}`:                          "abc",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":7}}`:                                   "",
+		`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"arguments":{"name":"inner"}}}`:               "",
 	} {
 		m, err := jsonrpc.Decode([]byte(raw), jsonrpc.Limits{})
 		if err != nil {
