@@ -101,6 +101,13 @@ type Call struct {
 	// earlier POST's stream, responses included). Policies that rewrite
 	// what comes back must wrap this reply too.
 	Stream bool
+	// Observation is what the outermost telemetry middleware keeps for
+	// this call and shares with its wrappers further in (which policies
+	// passed the call on): opaque to the gateway, nil when nothing
+	// observes the call. A derived call (Derive) has none. Carried here,
+	// not in the context, so that reading it costs no context walk and
+	// setting it no allocation.
+	Observation any
 
 	fwd     http.Header    // the client headers that travel upstream
 	rewrote bool           // a policy replaced the body (SetBody)

@@ -63,6 +63,7 @@ const maxPoints = 2000
 
 // point is one label combination of one instrument.
 type point struct {
+	key   aggKey // what the point was made for (cache hits compare it)
 	attrs attribute.Set
 	start time.Time
 	n     atomic.Int64 // counter value, or histogram count
@@ -70,6 +71,10 @@ type point struct {
 	sum     atomic.Uint64   // float64 bits
 	buckets []atomic.Uint64 // len(durationBuckets)+1
 	ex      []atomic.Pointer[metricdata.Exemplar[float64]]
+	// rel caches counter points that go with this one's labels (see
+	// related); never used on an overflow point, whose labels vary.
+	rel      [3]atomic.Pointer[point]
+	overflow bool
 }
 
 // add counts one for a counter point.
@@ -98,17 +103,83 @@ type aggKey struct {
 	l    labels
 }
 
+// cacheSize is the number of slots in the points' look-aside cache (a
+// power of two).
+const cacheSize = 512
+
 // aggregates holds every point.
 type aggregates struct {
 	mu       sync.RWMutex
 	points   map[aggKey]*point
 	count    [aggKinds]int
 	overflow [aggKinds]*point
+	// cache holds recently used points, in slots chosen by cacheSlot: a
+	// hit costs a few byte reads and one key comparison, where the map
+	// hashes every label in full (eight strings) and takes the read lock.
+	// A slot holds the point last looked up through it; a miss falls back
+	// to the map.
+	cache [cacheSize]atomic.Pointer[point]
+}
+
+// cacheSlot is k's slot in the cache: a cheap mix of the kind and each
+// label's length and first and last bytes. Collisions only cost a map
+// look-up.
+func cacheSlot(k *aggKey) uint32 {
+	l := &k.l
+	h := uint32(k.kind)<<8 | uint32(l.kind)
+	h = (h ^ sig(l.route)) * 0x01000193
+	h = (h ^ sig(l.method)) * 0x01000193
+	h = (h ^ sig(l.name)) * 0x01000193
+	h = (h ^ sig(l.version)) * 0x01000193
+	h = (h ^ sig(l.transport)) * 0x01000193
+	h = (h ^ sig(l.errType)) * 0x01000193
+	h = (h ^ sig(l.code)) * 0x01000193
+	h = (h ^ sig(l.outcome)) * 0x01000193
+	return (h ^ h>>16) & (cacheSize - 1)
+}
+
+// sig is a few bits of s for cacheSlot: its length and its first, middle
+// and last bytes.
+func sig(s string) uint32 {
+	n := len(s)
+	if n == 0 {
+		return 0
+	}
+	return uint32(n) ^ uint32(s[0])<<8 ^ uint32(s[n>>1])<<16 ^ uint32(s[n-1])<<24
 }
 
 // point returns the point of l for kind, creating it on first use.
 func (a *aggregates) point(kind aggKind, l labels) *point {
 	k := aggKey{kind, l}
+	slot := &a.cache[cacheSlot(&k)]
+	if p := slot.Load(); p != nil && p.key == k {
+		return p
+	}
+	p := a.lookup(&k)
+	if !p.overflow {
+		slot.Store(p)
+	}
+	return p
+}
+
+// related returns the point of l for kind, where l follows from the
+// labels of p (a point just returned by point) and i: it is looked up once
+// and then kept in p's slot i.
+func (a *aggregates) related(p *point, i int, kind aggKind, l labels) *point {
+	if p.overflow {
+		return a.point(kind, l)
+	}
+	if r := p.rel[i].Load(); r != nil {
+		return r
+	}
+	r := a.point(kind, l)
+	p.rel[i].Store(r)
+	return r
+}
+
+// lookup returns the point of k from the map, creating it on first use.
+func (a *aggregates) lookup(k0 *aggKey) *point {
+	k, kind, l := *k0, k0.kind, k0.l
 	a.mu.RLock()
 	p := a.points[k]
 	a.mu.RUnlock()
@@ -126,10 +197,12 @@ func (a *aggregates) point(kind aggKind, l labels) *point {
 	if a.count[kind] >= maxPoints {
 		if a.overflow[kind] == nil {
 			a.overflow[kind] = newPoint(kind, attribute.NewSet(attribute.Bool("otel.metric.overflow", true)))
+			a.overflow[kind].overflow = true
 		}
 		return a.overflow[kind]
 	}
 	p = newPoint(kind, attribute.NewSet(l.attributes()...))
+	p.key = k
 	a.points[k] = p
 	a.count[kind]++
 	return p

@@ -99,3 +99,57 @@ func TestAggregates(t *testing.T) {
 		}
 	}
 }
+
+// TestAggregatesCache: the look-aside cache never hands out another
+// combination's point, however the slots collide (combinations that
+// differ only in bytes cacheSlot does not read, and many more
+// combinations than slots), nor the overflow point to a combination that
+// has its own; related points follow their combination, and an overflow
+// point keeps none.
+func TestAggregatesCache(t *testing.T) {
+	var a aggregates
+	var ls []labels
+	for i := range 3 * cacheSize {
+		// "tool-a0b" and "tool-a1b" share length and first, middle and
+		// last bytes: the same signature.
+		ls = append(ls, labels{route: "r", method: "tools/call", name: fmt.Sprintf("t%03dx", i), version: "2025-11-25"})
+		ls = append(ls, labels{route: "r", method: "tools/call", name: fmt.Sprintf("to%cl-a%db", 'a'+i%20, i%10), version: "2025-11-25"})
+	}
+	want := map[labels]*point{}
+	for range 3 {
+		for _, l := range ls {
+			p := a.point(aggServerDuration, l)
+			if p.overflow {
+				continue
+			}
+			if p.key != (aggKey{aggServerDuration, l}) {
+				t.Fatalf("point of %+v is %+v's", l, p.key.l)
+			}
+			if q, ok := want[l]; ok && q != p {
+				t.Fatalf("a second point for %+v", l)
+			}
+			want[l] = p
+			r := a.related(p, 0, aggRequests, labels{kind: kindRequests, route: l.route, method: l.method, outcome: l.name})
+			if r.key.l.outcome != l.name {
+				t.Fatalf("related point of %+v is %+v's", l, r.key.l)
+			}
+		}
+	}
+	// Past maxPoints new combinations share the overflow point, which
+	// keeps no related points: each lookup goes to its own.
+	for i := range maxPoints + 5 {
+		a.point(aggClientDuration, labels{route: "r", method: "tools/call", name: fmt.Sprint(i)})
+	}
+	ov := a.point(aggClientDuration, labels{route: "r", method: "tools/call", name: "new"})
+	if !ov.overflow {
+		t.Fatal("no overflow point")
+	}
+	r1 := a.related(ov, 0, aggUpstreamErrors, labels{kind: kindUpstreamError, route: "r", errType: "a"})
+	r2 := a.related(ov, 0, aggUpstreamErrors, labels{kind: kindUpstreamError, route: "r", errType: "b"})
+	if r1 == r2 || r2.key.l.errType != "b" {
+		t.Fatal("the overflow point kept a related point")
+	}
+	if p := a.point(aggClientDuration, labels{route: "r", method: "tools/call", name: "0"}); p.overflow || p.key.l.name != "0" {
+		t.Fatal("a combination with its own point got the overflow point")
+	}
+}

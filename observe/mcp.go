@@ -61,12 +61,19 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 			var o *op
 			if t.tracing || t.metering {
 				// The policies' shared state comes with the operation.
-				so := &serverOp{}
-				o = &so.op
+				var so *serverOp
 				if span.IsRecording() {
+					ts := &tracedServerOp{}
+					so = &ts.serverOp
 					so.call.parent = span.SpanContext()
+					so.call.spans = &ts.spans
+				} else {
+					so = &serverOp{}
 				}
-				ctx = context.WithValue(ctx, callKey{}, &so.call)
+				o = &so.op
+				prev := c.Observation
+				c.Observation = &so.call
+				defer func() { c.Observation = prev }()
 			} else {
 				o = &op{}
 			}
@@ -232,10 +239,18 @@ type op struct {
 }
 
 // serverOp is a SERVER operation with the state its policies share: one
-// allocation for both.
+// allocation for all (the policies' spans too, while the SERVER span
+// records).
 type serverOp struct {
 	op
 	call callState
+}
+
+// tracedServerOp is a serverOp whose SERVER span records, with room for
+// its policies' spans.
+type tracedServerOp struct {
+	serverOp
+	spans [maxSlots]*lightSpan
 }
 
 // fail records a failure: a JSON-RPC error (the code is error.type), or
@@ -326,13 +341,23 @@ func (o *op) finish() {
 			l.name = ""
 		}
 		if o.t.metering {
-			o.t.agg.point(o.hist, l).record(d, o.span.SpanContext()) // exemplars carry the trace id
+			// The counters' labels follow from the histogram's (and the
+			// outcome): their points are kept with its point.
+			p := o.t.agg.point(o.hist, l)
+			p.record(d, o.span.SpanContext()) // exemplars carry the trace id
 			if o.client {
 				if l.errType != "" && l.errType != ErrorTypeToolError {
-					o.t.agg.point(aggUpstreamErrors, labels{kind: kindUpstreamError, route: l.route, errType: l.errType}).add()
+					o.t.agg.related(p, 0, aggUpstreamErrors, labels{kind: kindUpstreamError, route: l.route, errType: l.errType}).add()
 				}
 			} else {
-				o.t.agg.point(aggRequests, labels{kind: kindRequests, route: l.route, method: l.method, outcome: outcome}).add()
+				i := 0
+				switch outcome {
+				case "error":
+					i = 1
+				case "refused":
+					i = 2
+				}
+				o.t.agg.related(p, i, aggRequests, labels{kind: kindRequests, route: l.route, method: l.method, outcome: outcome}).add()
 			}
 		}
 		if !o.client {

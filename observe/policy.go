@@ -22,17 +22,14 @@ import (
 // rate-limit rejections.
 const PolicyRateLimit = "rate_limit"
 
-// callKey holds the *callState the SERVER middleware makes for one
-// operation.
-type callKey struct{}
-
 // maxSlots bounds the policies of one chain that get their own state
 // (slots are handed out in order, so a chain's policies never share one).
 const maxSlots = 16
 
 // callState is what the policy wrappers of one operation share: which
 // policies passed the call on, and their open spans. It is part of the
-// operation's allocation (serverOp).
+// operation's allocation (serverOp) and reaches the wrappers as the call's
+// Observation.
 type callState struct {
 	// parent is the SERVER span's context while that span records; the
 	// policies' spans are its children. Invalid otherwise: no policy
@@ -40,7 +37,10 @@ type callState struct {
 	// be).
 	parent trace.SpanContext
 	passed uint16
-	spans  [maxSlots]*lightSpan
+	// spans are the policies' open spans, by slot: allocated with the
+	// operation while its SERVER span records, nil otherwise (metrics
+	// alone need only passed).
+	spans *[maxSlots]*lightSpan
 }
 
 // Policy wraps one MCP-plane policy: a child span "policy {name}" that
@@ -49,7 +49,7 @@ type callState struct {
 // siblings under the SERVER span), and the mcpfort.policy.decisions
 // counter. A refusal records its JSON-RPC code as the reason; a rate
 // limit's 429 counts in mcpfort.ratelimit.rejections too. It observes
-// only calls that went through Middleware first.
+// only calls that went through Middleware first (their Observation).
 //
 // The span is a lightSpan: recorded when the SERVER span is, with the
 // policy's name as its one attribute on a pass (a slice built here, once)
@@ -69,17 +69,19 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 	}
 	return func(next gateway.Handler) gateway.Handler {
 		inner := m(func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
-			if st, ok := ctx.Value(callKey{}).(*callState); ok && st.passed&bit == 0 {
+			if st, ok := c.Observation.(*callState); ok && st.passed&bit == 0 {
 				st.passed |= bit
-				if s := st.spans[slot]; s != nil {
-					st.spans[slot] = nil
-					s.finish(time.Now())
+				if st.spans != nil {
+					if s := st.spans[slot]; s != nil {
+						st.spans[slot] = nil
+						s.finish(time.Now())
+					}
 				}
 			}
 			return next(ctx, c)
 		})
 		return func(ctx context.Context, c *gateway.Call) (upstream.Reply, error) {
-			st, ok := ctx.Value(callKey{}).(*callState)
+			st, ok := c.Observation.(*callState)
 			if !ok {
 				return inner(ctx, c)
 			}
@@ -98,7 +100,9 @@ func (t *Telemetry) Policy(name string, m gateway.Middleware) gateway.Middleware
 			}
 			// The policy answered without passing the call on: a refusal
 			// (or, rarely, an answer of its own).
-			st.spans[slot] = nil
+			if st.spans != nil {
+				st.spans[slot] = nil
+			}
 			reason := "answered"
 			status := 0
 			if err != nil {

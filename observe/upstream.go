@@ -12,6 +12,7 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
 )
 
@@ -99,9 +100,7 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 	start := time.Now()
 	var name string
 	if m.Method == "tools/call" || m.Method == "prompts/get" {
-		if v, ok := jsonx.Get(m.Params, "name"); ok {
-			name, _ = jsonx.String(v)
-		}
+		name = paramsName(m)
 	}
 	span := noSpan
 	if parent := trace.SpanContextFromContext(ctx); u.t.tracing && (!u.t.parentBased || !parent.IsValid() || parent.IsSampled()) {
@@ -156,6 +155,26 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		return reply, err
 	}
 	return o.wrap(reply), nil
+}
+
+// paramsName is the message's params.name when it is a string: from the
+// members the message's decoding found (no second scan), else read from
+// params.
+func paramsName(m *jsonrpc.Message) string {
+	if members, _, ok := m.ParamsMembers(); ok {
+		for _, mb := range members {
+			if mb.Key == "name" {
+				s, _ := jsonx.String(mb.Value)
+				return s
+			}
+		}
+		return ""
+	}
+	if v, ok := jsonx.Get(m.Params, "name"); ok {
+		s, _ := jsonx.String(v)
+		return s
+	}
+	return ""
 }
 
 // injectBody writes ctx's trace context into the message's params._meta.
