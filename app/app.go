@@ -296,10 +296,14 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		}
 		r.gw = g
 		if s.LegacySSE {
-			r.door, err = legacysse.New(legacysse.Options{
+			o := legacysse.Options{
 				Handler: g, Path: s.Path, Principal: principalName, Origin: &a.origin,
 				MaxMessage: int64(cfg.HTTP.MaxBody), Logger: a.log.With("route", s.Name, "front", "legacy_sse"),
-			})
+			}
+			if r.fwd != nil {
+				o.NewID = r.fwd.doorID // any replica forwards the session's POSTs here
+			}
+			r.door, err = legacysse.New(o)
 			if err != nil {
 				return fmt.Errorf("server %q: %w", s.Name, err)
 			}
@@ -492,6 +496,9 @@ func (a *App) buildHandler(version string) (http.Handler, error) {
 				d = protect(r.guard, &a.origin, d)
 			}
 			mux.Handle(r.door.SSEPath(), d)
+			if r.fwd != nil {
+				d = r.fwd.wrapDoor(d) // before authentication: the owner authenticates
+			}
 			mux.Handle(r.door.MessagePath(), d)
 		}
 		if r.guard == nil {

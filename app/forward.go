@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
@@ -68,7 +69,7 @@ func newForwarder(self string, keyring *session.Keyring, log *slog.Logger) (*for
 			pr.Out.URL.Path, pr.Out.URL.RawPath = pr.In.URL.Path, pr.In.URL.RawPath
 			pr.Out.Host = pr.In.Host // the owner checks Host and Origin as the client sent them
 			pr.SetXForwarded()
-			pr.Out.Header.Set(headerForwarded, f.mark(pr.In.Method, pr.In.URL.Path, pr.In.Header.Get(mcp.HeaderSessionID)))
+			pr.Out.Header.Set(headerForwarded, f.mark(pr.In.Method, pr.In.URL.Path, markedSession(pr.In)))
 		},
 		FlushInterval: -1, // SSE: every event at once
 		ModifyResponse: func(res *http.Response) error {
@@ -166,11 +167,71 @@ func (f *forwarder) forwarded(r *http.Request) bool {
 		return false
 	}
 	for _, k := range f.keyring.ReplicaKeys() {
-		if hmac.Equal(got, f.mac(k, ts, r.Method, r.URL.Path, r.Header.Get(mcp.HeaderSessionID))) {
+		if hmac.Equal(got, f.mac(k, ts, r.Method, r.URL.Path, markedSession(r))) {
 			return true
 		}
 	}
 	return false
+}
+
+// markedSession is the session a forwarding mark covers: the
+// Mcp-Session-Id, or for the HTTP+SSE front door's messages the sessionId
+// query parameter.
+func markedSession(r *http.Request) string {
+	if sid := r.Header.Get(mcp.HeaderSessionID); sid != "" {
+		return sid
+	}
+	return r.URL.Query().Get("sessionId")
+}
+
+// doorPurpose seals the HTTP+SSE front door's session ids.
+const doorPurpose = "legacy_sse session"
+
+// doorID names a new session of the HTTP+SSE front door: this replica and
+// 256 random bits, sealed with the session keys, so that any replica can
+// find where its stream is held and the client cannot choose it.
+func (f *forwarder) doorID() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return f.keyring.SealData(doorPurpose, append([]byte(f.self+"\n"), b...))
+}
+
+// wrapDoor forwards the front door's message POSTs to the replica holding
+// their session's stream (2024-11-05 basic/transports "HTTP with SSE":
+// the stream and the POSTs of a session are separate requests, which a
+// load balancer may send to different replicas). Like wrap, it runs before
+// authentication: the owner authenticates and checks the session's
+// principal. An id that does not open is served here (404).
+func (f *forwarder) wrapDoor(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get(headerForwarded) != "" {
+			ok := f.forwarded(r)
+			r.Header.Del(headerForwarded)
+			if ok {
+				next.ServeHTTP(w, r)
+				return
+			}
+		}
+		id := r.URL.Query().Get("sessionId")
+		if r.Method != http.MethodPost || id == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		plain, err := f.keyring.OpenData(doorPurpose, id)
+		if err != nil {
+			next.ServeHTTP(w, r)
+			return
+		}
+		own, _, _ := strings.Cut(string(plain), "\n")
+		owner, ok := f.replica(own)
+		if !ok {
+			next.ServeHTTP(w, r)
+			return
+		}
+		f.proxy.ServeHTTP(w, r.WithContext(contextWithOwner(r, owner)))
+	})
 }
 
 // maxPeek bounds the body of a POST the forwarder reads to find the

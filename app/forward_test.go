@@ -168,3 +168,53 @@ servers:
 		t.Error("the forwarded stream is still open after replica 1 stopped")
 	}
 }
+
+// TestFrontDoorSessionsForwarded: the HTTP+SSE front door (legacy_sse)
+// on three replicas behind round-robin balancing. A session's stream is
+// held by the replica that opened it; its POSTs land anywhere and are
+// forwarded there, since the session id names that replica, sealed. A
+// forged id is 404 at every replica.
+func TestFrontDoorSessionsForwarded(t *testing.T) {
+	bases, _ := startReplicas(t, 3, fmt.Sprintf(`state: {replica_url: "{self}"}
+servers:
+  - name: everything
+    path: /mcp
+    legacy_sse: true
+    stdio: {command: [%q], isolation: per_session}
+`, filepath.Join(binDir, "mcpfort-everything")))
+	var hosts []string
+	for _, b := range bases {
+		u, _ := url.Parse(b)
+		hosts = append(hosts, u.Host)
+	}
+	rr := &roundRobin{hosts: hosts}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for s := 0; s < 2; s++ { // streams held by two different replicas
+		c := mcp.NewClient(&mcp.Implementation{Name: "rr-sse", Version: "1"}, nil)
+		cs, err := c.Connect(ctx, &mcp.SSEClientTransport{Endpoint: bases[0] + "/mcp/sse", HTTPClient: &http.Client{Transport: rr}}, nil)
+		if err != nil {
+			t.Fatalf("connect through the front door behind round robin: %v", err)
+		}
+		for i := 0; i < 6; i++ { // twice through every replica
+			text := fmt.Sprintf("session %d call %d", s, i)
+			res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": text}})
+			if err != nil || res.IsError || !strings.Contains(fmt.Sprint(res.Content[0]), text) {
+				t.Fatalf("%s: %v %+v", text, err, res)
+			}
+		}
+		cs.Close()
+	}
+	for i, b := range bases {
+		for _, id := range []string{"forged", "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"} {
+			resp, err := http.Post(b+"/mcp/message?sessionId="+id, "application/json", strings.NewReader(`{"jsonrpc":"2.0","id":1,"method":"ping"}`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusNotFound {
+				t.Errorf("replica %d, forged id %q: %d, want 404", i, id, resp.StatusCode)
+			}
+		}
+	}
+}

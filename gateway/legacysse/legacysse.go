@@ -17,8 +17,9 @@
 // opened the stream: a POST by anyone else, or with an unknown id, is 404.
 // The stream and its session live in one process, so a deployment with
 // several replicas must route a session's POSTs to the replica holding its
-// stream (sticky sessions on the sessionId query parameter, or on the
-// client).
+// stream: mcpfort's app does so with Options.NewID (ids naming their
+// replica, sealed) and its forwarder; without it, sticky sessions on the
+// sessionId query parameter or on the client.
 //
 // It imports the standard library, internal/jsonx, jsonrpc, mcp and
 // transport.
@@ -69,6 +70,11 @@ type Options struct {
 	KeepAlive time.Duration
 	// Logger receives failures. If nil, nothing is logged.
 	Logger *slog.Logger
+	// NewID, if set, names new sessions instead of 256 random bits: for
+	// one that also names this replica, sealed, so that another replica
+	// can forward the session's POSTs here. Ids must be unguessable and
+	// at most 512 bytes of URL-safe text.
+	NewID func() (string, error)
 }
 
 // Door is the HTTP+SSE front door of one route.
@@ -183,8 +189,17 @@ func newID() string {
 func (d *Door) stream(w http.ResponseWriter, r *http.Request) {
 	// The session outlives no stream, but its calls run in contexts that
 	// carry the caller's identity and credentials.
+	id := newID()
+	if d.o.NewID != nil {
+		var err error
+		if id, err = d.o.NewID(); err != nil {
+			d.log.Error("legacy_sse: could not name a session", "err", err)
+			http.Error(w, "could not open a session", http.StatusInternalServerError)
+			return
+		}
+	}
 	ctx, cancel := context.WithCancel(r.Context())
-	s := &session{id: newID(), principal: d.o.Principal(r.Context()), ctx: ctx, cancel: cancel, out: make(chan []byte, 64)}
+	s := &session{id: id, principal: d.o.Principal(r.Context()), ctx: ctx, cancel: cancel, out: make(chan []byte, 64)}
 	d.mu.Lock()
 	if d.draining || len(d.sessions) >= d.o.MaxSessions {
 		d.mu.Unlock()
