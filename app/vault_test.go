@@ -205,19 +205,61 @@ func (e *vaultEnv) client(t *testing.T, token, version string, elicit func(conte
 }
 
 // browser is a user's browser: it follows redirects by hand, signs in at
-// B as user and allows the consent.
+// B as user (at another host:port as users names) and allows the
+// consent.
 type browser struct {
-	c    *http.Client
-	user string
+	c     *http.Client
+	jar   *hostJar
+	user  string
+	users map[string]string // host:port -> who signs in there
 	// stopAt, if set, stops before requesting a URL it matches (to
 	// capture the callback).
 	stopAt func(*url.URL) bool
 }
 
 func newBrowser(user string) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{user: user, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	jar := &hostJar{jars: map[string]http.CookieJar{}, alias: map[string]string{}}
+	return &browser{user: user, jar: jar, users: map[string]string{},
+		c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
+
+// newBrowserAt is a browser that signs in as userA at link's host (the
+// gateway) and as userB elsewhere (the upstream's server).
+func newBrowserAt(link, userA, userB string) *browser {
+	b := newBrowser(userB)
+	if u, err := url.Parse(link); err == nil {
+		b.users[u.Host] = userA
+	}
+	return b
+}
+
+// hostJar keeps cookies per host:port, as a browser does for different
+// hosts: A and B both listen on 127.0.0.1, where one jar would let B's
+// session cookie overwrite A's. alias maps a replica's address to the
+// public one.
+type hostJar struct {
+	mu    sync.Mutex
+	jars  map[string]http.CookieJar
+	alias map[string]string
+}
+
+func (h *hostJar) jar(u *url.URL) http.CookieJar {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := u.Host
+	if a, ok := h.alias[k]; ok {
+		k = a
+	}
+	j, ok := h.jars[k]
+	if !ok {
+		j, _ = cookiejar.New(nil)
+		h.jars[k] = j
+	}
+	return j
+}
+
+func (h *hostJar) SetCookies(u *url.URL, cs []*http.Cookie) { h.jar(u).SetCookies(u, cs) }
+func (h *hostJar) Cookies(u *url.URL) []*http.Cookie        { return h.jar(u).Cookies(u) }
 
 // open follows link to its end and returns the last page's status and
 // body, or the URL it stopped at.
@@ -254,7 +296,11 @@ func (b *browser) open(link string) (int, string, *url.URL, error) {
 			form := url.Values{"csrf": {html.UnescapeString(m1[1])}, "request": {html.UnescapeString(m2[1])}}
 			action := "/consent"
 			if strings.Contains(body, `name="password"`) {
-				form.Set("username", b.user)
+				user := b.user
+				if x, ok := b.users[u.Host]; ok {
+					user = x
+				}
+				form.Set("username", user)
 				form.Set("password", qsPassword)
 				action = "/login"
 			} else {
@@ -270,11 +316,12 @@ func (b *browser) open(link string) (int, string, *url.URL, error) {
 	return 0, "", nil, errors.New("too many steps")
 }
 
-// connect plays the user: opens link, signs in at B as userB, consents,
-// and lands on A's callback, which must say Connected.
-func connect(t *testing.T, link, userB string) {
+// connect plays the user: opens link, signs in at A as userA (the
+// link's user) and at B as userB, consents, and lands on A's callback,
+// which must say Connected.
+func connect(t *testing.T, link, userA, userB string) {
 	t.Helper()
-	status, body, _, err := newBrowser(userB).open(link)
+	status, body, _, err := newBrowserAt(link, userA, userB).open(link)
 	if err != nil || status != http.StatusOK || !strings.Contains(body, "Connected") {
 		t.Fatalf("connect: %d %v %.300s", status, err, body)
 	}
@@ -341,9 +388,9 @@ func TestVaultFlow(t *testing.T) {
 	if n := len(e.upstreamAuths()); n != 0 {
 		t.Fatalf("%d requests went upstream before the user connected", n)
 	}
-	connect(t, link, "carol")
+	connect(t, link, "alice", "carol")
 	// The ticket opens once.
-	if status, _, _, _ := newBrowser("carol").open(link); status != http.StatusBadRequest {
+	if status, _, _, _ := newBrowserAt(link, "alice", "carol").open(link); status != http.StatusBadRequest {
 		t.Fatalf("replayed link: %d", status)
 	}
 	cs, err := e.client(t, alice, "2025-11-25", func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
@@ -388,7 +435,7 @@ func TestVaultFlow(t *testing.T) {
 		if req.Params.Mode != "url" || !reLink.MatchString(req.Params.URL) {
 			return nil, fmt.Errorf("elicitation %+v", req.Params)
 		}
-		connect(t, req.Params.URL, "dave")
+		connect(t, req.Params.URL, "bob", "dave")
 		return &mcp.ElicitResult{Action: "accept"}, nil
 	})
 	if err != nil {
@@ -435,7 +482,7 @@ func TestVaultFlow(t *testing.T) {
 	if err != nil || !res.IsError || len(res.Content) == 0 || !reLink.MatchString(res.Content[0].(*mcp.TextContent).Text) {
 		t.Fatalf("after revocation: %+v %v", res, err)
 	}
-	connect(t, reLink.FindString(res.Content[0].(*mcp.TextContent).Text), "carol")
+	connect(t, reLink.FindString(res.Content[0].(*mcp.TextContent).Text), "alice", "carol")
 	echo(t, cs, "reconnected")
 
 	// Refresh: B's tokens live 65 s and are refreshed in their last 60,
@@ -598,7 +645,7 @@ func TestVaultAttacks(t *testing.T) {
 	// The same, not expired, opens: the check above is the expiry's.
 	ok, _ := json.Marshal(map[string]any{"i": e.a, "s": "u_alice", "r": "vault", "e": time.Now().Add(time.Minute).Unix(), "n": "fresh-nonce"})
 	sealed, _ = keys.SealSecret(k, ok, "mcpfort vault ticket v1\x00vault")
-	b := newBrowser("carol")
+	b := newBrowserAt(e.a, "alice", "carol")
 	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
 	if _, _, stop, err := b.open(e.a + "/oauth/connect/vault?ticket=" + base64.RawURLEncoding.EncodeToString(sealed)); err != nil || stop == nil {
 		t.Fatalf("a well-sealed ticket: %v %v", stop, err)
@@ -606,7 +653,7 @@ func TestVaultAttacks(t *testing.T) {
 
 	// The callback: stop the browser before it lands, then try what an
 	// attacker could do with the response.
-	b = newBrowser("carol")
+	b = newBrowserAt(link, "alice", "carol")
 	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
 	_, _, cb, err := b.open(link)
 	if err != nil || cb == nil || cb.Query().Get("code") == "" {
@@ -694,12 +741,13 @@ func TestVaultReplicas(t *testing.T) {
 	})
 	link := elicitedURL(t, err)
 	// The browser starts on replica 1 and the callback lands on replica 2.
-	b := newBrowser("carol")
+	b := newBrowserAt(link, "alice", "carol")
 	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
 	_, _, cb, err := b.open(link)
 	if err != nil || cb == nil {
 		t.Fatalf("no callback: %v", err)
 	}
+	b.jar.alias[replica2] = cb.Host // one public origin, two replicas
 	cb.Host = replica2
 	if st, body, _, _ := (&browser{c: b.c}).open(cb.String()); st != http.StatusOK || !strings.Contains(body, "Connected") {
 		t.Fatalf("callback on replica 2: %d %s", st, body)
@@ -744,7 +792,7 @@ func TestVaultDynamicRegistration(t *testing.T) {
 	e := newVaultEnvWith(t, &vaultEnv{dynamic: true})
 	alice, _ := userToken(t, e.a, "alice", "")
 	cs, err := e.client(t, alice, "2026-07-28", func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-		connect(t, req.Params.URL, "carol")
+		connect(t, req.Params.URL, "alice", "carol")
 		return &mcp.ElicitResult{Action: "accept"}, nil
 	})
 	if err != nil {
