@@ -807,3 +807,152 @@ func TestVaultDynamicRegistration(t *testing.T) {
 		t.Fatal("not refreshed")
 	}
 }
+
+// TestVaultBrowserIdentity: a connect link connects only a browser signed
+// in at A as the link's user (MCP 2025-11-25 client/elicitation, Security
+// Considerations, Phishing). Alice forwards her link to Bob: Bob's
+// browser must not connect Bob's account at B to Alice.
+func TestVaultBrowserIdentity(t *testing.T) {
+	e := newVaultEnv(t)
+	alice, _ := userToken(t, e.a, "alice", "")
+	bob, _ := userToken(t, e.a, "bob", "")
+	linkFor := func(tok string) string {
+		t.Helper()
+		cs, err := e.client(t, tok, "2026-07-28", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+		if err != nil || !res.IsError || !reLink.MatchString(res.Content[0].(*mcp.TextContent).Text) {
+			t.Fatalf("%+v %v", res, err)
+		}
+		return reLink.FindString(res.Content[0].(*mcp.TextContent).Text)
+	}
+	connected := func(tok string) bool {
+		t.Helper()
+		_, body := connection(t, e, http.MethodGet, tok)
+		return strings.Contains(body, `"connected":true`)
+	}
+
+	// (1) Bob's browser is signed in at A as bob (he connected his own
+	// account, dave at B). Alice's link, opened there, is refused before
+	// anything reaches B: nothing is stored for Alice.
+	bobBrowser := newBrowserAt(e.a, "bob", "dave")
+	if st, body, _, err := bobBrowser.open(linkFor(bob)); err != nil || st != http.StatusOK || !strings.Contains(body, "Connected") {
+		t.Fatalf("bob's own link: %d %v %.300s", st, err, body)
+	}
+	aliceLink := linkFor(alice)
+	st, body, _, err := bobBrowser.open(aliceLink)
+	if err != nil || st != http.StatusForbidden || !strings.Contains(body, "Wrong account") {
+		t.Fatalf("alice's link in bob's browser: %d %v %.300s", st, err, body)
+	}
+	if connected(alice) {
+		t.Fatal("alice's link opened by bob connected an account to alice")
+	}
+	// The refused link was not spent: Alice's own browser completes it,
+	// with her account at B (carol), and her calls go out as carol.
+	connect(t, aliceLink, "alice", "carol")
+	if !connected(alice) {
+		t.Fatal("alice not connected")
+	}
+	cs, err := e.client(t, alice, "2026-07-28", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, cs, "as-carol")
+	cs.Close()
+
+	// (2) A browser with no session is sent to sign in at A and back;
+	// signed in as the link's user it completes (connect above), as
+	// another user it is refused.
+	revoke := func(tok string) {
+		t.Helper()
+		if st, body := connection(t, e, http.MethodDelete, tok); st != http.StatusNoContent {
+			t.Fatalf("revoke: %d %s", st, body)
+		}
+	}
+	revoke(alice)
+	link := linkFor(alice)
+	fresh := newBrowser("carol")
+	resp, err := fresh.c.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Path != "/login" || loc.Query().Get("return") != link {
+		t.Fatalf("no session: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	wrong := newBrowserAt(link, "bob", "dave")
+	if st, body, _, err := wrong.open(link); err != nil || st != http.StatusForbidden || !strings.Contains(body, "Wrong account") {
+		t.Fatalf("signed in as bob: %d %v %.300s", st, err, body)
+	}
+	if connected(alice) {
+		t.Fatal("connected after a sign-in as another user")
+	}
+	connect(t, link, "alice", "carol")
+
+	// The callback checks the session again: a browser that started as
+	// alice and is signed in as bob by the time B answers is refused.
+	revoke(alice)
+	link = linkFor(alice)
+	b := newBrowserAt(link, "alice", "carol")
+	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
+	_, _, cb, err := b.open(link)
+	if err != nil || cb == nil {
+		t.Fatalf("no callback: %v", err)
+	}
+	b.users[cb.Host] = "bob"
+	b.stopAt = nil
+	// Sign the same browser in again, as bob (the ticket is alice's: 403).
+	b.jar.jars[cb.Host].SetCookies(cb, []*http.Cookie{{Name: "mcpfort-session", Value: "", Path: "/", MaxAge: -1}})
+	if st, _, _, _ := b.open(link); st != http.StatusForbidden {
+		t.Fatalf("re-sign-in as bob: %d", st)
+	}
+	if st, body, _, _ := b.open(cb.String()); st != http.StatusForbidden || !strings.Contains(body, "Wrong account") {
+		t.Fatalf("callback after switching user: %d %.300s", st, body)
+	}
+	if connected(alice) {
+		t.Fatal("callback stored a grant for another browser user")
+	}
+
+	// (3) The sign-in page returns only under the connect path of this
+	// origin: no open redirect, signed in or not.
+	host, _ := url.Parse(e.a)
+	for _, ret := range []string{
+		"https://evil.example/oauth/connect/vault",
+		"//evil.example/oauth/connect/vault",
+		"/oauth/connect/vault",
+		"http://evil.example/" + e.a + "/oauth/connect/vault",
+		"http://" + host.Hostname() + ":1/oauth/connect/vault",
+		e.a + "@evil.example/oauth/connect/vault",
+		e.a + "/oauth/connect/../../admin",
+		e.a + "/oauth/connect/%2e%2e/x",
+		e.a + "/oauth/connect\\@evil.example",
+		e.a + "/other",
+		e.a + "/oauth/connect/vault#@evil.example",
+		"javascript:alert(1)//" + e.a + "/oauth/connect/",
+		"",
+	} {
+		for _, br := range []*browser{newBrowser("alice"), b} {
+			resp, err := br.c.Get(e.a + "/login?return=" + url.QueryEscape(ret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+				t.Errorf("return %q: %d %q", ret, resp.StatusCode, resp.Header.Get("Location"))
+			}
+		}
+	}
+	// A signed-in browser goes straight back to an allowed return.
+	resp, err = b.c.Get(e.a + "/login?return=" + url.QueryEscape(link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != link {
+		t.Fatalf("signed in: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+}
