@@ -71,6 +71,7 @@ type Options struct {
 	// the sign-in page GET /login?return= may send the browser back to
 	// once it is signed in: pages of the gateway that need the browser's
 	// user (BrowserUser). Any other return is refused: no open redirect.
+	// Without any, GET /login is not served.
 	SignInReturns []string
 
 	// Clients are pre-registered (static) clients.
