@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/mcpfort/mcpfort/authserver"
+	"github.com/mcpfort/mcpfort/gateway/vault"
 	"github.com/mcpfort/mcpfort/oauth/dpop"
 	"github.com/mcpfort/mcpfort/secrets"
 	"github.com/mcpfort/mcpfort/storage"
@@ -49,6 +50,14 @@ func (a *App) buildAuthServer(ctx context.Context) error {
 	}
 	if a.revs != nil {
 		opts.Revoker = a.revs
+	}
+	for _, s := range a.cfg.Servers {
+		if s.HTTP != nil && s.HTTP.UserOAuth != nil {
+			// The token vault's connect links send a browser that is not
+			// signed in here to sign in and back (vault.Options.SignInURL).
+			opts.SignInReturns = []string{a.cfg.PublicURL + vault.ConnectPath}
+			break
+		}
 	}
 	if err := a.authServerDPoP(&opts); err != nil {
 		return err

@@ -52,8 +52,23 @@ func (a *App) tokenVault() (*vault.Vault, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A connect link connects only a browser signed in at the embedded
+	// authorization server as the link's user; config validation makes
+	// it the only issuer of user_oauth routes' tokens.
 	a.vault = vault.New(vault.Options{Store: db, UseOnce: db.UseOnce, Sealer: kekSealer{ring}, PublicURL: a.cfg.PublicURL,
-		Logger: a.log.With("component", "vault")})
+		Logger: a.log.With("component", "vault"),
+		BrowserUser: func(r *http.Request) (string, string, bool) {
+			if a.as == nil {
+				return "", "", false
+			}
+			return a.as.BrowserUser(r)
+		},
+		SignInURL: func(ret string) string {
+			if a.as == nil {
+				return ""
+			}
+			return a.as.SignInURL(ret)
+		}})
 	return a.vault, nil
 }
 

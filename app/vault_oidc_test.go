@@ -149,7 +149,7 @@ servers:
 	var elicited int
 	cs, err := e.client(t, alice, "2026-07-28", func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 		elicited++
-		status, body, _, err := newBrowser("").open(req.Params.URL)
+		status, body, _, err := newBrowserAt(req.Params.URL, "alice", "").open(req.Params.URL)
 		if err != nil || status != http.StatusOK || !strings.Contains(body, "Connected") {
 			return nil, fmt.Errorf("connect: %d %v %.3000s", status, err, body)
 		}

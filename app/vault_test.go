@@ -238,19 +238,61 @@ func (e *vaultEnv) client(t *testing.T, token, version string, elicit func(conte
 }
 
 // browser is a user's browser: it follows redirects by hand, signs in at
-// B as user and allows the consent.
+// B as user (at another host:port as users names) and allows the
+// consent.
 type browser struct {
-	c    *http.Client
-	user string
+	c     *http.Client
+	jar   *hostJar
+	user  string
+	users map[string]string // host:port -> who signs in there
 	// stopAt, if set, stops before requesting a URL it matches (to
 	// capture the callback).
 	stopAt func(*url.URL) bool
 }
 
 func newBrowser(user string) *browser {
-	jar, _ := cookiejar.New(nil)
-	return &browser{user: user, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+	jar := &hostJar{jars: map[string]http.CookieJar{}, alias: map[string]string{}}
+	return &browser{user: user, jar: jar, users: map[string]string{},
+		c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
 }
+
+// newBrowserAt is a browser that signs in as userA at link's host (the
+// gateway) and as userB elsewhere (the upstream's server).
+func newBrowserAt(link, userA, userB string) *browser {
+	b := newBrowser(userB)
+	if u, err := url.Parse(link); err == nil {
+		b.users[u.Host] = userA
+	}
+	return b
+}
+
+// hostJar keeps cookies per host:port, as a browser does for different
+// hosts: A and B both listen on 127.0.0.1, where one jar would let B's
+// session cookie overwrite A's. alias maps a replica's address to the
+// public one.
+type hostJar struct {
+	mu    sync.Mutex
+	jars  map[string]http.CookieJar
+	alias map[string]string
+}
+
+func (h *hostJar) jar(u *url.URL) http.CookieJar {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	k := u.Host
+	if a, ok := h.alias[k]; ok {
+		k = a
+	}
+	j, ok := h.jars[k]
+	if !ok {
+		j, _ = cookiejar.New(nil)
+		h.jars[k] = j
+	}
+	return j
+}
+
+func (h *hostJar) SetCookies(u *url.URL, cs []*http.Cookie) { h.jar(u).SetCookies(u, cs) }
+func (h *hostJar) Cookies(u *url.URL) []*http.Cookie        { return h.jar(u).Cookies(u) }
 
 // open follows link to its end and returns the last page's status and
 // body, or the URL it stopped at.
@@ -287,7 +329,11 @@ func (b *browser) open(link string) (int, string, *url.URL, error) {
 			form := url.Values{"csrf": {html.UnescapeString(m1[1])}, "request": {html.UnescapeString(m2[1])}}
 			action := "/consent"
 			if strings.Contains(body, `name="password"`) {
-				form.Set("username", b.user)
+				user := b.user
+				if x, ok := b.users[u.Host]; ok {
+					user = x
+				}
+				form.Set("username", user)
 				form.Set("password", qsPassword)
 				action = "/login"
 			} else {
@@ -303,11 +349,12 @@ func (b *browser) open(link string) (int, string, *url.URL, error) {
 	return 0, "", nil, errors.New("too many steps")
 }
 
-// connect plays the user: opens link, signs in at B as userB, consents,
-// and lands on A's callback, which must say Connected.
-func connect(t *testing.T, link, userB string) {
+// connect plays the user: opens link, signs in at A as userA (the
+// link's user) and at B as userB, consents, and lands on A's callback,
+// which must say Connected.
+func connect(t *testing.T, link, userA, userB string) {
 	t.Helper()
-	status, body, _, err := newBrowser(userB).open(link)
+	status, body, _, err := newBrowserAt(link, userA, userB).open(link)
 	if err != nil || status != http.StatusOK || !strings.Contains(body, "Connected") {
 		t.Fatalf("connect: %d %v %.300s", status, err, body)
 	}
@@ -374,9 +421,9 @@ func TestVaultFlow(t *testing.T) {
 	if n := len(e.upstreamAuths()); n != 0 {
 		t.Fatalf("%d requests went upstream before the user connected", n)
 	}
-	connect(t, link, "carol")
+	connect(t, link, "alice", "carol")
 	// The ticket opens once.
-	if status, _, _, _ := newBrowser("carol").open(link); status != http.StatusBadRequest {
+	if status, _, _, _ := newBrowserAt(link, "alice", "carol").open(link); status != http.StatusBadRequest {
 		t.Fatalf("replayed link: %d", status)
 	}
 	cs, err := e.client(t, alice, "2025-11-25", func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
@@ -421,7 +468,7 @@ func TestVaultFlow(t *testing.T) {
 		if req.Params.Mode != "url" || !reLink.MatchString(req.Params.URL) {
 			return nil, fmt.Errorf("elicitation %+v", req.Params)
 		}
-		connect(t, req.Params.URL, "dave")
+		connect(t, req.Params.URL, "bob", "dave")
 		return &mcp.ElicitResult{Action: "accept"}, nil
 	})
 	if err != nil {
@@ -468,7 +515,7 @@ func TestVaultFlow(t *testing.T) {
 	if err != nil || !res.IsError || len(res.Content) == 0 || !reLink.MatchString(res.Content[0].(*mcp.TextContent).Text) {
 		t.Fatalf("after revocation: %+v %v", res, err)
 	}
-	connect(t, reLink.FindString(res.Content[0].(*mcp.TextContent).Text), "carol")
+	connect(t, reLink.FindString(res.Content[0].(*mcp.TextContent).Text), "alice", "carol")
 	echo(t, cs, "reconnected")
 
 	// Refresh: B's tokens live 65 s and are refreshed in their last 60,
@@ -631,7 +678,7 @@ func TestVaultAttacks(t *testing.T) {
 	// The same, not expired, opens: the check above is the expiry's.
 	ok, _ := json.Marshal(map[string]any{"i": e.a, "s": "u_alice", "r": "vault", "e": time.Now().Add(time.Minute).Unix(), "n": "fresh-nonce"})
 	sealed, _ = keys.SealSecret(k, ok, "mcpfort vault ticket v1\x00vault")
-	b := newBrowser("carol")
+	b := newBrowserAt(e.a, "alice", "carol")
 	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
 	if _, _, stop, err := b.open(e.a + "/oauth/connect/vault?ticket=" + base64.RawURLEncoding.EncodeToString(sealed)); err != nil || stop == nil {
 		t.Fatalf("a well-sealed ticket: %v %v", stop, err)
@@ -639,7 +686,7 @@ func TestVaultAttacks(t *testing.T) {
 
 	// The callback: stop the browser before it lands, then try what an
 	// attacker could do with the response.
-	b = newBrowser("carol")
+	b = newBrowserAt(link, "alice", "carol")
 	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
 	_, _, cb, err := b.open(link)
 	if err != nil || cb == nil || cb.Query().Get("code") == "" {
@@ -727,12 +774,13 @@ func TestVaultReplicas(t *testing.T) {
 	})
 	link := elicitedURL(t, err)
 	// The browser starts on replica 1 and the callback lands on replica 2.
-	b := newBrowser("carol")
+	b := newBrowserAt(link, "alice", "carol")
 	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
 	_, _, cb, err := b.open(link)
 	if err != nil || cb == nil {
 		t.Fatalf("no callback: %v", err)
 	}
+	b.jar.alias[replica2] = cb.Host // one public origin, two replicas
 	cb.Host = replica2
 	if st, body, _, _ := (&browser{c: b.c}).open(cb.String()); st != http.StatusOK || !strings.Contains(body, "Connected") {
 		t.Fatalf("callback on replica 2: %d %s", st, body)
@@ -777,7 +825,7 @@ func TestVaultDynamicRegistration(t *testing.T) {
 	e := newVaultEnvWith(t, &vaultEnv{dynamic: true})
 	alice, _ := userToken(t, e.a, "alice", "")
 	cs, err := e.client(t, alice, "2026-07-28", func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-		connect(t, req.Params.URL, "carol")
+		connect(t, req.Params.URL, "alice", "carol")
 		return &mcp.ElicitResult{Action: "accept"}, nil
 	})
 	if err != nil {
@@ -790,5 +838,154 @@ func TestVaultDynamicRegistration(t *testing.T) {
 	echo(t, cs, "refreshed")
 	if last := e.upstreamAuths(); last[len(last)-1] == first[len(first)-1] {
 		t.Fatal("not refreshed")
+	}
+}
+
+// TestVaultBrowserIdentity: a connect link connects only a browser signed
+// in at A as the link's user (MCP 2025-11-25 client/elicitation, Security
+// Considerations, Phishing). Alice forwards her link to Bob: Bob's
+// browser must not connect Bob's account at B to Alice.
+func TestVaultBrowserIdentity(t *testing.T) {
+	e := newVaultEnv(t)
+	alice, _ := userToken(t, e.a, "alice", "")
+	bob, _ := userToken(t, e.a, "bob", "")
+	linkFor := func(tok string) string {
+		t.Helper()
+		cs, err := e.client(t, tok, "2026-07-28", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.Close()
+		res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+		if err != nil || !res.IsError || !reLink.MatchString(res.Content[0].(*mcp.TextContent).Text) {
+			t.Fatalf("%+v %v", res, err)
+		}
+		return reLink.FindString(res.Content[0].(*mcp.TextContent).Text)
+	}
+	connected := func(tok string) bool {
+		t.Helper()
+		_, body := connection(t, e, http.MethodGet, tok)
+		return strings.Contains(body, `"connected":true`)
+	}
+
+	// (1) Bob's browser is signed in at A as bob (he connected his own
+	// account, dave at B). Alice's link, opened there, is refused before
+	// anything reaches B: nothing is stored for Alice.
+	bobBrowser := newBrowserAt(e.a, "bob", "dave")
+	if st, body, _, err := bobBrowser.open(linkFor(bob)); err != nil || st != http.StatusOK || !strings.Contains(body, "Connected") {
+		t.Fatalf("bob's own link: %d %v %.300s", st, err, body)
+	}
+	aliceLink := linkFor(alice)
+	st, body, _, err := bobBrowser.open(aliceLink)
+	if err != nil || st != http.StatusForbidden || !strings.Contains(body, "Wrong account") {
+		t.Fatalf("alice's link in bob's browser: %d %v %.300s", st, err, body)
+	}
+	if connected(alice) {
+		t.Fatal("alice's link opened by bob connected an account to alice")
+	}
+	// The refused link was not spent: Alice's own browser completes it,
+	// with her account at B (carol), and her calls go out as carol.
+	connect(t, aliceLink, "alice", "carol")
+	if !connected(alice) {
+		t.Fatal("alice not connected")
+	}
+	cs, err := e.client(t, alice, "2026-07-28", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	echo(t, cs, "as-carol")
+	cs.Close()
+
+	// (2) A browser with no session is sent to sign in at A and back;
+	// signed in as the link's user it completes (connect above), as
+	// another user it is refused.
+	revoke := func(tok string) {
+		t.Helper()
+		if st, body := connection(t, e, http.MethodDelete, tok); st != http.StatusNoContent {
+			t.Fatalf("revoke: %d %s", st, body)
+		}
+	}
+	revoke(alice)
+	link := linkFor(alice)
+	fresh := newBrowser("carol")
+	resp, err := fresh.c.Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	loc, _ := url.Parse(resp.Header.Get("Location"))
+	if resp.StatusCode != http.StatusSeeOther || loc == nil || loc.Path != "/login" || loc.Query().Get("return") != link {
+		t.Fatalf("no session: %d %q", resp.StatusCode, resp.Header.Get("Location"))
+	}
+	wrong := newBrowserAt(link, "bob", "dave")
+	if st, body, _, err := wrong.open(link); err != nil || st != http.StatusForbidden || !strings.Contains(body, "Wrong account") {
+		t.Fatalf("signed in as bob: %d %v %.300s", st, err, body)
+	}
+	if connected(alice) {
+		t.Fatal("connected after a sign-in as another user")
+	}
+	connect(t, link, "alice", "carol")
+
+	// The callback checks the session again: a browser that started as
+	// alice and is signed in as bob by the time B answers is refused.
+	revoke(alice)
+	link = linkFor(alice)
+	b := newBrowserAt(link, "alice", "carol")
+	b.stopAt = func(u *url.URL) bool { return strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") }
+	_, _, cb, err := b.open(link)
+	if err != nil || cb == nil {
+		t.Fatalf("no callback: %v", err)
+	}
+	b.users[cb.Host] = "bob"
+	b.stopAt = nil
+	// Sign the same browser in again, as bob (the ticket is alice's: 403).
+	b.jar.jars[cb.Host].SetCookies(cb, []*http.Cookie{{Name: "mcpfort-session", Value: "", Path: "/", MaxAge: -1}})
+	if st, _, _, _ := b.open(link); st != http.StatusForbidden {
+		t.Fatalf("re-sign-in as bob: %d", st)
+	}
+	if st, body, _, _ := b.open(cb.String()); st != http.StatusForbidden || !strings.Contains(body, "Wrong account") {
+		t.Fatalf("callback after switching user: %d %.300s", st, body)
+	}
+	if connected(alice) {
+		t.Fatal("callback stored a grant for another browser user")
+	}
+
+	// (3) The sign-in page returns only under the connect path of this
+	// origin: no open redirect, signed in or not.
+	host, _ := url.Parse(e.a)
+	for _, ret := range []string{
+		"https://evil.example/oauth/connect/vault",
+		"//evil.example/oauth/connect/vault",
+		"/oauth/connect/vault",
+		"http://evil.example/" + e.a + "/oauth/connect/vault",
+		"http://" + host.Hostname() + ":1/oauth/connect/vault",
+		e.a + "@evil.example/oauth/connect/vault",
+		e.a + "/oauth/connect/../../admin",
+		e.a + "/oauth/connect/%2e%2e/x",
+		e.a + "/oauth/connect\\@evil.example",
+		e.a + "/other",
+		e.a + "/oauth/connect/vault#@evil.example",
+		"javascript:alert(1)//" + e.a + "/oauth/connect/",
+		"",
+	} {
+		for _, br := range []*browser{newBrowser("alice"), b} {
+			resp, err := br.c.Get(e.a + "/login?return=" + url.QueryEscape(ret))
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("Location") != "" {
+				t.Errorf("return %q: %d %q", ret, resp.StatusCode, resp.Header.Get("Location"))
+			}
+		}
+	}
+	// A signed-in browser goes straight back to an allowed return.
+	resp, err = b.c.Get(e.a + "/login?return=" + url.QueryEscape(link))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != link {
+		t.Fatalf("signed in: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }

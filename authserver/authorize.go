@@ -31,6 +31,10 @@ type authzRequest struct {
 	Nonce         string   `json:"n,omitempty"`
 	// DPoPJKT is "dpop_jkt" (RFC 9449 section 10): the code is bound to it.
 	DPoPJKT string `json:"dj,omitempty"`
+	// Return, set instead of a client, makes this a sign-in only: once
+	// the browser is signed in it goes back to Return, a URL under
+	// Options.SignInReturns (see handleSignIn).
+	Return string `json:"rt,omitempty"`
 }
 
 // handleAuthorize is the authorization endpoint (OAuth 2.1 section 4.1.1;
@@ -206,6 +210,10 @@ func (s *Server) proceed(w http.ResponseWriter, r *http.Request, req *authzReque
 			return
 		}
 		s.showLogin(w, r, req, cl, "", "", http.StatusOK)
+		return
+	}
+	if req.Return != "" {
+		s.returnTo(w, r, req.Return)
 		return
 	}
 	req, err := s.forUser(req, user)

@@ -21,6 +21,10 @@ func (s *Server) handleConsent(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	if cl == nil { // a sign-in only asks no consent
+		s.errorPage(w, r, http.StatusBadRequest, "Invalid request", "There is nothing to consent to.")
+		return
+	}
 	ctx := r.Context()
 	user, authTime := s.currentUser(ctx, r)
 	if user == nil {

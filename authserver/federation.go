@@ -258,6 +258,10 @@ func (s *Server) handleFederationCallback(w http.ResponseWriter, r *http.Request
 		s.redirectError(w, r, req, oauth.Wrap(oauth.ServerError, "internal error", err))
 		return
 	}
+	if req.Return != "" {
+		s.proceed(w, r, req, nil, user, authTime)
+		return
+	}
 	cl, err := s.lookupClient(ctx, req.ClientID)
 	if err != nil {
 		s.errorPage(w, r, http.StatusBadRequest, "Application not accepted", "The application can no longer be verified.")

@@ -21,8 +21,11 @@ func (s *Server) showLogin(w http.ResponseWriter, r *http.Request, req *authzReq
 		return
 	}
 	page := web.LoginPage{
-		Common: s.common(w, r, nil), Action: s.endpoints.login, Request: sealed, ClientName: cl.name(),
+		Common: s.common(w, r, nil), Action: s.endpoints.login, Request: sealed,
 		Username: username, Error: msg, LocalLogin: !s.opts.DisableLocalLogin,
+	}
+	if cl != nil {
+		page.ClientName = cl.name()
 	}
 	if s.upstream != nil {
 		page.Upstream = &web.UpstreamLogin{Name: s.upstream.name(), Action: s.endpoints.federationStart}
@@ -42,6 +45,11 @@ func (s *Server) resumeRequest(w http.ResponseWriter, r *http.Request, f form) (
 	if err := s.unseal(purposeRequest, f.get("request"), &req); err != nil {
 		s.errorPage(w, r, http.StatusBadRequest, "Request expired", "This sign-in took too long or the page is stale. Start again from the application.")
 		return nil, nil, false
+	}
+	if req.Return != "" {
+		// A sign-in only (handleSignIn): no client; the return URL was
+		// checked before it was sealed and is checked again on use.
+		return &req, nil, true
 	}
 	cl, err := s.lookupClient(r.Context(), req.ClientID)
 	if err != nil {

@@ -67,6 +67,13 @@ type Options struct {
 	// consent pages. If zero, 15 minutes.
 	RequestLifetime time.Duration
 
+	// SignInReturns are the URL prefixes (absolute, of this origin) that
+	// the sign-in page GET /login?return= may send the browser back to
+	// once it is signed in: pages of the gateway that need the browser's
+	// user (BrowserUser). Any other return is refused: no open redirect.
+	// Without any, GET /login is not served.
+	SignInReturns []string
+
 	// Clients are pre-registered (static) clients.
 	Clients []StaticClient
 

@@ -369,6 +369,9 @@ func (s *Server) routes() {
 	mux.HandleFunc("GET "+e.authorize, s.handleAuthorize)
 	mux.HandleFunc("POST "+e.authorize, s.handleAuthorize)
 	mux.HandleFunc("POST "+e.login, s.handleLogin)
+	if len(s.opts.SignInReturns) > 0 {
+		mux.HandleFunc("GET "+e.login, s.handleSignIn)
+	}
 	mux.HandleFunc("POST "+e.consent, s.handleConsent)
 	mux.HandleFunc("POST "+e.logout, s.handleLogout)
 	mux.HandleFunc("GET "+e.consents, s.handleConsents)

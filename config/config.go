@@ -893,6 +893,7 @@ func (c *Config) Validate() error {
 	}
 	c.validateAuthServer(add)
 	c.validateServers(add)
+	c.validateUserOAuth(add)
 	c.validateSecrets(add)
 	if len(p) > 0 {
 		return p
@@ -1155,6 +1156,36 @@ func (s *Server) validateAggregate(at string, add addFunc) {
 			continue
 		}
 		ms.validateUpstream(mat, add)
+	}
+}
+
+// validateUserOAuth refuses user_oauth unless the gateway can tell who
+// opens a connect link: the MCP server "MUST verify the identity of the
+// user who opens the URL", by the browser's session at the authorization
+// server that identifies the MCP client's user (MCP 2025-11-25
+// client/elicitation, Security Considerations, Phishing). The gateway
+// reads only the embedded server's session, on its own origin; a token
+// from an auth.issuers server names a user whose browser session it
+// cannot see, so with such issuers trusted a forwarded link could not be
+// told from the user's own.
+func (c *Config) validateUserOAuth(add addFunc) {
+	for i, s := range c.Servers {
+		if s.HTTP == nil || s.HTTP.UserOAuth == nil {
+			continue
+		}
+		at := fmt.Sprintf("servers[%d].http.user_oauth", i)
+		switch {
+		case !c.AuthServer.Enabled:
+			add(at, "needs the embedded authorization server (authserver.enabled): a connect link must be opened by a browser signed in there as the link's user")
+		case len(c.Auth.Issuers) > 0:
+			add(at, "not available with auth.issuers: the gateway cannot see a browser's session at another authorization server, so it could not check that a connect link is opened by its own user")
+		default:
+			iu, err1 := url.Parse(c.EmbeddedIssuer())
+			pu, err2 := url.Parse(c.PublicURL)
+			if err1 != nil || err2 != nil || iu.Scheme != pu.Scheme || iu.Host != pu.Host {
+				add(at, "needs authserver.issuer on the origin of public_url: the connect links read the browser's sign-in session there")
+			}
+		}
 	}
 }
 

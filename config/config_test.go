@@ -301,3 +301,26 @@ servers:
 		t.Fatalf("era: %v", err)
 	}
 }
+
+// TestUserOAuthNeedsBrowserIdentity: user_oauth is refused unless the
+// gateway can read the browser's sign-in session of the user a connect
+// link is for (the embedded authorization server, on public_url's
+// origin, the only trusted issuer).
+func TestUserOAuthNeedsBrowserIdentity(t *testing.T) {
+	const route = "servers: [{name: a, http: {url: 'https://u.example/mcp', user_oauth: {client_id: c}}}]\n"
+	for name, tt := range map[string]struct{ yaml, want string }{
+		"no authorization server": {"auth: {issuers: [{issuer: 'https://idp.example'}]}\n" + route, "needs the embedded authorization server"},
+		"external issuers":        {"authserver: {enabled: true}\nauth: {issuers: [{issuer: 'https://idp.example'}]}\n" + route, "not available with auth.issuers"},
+		"issuer elsewhere":        {"public_url: https://gw.example\nauthserver: {enabled: true, issuer: 'https://as.example'}\n" + route, "on the origin of public_url"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			_, err := Parse([]byte(tt.yaml), "/")
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("got %v, want %q", err, tt.want)
+			}
+		})
+	}
+	if _, err := Parse([]byte("public_url: https://gw.example\nauthserver: {enabled: true}\n"+route), "/"); err != nil {
+		t.Fatal(err)
+	}
+}

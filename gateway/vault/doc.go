@@ -7,7 +7,10 @@
 // upstream, with a link to the gateway (a URL-mode elicitation for clients
 // that declared one, an InputRequiredResult for 2026-07-28 clients, the
 // link in a tool error for the others). The link carries a sealed,
-// one-time ticket naming the user and route; the gateway sends the browser
+// one-time ticket naming the user and route, and connects only a browser
+// signed in as that user (Options.BrowserUser: MCP 2025-11-25
+// client/elicitation, Security Considerations, Phishing); the gateway
+// then sends the browser
 // through the upstream's OAuth 2.1 authorization code flow (RFC 6749
 // section 4.1 with PKCE S256, RFC 7636, and the resource indicator, RFC
 // 8707), as a configured client, a client ID metadata document or a

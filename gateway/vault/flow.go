@@ -100,7 +100,51 @@ func (v *Vault) Handler() http.Handler {
 	return mux
 }
 
-// connect opens the ticket, marks it used, and redirects the browser to
+// sameUser reports whether the browser is signed in as the user
+// (issuer, subject) a link or authorization was made for; otherwise it
+// answers: a browser not signed in is sent to sign in and back to ret
+// (if ret is set and a sign-in page is configured), one signed in as
+// someone else gets 403. The MCP server "MUST verify the identity of the
+// user who opens the URL before accepting information", by "comparing
+// the authoritative subject (sub claim)" of the browser's session with
+// the user the URL was made for (MCP 2025-11-25 client/elicitation,
+// Security Considerations, Phishing): without it, whoever opens a
+// forwarded link would connect their upstream account to the link's
+// user, who would then act upstream as them.
+func (v *Vault) sameUser(w http.ResponseWriter, r *http.Request, issuer, subject, ret string) bool {
+	if v.opts.BrowserUser == nil {
+		page(w, http.StatusForbidden, "Not available", "This gateway cannot tell who you are, so it connects no account.")
+		return false
+	}
+	iss, sub, ok := v.opts.BrowserUser(r)
+	if !ok {
+		if signIn := v.signInURL(ret); signIn != "" {
+			w.Header().Set("Cache-Control", "no-store")
+			w.Header().Set("Referrer-Policy", "no-referrer")
+			http.Redirect(w, r, signIn, http.StatusSeeOther)
+			return false
+		}
+		page(w, http.StatusForbidden, "Not signed in", "Sign in to this gateway as the user this link was made for, then open the link again.")
+		return false
+	}
+	if subtle.ConstantTimeCompare([]byte(iss+"\x00"+sub), []byte(issuer+"\x00"+subject)) != 1 {
+		v.opts.Logger.Warn("vault: connect link opened by another user", "route", r.PathValue("route"))
+		page(w, http.StatusForbidden, "Wrong account", "This link was made for another user. You are signed in to this gateway as someone else: nothing was connected. Open a link that your own client gave you.")
+		return false
+	}
+	return true
+}
+
+func (v *Vault) signInURL(ret string) string {
+	if ret == "" || v.opts.SignInURL == nil {
+		return ""
+	}
+	return v.opts.SignInURL(ret)
+}
+
+// connect opens the ticket, checks that the browser is signed in as the
+// ticket's user (sameUser; the ticket is spent only then, so a link
+// opened by the wrong browser stays good for its user), marks it used, and redirects the browser to
 // the upstream's authorization endpoint with PKCE S256 (RFC 7636 section
 // 4), the resource (RFC 8707 section 2) and a sealed state; a cookie binds
 // the flow to this browser.
@@ -119,6 +163,9 @@ func (v *Vault) connect(w http.ResponseWriter, r *http.Request) {
 	}
 	if now.Unix() > t.Exp {
 		page(w, http.StatusBadRequest, "Expired link", "This link has expired. Ask your client for a new one.")
+		return
+	}
+	if !v.sameUser(w, r, t.Issuer, t.Subject, v.opts.PublicURL+r.URL.RequestURI()) {
 		return
 	}
 	if err := v.opts.UseOnce(r.Context(), "vault-ticket:"+t.Nonce, time.Unix(t.Exp, 0)); err != nil {
@@ -181,6 +228,11 @@ func (v *Vault) callback(w http.ResponseWriter, r *http.Request) {
 	bh := sha256.Sum256([]byte(cookieValue(c, err)))
 	if subtle.ConstantTimeCompare([]byte(hex.EncodeToString(bh[:])), []byte(st.Browser)) != 1 {
 		page(w, http.StatusBadRequest, "Invalid request", "This authorization was started in another browser.")
+		return
+	}
+	// The browser that started is still signed in as the state's user
+	// (its session may have changed since connect).
+	if !v.sameUser(w, r, st.Issuer, st.Subject, "") {
 		return
 	}
 	u := v.upstream(st.Route)

@@ -72,6 +72,18 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time
+	// BrowserUser says who the browser opening a connect link is: the
+	// issuer and subject of its signed-in user at the authorization
+	// server whose tokens name the gateway's users, read from its
+	// session cookie (same origin). A link connects only a browser
+	// signed in as the user it was made for (MCP 2025-11-25
+	// client/elicitation, Security Considerations, Phishing). If nil,
+	// every link is refused.
+	BrowserUser func(*http.Request) (issuer, subject string, ok bool)
+	// SignInURL is where a browser that is not signed in signs in and
+	// then returns to ret (an absolute URL under PublicURL + ConnectPath).
+	// If nil, such a browser is refused.
+	SignInURL func(ret string) string
 }
 
 const (
