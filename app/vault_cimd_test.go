@@ -54,7 +54,7 @@ func TestVaultClientMetadataDocument(t *testing.T) {
 	// client_id; B fetches it; the code is redeemed without a secret.
 	var clientIDs []string
 	cs, err := e.client(t, alice, "2026-07-28", func(_ context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
-		b := newBrowser("carol")
+		b := newBrowserAt(req.Params.URL, "alice", "carol")
 		b.stopAt = func(u *url.URL) bool {
 			if strings.HasPrefix(u.String(), e.b+"/authorize") {
 				clientIDs = append(clientIDs, u.Query().Get("client_id"))
@@ -105,13 +105,14 @@ func TestVaultClientMetadataDocument(t *testing.T) {
 	if err != nil || !res.IsError || len(res.Content) == 0 || !reBad.MatchString(res.Content[0].(*mcp.TextContent).Text) {
 		t.Fatalf("vaultbad without a grant: %+v %v", res, err)
 	}
-	b := newBrowser("carol")
+	badLink := reBad.FindString(res.Content[0].(*mcp.TextContent).Text)
+	b := newBrowserAt(badLink, "alice", "carol")
 	var reachedCallback bool
 	b.stopAt = func(u *url.URL) bool {
 		reachedCallback = reachedCallback || strings.HasPrefix(u.String(), e.a+"/oauth/connect/callback") || strings.HasPrefix(u.Host, "attacker.example")
 		return reachedCallback
 	}
-	status, body, _, err := b.open(reBad.FindString(res.Content[0].(*mcp.TextContent).Text))
+	status, body, _, err := b.open(badLink)
 	if err != nil || reachedCallback || status != http.StatusBadRequest || !strings.Contains(body, "redirect URI") {
 		t.Fatalf("hostile document: %d %v callback reached %v %.300s", status, err, reachedCallback, body)
 	}
