@@ -1,18 +1,14 @@
 package app_test
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
@@ -24,49 +20,7 @@ import (
 // loopback and returns its issuer.
 func startOIDCProvider(t *testing.T) string {
 	t.Helper()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node is not installed")
-	}
-	dir, _ := filepath.Abs(filepath.Join("..", "resourceserver", "testdata", "oidcprovider"))
-	if _, err := os.Stat(filepath.Join(dir, "node_modules", "oidc-provider", "package.json")); err != nil {
-		ci := exec.Command("npm", "ci", "--no-audit", "--no-fund", "--loglevel=error")
-		ci.Dir = dir
-		if out, err := ci.CombinedOutput(); err != nil {
-			t.Fatalf("npm ci: %v\n%s", err, out)
-		}
-	}
-	cmd := exec.Command(node, "server.js")
-	cmd.Dir = dir
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-	})
-	sc := bufio.NewScanner(stdout)
-	if !sc.Scan() {
-		t.Fatal("oidc-provider printed nothing")
-	}
-	var hello struct{ Issuer string }
-	if err := json.Unmarshal(sc.Bytes(), &hello); err != nil || hello.Issuer == "" {
-		t.Fatalf("oidc-provider said %q", sc.Text())
-	}
-	go func() {
-		for sc.Scan() {
-		}
-	}()
-	return hello.Issuer
+	return startNodeIssuer(t, "server.js")
 }
 
 func clientCredentials(t *testing.T, tokenURL, id, secret, resource, scope string) string {
