@@ -1,14 +1,10 @@
 package app
 
 import (
-	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/mcpfort/mcpfort/config"
 	"github.com/mcpfort/mcpfort/oauth/dpop"
 )
 
@@ -17,19 +13,8 @@ import (
 // the new value; one issued before still passes while the keyring keeps
 // the old value, and no longer once it drops it.
 func TestRouteNoncesFollowRotation(t *testing.T) {
-	dir := t.TempDir()
-	p := filepath.Join(dir, "session.secret")
-	os.WriteFile(p, []byte(strings.Repeat("a", 32)), 0o600)
-	cfg, err := config.Parse([]byte("sessions: {ttl: 1h, secrets: [\"file:session.secret\"]}\nservers: [{name: a, http: {url: 'http://u'}}]\n"), dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	now := time.Unix(1e9, 0)
-	a := &App{cfg: cfg, now: func() time.Time { return now }}
-	a.defaults()
-	if _, err := a.sessionKeyring(); err != nil {
-		t.Fatal(err)
-	}
+	r := newSecretRotation(t)
+	a := r.a
 	const resource = "https://gw.example/a"
 	n, err := a.routeNonces(resource)
 	if err != nil {
@@ -40,8 +25,7 @@ func TestRouteNoncesFollowRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	before, _ := n.Issue()
-	os.WriteFile(p, []byte(strings.Repeat("b", 32)), 0o600)
-	a.secrets.RefreshNow(context.Background())
+	r.rotate('b')
 	if err := n.Check(before); err != nil {
 		t.Fatalf("a nonce issued before the rotation: %v", err)
 	}
@@ -54,9 +38,8 @@ func TestRouteNoncesFollowRotation(t *testing.T) {
 		t.Fatal("a nonce of another route is accepted")
 	}
 	// Past sessions.ttl, the next rotation drops the first value.
-	now = now.Add(2 * time.Hour)
-	os.WriteFile(p, []byte(strings.Repeat("c", 32)), 0o600)
-	a.secrets.RefreshNow(context.Background())
+	r.now = r.now.Add(2 * time.Hour)
+	r.rotate('c')
 	if n.Check(before) == nil {
 		t.Fatal("a nonce of a value the keyring dropped is accepted")
 	}
