@@ -280,17 +280,39 @@ func testFailClosed(t *testing.T, era policytest.Era) {
 	}
 }
 
-// rawCall posts a 2026-07-28 tools/call and returns the HTTP status.
-func rawCall(t *testing.T, url string) int {
-	t.Helper()
-	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+// modernCall is a 2026-07-28 tools/call of echo with the given arguments.
+func modernCall(ctx context.Context, url, args string) *http.Request {
+	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":` + args + `,"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
+	req, _ := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
 	req.Header.Set("Mcp-Method", "tools/call")
 	req.Header.Set("Mcp-Name", "echo")
-	resp, err := http.DefaultClient.Do(req)
+	return req
+}
+
+// answerOf sends req and delivers the answer's body, read whole, or the
+// error's text.
+func answerOf(req *http.Request) <-chan string {
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		got <- string(b)
+	}()
+	return got
+}
+
+// rawCall posts a 2026-07-28 tools/call and returns the HTTP status.
+func rawCall(t *testing.T, url string) int {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(modernCall(context.Background(), url, `{"text":"x"}`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -456,14 +478,7 @@ func TestReplyWaitsForTheRecord(t *testing.T) {
 // answer is read whole (the status line may come before the response),
 // with the HTTP status, or 0 when there was no result.
 func rawCallAnswered(url string) int {
-	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{"text":"x"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
-	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-	req.Header.Set("Mcp-Method", "tools/call")
-	req.Header.Set("Mcp-Name", "echo")
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := http.DefaultClient.Do(modernCall(context.Background(), url, `{"text":"x"}`))
 	if err != nil {
 		return 0
 	}
@@ -538,14 +553,7 @@ func TestStreamEndedAtShutdown(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
-			req, _ := http.NewRequestWithContext(cctx, "POST", srv.URL, strings.NewReader(body))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-			req.Header.Set("Mcp-Method", "tools/call")
-			req.Header.Set("Mcp-Name", "echo")
-			if resp, err := http.DefaultClient.Do(req); err == nil {
+			if resp, err := http.DefaultClient.Do(modernCall(cctx, srv.URL, `{}`)); err == nil {
 				io.Copy(io.Discard, resp.Body)
 				resp.Body.Close()
 			}
@@ -643,24 +651,7 @@ func TestShutdownDuringFinalEvent(t *testing.T) {
 	}
 	srv := httptest.NewServer(g)
 	defer srv.Close()
-	got := make(chan string, 1)
-	go func() {
-		body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
-		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-		req.Header.Set("Mcp-Method", "tools/call")
-		req.Header.Set("Mcp-Name", "echo")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got <- string(b)
-	}()
+	got := answerOf(modernCall(context.Background(), srv.URL, `{}`))
 	<-up.answered
 	g.Drain() // ends the stream while the reply returns the answer
 	body := <-got
@@ -892,24 +883,7 @@ func TestShutdownBetweenReads(t *testing.T) {
 		g.ServeHTTP(hw, r)
 	}))
 	defer srv.Close()
-	got := make(chan string, 1)
-	go func() {
-		body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"echo","arguments":{},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}`
-		req, _ := http.NewRequest("POST", srv.URL, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		req.Header.Set("Mcp-Protocol-Version", "2026-07-28")
-		req.Header.Set("Mcp-Method", "tools/call")
-		req.Header.Set("Mcp-Name", "echo")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			got <- err.Error()
-			return
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		got <- string(b)
-	}()
+	got := answerOf(modernCall(context.Background(), srv.URL, `{}`))
 	<-hw.held
 	g.Drain() // closes the reply while the relay writes the notification
 	close(hw.release)
