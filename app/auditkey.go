@@ -69,11 +69,7 @@ func readAuditKey(path string, keks func() ([][]byte, error)) (key []byte, keyed
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit chain key: %w", err)
 	}
-	for _, k := range ks {
-		if key, err = keys.OpenSecret(k, sealed, auditKeyAD(f.KeyedFrom)); err == nil {
-			break
-		}
-	}
+	key, err = openSecret(ks, sealed, auditKeyAD(f.KeyedFrom))
 	if err != nil {
 		return nil, 0, fmt.Errorf("audit chain key %s: %w", path, err)
 	}

@@ -3,6 +3,7 @@ package app
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -133,4 +134,17 @@ func (r *kekRing) onChange(f func(current []byte, opening [][]byte)) {
 	r.mu.Lock()
 	r.watchers = append(r.watchers, f)
 	r.mu.Unlock()
+}
+
+// openSecret opens what keys.SealSecret sealed with ad under any key of
+// the ring ks (the current key first, then the previous ones).
+func openSecret(ks [][]byte, sealed []byte, ad string) ([]byte, error) {
+	err := errors.New("no key-encryption key")
+	for _, k := range ks {
+		var pt []byte
+		if pt, err = keys.OpenSecret(k, sealed, ad); err == nil {
+			return pt, nil
+		}
+	}
+	return nil, err
 }

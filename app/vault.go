@@ -27,14 +27,7 @@ func (s kekSealer) Seal(pt []byte, ad string) ([]byte, error) {
 
 func (s kekSealer) Open(sealed []byte, ad string) ([]byte, error) {
 	_, opening := s.r.keys()
-	var err error
-	for _, k := range opening {
-		var pt []byte
-		if pt, err = keys.OpenSecret(k, sealed, ad); err == nil {
-			return pt, nil
-		}
-	}
-	return nil, err
+	return openSecret(opening, sealed, ad)
 }
 
 // tokenVault returns the process's token vault, built on first use: the
