@@ -174,6 +174,18 @@ func (f *forwarder) forwarded(r *http.Request) bool {
 	return false
 }
 
+// fromReplica removes the forwarding mark from r and reports whether it
+// was a valid one from another replica. A forged or stale mark is
+// dropped and r is served as any other request.
+func (f *forwarder) fromReplica(r *http.Request) bool {
+	if r.Header.Get(headerForwarded) == "" {
+		return false
+	}
+	ok := f.forwarded(r)
+	r.Header.Del(headerForwarded)
+	return ok
+}
+
 // markedSession is the session a forwarding mark covers: the
 // Mcp-Session-Id, or for the HTTP+SSE front door's messages the sessionId
 // query parameter.
@@ -206,13 +218,9 @@ func (f *forwarder) doorID() (string, error) {
 // principal. An id that does not open is served here (404).
 func (f *forwarder) wrapDoor(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(headerForwarded) != "" {
-			ok := f.forwarded(r)
-			r.Header.Del(headerForwarded)
-			if ok {
-				next.ServeHTTP(w, r)
-				return
-			}
+		if f.fromReplica(r) {
+			next.ServeHTTP(w, r) // the owner serves; never forwarded twice
+			return
 		}
 		id := r.URL.Query().Get("sessionId")
 		if r.Method != http.MethodPost || id == "" {
@@ -259,13 +267,9 @@ type retryKey struct{}
 // connection of the one that holds it, which the sealed state names).
 func (f *forwarder) wrap(next http.Handler, sessions bool, retries stateOwner) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Header.Get(headerForwarded) != "" {
-			ok := f.forwarded(r)
-			r.Header.Del(headerForwarded)
-			if ok {
-				next.ServeHTTP(w, r) // the owner serves; never forwarded twice
-				return
-			}
+		if f.fromReplica(r) {
+			next.ServeHTTP(w, r) // the owner serves; never forwarded twice
+			return
 		}
 		sid := r.Header.Get(mcp.HeaderSessionID)
 		if sid == "" {
