@@ -192,23 +192,19 @@ func (k *Keyring) Open(id string, now time.Time) (*State, error) {
 		return nil, ErrInvalid
 	}
 	ks := k.keys.Load()
-	if c := ks.opened.get(id); c != nil {
-		st := *c // callers may change their copy
-		if !now.Before(st.Expires) {
-			return &st, ErrExpired
+	cached := ks.opened.get(id)
+	if cached == nil {
+		var err error
+		if cached, err = ks.open(id); err != nil {
+			return nil, err
 		}
-		return &st, nil
+		ks.opened.put(id, cached)
 	}
-	st, err := ks.open(id)
-	if err != nil {
-		return nil, err
-	}
-	c := *st
-	ks.opened.put(id, &c)
+	st := *cached // callers may change their copy
 	if !now.Before(st.Expires) {
-		return st, ErrExpired
+		return &st, ErrExpired
 	}
-	return st, nil
+	return &st, nil
 }
 
 // open decrypts and decodes a session id.
