@@ -666,28 +666,8 @@ func TestResumeAtMember(t *testing.T) {
 		aggregate.Member{Name: "st", Prefix: "st_", Upstream: everythingStdio(t)},
 	)
 	url := serveGateway(t, agg)
-	post := func(sid, body string) *http.Response {
-		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json, text/event-stream")
-		if sid != "" {
-			req.Header.Set("Mcp-Session-Id", sid)
-			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
-	}
-	resp := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-	sid := resp.Header.Get("Mcp-Session-Id")
-	resp.Body.Close()
-	if sid == "" {
-		t.Fatalf("initialize: %d, no session", resp.StatusCode)
-	}
-	post(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`).Body.Close()
-	resp = post(sid, `{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"st_test_tool_with_progress","arguments":{},"_meta":{"progressToken":"p"}}}`)
+	sid, post := rawPoster(t, url)
+	resp := post(`{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"st_test_tool_with_progress","arguments":{},"_meta":{"progressToken":"p"}}}`)
 	first := readEvents(resp, 2) // priming + first progress; then hang up
 	if len(first) != 2 || !strings.Contains(first[1].data, "notifications/progress") || !strings.HasPrefix(first[1].id, "1/") {
 		t.Fatalf("first events = %+v", first)

@@ -48,12 +48,11 @@ func addPrompt(srv *mcp.Server, name string) {
 	})
 }
 
-// rawSession opens a legacy session on the gateway at url with plain
-// HTTP, and returns a function that opens its GET stream with a
-// Last-Event-ID ("" for none).
-func rawSession(t *testing.T, url string) func(ctx context.Context, lastEventID string) *http.Response {
+// rawPoster opens a legacy session on the gateway at url with plain
+// HTTP, and returns its id and a function that POSTs a message in it.
+func rawPoster(t *testing.T, url string) (sid string, post func(body string) *http.Response) {
 	t.Helper()
-	post := func(sid, body string) *http.Response {
+	send := func(sid, body string) *http.Response {
 		req, _ := http.NewRequest("POST", url, strings.NewReader(body))
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json, text/event-stream")
@@ -67,13 +66,22 @@ func rawSession(t *testing.T, url string) func(ctx context.Context, lastEventID 
 		}
 		return resp
 	}
-	resp := post("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
-	sid := resp.Header.Get("Mcp-Session-Id")
+	resp := send("", `{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}`)
+	sid = resp.Header.Get("Mcp-Session-Id")
 	resp.Body.Close()
 	if sid == "" {
 		t.Fatalf("initialize: %d, no session", resp.StatusCode)
 	}
-	post(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`).Body.Close()
+	send(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`).Body.Close()
+	return sid, func(body string) *http.Response { return send(sid, body) }
+}
+
+// rawSession opens a legacy session on the gateway at url with plain
+// HTTP, and returns a function that opens its GET stream with a
+// Last-Event-ID ("" for none).
+func rawSession(t *testing.T, url string) func(ctx context.Context, lastEventID string) *http.Response {
+	t.Helper()
+	sid, _ := rawPoster(t, url)
 	return func(ctx context.Context, lastEventID string) *http.Response {
 		req, _ := http.NewRequestWithContext(ctx, "GET", url, nil)
 		req.Header.Set("Accept", "text/event-stream")
