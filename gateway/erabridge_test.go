@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,13 +137,21 @@ func stringsReader(s string) io.Reader { return strings.NewReader(s) }
 func TestLegacyClientModernUpstreamInput(t *testing.T) {
 	gw := forcedGateway(t, gateway.EraModern)
 	var elicited, sampled atomic.Int32
+	var mu sync.Mutex
+	var keys []any
 	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, &mcp.ClientOptions{
 		ElicitationHandler: func(ctx context.Context, req *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
 			elicited.Add(1)
+			mu.Lock()
+			keys = append(keys, req.Params.GetMeta()[gateway.InputKeyMeta])
+			mu.Unlock()
 			return &mcp.ElicitResult{Action: "accept", Content: map[string]any{"username": "ada", "email": "ada@example.com"}}, nil
 		},
 		CreateMessageHandler: func(ctx context.Context, req *mcp.CreateMessageRequest) (*mcp.CreateMessageResult, error) {
 			sampled.Add(1)
+			mu.Lock()
+			keys = append(keys, req.Params.GetMeta()[gateway.InputKeyMeta])
+			mu.Unlock()
 			return &mcp.CreateMessageResult{Role: "assistant", Model: "m", Content: &mcp.TextContent{Text: "Paris"}}, nil
 		},
 	})
@@ -166,6 +175,59 @@ func TestLegacyClientModernUpstreamInput(t *testing.T) {
 	}
 	if text := res.Content[0].(*mcp.TextContent).Text; !strings.Contains(text, "Paris") || sampled.Load() != 1 {
 		t.Fatalf("sampling result %q after %d samplings", text, sampled.Load())
+	}
+	// Each request names the key the upstream gave it, so that a
+	// 2026-07-28 client behind another bridge retries under that key.
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []any{"user_input", "sampling"}; !slices.Equal(keys, want) {
+		t.Errorf("input keys %v, want %v", keys, want)
+	}
+}
+
+// TestLegacyClientModernUpstreamTransport: a legacy client's call on a
+// stateless upstream is answered as JSON when the answer is all there is,
+// although the upstream streamed it, and as a stream without event ids
+// (nothing to resume: the upstream keeps no events) when notifications
+// come first.
+func TestLegacyClientModernUpstreamTransport(t *testing.T) {
+	gw := forcedGateway(t, gateway.EraModern)
+	post := func(sid, body string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", gw.URL, strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "text/event-stream, application/json")
+		if sid != "" {
+			req.Header.Set("Mcp-Session-Id", sid)
+			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	resp := post("", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
+	readAll(t, resp)
+	sid := resp.Header.Get("Mcp-Session-Id")
+	if sid == "" {
+		t.Fatal("no session")
+	}
+	readAll(t, post(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+
+	resp = post(sid, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_reconnection","arguments":{}}}`)
+	b := readAll(t, resp)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" || !strings.Contains(string(b), `"id":1,"result"`) {
+		t.Fatalf("lone answer: %s %q", ct, b)
+	}
+
+	resp = post(sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_tool_with_progress","arguments":{},"_meta":{"progressToken":"p"}}}`)
+	b = readAll(t, resp)
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Fatalf("with progress: %s %q", ct, b)
+	}
+	if !strings.Contains(string(b), "notifications/progress") || !strings.Contains(string(b), `"id":2,"result"`) || strings.Contains(string(b), "\nid:") || strings.HasPrefix(string(b), "id:") || strings.Contains(string(b), "\nretry:") {
+		t.Fatalf("with progress: %q", b)
 	}
 }
 
@@ -236,13 +298,15 @@ func TestLegacyClientUndeclaredInput(t *testing.T) {
 	gw := forcedGateway(t, gateway.EraModern)
 	c := &rawClient{t: t, url: gw.URL}
 	c.initializeWith("2025-11-25", `{"sampling":{}}`)
-	evs := readEvents(t, c.post(`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"test_elicitation","arguments":{"message":"who?"}}}`), 1)
-	if len(evs) != 1 {
-		t.Fatalf("%d events, want the error: %+v", len(evs), evs)
+	// The error is all there is to say: it is answered as JSON.
+	resp := c.post(`{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{"name":"test_elicitation","arguments":{"message":"who?"}}}`)
+	b := readAll(t, resp)
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("Content-Type %q: %q", ct, b)
 	}
-	code, data := rpcError(t, []byte(evs[0].data))
+	code, data := rpcError(t, b)
 	if code != -32021 || string(data) != `{"requiredCapabilities":{"elicitation":{"form":{}}}}` {
-		t.Fatalf("answer %s", evs[0].data)
+		t.Fatalf("answer %s", b)
 	}
 }
 
@@ -362,6 +426,10 @@ func TestModernClientLegacyUpstreamInput(t *testing.T) {
 	gw, other := irrGateways(t)
 
 	key, state := askName(t, gw.URL, "alice")
+	if key != "user_name" {
+		// The upstream names its request with InputKeyMeta.
+		t.Fatalf("input key %q, want the upstream's user_name", key)
+	}
 	// Forged and altered states are refused, and leave the real one valid.
 	wantInvalidState(t, "forged", irrCall(t, gw.URL, "alice", irrTool, answerName(key, "mcpfort1.AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "eve")))
 	altered := []byte(state)

@@ -89,6 +89,65 @@ func (w *inputWaiters) deliver(k inputKey, msg []byte) bool {
 	return ok
 }
 
+// InputKeyMeta is the params._meta member that names, on a legacy
+// server-to-client request (elicitation/create, sampling/createMessage,
+// roots/list), the key the request has in a 2026-07-28
+// InputRequiredResult's inputRequests. A legacy request carries no key of
+// its own, so without it the bridge has to invent one and a 2026-07-28
+// client retrying under the server's names would not be understood. The
+// gateway writes it on the requests it turns an InputRequiredResult into
+// (inputToLegacy), and reads it from a legacy upstream's requests
+// (inputFromLegacy), so the key crosses any number of era bridges. The
+// member is an extension under this project's own _meta prefix (2025-11-25
+// basic/index "General fields: _meta"); a peer that does not know it
+// ignores it.
+const InputKeyMeta = "io.github.mcpfort/inputKey"
+
+// maxInputKeyLen bounds a key read from InputKeyMeta.
+const maxInputKeyLen = 64
+
+// namedInputKey returns the key InputKeyMeta gives in a request's params,
+// if it is a usable one: 1 to 64 bytes of letters, digits, '.', '_' and
+// '-'. Anything else is ignored and the bridge names the request itself.
+func namedInputKey(params []byte) (string, bool) {
+	meta, ok := jsonx.Get(params, "_meta")
+	if !ok || !jsonx.IsObject(meta) {
+		return "", false
+	}
+	v, ok := jsonx.Get(meta, InputKeyMeta)
+	if !ok {
+		return "", false
+	}
+	s, ok := jsonx.String(v)
+	if !ok || s == "" || len(s) > maxInputKeyLen {
+		return "", false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return "", false
+		}
+	}
+	return s, true
+}
+
+// withInputKey returns params with InputKeyMeta set to key in its _meta
+// (params may be absent).
+func withInputKey(params []byte, key string) ([]byte, error) {
+	if !jsonx.IsObject(params) {
+		params = []byte(`{}`)
+	}
+	meta, ok := jsonx.Get(params, "_meta")
+	if !ok || !jsonx.IsObject(meta) {
+		meta = []byte(`{}`)
+	}
+	meta, err := jsonx.Set(meta, InputKeyMeta, jsonx.Quote(key))
+	if err != nil {
+		return nil, err
+	}
+	return jsonx.Set(params, "_meta", meta)
+}
+
 // inputRequest is one entry of an InputRequiredResult's inputRequests.
 type inputRequest struct {
 	key    string
@@ -243,10 +302,14 @@ func (g *Gateway) newInputToLegacy(c *Call, body []byte, hdr http.Header, r upst
 	var n [6]byte
 	_, _ = rand.Read(n[:])
 	info := r.Info()
-	if info.Status != http.StatusAccepted && !info.Stream {
-		// The gateway chooses the transport: an input request needs a
-		// stream, a plain answer does not.
-		info.Lazy = true
+	if info.Status != http.StatusAccepted {
+		// The gateway chooses the transport: an input request or an
+		// upstream notification needs a stream, a plain answer does not,
+		// even when the upstream streamed it. The stream a legacy client
+		// would get is not resumable (a stateless upstream keeps no events
+		// to replay), so it carries no event ids, and a lone answer goes
+		// out as JSON.
+		info.Stream, info.Lazy = false, true
 	}
 	nonce := hex.EncodeToString(n[:])
 	if o := g.opts.ReplicaID; o != "" && len(o) <= maxOwnerLen {
@@ -395,7 +458,12 @@ func (r *inputToLegacy) ask(m *jsonrpc.Message) error {
 		r.wmu.Lock()
 		r.waiting = append(r.waiting, inputWaiter{key: q.key, k: k, ch: r.g.bridge.inputs.add(k)})
 		r.wmu.Unlock()
-		raw := jsonrpc.AppendRequest(nil, id, q.method, q.params)
+		params, err := withInputKey(q.params, q.key)
+		if err != nil {
+			r.forget()
+			return err
+		}
+		raw := jsonrpc.AppendRequest(nil, id, q.method, params)
 		msg, err := jsonrpc.Decode(raw, r.c.limits)
 		if err != nil {
 			r.forget()

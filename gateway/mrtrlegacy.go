@@ -255,10 +255,35 @@ func (r *inputFromLegacy) Next(ctx context.Context) (*upstream.Event, error) {
 		if len(reqs) == 0 {
 			continue // the upstream goes on without the input it was refused
 		}
-		for i := range reqs {
-			reqs[i].key = "input-" + strconv.Itoa(i+1)
-		}
+		nameInputs(reqs)
 		return r.park(reqs)
+	}
+}
+
+// nameInputs gives each request its key in the InputRequiredResult: the
+// one it names with InputKeyMeta when that is unique in the round, else
+// input-1, input-2, ... (skipping names taken).
+func nameInputs(reqs []parkedRequest) {
+	taken := make(map[string]bool, len(reqs))
+	for i := range reqs {
+		if k, ok := namedInputKey(reqs[i].params); ok && !taken[k] {
+			reqs[i].key = k
+			taken[k] = true
+		}
+	}
+	n := 0
+	for i := range reqs {
+		if reqs[i].key != "" {
+			continue
+		}
+		for {
+			n++
+			if k := "input-" + strconv.Itoa(n); !taken[k] {
+				reqs[i].key = k
+				taken[k] = true
+				break
+			}
+		}
 	}
 }
 

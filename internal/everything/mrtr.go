@@ -176,7 +176,35 @@ func rootsAnswer(responses mcp.InputResponseMap, key string) (*mcp.ListRootsResu
 }
 
 func inputRequired(reqs mcp.InputRequestMap, state string) *mcp.CallToolResult {
-	return &mcp.CallToolResult{InputRequests: reqs, RequestState: state}
+	return &mcp.CallToolResult{InputRequests: keyed(reqs), RequestState: state}
+}
+
+// inputKeyMeta is the params._meta member in which a server-to-client
+// request names its key among an InputRequiredResult's inputRequests. On a
+// legacy session the SDK sends each input request as a request of its own,
+// which has no key; mcpfort's era bridge reads this member to give a
+// 2026-07-28 client the keys this server chose (see the gateway's
+// InputKeyMeta).
+const inputKeyMeta = "io.github.mcpfort/inputKey"
+
+// keyed sets inputKeyMeta on every request of reqs to its key.
+func keyed(reqs mcp.InputRequestMap) mcp.InputRequestMap {
+	for k, r := range reqs {
+		if p, ok := r.(mcp.Params); ok {
+			withKey(p, k)
+		}
+	}
+	return reqs
+}
+
+// withKey sets inputKeyMeta on p's _meta to key.
+func withKey(p mcp.Params, key string) {
+	m := p.GetMeta()
+	if m == nil {
+		m = map[string]any{}
+	}
+	m[inputKeyMeta] = key
+	p.SetMeta(m)
 }
 
 const (
@@ -357,7 +385,7 @@ func irrPrompt(_ context.Context, req *mcp.GetPromptRequest) (*mcp.GetPromptResu
 			Messages:    []*mcp.PromptMessage{{Role: "user", Content: &mcp.TextContent{Text: "Context: " + ctxText}}},
 		}, nil
 	}
-	return &mcp.GetPromptResult{InputRequests: mcp.InputRequestMap{
+	return &mcp.GetPromptResult{InputRequests: keyed(mcp.InputRequestMap{
 		"user_context": &mcp.ElicitParams{Message: "What context should the prompt use?", RequestedSchema: oneStringSchema("context")},
-	}}, nil
+	})}, nil
 }

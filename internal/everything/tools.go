@@ -211,8 +211,9 @@ func sampling(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResul
 		if text, ok := samplingText(req.Params.InputResponses, "sampling"); ok {
 			return textResult("LLM response: " + text), nil
 		}
-		return &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{"sampling": params}}, nil
+		return inputRequired(mcp.InputRequestMap{"sampling": params}, ""), nil
 	}
+	withKey(params, "sampling")
 	res, err := req.Session.CreateMessage(ctx, params)
 	if err != nil {
 		return nil, fmt.Errorf("sampling failed: %w", err)
@@ -271,8 +272,9 @@ func elicit(ctx context.Context, req *mcp.CallToolRequest, key string, params *m
 		if r, ok := req.Params.InputResponses[key].(*mcp.ElicitResult); ok && r != nil {
 			return r, nil, nil
 		}
-		return nil, &mcp.CallToolResult{InputRequests: mcp.InputRequestMap{key: params}}, nil
+		return nil, inputRequired(mcp.InputRequestMap{key: params}, ""), nil
 	}
+	withKey(params, key)
 	res, err = req.Session.Elicit(ctx, params)
 	if err != nil {
 		return nil, nil, fmt.Errorf("elicitation failed: %w", err)
