@@ -71,3 +71,26 @@ func TestWithInputKey(t *testing.T) {
 		}
 	}
 }
+
+// FuzzNameInputs: whatever params a legacy upstream sends, the keys of a
+// round are unique, non-empty, short and of the allowed characters.
+func FuzzNameInputs(f *testing.F) {
+	f.Add([]byte(`{"_meta":{"`+InputKeyMeta+`":"user_name"}}`), []byte(`{"_meta":{"`+InputKeyMeta+`":"input-1"}}`), []byte(nil))
+	f.Add([]byte(`{"_meta":{"`+InputKeyMeta+`":"a\u0000"}}`), []byte(`[]`), []byte(`{"_meta":null}`))
+	f.Fuzz(func(t *testing.T, a, b, c []byte) {
+		reqs := []parkedRequest{{params: a}, {params: b}, {params: c}}
+		nameInputs(reqs)
+		seen := map[string]bool{}
+		for _, r := range reqs {
+			if r.key == "" || len(r.key) > maxInputKeyLen || seen[r.key] {
+				t.Fatalf("key %q (seen %v)", r.key, seen)
+			}
+			for i := 0; i < len(r.key); i++ {
+				if ch := r.key[i]; !(ch >= 'a' && ch <= 'z' || ch >= 'A' && ch <= 'Z' || ch >= '0' && ch <= '9' || ch == '.' || ch == '_' || ch == '-') {
+					t.Fatalf("key %q", r.key)
+				}
+			}
+			seen[r.key] = true
+		}
+	})
+}
