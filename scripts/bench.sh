@@ -31,7 +31,7 @@ mkdir -p "$out"
 
 echo "bench.sh: building mcpfort and the peers into $out/" >&2
 go build -o "$out/mcpfort" ./cmd/mcpfort
-for pkg in bench/peers/bare bench/peers/gosdk bench/peers/fastecho \
+for pkg in bench/peers/bare bench/peers/gosdk bench/peers/fastecho bench/peers/relay \
 	bench/cmd/mcpbench bench/cmd/mcpload bench/cmd/gwprof; do
 	go build -o "$out/$(basename "$pkg")" "./$pkg"
 done

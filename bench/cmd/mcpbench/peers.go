@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -37,6 +38,16 @@ func (c *config) startBare(ctx context.Context) (*proc, error) {
 // startFastEcho runs fastecho; args are more of its flags (-sse, -delay).
 func (c *config) startFastEcho(ctx context.Context, name string, args ...string) (*proc, error) {
 	return startProc(ctx, name, append([]string{filepath.Join(c.bin, "fastecho"), "-addr", "127.0.0.1:0"}, args...), nil, "", readyListening)
+}
+
+// startRelay runs the reference proxy in mode (tcp or http) in front of
+// the HTTP server at upURL.
+func (c *config) startRelay(ctx context.Context, name, mode, upURL string) (*proc, error) {
+	u, err := url.Parse(upURL)
+	if err != nil {
+		return nil, err
+	}
+	return startProc(ctx, name, []string{filepath.Join(c.bin, "relay"), "-addr", "127.0.0.1:0", "-mode", mode, "-upstream", u.Host}, nil, "", readyListening)
 }
 
 func (c *config) startGoSDK(ctx context.Context, name string) (*proc, error) {

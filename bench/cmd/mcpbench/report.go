@@ -110,6 +110,7 @@ func (r *report) write(w io.Writer) {
 		fmt.Fprint(bw, "*bare net/http*: reads the body, answers one fixed JSON-RPC result (the floor). "+
 			"*go-sdk*: the official Go SDK v1.8.0, typed echo tool, application/json responses, both eras on one endpoint. "+
 			"*fastecho*: a minimal hand-written MCP server (encoding/json, no SDK), so that the gateway, not its upstream, is the bottleneck. "+
+			"*Go TCP relay* and *httputil.ReverseProxy* (bench/peers/relay) are reference proxies in front of the same fastecho: bytes copied over one upstream connection per client connection (what relaying costs in Go before reading anything), and the standard library's HTTP reverse proxy. "+
 			"*+token*: every request carries a bearer token (ES256 JWT from a loopback issuer) that mcpfort validates once and then serves from its cache. "+
 			"*server CPU/call* is the named process alone (for mcpfort rows, the gateway); the upstream's CPU is its own column. "+
 			"mcpfort runs its defaults: audit log and schema checks on; the *+token* row adds a per-subject rate limit that counts every call and refuses none; "+

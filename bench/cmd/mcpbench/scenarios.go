@@ -104,7 +104,10 @@ func (c *config) alternate(ctx context.Context, title string, peers []*peer, vus
 const (
 	rowLean = "mcpfort (audit, schema off) -> fastecho"
 	rowSSE  = "mcpfort -> fastecho (SSE answers)"
-	rowSlow = "mcpfort -> fastecho (+" + slowDelay + ")"
+	// The reference proxies (bench/peers/relay).
+	rowRelayTCP  = "Go TCP relay (bytes only) -> fastecho"
+	rowRelayHTTP = "httputil.ReverseProxy -> fastecho"
+	rowSlow      = "mcpfort -> fastecho (+" + slowDelay + ")"
 	// rowSlowLean is rowSlow without audit and schema: without the audit
 	// log's transactions, which fewer calls at a time share.
 	rowSlowLean = "mcpfort (audit, schema off) -> fastecho (+" + slowDelay + ")"
@@ -176,6 +179,17 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 	if err != nil {
 		return err
 	}
+	// Reference proxies before any MCP work: bytes relayed over one
+	// upstream connection per client connection, and the standard
+	// library's reverse proxy.
+	relayTCP, err := start(c.startRelay(ctx, "relay-tcp", "tcp", fast.url))
+	if err != nil {
+		return err
+	}
+	relayHTTP, err := start(c.startRelay(ctx, "relay-http", "http", fast.url))
+	if err != nil {
+		return err
+	}
 	// A token issuer on loopback, and an mcpfort that checks a bearer
 	// token on every request (validated once, then from its cache).
 	issuer, err := resourceservertest.NewIssuer(resourceservertest.IssuerOptions{})
@@ -203,6 +217,8 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 			{name: "mcpfort -> go-sdk", era: load.EraLegacy, url: gw.url, server: gw, up: upstream},
 			{name: "mcpfort -> go-sdk", era: load.EraModern, url: gw.url, server: gw, up: upstream},
 			{name: "fastecho direct", era: load.EraLegacy, url: fast.url, server: fast},
+			{name: rowRelayTCP, era: load.EraLegacy, url: relayTCP.url, server: relayTCP, up: fast},
+			{name: rowRelayHTTP, era: load.EraLegacy, url: relayHTTP.url, server: relayHTTP, up: fast},
 			{name: "mcpfort -> fastecho", era: load.EraLegacy, url: gwFast.url, server: gwFast, up: fast},
 			{name: "mcpfort +token -> fastecho", era: load.EraLegacy, url: gwAuth.url, server: gwAuth, up: fast, token: token},
 			{name: rowLean, era: load.EraLegacy, url: gwLean.url, server: gwLean, up: fast},
