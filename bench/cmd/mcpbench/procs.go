@@ -98,7 +98,9 @@ func startProc(ctx context.Context, name string, argv []string, env []string, di
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	urlc := make(chan string, 1)
+	read := make(chan struct{})
 	go func() {
+		defer close(read)
 		sc := bufio.NewScanner(pr)
 		sc.Buffer(make([]byte, 64<<10), 1<<20)
 		found := ready == nil
@@ -117,6 +119,9 @@ func startProc(ctx context.Context, name string, argv []string, env []string, di
 	go func() {
 		_ = cmd.Wait()
 		pw.Close()
+		// Done once its output is read to the end: an error about its
+		// exit shows its last lines.
+		<-read
 		close(p.done)
 	}()
 	if ready == nil {

@@ -313,6 +313,18 @@ func (r *report) targets(bw *bufio.Writer) {
 				fmt.Sprintf("%s vs. %s: %+.0f %%", fmtUS(g), fmtUS(b), (g/b-1)*100), yes(g/b >= 0.8 && g/b <= 1.2)})
 		}
 	}
+	// The same change of upstream latency under the Go TCP relay, which
+	// does no work of its own: how much of the growth is the Go runtime
+	// going idle between calls (threads parked and woken) rather than
+	// anything a proxy does.
+	if base := find(r.calls, rowRelayTCP, "legacy"); base != nil {
+		b := base.med(func(s sample) float64 { return s.srvCPU })
+		if gw := find(r.calls, rowRelayTCPSlow, "legacy"); gw != nil {
+			g := gw.med(func(s sample) float64 { return s.srvCPU })
+			vs = append(vs, verdict{"for reference, the Go TCP relay (no work of its own), +" + slowDelay + " vs. fastecho", "-",
+				fmt.Sprintf("%s vs. %s: %+.0f %%", fmtUS(g), fmtUS(b), (g/b-1)*100), nil})
+		}
+	}
 	for _, v := range []struct{ direct, via, what string }{
 		{"go-sdk direct", "mcpfort -> go-sdk", "go-sdk upstream"},
 		{"fastecho direct", "mcpfort -> fastecho", "fast upstream"},

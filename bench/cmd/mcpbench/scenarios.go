@@ -105,9 +105,10 @@ const (
 	rowLean = "mcpfort (audit, schema off) -> fastecho"
 	rowSSE  = "mcpfort -> fastecho (SSE answers)"
 	// The reference proxies (bench/peers/relay).
-	rowRelayTCP  = "Go TCP relay (bytes only) -> fastecho"
-	rowRelayHTTP = "httputil.ReverseProxy -> fastecho"
-	rowSlow      = "mcpfort -> fastecho (+" + slowDelay + ")"
+	rowRelayTCP     = "Go TCP relay (bytes only) -> fastecho"
+	rowRelayHTTP    = "httputil.ReverseProxy -> fastecho"
+	rowRelayTCPSlow = "Go TCP relay (bytes only) -> fastecho (+" + slowDelay + ")"
+	rowSlow         = "mcpfort -> fastecho (+" + slowDelay + ")"
 	// rowSlowLean is rowSlow without audit and schema: without the audit
 	// log's transactions, which fewer calls at a time share.
 	rowSlowLean = "mcpfort (audit, schema off) -> fastecho (+" + slowDelay + ")"
@@ -190,6 +191,10 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 	if err != nil {
 		return err
 	}
+	relaySlow, err := start(c.startRelay(ctx, "relay-tcp-slow", "tcp", slow.url))
+	if err != nil {
+		return err
+	}
 	// A token issuer on loopback, and an mcpfort that checks a bearer
 	// token on every request (validated once, then from its cache).
 	issuer, err := resourceservertest.NewIssuer(resourceservertest.IssuerOptions{})
@@ -225,6 +230,7 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 			{name: rowSSE, era: load.EraLegacy, url: gwSSE.url, server: gwSSE, up: fastSSE},
 			{name: rowSlow, era: load.EraLegacy, url: gwSlow.url, server: gwSlow, up: slow},
 			{name: rowSlowLean, era: load.EraLegacy, url: gwSlowLean.url, server: gwSlowLean, up: slow},
+			{name: rowRelayTCPSlow, era: load.EraLegacy, url: relaySlow.url, server: relaySlow, up: slow},
 		}, c.vus, c.duration)
 	}
 	if c.only["latency"] {
