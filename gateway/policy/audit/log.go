@@ -55,6 +55,16 @@ type Options struct {
 	// write; records that arrive during a transaction share the next);
 	// negative writes at once.
 	BatchDelay time.Duration
+	// ShareWait is how long, at most, the writer holds a transaction for
+	// the records of calls already admitted and still under way, while
+	// responses wait for their records (no ReplyBeforeWrite, BatchDelay
+	// not positive): concurrent calls then share one transaction instead
+	// of each paying for its own (with SQLite, a transaction costs several
+	// times what a record does). The wait ends as soon as every admitted
+	// call's record is in the batch, so a lone call never waits, and calls
+	// that are not under way are never waited for. If zero, 1ms; negative
+	// writes what is queued at once.
+	ShareWait time.Duration
 	// ReplyBeforeWrite lets a call's response go to the client as soon as
 	// its record is queued. By default the response waits until the
 	// record is durably written (at most WriteWait), so that a process
@@ -131,6 +141,9 @@ type Stats struct {
 	Pending int64
 	// HeadErrors counts chain heads that could not be written.
 	HeadErrors int64
+	// Batches counts the transactions written (Written+Repeated records
+	// in all).
+	Batches int64
 }
 
 // Log is the audit log middleware and its writer. It is safe for
@@ -158,6 +171,7 @@ type Log struct {
 	unrecorded  atomic.Int64
 	admitted    atomic.Int64
 	headErrors  atomic.Int64
+	batches     atomic.Int64
 
 	flushMu sync.Mutex
 	flushed *sync.Cond
@@ -174,11 +188,11 @@ func New(opts Options) (*Log, error) {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 8192
 	}
-	if opts.BatchDelay == 0 {
-		opts.BatchDelay = -1
-		if opts.ReplyBeforeWrite {
-			opts.BatchDelay = 2 * time.Millisecond
-		}
+	if opts.BatchDelay == 0 && opts.ReplyBeforeWrite {
+		opts.BatchDelay = 2 * time.Millisecond
+	}
+	if opts.ShareWait == 0 {
+		opts.ShareWait = time.Millisecond
 	}
 	if opts.WriteWait <= 0 {
 		opts.WriteWait = 10 * time.Second
@@ -235,7 +249,7 @@ func New(opts Options) (*Log, error) {
 // Stats returns the counters.
 func (l *Log) Stats() Stats {
 	return Stats{Written: l.written.Load(), Repeated: l.repeated.Load(), WriteErrors: l.writeErrors.Load(), Refused: l.refused.Load(),
-		Unrecorded: l.unrecorded.Load(), Pending: int64(len(l.slots)), HeadErrors: l.headErrors.Load()}
+		Unrecorded: l.unrecorded.Load(), Pending: int64(len(l.slots)), HeadErrors: l.headErrors.Load(), Batches: l.batches.Load()}
 }
 
 // errUnavailable refuses a call the log cannot record.
@@ -755,6 +769,9 @@ func (l *Log) writer() {
 	var waiters []chan struct{} // of the records in batch that have one
 	var sinceCheckpoint int64
 	var last Record
+	// expect is how many records the writer waits for (ShareWait): as
+	// many as the last transaction answered calls.
+	expect := 0
 	gather := time.NewTimer(time.Hour)
 	gather.Stop()
 	var tick <-chan time.Time
@@ -776,30 +793,48 @@ func (l *Log) writer() {
 			}
 			return
 		}
-		if l.opts.BatchDelay > 0 {
+		// gathering: the timer runs (BatchDelay, or ShareWait once a
+		// record of a call under way is waited for).
+		gathering := l.opts.BatchDelay > 0
+		if gathering {
 			gather.Reset(l.opts.BatchDelay)
 		}
 	fill:
 		for len(batch) < cap(batch) {
-			if l.opts.BatchDelay <= 0 {
+			if !gathering {
 				select {
 				case e := <-l.records:
 					batch, waiters = append(batch, l.complete(e)), appendWaiter(waiters, e)
+					continue
 				default:
+				}
+				// Nothing more is queued. Wait a little for the records
+				// that are coming, rather than have each pay for a
+				// transaction of its own: those of the calls admitted and
+				// under way, and as many as the last transaction answered
+				// (their clients, busy, call again).
+				if l.opts.BatchDelay < 0 || l.opts.ShareWait < 0 || len(waiters) == 0 || len(batch) >= max(expect, len(l.slots)) {
 					break fill
 				}
-				continue
+				gathering = true
+				gather.Reset(l.opts.ShareWait)
 			}
 			select {
 			case e := <-l.records:
 				batch, waiters = append(batch, l.complete(e)), appendWaiter(waiters, e)
+				if l.opts.BatchDelay <= 0 && len(batch) >= max(expect, len(l.slots)) && len(l.records) == 0 {
+					break fill // what was coming is in
+				}
 			case <-gather.C:
+				gathering = false
 				break fill
 			case <-l.stop:
 				break fill
 			}
 		}
-		gather.Stop()
+		if gathering {
+			gather.Stop()
+		}
 		if !l.write(batch) {
 			return // aborted by Close; it reports the loss
 		}
@@ -813,6 +848,7 @@ func (l *Log) writer() {
 		l.written.Add(int64(n))
 		l.repeated.Add(int64(len(batch) - n))
 		l.handled.Add(int64(len(batch)))
+		l.batches.Add(1)
 		sinceCheckpoint += int64(n)
 		if sinceCheckpoint >= l.opts.CheckpointEvery {
 			l.checkpoint(last)
@@ -824,6 +860,7 @@ func (l *Log) writer() {
 		for _, w := range waiters {
 			close(w)
 		}
+		expect = len(waiters)
 		waiters = waiters[:0]
 		l.flushMu.Lock()
 		l.flushed.Broadcast()
