@@ -21,6 +21,10 @@ const auditRowsPerInsert = 128
 func (s *Store) AppendAudit(ctx context.Context, keys []string, chain func(storage.AuditHead, map[string]bool) ([]storage.AuditRow, error)) error {
 	var chainErr error
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		ctx := ctx
+		if s.d.InProcess {
+			ctx = context.WithoutCancel(ctx)
+		}
 		var h storage.AuditHead
 		if err := s.txQueryRow(ctx, tx, `SELECT seq, hash FROM audit_head WHERE id = 1`+s.d.ForUpdate).Scan(&h.Seq, &h.Hash); err != nil {
 			return s.wrap("read audit head", err)
