@@ -175,6 +175,8 @@ type Log struct {
 
 	flushMu sync.Mutex
 	flushed *sync.Cond
+
+	scratch []byte // the writer's, for canonical arguments
 }
 
 // New starts a Log; Close stops it.
@@ -415,14 +417,19 @@ func (l *Log) begin(ctx context.Context, c *gateway.Call, start time.Time) entry
 }
 
 // argsHash is the SHA-256 of the RFC 8785 form of the arguments, so that
-// the same arguments hash alike however a client spelled them.
-func argsHash(args []byte) string {
-	if c, err := jcs.Canonicalize(args); err == nil {
-		sum := sha256.Sum256(c)
-		return prefixSHA + hex.EncodeToString(sum[:])
+// the same arguments hash alike however a client spelled them. scratch is
+// reused for the canonical form.
+func argsHash(args []byte, scratch *[]byte) string {
+	prefix := prefixSHA
+	c, err := jcs.Append((*scratch)[:0], args)
+	if err != nil {
+		c, prefix = args, "sha256-raw:"
+	} else if cap(c) <= 64<<10 {
+		*scratch = c
 	}
-	sum := sha256.Sum256(args)
-	return "sha256-raw:" + hex.EncodeToString(sum[:])
+	sum := sha256.Sum256(c)
+	var out [len("sha256-raw:") + 2*sha256.Size]byte
+	return string(hex.AppendEncode(append(out[:0], prefix...), sum[:]))
 }
 
 func (l *Log) bounded(b []byte) string {
@@ -902,7 +909,7 @@ func (l *Log) writeHead(h Head) {
 func (l *Log) complete(e entry) Record {
 	r := *e.rec
 	if e.args != nil {
-		r.ArgsHash = argsHash(e.args)
+		r.ArgsHash = argsHash(e.args, &l.scratch)
 		if l.opts.RecordArguments {
 			r.Arguments = l.bounded(l.opts.Mask(e.args))
 		}
