@@ -56,14 +56,16 @@ type Options struct {
 	// negative writes at once.
 	BatchDelay time.Duration
 	// ShareWait is how long, at most, the writer holds a transaction for
-	// the records of calls already admitted and still under way, while
-	// responses wait for their records (no ReplyBeforeWrite, BatchDelay
-	// not positive): concurrent calls then share one transaction instead
-	// of each paying for its own (with SQLite, a transaction costs several
-	// times what a record does). The wait ends as soon as every admitted
-	// call's record is in the batch, so a lone call never waits, and calls
-	// that are not under way are never waited for. If zero, 1ms; negative
-	// writes what is queued at once.
+	// records that are coming, while responses wait for their records (no
+	// ReplyBeforeWrite, BatchDelay not positive): those of the calls
+	// admitted since the last batch was closed, or as many as the last
+	// transaction answered calls (their clients, when busy, call again),
+	// so that concurrent calls share one transaction instead of each
+	// paying for its own (with SQLite, a transaction costs several times
+	// what a record does). The wait ends as soon as they are in: a lone
+	// call never waits, and a call under way for longer than a batch (a
+	// long stream) holds back at most one. A response waits at most this
+	// much longer. If zero, 1ms; negative writes what is queued at once.
 	ShareWait time.Duration
 	// ReplyBeforeWrite lets a call's response go to the client as soon as
 	// its record is queued. By default the response waits until the
@@ -776,9 +778,14 @@ func (l *Log) writer() {
 	var waiters []chan struct{} // of the records in batch that have one
 	var sinceCheckpoint int64
 	var last Record
-	// expect is how many records the writer waits for (ShareWait): as
-	// many as the last transaction answered calls.
+	// The writer waits (ShareWait) for as many records as the last
+	// transaction answered calls (expect), or as calls were admitted
+	// since the last batch was closed (their number was mark then), if
+	// more: calls under way for longer, such as a long stream, are not
+	// waited for again.
 	expect := 0
+	var mark int64
+	want := func() int { return max(expect, int(l.admitted.Load()-mark)) }
 	gather := time.NewTimer(time.Hour)
 	gather.Stop()
 	var tick <-chan time.Time
@@ -817,10 +824,10 @@ func (l *Log) writer() {
 				}
 				// Nothing more is queued. Wait a little for the records
 				// that are coming, rather than have each pay for a
-				// transaction of its own: those of the calls admitted and
-				// under way, and as many as the last transaction answered
-				// (their clients, busy, call again).
-				if l.opts.BatchDelay < 0 || l.opts.ShareWait < 0 || len(waiters) == 0 || len(batch) >= max(expect, len(l.slots)) {
+				// transaction of its own: those of the calls admitted
+				// since the last batch, and as many as the last
+				// transaction answered (their clients, busy, call again).
+				if l.opts.BatchDelay < 0 || l.opts.ShareWait < 0 || len(waiters) == 0 || len(batch) >= want() {
 					break fill
 				}
 				gathering = true
@@ -829,7 +836,7 @@ func (l *Log) writer() {
 			select {
 			case e := <-l.records:
 				batch, waiters = append(batch, l.complete(e)), appendWaiter(waiters, e)
-				if l.opts.BatchDelay <= 0 && len(batch) >= max(expect, len(l.slots)) && len(l.records) == 0 {
+				if l.opts.BatchDelay <= 0 && len(batch) >= want() && len(l.records) == 0 {
 					break fill // what was coming is in
 				}
 			case <-gather.C:
@@ -842,6 +849,7 @@ func (l *Log) writer() {
 		if gathering {
 			gather.Stop()
 		}
+		mark = l.admitted.Load()
 		if !l.write(batch) {
 			return // aborted by Close; it reports the loss
 		}

@@ -16,18 +16,31 @@ import (
 	"github.com/mcpfort/mcpfort/storage/storagetest"
 )
 
-// batchSink notes the number of records of each append.
+// batchSink notes the number of records of each append, and reports each
+// append written on appended.
 type batchSink struct {
 	audit.Sink
-	mu    sync.Mutex
-	sizes []int
+	mu       sync.Mutex
+	sizes    []int
+	appended chan int
+}
+
+func newBatchSink(t *testing.T) *batchSink {
+	return &batchSink{Sink: open(t, storagetest.SQLite(t), nil), appended: make(chan int, 16)}
 }
 
 func (s *batchSink) Append(ctx context.Context, recs []audit.Record) error {
 	s.mu.Lock()
 	s.sizes = append(s.sizes, len(recs))
 	s.mu.Unlock()
-	return s.Sink.Append(ctx, recs)
+	err := s.Sink.Append(ctx, recs)
+	if err == nil {
+		select {
+		case s.appended <- len(recs):
+		default:
+		}
+	}
+	return err
 }
 
 func (s *batchSink) batches() []int {
@@ -94,7 +107,7 @@ func waitDone(t *testing.T, done <-chan error, what string) {
 // once are written in one transaction, each response still waiting for
 // its record.
 func TestConcurrentCallsShareATransaction(t *testing.T) {
-	sink := &batchSink{Sink: open(t, storagetest.SQLite(t), nil)}
+	sink := newBatchSink(t)
 	// A wait no test reaches: the writer must stop waiting because every
 	// call's record is in.
 	l, err := audit.New(audit.Options{Sink: sink, ShareWait: time.Hour})
@@ -127,10 +140,11 @@ func TestConcurrentCallsShareATransaction(t *testing.T) {
 }
 
 // TestShareWaitIsBounded: a lone call is not held for calls that are not
-// under way, and a call that stays under way holds another's record no
-// longer than ShareWait.
+// under way, a call that stays under way holds another's record no
+// longer than ShareWait, and a call under way since before the last
+// transaction does not hold back the next ones.
 func TestShareWaitIsBounded(t *testing.T) {
-	sink := &batchSink{Sink: open(t, storagetest.SQLite(t), nil)}
+	sink := newBatchSink(t)
 	l, err := audit.New(audit.Options{Sink: sink, ShareWait: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -144,7 +158,7 @@ func TestShareWaitIsBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	sink = &batchSink{Sink: open(t, storagetest.SQLite(t), nil)}
+	sink = newBatchSink(t)
 	l, err = audit.New(audit.Options{Sink: sink, ShareWait: 50 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -163,6 +177,44 @@ func TestShareWaitIsBounded(t *testing.T) {
 	close(held)
 	waitDone(t, done, "the held call")
 	if got := sink.batches(); !slices.Equal(got, []int{1, 1}) {
+		t.Errorf("records per transaction: %v", got)
+	}
+	if err := l.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestLongCallDoesNotHoldBack: once a transaction has been written while
+// a call was under way (a long stream, say), later calls do not wait for
+// that call's record.
+func TestLongCallDoesNotHoldBack(t *testing.T) {
+	sink := newBatchSink(t)
+	// A wait no test reaches: the call below must not wait at all.
+	l, err := audit.New(audit.Options{Sink: sink, ShareWait: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arrived, held, release := make(chan string, 2), make(chan struct{}), make(chan struct{})
+	close(release)
+	long := make(chan error, 1)
+	go answer(t, l.Wrap(heldUpstream(arrived, held)), toolCall(t, 1), long)
+	<-arrived
+	// A record no response waits for: written at once, while the long
+	// call is under way.
+	if err := l.Add(audit.Record{Server: "files", Method: "ping", Decision: audit.Allow, Status: audit.StatusOK}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sink.appended:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the record was not written")
+	}
+	done := make(chan error, 1)
+	go answer(t, l.Wrap(heldUpstream(arrived, release)), toolCall(t, 2), done)
+	waitDone(t, done, "a call while a long one is under way")
+	close(held)
+	waitDone(t, long, "the long call")
+	if got := sink.batches(); !slices.Equal(got, []int{1, 1, 1}) {
 		t.Errorf("records per transaction: %v", got)
 	}
 	if err := l.Close(context.Background()); err != nil {
