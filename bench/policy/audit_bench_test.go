@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -149,6 +150,61 @@ func BenchmarkAudit(b *testing.B) {
 		}
 		runCallCPU(b, chain(terminal(list), started, l.Wrap), newCall(b, mcp.MethodToolsCall, callParams), flush)
 	})
+}
+
+// BenchmarkAuditConcurrent is BenchmarkAudit's typical tools/call from 32
+// callers at once, as a gateway under load serves them: every response
+// waits for its record, and the records of concurrent calls share
+// transactions. cpu-ns/op is the process CPU per call, the writer's
+// SQLite transactions included; records/tx is how many records a
+// transaction carried on average.
+func BenchmarkAuditConcurrent(b *testing.B) {
+	list := toolsList(20)
+	b.Run("baseline", func(b *testing.B) { runParallelCPU(b, terminal(list), nil, nil) })
+	b.Run("audit-sqlite", func(b *testing.B) {
+		l, flush := newAuditLog(b)
+		runParallelCPU(b, chain(terminal(list), l.Wrap), l, flush)
+	})
+}
+
+// runParallelCPU runs h from 32 goroutines (16 per P on two CPUs, as many
+// as the benchmark's load generator's clients).
+func runParallelCPU(b *testing.B, h gateway.Handler, l *audit.Log, flush func()) {
+	b.Helper()
+	ctx := context.Background()
+	drain(ctx, mustReply(b, h, ctx, newCall(b, mcp.MethodToolsCall, callParams)))
+	if flush != nil {
+		flush()
+	}
+	var s0 audit.Stats
+	if l != nil {
+		s0 = l.Stats()
+	}
+	b.SetParallelism(max(1, 32/runtime.GOMAXPROCS(0)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	b.RunParallel(func(pb *testing.PB) {
+		c := newCall(b, mcp.MethodToolsCall, callParams)
+		for pb.Next() {
+			r, err := h(ctx, c)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			drain(ctx, r)
+		}
+	})
+	if flush != nil {
+		flush()
+	}
+	b.ReportMetric(float64(processCPU()-cpu0)/float64(b.N), "cpu-ns/op")
+	if l != nil {
+		s := l.Stats()
+		if n := s.Batches - s0.Batches; n > 0 {
+			b.ReportMetric(float64(s.Written-s0.Written)/float64(n), "records/tx")
+		}
+	}
 }
 
 // streamTerminal answers tools/call on a stream, each answer's event with

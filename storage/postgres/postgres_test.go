@@ -160,3 +160,51 @@ func TestInvalidDSNDoesNotLeak(t *testing.T) {
 		t.Errorf("error leaks the password: %s", got)
 	}
 }
+
+// TestAuditKeyIndex checks that the answer-key index holds the keyed rows
+// only and that the appends' lookup of keys can use it.
+func TestAuditKeyIndex(t *testing.T) {
+	dsn := schemaDSN(t)
+	s, err := postgres.Open(context.Background(), postgres.Options{DSN: dsn, MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var def string
+	if err := db.QueryRow(`SELECT indexdef FROM pg_indexes WHERE indexname = 'audit_records_answer_key' AND schemaname = current_schema()`).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(def, "WHERE (answer_key IS NOT NULL)") {
+		t.Errorf("index: %s", def)
+	}
+	conn, err := db.Conn(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	// The table is empty: make the planner show whether it could use it.
+	if _, err := conn.ExecContext(context.Background(), `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	rows, err := conn.QueryContext(context.Background(), `EXPLAIN SELECT answer_key FROM audit_records WHERE answer_key = ANY($1)`, []string{"a", "b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var line string
+		if err := rows.Scan(&line); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(line + "\n")
+	}
+	if !strings.Contains(plan.String(), "audit_records_answer_key") {
+		t.Errorf("the lookup of keys does not use the index:\n%s", plan.String())
+	}
+}

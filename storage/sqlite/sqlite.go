@@ -91,7 +91,8 @@ func Open(ctx context.Context, opts Options) (storage.Backend, error) {
 
 func dialect() sqlstore.Dialect {
 	return sqlstore.Dialect{
-		Name: "sqlite",
+		Name:      "sqlite",
+		InProcess: true,
 		IsUniqueViolation: func(err error) bool {
 			var se *sqlite.Error
 			if !errors.As(err, &se) {

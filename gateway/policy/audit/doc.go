@@ -44,7 +44,10 @@
 // turns that off; Options.WriteWait bounds it while the sink fails), so
 // that a process killed at any moment has recorded every call a client
 // saw answered through it; records that arrive during a transaction share
-// the next one. A write failure is retried, logged and counted, and by
+// the next one, and the writer holds a transaction a little (ShareWait,
+// 1ms) for the records of calls under way, so that concurrent calls share
+// one transaction rather than each paying for its own; a lone call never
+// waits. A write failure is retried, logged and counted, and by
 // default makes the log refuse new calls (fail closed) until a write
 // succeeds; AllowUnrecorded lets calls through instead, counting those it
 // could not record. Close flushes.

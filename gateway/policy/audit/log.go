@@ -55,6 +55,18 @@ type Options struct {
 	// write; records that arrive during a transaction share the next);
 	// negative writes at once.
 	BatchDelay time.Duration
+	// ShareWait is how long, at most, the writer holds a transaction for
+	// records that are coming, while responses wait for their records (no
+	// ReplyBeforeWrite, BatchDelay not positive): those of the calls
+	// admitted since the last batch was closed, or as many as the last
+	// transaction answered calls (their clients, when busy, call again),
+	// so that concurrent calls share one transaction instead of each
+	// paying for its own (with SQLite, a transaction costs several times
+	// what a record does). The wait ends as soon as they are in: a lone
+	// call never waits, and a call under way for longer than a batch (a
+	// long stream) holds back at most one. A response waits at most this
+	// much longer. If zero, 1ms; negative writes what is queued at once.
+	ShareWait time.Duration
 	// ReplyBeforeWrite lets a call's response go to the client as soon as
 	// its record is queued. By default the response waits until the
 	// record is durably written (at most WriteWait), so that a process
@@ -131,6 +143,9 @@ type Stats struct {
 	Pending int64
 	// HeadErrors counts chain heads that could not be written.
 	HeadErrors int64
+	// Batches counts the transactions written (Written+Repeated records
+	// in all).
+	Batches int64
 }
 
 // Log is the audit log middleware and its writer. It is safe for
@@ -158,9 +173,12 @@ type Log struct {
 	unrecorded  atomic.Int64
 	admitted    atomic.Int64
 	headErrors  atomic.Int64
+	batches     atomic.Int64
 
 	flushMu sync.Mutex
 	flushed *sync.Cond
+
+	scratch []byte // the writer's, for canonical arguments
 }
 
 // New starts a Log; Close stops it.
@@ -174,11 +192,11 @@ func New(opts Options) (*Log, error) {
 	if opts.QueueSize <= 0 {
 		opts.QueueSize = 8192
 	}
-	if opts.BatchDelay == 0 {
-		opts.BatchDelay = -1
-		if opts.ReplyBeforeWrite {
-			opts.BatchDelay = 2 * time.Millisecond
-		}
+	if opts.BatchDelay == 0 && opts.ReplyBeforeWrite {
+		opts.BatchDelay = 2 * time.Millisecond
+	}
+	if opts.ShareWait == 0 {
+		opts.ShareWait = time.Millisecond
 	}
 	if opts.WriteWait <= 0 {
 		opts.WriteWait = 10 * time.Second
@@ -235,7 +253,7 @@ func New(opts Options) (*Log, error) {
 // Stats returns the counters.
 func (l *Log) Stats() Stats {
 	return Stats{Written: l.written.Load(), Repeated: l.repeated.Load(), WriteErrors: l.writeErrors.Load(), Refused: l.refused.Load(),
-		Unrecorded: l.unrecorded.Load(), Pending: int64(len(l.slots)), HeadErrors: l.headErrors.Load()}
+		Unrecorded: l.unrecorded.Load(), Pending: int64(len(l.slots)), HeadErrors: l.headErrors.Load(), Batches: l.batches.Load()}
 }
 
 // errUnavailable refuses a call the log cannot record.
@@ -401,14 +419,19 @@ func (l *Log) begin(ctx context.Context, c *gateway.Call, start time.Time) entry
 }
 
 // argsHash is the SHA-256 of the RFC 8785 form of the arguments, so that
-// the same arguments hash alike however a client spelled them.
-func argsHash(args []byte) string {
-	if c, err := jcs.Canonicalize(args); err == nil {
-		sum := sha256.Sum256(c)
-		return prefixSHA + hex.EncodeToString(sum[:])
+// the same arguments hash alike however a client spelled them. scratch is
+// reused for the canonical form.
+func argsHash(args []byte, scratch *[]byte) string {
+	prefix := prefixSHA
+	c, err := jcs.Append((*scratch)[:0], args)
+	if err != nil {
+		c, prefix = args, "sha256-raw:"
+	} else if cap(c) <= 64<<10 {
+		*scratch = c
 	}
-	sum := sha256.Sum256(args)
-	return "sha256-raw:" + hex.EncodeToString(sum[:])
+	sum := sha256.Sum256(c)
+	var out [len("sha256-raw:") + 2*sha256.Size]byte
+	return string(hex.AppendEncode(append(out[:0], prefix...), sum[:]))
 }
 
 func (l *Log) bounded(b []byte) string {
@@ -755,6 +778,14 @@ func (l *Log) writer() {
 	var waiters []chan struct{} // of the records in batch that have one
 	var sinceCheckpoint int64
 	var last Record
+	// The writer waits (ShareWait) for as many records as the last
+	// transaction answered calls (expect), or as calls were admitted
+	// since the last batch was closed (their number was mark then), if
+	// more: calls under way for longer, such as a long stream, are not
+	// waited for again.
+	expect := 0
+	var mark int64
+	want := func() int { return max(expect, int(l.admitted.Load()-mark)) }
 	gather := time.NewTimer(time.Hour)
 	gather.Stop()
 	var tick <-chan time.Time
@@ -776,30 +807,49 @@ func (l *Log) writer() {
 			}
 			return
 		}
-		if l.opts.BatchDelay > 0 {
+		// gathering: the timer runs (BatchDelay, or ShareWait once a
+		// record of a call under way is waited for).
+		gathering := l.opts.BatchDelay > 0
+		if gathering {
 			gather.Reset(l.opts.BatchDelay)
 		}
 	fill:
 		for len(batch) < cap(batch) {
-			if l.opts.BatchDelay <= 0 {
+			if !gathering {
 				select {
 				case e := <-l.records:
 					batch, waiters = append(batch, l.complete(e)), appendWaiter(waiters, e)
+					continue
 				default:
+				}
+				// Nothing more is queued. Wait a little for the records
+				// that are coming, rather than have each pay for a
+				// transaction of its own: those of the calls admitted
+				// since the last batch, and as many as the last
+				// transaction answered (their clients, busy, call again).
+				if l.opts.BatchDelay < 0 || l.opts.ShareWait < 0 || len(waiters) == 0 || len(batch) >= want() {
 					break fill
 				}
-				continue
+				gathering = true
+				gather.Reset(l.opts.ShareWait)
 			}
 			select {
 			case e := <-l.records:
 				batch, waiters = append(batch, l.complete(e)), appendWaiter(waiters, e)
+				if l.opts.BatchDelay <= 0 && len(batch) >= want() && len(l.records) == 0 {
+					break fill // what was coming is in
+				}
 			case <-gather.C:
+				gathering = false
 				break fill
 			case <-l.stop:
 				break fill
 			}
 		}
-		gather.Stop()
+		if gathering {
+			gather.Stop()
+		}
+		mark = l.admitted.Load()
 		if !l.write(batch) {
 			return // aborted by Close; it reports the loss
 		}
@@ -813,6 +863,7 @@ func (l *Log) writer() {
 		l.written.Add(int64(n))
 		l.repeated.Add(int64(len(batch) - n))
 		l.handled.Add(int64(len(batch)))
+		l.batches.Add(1)
 		sinceCheckpoint += int64(n)
 		if sinceCheckpoint >= l.opts.CheckpointEvery {
 			l.checkpoint(last)
@@ -824,6 +875,7 @@ func (l *Log) writer() {
 		for _, w := range waiters {
 			close(w)
 		}
+		expect = len(waiters)
 		waiters = waiters[:0]
 		l.flushMu.Lock()
 		l.flushed.Broadcast()
@@ -865,7 +917,7 @@ func (l *Log) writeHead(h Head) {
 func (l *Log) complete(e entry) Record {
 	r := *e.rec
 	if e.args != nil {
-		r.ArgsHash = argsHash(e.args)
+		r.ArgsHash = argsHash(e.args, &l.scratch)
 		if l.opts.RecordArguments {
 			r.Arguments = l.bounded(l.opts.Mask(e.args))
 		}

@@ -58,6 +58,7 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 		seq, prev := head.Seq, head.Hash
 		rows := make([]storage.AuditRow, 0, len(recs))
 		h := newHasher(s.key)
+		var canon []byte // one buffer for every record's canonical form
 		for i := range recs {
 			r := &recs[i]
 			if k := r.AnswerKey; k != "" {
@@ -72,7 +73,7 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 			}
 			seq++
 			r.Seq, r.PrevHash = seq, prev
-			canon := appendCanonical(make([]byte, 0, 512+len(r.Arguments)+len(r.Result)), r)
+			canon = appendCanonical(canon[:0], r)
 			r.Hash = h.sum(canon)
 			rows = append(rows, storage.AuditRow{Seq: r.Seq, TimeUS: r.Time.UnixMicro(), Record: string(canon), Hash: r.Hash, Key: r.AnswerKey})
 			prev = r.Hash

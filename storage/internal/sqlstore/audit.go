@@ -21,6 +21,10 @@ const auditRowsPerInsert = 128
 func (s *Store) AppendAudit(ctx context.Context, keys []string, chain func(storage.AuditHead, map[string]bool) ([]storage.AuditRow, error)) error {
 	var chainErr error
 	err := s.tx(ctx, func(tx *sql.Tx) error {
+		ctx := ctx
+		if s.d.InProcess {
+			ctx = context.WithoutCancel(ctx)
+		}
 		var h storage.AuditHead
 		if err := s.txQueryRow(ctx, tx, `SELECT seq, hash FROM audit_head WHERE id = 1`+s.d.ForUpdate).Scan(&h.Seq, &h.Hash); err != nil {
 			return s.wrap("read audit head", err)
@@ -108,6 +112,17 @@ func (s *Store) takenAuditKeys(ctx context.Context, tx *sql.Tx, keys []string) (
 	return taken, rows.Err()
 }
 
+// auditRowsPerStatement is how many rows an in-process engine's prepared
+// multi-row INSERT writes.
+const auditRowsPerStatement = 16
+
+// insertOne and insertMany write one and auditRowsPerStatement audit rows.
+var (
+	insertOne  = `INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES (?, ?, ?, ?, ?)`
+	insertMany = `INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES (?, ?, ?, ?, ?)` +
+		strings.Repeat(`, (?, ?, ?, ?, ?)`, auditRowsPerStatement-1)
+)
+
 // nullKey stores an empty key as NULL, which the unique index lets any
 // number of rows hold.
 func nullKey(k string) any {
@@ -122,25 +137,34 @@ func nullKey(k string) any {
 // statements otherwise.
 func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, rows []storage.AuditRow) error {
 	if !s.d.MultiRowInsert {
-		// "?": SQLite binds anonymous parameters without the name lookups
-		// numbered ones cost per row.
-		const one = `INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES (?, ?, ?, ?, ?)`
-		exec := func(r storage.AuditRow) error {
-			_, err := tx.ExecContext(ctx, one, r.Seq, r.TimeUS, r.Record, r.Hash, nullKey(r.Key))
-			return err
-		}
-		if st := s.txStmt(one); st != nil {
-			ts := tx.StmtContext(ctx, st) // bound to the transaction once, not per row
-			defer ts.Close()
-			exec = func(r storage.AuditRow) error {
-				_, err := ts.ExecContext(ctx, r.Seq, r.TimeUS, r.Record, r.Hash, nullKey(r.Key))
+		// Rows go auditRowsPerStatement at a time through one prepared
+		// statement, the rest one at a time: a statement's execution
+		// costs more than binding a row's values. "?": SQLite binds
+		// anonymous parameters without the name lookups numbered ones
+		// cost.
+		args := make([]any, 0, 5*auditRowsPerStatement)
+		for len(rows) > 0 {
+			q := insertOne
+			n := 1
+			if len(rows) >= auditRowsPerStatement {
+				q, n = insertMany, auditRowsPerStatement
+			}
+			args = args[:0]
+			for _, r := range rows[:n] {
+				args = append(args, r.Seq, r.TimeUS, r.Record, r.Hash, nullKey(r.Key))
+			}
+			var err error
+			if st := s.txStmt(q); st != nil {
+				ts := tx.StmtContext(ctx, st)
+				_, err = ts.ExecContext(ctx, args...)
+				ts.Close()
+			} else {
+				_, err = tx.ExecContext(ctx, q, args...)
+			}
+			if err != nil {
 				return err
 			}
-		}
-		for _, r := range rows {
-			if err := exec(r); err != nil {
-				return err
-			}
+			rows = rows[n:]
 		}
 		return nil
 	}

@@ -28,6 +28,12 @@ type Dialect struct {
 	// MigrationLock is run first in the migration transaction to serialize
 	// concurrent migrators; empty if the transaction itself is exclusive.
 	MigrationLock string
+	// InProcess: the engine runs in this process (SQLite), so a statement
+	// takes microseconds and never waits on a network. The statements of
+	// an audit append are then not given the caller's cancellation, which
+	// the driver would watch with a goroutine per statement; the
+	// transaction still watches it, and ends between two statements.
+	InProcess bool
 }
 
 // Store implements storage.Store. Reads go to read, writes to write; the

@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/mcpfort/mcpfort/internal/jsonx"
@@ -23,9 +24,24 @@ func Canonicalize(b []byte) ([]byte, error) {
 	return Append(nil, b)
 }
 
+// parsers recycles parsers (decoder, scratch buffer, member stack): the
+// audit log canonicalises every call's arguments.
+var parsers = sync.Pool{New: func() any { return &parser{d: jsonx.NewDecoder(nil, jsonx.Options{})} }}
+
+// maxPooled bounds the scratch space of a parser put back in the pool.
+const maxPooled = 64 << 10
+
 // Append appends the canonical form of the JSON text b to dst.
 func Append(dst, b []byte) ([]byte, error) {
-	p := parser{d: jsonx.NewDecoder(b, jsonx.Options{MaxDepth: MaxDepth, IJSON: true}), buf: make([]byte, 0, 2*len(b)+16)}
+	p := parsers.Get().(*parser)
+	p.d.Reset(b, jsonx.Options{MaxDepth: MaxDepth, IJSON: true})
+	p.buf, p.stack = slices.Grow(p.buf[:0], 2*len(b)+16), p.stack[:0]
+	defer func() {
+		if cap(p.buf) <= maxPooled && cap(p.stack) <= maxPooled/32 {
+			p.d.Reset(nil, jsonx.Options{})
+			parsers.Put(p)
+		}
+	}()
 	k, err := p.d.Next()
 	if err != nil {
 		return dst, fmt.Errorf("jcs: %w", err)
