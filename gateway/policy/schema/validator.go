@@ -160,7 +160,10 @@ func (v *Validator) check(ctx context.Context, next gateway.Handler, c *gateway.
 			return nil, err, true
 		}
 		v.refused.Add(1)
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeUpstreamUnavailable, Message: "the gateway could not learn the tools of the upstream server to check this call"}, true
+		// The cause (why the tool list could not be had) is logged by the
+		// gateway with the call, never sent.
+		return nil, &gateway.Error{RPC: &jsonrpc.Error{Code: jsonrpc.CodeUpstreamUnavailable, Message: "the gateway could not learn the tools of the upstream server to check this call"},
+			Cause: fmt.Errorf("schema check: tool list: %w", err)}, true
 	}
 	if !ok {
 		if v.opts.AllowUnknownTools {

@@ -254,8 +254,16 @@ func TestLearning(t *testing.T) {
 	if got := run(t, h, toolsCall(t, mcp.EraLegacy, "t", `{"a":3}`), up); !got.Forwarded {
 		t.Fatalf("stale definition not used: %+v", got)
 	}
-	if got := run(t, h, toolsCall(t, mcp.EraLegacy, "other", `{}`), up); got.RPCCode != jsonrpc.CodeUpstreamUnavailable {
+	if got := run(t, h, toolsCall(t, mcp.EraLegacy, "other", `{}`), up); got.RPCCode != jsonrpc.CodeUpstreamUnavailable || strings.Contains(got.Text, "refused") {
 		t.Fatalf("unknown tool while the upstream fails: %+v", got)
+	}
+	// The cause travels for the gateway to log, not in the message.
+	c := toolsCall(t, mcp.EraLegacy, "other", `{}`)
+	c.Catalog = up.catalog()
+	_, err := h(context.Background(), c)
+	var ge *gateway.Error
+	if !errors.As(err, &ge) || !errors.Is(ge.Cause, up.fail) {
+		t.Fatalf("error %#v carries no cause", err)
 	}
 }
 
