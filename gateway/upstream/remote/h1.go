@@ -161,22 +161,59 @@ type rawWriter interface {
 // http.Request, which may be written again on a new connection if none of
 // its bytes reached a stale one.
 func (t *h1) roundTrip(ctx context.Context, req *http.Request, raw rawWriter) (*http.Response, error) {
+	resp, _, err := t.roundTripPlain(ctx, req, raw, -1)
+	return resp, err
+}
+
+// plainBody is the body of an answer whose head peekPlainHead read: status
+// 200, application/json, read to its Content-Length.
+type plainBody struct {
+	session string // Mcp-Session-Id, if any
+	body    []byte
+}
+
+// errPlainBody wraps a failure to read a plain answer's body: the head
+// was read, so the request was served and is not sent again.
+type errPlainBody struct{ err error }
+
+func (e errPlainBody) Error() string { return e.err.Error() }
+func (e errPlainBody) Unwrap() error { return e.err }
+
+// roundTripPlain is roundTrip, except that an answer peekPlainHead
+// recognizes, with a body of at most max bytes (max < 0: never), is read
+// whole into plain instead of a Response, and its connection returned to
+// the pool at once.
+func (t *h1) roundTripPlain(ctx context.Context, req *http.Request, raw rawWriter, max int64) (*http.Response, *plainBody, error) {
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := t.get(ctx)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		// A cancelled context unblocks whatever the connection is doing.
 		stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
-		resp, err := t.exchange(pc, req, raw)
+		resp, plain, err := t.exchange(pc, req, raw, max)
+		if err == nil && plain != nil {
+			// stop reports false once the deadline was (or is being) set:
+			// the connection is then closed, never pooled.
+			if !stop() || req.Close {
+				pc.c.Close()
+			} else {
+				t.put(pc)
+			}
+			return nil, plain, nil
+		}
 		if err == nil {
 			resp.Body = &h1body{rc: resp.Body, t: t, pc: pc, stop: stop, reusable: !resp.Close && !req.Close, remaining: resp.ContentLength}
-			return resp, nil
+			return resp, nil, nil
 		}
 		stop()
 		pc.c.Close()
+		var pe errPlainBody
+		if errors.As(err, &pe) {
+			return nil, nil, err
+		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		}
 		// A reused connection the server closed just as we wrote. If no
 		// byte of the request reached it, the request was not served:
@@ -191,13 +228,13 @@ func (t *h1) roundTrip(ctx context.Context, req *http.Request, raw rawWriter) (*
 			}
 			body, gerr := req.GetBody()
 			if gerr != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			req = req.Clone(ctx)
 			req.Body = body
 			continue
 		}
-		return nil, err
+		return nil, nil, err
 	}
 }
 
@@ -226,7 +263,7 @@ func (e errNoResponse) Unwrap() error { return e.err }
 // writers holds the request write buffers.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1024) }}
 
-func (t *h1) exchange(pc *h1conn, req *http.Request, raw rawWriter) (*http.Response, error) {
+func (t *h1) exchange(pc *h1conn, req *http.Request, raw rawWriter, max int64) (*http.Response, *plainBody, error) {
 	pc.written = 0
 	// The write buffer is only needed while the request is written: a
 	// connection holding a long response (a held event stream) or waiting
@@ -245,12 +282,43 @@ func (t *h1) exchange(pc *h1conn, req *http.Request, raw rawWriter) (*http.Respo
 	bw.Reset(nil)
 	writers.Put(bw)
 	if err != nil {
-		return nil, errNoResponse{err, pc.written > 0}
+		return nil, nil, errNoResponse{err, pc.written > 0}
 	}
 	if _, err := pc.br.Peek(1); err != nil {
-		return nil, errNoResponse{err, pc.written > 0}
+		return nil, nil, errNoResponse{err, pc.written > 0}
 	}
-	return http.ReadResponse(pc.br, req)
+	if max >= 0 && req.Method != http.MethodHead {
+		if h, ok := peekPlainHead(pc.br); ok && h.contentLength <= max && !h.close && validSession(h.session) {
+			p := &plainBody{body: make([]byte, h.contentLength)}
+			if len(h.session) > 0 {
+				p.session = string(h.session)
+			}
+			_, _ = pc.br.Discard(h.n)
+			if _, err := io.ReadFull(pc.br, p.body); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, nil, errPlainBody{err}
+			}
+			return nil, p, nil
+		}
+	}
+	resp, err := http.ReadResponse(pc.br, req)
+	return resp, nil, err
+}
+
+// validSession reports whether an Mcp-Session-Id value is one the reply
+// accepts (or absent); any other goes the slow way, which refuses it.
+func validSession(b []byte) bool {
+	if len(b) > 1024 {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // h1body returns the connection to the pool once the body has been read to

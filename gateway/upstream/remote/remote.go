@@ -172,9 +172,18 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 	if u.fast != nil && (req.Body == nil || len(req.Body) > 0) {
 		// The same bytes as below, written without an http.Request (an
 		// empty body that is not nil goes out chunked below).
-		resp, err := u.fast.roundTrip(ctx, u.postReq, rawPost{head: u.postHead, req: req})
+		resp, plain, err := u.fast.roundTripPlain(ctx, u.postReq, rawPost{head: u.postHead, req: req}, int64(u.max))
 		if err != nil {
+			var pe errPlainBody
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("remote: reading reply: %w", pe.err)
+			}
 			return nil, fmt.Errorf("remote: %w", err)
+		}
+		if plain != nil {
+			// What reply makes of a 200 application/json answer.
+			info := upstream.Info{Status: http.StatusOK, Session: plain.session}
+			return &upstream.StaticReply{I: info, Events: []*upstream.Event{{Data: plain.body}}}, nil
 		}
 		return u.reply(req, resp)
 	}
