@@ -161,7 +161,7 @@ type rawWriter interface {
 // http.Request, which may be written again on a new connection if none of
 // its bytes reached a stale one.
 func (t *h1) roundTrip(ctx context.Context, req *http.Request, raw rawWriter) (*http.Response, error) {
-	resp, _, err := t.roundTripPlain(ctx, req, raw, -1)
+	resp, _, _, err := t.roundTripPlain(ctx, req, raw, -1)
 	return resp, err
 }
 
@@ -182,17 +182,17 @@ func (e errPlainBody) Unwrap() error { return e.err }
 // roundTripPlain is roundTrip, except that an answer peekPlainHead
 // recognizes, with a body of at most max bytes (max < 0: never), is read
 // whole into plain instead of a Response, and its connection returned to
-// the pool at once.
-func (t *h1) roundTripPlain(ctx context.Context, req *http.Request, raw rawWriter, max int64) (*http.Response, *plainBody, error) {
+// the pool at once (ok true).
+func (t *h1) roundTripPlain(ctx context.Context, req *http.Request, raw rawWriter, max int64) (resp *http.Response, plain plainBody, ok bool, err error) {
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := t.get(ctx)
 		if err != nil {
-			return nil, nil, err
+			return nil, plain, false, err
 		}
 		// A cancelled context unblocks whatever the connection is doing.
 		stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
-		resp, plain, err := t.exchange(pc, req, raw, max)
-		if err == nil && plain != nil {
+		resp, plain, ok, err := t.exchange(pc, req, raw, max)
+		if err == nil && ok {
 			// stop reports false once the deadline was (or is being) set:
 			// the connection is then closed, never pooled.
 			if !stop() || req.Close {
@@ -200,20 +200,20 @@ func (t *h1) roundTripPlain(ctx context.Context, req *http.Request, raw rawWrite
 			} else {
 				t.put(pc)
 			}
-			return nil, plain, nil
+			return nil, plain, true, nil
 		}
 		if err == nil {
 			resp.Body = &h1body{rc: resp.Body, t: t, pc: pc, stop: stop, reusable: !resp.Close && !req.Close, remaining: resp.ContentLength}
-			return resp, nil, nil
+			return resp, plain, false, nil
 		}
 		stop()
 		pc.c.Close()
 		var pe errPlainBody
 		if errors.As(err, &pe) {
-			return nil, nil, err
+			return nil, plain, false, err
 		}
 		if ctx.Err() != nil {
-			return nil, nil, ctx.Err()
+			return nil, plain, false, ctx.Err()
 		}
 		// A reused connection the server closed just as we wrote. If no
 		// byte of the request reached it, the request was not served:
@@ -228,13 +228,13 @@ func (t *h1) roundTripPlain(ctx context.Context, req *http.Request, raw rawWrite
 			}
 			body, gerr := req.GetBody()
 			if gerr != nil {
-				return nil, nil, err
+				return nil, plain, false, err
 			}
 			req = req.Clone(ctx)
 			req.Body = body
 			continue
 		}
-		return nil, nil, err
+		return nil, plain, false, err
 	}
 }
 
@@ -263,14 +263,13 @@ func (e errNoResponse) Unwrap() error { return e.err }
 // writers holds the request write buffers.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1024) }}
 
-func (t *h1) exchange(pc *h1conn, req *http.Request, raw rawWriter, max int64) (*http.Response, *plainBody, error) {
+func (t *h1) exchange(pc *h1conn, req *http.Request, raw rawWriter, max int64) (resp *http.Response, plain plainBody, ok bool, err error) {
 	pc.written = 0
 	// The write buffer is only needed while the request is written: a
 	// connection holding a long response (a held event stream) or waiting
 	// in the pool keeps none.
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(countingWriter{pc})
-	var err error
 	if raw != nil {
 		err = raw.writeRequest(bw)
 	} else {
@@ -282,29 +281,29 @@ func (t *h1) exchange(pc *h1conn, req *http.Request, raw rawWriter, max int64) (
 	bw.Reset(nil)
 	writers.Put(bw)
 	if err != nil {
-		return nil, nil, errNoResponse{err, pc.written > 0}
+		return nil, plain, false, errNoResponse{err, pc.written > 0}
 	}
 	if _, err := pc.br.Peek(1); err != nil {
-		return nil, nil, errNoResponse{err, pc.written > 0}
+		return nil, plain, false, errNoResponse{err, pc.written > 0}
 	}
 	if max >= 0 && req.Method != http.MethodHead {
 		if h, ok := peekPlainHead(pc.br); ok && h.contentLength <= max && !h.close && validSession(h.session) {
-			p := &plainBody{body: make([]byte, h.contentLength)}
+			plain.body = make([]byte, h.contentLength)
 			if len(h.session) > 0 {
-				p.session = string(h.session)
+				plain.session = string(h.session)
 			}
 			_, _ = pc.br.Discard(h.n)
-			if _, err := io.ReadFull(pc.br, p.body); err != nil {
+			if _, err := io.ReadFull(pc.br, plain.body); err != nil {
 				if err == io.EOF {
 					err = io.ErrUnexpectedEOF
 				}
-				return nil, nil, errPlainBody{err}
+				return nil, plain, false, errPlainBody{err}
 			}
-			return nil, p, nil
+			return nil, plain, true, nil
 		}
 	}
-	resp, err := http.ReadResponse(pc.br, req)
-	return resp, nil, err
+	resp, err = http.ReadResponse(pc.br, req)
+	return resp, plain, false, err
 }
 
 // validSession reports whether an Mcp-Session-Id value is one the reply

@@ -172,7 +172,7 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 	if u.fast != nil && (req.Body == nil || len(req.Body) > 0) {
 		// The same bytes as below, written without an http.Request (an
 		// empty body that is not nil goes out chunked below).
-		resp, plain, err := u.fast.roundTripPlain(ctx, u.postReq, rawPost{head: u.postHead, req: req}, int64(u.max))
+		resp, plain, ok, err := u.fast.roundTripPlain(ctx, u.postReq, rawPost{head: u.postHead, req: req}, int64(u.max))
 		if err != nil {
 			var pe errPlainBody
 			if errors.As(err, &pe) {
@@ -180,10 +180,14 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 			}
 			return nil, fmt.Errorf("remote: %w", err)
 		}
-		if plain != nil {
-			// What reply makes of a 200 application/json answer.
-			info := upstream.Info{Status: http.StatusOK, Session: plain.session}
-			return &upstream.StaticReply{I: info, Events: []*upstream.Event{{Data: plain.body}}}, nil
+		if ok {
+			// What reply makes of a 200 application/json answer, in one
+			// allocation.
+			pr := &plainReply{}
+			pr.ev.Data = plain.body
+			pr.evs[0] = &pr.ev
+			pr.r = upstream.StaticReply{I: upstream.Info{Status: http.StatusOK, Session: plain.session}, Events: pr.evs[:]}
+			return &pr.r, nil
 		}
 		return u.reply(req, resp)
 	}
@@ -196,6 +200,13 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 		return nil, fmt.Errorf("remote: %w", err)
 	}
 	return u.reply(req, resp)
+}
+
+// plainReply holds a plain answer's reply and its one event together.
+type plainReply struct {
+	r   upstream.StaticReply
+	ev  upstream.Event
+	evs [1]*upstream.Event
 }
 
 // Get implements upstream.Upstream.
