@@ -17,7 +17,11 @@ func ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member
 		return nil, err
 	}
 	levels := make([][]Member, len(path)+1)
-	if err := d.membersAlong(path, 0, levels); err != nil {
+	// Room for four members per level in one allocation (a JSON-RPC
+	// envelope has four; most params fewer); a level with more grows
+	// into an array of its own.
+	room := make([]Member, 4*len(levels))
+	if err := d.membersAlong(path, 0, levels, room); err != nil {
 		return nil, err
 	}
 	if _, err := d.Next(); err != nil { // only whitespace may follow
@@ -28,8 +32,8 @@ func ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member
 
 // membersAlong collects the members of the object whose '{' was just read
 // into levels[level], descending into the member path[level].
-func (d *Decoder) membersAlong(path []string, level int, levels [][]Member) error {
-	out := make([]Member, 0, 4) // a JSON-RPC envelope has four members; most params fewer
+func (d *Decoder) membersAlong(path []string, level int, levels [][]Member, room []Member) error {
+	out := room[4*level : 4*level : 4*level+4]
 	for {
 		k, err := d.Next()
 		if err != nil {
@@ -46,7 +50,7 @@ func (d *Decoder) membersAlong(path []string, level int, levels [][]Member) erro
 		}
 		start := d.start
 		if down && k == KindObjectStart {
-			err = d.membersAlong(path, level+1, levels)
+			err = d.membersAlong(path, level+1, levels, room)
 		} else {
 			_, err = d.Skip()
 		}

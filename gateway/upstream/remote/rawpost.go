@@ -121,8 +121,15 @@ func writeFieldValue(bw *bufio.Writer, v string) {
 	if !clean {
 		v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
 	}
+	if len(v) > 0 && !trimmed(v[0]) && !trimmed(v[len(v)-1]) {
+		bw.WriteString(v) // nothing to trim: the usual value
+		return
+	}
 	bw.WriteString(strings.Trim(v, " \t\r\n"))
 }
+
+// trimmed reports whether Header.Write trims c from a value's ends.
+func trimmed(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // validFieldName reports whether k is an RFC 9110 token (section 5.1,
 // field-name = token), as httpguts.ValidHeaderFieldName does.
