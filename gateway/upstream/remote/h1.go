@@ -31,9 +31,12 @@ type h1 struct {
 }
 
 type h1conn struct {
-	c        net.Conn
-	br       *bufio.Reader
-	probe    *prober // made when the connection is first reused
+	c     net.Conn
+	br    *bufio.Reader
+	probe *prober // made when the connection is first reused
+	// abort unblocks whatever the connection is doing (a request's
+	// context was cancelled): made once, run by context.AfterFunc.
+	abort    func()
 	lastUsed time.Time
 	// written counts the bytes of the current request that reached the
 	// connection: once any has, the request may have been served.
@@ -105,7 +108,9 @@ func (t *h1) get(ctx context.Context) (*h1conn, bool, error) {
 		}
 		c = tc
 	}
-	return &h1conn{c: c, br: bufio.NewReaderSize(c, 2048)}, false, nil
+	pc := &h1conn{c: c, br: bufio.NewReaderSize(c, 2048)}
+	pc.abort = func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) }
+	return pc, false, nil
 }
 
 // alive reports whether an idle connection is still open: the server has
@@ -149,18 +154,12 @@ func (t *h1) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.roundTrip(req.Context(), req, nil)
 }
 
-// rawWriter writes a whole request (head and body) in place of
-// Request.Write, and can write it again.
-type rawWriter interface {
-	writeRequest(bw *bufio.Writer) error
-}
-
 // roundTrip sends req under ctx. With raw set, raw writes the request's
 // bytes instead (req, never modified, then only tells ReadResponse the
 // method, and must carry no Body): a request built without an
 // http.Request, which may be written again on a new connection if none of
 // its bytes reached a stale one.
-func (t *h1) roundTrip(ctx context.Context, req *http.Request, raw rawWriter) (*http.Response, error) {
+func (t *h1) roundTrip(ctx context.Context, req *http.Request, raw *rawPost) (*http.Response, error) {
 	resp, _, _, err := t.roundTripPlain(ctx, req, raw, -1)
 	return resp, err
 }
@@ -183,14 +182,14 @@ func (e errPlainBody) Unwrap() error { return e.err }
 // recognizes, with a body of at most max bytes (max < 0: never), is read
 // whole into plain instead of a Response, and its connection returned to
 // the pool at once (ok true).
-func (t *h1) roundTripPlain(ctx context.Context, req *http.Request, raw rawWriter, max int64) (resp *http.Response, plain plainBody, ok bool, err error) {
+func (t *h1) roundTripPlain(ctx context.Context, req *http.Request, raw *rawPost, max int64) (resp *http.Response, plain plainBody, ok bool, err error) {
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := t.get(ctx)
 		if err != nil {
 			return nil, plain, false, err
 		}
 		// A cancelled context unblocks whatever the connection is doing.
-		stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
+		stop := context.AfterFunc(ctx, pc.abort)
 		resp, plain, ok, err := t.exchange(pc, req, raw, max)
 		if err == nil && ok {
 			// stop reports false once the deadline was (or is being) set:
@@ -263,7 +262,7 @@ func (e errNoResponse) Unwrap() error { return e.err }
 // writers holds the request write buffers.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1024) }}
 
-func (t *h1) exchange(pc *h1conn, req *http.Request, raw rawWriter, max int64) (resp *http.Response, plain plainBody, ok bool, err error) {
+func (t *h1) exchange(pc *h1conn, req *http.Request, raw *rawPost, max int64) (resp *http.Response, plain plainBody, ok bool, err error) {
 	pc.written = 0
 	// The write buffer is only needed while the request is written: a
 	// connection holding a long response (a held event stream) or waiting

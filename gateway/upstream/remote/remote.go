@@ -172,7 +172,7 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 	if u.fast != nil && (req.Body == nil || len(req.Body) > 0) {
 		// The same bytes as below, written without an http.Request (an
 		// empty body that is not nil goes out chunked below).
-		resp, plain, ok, err := u.fast.roundTripPlain(ctx, u.postReq, rawPost{head: u.postHead, req: req}, int64(u.max))
+		resp, plain, ok, err := u.fast.roundTripPlain(ctx, u.postReq, &rawPost{head: u.postHead, req: req}, int64(u.max))
 		if err != nil {
 			var pe errPlainBody
 			if errors.As(err, &pe) {
