@@ -16,11 +16,18 @@ func ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member
 	if err := d.object(); err != nil {
 		return nil, err
 	}
-	levels := make([][]Member, len(path)+1)
-	// Room for four members per level in one allocation (a JSON-RPC
-	// envelope has four; most params fewer); a level with more grows
-	// into an array of its own.
-	room := make([]Member, 4*len(levels))
+	// Room for four members per level (a JSON-RPC envelope has four; most
+	// params fewer), in one allocation with the levels for the usual
+	// paths; a level with more grows into an array of its own.
+	var levels [][]Member
+	var room []Member
+	if len(path) < 3 {
+		a := new(alongRoom)
+		levels, room = a.levels[:len(path)+1], a.room[:]
+	} else {
+		levels = make([][]Member, len(path)+1)
+		room = make([]Member, 4*len(levels))
+	}
 	if err := d.membersAlong(path, 0, levels, room); err != nil {
 		return nil, err
 	}
@@ -59,4 +66,11 @@ func (d *Decoder) membersAlong(path []string, level int, levels [][]Member, room
 		}
 		out = append(out, Member{Key: key, Value: d.b[start:d.end]})
 	}
+}
+
+// alongRoom is what ObjectMembersAlong returns for a path of up to two
+// names, allocated at once.
+type alongRoom struct {
+	levels [3][]Member
+	room   [12]Member
 }
