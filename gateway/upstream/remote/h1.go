@@ -165,10 +165,12 @@ func (t *h1) roundTrip(ctx context.Context, req *http.Request, raw *rawPost) (*h
 }
 
 // plainBody is the body of an answer whose head peekPlainHead read: status
-// 200, application/json, read to its Content-Length.
+// 200, application/json or (when it had all arrived already)
+// text/event-stream, read to its Content-Length.
 type plainBody struct {
 	session string // Mcp-Session-Id, if any
 	body    []byte
+	stream  bool // text/event-stream
 }
 
 // errPlainBody wraps a failure to read a plain answer's body: the head
@@ -286,7 +288,11 @@ func (t *h1) exchange(pc *h1conn, req *http.Request, raw *rawPost, max int64) (r
 		return nil, plain, false, errNoResponse{err, pc.written > 0}
 	}
 	if max >= 0 && req.Method != http.MethodHead {
-		if h, ok := peekPlainHead(pc.br); ok && h.contentLength <= max && !h.close && validSession(h.session) {
+		// An event stream is taken only when all of it is in the buffer:
+		// its events are relayed as they come, not once the last is in.
+		if h, ok := peekPlainHead(pc.br); ok && h.contentLength <= max && !h.close && validSession(h.session) &&
+			(!h.stream || int64(pc.br.Buffered()-h.n) >= h.contentLength) {
+			plain.stream = h.stream
 			plain.body = make([]byte, h.contentLength)
 			if len(h.session) > 0 {
 				plain.session = string(h.session)

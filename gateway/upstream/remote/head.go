@@ -7,11 +7,13 @@ import (
 
 // plainHead is the head of an upstream's usual answer to a POST, read
 // without http.ReadResponse: "HTTP/1.1 200", Content-Type exactly
-// application/json, one Content-Length, no Transfer-Encoding. It saves the
-// response, its header map and the strings in it, and the body reader.
+// application/json or text/event-stream, one Content-Length, no
+// Transfer-Encoding. It saves the response, its header map and the strings
+// in it, and the body reader.
 type plainHead struct {
 	n             int    // bytes of the head, its blank line included
 	contentLength int64  // the body's length
+	stream        bool   // text/event-stream (else application/json)
 	session       []byte // the Mcp-Session-Id value, if any (in the reader's buffer)
 	close         bool   // Connection: close
 }
@@ -74,7 +76,14 @@ func peekPlainHead(br *bufio.Reader) (h plainHead, ok bool) {
 			}
 			h.contentLength = n
 		case asciiEqualFold(name, "Content-Type"):
-			if sawType || string(value) != "application/json" {
+			if sawType {
+				return h, false
+			}
+			switch string(value) {
+			case "application/json":
+			case "text/event-stream":
+				h.stream = true
+			default:
 				return h, false
 			}
 			sawType = true

@@ -33,7 +33,9 @@ var plainHeadSeeds = []struct {
 	{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\ntransfer-encoding: identity\r\nContent-Length: 2\r\n\r\n", false},
 	{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTrailer: X\r\nContent-Length: 2\r\n\r\n", false},
 	{"HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: 2\r\n\r\n", false},
-	{"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 2\r\n\r\n", false},
+	{"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: 2\r\n\r\n", true},
+	{"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nContent-Length: 2\r\n\r\n", false},
+	{"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n", false},
 	{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Type: text/html\r\nContent-Length: 2\r\n\r\n", false},
 	{"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n", false},
 	{"HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n", false},
@@ -84,7 +86,8 @@ func checkPlainHead(t *testing.T, b []byte) (plainHead, bool) {
 		t.Fatalf("%q: plain, but ReadResponse: %v", b, err)
 	}
 	if resp.StatusCode != 200 || resp.ContentLength != h.contentLength || resp.Close != h.close ||
-		mediaType(first(resp.Header["Content-Type"])) != "application/json" ||
+		(mediaType(first(resp.Header["Content-Type"])) == "text/event-stream") != h.stream ||
+		(!h.stream && mediaType(first(resp.Header["Content-Type"])) != "application/json") ||
 		first(resp.Header["Mcp-Session-Id"]) != string(h.session) || len(resp.TransferEncoding) != 0 {
 		t.Fatalf("%q: plain %+v, ReadResponse status %d length %d close %v type %q session %q te %v", b, h,
 			resp.StatusCode, resp.ContentLength, resp.Close, resp.Header["Content-Type"], resp.Header["Mcp-Session-Id"], resp.TransferEncoding)
@@ -115,7 +118,10 @@ func TestPostPlainMatchesSlow(t *testing.T) {
 			answers = append(answers, s.head+"{}"[:cl])
 		}
 	}
+	sse := "event: message\ndata: {\"jsonrpc\":\"2.0\",\"id\":1,\"result\":{}}\n\n"
 	answers = append(answers,
+		"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: "+strconv.Itoa(len(sse))+"\r\nMcp-Session-Id: s1\r\n\r\n"+sse,
+		"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nContent-Length: "+strconv.Itoa(len(sse)+5)+"\r\n\r\n"+sse, // cut short
 		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nMcp-Session-Id: bad id\r\n\r\n{}",
 		"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 9\r\n\r\n{}", // cut short
 	)
@@ -189,12 +195,15 @@ func postOnce(t *testing.T, answer string, fast bool) (string, int) {
 			return "error: " + err.Error()
 		}
 		defer r.Close()
-		ev, err := r.Next(ctx)
 		d := r.Info().Session + " " + strconv.Itoa(r.Info().Status) + " " + strconv.FormatBool(r.Info().Stream)
-		if err != nil {
-			return d + " next: " + err.Error()
+		for range 5 {
+			ev, err := r.Next(ctx)
+			if err != nil {
+				return d + " next: " + err.Error()
+			}
+			d += " data " + string(ev.Data) + " id " + ev.ID
 		}
-		return d + " data " + string(ev.Data)
+		return d
 	}
 	d := describe()
 	_ = describe()

@@ -180,6 +180,12 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 			}
 			return nil, fmt.Errorf("remote: %w", err)
 		}
+		if ok && plain.stream {
+			// What reply makes of a 200 text/event-stream answer.
+			info := upstream.Info{Status: http.StatusOK, Session: plain.session, Stream: true}
+			body := io.NopCloser(bytes.NewReader(plain.body))
+			return &sseReply{info: info, body: body, r: transport.NewSSEReader(body, u.max)}, nil
+		}
 		if ok {
 			// What reply makes of a 200 application/json answer, in one
 			// allocation.
