@@ -220,6 +220,9 @@ func (t *transformed) Next(ctx context.Context) (*upstream.Event, error) {
 func forwardHeaders(in http.Header) http.Header {
 	var out http.Header
 	for k, vs := range in {
+		if k == "" || (k[0] != 'M' && k[0] != 'T' && k[0] != 'B') {
+			continue // most fields: none of those below begins so
+		}
 		if k == mcp.HeaderMethod || k == mcp.HeaderName || strings.HasPrefix(k, mcp.HeaderParamPrefix) ||
 			k == "Traceparent" || k == "Tracestate" || k == "Baggage" {
 			if out == nil {

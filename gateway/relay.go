@@ -45,8 +45,7 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 				status = replyStatus(m)
 			}
 		}
-		h := w.Header()
-		h.Set("Content-Type", "application/json")
+		w.Header()["Content-Type"] = hvJSON
 		w.WriteHeader(status)
 		_, _ = w.Write(ev.Data)
 		return nil
@@ -124,7 +123,7 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 				if era == mcp.EraModern {
 					status = replyStatus(m)
 				}
-				w.Header().Set("Content-Type", "application/json")
+				w.Header()["Content-Type"] = hvJSON
 				w.WriteHeader(status)
 				_, _ = w.Write(ev.Data)
 				return nil
@@ -164,6 +163,11 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 		}
 	}
 }
+
+// hvJSON is the Content-Type of a JSON answer, set by its canonical name
+// (as Header.Set would) without allocating a value slice per answer. It is
+// never modified; its capacity of one makes an Add copy it.
+var hvJSON = []string{"application/json"}[:1:1]
 
 // firstOf is the id of the only pending request, or none.
 func firstOf(pending []jsonrpc.ID) jsonrpc.ID {

@@ -28,7 +28,13 @@ func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 	if r.ContentLength > max {
 		return nil, ErrBodyTooLarge
 	}
-	rd := http.MaxBytesReader(w, r.Body, max)
+	// A body of known length within the limit is framed by that length
+	// (net/http reads no further), so only a body of unknown length needs
+	// the limiting reader; the count below holds either way.
+	rd := r.Body
+	if r.ContentLength < 0 {
+		rd = http.MaxBytesReader(w, r.Body, max)
+	}
 	n := r.ContentLength
 	if n < 0 || n > 64<<10 {
 		n = 512
@@ -40,6 +46,9 @@ func ReadBody(w http.ResponseWriter, r *http.Request, max int64) ([]byte, error)
 		}
 		m, err := rd.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+m]
+		if int64(len(buf)) > max {
+			return nil, ErrBodyTooLarge
+		}
 		if err == io.EOF {
 			return buf, nil
 		}

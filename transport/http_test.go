@@ -55,5 +55,11 @@ func TestReadBody(t *testing.T) {
 	if _, err := ReadBody(rec, r, 100); !errors.Is(err, ErrBodyTooLarge) {
 		t.Fatalf("oversized chunked body: %v", err)
 	}
+	// A reader yielding more than its declared length is still bounded.
+	r = httptest.NewRequest("POST", "/", strings.NewReader(strings.Repeat("a", 101)))
+	r.ContentLength = 50
+	if _, err := ReadBody(rec, r, 100); !errors.Is(err, ErrBodyTooLarge) {
+		t.Fatalf("body longer than declared: %v", err)
+	}
 	_ = http.StatusOK
 }

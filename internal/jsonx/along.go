@@ -16,8 +16,19 @@ func ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member
 	if err := d.object(); err != nil {
 		return nil, err
 	}
-	levels := make([][]Member, len(path)+1)
-	if err := d.membersAlong(path, 0, levels); err != nil {
+	// Room for four members per level (a JSON-RPC envelope has four; most
+	// params fewer), in one allocation with the levels for the usual
+	// paths; a level with more grows into an array of its own.
+	var levels [][]Member
+	var room []Member
+	if len(path) < 3 {
+		a := new(alongRoom)
+		levels, room = a.levels[:len(path)+1], a.room[:]
+	} else {
+		levels = make([][]Member, len(path)+1)
+		room = make([]Member, 4*len(levels))
+	}
+	if err := d.membersAlong(path, 0, levels, room); err != nil {
 		return nil, err
 	}
 	if _, err := d.Next(); err != nil { // only whitespace may follow
@@ -28,8 +39,8 @@ func ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member
 
 // membersAlong collects the members of the object whose '{' was just read
 // into levels[level], descending into the member path[level].
-func (d *Decoder) membersAlong(path []string, level int, levels [][]Member) error {
-	out := make([]Member, 0, 4) // a JSON-RPC envelope has four members; most params fewer
+func (d *Decoder) membersAlong(path []string, level int, levels [][]Member, room []Member) error {
+	out := room[4*level : 4*level : 4*level+4]
 	for {
 		k, err := d.Next()
 		if err != nil {
@@ -46,7 +57,7 @@ func (d *Decoder) membersAlong(path []string, level int, levels [][]Member) erro
 		}
 		start := d.start
 		if down && k == KindObjectStart {
-			err = d.membersAlong(path, level+1, levels)
+			err = d.membersAlong(path, level+1, levels, room)
 		} else {
 			_, err = d.Skip()
 		}
@@ -55,4 +66,11 @@ func (d *Decoder) membersAlong(path []string, level int, levels [][]Member) erro
 		}
 		out = append(out, Member{Key: key, Value: d.b[start:d.end]})
 	}
+}
+
+// alongRoom is what ObjectMembersAlong returns for a path of up to two
+// names, allocated at once.
+type alongRoom struct {
+	levels [3][]Member
+	room   [12]Member
 }

@@ -472,7 +472,7 @@ func (d *Decoder) AppendText(dst []byte) []byte {
 // Text returns the text of the current string or name, unescaped.
 func (d *Decoder) Text() string {
 	if (d.kind == KindString || d.kind == KindName) && !d.esc {
-		return string(d.b[d.start+1 : d.end-1])
+		return interned(d.b[d.start+1 : d.end-1])
 	}
 	return string(d.AppendText(nil))
 }

@@ -211,7 +211,7 @@ func String(v []byte) (s string, ok bool) {
 		return "", false
 	}
 	if !esc {
-		return string(v[1 : len(v)-1]), true
+		return interned(v[1 : len(v)-1]), true
 	}
 	return string(appendUnquoted(make([]byte, 0, len(v)), v[1:len(v)-1])), true
 }

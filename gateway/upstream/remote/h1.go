@@ -31,9 +31,12 @@ type h1 struct {
 }
 
 type h1conn struct {
-	c        net.Conn
-	br       *bufio.Reader
-	probe    *prober // made when the connection is first reused
+	c     net.Conn
+	br    *bufio.Reader
+	probe *prober // made when the connection is first reused
+	// abort unblocks whatever the connection is doing (a request's
+	// context was cancelled): made once, run by context.AfterFunc.
+	abort    func()
 	lastUsed time.Time
 	// written counts the bytes of the current request that reached the
 	// connection: once any has, the request may have been served.
@@ -105,7 +108,9 @@ func (t *h1) get(ctx context.Context) (*h1conn, bool, error) {
 		}
 		c = tc
 	}
-	return &h1conn{c: c, br: bufio.NewReaderSize(c, 2048)}, false, nil
+	pc := &h1conn{c: c, br: bufio.NewReaderSize(c, 2048)}
+	pc.abort = func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) }
+	return pc, false, nil
 }
 
 // alive reports whether an idle connection is still open: the server has
@@ -149,34 +154,67 @@ func (t *h1) RoundTrip(req *http.Request) (*http.Response, error) {
 	return t.roundTrip(req.Context(), req, nil)
 }
 
-// rawWriter writes a whole request (head and body) in place of
-// Request.Write, and can write it again.
-type rawWriter interface {
-	writeRequest(bw *bufio.Writer) error
-}
-
 // roundTrip sends req under ctx. With raw set, raw writes the request's
 // bytes instead (req, never modified, then only tells ReadResponse the
 // method, and must carry no Body): a request built without an
 // http.Request, which may be written again on a new connection if none of
 // its bytes reached a stale one.
-func (t *h1) roundTrip(ctx context.Context, req *http.Request, raw rawWriter) (*http.Response, error) {
+func (t *h1) roundTrip(ctx context.Context, req *http.Request, raw *rawPost) (*http.Response, error) {
+	resp, _, _, err := t.roundTripPlain(ctx, req, raw, -1)
+	return resp, err
+}
+
+// plainBody is the body of an answer whose head peekPlainHead read: status
+// 200, application/json or (when it had all arrived already)
+// text/event-stream, read to its Content-Length.
+type plainBody struct {
+	session string // Mcp-Session-Id, if any
+	body    []byte
+	stream  bool // text/event-stream
+}
+
+// errPlainBody wraps a failure to read a plain answer's body: the head
+// was read, so the request was served and is not sent again.
+type errPlainBody struct{ err error }
+
+func (e errPlainBody) Error() string { return e.err.Error() }
+func (e errPlainBody) Unwrap() error { return e.err }
+
+// roundTripPlain is roundTrip, except that an answer peekPlainHead
+// recognizes, with a body of at most max bytes (max < 0: never), is read
+// whole into plain instead of a Response, and its connection returned to
+// the pool at once (ok true).
+func (t *h1) roundTripPlain(ctx context.Context, req *http.Request, raw *rawPost, max int64) (resp *http.Response, plain plainBody, ok bool, err error) {
 	for attempt := 0; ; attempt++ {
 		pc, reused, err := t.get(ctx)
 		if err != nil {
-			return nil, err
+			return nil, plain, false, err
 		}
 		// A cancelled context unblocks whatever the connection is doing.
-		stop := context.AfterFunc(ctx, func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) })
-		resp, err := t.exchange(pc, req, raw)
+		stop := context.AfterFunc(ctx, pc.abort)
+		resp, plain, ok, err := t.exchange(pc, req, raw, max)
+		if err == nil && ok {
+			// stop reports false once the deadline was (or is being) set:
+			// the connection is then closed, never pooled.
+			if !stop() || req.Close {
+				pc.c.Close()
+			} else {
+				t.put(pc)
+			}
+			return nil, plain, true, nil
+		}
 		if err == nil {
 			resp.Body = &h1body{rc: resp.Body, t: t, pc: pc, stop: stop, reusable: !resp.Close && !req.Close, remaining: resp.ContentLength}
-			return resp, nil
+			return resp, plain, false, nil
 		}
 		stop()
 		pc.c.Close()
+		var pe errPlainBody
+		if errors.As(err, &pe) {
+			return nil, plain, false, err
+		}
 		if ctx.Err() != nil {
-			return nil, ctx.Err()
+			return nil, plain, false, ctx.Err()
 		}
 		// A reused connection the server closed just as we wrote. If no
 		// byte of the request reached it, the request was not served:
@@ -191,13 +229,13 @@ func (t *h1) roundTrip(ctx context.Context, req *http.Request, raw rawWriter) (*
 			}
 			body, gerr := req.GetBody()
 			if gerr != nil {
-				return nil, err
+				return nil, plain, false, err
 			}
 			req = req.Clone(ctx)
 			req.Body = body
 			continue
 		}
-		return nil, err
+		return nil, plain, false, err
 	}
 }
 
@@ -226,14 +264,13 @@ func (e errNoResponse) Unwrap() error { return e.err }
 // writers holds the request write buffers.
 var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1024) }}
 
-func (t *h1) exchange(pc *h1conn, req *http.Request, raw rawWriter) (*http.Response, error) {
+func (t *h1) exchange(pc *h1conn, req *http.Request, raw *rawPost, max int64) (resp *http.Response, plain plainBody, ok bool, err error) {
 	pc.written = 0
 	// The write buffer is only needed while the request is written: a
 	// connection holding a long response (a held event stream) or waiting
 	// in the pool keeps none.
 	bw := writers.Get().(*bufio.Writer)
 	bw.Reset(countingWriter{pc})
-	var err error
 	if raw != nil {
 		err = raw.writeRequest(bw)
 	} else {
@@ -245,12 +282,47 @@ func (t *h1) exchange(pc *h1conn, req *http.Request, raw rawWriter) (*http.Respo
 	bw.Reset(nil)
 	writers.Put(bw)
 	if err != nil {
-		return nil, errNoResponse{err, pc.written > 0}
+		return nil, plain, false, errNoResponse{err, pc.written > 0}
 	}
 	if _, err := pc.br.Peek(1); err != nil {
-		return nil, errNoResponse{err, pc.written > 0}
+		return nil, plain, false, errNoResponse{err, pc.written > 0}
 	}
-	return http.ReadResponse(pc.br, req)
+	if max >= 0 && req.Method != http.MethodHead {
+		// An event stream is taken only when all of it is in the buffer:
+		// its events are relayed as they come, not once the last is in.
+		if h, ok := peekPlainHead(pc.br); ok && h.contentLength <= max && !h.close && validSession(h.session) &&
+			(!h.stream || int64(pc.br.Buffered()-h.n) >= h.contentLength) {
+			plain.stream = h.stream
+			plain.body = make([]byte, h.contentLength)
+			if len(h.session) > 0 {
+				plain.session = string(h.session)
+			}
+			_, _ = pc.br.Discard(h.n)
+			if _, err := io.ReadFull(pc.br, plain.body); err != nil {
+				if err == io.EOF {
+					err = io.ErrUnexpectedEOF
+				}
+				return nil, plain, false, errPlainBody{err}
+			}
+			return nil, plain, true, nil
+		}
+	}
+	resp, err = http.ReadResponse(pc.br, req)
+	return resp, plain, false, err
+}
+
+// validSession reports whether an Mcp-Session-Id value is one the reply
+// accepts (or absent); any other goes the slow way, which refuses it.
+func validSession(b []byte) bool {
+	if len(b) > 1024 {
+		return false
+	}
+	for _, c := range b {
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+	}
+	return true
 }
 
 // h1body returns the connection to the pool once the body has been read to

@@ -44,30 +44,26 @@ func postHead(u *url.URL) (string, bool) {
 type field struct {
 	key    string
 	values []string
+	one    string // the value, when values is nil (no slice to allocate)
 }
 
-func (p rawPost) writeRequest(bw *bufio.Writer) error {
+func (p *rawPost) writeRequest(bw *bufio.Writer) error {
 	req := p.req
 	bw.WriteString(p.head)
-	var num [20]byte
 	bw.WriteString("Content-Length: ")
-	bw.Write(strconv.AppendInt(num[:0], int64(len(req.Body)), 10))
+	bw.Write(strconv.AppendInt(bw.AvailableBuffer(), int64(len(req.Body)), 10))
 	bw.WriteString("\r\n")
 	// The fields newRequest sets, over any of the same name in req.Header.
 	var store [12]field
-	fs := append(store[:0], field{"Content-Type", hvJSON}, field{"Accept", hvAcceptBoth})
+	fs := append(store[:0], field{key: "Content-Type", one: "application/json"}, field{key: "Accept", one: "application/json, text/event-stream"})
 	if req.Session != "" {
-		fs = append(fs, field{mcp.HeaderSessionID, []string{req.Session}})
+		fs = append(fs, field{key: mcp.HeaderSessionID, one: req.Session})
 	}
 	if req.ProtocolVersion != "" {
-		if vv, ok := versionValues[req.ProtocolVersion]; ok {
-			fs = append(fs, field{mcp.HeaderProtocolVersion, vv})
-		} else {
-			fs = append(fs, field{mcp.HeaderProtocolVersion, []string{req.ProtocolVersion}})
-		}
+		fs = append(fs, field{key: mcp.HeaderProtocolVersion, one: req.ProtocolVersion})
 	}
 	if req.LastEventID != "" {
-		fs = append(fs, field{mcp.HeaderLastEventID, []string{req.LastEventID}})
+		fs = append(fs, field{key: mcp.HeaderLastEventID, one: req.LastEventID})
 	}
 	set := len(fs)
 	for k, vs := range req.Header {
@@ -83,7 +79,7 @@ func (p rawPost) writeRequest(bw *bufio.Writer) error {
 			}
 		}
 		if !overridden && len(vs) > 0 {
-			fs = append(fs, field{k, vs})
+			fs = append(fs, field{key: k, values: vs})
 		}
 	}
 	// Sorted by name, as Header.Write does (a handful of fields).
@@ -96,16 +92,23 @@ func (p rawPost) writeRequest(bw *bufio.Writer) error {
 		if !validFieldName(f.key) {
 			continue // Header.Write drops it
 		}
+		if f.values == nil {
+			writeField(bw, f.key, f.one)
+		}
 		for _, v := range f.values {
-			bw.WriteString(f.key)
-			bw.WriteString(": ")
-			writeFieldValue(bw, v)
-			bw.WriteString("\r\n")
+			writeField(bw, f.key, v)
 		}
 	}
 	bw.WriteString("\r\n")
 	_, err := bw.Write(req.Body)
 	return err
+}
+
+func writeField(bw *bufio.Writer, key, v string) {
+	bw.WriteString(key)
+	bw.WriteString(": ")
+	writeFieldValue(bw, v)
+	bw.WriteString("\r\n")
 }
 
 // writeFieldValue writes v as Header.Write does: CR and LF turned into
@@ -121,8 +124,15 @@ func writeFieldValue(bw *bufio.Writer, v string) {
 	if !clean {
 		v = strings.NewReplacer("\n", " ", "\r", " ").Replace(v)
 	}
+	if len(v) > 0 && !trimmed(v[0]) && !trimmed(v[len(v)-1]) {
+		bw.WriteString(v) // nothing to trim: the usual value
+		return
+	}
 	bw.WriteString(strings.Trim(v, " \t\r\n"))
 }
+
+// trimmed reports whether Header.Write trims c from a value's ends.
+func trimmed(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' }
 
 // validFieldName reports whether k is an RFC 9110 token (section 5.1,
 // field-name = token), as httpguts.ValidHeaderFieldName does.

@@ -61,7 +61,7 @@ func TestRawPostMatchesRequestWrite(t *testing.T) {
 				t.Fatal(err)
 			}
 			bw := bufio.NewWriter(&got)
-			if err := (rawPost{head: u.postHead, req: req}).writeRequest(bw); err != nil {
+			if err := (&rawPost{head: u.postHead, req: req}).writeRequest(bw); err != nil {
 				t.Fatal(err)
 			}
 			bw.Flush()

@@ -172,9 +172,28 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 	if u.fast != nil && (req.Body == nil || len(req.Body) > 0) {
 		// The same bytes as below, written without an http.Request (an
 		// empty body that is not nil goes out chunked below).
-		resp, err := u.fast.roundTrip(ctx, u.postReq, rawPost{head: u.postHead, req: req})
+		resp, plain, ok, err := u.fast.roundTripPlain(ctx, u.postReq, &rawPost{head: u.postHead, req: req}, int64(u.max))
 		if err != nil {
+			var pe errPlainBody
+			if errors.As(err, &pe) {
+				return nil, fmt.Errorf("remote: reading reply: %w", pe.err)
+			}
 			return nil, fmt.Errorf("remote: %w", err)
+		}
+		if ok && plain.stream {
+			// What reply makes of a 200 text/event-stream answer.
+			info := upstream.Info{Status: http.StatusOK, Session: plain.session, Stream: true}
+			body := io.NopCloser(bytes.NewReader(plain.body))
+			return &sseReply{info: info, body: body, r: transport.NewSSEReader(body, u.max)}, nil
+		}
+		if ok {
+			// What reply makes of a 200 application/json answer, in one
+			// allocation.
+			pr := &plainReply{}
+			pr.ev.Data = plain.body
+			pr.evs[0] = &pr.ev
+			pr.r = upstream.StaticReply{I: upstream.Info{Status: http.StatusOK, Session: plain.session}, Events: pr.evs[:]}
+			return &pr.r, nil
 		}
 		return u.reply(req, resp)
 	}
@@ -187,6 +206,13 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 		return nil, fmt.Errorf("remote: %w", err)
 	}
 	return u.reply(req, resp)
+}
+
+// plainReply holds a plain answer's reply and its one event together.
+type plainReply struct {
+	r   upstream.StaticReply
+	ev  upstream.Event
+	evs [1]*upstream.Event
 }
 
 // Get implements upstream.Upstream.
