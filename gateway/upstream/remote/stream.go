@@ -16,10 +16,11 @@ import (
 // 7.1) is taken out in place; ReadReady (transport.ReadyReader) waits for
 // input before taking a buffer at all, where the connection allows it.
 //
-// It is as strict as net/http's chunked reader: CRLF line ends only, chunk
-// lines shorter than 4096 bytes, at most 16 hex digits, the same bound on
-// framing overhead; the trailer section, which it reads and discards, is
-// bounded by the 2 KiB the connection's reader held before.
+// It is as strict as net/http's chunked reader over the connection's 2 KiB
+// reader was: CRLF line ends only, chunk lines of at most 2 KiB with their
+// CRLF, at most 16 hex digits, the same bound on framing overhead; the
+// trailer section, which it reads and discards, is bounded by the same
+// 2 KiB, its lines must end in CRLF and be "name: value" fields.
 type streamBody struct {
 	c       rawReader // reads the connection
 	pending []byte    // body bytes the response's reader had buffered
@@ -61,8 +62,10 @@ const (
 )
 
 const (
-	maxChunkLine = 4096    // net/http's maxLineLength
-	maxTrailer   = 2 << 10 // the connection reader's size, which bounded it before
+	// The connection reader's size, which bounded a chunk line (with its
+	// CRLF) and the trailer section before.
+	maxChunkLine = 2 << 10
+	maxTrailer   = 2 << 10
 	maxExcess    = 16 << 10
 )
 
@@ -271,7 +274,7 @@ func (b *streamBody) dechunk(p []byte) int {
 			continue
 		}
 		// A chunk line: size, optional whitespace or extension, CRLF.
-		if b.line++; b.line >= maxChunkLine+2 {
+		if b.line++; b.line > maxChunkLine {
 			return b.fail(out, errChunkLine)
 		}
 		switch b.st {
