@@ -320,6 +320,7 @@ func (s *SSEReader) Next() (*Event, error) {
 		size += len(line) // readLine keeps it within max
 		if len(line) == 0 {
 			if have {
+				s.release()
 				return &ev, nil
 			}
 			ev = Event{}
@@ -445,6 +446,20 @@ func (s *SSEReader) fill() error {
 		}
 	}
 	return io.ErrNoProgress
+}
+
+// release gives the buffer back when it holds nothing and will not be read
+// into before it is given back anyway: the source is a ReadyReader, or it
+// ended. An event stream that ends with its last event (an answer to a
+// POST) then leaves its buffer to the next reply, though its reader is
+// never called again. Nothing returned aliases the buffer: events are
+// copies.
+func (s *SSEReader) release() {
+	if s.r == s.w && s.buf != nil && (s.ready != nil || s.err != nil) {
+		putSSEBuffer(s.buf)
+		s.buf = nil
+		s.r, s.w = 0, 0
+	}
 }
 
 // peek returns at least n buffered bytes (n at most the buffer's size), or

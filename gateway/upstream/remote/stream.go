@@ -22,10 +22,12 @@ import (
 // trailer section, which it reads and discards, is bounded by the same
 // 2 KiB, its lines must end in CRLF and be "name: value" fields.
 type streamBody struct {
-	c       rawReader // reads the connection
-	pending []byte    // body bytes the response's reader had buffered
-	mode    uint8     // bodyChunked, bodyLength, bodyClose
-	length  int64     // bodyLength: bytes left
+	c rawReader // reads the connection
+	// br is the connection's reader while it holds bytes of the body read
+	// with the response head; it goes back to readers once they are read.
+	br     *bufio.Reader
+	mode   uint8 // bodyChunked, bodyLength, bodyClose
+	length int64 // bodyLength: bytes left
 
 	// The chunked decoder's state.
 	st      uint8
@@ -102,19 +104,23 @@ func newStreamBody(pc *h1conn, resp *http.Response) *streamBody {
 	default:
 		return nil
 	}
-	if n := pc.br.Buffered(); n > 0 {
-		p, _ := pc.br.Peek(n)
-		b.pending = append([]byte(nil), p...)
-	}
-	pc.br.Reset(nil)
-	readers.Put(pc.br)
-	pc.br = nil
+	b.br, pc.br = pc.br, nil
+	b.drained()
 	b.c.init(pc.c)
 	if b.mode == bodyLength && b.length == 0 {
 		b.err = io.EOF
-		b.extra = len(b.pending) > 0
+		b.extra = b.br != nil
 	}
 	return b
+}
+
+// drained gives the connection's reader back once it holds nothing more.
+func (b *streamBody) drained() {
+	if b.br != nil && b.br.Buffered() == 0 {
+		b.br.Reset(nil)
+		readers.Put(b.br)
+		b.br = nil
+	}
 }
 
 // reusable reports whether the connection may carry another request once
@@ -137,17 +143,15 @@ func (b *streamBody) Read(p []byte) (int, error) {
 		}
 		var n int
 		var err error
-		if len(b.pending) > 0 {
-			n = copy(q, b.pending)
-			if b.pending = b.pending[n:]; len(b.pending) == 0 {
-				b.pending = nil
-			}
+		if b.br != nil {
+			n, _ = b.br.Read(q) // from what it holds: never reads the connection
+			b.drained()
 		} else {
 			n, err = b.c.Read(q)
 		}
 		m := b.take(p[:n], err)
 		if m > 0 || b.err != nil {
-			return m, nil
+			return m, b.err
 		}
 	}
 }
@@ -158,7 +162,7 @@ func (b *streamBody) ReadReady(get func() []byte, put func([]byte)) ([]byte, int
 		if b.err != nil {
 			return nil, 0, b.err
 		}
-		if len(b.pending) > 0 {
+		if b.br != nil {
 			p := get()
 			n, err := b.Read(p)
 			return p, n, err
@@ -170,7 +174,7 @@ func (b *streamBody) ReadReady(get func() []byte, put func([]byte)) ([]byte, int
 		p, n, err := b.c.ReadReady(get, put, limit)
 		m := b.take(p[:n], err)
 		if m > 0 || b.err != nil {
-			return p, m, nil
+			return p, m, b.err
 		}
 		if p != nil {
 			put(p)
@@ -180,7 +184,10 @@ func (b *streamBody) ReadReady(get func() []byte, put func([]byte)) ([]byte, int
 
 // take decodes the n bytes just read into p, in place, and notes err; it
 // returns how many body bytes p now starts with. An error or the end is
-// kept in b.err, for the next read.
+// kept in b.err and returned with those bytes: the end of a body read in
+// the same read as its last bytes releases the connection at once (as
+// net/http's body reader does), so that a caller that stops at its last
+// event still leaves the connection reusable.
 func (b *streamBody) take(p []byte, err error) int {
 	m := len(p)
 	switch b.mode {
@@ -188,7 +195,7 @@ func (b *streamBody) take(p []byte, err error) int {
 		b.length -= int64(m)
 		if b.length == 0 {
 			b.err = io.EOF
-			b.extra = len(b.pending) > 0
+			b.extra = b.br != nil
 		} else if err == io.EOF {
 			b.err = io.ErrUnexpectedEOF
 		}
@@ -202,8 +209,6 @@ func (b *streamBody) take(p []byte, err error) int {
 	if err != nil && b.err == nil {
 		b.err = err
 	}
-	// Data read with an error or the end is delivered first; the error
-	// comes with the next read.
 	return m
 }
 
@@ -248,7 +253,7 @@ func (b *streamBody) dechunk(p []byte) int {
 				if !b.trailer {
 					b.st = stDone
 					b.err = io.EOF
-					b.extra = i+1 < len(p) || len(b.pending) > 0
+					b.extra = i+1 < len(p) || b.br != nil
 					return out
 				}
 				b.trailer, b.colon = false, false
