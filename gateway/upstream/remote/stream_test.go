@@ -54,12 +54,12 @@ func (c *bufCounter) readAll(b *streamBody) ([]byte, error) {
 // reusable reports whether streamBody would let the connection be reused;
 // unread, how many bytes it left unread (those after the body's end are
 // then found by the prober before the connection is reused).
-func streamRead(t *testing.T, resp []byte, conn, bufSize int, ready bool) (body []byte, err error, reusable bool, unread int) {
+func streamRead(t *testing.T, resp []byte, conn, bufSize int, ready bool) (body []byte, reusable bool, unread int, err error) {
 	c := &chunkConn{r: bytes.NewReader(resp), size: conn}
 	pc := &h1conn{c: c, br: bufio.NewReaderSize(c, 2048)}
 	r, err := http.ReadResponse(pc.br, nil)
 	if err != nil {
-		return nil, err, false, 0
+		return nil, false, 0, err
 	}
 	sb := newStreamBody(pc, r)
 	if sb == nil {
@@ -88,7 +88,7 @@ func streamRead(t *testing.T, resp []byte, conn, bufSize int, ready bool) (body 
 	if err == io.EOF {
 		err = nil
 	}
-	return body, err, sb.reusable(), c.r.Len()
+	return body, sb.reusable(), c.r.Len(), err
 }
 
 // httpRead reads the body of resp with net/http over the 2 KiB reader the
@@ -137,7 +137,7 @@ func TestStreamBodyFraming(t *testing.T) {
 		for _, ready := range []bool{false, true} {
 			for _, conn := range []int{0, 1, 7} {
 				for _, size := range []int{1, 3, 4096} {
-					got, err, reusable, unread := streamRead(t, []byte(tc.resp), conn, size, ready)
+					got, reusable, unread, err := streamRead(t, []byte(tc.resp), conn, size, ready)
 					if tc.err {
 						if err == nil {
 							t.Errorf("%s (ready %v, conn %d, buf %d): read %q, no error", tc.name, ready, conn, size, got)
@@ -164,7 +164,7 @@ func FuzzStreamBody(f *testing.F) {
 	f.Add([]byte("0\r\n\r\n"), uint8(2), uint8(1), true)
 	f.Fuzz(func(t *testing.T, body []byte, conn, buf uint8, ready bool) {
 		resp := append([]byte(chunkedHead), body...)
-		got, err, _, _ := streamRead(t, resp, int(conn), int(buf), ready)
+		got, _, _, err := streamRead(t, resp, int(conn), int(buf), ready)
 		want, werr := httpRead(resp)
 		if err == nil {
 			if werr != nil || !bytes.Equal(got, want) {
