@@ -4,11 +4,16 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/mcpfort/mcpfort/transport"
 )
 
 // chunkConn is a net.Conn whose reads return the bytes of r at most size
@@ -183,4 +188,60 @@ func FuzzStreamBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestH1EventStreams reads event streams through h1 over TCP and TLS with
+// transport.SSEReader, events flushed one at a time, and checks that the
+// connection is reused after a stream read to its end.
+func TestH1EventStreams(t *testing.T) {
+	var conns atomic.Int32
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		for i := range 3 {
+			fmt.Fprintf(w, "id: %d\ndata: {\"n\":%d,\"pad\":%q}\n\n", i, i, strings.Repeat("p", i*3000))
+			w.(http.Flusher).Flush()
+		}
+	})
+	for _, tlsOn := range []bool{false, true} {
+		srv := httptest.NewUnstartedServer(h)
+		srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+			if s == http.StateNew {
+				conns.Add(1)
+			}
+		}
+		if tlsOn {
+			srv.StartTLS()
+		} else {
+			srv.Start()
+		}
+		conns.Store(0)
+		tr := newTestH1(t, srv.URL)
+		if tlsOn {
+			tr.tls.RootCAs = srv.Client().Transport.(*http.Transport).TLSClientConfig.RootCAs
+		}
+		for range 3 {
+			req, _ := http.NewRequest("GET", srv.URL, nil)
+			resp, err := tr.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := transport.NewSSEReader(resp.Body, 0)
+			for i := range 3 {
+				ev, err := r.Next()
+				want := fmt.Sprintf("{\"n\":%d,\"pad\":%q}", i, strings.Repeat("p", i*3000))
+				if err != nil || ev.ID != fmt.Sprint(i) || string(ev.Data) != want {
+					t.Fatalf("tls %v, event %d: %+v %v", tlsOn, i, ev, err)
+				}
+			}
+			if _, err := r.Next(); err != io.EOF {
+				t.Fatalf("tls %v: after the last event: %v", tlsOn, err)
+			}
+			resp.Body.Close()
+		}
+		if n := conns.Load(); n != 1 {
+			t.Errorf("tls %v: %d connections for 3 streams read to their end, want 1", tlsOn, n)
+		}
+		tr.CloseIdleConnections()
+		srv.Close()
+	}
 }
