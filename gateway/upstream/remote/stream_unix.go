@@ -17,9 +17,10 @@ import (
 // connection buffers records of its own, so readiness of its socket says
 // nothing: it is read as any connection, into a buffer taken first.
 type rawReader struct {
-	c  net.Conn
-	rc syscall.RawConn // nil: no socket to wait on
-	fn func(fd uintptr) bool
+	c     net.Conn
+	rc    syscall.RawConn // nil: no socket to wait on
+	fn    func(fd uintptr) bool
+	ready bool // rc and fn are set up, if they can be
 
 	// One ReadReady call's state, for fn.
 	get func() []byte
@@ -30,8 +31,14 @@ type rawReader struct {
 	err error
 }
 
-func (r *rawReader) init(c net.Conn) {
-	r.c = c
+func (r *rawReader) init(c net.Conn) { r.c = c }
+
+// setup gets the raw connection when ReadReady first needs it: a stream
+// whose every byte came with its response head (an answer to a POST)
+// never does.
+func (r *rawReader) setup() {
+	r.ready = true
+	c := r.c
 	if _, ok := c.(*tls.Conn); ok {
 		return
 	}
@@ -48,6 +55,9 @@ func (r *rawReader) Read(p []byte) (int, error) { return r.c.Read(p) }
 // ReadReady reads at most limit bytes (all it can if limit < 0) into a
 // buffer from get, once the connection has some (or an end or error).
 func (r *rawReader) ReadReady(get func() []byte, put func([]byte), limit int) ([]byte, int, error) {
+	if !r.ready {
+		r.setup()
+	}
 	if r.rc == nil {
 		p := get()
 		q := p
