@@ -21,7 +21,9 @@ import (
 // released when the handler returns. A goroutine that starts with a small
 // stack relays the events as relay does; the client hanging up ends the
 // stream (watchHangup: one epoll set for all held streams on Linux, else a
-// goroutine per stream blocked in a one-byte read).
+// goroutine per stream blocked in a one-byte read). Between events the
+// upstream side holds no read buffer either (remote's streamBody and
+// transport.SSEReader wait for input before taking one from a pool).
 //
 // The response headers and status go out through the usual writer first, so
 // every wrapper (security headers, status for logs and metrics) sees them.

@@ -1,12 +1,12 @@
 package transport
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 )
 
@@ -243,12 +243,46 @@ var ErrEventTooLarge = errors.New("sse: event too large")
 // values with invalid UTF-8 differ (a client sees U+FFFD), which is why a
 // relay validates what it forwards (JSON for data, ValidEventID for ids).
 //
-// It never holds more than one event (bounded by max bytes) in memory.
+// It never holds more than one event (bounded by max bytes) in memory, and
+// between events, when its source is a ReadyReader, no buffer at all: a
+// stream that waits for its next event costs only the reader itself.
 type SSEReader struct {
-	r       *bufio.Reader
+	src   io.Reader
+	ready ReadyReader // src, when it can wait for input holding no buffer
+	// buf[r:w] is what was read and not yet parsed. buf comes from
+	// sseBuffers; while src is a ReadyReader it goes back there whenever
+	// it is empty and more must be read.
+	buf     []byte
+	r, w    int
+	err     error // from src, returned once what was read before it is parsed
 	max     int
 	started bool // the byte order mark check is done
 	skipLF  bool // the last line ended in CR: an LF right after it belongs to it
+}
+
+// ReadyReader is a reader that can wait for input holding no buffer (an
+// upstream connection's event stream): ReadReady reads as Read does, into
+// a buffer it takes with get only once bytes are ready to be read, or the
+// end of the input or an error is. A buffer it took and read nothing into
+// it may give back with put. It returns the buffer it read into, nil if
+// it took none.
+type ReadyReader interface {
+	io.Reader
+	ReadReady(get func() []byte, put func([]byte)) (buf []byte, n int, err error)
+}
+
+// sseBufferSize is the size of an SSEReader's read buffer. A longer line is
+// gathered outside it.
+const sseBufferSize = 2 << 10
+
+var sseBuffers = sync.Pool{New: func() any { return new([sseBufferSize]byte) }}
+
+func getSSEBuffer() []byte { return sseBuffers.Get().(*[sseBufferSize]byte)[:] }
+
+func putSSEBuffer(b []byte) {
+	if cap(b) == sseBufferSize {
+		sseBuffers.Put((*[sseBufferSize]byte)(b[:sseBufferSize]))
+	}
 }
 
 // NewSSEReader returns a reader of r whose events may be at most max bytes
@@ -257,7 +291,9 @@ func NewSSEReader(r io.Reader, max int) *SSEReader {
 	if max <= 0 {
 		max = 4 << 20
 	}
-	return &SSEReader{r: bufio.NewReaderSize(r, 1<<10), max: max}
+	s := &SSEReader{src: r, max: max}
+	s.ready, _ = r.(ReadyReader)
+	return s
 }
 
 // Next returns the next dispatched event that carries data, an id or a
@@ -284,6 +320,7 @@ func (s *SSEReader) Next() (*Event, error) {
 		size += len(line) // readLine keeps it within max
 		if len(line) == 0 {
 			if have {
+				s.release()
 				return &ev, nil
 			}
 			ev = Event{}
@@ -352,15 +389,99 @@ func parseDigits(b []byte) (int, bool) {
 	return n, true
 }
 
+// fill reads more of the stream into the buffer, which must not be full.
+// When nothing is buffered and the source is a ReadyReader, the buffer is
+// given back first and the wait for input holds none.
+func (s *SSEReader) fill() error {
+	if s.err != nil {
+		return s.err
+	}
+	if s.r == s.w {
+		s.r, s.w = 0, 0
+		if s.ready != nil {
+			if s.buf != nil {
+				putSSEBuffer(s.buf)
+				s.buf = nil
+			}
+			for range 100 {
+				b, n, err := s.ready.ReadReady(getSSEBuffer, putSSEBuffer)
+				if (b != nil || n > 0) && (len(b) != sseBufferSize || n > len(b)) {
+					return errors.New("sse: source read into a short buffer")
+				}
+				if n > 0 {
+					s.buf, s.w = b, n
+					s.err = err
+					return nil
+				}
+				if b != nil {
+					putSSEBuffer(b)
+				}
+				if err != nil {
+					s.err = err
+					return err
+				}
+			}
+			return io.ErrNoProgress
+		}
+		if s.buf == nil {
+			s.buf = getSSEBuffer()
+		}
+	} else if s.r > 0 {
+		// Slide what is buffered to the front rather than growing.
+		s.w = copy(s.buf, s.buf[s.r:s.w])
+		s.r = 0
+	}
+	for range 100 {
+		n, err := s.src.Read(s.buf[s.w:])
+		s.w += n
+		if err != nil {
+			s.err = err
+			if n > 0 {
+				return nil
+			}
+			return err
+		}
+		if n > 0 {
+			return nil
+		}
+	}
+	return io.ErrNoProgress
+}
+
+// release gives the buffer back when it holds nothing and will not be read
+// into before it is given back anyway: the source is a ReadyReader, or it
+// ended. An event stream that ends with its last event (an answer to a
+// POST) then leaves its buffer to the next reply, though its reader is
+// never called again. Nothing returned aliases the buffer: events are
+// copies.
+func (s *SSEReader) release() {
+	if s.r == s.w && s.buf != nil && (s.ready != nil || s.err != nil) {
+		putSSEBuffer(s.buf)
+		s.buf = nil
+		s.r, s.w = 0, 0
+	}
+}
+
+// peek returns at least n buffered bytes (n at most the buffer's size), or
+// fewer and the error that stopped it.
+func (s *SSEReader) peek(n int) ([]byte, error) {
+	for s.w-s.r < n {
+		if err := s.fill(); err != nil {
+			return s.buf[s.r:s.w], err
+		}
+	}
+	return s.buf[s.r:s.w], nil
+}
+
 // skipBOM drops one UTF-8 byte order mark at the very start of the stream.
 // It waits for three bytes only when the first is the mark's first byte.
 func (s *SSEReader) skipBOM() error {
-	b, err := s.r.Peek(1)
+	b, err := s.peek(1)
 	if err != nil || b[0] != 0xEF {
 		return nil // errors surface on the first read
 	}
-	if b, err = s.r.Peek(3); err == nil && b[1] == 0xBB && b[2] == 0xBF {
-		_, _ = s.r.Discard(3)
+	if b, err = s.peek(3); err == nil && b[1] == 0xBB && b[2] == 0xBF {
+		s.r += 3
 	}
 	return nil
 }
@@ -372,31 +493,29 @@ func (s *SSEReader) skipBOM() error {
 func (s *SSEReader) readLine(limit int) ([]byte, error) {
 	if s.skipLF {
 		s.skipLF = false
-		if b, err := s.r.Peek(1); err == nil && b[0] == '\n' {
-			_, _ = s.r.Discard(1)
+		if b, err := s.peek(1); err == nil && b[0] == '\n' {
+			s.r++
 		}
 	}
 	var line []byte // the start of a line longer than the buffer
 	scanned := 0    // buffered bytes known to hold no line end
 	for {
-		if s.r.Buffered() <= scanned {
-			if scanned == s.r.Size() {
+		if s.w-s.r <= scanned {
+			if scanned > 0 && scanned == len(s.buf) {
 				// A full buffer without a line end: keep it aside.
-				buf, _ := s.r.Peek(scanned)
-				line = append(line, buf...)
-				_, _ = s.r.Discard(scanned)
+				line = append(line, s.buf[s.r:s.w]...)
+				s.r = s.w
 				scanned = 0
 			}
-			// Wait for more bytes. bufio slides what is buffered to
-			// the front rather than growing, as ReadSlice does.
-			if _, err := s.r.Peek(scanned + 1); err != nil {
+			// Wait for more bytes.
+			if err := s.fill(); err != nil {
 				if errors.Is(err, io.ErrUnexpectedEOF) {
 					err = io.EOF
 				}
 				return nil, err // a last line without its end is dropped
 			}
 		}
-		buf, _ := s.r.Peek(s.r.Buffered())
+		buf := s.buf[s.r:s.w]
 		i := bytes.IndexByte(buf[scanned:], '\n')
 		end := len(buf)
 		if i >= 0 {
@@ -431,7 +550,7 @@ func (s *SSEReader) readLine(limit int) ([]byte, error) {
 				s.skipLF = true // the LF, if any, is not read yet
 			}
 		}
-		_, _ = s.r.Discard(n)
+		s.r += n
 		return line, nil
 	}
 }

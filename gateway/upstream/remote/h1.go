@@ -32,8 +32,8 @@ type h1 struct {
 
 type h1conn struct {
 	c     net.Conn
-	br    *bufio.Reader
-	probe *prober // made when the connection is first reused
+	br    *bufio.Reader // nil after an event stream's head: taken again for the next request
+	probe *prober       // made when the connection is first reused
 	// abort unblocks whatever the connection is doing (a request's
 	// context was cancelled): made once, run by context.AfterFunc.
 	abort    func()
@@ -108,7 +108,9 @@ func (t *h1) get(ctx context.Context) (*h1conn, bool, error) {
 		}
 		c = tc
 	}
-	pc := &h1conn{c: c, br: bufio.NewReaderSize(c, 2048)}
+	br := readers.Get().(*bufio.Reader)
+	br.Reset(c)
+	pc := &h1conn{c: c, br: br}
 	pc.abort = func() { _ = pc.c.SetDeadline(time.Unix(1, 0)) }
 	return pc, false, nil
 }
@@ -116,7 +118,7 @@ func (t *h1) get(ctx context.Context) (*h1conn, bool, error) {
 // alive reports whether an idle connection is still open: the server has
 // neither closed it nor sent anything unasked.
 func (pc *h1conn) alive() bool {
-	if pc.br.Buffered() > 0 {
+	if pc.br != nil && pc.br.Buffered() > 0 {
 		return false
 	}
 	if pc.probe == nil {
@@ -204,7 +206,15 @@ func (t *h1) roundTripPlain(ctx context.Context, req *http.Request, raw *rawPost
 			return nil, plain, true, nil
 		}
 		if err == nil {
-			resp.Body = &h1body{rc: resp.Body, t: t, pc: pc, stop: stop, reusable: !resp.Close && !req.Close, remaining: resp.ContentLength}
+			b := &h1body{rc: resp.Body, t: t, pc: pc, stop: stop, reusable: !resp.Close && !req.Close, remaining: resp.ContentLength}
+			if eventStream(resp) {
+				// Read straight from the connection (streamBody), so that
+				// a stream waiting for events holds no read buffer.
+				if b.sb = newStreamBody(pc, resp); b.sb != nil {
+					b.rc = b.sb
+				}
+			}
+			resp.Body = b
 			return resp, plain, false, nil
 		}
 		stop()
@@ -284,6 +294,10 @@ func (t *h1) exchange(pc *h1conn, req *http.Request, raw *rawPost, max int64) (r
 	if err != nil {
 		return nil, plain, false, errNoResponse{err, pc.written > 0}
 	}
+	if pc.br == nil {
+		pc.br = readers.Get().(*bufio.Reader)
+		pc.br.Reset(pc.c)
+	}
 	if _, err := pc.br.Peek(1); err != nil {
 		return nil, plain, false, errNoResponse{err, pc.written > 0}
 	}
@@ -329,6 +343,7 @@ func validSession(b []byte) bool {
 // its end; a body closed early (a stream the client left) closes it.
 type h1body struct {
 	rc       io.ReadCloser
+	sb       *streamBody // rc, when it reads an event stream
 	t        *h1
 	pc       *h1conn
 	stop     func() bool
@@ -343,6 +358,29 @@ type h1body struct {
 
 func (b *h1body) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
+	b.account(n, err)
+	return n, err
+}
+
+// ReadReady implements transport.ReadyReader: an event stream's body
+// waits for input holding no buffer; any other body takes one first.
+func (b *h1body) ReadReady(get func() []byte, put func([]byte)) ([]byte, int, error) {
+	var p []byte
+	var n int
+	var err error
+	if b.sb != nil {
+		p, n, err = b.sb.ReadReady(get, put)
+	} else {
+		p = get()
+		n, err = b.rc.Read(p)
+	}
+	b.account(n, err)
+	return p, n, err
+}
+
+// account counts down a known length and releases the connection at the
+// body's end or failure.
+func (b *h1body) account(n int, err error) {
 	if b.remaining > 0 {
 		b.remaining -= int64(n)
 	}
@@ -352,7 +390,6 @@ func (b *h1body) Read(p []byte) (int, error) {
 	case err != nil:
 		b.finish(false)
 	}
-	return n, err
 }
 
 func (b *h1body) Close() error {
@@ -368,7 +405,7 @@ func (b *h1body) finish(complete bool) {
 	}
 	b.done = true
 	cancelled := !b.stop()
-	if complete && b.reusable && !cancelled {
+	if complete && b.reusable && !cancelled && (b.sb == nil || b.sb.reusable()) {
 		b.t.put(b.pc)
 		return
 	}
