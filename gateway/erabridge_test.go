@@ -192,36 +192,16 @@ func TestLegacyClientModernUpstreamInput(t *testing.T) {
 // come first.
 func TestLegacyClientModernUpstreamTransport(t *testing.T) {
 	gw := forcedGateway(t, gateway.EraModern)
-	post := func(sid, body string) *http.Response {
-		t.Helper()
-		req, _ := http.NewRequest("POST", gw.URL, strings.NewReader(body))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "text/event-stream, application/json")
-		if sid != "" {
-			req.Header.Set("Mcp-Session-Id", sid)
-			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return resp
-	}
-	resp := post("", `{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}`)
-	readAll(t, resp)
-	sid := resp.Header.Get("Mcp-Session-Id")
-	if sid == "" {
-		t.Fatal("no session")
-	}
-	readAll(t, post(sid, `{"jsonrpc":"2.0","method":"notifications/initialized"}`))
+	c := &rawClient{t: t, url: gw.URL}
+	c.initialize("2025-11-25")
 
-	resp = post(sid, `{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_reconnection","arguments":{}}}`)
+	resp := c.post(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"test_reconnection","arguments":{}}}`)
 	b := readAll(t, resp)
 	if ct := resp.Header.Get("Content-Type"); ct != "application/json" || !strings.Contains(string(b), `"id":1,"result"`) {
 		t.Fatalf("lone answer: %s %q", ct, b)
 	}
 
-	resp = post(sid, `{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_tool_with_progress","arguments":{},"_meta":{"progressToken":"p"}}}`)
+	resp = c.post(`{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"test_tool_with_progress","arguments":{},"_meta":{"progressToken":"p"}}}`)
 	b = readAll(t, resp)
 	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
 		t.Fatalf("with progress: %s %q", ct, b)
