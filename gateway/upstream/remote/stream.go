@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 )
@@ -354,4 +355,18 @@ func hexVal(c byte) byte {
 		return c - 'a' + 10
 	}
 	return c - 'A' + 10
+}
+
+// readTaking reads from c into a buffer taken from get before waiting, at
+// most limit bytes (all it can if limit < 0): the way of connections whose
+// readiness cannot be waited for without a buffer (TLS, or no raw
+// connection).
+func readTaking(c net.Conn, get func() []byte, limit int) ([]byte, int, error) {
+	p := get()
+	q := p
+	if limit >= 0 && limit < len(q) {
+		q = q[:limit]
+	}
+	n, err := c.Read(q)
+	return p, n, err
 }

@@ -13,11 +13,5 @@ func (r *rawReader) init(c net.Conn) { r.c = c }
 func (r *rawReader) Read(p []byte) (int, error) { return r.c.Read(p) }
 
 func (r *rawReader) ReadReady(get func() []byte, put func([]byte), limit int) ([]byte, int, error) {
-	p := get()
-	q := p
-	if limit >= 0 && limit < len(q) {
-		q = q[:limit]
-	}
-	n, err := r.c.Read(q)
-	return p, n, err
+	return readTaking(r.c, get, limit)
 }

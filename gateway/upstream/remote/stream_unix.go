@@ -59,13 +59,7 @@ func (r *rawReader) ReadReady(get func() []byte, put func([]byte), limit int) ([
 		r.setup()
 	}
 	if r.rc == nil {
-		p := get()
-		q := p
-		if limit >= 0 && limit < len(q) {
-			q = q[:limit]
-		}
-		n, err := r.c.Read(q)
-		return p, n, err
+		return readTaking(r.c, get, limit)
 	}
 	r.get, r.put, r.lim = get, put, limit
 	r.p, r.n, r.err = nil, 0, nil
