@@ -325,14 +325,15 @@ func (t *h1) exchange(pc *h1conn, req *http.Request, raw *rawPost, max int64) (r
 	return resp, plain, false, err
 }
 
-// validSession reports whether an Mcp-Session-Id value is one the reply
-// accepts (or absent); any other goes the slow way, which refuses it.
-func validSession(b []byte) bool {
-	if len(b) > 1024 {
+// validSession reports whether an Mcp-Session-Id value (or its absence)
+// is one a reply accepts: at most 1 KiB of visible ASCII. An answer read
+// the plain way whose value is not goes the slow way, which refuses it.
+func validSession[T string | []byte](v T) bool {
+	if len(v) > 1024 {
 		return false
 	}
-	for _, c := range b {
-		if c < 0x21 || c > 0x7e {
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x21 || v[i] > 0x7e {
 			return false
 		}
 	}
@@ -371,8 +372,7 @@ func (b *h1body) ReadReady(get func() []byte, put func([]byte)) ([]byte, int, er
 	if b.sb != nil {
 		p, n, err = b.sb.ReadReady(get, put)
 	} else {
-		p = get()
-		n, err = b.rc.Read(p)
+		p, n, err = readTaking(b.rc, get, -1)
 	}
 	b.account(n, err)
 	return p, n, err

@@ -182,18 +182,12 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 		}
 		if ok && plain.stream {
 			// What reply makes of a 200 text/event-stream answer.
-			info := upstream.Info{Status: http.StatusOK, Session: plain.session, Stream: true}
-			body := io.NopCloser(bytes.NewReader(plain.body))
-			return &sseReply{info: info, body: body, r: transport.NewSSEReader(body, u.max)}, nil
+			return u.streamReply(upstream.Info{Status: http.StatusOK, Session: plain.session, Stream: true},
+				io.NopCloser(bytes.NewReader(plain.body))), nil
 		}
 		if ok {
-			// What reply makes of a 200 application/json answer, in one
-			// allocation.
-			pr := &plainReply{}
-			pr.ev.Data = plain.body
-			pr.evs[0] = &pr.ev
-			pr.r = upstream.StaticReply{I: upstream.Info{Status: http.StatusOK, Session: plain.session}, Events: pr.evs[:]}
-			return &pr.r, nil
+			// What reply makes of a 200 application/json answer.
+			return oneMessage(upstream.Info{Status: http.StatusOK, Session: plain.session}, plain.body), nil
 		}
 		return u.reply(req, resp)
 	}
@@ -208,11 +202,26 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 	return u.reply(req, resp)
 }
 
-// plainReply holds a plain answer's reply and its one event together.
+// plainReply holds a reply of one message and its event together.
 type plainReply struct {
 	r   upstream.StaticReply
 	ev  upstream.Event
 	evs [1]*upstream.Event
+}
+
+// oneMessage is the reply carrying one JSON message, made in one
+// allocation.
+func oneMessage(info upstream.Info, body []byte) upstream.Reply {
+	pr := &plainReply{}
+	pr.ev.Data = body
+	pr.evs[0] = &pr.ev
+	pr.r = upstream.StaticReply{I: info, Events: pr.evs[:]}
+	return &pr.r
+}
+
+// streamReply is the reply reading an event stream from body.
+func (u *Upstream) streamReply(info upstream.Info, body io.ReadCloser) *sseReply {
+	return &sseReply{info: info, body: body, r: transport.NewSSEReader(body, u.max)}
 }
 
 // Get implements upstream.Upstream.
@@ -281,7 +290,7 @@ var ErrBadReply = errors.New("remote: malformed upstream reply")
 func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.Reply, error) {
 	info := upstream.Info{Status: resp.StatusCode}
 	if sid := first(resp.Header[mcp.HeaderSessionID]); sid != "" {
-		if !visibleASCII(sid) || len(sid) > 1024 {
+		if !validSession(sid) {
 			drain(resp)
 			return nil, fmt.Errorf("%w: invalid Mcp-Session-Id", ErrBadReply)
 		}
@@ -303,7 +312,7 @@ func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.R
 		// stream lasts, possibly hours for a GET; nothing reads them
 		// again.
 		resp.Request, resp.Header = nil, nil
-		return &sseReply{info: info, body: resp.Body, r: transport.NewSSEReader(resp.Body, u.max)}, nil
+		return u.streamReply(info, resp.Body), nil
 	}
 	limit := int64(u.max)
 	if resp.StatusCode != http.StatusOK {
@@ -321,7 +330,7 @@ func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.R
 		if ct != "application/json" {
 			return nil, fmt.Errorf("%w: unexpected Content-Type %q", ErrBadReply, ct)
 		}
-		return &upstream.StaticReply{I: info, Events: []*upstream.Event{{Data: body}}}, nil
+		return oneMessage(info, body), nil
 	}
 	// An error status. Relay a JSON-RPC error body (the modern era's 400
 	// and 404 carry meaning: -32020, -32022, -32601...) with the upstream's
@@ -329,7 +338,7 @@ func (u *Upstream) reply(req *upstream.Request, resp *http.Response) (upstream.R
 	if ct == "application/json" && len(body) > 0 {
 		if m, err := jsonrpc.Decode(body, jsonrpc.Limits{}); err == nil && m.Kind == jsonrpc.KindResponse && m.Error != nil {
 			if resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusForbidden {
-				return &upstream.StaticReply{I: info, Events: []*upstream.Event{{Data: body}}}, nil
+				return oneMessage(info, body), nil
 			}
 		}
 	}
@@ -371,15 +380,6 @@ func (e *StatusError) Error() string {
 // HTTPStatus returns the upstream's HTTP status, for callers that decide
 // on it (an era probe, a bridge telling an unknown method from a failure).
 func (e *StatusError) HTTPStatus() int { return e.Status }
-
-func visibleASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] < 0x21 || s[i] > 0x7e {
-			return false
-		}
-	}
-	return true
-}
 
 type sseReply struct {
 	info upstream.Info

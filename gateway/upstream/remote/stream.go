@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"errors"
 	"io"
-	"net"
 	"net/http"
 	"sync"
 )
@@ -164,9 +163,7 @@ func (b *streamBody) ReadReady(get func() []byte, put func([]byte)) ([]byte, int
 			return nil, 0, b.err
 		}
 		if b.br != nil {
-			p := get()
-			n, err := b.Read(p)
-			return p, n, err
+			return readTaking(b, get, -1)
 		}
 		limit := -1
 		if b.mode == bodyLength && b.length < 1<<30 {
@@ -357,16 +354,16 @@ func hexVal(c byte) byte {
 	return c - 'A' + 10
 }
 
-// readTaking reads from c into a buffer taken from get before waiting, at
-// most limit bytes (all it can if limit < 0): the way of connections whose
-// readiness cannot be waited for without a buffer (TLS, or no raw
-// connection).
-func readTaking(c net.Conn, get func() []byte, limit int) ([]byte, int, error) {
+// readTaking reads from r into a buffer taken from get before waiting, at
+// most limit bytes (all it can if limit < 0): the way of readers whose
+// readiness cannot be waited for without a buffer (TLS, no raw
+// connection, bytes already buffered).
+func readTaking(r io.Reader, get func() []byte, limit int) ([]byte, int, error) {
 	p := get()
 	q := p
 	if limit >= 0 && limit < len(q) {
 		q = q[:limit]
 	}
-	n, err := c.Read(q)
+	n, err := r.Read(q)
 	return p, n, err
 }
