@@ -693,15 +693,37 @@ func (a *App) closeUpstreams(ctx context.Context) {
 	wg.Wait()
 }
 
-// NewLogger returns the operational logger the configuration asks for.
+// NewLogger returns the operational logger the configuration asks for,
+// writing each line at once.
 func NewLogger(w io.Writer, c config.Log) *slog.Logger {
+	return slog.New(logHandler(w, c))
+}
+
+// NewBufferedLogger is NewLogger with informational lines kept up to
+// log.flush_interval to be written together (observe.LogBuffer): under
+// load the access log then costs no write(2) per request. Warnings and
+// errors are written at once. closeLog writes what is kept; call it when
+// the process is done serving.
+func NewBufferedLogger(w io.Writer, c config.Log) (log *slog.Logger, closeLog func() error) {
+	var every time.Duration
+	if c.FlushInterval != nil {
+		every = c.FlushInterval.D()
+	}
+	if every <= 0 {
+		return NewLogger(w, c), func() error { return nil }
+	}
+	b := observe.NewLogBuffer(w, every)
+	return slog.New(observe.FlushingHandler(logHandler(b, c), b, slog.LevelWarn)), b.Close
+}
+
+func logHandler(w io.Writer, c config.Log) slog.Handler {
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(c.Level))
 	o := &slog.HandlerOptions{Level: lv}
 	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, o))
+		return slog.NewJSONHandler(w, o)
 	}
-	return slog.New(slog.NewTextHandler(w, o))
+	return slog.NewTextHandler(w, o)
 }
 
 // limitListener caps concurrent connections: Accept waits while n are

@@ -154,7 +154,7 @@ func TestSIGTERM(t *testing.T) {
 	}
 	cfgPath := writeConfig(t, fmt.Sprintf(`
 listen: 127.0.0.1:0
-log: {level: info, format: json}
+log: {level: info, format: json, flush_interval: 2s}
 http: {shutdown_grace: 5s}
 servers:
   - name: everything
@@ -181,7 +181,17 @@ servers:
 	if base == "" {
 		t.Fatal("no listening address logged")
 	}
-	go io.Copy(io.Discard, stderr)
+	// The rest of the log, to its end: informational lines kept in memory
+	// (log.flush_interval) are written at shutdown at the latest.
+	rest := make(chan string, 1)
+	go func() {
+		var b strings.Builder
+		for sc.Scan() {
+			b.WriteString(sc.Text() + "\n")
+		}
+		io.Copy(io.Discard, stderr)
+		rest <- b.String()
+	}()
 
 	c := mcp.NewClient(&mcp.Implementation{Name: "t", Version: "1"}, nil)
 	cs, err := c.Connect(context.Background(), &mcp.StreamableClientTransport{Endpoint: base + "/mcp", DisableStandaloneSSE: true}, &mcp.ClientSessionOptions{ProtocolVersion: "2025-11-25"})
@@ -221,6 +231,14 @@ servers:
 	}
 	if n := countProcs(child); n != 0 {
 		t.Fatalf("%d child processes survived shutdown", n)
+	}
+	select {
+	case log := <-rest:
+		if !strings.Contains(log, `"msg":"http request"`) || !strings.Contains(log, `"mcp_method":"tools/call"`) {
+			t.Fatalf("the access log of the call is missing after shutdown:\n%s", log)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the log did not end after the process exited")
 	}
 }
 

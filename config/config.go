@@ -70,7 +70,15 @@ type Log struct {
 	Level string `yaml:"level"`
 	// Format is text or json. Default text.
 	Format string `yaml:"format"`
+	// FlushInterval is how long informational lines (the access log) may
+	// wait in memory to be written together; warnings and errors are
+	// written at once, with every line before them. Default 100ms; 0 writes
+	// every line at once. At most 10s.
+	FlushInterval *Duration `yaml:"flush_interval"`
 }
+
+// DefaultLogFlushInterval is log.flush_interval's default.
+const DefaultLogFlushInterval = 100 * time.Millisecond
 
 // State configures persistence.
 type State struct {
@@ -661,6 +669,10 @@ func (c *Config) applyDefaults() {
 	if c.Log.Format == "" {
 		c.Log.Format = "text"
 	}
+	if c.Log.FlushInterval == nil {
+		d := Duration(DefaultLogFlushInterval)
+		c.Log.FlushInterval = &d
+	}
 	if c.State.Dir == "" {
 		c.State.Dir = c.dir
 	} else {
@@ -932,6 +944,9 @@ func (l Log) validate(add addFunc) {
 	case "text", "json":
 	default:
 		add("log.format", "must be text or json, got %q", l.Format)
+	}
+	if d := l.FlushInterval; d != nil && (*d < 0 || d.D() > 10*time.Second) {
+		add("log.flush_interval", "must be between 0 and 10s, got %s", d.D())
 	}
 }
 

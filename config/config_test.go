@@ -31,6 +31,12 @@ servers:
 	if len(s.Auth.Scopes) != 0 {
 		t.Fatalf("open route scopes: %v", s.Auth.Scopes)
 	}
+	if c.Log.FlushInterval == nil || c.Log.FlushInterval.D() != DefaultLogFlushInterval {
+		t.Fatalf("log.flush_interval default: %v", c.Log.FlushInterval)
+	}
+	if c, err := Parse([]byte("log: {flush_interval: 0s}\nservers: [{name: a, http: {url: 'http://u'}}]\n"), "/"); err != nil || c.Log.FlushInterval.D() != 0 {
+		t.Fatalf("log.flush_interval 0 must stay 0 (off): %v %v", c, err)
+	}
 	// A route on the embedded authorization server advertises a scope.
 	if got := c.Resolve("bin/x"); got != "/etc/mcpfort/bin/x" {
 		t.Fatalf("Resolve = %q", got)
@@ -73,6 +79,10 @@ servers:
 		{"trusted proxies", "http: {trusted_proxies: ['10.0.0.1/8', 'lb.example', '10.0.0.0/8'], client_ip_header: x-real-ip}\nservers: [{name: a, http: {url: 'http://u'}}]\n",
 			[]string{"http.trusted_proxies[0]:", "http.trusted_proxies[1]:", "http.client_ip_header:"}},
 		{"no servers", "listen: 127.0.0.1:1\n", []string{"servers: at least one server"}},
+		{"log flush interval", "log: {flush_interval: -1s}\nservers: [{name: a, http: {url: 'http://u'}}]\n",
+			[]string{"log.flush_interval: must be between 0 and 10s, got -1s"}},
+		{"log flush interval too long", "log: {flush_interval: 1m}\nservers: [{name: a, http: {url: 'http://u'}}]\n",
+			[]string{"log.flush_interval: must be between 0 and 10s, got 1m0s"}},
 		{"require_dpop on an open route", "servers: [{name: a, http: {url: 'http://u'}, auth: {required: false, require_dpop: true}}]\n",
 			[]string{"servers[0].auth.require_dpop: needs auth.required"}},
 		{"route scope grants a tool scope", `

@@ -80,14 +80,18 @@ func serve(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mcpfort: %v\n", err)
 		return 1
 	}
-	a, err := app.New(cfg, app.Options{Version: buildVersion(), Logger: app.NewLogger(stderr, cfg.Log)})
+	logger, closeLog := app.NewBufferedLogger(stderr, cfg.Log)
+	a, err := app.New(cfg, app.Options{Version: buildVersion(), Logger: logger})
 	if err != nil {
+		_ = closeLog()
 		fmt.Fprintf(stderr, "mcpfort: %v\n", err)
 		return 1
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := a.Run(ctx, nil); err != nil {
+	err = a.Run(ctx, nil)
+	_ = closeLog()
+	if err != nil {
 		fmt.Fprintf(stderr, "mcpfort: %v\n", err)
 		return 1
 	}

@@ -34,7 +34,9 @@ func run(args []string, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "gwprof: %v\n", err)
 		return 1
 	}
-	a, err := app.New(cfg, app.Options{Version: "gwprof", Logger: app.NewLogger(stderr, cfg.Log)})
+	logger, closeLog := app.NewBufferedLogger(stderr, cfg.Log)
+	defer closeLog()
+	a, err := app.New(cfg, app.Options{Version: "gwprof", Logger: logger})
 	if err != nil {
 		fmt.Fprintf(stderr, "gwprof: %v\n", err)
 		return 1
