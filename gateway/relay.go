@@ -65,6 +65,11 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 	}()
 	startSSE := func() error {
 		sse = transport.NewSSEWriter(w)
+		if info.Whole {
+			// Every event is at hand: the answer goes out in one write
+			// when the handler returns.
+			sse.Hold()
+		}
 		untrack = g.track(func() { cancel(); reply.Close() })
 		return sse.Start(http.StatusOK)
 	}
@@ -72,7 +77,7 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 	if info.Stream {
 		// The upstream chose a stream: answer with one at once, so that a
 		// quiet stream (a GET waiting for server messages) still gets its
-		// headers.
+		// headers (held, with the events, when the stream is whole).
 		if err := startSSE(); err != nil {
 			return nil
 		}

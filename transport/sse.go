@@ -11,13 +11,21 @@ import (
 )
 
 // SSEWriter writes Server-Sent Events to an HTTP response and flushes each
-// event as soon as it is written: nothing is buffered past one event.
+// event as soon as it is written: nothing is buffered past one event,
+// unless Hold was called.
 type SSEWriter struct {
 	w       http.ResponseWriter
 	rc      *http.ResponseController
 	buf     []byte
 	started bool
+	hold    bool
 }
+
+// Hold makes the writer flush nothing, neither the headers nor an event:
+// for a stream whose events are all at hand, written by a handler that
+// returns right after the last, net/http then sends the whole response in
+// one write (or a write per filled buffer) instead of one per event.
+func (s *SSEWriter) Hold() { s.hold = true }
 
 // NewSSEWriter returns a writer for w. Headers are sent with the first event
 // (or by Start).
@@ -42,6 +50,13 @@ func (s *SSEWriter) Start(status int) error {
 		status = http.StatusOK
 	}
 	s.w.WriteHeader(status)
+	return s.flush()
+}
+
+func (s *SSEWriter) flush() error {
+	if s.hold {
+		return nil
+	}
 	return s.rc.Flush()
 }
 
@@ -66,7 +81,7 @@ func (s *SSEWriter) Event(id string, data []byte) error {
 	if err := s.write(id, data); err != nil {
 		return err
 	}
-	return s.rc.Flush()
+	return s.flush()
 }
 
 // Last writes the stream's final event as Event does but does not flush
@@ -192,7 +207,7 @@ func (s *SSEWriter) Comment() error {
 	if _, err := io.WriteString(s.w, ":\n\n"); err != nil {
 		return err
 	}
-	return s.rc.Flush()
+	return s.flush()
 }
 
 // Event is one Server-Sent Event as SSEReader dispatches it.

@@ -405,3 +405,31 @@ func TestSSEWriterLast(t *testing.T) {
 		t.Errorf("Last with an unsafe id: %v", err)
 	}
 }
+
+func TestSSEWriterHold(t *testing.T) {
+	for _, hold := range []bool{false, true} {
+		rec := httptest.NewRecorder()
+		w := NewSSEWriter(rec)
+		if hold {
+			w.Hold()
+		}
+		if err := w.Start(0); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Flushed != !hold {
+			t.Fatalf("hold %v: headers flushed = %v", hold, rec.Flushed)
+		}
+		if err := w.Event("1", []byte(`{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Comment(); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Flushed != !hold {
+			t.Fatalf("hold %v: flushed = %v after an event", hold, rec.Flushed)
+		}
+		if got := rec.Body.String(); got != "id: 1\ndata: {}\n\n:\n\n" {
+			t.Fatalf("hold %v: body %q", hold, got)
+		}
+	}
+}

@@ -155,6 +155,11 @@ type Info struct {
 	// JSON when the first message is the final response, otherwise SSE
 	// (local upstreams produce these).
 	Lazy bool
+	// Whole reports a stream whose every event is already in memory:
+	// reading it never waits for the upstream. The gateway then sends the
+	// answer in one write instead of flushing the headers and each event
+	// as they come.
+	Whole bool
 	// PrimingID, when set, is the event id of the priming event the gateway
 	// sends first if it answers with SSE, so that the client can resume the
 	// stream before any message arrived.

@@ -182,7 +182,7 @@ func (u *Upstream) Post(ctx context.Context, req *upstream.Request) (upstream.Re
 		}
 		if ok && plain.stream {
 			// What reply makes of a 200 text/event-stream answer.
-			return u.streamReply(upstream.Info{Status: http.StatusOK, Session: plain.session, Stream: true},
+			return u.streamReply(upstream.Info{Status: http.StatusOK, Session: plain.session, Stream: true, Whole: true},
 				io.NopCloser(bytes.NewReader(plain.body))), nil
 		}
 		if ok {
