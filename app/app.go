@@ -257,7 +257,7 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 		if err != nil {
 			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
-		chain, err := a.chain(s, scopes)
+		outer, chain, err := a.chain(s, scopes)
 		if err != nil {
 			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
@@ -282,7 +282,7 @@ func (a *App) buildRoutes(verifier resourceserver.Verifier, keyring *session.Key
 			return fmt.Errorf("server %q: %w", s.Name, err)
 		}
 		g, err := gateway.New(gateway.Options{
-			Gate:  gate,
+			Outer: outer, Gate: gate,
 			Route: s.Name, Upstream: up, UpstreamEra: era(s.Era), Keyring: keyring, Denylist: deny,
 			Principal: principalFrom, Middleware: chain, ToolsTTL: s.Policies.ToolsTTL.D(),
 			SessionTTL: cfg.Sessions.TTL.D(), Origin: origin, MaxBody: int64(cfg.HTTP.MaxBody),

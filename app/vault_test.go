@@ -989,3 +989,53 @@ func TestVaultBrowserIdentity(t *testing.T) {
 		t.Fatalf("signed in: %d %q", resp.StatusCode, resp.Header.Get("Location"))
 	}
 }
+
+// TestVaultRefusalsAudited: a call the token vault answers (a user without
+// a grant, asked to connect) is a decision, and the audit log records it
+// like any other: nothing went upstream, the record is there.
+func TestVaultRefusalsAudited(t *testing.T) {
+	e := newVaultEnv(t)
+	alice, _ := userToken(t, e.a, "alice", "")
+	// 2025-11-25 with URL-mode elicitation: initialize is answered -32042.
+	_, err := e.client(t, alice, "2025-11-25", func(context.Context, *mcp.ElicitRequest) (*mcp.ElicitResult, error) {
+		return &mcp.ElicitResult{Action: "cancel"}, nil
+	})
+	elicitedURL(t, err)
+	// 2026-07-28 without elicitation: tools/call gets the link in a tool error.
+	cs, err := e.client(t, alice, "2026-07-28", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := cs.CallTool(context.Background(), &mcp.CallToolParams{Name: "echo", Arguments: map[string]any{"text": "x"}})
+	if err != nil || !res.IsError {
+		t.Fatalf("tools/call without a grant: %+v %v", res, err)
+	}
+	cs.Close()
+	if n := len(e.upstreamAuths()); n != 0 {
+		t.Fatalf("%d requests went upstream", n)
+	}
+	// Records are durable before their answers: export sees them now.
+	out, err := exec.Command(filepath.Join(binDir, "mcpfort"), "audit", "export", "--config", e.configA).CombinedOutput()
+	if err != nil {
+		t.Fatalf("audit export: %v\n%s", err, out)
+	}
+	var initialize, call bool
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		var r struct {
+			Server, Method, Tool, Subject, Status string
+			ErrorCode                             int64 `json:"error_code"`
+		}
+		if json.Unmarshal([]byte(line), &r) != nil || r.Server != "vault" || r.Subject == "" {
+			continue
+		}
+		switch {
+		case r.Method == "initialize" && r.ErrorCode == -32042:
+			initialize = true
+		case r.Method == "tools/call" && r.Tool == "echo":
+			call = true
+		}
+	}
+	if !initialize || !call {
+		t.Fatalf("audit records of the vault's answers: initialize %v, tools/call %v\n%s", initialize, call, out)
+	}
+}

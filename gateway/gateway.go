@@ -86,6 +86,12 @@ type Options struct {
 	// chain. A gate that answers a call keeps it from the upstream
 	// entirely (the token vault, for users without a grant there).
 	Gate Middleware
+	// Outer, outermost first, wraps the Gate and the gateway's own checks:
+	// what must see every call whoever answers it (observability, the
+	// audit log) and the policies that need nothing from the upstream
+	// (scopes, rate limits, tool filters), so that a call they refuse
+	// never reaches the Gate.
+	Outer []Middleware
 	// SessionCapabilities keeps a legacy client's capabilities from
 	// initialize in its session (sealed into the id) whatever the
 	// upstream's era, for policies that answer by them (the token vault
@@ -106,14 +112,13 @@ type Implementation struct {
 
 // Gateway serves one route's MCP endpoint. It is an http.Handler.
 type Gateway struct {
-	opts    Options
-	up      upstream.Upstream
-	keys    *session.Keyring
-	deny    session.Denylist
-	log     *slog.Logger
-	now     func() time.Time
-	handler Handler
-	entry   Handler // the gate, the header checks, then handler
+	opts  Options
+	up    upstream.Upstream
+	keys  *session.Keyring
+	deny  session.Denylist
+	log   *slog.Logger
+	now   func() time.Time
+	entry Handler // Outer, the gate, the header checks, Middleware, dispatch
 
 	era eraProbe
 
@@ -162,24 +167,30 @@ func New(opts Options) (*Gateway, error) {
 	g.drainCtx, g.drain = context.WithCancel(context.Background())
 	g.bridge = newBridgeState()
 	g.catalog = NewCatalog(g.dispatch, CatalogOptions{TTL: opts.ToolsTTL, Now: g.now})
+	// Outer, then the Gate, the Mcp-Param-* checks, Middleware and
+	// dispatch.
 	h := g.dispatch
 	for i := len(opts.Middleware) - 1; i >= 0; i-- {
 		h = opts.Middleware[i](h)
 	}
-	g.handler = func(ctx context.Context, c *Call) (upstream.Reply, error) {
-		c.draining = g.drainCtx
-		return h(ctx, c)
-	}
-	g.entry = func(ctx context.Context, c *Call) (upstream.Reply, error) {
+	inner := h
+	h = func(ctx context.Context, c *Call) (upstream.Reply, error) {
 		if c.checkHeaders {
 			if err := g.checkParamHeaders(ctx, c); err != nil {
 				return nil, err
 			}
 		}
-		return g.handler(ctx, c)
+		return inner(ctx, c)
 	}
 	if opts.Gate != nil {
-		g.entry = opts.Gate(g.entry)
+		h = opts.Gate(h)
+	}
+	for i := len(opts.Outer) - 1; i >= 0; i-- {
+		h = opts.Outer[i](h)
+	}
+	g.entry = func(ctx context.Context, c *Call) (upstream.Reply, error) {
+		c.draining = g.drainCtx
+		return h(ctx, c)
 	}
 	return g, nil
 }
