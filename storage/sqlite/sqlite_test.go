@@ -174,4 +174,28 @@ func TestAuditKeyIndexMigration(t *testing.T) {
 	if !strings.Contains(plan.String(), "INDEX audit_records_answer_key (answer_key=?)") {
 		t.Errorf("a lookup by key does not use the index:\n%s", plan.String())
 	}
+
+	// 0004: seq is the rowid, without an index of its own; the table
+	// stays append-only.
+	var autoindexes int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE tbl_name = 'audit_records' AND name LIKE 'sqlite_autoindex_%'`).Scan(&autoindexes); err != nil {
+		t.Fatal(err)
+	}
+	if autoindexes != 0 {
+		t.Errorf("audit_records has %d automatic indexes, want none (seq is the rowid)", autoindexes)
+	}
+	var rowid, seq int64
+	if err := db.QueryRow(`SELECT rowid, seq FROM audit_records WHERE seq = 4`).Scan(&rowid, &seq); err != nil || rowid != 4 || seq != 4 {
+		t.Errorf("rowid %d for seq %d (%v), want the same", rowid, seq, err)
+	}
+	rw, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rw.Close()
+	for _, q := range []string{`UPDATE audit_records SET hash = 'x' WHERE seq = 1`, `DELETE FROM audit_records WHERE seq = 1`} {
+		if _, err := rw.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want the append-only trigger's refusal", q, err)
+		}
+	}
 }
