@@ -86,10 +86,11 @@ func BenchmarkAppendSQLiteKeyed(b *testing.B) {
 }
 
 // BenchmarkAppendSQLiteBatch appends keyed records in transactions of
-// 1, 4, 32 and 512 records: what one transaction costs against what one
-// record does (cpu-ns/record is the process's CPU, SQLite's included).
+// 1, 4, 28 (what 32 concurrent calls share), 32 and 512 records: what one
+// transaction costs against what one record does (cpu-ns/record is the
+// process's CPU, SQLite's included).
 func BenchmarkAppendSQLiteBatch(b *testing.B) {
-	for _, n := range []int{1, 4, 32, 512} {
+	for _, n := range []int{1, 4, 28, 32, 512} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			benchmarkAppendSQLiteN(b, []byte("0123456789abcdef0123456789abcdef"), n)
 		})
@@ -127,4 +128,28 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestClean: strings are stored as valid UTF-8 without NUL bytes, cut
+// at a character boundary past their limit; clean ones are kept as they
+// are.
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		limit int
+		want  string
+	}{
+		{"", 8, ""},
+		{"plain ascii", 64, "plain ascii"},
+		{"héllo ✓", 64, "héllo ✓"},
+		{"bad\xffutf8", 64, "bad\uFFFDutf8"},
+		{"nul\x00byte", 64, "nul\uFFFDbyte"},
+		{"abcdefgh", 8, "abcdefgh"},
+		{"abcdefghi", 8, "abcdefgh…"},
+		{"abcdefé", 7, "abcdef…"},
+	} {
+		if got := clean(tc.in, tc.limit); got != tc.want {
+			t.Errorf("clean(%q, %d) = %q, want %q", tc.in, tc.limit, got, tc.want)
+		}
+	}
 }

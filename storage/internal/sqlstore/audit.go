@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -112,16 +113,21 @@ func (s *Store) takenAuditKeys(ctx context.Context, tx *sql.Tx, keys []string) (
 	return taken, rows.Err()
 }
 
-// auditRowsPerStatement is how many rows an in-process engine's prepared
+// auditRowsPerStatement is the most rows an in-process engine's prepared
 // multi-row INSERT writes.
 const auditRowsPerStatement = 16
 
-// insertOne and insertMany write one and auditRowsPerStatement audit rows.
-var (
-	insertOne  = `INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES (?, ?, ?, ?, ?)`
-	insertMany = `INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES (?, ?, ?, ?, ?)` +
-		strings.Repeat(`, (?, ?, ?, ?, ?)`, auditRowsPerStatement-1)
-)
+// insertRows[i] writes 1<<i audit rows, up to auditRowsPerStatement: a
+// batch goes through at most one statement of each size (28 rows: 16, 8
+// and 4), rather than one statement per row past a multiple of 16.
+var insertRows = func() []string {
+	var qs []string
+	for n := 1; n <= auditRowsPerStatement; n *= 2 {
+		qs = append(qs, `INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES (?, ?, ?, ?, ?)`+
+			strings.Repeat(`, (?, ?, ?, ?, ?)`, n-1))
+	}
+	return qs
+}()
 
 // nullKey stores an empty key as NULL, which the unique index lets any
 // number of rows hold.
@@ -132,23 +138,20 @@ func nullKey(k string) any {
 	return k
 }
 
-// insertAudit writes rows: one prepared statement per row where a
-// statement costs no round trip (SQLite runs in-process), multi-row
-// statements otherwise.
+// insertAudit writes rows: through a few prepared statements of fixed
+// sizes where a statement costs no round trip (SQLite runs in-process),
+// through multi-row statements built for the batch otherwise.
 func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, rows []storage.AuditRow) error {
 	if !s.d.MultiRowInsert {
-		// Rows go auditRowsPerStatement at a time through one prepared
-		// statement, the rest one at a time: a statement's execution
+		// Rows go through prepared statements of 16, 8, 4, 2 and 1
+		// rows, the largest that fits first: a statement's execution
 		// costs more than binding a row's values. "?": SQLite binds
 		// anonymous parameters without the name lookups numbered ones
 		// cost.
 		args := make([]any, 0, 5*auditRowsPerStatement)
 		for len(rows) > 0 {
-			q := insertOne
-			n := 1
-			if len(rows) >= auditRowsPerStatement {
-				q, n = insertMany, auditRowsPerStatement
-			}
+			i := min(bits.Len(uint(len(rows))), len(insertRows)) - 1
+			q, n := insertRows[i], 1<<i
 			args = args[:0]
 			for _, r := range rows[:n] {
 				args = append(args, r.Seq, r.TimeUS, r.Record, r.Hash, nullKey(r.Key))
