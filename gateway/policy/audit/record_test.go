@@ -97,14 +97,30 @@ func BenchmarkAppendSQLiteBatch(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendSQLiteAnswerKeys appends keyed records that each carry
+// an answer key (a legacy session's answer with an event id), which the
+// append looks up, in transactions of 1 and 28 records.
+func BenchmarkAppendSQLiteAnswerKeys(b *testing.B) {
+	for _, n := range []int{1, 28} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			benchmarkAppendSQLiteKeys(b, []byte("0123456789abcdef0123456789abcdef"), n, true)
+		})
+	}
+}
+
 func benchmarkAppendSQLite(b *testing.B, key []byte) { benchmarkAppendSQLiteN(b, key, 512) }
 
 func benchmarkAppendSQLiteN(b *testing.B, key []byte, batch int) {
+	benchmarkAppendSQLiteKeys(b, key, batch, false)
+}
+
+func benchmarkAppendSQLiteKeys(b *testing.B, key []byte, batch int, answerKeys bool) {
 	s, err := NewStore(storagetest.Open(b, "sqlite:"+filepath.Join(b.TempDir(), "a.db")), StoreOptions{Key: key})
 	if err != nil {
 		b.Fatal(err)
 	}
 	recs := make([]Record, batch)
+	n := 0
 	cpu0 := processCPU()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -112,6 +128,10 @@ func benchmarkAppendSQLiteN(b *testing.B, key []byte, batch int) {
 			recs[i] = Record{Time: time.Now(), RPCID: "42", Issuer: "https://as.example.com", Subject: "user-1234", Client: "cli",
 				Server: "github", Method: "tools/call", Tool: "search", ArgsHash: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 				Decision: Allow, Status: StatusOK, LatencyMicros: 1234}
+			if answerKeys {
+				n++
+				recs[i].AnswerKey = strconv.Itoa(n)
+			}
 		}
 		if err := s.Append(context.Background(), recs); err != nil {
 			b.Fatal(err)
