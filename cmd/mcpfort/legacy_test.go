@@ -111,8 +111,9 @@ func TestLegacyDatabase(t *testing.T) {
 			verify("9 records")
 
 			// The old code wrote one migration of each; the audit log's
-			// answer key (0002) and its partial index (0003) came after it.
-			for table, want := range map[string]int{"mcpfort_audit_migrations": 3, "mcpfort_pinning_migrations": 1} {
+			// answer key (0002), its partial index (0003) and seq as
+			// SQLite's rowid (0004) came after it.
+			for table, want := range map[string]int{"mcpfort_audit_migrations": 4, "mcpfort_pinning_migrations": 1} {
 				var n int
 				if err := raw.QueryRow(`SELECT COUNT(*) FROM ` + table).Scan(&n); err != nil {
 					t.Fatal(err)

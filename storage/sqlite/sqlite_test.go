@@ -144,6 +144,16 @@ func TestAuditKeyIndexMigration(t *testing.T) {
 	if !errors.Is(err, storage.ErrConflict) {
 		t.Fatalf("a second row with key k2: %v", err)
 	}
+	// Three keys and more are looked up in one query.
+	err = s.AppendAudit(ctx, []string{"k7", "k2", "k\"\u2028<4>", "k4"}, func(h storage.AuditHead, taken map[string]bool) ([]storage.AuditRow, error) {
+		if h.Seq != 5 || len(taken) != 2 || !taken["k2"] || !taken["k4"] {
+			t.Errorf("head %+v, taken %v", h, taken)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=query_only(ON)")
 	if err != nil {
@@ -157,21 +167,53 @@ func TestAuditKeyIndexMigration(t *testing.T) {
 	if !strings.Contains(def, "WHERE answer_key IS NOT NULL") {
 		t.Errorf("index: %s", def)
 	}
-	var plan strings.Builder
-	rows, err := db.Query(`EXPLAIN QUERY PLAN SELECT 1 FROM audit_records WHERE answer_key = ?`, "k2")
+	plan := func(q string, args ...any) string {
+		t.Helper()
+		var plan strings.Builder
+		rows, err := db.Query(`EXPLAIN QUERY PLAN `+q, args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan.WriteString(detail + "\n")
+		}
+		return plan.String()
+	}
+	if p := plan(`SELECT 1 FROM audit_records WHERE answer_key = ?`, "k2"); !strings.Contains(p, "INDEX audit_records_answer_key (answer_key=?)") {
+		t.Errorf("a lookup by key does not use the index:\n%s", p)
+	}
+	// The appends' lookup of a batch's keys (sqlstore.auditKeysSQLite).
+	if p := plan(`SELECT answer_key FROM audit_records WHERE answer_key IS NOT NULL AND answer_key IN (SELECT value FROM json_each(?))`, `["k2","k4"]`); !strings.Contains(p, "INDEX audit_records_answer_key (answer_key=?)") {
+		t.Errorf("the lookup of a batch's keys does not use the index:\n%s", p)
+	}
+
+	// 0004: seq is the rowid, without an index of its own; the table
+	// stays append-only.
+	var autoindexes int
+	if err := db.QueryRow(`SELECT COUNT(*) FROM sqlite_master WHERE tbl_name = 'audit_records' AND name LIKE 'sqlite_autoindex_%'`).Scan(&autoindexes); err != nil {
+		t.Fatal(err)
+	}
+	if autoindexes != 0 {
+		t.Errorf("audit_records has %d automatic indexes, want none (seq is the rowid)", autoindexes)
+	}
+	var rowid, seq int64
+	if err := db.QueryRow(`SELECT rowid, seq FROM audit_records WHERE seq = 4`).Scan(&rowid, &seq); err != nil || rowid != 4 || seq != 4 {
+		t.Errorf("rowid %d for seq %d (%v), want the same", rowid, seq, err)
+	}
+	rw, err := sql.Open("sqlite", "file:"+path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-			t.Fatal(err)
+	defer rw.Close()
+	for _, q := range []string{`UPDATE audit_records SET hash = 'x' WHERE seq = 1`, `DELETE FROM audit_records WHERE seq = 1`} {
+		if _, err := rw.Exec(q); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want the append-only trigger's refusal", q, err)
 		}
-		plan.WriteString(detail + "\n")
-	}
-	if !strings.Contains(plan.String(), "INDEX audit_records_answer_key (answer_key=?)") {
-		t.Errorf("a lookup by key does not use the index:\n%s", plan.String())
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/jcs"
 )
@@ -263,6 +264,9 @@ func (r *Record) sanitize() {
 }
 
 func clean(s string, limit int) string {
+	if len(s) <= limit && utf8.ValidString(s) && strings.IndexByte(s, 0) < 0 {
+		return s // the usual case, checked without decoding rune by rune
+	}
 	s = strings.ToValidUTF8(s, "\uFFFD")
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "\uFFFD")

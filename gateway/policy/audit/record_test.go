@@ -86,12 +86,24 @@ func BenchmarkAppendSQLiteKeyed(b *testing.B) {
 }
 
 // BenchmarkAppendSQLiteBatch appends keyed records in transactions of
-// 1, 4, 32 and 512 records: what one transaction costs against what one
-// record does (cpu-ns/record is the process's CPU, SQLite's included).
+// 1, 4, 28 (what 32 concurrent calls share), 32 and 512 records: what one
+// transaction costs against what one record does (cpu-ns/record is the
+// process's CPU, SQLite's included).
 func BenchmarkAppendSQLiteBatch(b *testing.B) {
-	for _, n := range []int{1, 4, 32, 512} {
+	for _, n := range []int{1, 4, 28, 32, 512} {
 		b.Run(strconv.Itoa(n), func(b *testing.B) {
 			benchmarkAppendSQLiteN(b, []byte("0123456789abcdef0123456789abcdef"), n)
+		})
+	}
+}
+
+// BenchmarkAppendSQLiteAnswerKeys appends keyed records that each carry
+// an answer key (a legacy session's answer with an event id), which the
+// append looks up, in transactions of 1 and 28 records.
+func BenchmarkAppendSQLiteAnswerKeys(b *testing.B) {
+	for _, n := range []int{1, 28} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			benchmarkAppendSQLiteKeys(b, []byte("0123456789abcdef0123456789abcdef"), n, true)
 		})
 	}
 }
@@ -99,11 +111,16 @@ func BenchmarkAppendSQLiteBatch(b *testing.B) {
 func benchmarkAppendSQLite(b *testing.B, key []byte) { benchmarkAppendSQLiteN(b, key, 512) }
 
 func benchmarkAppendSQLiteN(b *testing.B, key []byte, batch int) {
+	benchmarkAppendSQLiteKeys(b, key, batch, false)
+}
+
+func benchmarkAppendSQLiteKeys(b *testing.B, key []byte, batch int, answerKeys bool) {
 	s, err := NewStore(storagetest.Open(b, "sqlite:"+filepath.Join(b.TempDir(), "a.db")), StoreOptions{Key: key})
 	if err != nil {
 		b.Fatal(err)
 	}
 	recs := make([]Record, batch)
+	n := 0
 	cpu0 := processCPU()
 	b.ReportAllocs()
 	for b.Loop() {
@@ -111,6 +128,10 @@ func benchmarkAppendSQLiteN(b *testing.B, key []byte, batch int) {
 			recs[i] = Record{Time: time.Now(), RPCID: "42", Issuer: "https://as.example.com", Subject: "user-1234", Client: "cli",
 				Server: "github", Method: "tools/call", Tool: "search", ArgsHash: "sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
 				Decision: Allow, Status: StatusOK, LatencyMicros: 1234}
+			if answerKeys {
+				n++
+				recs[i].AnswerKey = strconv.Itoa(n)
+			}
 		}
 		if err := s.Append(context.Background(), recs); err != nil {
 			b.Fatal(err)
@@ -127,4 +148,28 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// TestClean: strings are stored as valid UTF-8 without NUL bytes, cut
+// at a character boundary past their limit; clean ones are kept as they
+// are.
+func TestClean(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		limit int
+		want  string
+	}{
+		{"", 8, ""},
+		{"plain ascii", 64, "plain ascii"},
+		{"héllo ✓", 64, "héllo ✓"},
+		{"bad\xffutf8", 64, "bad\uFFFDutf8"},
+		{"nul\x00byte", 64, "nul\uFFFDbyte"},
+		{"abcdefgh", 8, "abcdefgh"},
+		{"abcdefghi", 8, "abcdefgh…"},
+		{"abcdefé", 7, "abcdef…"},
+	} {
+		if got := clean(tc.in, tc.limit); got != tc.want {
+			t.Errorf("clean(%q, %d) = %q, want %q", tc.in, tc.limit, got, tc.want)
+		}
+	}
 }

@@ -58,7 +58,7 @@ func (s *Store) Append(ctx context.Context, recs []Record) error {
 		seq, prev := head.Seq, head.Hash
 		rows := make([]storage.AuditRow, 0, len(recs))
 		h := newHasher(s.key)
-		var canon []byte // one buffer for every record's canonical form
+		canon := make([]byte, 0, 1024) // one buffer for every record's canonical form
 		for i := range recs {
 			r := &recs[i]
 			if k := r.AnswerKey; k != "" {

@@ -3,8 +3,10 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 
@@ -63,15 +65,18 @@ func (s *Store) AppendAudit(ctx context.Context, keys []string, chain func(stora
 }
 
 // takenAuditKeys returns which of keys rows already hold (nil when none
-// do or none are asked about), with statements prepared once: on SQLite
-// (in-process) one indexed lookup per key, on PostgreSQL one query for
-// all of them.
+// do or none are asked about), through the answer-key index, with
+// statements prepared once: on PostgreSQL one query with the keys as an
+// array; on SQLite one indexed lookup per key for one or two keys, and
+// from auditKeysPerLookup keys on one query with the keys as a JSON array
+// (json_each), which costs more to start but less than half as much per
+// key.
 func (s *Store) takenAuditKeys(ctx context.Context, tx *sql.Tx, keys []string) (map[string]bool, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
 	var taken map[string]bool
-	if !s.d.MultiRowInsert {
+	if !s.d.MultiRowInsert && len(keys) < auditKeysPerLookup {
 		const one = `SELECT 1 FROM audit_records WHERE answer_key = ?`
 		lookup := func(k string) *sql.Row { return tx.QueryRowContext(ctx, one, k) }
 		if st := s.txStmt(one); st != nil {
@@ -94,7 +99,16 @@ func (s *Store) takenAuditKeys(ctx context.Context, tx *sql.Tx, keys []string) (
 		}
 		return taken, nil
 	}
-	rows, err := s.txQuery(ctx, tx, `SELECT answer_key FROM audit_records WHERE answer_key = ANY($1)`, keys)
+	q, arg := `SELECT answer_key FROM audit_records WHERE answer_key = ANY($1)`, any(keys)
+	if !s.d.MultiRowInsert {
+		q = auditKeysSQLite
+		list, err := json.Marshal(keys)
+		if err != nil {
+			return nil, err
+		}
+		arg = string(list)
+	}
+	rows, err := s.txQuery(ctx, tx, q, arg)
 	if err != nil {
 		return nil, err
 	}
@@ -112,16 +126,30 @@ func (s *Store) takenAuditKeys(ctx context.Context, tx *sql.Tx, keys []string) (
 	return taken, rows.Err()
 }
 
-// auditRowsPerStatement is how many rows an in-process engine's prepared
+// auditKeysPerLookup is how many keys an append must look up for SQLite
+// to take them in one query.
+const auditKeysPerLookup = 3
+
+// auditKeysSQLite selects which keys of a JSON array rows hold. "IS NOT
+// NULL" lets the planner use the partial index (TestAuditKeyIndexMigration
+// checks the plan).
+const auditKeysSQLite = `SELECT answer_key FROM audit_records WHERE answer_key IS NOT NULL AND answer_key IN (SELECT value FROM json_each(?))`
+
+// auditRowsPerStatement is the most rows an in-process engine's prepared
 // multi-row INSERT writes.
 const auditRowsPerStatement = 16
 
-// insertOne and insertMany write one and auditRowsPerStatement audit rows.
-var (
-	insertOne  = `INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES (?, ?, ?, ?, ?)`
-	insertMany = `INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES (?, ?, ?, ?, ?)` +
-		strings.Repeat(`, (?, ?, ?, ?, ?)`, auditRowsPerStatement-1)
-)
+// insertRows[i] writes 1<<i audit rows, up to auditRowsPerStatement: a
+// batch goes through at most one statement of each size (28 rows: 16, 8
+// and 4), rather than one statement per row past a multiple of 16.
+var insertRows = func() []string {
+	var qs []string
+	for n := 1; n <= auditRowsPerStatement; n *= 2 {
+		qs = append(qs, `INSERT INTO audit_records (seq, time_us, record, hash, answer_key) VALUES (?, ?, ?, ?, ?)`+
+			strings.Repeat(`, (?, ?, ?, ?, ?)`, n-1))
+	}
+	return qs
+}()
 
 // nullKey stores an empty key as NULL, which the unique index lets any
 // number of rows hold.
@@ -132,23 +160,20 @@ func nullKey(k string) any {
 	return k
 }
 
-// insertAudit writes rows: one prepared statement per row where a
-// statement costs no round trip (SQLite runs in-process), multi-row
-// statements otherwise.
+// insertAudit writes rows: through a few prepared statements of fixed
+// sizes where a statement costs no round trip (SQLite runs in-process),
+// through multi-row statements built for the batch otherwise.
 func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, rows []storage.AuditRow) error {
 	if !s.d.MultiRowInsert {
-		// Rows go auditRowsPerStatement at a time through one prepared
-		// statement, the rest one at a time: a statement's execution
+		// Rows go through prepared statements of 16, 8, 4, 2 and 1
+		// rows, the largest that fits first: a statement's execution
 		// costs more than binding a row's values. "?": SQLite binds
 		// anonymous parameters without the name lookups numbered ones
 		// cost.
 		args := make([]any, 0, 5*auditRowsPerStatement)
 		for len(rows) > 0 {
-			q := insertOne
-			n := 1
-			if len(rows) >= auditRowsPerStatement {
-				q, n = insertMany, auditRowsPerStatement
-			}
+			i := min(bits.Len(uint(len(rows))), len(insertRows)) - 1
+			q, n := insertRows[i], 1<<i
 			args = args[:0]
 			for _, r := range rows[:n] {
 				args = append(args, r.Seq, r.TimeUS, r.Record, r.Hash, nullKey(r.Key))

@@ -252,27 +252,33 @@ const hexDigits = "0123456789abcdef"
 // and every other character as its UTF-8 bytes.
 func appendString[T string | []byte](dst []byte, s T) []byte {
 	dst = append(dst, '"')
+	// Runs of bytes that stand for themselves are copied whole.
+	start := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		switch {
-		case c == '"' || c == '\\':
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		start = i + 1
+		switch c {
+		case '"', '\\':
 			dst = append(dst, '\\', c)
-		case c >= 0x20:
-			dst = append(dst, c)
-		case c == '\b':
+		case '\b':
 			dst = append(dst, '\\', 'b')
-		case c == '\t':
+		case '\t':
 			dst = append(dst, '\\', 't')
-		case c == '\n':
+		case '\n':
 			dst = append(dst, '\\', 'n')
-		case c == '\f':
+		case '\f':
 			dst = append(dst, '\\', 'f')
-		case c == '\r':
+		case '\r':
 			dst = append(dst, '\\', 'r')
 		default:
 			dst = append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		}
 	}
+	dst = append(dst, s[start:]...)
 	return append(dst, '"')
 }
 
