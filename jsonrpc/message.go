@@ -130,23 +130,42 @@ func (l Limits) maxBatch() int {
 // malformed JSON and CodeInvalidRequest for JSON that is not a JSON-RPC 2.0
 // message.
 func Decode(b []byte, lim Limits) (*Message, error) {
-	levels, err := jsonx.ObjectMembersAlong(b, lim.MaxDepth, "params", "_meta")
+	d, err := decode(b, lim)
+	if err != nil {
+		return nil, err
+	}
+	return &d.m, nil
+}
+
+// decoded is a message with what its decoding found, in one allocation:
+// the members of its envelope, params and _meta (which m's member slices
+// alias), and the batch of one that DecodeBody returns for a lone message.
+type decoded struct {
+	m    Message
+	one  [1]*Message
+	room jsonx.AlongRoom
+}
+
+func decode(b []byte, lim Limits) (*decoded, error) {
+	d := new(decoded)
+	levels, err := d.room.ObjectMembersAlong(b, lim.MaxDepth, "params", "_meta")
 	if err != nil {
 		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) || jsonx.Validate(b, lim.MaxDepth) != nil {
 			return nil, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()}
 		}
 		return nil, &Error{Code: CodeInvalidRequest, Message: "Invalid Request: not a JSON object"}
 	}
-	m, err := fromMembers(b, levels[0])
-	if err != nil {
+	d.m.Raw = b
+	if err := fromMembers(&d.m, levels[0]); err != nil {
 		return nil, err
 	}
-	m.paramsMembers, m.metaMembers = levels[1], levels[2]
-	return m, nil
+	d.m.paramsMembers, d.m.metaMembers = levels[1], levels[2]
+	return d, nil
 }
 
-func fromMembers(raw []byte, ms []jsonx.Member) (*Message, error) {
-	m := &Message{Raw: raw}
+// fromMembers fills in m, whose Raw is set, from the members of its
+// envelope.
+func fromMembers(m *Message, ms []jsonx.Member) error {
 	var version, id, method []byte
 	var hasID bool
 	for _, mem := range ms {
@@ -165,14 +184,14 @@ func fromMembers(raw []byte, ms []jsonx.Member) (*Message, error) {
 			m.Error = mem.Value
 		}
 	}
-	invalid := func(why string) (*Message, error) {
+	invalid := func(why string) error {
 		e := &Error{Code: CodeInvalidRequest, Message: "Invalid Request: " + why}
 		if hasID {
 			if idv, err := RawID(id); err == nil {
 				e.id = idv
 			}
 		}
-		return nil, e
+		return e
 	}
 	if v, ok := jsonx.String(version); !ok || v != "2.0" {
 		return invalid(`"jsonrpc" must be "2.0"`)
@@ -220,7 +239,7 @@ func fromMembers(raw []byte, ms []jsonx.Member) (*Message, error) {
 	default:
 		return invalid("neither a request, a notification nor a response")
 	}
-	return m, nil
+	return nil
 }
 
 // DecodeBody parses an HTTP body holding one message or, when batches are
@@ -230,11 +249,12 @@ func fromMembers(raw []byte, ms []jsonx.Member) (*Message, error) {
 func DecodeBody(b []byte, allowBatch bool, lim Limits) (msgs []*Message, batch bool, err error) {
 	t := bytes.TrimLeft(b, " \t\r\n")
 	if len(t) == 0 || t[0] != '[' {
-		m, err := Decode(b, lim)
+		d, err := decode(b, lim)
 		if err != nil {
 			return nil, false, err
 		}
-		return []*Message{m}, false, nil
+		d.one[0] = &d.m
+		return d.one[:], false, nil
 	}
 	if err := jsonx.Validate(b, lim.MaxDepth); err != nil {
 		return nil, true, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()}

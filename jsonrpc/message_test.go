@@ -144,3 +144,30 @@ func FuzzDecodeBody(f *testing.F) {
 		}
 	})
 }
+
+// TestDecodeAllocations: a message, the members its decoding found and
+// the batch of one DecodeBody returns for it are one allocation (an id of
+// one character is a constant string).
+func TestDecodeAllocations(t *testing.T) {
+	call := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},"_meta":{"progressToken":1}}}`)
+	if n := testing.AllocsPerRun(100, func() {
+		ms, _, err := DecodeBody(call, true, Limits{})
+		if err != nil || len(ms) != 1 || ms[0].Method != "tools/call" {
+			t.Fatal(ms, err)
+		}
+		params, meta, ok := ms[0].ParamsMembers()
+		if !ok || len(params) != 3 || len(meta) != 1 {
+			t.Fatal(params, meta, ok)
+		}
+	}); n != 1 {
+		t.Errorf("DecodeBody: %v allocations, want 1", n)
+	}
+	reply := []byte(`{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}]}}`)
+	if n := testing.AllocsPerRun(100, func() {
+		if m, err := Decode(reply, Limits{}); err != nil || m.Kind != KindResponse {
+			t.Fatal(m, err)
+		}
+	}); n != 1 {
+		t.Errorf("Decode: %v allocations, want 1", n)
+	}
+}
