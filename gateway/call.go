@@ -54,18 +54,18 @@ func (p *Principal) userKey() [16]byte {
 }
 
 // hashFields hashes its arguments length-prefixed, so that no two
-// different lists give the same input.
+// different lists give the same input. The input is put together in a
+// buffer on the stack when it fits (a caller's key is hashed on every
+// call): the same bytes, and the same hash, as written one by one.
 func hashFields(fields ...string) [16]byte {
-	h := sha256.New()
-	var n [8]byte
+	var room [256]byte
+	b := room[:0]
 	for _, f := range fields {
-		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
-		h.Write(n[:])
-		h.Write([]byte(f))
+		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
+		b = append(b, f...)
 	}
-	var k [16]byte
-	copy(k[:], h.Sum(nil))
-	return k
+	sum := sha256.Sum256(b)
+	return [16]byte(sum[:16])
 }
 
 // Call is one client message on the MCP plane. It travels down the chain
