@@ -119,6 +119,39 @@ type Call struct {
 	checkHeaders bool // a 2026-07-28 tools/call: Mcp-Param-* headers checked before the chain
 
 	draining context.Context // the gateway's: done once Drain began
+
+	// req is room for the request dispatch sends upstream, allocated with
+	// the call (newCall) and used once; reqOf is the call it was made
+	// with, so that a copy of the Call never uses it too.
+	req   *upstream.Request
+	reqOf *Call
+}
+
+// callRoom is a Call and the upstream request its dispatch makes, in one
+// allocation.
+type callRoom struct {
+	Call
+	req upstream.Request
+}
+
+// newCall returns c in one allocation with room for the request dispatch
+// sends upstream for it.
+func newCall(c Call) *Call {
+	r := &callRoom{Call: c}
+	r.Call.req, r.Call.reqOf = &r.req, &r.Call
+	return &r.Call
+}
+
+// forward is upstream.Forward(c.Msg), in the room newCall made for it the
+// first time (a request the upstream may still hold is never reused).
+func (c *Call) forward() *upstream.Request {
+	r := c.req
+	if r == nil || c.reqOf != c {
+		return upstream.Forward(c.Msg)
+	}
+	c.req, c.reqOf = nil, nil
+	*r = *upstream.Forward(c.Msg)
+	return r
 }
 
 // Draining reports whether the gateway serving the call has begun to shut

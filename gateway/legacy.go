@@ -231,8 +231,8 @@ func (g *Gateway) legacy(w http.ResponseWriter, in *inbound, params []mcp.Params
 	}
 	fwd := forwardHeaders(r.Header)
 	call := func(i int) *Call {
-		return &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
-			Msg: msgs[i], Params: params[i], Header: r.Header, fwd: fwd, limits: g.opts.Limits}
+		return newCall(Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
+			Msg: msgs[i], Params: params[i], Header: r.Header, fwd: fwd, limits: g.opts.Limits})
 	}
 	if !in.batch {
 		m := msgs[0]
