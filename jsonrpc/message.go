@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
@@ -137,29 +138,71 @@ func Decode(b []byte, lim Limits) (*Message, error) {
 	return &d.m, nil
 }
 
-// decoded is a message with what its decoding found, in one allocation:
-// the members of its envelope, params and _meta (which m's member slices
-// alias), and the batch of one that DecodeBody returns for a lone message.
+// decoded is a message and the batch of one that DecodeBody returns for
+// it, in one allocation.
 type decoded struct {
-	m    Message
-	one  [1]*Message
-	room jsonx.AlongRoom
+	m   Message
+	one [1]*Message
 }
 
+// decodedMembers is a decoded message with room for the members of its
+// params and their _meta (which m's member slices then alias): a message
+// with params is one allocation too, and one without them (a response)
+// carries no room.
+type decodedMembers struct {
+	decoded
+	members [6]jsonx.Member
+}
+
+// rooms holds the scratch the scan collects members into: the envelope's
+// are read once (fromMembers), the params' and _meta's copied out.
+var rooms = sync.Pool{New: func() any { return new(jsonx.AlongRoom) }}
+
 func decode(b []byte, lim Limits) (*decoded, error) {
-	d := new(decoded)
-	levels, err := d.room.ObjectMembersAlong(b, lim.MaxDepth, "params", "_meta")
+	room := rooms.Get().(*jsonx.AlongRoom)
+	d, err := decodeIn(room, b, lim)
+	*room = jsonx.AlongRoom{} // holds no message while pooled
+	rooms.Put(room)
+	return d, err
+}
+
+func decodeIn(room *jsonx.AlongRoom, b []byte, lim Limits) (*decoded, error) {
+	levels, err := room.ObjectMembersAlong(b, lim.MaxDepth, "params", "_meta")
 	if err != nil {
 		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) || jsonx.Validate(b, lim.MaxDepth) != nil {
 			return nil, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()}
 		}
 		return nil, &Error{Code: CodeInvalidRequest, Message: "Invalid Request: not a JSON object"}
 	}
+	params, meta := levels[1], levels[2] // meta is nil when params is
+	var d *decoded
+	switch n := len(params) + len(meta); {
+	case params == nil:
+		d = new(decoded)
+	case n <= len(decodedMembers{}.members):
+		dm := new(decodedMembers)
+		d = &dm.decoded
+		k := copy(dm.members[:], params)
+		copy(dm.members[k:], meta)
+		// Sliced from the array, so never nil: params (or _meta) that
+		// are an empty object still read as present.
+		d.m.paramsMembers = dm.members[:k:k]
+		if meta != nil {
+			d.m.metaMembers = dm.members[k:n:n]
+		}
+	default:
+		d = new(decoded)
+		all := make([]jsonx.Member, 0, n)
+		all = append(all, params...)
+		d.m.paramsMembers = all[:len(params):len(params)]
+		if meta != nil {
+			d.m.metaMembers = append(all[len(params):], meta...)
+		}
+	}
 	d.m.Raw = b
 	if err := fromMembers(&d.m, levels[0]); err != nil {
 		return nil, err
 	}
-	d.m.paramsMembers, d.m.metaMembers = levels[1], levels[2]
 	return d, nil
 }
 

@@ -17,10 +17,11 @@ func ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member
 
 // ObjectMembersAlong is the function ObjectMembersAlong, returning levels
 // and members held in a (for a path of up to two names) instead of in an
-// allocation of their own: a caller that keeps them with something it
-// allocates anyway (a decoded message) makes one allocation of the two. a
-// must be used for one call only, since what it returns lives in it; a nil
-// a allocates as the function does.
+// allocation of their own: a caller that reads them at once, or keeps them
+// with something it allocates anyway, allocates nothing for them. a must
+// be the zero AlongRoom (new, or set to AlongRoom{} after its last use),
+// and what this returns lives in it until then; a nil a allocates as the
+// function does.
 func (a *AlongRoom) ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member, error) {
 	d := getDecoder(b, maxDepthLimit)
 	defer putDecoder(d)
