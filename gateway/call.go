@@ -54,18 +54,18 @@ func (p *Principal) userKey() [16]byte {
 }
 
 // hashFields hashes its arguments length-prefixed, so that no two
-// different lists give the same input.
+// different lists give the same input. The input is put together in a
+// buffer on the stack when it fits (a caller's key is hashed on every
+// call): the same bytes, and the same hash, as written one by one.
 func hashFields(fields ...string) [16]byte {
-	h := sha256.New()
-	var n [8]byte
+	var room [256]byte
+	b := room[:0]
 	for _, f := range fields {
-		binary.BigEndian.PutUint64(n[:], uint64(len(f)))
-		h.Write(n[:])
-		h.Write([]byte(f))
+		b = binary.BigEndian.AppendUint64(b, uint64(len(f)))
+		b = append(b, f...)
 	}
-	var k [16]byte
-	copy(k[:], h.Sum(nil))
-	return k
+	sum := sha256.Sum256(b)
+	return [16]byte(sum[:16])
 }
 
 // Call is one client message on the MCP plane. It travels down the chain
@@ -119,6 +119,39 @@ type Call struct {
 	checkHeaders bool // a 2026-07-28 tools/call: Mcp-Param-* headers checked before the chain
 
 	draining context.Context // the gateway's: done once Drain began
+
+	// req is room for the request dispatch sends upstream, allocated with
+	// the call (newCall) and used once; reqOf is the call it was made
+	// with, so that a copy of the Call never uses it too.
+	req   *upstream.Request
+	reqOf *Call
+}
+
+// callRoom is a Call and the upstream request its dispatch makes, in one
+// allocation.
+type callRoom struct {
+	Call
+	req upstream.Request
+}
+
+// newCall returns c in one allocation with room for the request dispatch
+// sends upstream for it.
+func newCall(c Call) *Call {
+	r := &callRoom{Call: c}
+	r.Call.req, r.Call.reqOf = &r.req, &r.Call
+	return &r.Call
+}
+
+// forward is upstream.Forward(c.Msg), in the room newCall made for it the
+// first time (a request the upstream may still hold is never reused).
+func (c *Call) forward() *upstream.Request {
+	r := c.req
+	if r == nil || c.reqOf != c {
+		return upstream.Forward(c.Msg)
+	}
+	c.req, c.reqOf = nil, nil
+	*r = *upstream.Forward(c.Msg)
+	return r
 }
 
 // Draining reports whether the gateway serving the call has begun to shut

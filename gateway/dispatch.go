@@ -24,7 +24,7 @@ func (g *Gateway) dispatch(ctx context.Context, c *Call) (upstream.Reply, error)
 		if c.Msg.Method == mcp.MethodInitialize {
 			version = "" // the header starts after initialization
 		}
-		req := upstream.Forward(c.Msg)
+		req := c.forward()
 		req.Session, req.Key, req.Principal = c.Session.UpstreamSession, sessionKey(c.Session), principalKey(c.Principal)
 		req.ProtocolVersion, req.Header = version, c.fwd
 		return g.up.Post(ctx, req)
@@ -47,7 +47,7 @@ func (g *Gateway) dispatch(ctx context.Context, c *Call) (upstream.Reply, error)
 			return nil, err
 		}
 	}
-	req := upstream.Forward(c.Msg)
+	req := c.forward()
 	req.Principal, req.ProtocolVersion, req.Header = principalKey(c.Principal), c.Version, c.fwd
 	return g.up.Post(ctx, req)
 }

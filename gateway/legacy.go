@@ -207,8 +207,9 @@ func notRequestError(err error) *Error {
 	return e
 }
 
-// legacy serves a POST inside a legacy session.
-func (g *Gateway) legacy(w http.ResponseWriter, in *inbound) error {
+// legacy serves a POST inside a legacy session; params[i] is what post
+// read of in.msgs[i].Params.
+func (g *Gateway) legacy(w http.ResponseWriter, in *inbound, params []mcp.Params) error {
 	r, msgs, hv := in.r, in.msgs, in.hv
 	ctx := r.Context()
 	pr := g.principal(ctx)
@@ -230,8 +231,8 @@ func (g *Gateway) legacy(w http.ResponseWriter, in *inbound) error {
 	}
 	fwd := forwardHeaders(r.Header)
 	call := func(i int) *Call {
-		return &Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
-			Msg: msgs[i], Params: in.params[i], Header: r.Header, fwd: fwd, limits: g.opts.Limits}
+		return newCall(Call{Route: g.opts.Route, Catalog: g.catalog, Era: mcp.EraLegacy, Version: version, Session: st, Principal: pr,
+			Msg: msgs[i], Params: params[i], Header: r.Header, fwd: fwd, limits: g.opts.Limits})
 	}
 	if !in.batch {
 		m := msgs[0]

@@ -38,8 +38,8 @@ func (g *Gateway) modern(w http.ResponseWriter, r *http.Request, msg *jsonrpc.Me
 		}
 		fwd[mcp.HeaderName] = []string{mcp.EncodeHeaderValue(v)}
 	}
-	c := &Call{Route: g.opts.Route, Era: mcp.EraModern, Version: p.ProtocolVersion, Principal: g.principal(ctx),
-		Msg: msg, Params: p, Header: r.Header, Catalog: g.catalog, fwd: fwd, limits: g.opts.Limits}
+	c := newCall(Call{Route: g.opts.Route, Era: mcp.EraModern, Version: p.ProtocolVersion, Principal: g.principal(ctx),
+		Msg: msg, Params: p, Header: r.Header, Catalog: g.catalog, fwd: fwd, limits: g.opts.Limits})
 	c.checkHeaders = msg.Method == mcp.MethodToolsCall
 	reply, err := g.entry(ctx, c)
 	if err != nil {

@@ -38,7 +38,11 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) error {
 		}
 		return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeParseError, "Parse error")
 	}
-	params := make([]mcp.Params, len(msgs))
+	var one [1]mcp.Params // a lone message's, without an allocation
+	params := one[:]
+	if len(msgs) > 1 {
+		params = make([]mcp.Params, len(msgs))
+	}
 	modern := false
 	for i, m := range msgs {
 		p, err := mcp.ParamsOf(m)
@@ -73,7 +77,7 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) error {
 	case !batch && msgs[0].Method == mcp.MethodInitialize && !modern && !mcp.IsModern(hv):
 		return g.initialize(w, r, msgs[0], params[0])
 	case sid != "" && !modern && !mcp.IsModern(hv):
-		return g.legacy(w, &inbound{r: r, msgs: msgs, params: params, batch: batch, sid: sid, hv: hv})
+		return g.legacy(w, &inbound{r: r, msgs: msgs, batch: batch, sid: sid, hv: hv}, params)
 	case modern || mcp.IsModern(hv):
 		if batch {
 			return refuse(http.StatusBadRequest, jsonrpc.ID{}, jsonrpc.CodeInvalidRequest, "Invalid Request: batches are not part of protocol version "+mcp.Version20260728)
@@ -89,11 +93,13 @@ func (g *Gateway) post(w http.ResponseWriter, r *http.Request) error {
 }
 
 // inbound is a POST in a legacy session, decoded: the one form of its
-// messages (each message's Raw is its bytes, which travel upstream).
+// messages (each message's Raw is its bytes, which travel upstream). What
+// post read of each message's params goes beside it (legacy's params), so
+// that a lone message's can stay on post's stack: escape analysis would
+// send them to the heap with the request.
 type inbound struct {
 	r       *http.Request
 	msgs    []*jsonrpc.Message
-	params  []mcp.Params // msgs[i].Params read
 	batch   bool
 	sid, hv string // Mcp-Session-Id and MCP-Protocol-Version
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
@@ -130,23 +131,84 @@ func (l Limits) maxBatch() int {
 // malformed JSON and CodeInvalidRequest for JSON that is not a JSON-RPC 2.0
 // message.
 func Decode(b []byte, lim Limits) (*Message, error) {
-	levels, err := jsonx.ObjectMembersAlong(b, lim.MaxDepth, "params", "_meta")
+	d, err := decode(b, lim)
+	if err != nil {
+		return nil, err
+	}
+	return &d.m, nil
+}
+
+// decoded is a message and the batch of one that DecodeBody returns for
+// it, in one allocation.
+type decoded struct {
+	m   Message
+	one [1]*Message
+}
+
+// decodedMembers is a decoded message with room for the members of its
+// params and their _meta (which m's member slices then alias): a message
+// with params is one allocation too, and one without them (a response)
+// carries no room.
+type decodedMembers struct {
+	decoded
+	members [6]jsonx.Member
+}
+
+// rooms holds the scratch the scan collects members into: the envelope's
+// are read once (fromMembers), the params' and _meta's copied out.
+var rooms = sync.Pool{New: func() any { return new(jsonx.AlongRoom) }}
+
+func decode(b []byte, lim Limits) (*decoded, error) {
+	room := rooms.Get().(*jsonx.AlongRoom)
+	d, err := decodeIn(room, b, lim)
+	*room = jsonx.AlongRoom{} // holds no message while pooled
+	rooms.Put(room)
+	return d, err
+}
+
+func decodeIn(room *jsonx.AlongRoom, b []byte, lim Limits) (*decoded, error) {
+	levels, err := room.ObjectMembersAlong(b, lim.MaxDepth, "params", "_meta")
 	if err != nil {
 		if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) || jsonx.Validate(b, lim.MaxDepth) != nil {
 			return nil, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()}
 		}
 		return nil, &Error{Code: CodeInvalidRequest, Message: "Invalid Request: not a JSON object"}
 	}
-	m, err := fromMembers(b, levels[0])
-	if err != nil {
+	params, meta := levels[1], levels[2] // meta is nil when params is
+	var d *decoded
+	switch n := len(params) + len(meta); {
+	case params == nil:
+		d = new(decoded)
+	case n <= len(decodedMembers{}.members):
+		dm := new(decodedMembers)
+		d = &dm.decoded
+		k := copy(dm.members[:], params)
+		copy(dm.members[k:], meta)
+		// Sliced from the array, so never nil: params (or _meta) that
+		// are an empty object still read as present.
+		d.m.paramsMembers = dm.members[:k:k]
+		if meta != nil {
+			d.m.metaMembers = dm.members[k:n:n]
+		}
+	default:
+		d = new(decoded)
+		all := make([]jsonx.Member, 0, n)
+		all = append(all, params...)
+		d.m.paramsMembers = all[:len(params):len(params)]
+		if meta != nil {
+			d.m.metaMembers = append(all[len(params):], meta...)
+		}
+	}
+	d.m.Raw = b
+	if err := fromMembers(&d.m, levels[0]); err != nil {
 		return nil, err
 	}
-	m.paramsMembers, m.metaMembers = levels[1], levels[2]
-	return m, nil
+	return d, nil
 }
 
-func fromMembers(raw []byte, ms []jsonx.Member) (*Message, error) {
-	m := &Message{Raw: raw}
+// fromMembers fills in m, whose Raw is set, from the members of its
+// envelope.
+func fromMembers(m *Message, ms []jsonx.Member) error {
 	var version, id, method []byte
 	var hasID bool
 	for _, mem := range ms {
@@ -165,14 +227,14 @@ func fromMembers(raw []byte, ms []jsonx.Member) (*Message, error) {
 			m.Error = mem.Value
 		}
 	}
-	invalid := func(why string) (*Message, error) {
+	invalid := func(why string) error {
 		e := &Error{Code: CodeInvalidRequest, Message: "Invalid Request: " + why}
 		if hasID {
 			if idv, err := RawID(id); err == nil {
 				e.id = idv
 			}
 		}
-		return nil, e
+		return e
 	}
 	if v, ok := jsonx.String(version); !ok || v != "2.0" {
 		return invalid(`"jsonrpc" must be "2.0"`)
@@ -220,7 +282,7 @@ func fromMembers(raw []byte, ms []jsonx.Member) (*Message, error) {
 	default:
 		return invalid("neither a request, a notification nor a response")
 	}
-	return m, nil
+	return nil
 }
 
 // DecodeBody parses an HTTP body holding one message or, when batches are
@@ -230,11 +292,12 @@ func fromMembers(raw []byte, ms []jsonx.Member) (*Message, error) {
 func DecodeBody(b []byte, allowBatch bool, lim Limits) (msgs []*Message, batch bool, err error) {
 	t := bytes.TrimLeft(b, " \t\r\n")
 	if len(t) == 0 || t[0] != '[' {
-		m, err := Decode(b, lim)
+		d, err := decode(b, lim)
 		if err != nil {
 			return nil, false, err
 		}
-		return []*Message{m}, false, nil
+		d.one[0] = &d.m
+		return d.one[:], false, nil
 	}
 	if err := jsonx.Validate(b, lim.MaxDepth); err != nil {
 		return nil, true, &Error{Code: CodeParseError, Message: "Parse error: " + err.Error()}

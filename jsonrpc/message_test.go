@@ -3,7 +3,10 @@ package jsonrpc
 import (
 	"encoding/json"
 	"errors"
+	"reflect"
 	"testing"
+
+	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
 
 func TestDecode(t *testing.T) {
@@ -131,6 +134,7 @@ func FuzzDecodeBody(f *testing.F) {
 			if m.Kind == KindInvalid {
 				t.Fatal("decoded message with invalid kind")
 			}
+			checkParamsMembers(t, m)
 			if m.Kind == KindRequest {
 				out, err := m.WithID(StringID("rewritten"))
 				if err != nil {
@@ -143,4 +147,73 @@ func FuzzDecodeBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestDecodeAllocations: a message, the members its decoding found and
+// the batch of one DecodeBody returns for it are one allocation (an id of
+// one character is a constant string).
+func TestDecodeAllocations(t *testing.T) {
+	call := []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"},"_meta":{"progressToken":1}}}`)
+	if n := testing.AllocsPerRun(100, func() {
+		ms, _, err := DecodeBody(call, true, Limits{})
+		if err != nil || len(ms) != 1 || ms[0].Method != "tools/call" {
+			t.Fatal(ms, err)
+		}
+		params, meta, ok := ms[0].ParamsMembers()
+		if !ok || len(params) != 3 || len(meta) != 1 {
+			t.Fatal(params, meta, ok)
+		}
+	}); n != 1 {
+		t.Errorf("DecodeBody: %v allocations, want 1", n)
+	}
+	reply := []byte(`{"jsonrpc":"2.0","id":1,"result":{"content":[{"type":"text","text":"hello"}]}}`)
+	if n := testing.AllocsPerRun(100, func() {
+		if m, err := Decode(reply, Limits{}); err != nil || m.Kind != KindResponse {
+			t.Fatal(m, err)
+		}
+	}); n != 1 {
+		t.Errorf("Decode: %v allocations, want 1", n)
+	}
+}
+
+// checkParamsMembers: the members Decode kept for m's params and _meta are
+// those a scan of m finds, present (non-nil) exactly when those are
+// objects.
+func checkParamsMembers(t *testing.T, m *Message) {
+	t.Helper()
+	levels, err := jsonx.ObjectMembersAlong(m.Raw, 0, "params", "_meta")
+	if err != nil {
+		t.Fatalf("%q: decoded, but ObjectMembersAlong fails: %v", m.Raw, err)
+	}
+	params, meta, ok := m.ParamsMembers()
+	if ok != (levels[1] != nil) || (params == nil) != (levels[1] == nil) || (meta == nil) != (levels[2] == nil) {
+		t.Fatalf("%q: params %v (ok %v), meta %v; scan found %v, %v", m.Raw, params, ok, meta, levels[1], levels[2])
+	}
+	if !reflect.DeepEqual(params, levels[1]) && len(params)+len(levels[1]) > 0 || !reflect.DeepEqual(meta, levels[2]) && len(meta)+len(levels[2]) > 0 {
+		t.Fatalf("%q: params %v, meta %v; scan found %v, %v", m.Raw, params, meta, levels[1], levels[2])
+	}
+}
+
+// TestParamsMembers: ParamsMembers for params and _meta absent, empty,
+// small, and larger than the room kept with the message.
+func TestParamsMembers(t *testing.T) {
+	for _, s := range []string{
+		`{"jsonrpc":"2.0","id":1,"result":{}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"m"}`,
+		`{"jsonrpc":"2.0","id":1,"method":"m","params":[1,2]}`,
+		`{"jsonrpc":"2.0","id":1,"method":"m","params":{}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"m","params":{"_meta":{}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"m","params":{"_meta":[]}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"m","params":{"name":"x","arguments":{"a":1},"_meta":{"k":1,"l":2,"m":3}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":1,"b":2,"c":3,"d":4,"e":5,"_meta":{"x":1,"y":2}}}`,
+		`{"jsonrpc":"2.0","id":1,"method":"m","params":{"a":1,"b":2,"c":3,"d":4,"e":5,"_meta":{}}}`,
+	} {
+		m, err := Decode([]byte(s), Limits{})
+		if err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+		checkParamsMembers(t, m)
+	}
 }

@@ -57,10 +57,16 @@ type tracedUpstream struct {
 	transport attribute.KeyValue
 }
 
+// keepsHeaders reports whether h goes upstream as it is: ctx has no trace
+// context or baggage to set, and h none to remove.
+func keepsHeaders(ctx context.Context, h http.Header) bool {
+	return !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 &&
+		h["Traceparent"] == nil && h["Tracestate"] == nil && h["Baggage"] == nil
+}
+
 // headers returns h with the trace context replaced by ctx's.
 func (u *tracedUpstream) headers(ctx context.Context, h http.Header) http.Header {
-	if !trace.SpanContextFromContext(ctx).IsValid() && baggage.FromContext(ctx).Len() == 0 &&
-		h["Traceparent"] == nil && h["Tracestate"] == nil && h["Baggage"] == nil {
+	if keepsHeaders(ctx, h) {
 		return h // nothing to set or remove
 	}
 	out := make(http.Header, len(h)+2)
@@ -81,21 +87,17 @@ func (u *tracedUpstream) headers(ctx context.Context, h http.Header) http.Header
 func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
 	m, err := req.Message()
 	if err != nil || m.Method == "" {
-		r := *req
-		r.Header = u.headers(ctx, req.Header)
-		return u.Upstream.Post(ctx, &r)
+		r, _ := u.outgoing(ctx, req, false)
+		return u.Upstream.Post(ctx, r)
 	}
 	if !u.t.tracing && !u.t.metering {
 		// Nothing to record: only the trace context (none of the
 		// gateway's, allowed baggage at most) replaces the client's.
-		r := *req
-		r.Header = u.headers(ctx, req.Header)
-		if mentionsTrace(m.Params) || (baggage.FromContext(ctx).Len() > 0 && (u.o.Stdio || mcp.IsModern(req.ProtocolVersion))) {
-			if err := u.injectBody(ctx, &r); err != nil {
-				return nil, err
-			}
+		r, err := u.outgoing(ctx, req, mentionsTrace(m.Params) || (baggage.FromContext(ctx).Len() > 0 && (u.o.Stdio || mcp.IsModern(req.ProtocolVersion))))
+		if err != nil {
+			return nil, err
 		}
-		return u.Upstream.Post(ctx, &r)
+		return u.Upstream.Post(ctx, r)
 	}
 	start := time.Now()
 	var name string
@@ -136,19 +138,16 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 	}
 	o := &op{t: u.t, span: span, start: start, id: m.ID, hist: aggClientDuration, client: true,
 		labels: labels{route: u.o.Route, method: m.Method, name: name, version: req.ProtocolVersion, transport: u.transport.Value.AsString()}}
-	r := *req
-	r.Header = u.headers(ctx, req.Header)
 	// A legacy HTTP upstream reads the context from the headers; its
 	// messages are rewritten only when the client put context of its own
 	// in _meta, which must not travel on unchanged.
-	if u.o.Stdio || mcp.IsModern(req.ProtocolVersion) || mentionsTrace(m.Params) {
-		if err := u.injectBody(ctx, &r); err != nil {
-			o.fail(err, false)
-			o.finish()
-			return nil, err
-		}
+	r, err := u.outgoing(ctx, req, u.o.Stdio || mcp.IsModern(req.ProtocolVersion) || mentionsTrace(m.Params))
+	if err != nil {
+		o.fail(err, false)
+		o.finish()
+		return nil, err
 	}
-	reply, err := u.Upstream.Post(ctx, &r)
+	reply, err := u.Upstream.Post(ctx, r)
 	if err != nil {
 		o.fail(err, false)
 		o.finish()
@@ -175,6 +174,24 @@ func paramsName(m *jsonrpc.Message) string {
 		return s
 	}
 	return ""
+}
+
+// outgoing returns req as it goes upstream: its headers carrying ctx's
+// trace context instead of the client's and, with body set, its
+// params._meta too (injectBody). When nothing changes that is req itself;
+// otherwise a copy, since req is the caller's.
+func (u *tracedUpstream) outgoing(ctx context.Context, req *upstream.Request, body bool) (*upstream.Request, error) {
+	if !body && keepsHeaders(ctx, req.Header) {
+		return req, nil
+	}
+	r := *req
+	r.Header = u.headers(ctx, req.Header)
+	if body {
+		if err := u.injectBody(ctx, &r); err != nil {
+			return nil, err
+		}
+	}
+	return &r, nil
 }
 
 // injectBody writes ctx's trace context into the message's params._meta.

@@ -101,8 +101,7 @@ func DrainBody(next http.Handler, limit int64, timeout time.Duration) http.Handl
 			next.ServeHTTP(w, r)
 			return
 		}
-		rc := http.NewResponseController(w)
-		if rc.EnableFullDuplex() != nil {
+		if enableFullDuplex(w) != nil {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -118,11 +117,28 @@ func DrainBody(next http.Handler, limit int64, timeout time.Duration) http.Handl
 		}
 		// Put the answer on the wire first: a client that reads while it
 		// sends has it at once.
+		rc := http.NewResponseController(w)
 		_ = rc.Flush()
 		_ = rc.SetReadDeadline(time.Now().Add(timeout))
 		_, _ = io.CopyN(io.Discard, body.ReadCloser, limit)
 		_ = rc.SetReadDeadline(time.Time{})
 	})
+}
+
+// enableFullDuplex is http.ResponseController's EnableFullDuplex, which
+// it finds the same way (the writer's method, else the writer it wraps,
+// through Unwrap), without allocating a controller for every request.
+func enableFullDuplex(w http.ResponseWriter) error {
+	for {
+		switch t := w.(type) {
+		case interface{ EnableFullDuplex() error }:
+			return t.EnableFullDuplex()
+		case interface{ Unwrap() http.ResponseWriter }:
+			w = t.Unwrap()
+		default:
+			return http.ErrNotSupported
+		}
+	}
 }
 
 // eofBody records whether its reader reached the end.

@@ -11,6 +11,18 @@ package jsonx
 // it (a JSON-RPC message's params and their _meta) read them with one
 // validating scan instead of one per level.
 func ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member, error) {
+	var a *AlongRoom // allocated below, once b is known to be an object
+	return a.ObjectMembersAlong(b, maxDepthLimit, path...)
+}
+
+// ObjectMembersAlong is the function ObjectMembersAlong, returning levels
+// and members held in a (for a path of up to two names) instead of in an
+// allocation of their own: a caller that reads them at once, or keeps them
+// with something it allocates anyway, allocates nothing for them. a must
+// be the zero AlongRoom (new, or set to AlongRoom{} after its last use),
+// and what this returns lives in it until then; a nil a allocates as the
+// function does.
+func (a *AlongRoom) ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member, error) {
 	d := getDecoder(b, maxDepthLimit)
 	defer putDecoder(d)
 	if err := d.object(); err != nil {
@@ -22,7 +34,9 @@ func ObjectMembersAlong(b []byte, maxDepthLimit int, path ...string) ([][]Member
 	var levels [][]Member
 	var room []Member
 	if len(path) < 3 {
-		a := new(alongRoom)
+		if a == nil {
+			a = new(AlongRoom)
+		}
 		levels, room = a.levels[:len(path)+1], a.room[:]
 	} else {
 		levels = make([][]Member, len(path)+1)
@@ -68,9 +82,9 @@ func (d *Decoder) membersAlong(path []string, level int, levels [][]Member, room
 	}
 }
 
-// alongRoom is what ObjectMembersAlong returns for a path of up to two
-// names, allocated at once.
-type alongRoom struct {
+// AlongRoom is what ObjectMembersAlong returns for a path of up to two
+// names, allocated at once. Its zero value is ready to use.
+type AlongRoom struct {
 	levels [3][]Member
 	room   [12]Member
 }

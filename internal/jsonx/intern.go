@@ -61,6 +61,22 @@ func interned(b []byte) string {
 		return "tools"
 	case "nextCursor":
 		return "nextCursor"
+	// The 2026-07-28 request _meta every call carries, and the protocol
+	// versions.
+	case "io.modelcontextprotocol/protocolVersion":
+		return "io.modelcontextprotocol/protocolVersion"
+	case "io.modelcontextprotocol/clientCapabilities":
+		return "io.modelcontextprotocol/clientCapabilities"
+	case "io.modelcontextprotocol/clientInfo":
+		return "io.modelcontextprotocol/clientInfo"
+	case "2026-07-28":
+		return "2026-07-28"
+	case "2025-11-25":
+		return "2025-11-25"
+	case "2025-06-18":
+		return "2025-06-18"
+	case "2025-03-26":
+		return "2025-03-26"
 	// MCP methods.
 	case "tools/call":
 		return "tools/call"

@@ -3,7 +3,7 @@ package jsonx
 import "testing"
 
 func TestInterned(t *testing.T) {
-	for _, s := range []string{"jsonrpc", "2.0", "id", "method", "params", "tools/call", "_meta", "server/discover", "", "x", "Method", "tools/call2"} {
+	for _, s := range []string{"jsonrpc", "2.0", "id", "method", "params", "tools/call", "_meta", "server/discover", "io.modelcontextprotocol/protocolVersion", "2026-07-28", "", "x", "Method", "tools/call2", "2026-07-29"} {
 		b := []byte(s)
 		got := interned(b)
 		if got != s {
@@ -28,6 +28,18 @@ func TestInternedAllocations(t *testing.T) {
 		}
 	}); n != 0 {
 		t.Errorf("String of a method: %v allocations, want 0", n)
+	}
+	modern := []byte(`{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{},"io.modelcontextprotocol/clientInfo":{}}`)
+	if n := testing.AllocsPerRun(100, func() {
+		ms, err := ObjectMembers(modern, 0)
+		if err != nil || len(ms) != 3 {
+			t.Fatal(ms, err)
+		}
+		if s, ok := String(ms[0].Value); !ok || s != "2026-07-28" {
+			t.Fatal(s, ok)
+		}
+	}); n != 1 { // the members
+		t.Errorf("a 2026-07-28 request's _meta: %v allocations, want 1", n)
 	}
 	if n := testing.AllocsPerRun(100, func() {
 		if s, _ := String([]byte(`"some tool"`)); s != "some tool" {
