@@ -68,7 +68,14 @@ type Headers struct {
 	cache    bool
 	csp      string // "" when off
 	authn    func(*http.Request) bool
+
+	// The values set on every response, made once: one-element slices of
+	// capacity one, never modified (an Add to the field copies them).
+	vHSTS, vNoSniff, vReferrer []string
 }
+
+// one is a header value slice that an append cannot write through.
+func one(v string) []string { return []string{v}[:1:1] }
 
 // referrerPolicies are the W3C Referrer Policy tokens.
 var referrerPolicies = map[string]bool{
@@ -121,6 +128,7 @@ func New(opts Options) (*Headers, error) {
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("headers: %w", errors.Join(errs...))
 	}
+	h.vHSTS, h.vNoSniff, h.vReferrer = one(h.hsts), one("nosniff"), one(h.referrer)
 	if h.authn == nil {
 		h.authn = func(r *http.Request) bool {
 			return first(r.Header["Authorization"]) != "" || first(r.Header["Cookie"]) != ""
@@ -149,13 +157,13 @@ func (h *Headers) Wrap(next http.Handler) http.Handler {
 		// Set by canonical name, as Header.Set would after canonicalizing.
 		hdr := w.Header()
 		if h.hsts != "" && h.servedOverTLS(r) {
-			hdr["Strict-Transport-Security"] = []string{h.hsts}
+			hdr["Strict-Transport-Security"] = h.vHSTS
 		}
 		if h.nosniff {
-			hdr["X-Content-Type-Options"] = []string{"nosniff"}
+			hdr["X-Content-Type-Options"] = h.vNoSniff
 		}
 		if h.referrer != "" {
-			hdr["Referrer-Policy"] = []string{h.referrer}
+			hdr["Referrer-Policy"] = h.vReferrer
 		}
 		auth := h.cache && h.authn(r)
 		if h.csp == "" && !auth {

@@ -177,3 +177,41 @@ func FuzzForwardedProto(f *testing.F) {
 		}
 	})
 }
+
+// The values set on every response are shared between responses: a
+// handler adding to one of those fields must not change another
+// response's, before or after.
+func TestSharedValuesStayPut(t *testing.T) {
+	h, err := New(Options{TrustForwardedProto: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := h.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if v := r.URL.Query().Get("add"); v != "" {
+			for _, k := range []string{"Referrer-Policy", "X-Content-Type-Options", "Strict-Transport-Security"} {
+				w.Header().Add(k, v)
+			}
+		}
+	}))
+	serve := func(target string) http.Header {
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest("GET", target, nil)
+		req.Header.Set("X-Forwarded-Proto", "https")
+		srv.ServeHTTP(rec, req)
+		return rec.Header()
+	}
+	a := serve("/?add=a")
+	b := serve("/?add=b")
+	plain := serve("/")
+	for _, k := range []string{"Referrer-Policy", "X-Content-Type-Options", "Strict-Transport-Security"} {
+		if got := a[k]; len(got) != 2 || got[1] != "a" {
+			t.Fatalf("first response's %s: %q", k, got)
+		}
+		if got := b[k]; len(got) != 2 || got[1] != "b" {
+			t.Fatalf("second response's %s: %q", k, got)
+		}
+		if got := plain[k]; len(got) != 1 {
+			t.Fatalf("plain response's %s: %q", k, got)
+		}
+	}
+}
