@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
@@ -77,7 +78,7 @@ func (t *Telemetry) HTTP(next http.Handler, o HTTPOptions) http.Handler {
 			attrs = append(attrs, slog.String("mcp_method", rl.Method))
 		}
 		if rl.Tool != "" {
-			attrs = append(attrs, slog.String("tool", rl.Tool))
+			attrs = append(attrs, slog.String("tool", logBounded(rl.Tool)))
 		}
 		if rl.RPCError != 0 {
 			attrs = append(attrs, slog.Int64("rpc_error", rl.RPCError))
@@ -256,3 +257,20 @@ func (w *statusWriter) Flush() {
 }
 
 func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// maxLogName is how much of a client-chosen name (a tool's) the access log
+// keeps: a request body's worth of name would make a line as long.
+const maxLogName = 256
+
+// logBounded is s cut to maxLogName bytes at a character boundary, marked
+// with "..." when cut. The audit log keeps the whole name.
+func logBounded(s string) string {
+	if len(s) <= maxLogName {
+		return s
+	}
+	cut := maxLogName
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}

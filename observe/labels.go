@@ -4,6 +4,8 @@ import (
 	"strconv"
 
 	"go.opentelemetry.io/otel/attribute"
+
+	"github.com/mcpfort/mcpfort/mcp"
 )
 
 // labels are the attributes of one metric point, as a comparable key: the
@@ -107,4 +109,54 @@ func metricErrorType(errType string, code int64) (string, string) {
 		return s, s
 	}
 	return ErrorTypeOther, ErrorTypeOther
+}
+
+// labelOther stands for a client-chosen name that a metric does not carry
+// (the HTTP semantic conventions bound methods the same way).
+const labelOther = "_OTHER"
+
+// methodLabel is a JSON-RPC method as a metric label: a method MCP defines
+// as it is, any other labelOther. The client chooses the method, and every
+// distinct label value is a point kept for the life of the process.
+func methodLabel(m string) string {
+	switch m {
+	case "", mcp.MethodInitialize, mcp.MethodPing, mcp.MethodToolsList, mcp.MethodToolsCall,
+		mcp.MethodResourcesList, mcp.MethodResourcesTemplates, mcp.MethodResourcesRead,
+		mcp.MethodResourcesSubscribe, mcp.MethodResourcesUnsubscribe, mcp.MethodPromptsList,
+		mcp.MethodPromptsGet, mcp.MethodCompletionComplete, mcp.MethodLoggingSetLevel,
+		mcp.MethodServerDiscover, mcp.MethodSubscriptionsListen, mcp.MethodElicitationCreate,
+		mcp.MethodSamplingCreateMessage, mcp.MethodRootsList,
+		mcp.NotificationInitialized, mcp.NotificationCancelled, mcp.NotificationProgress,
+		mcp.NotificationMessage, mcp.NotificationToolsListChanged, mcp.NotificationPromptsListChanged,
+		mcp.NotificationResourcesListChanged, mcp.NotificationResourcesUpdated,
+		mcp.NotificationRootsListChanged, mcp.NotificationSubscriptionsAck:
+		return m
+	}
+	return labelOther
+}
+
+// maxNameLabel is the longest tool or prompt name a metric carries.
+const maxNameLabel = 128
+
+// nameLabel is a tool or prompt name as a metric label: as the client sent
+// it when it has the form MCP gives tool names (2025-11-25
+// server/tools, "Tool Names": 1 to 128 characters of A-Z, a-z, 0-9, "_",
+// "-" and "."), labelOther otherwise, so that a label is never longer than
+// that nor holds what a scrape would have to escape. Spans and the audit
+// log keep the name as sent.
+func nameLabel(n string) string {
+	if n == "" {
+		return ""
+	}
+	if len(n) > maxNameLabel {
+		return labelOther
+	}
+	for i := 0; i < len(n); i++ {
+		switch c := n[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '-', c == '.':
+		default:
+			return labelOther
+		}
+	}
+	return n
 }

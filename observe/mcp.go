@@ -78,7 +78,7 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 				o = &op{}
 			}
 			o.t, o.span, o.start, o.id, o.hist = t, span, start, c.Msg.ID, aggServerDuration
-			o.labels = labels{route: route, method: c.Msg.Method, name: c.Params.Name, version: c.Version}
+			o.labels = labels{route: route, method: methodLabel(c.Msg.Method), name: nameLabel(c.Params.Name), version: c.Version}
 			if span.IsRecording() {
 				setAttrs(span, t.serverAttrs(c, routeAttr))
 			}

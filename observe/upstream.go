@@ -137,7 +137,7 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 		setAttrs(span, a)
 	}
 	o := &op{t: u.t, span: span, start: start, id: m.ID, hist: aggClientDuration, client: true,
-		labels: labels{route: u.o.Route, method: m.Method, name: name, version: req.ProtocolVersion, transport: u.transport.Value.AsString()}}
+		labels: labels{route: u.o.Route, method: methodLabel(m.Method), name: nameLabel(name), version: req.ProtocolVersion, transport: u.transport.Value.AsString()}}
 	// A legacy HTTP upstream reads the context from the headers; its
 	// messages are rewritten only when the client put context of its own
 	// in _meta, which must not travel on unchanged.
