@@ -75,7 +75,7 @@ func (t *Telemetry) HTTP(next http.Handler, o HTTPOptions) http.Handler {
 		attrs = append(attrs, slog.String("request_id", id), slog.String("method", r.Method),
 			slog.String("route", route), slog.Int("status", status), slog.Duration("duration", d))
 		if rl.Method != "" {
-			attrs = append(attrs, slog.String("mcp_method", rl.Method))
+			attrs = append(attrs, slog.String("mcp_method", logBounded(rl.Method)))
 		}
 		if rl.Tool != "" {
 			attrs = append(attrs, slog.String("tool", logBounded(rl.Tool)))
@@ -264,11 +264,23 @@ const maxLogName = 256
 
 // logBounded is s cut to maxLogName bytes at a character boundary, marked
 // with "..." when cut. The audit log keeps the whole name.
-func logBounded(s string) string {
-	if len(s) <= maxLogName {
+func logBounded(s string) string { return cutAt(s, maxLogName) }
+
+// maxSpanValue is how much of a client-chosen string (method, tool or
+// prompt name, resource URI, request id) a span keeps, in its name and
+// attributes: a sampled span is held in memory until it is exported.
+const maxSpanValue = 1024
+
+// spanBounded is s cut to maxSpanValue bytes, as logBounded cuts.
+func spanBounded(s string) string { return cutAt(s, maxSpanValue) }
+
+// cutAt is s cut to at most n bytes at a character boundary, marked with
+// "..." when cut.
+func cutAt(s string, n int) string {
+	if len(s) <= n {
 		return s
 	}
-	cut := maxLogName
+	cut := n
 	for cut > 0 && !utf8.RuneStart(s[cut]) {
 		cut--
 	}

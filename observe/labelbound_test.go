@@ -127,3 +127,44 @@ func TestAccessLogToolBounded(t *testing.T) {
 		}
 	}
 }
+
+// Spans keep a client's names, cut to maxSpanValue bytes: a sampled span
+// waits in memory for its export.
+func TestClientNamesBoundedOnSpans(t *testing.T) {
+	tel, exp := newTest(t, Options{})
+	long := strings.Repeat("n", 100000)
+	raw := `{"jsonrpc":"2.0","id":"` + long + `","method":"tools/call","params":{"name":"` + long + `"}}`
+	run(t, tel, &recorder{reply: []byte(`{"jsonrpc":"2.0","id":1,"result":{}}`)}, call(t, raw, nil, nil), false)
+	spans := exp.GetSpans()
+	if len(spans) < 2 {
+		t.Fatalf("%d spans", len(spans))
+	}
+	for _, s := range spans {
+		if len(s.Name) > 2*maxSpanValue+8 {
+			t.Errorf("span name of %d bytes", len(s.Name))
+		}
+		for _, a := range s.Attributes {
+			if v := a.Value.AsString(); len(v) > maxSpanValue+3 {
+				t.Errorf("span %.40q: attribute %s of %d bytes", s.Name, a.Key, len(v))
+			}
+		}
+	}
+}
+
+func TestCutAt(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"exactly10!", 10, "exactly10!"},
+		{"0123456789abc", 10, "0123456789..."},
+		{"012345678é", 10, "012345678..."},
+		{"ééééé", 3, "é..."},
+	} {
+		if got := cutAt(tc.in, tc.n); got != tc.want {
+			t.Errorf("cutAt(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}

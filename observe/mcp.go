@@ -51,8 +51,8 @@ func (t *Telemetry) Middleware(route string) gateway.Middleware {
 			}
 			span := noSpan
 			if t.tracing {
-				target := targetOf(c.Msg.Method, c.Params.Name)
-				name := c.Msg.Method
+				target := spanBounded(targetOf(c.Msg.Method, c.Params.Name))
+				name := spanBounded(c.Msg.Method)
 				if target != "" {
 					name += " " + target
 				}
@@ -146,15 +146,15 @@ func (t *Telemetry) extract(ctx context.Context, c *gateway.Call) context.Contex
 
 func (t *Telemetry) serverAttrs(c *gateway.Call, route attribute.KeyValue) []attribute.KeyValue {
 	a := make([]attribute.KeyValue, 0, 10) // sized for every attribute below: no growing
-	a = append(a, attribute.String(AttrMCPMethodName, c.Msg.Method), route,
+	a = append(a, attribute.String(AttrMCPMethodName, spanBounded(c.Msg.Method)), route,
 		attribute.String(AttrNetworkTransport, TransportTCP), attribute.String(AttrNetworkProtocolName, "http"))
 	if c.Version != "" {
 		a = append(a, attribute.String(AttrMCPProtocolVersion, c.Version))
 	}
 	if id := requestID(c.Msg.ID); id != "" {
-		a = append(a, attribute.String(AttrJSONRPCRequestID, id))
+		a = append(a, attribute.String(AttrJSONRPCRequestID, spanBounded(id)))
 	}
-	a = appendTarget(a, c.Msg.Method, c.Params.Name, c.Params.URI)
+	a = appendTarget(a, c.Msg.Method, spanBounded(c.Params.Name), spanBounded(c.Params.URI))
 	// mcp.session.id: legacy sessions only (model/mcp/registry.yaml: MUST
 	// NOT be set for 2026-07-28). The session's nonce, never the sealed id
 	// the client presents.

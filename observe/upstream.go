@@ -102,14 +102,14 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 	start := time.Now()
 	var name string
 	if m.Method == "tools/call" || m.Method == "prompts/get" {
-		name = paramsName(m)
+		name = spanBounded(paramsName(m))
 	}
 	span := noSpan
 	if parent := trace.SpanContextFromContext(ctx); u.t.tracing && (!u.t.parentBased || !parent.IsValid() || parent.IsSampled()) {
 		// Under a parent-based sampler the child of an unsampled span
 		// is not sampled either: none is started, and the upstream gets
 		// the unsampled parent's context.
-		spanName := m.Method
+		spanName := spanBounded(m.Method)
 		if name != "" {
 			spanName += " " + name
 		}
@@ -117,12 +117,12 @@ func (u *tracedUpstream) Post(ctx context.Context, req *upstream.Request) (upstr
 	}
 	if span.IsRecording() {
 		a := make([]attribute.KeyValue, 0, 11) // sized for every attribute below: no growing
-		a = append(a, attribute.String(AttrMCPMethodName, m.Method), u.route, u.transport)
+		a = append(a, attribute.String(AttrMCPMethodName, spanBounded(m.Method)), u.route, u.transport)
 		if req.ProtocolVersion != "" {
 			a = append(a, attribute.String(AttrMCPProtocolVersion, req.ProtocolVersion))
 		}
 		if id := requestID(m.ID); id != "" {
-			a = append(a, attribute.String(AttrJSONRPCRequestID, id))
+			a = append(a, attribute.String(AttrJSONRPCRequestID, spanBounded(id)))
 		}
 		a = appendTarget(a, m.Method, name, "")
 		if u.o.Address != "" {
