@@ -263,7 +263,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 const maxLogName = 256
 
 // logBounded is s cut to maxLogName bytes at a character boundary, marked
-// with "..." when cut. The audit log keeps the whole name.
+// with "..." when cut.
 func logBounded(s string) string { return cutAt(s, maxLogName) }
 
 // maxSpanValue is how much of a client-chosen string (method, tool or
