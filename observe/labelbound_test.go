@@ -19,8 +19,8 @@ import (
 // one client could fill the process's memory (up to maxPoints points per
 // instrument, each holding a name as long as a request body) and inject
 // what it likes into every scrape. Names that are not what MCP names are
-// go to _OTHER (as the HTTP conventions do for methods); spans and the
-// audit log keep them.
+// go to _OTHER (as the HTTP conventions do for methods); spans and audit
+// records keep them, cut.
 func TestClientNamesBoundedOnMetrics(t *testing.T) {
 	var reader *sdkmetric.ManualReader
 	tel, _ := newTest(t, Options{testMetrics: func(p sdkmetric.Producer) sdkmetric.Reader {

@@ -143,7 +143,7 @@ const maxNameLabel = 128
 // server/tools, "Tool Names": 1 to 128 characters of A-Z, a-z, 0-9, "_",
 // "-" and "."), labelOther otherwise, so that a label is never longer than
 // that nor holds what a scrape would have to escape. Spans and the audit
-// log keep the name as sent.
+// records keep it, cut at 1 KiB.
 func nameLabel(n string) string {
 	if n == "" {
 		return ""
