@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"go.opentelemetry.io/otel/attribute"
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
@@ -44,27 +45,20 @@ func TestClientNamesBoundedOnMetrics(t *testing.T) {
 	seen := map[string]bool{}
 	for _, sm := range rm.ScopeMetrics {
 		for _, m := range sm.Metrics {
-			var sets [][]string
+			var sets []attribute.Set
 			switch d := m.Data.(type) {
 			case metricdata.Sum[int64]:
 				for _, dp := range d.DataPoints {
-					var vs []string
-					for _, kv := range dp.Attributes.ToSlice() {
-						vs = append(vs, string(kv.Key)+"="+kv.Value.String())
-					}
-					sets = append(sets, vs)
+					sets = append(sets, dp.Attributes)
 				}
 			case metricdata.Histogram[float64]:
 				for _, dp := range d.DataPoints {
-					var vs []string
-					for _, kv := range dp.Attributes.ToSlice() {
-						vs = append(vs, string(kv.Key)+"="+kv.Value.String())
-					}
-					sets = append(sets, vs)
+					sets = append(sets, dp.Attributes)
 				}
 			}
-			for _, vs := range sets {
-				for _, v := range vs {
+			for _, set := range sets {
+				for _, kv := range set.ToSlice() {
+					v := string(kv.Key) + "=" + kv.Value.String()
 					if len(v) > 200 || strings.ContainsAny(v, "\n\"") {
 						t.Errorf("%s: unbounded label %.80q", m.Name, v)
 					}
