@@ -9,13 +9,13 @@ import (
 	"slices"
 	"strconv"
 	"time"
-	"unicode/utf8"
 
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/metric"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/mcpfort/mcpfort/internal/textcut"
 	"github.com/mcpfort/mcpfort/transport"
 )
 
@@ -262,27 +262,13 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 // keeps: a request body's worth of name would make a line as long.
 const maxLogName = 256
 
-// logBounded is s cut to maxLogName bytes at a character boundary, marked
-// with "..." when cut.
-func logBounded(s string) string { return cutAt(s, maxLogName) }
+// logBounded is s cut to maxLogName bytes (textcut.Cut).
+func logBounded(s string) string { return textcut.Cut(s, maxLogName) }
 
 // maxSpanValue is how much of a client-chosen string (method, tool or
 // prompt name, resource URI, request id) a span keeps, in its name and
 // attributes: a sampled span is held in memory until it is exported.
 const maxSpanValue = 1024
 
-// spanBounded is s cut to maxSpanValue bytes, as logBounded cuts.
-func spanBounded(s string) string { return cutAt(s, maxSpanValue) }
-
-// cutAt is s cut to at most n bytes at a character boundary, marked with
-// "..." when cut.
-func cutAt(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	cut := n
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
-}
+// spanBounded is s cut to maxSpanValue bytes (textcut.Cut).
+func spanBounded(s string) string { return textcut.Cut(s, maxSpanValue) }

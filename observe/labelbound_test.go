@@ -12,6 +12,7 @@ import (
 	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
+	"github.com/mcpfort/mcpfort/internal/textcut"
 	"github.com/mcpfort/mcpfort/transport"
 )
 
@@ -108,8 +109,8 @@ func TestAccessLogToolBounded(t *testing.T) {
 	tel, _ := newTest(t, Options{AccessLog: true, Logger: slog.New(slog.NewJSONHandler(&logs, nil))})
 	for _, tc := range []struct{ tool, want string }{
 		{"get_weather", `"tool":"get_weather"`},
-		{strings.Repeat("a", 100000), `"tool":"` + strings.Repeat("a", maxLogName) + `..."`},
-		{strings.Repeat("a", maxLogName-1) + "é" + strings.Repeat("b", 10), `"tool":"` + strings.Repeat("a", maxLogName-1) + `..."`},
+		{strings.Repeat("a", 100000), `"tool":"` + strings.Repeat("a", maxLogName) + textcut.Mark + `"`},
+		{strings.Repeat("a", maxLogName-1) + "é" + strings.Repeat("b", 10), `"tool":"` + strings.Repeat("a", maxLogName-1) + textcut.Mark + `"`},
 	} {
 		logs.Reset()
 		h := tel.HTTP(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -138,27 +139,9 @@ func TestClientNamesBoundedOnSpans(t *testing.T) {
 			t.Errorf("span name of %d bytes", len(s.Name))
 		}
 		for _, a := range s.Attributes {
-			if v := a.Value.AsString(); len(v) > maxSpanValue+3 {
+			if v := a.Value.AsString(); len(v) > maxSpanValue+len(textcut.Mark) {
 				t.Errorf("span %.40q: attribute %s of %d bytes", s.Name, a.Key, len(v))
 			}
-		}
-	}
-}
-
-func TestCutAt(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		n    int
-		want string
-	}{
-		{"short", 10, "short"},
-		{"exactly10!", 10, "exactly10!"},
-		{"0123456789abc", 10, "0123456789..."},
-		{"012345678é", 10, "012345678..."},
-		{"ééééé", 3, "é..."},
-	} {
-		if got := cutAt(tc.in, tc.n); got != tc.want {
-			t.Errorf("cutAt(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
 		}
 	}
 }

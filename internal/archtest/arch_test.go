@@ -45,7 +45,7 @@ var layers = []struct {
 	name  string
 	units []unit
 }{
-	{"foundation", []unit{{"internal/jsonx", common}, {"internal/seal", common}, {"internal/statefile", common}, {"transport/clientip", common},
+	{"foundation", []unit{{"internal/jsonx", common}, {"internal/seal", common}, {"internal/statefile", common}, {"internal/textcut", common}, {"transport/clientip", common},
 		{"web", common}, {"secrets", common}, {"internal/everything", conformance}}},
 	{"messages", []unit{{"jsonrpc", common}, {"oauth", common}}},
 	{"protocol", []unit{{"mcp", common}, {"transport", common}}},

@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/jcs"
+	"github.com/mcpfort/mcpfort/internal/textcut"
 )
 
 // Decisions.
@@ -271,12 +272,5 @@ func clean(s string, limit int) string {
 	if strings.IndexByte(s, 0) >= 0 {
 		s = strings.ReplaceAll(s, "\x00", "\uFFFD")
 	}
-	if len(s) > limit {
-		cut := limit
-		for cut > 0 && s[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return s
+	return textcut.Cut(s, limit)
 }

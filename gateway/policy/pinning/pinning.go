@@ -15,6 +15,7 @@ import (
 	"github.com/mcpfort/mcpfort/gateway/policy/internal/servermsg"
 	"github.com/mcpfort/mcpfort/gateway/upstream"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
+	"github.com/mcpfort/mcpfort/internal/textcut"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
 )
@@ -490,7 +491,7 @@ func (p *Policy) checkCall(ctx context.Context, c *gateway.Call) error {
 	so := p.serverOptions(server)
 	if !known {
 		if so.AllowUnapproved {
-			p.log.Warn("pinning: call of a tool the upstream does not list", "server", server, "tool", name)
+			p.log.Warn("pinning: call of a tool the upstream does not list", "server", server, "tool", textcut.Cut(name, maxNameShown))
 			return nil
 		}
 		auditnote.Add(ctx, "pinning", "refused a tool the upstream does not list")
@@ -504,7 +505,7 @@ func (p *Policy) checkCall(ctx context.Context, c *gateway.Call) error {
 		return nil
 	}
 	if so.AllowUnapproved {
-		p.log.Warn("pinning: call of an unapproved tool allowed", "server", server, "tool", name, "hash", hash)
+		p.log.Warn("pinning: call of an unapproved tool allowed", "server", server, "tool", textcut.Cut(name, maxNameShown), "hash", hash)
 		return nil
 	}
 	auditnote.Add(ctx, "pinning", "refused an unapproved tool definition "+hash)
@@ -583,14 +584,8 @@ func (p *Policy) bootstrap(ctx context.Context, server string, st *serverState, 
 
 // quoteShort quotes a client-supplied name for an error message, cut to a
 // sane length.
-func quoteShort(s string) string {
-	const limit = 128
-	if len(s) > limit {
-		cut := limit
-		for cut > 0 && s[cut]&0xC0 == 0x80 {
-			cut--
-		}
-		s = s[:cut] + "…"
-	}
-	return string(jsonx.Quote(s))
-}
+func quoteShort(s string) string { return string(jsonx.Quote(textcut.Cut(s, maxNameShown))) }
+
+// maxNameShown is how much of a client's tool name an answer or a log line
+// of this policy shows.
+const maxNameShown = 128

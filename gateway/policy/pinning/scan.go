@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/mcpfort/mcpfort/internal/textcut"
 )
 
 // Finding is one injection cue found in a tool definition.
@@ -221,14 +223,4 @@ func stripHidden(s string) string {
 	return b.String()
 }
 
-func excerpt(s string) string {
-	const limit = 80
-	if len(s) <= limit {
-		return s
-	}
-	cut := limit
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
+func excerpt(s string) string { return textcut.Cut(s, 80) }
