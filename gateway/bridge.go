@@ -453,7 +453,7 @@ func (g *Gateway) toLegacy(ctx context.Context, c *Call) (upstream.Reply, error)
 			// 2026-07-28 asks for logs per request; a legacy server keeps
 			// one level per session: set it when it changes.
 			if err := g.legacyCallParams(ctx, c, us, mcp.MethodLoggingSetLevel, []byte(`{"level":`+string(jsonx.Quote(lv))+`}`)); err != nil {
-				g.log.Debug("upstream logging/setLevel failed", "route", g.opts.Route, "err", err)
+				g.log.Debug("upstream logging/setLevel failed", "err", err)
 			}
 		}
 		body, err := stripMeta(m, c.Params.Meta)

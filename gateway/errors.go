@@ -125,6 +125,6 @@ func (g *Gateway) logCause(e *Error, attrs ...any) {
 	if e.Cause == nil {
 		return
 	}
-	attrs = append(attrs, "route", g.opts.Route, "rpc_id", e.id.Raw(), "code", e.RPC.Code, "err", e.Cause)
+	attrs = append(attrs, "rpc_id", e.id.Raw(), "code", e.RPC.Code, "err", e.Cause)
 	g.log.Warn("mcp request failed", attrs...)
 }

@@ -98,7 +98,9 @@ type Options struct {
 	// asks a client that declared URL-mode elicitation otherwise than one
 	// that did not). A stateless upstream's sessions keep them anyway.
 	SessionCapabilities bool
-	// Logger receives operational logs. If nil, nothing is logged.
+	// Logger receives operational logs; it names the route (app gives each
+	// route's parts a logger with a "route" attribute), so the gateway's
+	// lines do not repeat it. If nil, nothing is logged.
 	Logger *slog.Logger
 	// Now is the clock. If nil, time.Now.
 	Now func() time.Time

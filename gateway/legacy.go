@@ -291,7 +291,7 @@ func (g *Gateway) batch(ctx context.Context, w http.ResponseWriter, msgs []*json
 		if _, err := ev.Message(); err != nil {
 			// Spliced into the array as it is, a reply holding several
 			// values ("{...},{...}") would add responses no policy saw.
-			g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", err)
+			g.log.Warn("dropping malformed upstream message", "err", err)
 			out = append(out, jsonrpc.AppendErrorResponse(nil, m.ID, jsonrpc.NewError(jsonrpc.CodeUpstreamUnavailable, "upstream server sent a malformed reply")))
 			continue
 		}
@@ -340,7 +340,7 @@ func (g *Gateway) relayInto(ctx context.Context, sse *transport.SSEWriter, reply
 		}
 		m, err := ev.Message()
 		if err != nil {
-			g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", err)
+			g.log.Warn("dropping malformed upstream message", "err", err)
 			continue
 		}
 		if m.Kind == jsonrpc.KindResponse {
@@ -355,7 +355,7 @@ func (g *Gateway) relayInto(ctx context.Context, sse *transport.SSEWriter, reply
 // endSession forgets a session whose upstream side is gone.
 func (g *Gateway) endSession(ctx context.Context, st *session.State) {
 	if err := g.deny.Deny(ctx, st.ID, st.Expires); err != nil {
-		g.log.Error("session denylist unavailable", "route", g.opts.Route, "err", err)
+		g.log.Error("session denylist unavailable", "err", err)
 	}
 	g.bridge.forget(st.ID)
 }
@@ -438,7 +438,7 @@ func (g *Gateway) delete(w http.ResponseWriter, r *http.Request) error {
 	if st.Mode == session.ModePassthrough {
 		err := g.up.Delete(ctx, &upstream.Request{Session: st.UpstreamSession, Key: sessionKey(st), Principal: principalKey(pr), ProtocolVersion: st.Version})
 		if err != nil && !errors.Is(err, upstream.ErrSessionGone) {
-			g.log.Warn("upstream session delete failed", "route", g.opts.Route, "err", err)
+			g.log.Warn("upstream session delete failed", "err", err)
 		}
 	}
 	w.WriteHeader(http.StatusOK)

@@ -416,7 +416,7 @@ func (r *inputToLegacy) Next(ctx context.Context) (*upstream.Event, error) {
 			return ev, nil
 		}
 		if err := r.ask(m); err != nil {
-			r.g.log.Warn("upstream input request not bridged", "route", r.g.opts.Route, "err", err)
+			r.g.log.Warn("upstream input request not bridged", "err", err)
 			var je *jsonrpc.Error
 			if !errors.As(err, &je) {
 				je = jsonrpc.NewError(jsonrpc.CodeInternalError, "the upstream server's request for client input cannot be bridged")

@@ -360,7 +360,7 @@ func (r *inputFromLegacy) park(reqs []parkedRequest) (*upstream.Event, error) {
 		err = errors.New("too many calls wait for client input")
 	}
 	if err != nil {
-		g.log.Warn("upstream input request not bridged", "route", g.opts.Route, "err", err)
+		g.log.Warn("upstream input request not bridged", "err", err)
 		r.done = true
 		return errorEvent(c.Msg.ID, jsonrpc.NewError(jsonrpc.CodeInternalError, "the upstream server's request for client input cannot be bridged")), nil
 	}

@@ -50,7 +50,7 @@ func (g *Gateway) paramHeadersFor(ctx context.Context, c *Call) (hs []paramHeade
 		if ctx.Err() != nil {
 			return nil, false, ctx.Err()
 		}
-		g.log.Warn("could not list the upstream's tools to check Mcp-Param headers", "route", g.opts.Route, "err", err)
+		g.log.Warn("could not list the upstream's tools to check Mcp-Param headers", "err", err)
 		return nil, false, errToolsUnknown
 	}
 	t, ok := list.Tool(c.Params.Name)

@@ -102,7 +102,7 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 			// An id a client could not hand back intact (control
 			// characters, non-ASCII, oversized): relay the event without
 			// it, so the client keeps its previous last event ID.
-			g.log.Warn("dropping invalid upstream event id", "route", g.opts.Route, "len", len(ev.ID))
+			g.log.Warn("dropping invalid upstream event id", "len", len(ev.ID))
 			ev = ev.WithID("")
 		}
 		if ev.ID != "" {
@@ -112,7 +112,7 @@ func (g *Gateway) relay(ctx context.Context, w http.ResponseWriter, reply upstre
 		if len(ev.Data) > 0 {
 			m, derr := ev.Message()
 			if derr != nil {
-				g.log.Warn("dropping malformed upstream message", "route", g.opts.Route, "err", derr)
+				g.log.Warn("dropping malformed upstream message", "err", derr)
 				continue
 			}
 			if m.Kind == jsonrpc.KindResponse {
