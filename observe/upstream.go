@@ -208,15 +208,13 @@ func (u *tracedUpstream) injectBody(ctx context.Context, r *upstream.Request) er
 }
 
 func (u *tracedUpstream) Get(ctx context.Context, req *upstream.Request) (upstream.Reply, error) {
-	r := *req
-	r.Header = u.headers(ctx, req.Header)
-	return u.Upstream.Get(ctx, &r)
+	r, _ := u.outgoing(ctx, req, false) // no error without a body to rewrite
+	return u.Upstream.Get(ctx, r)
 }
 
 func (u *tracedUpstream) Delete(ctx context.Context, req *upstream.Request) error {
-	r := *req
-	r.Header = u.headers(ctx, req.Header)
-	return u.Upstream.Delete(ctx, &r)
+	r, _ := u.outgoing(ctx, req, false)
+	return u.Upstream.Delete(ctx, r)
 }
 
 var _ upstream.Upstream = (*tracedUpstream)(nil)
