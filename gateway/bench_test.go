@@ -40,26 +40,49 @@ func newProxyFixtureSSE(b *testing.B, sse bool) *proxyFixture {
 		io.WriteString(w, result)
 	}))
 	b.Cleanup(up.Close)
-	kr, _ := session.NewKeyring(session.GenerateSecret())
-	rem, _ := remote.New(remote.Options{URL: up.URL})
-	g, _ := gateway.New(gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraLegacy})
+	g, sid := legacyGateway(b, up.URL)
 	gw := httptest.NewServer(g)
 	b.Cleanup(gw.Close)
-	now := time.Now()
-	sid, _ := kr.Seal(&session.State{ID: session.NewID(), Route: "r", Version: "2025-11-25", UpstreamSession: "upstream-session-1", Created: now, Expires: now.Add(time.Hour)})
 	return &proxyFixture{upstream: up.URL, gateway: gw.URL, sid: sid}
+}
+
+// legacyGateway is a gateway on route "r" in front of the remote upstream
+// at upstreamURL, forced to the legacy era, and the id of a legacy session
+// on it (upstream session "upstream-session-1").
+func legacyGateway(tb testing.TB, upstreamURL string) (*gateway.Gateway, string) {
+	tb.Helper()
+	kr, _ := session.NewKeyring(session.GenerateSecret())
+	rem, err := remote.New(remote.Options{URL: upstreamURL})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	g, err := gateway.New(gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraLegacy})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	now := time.Now()
+	sid, err := kr.Seal(&session.State{ID: session.NewID(), Route: "r", Version: "2025-11-25", UpstreamSession: "upstream-session-1", Created: now, Expires: now.Add(time.Hour)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return g, sid
 }
 
 var benchCall = []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hello"}}}`)
 
-// call posts one tools/call in the fixture's session and reads the answer.
-func (f *proxyFixture) call(b *testing.B, client *http.Client, url string) {
+// callRequest is benchCall posted to url in the legacy session sid.
+func callRequest(url, sid string) *http.Request {
 	req, _ := http.NewRequest("POST", url, bytes.NewReader(benchCall))
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Session-Id", f.sid)
+	req.Header.Set("Mcp-Session-Id", sid)
 	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	resp, err := client.Do(req)
+	return req
+}
+
+// call posts one tools/call in the fixture's session and reads the answer.
+func (f *proxyFixture) call(b *testing.B, client *http.Client, url string) {
+	resp, err := client.Do(callRequest(url, f.sid))
 	if err != nil {
 		b.Fatal(err)
 	}

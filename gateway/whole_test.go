@@ -1,17 +1,12 @@
 package gateway_test
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/mcpfort/mcpfort/gateway"
-	"github.com/mcpfort/mcpfort/gateway/session"
-	"github.com/mcpfort/mcpfort/gateway/upstream/remote"
 )
 
 // A stream the upstream sent whole (every event in the buffer when its
@@ -42,22 +37,8 @@ func TestWholeStreamOneWrite(t *testing.T) {
 				io.WriteString(w, rest)
 			}))
 			defer up.Close()
-			kr, _ := session.NewKeyring(session.GenerateSecret())
-			rem, err := remote.New(remote.Options{URL: up.URL})
-			if err != nil {
-				t.Fatal(err)
-			}
-			g, err := gateway.New(gateway.Options{Route: "r", Upstream: rem, Keyring: kr, UpstreamEra: gateway.EraLegacy})
-			if err != nil {
-				t.Fatal(err)
-			}
-			now := time.Now()
-			sid, _ := kr.Seal(&session.State{ID: session.NewID(), Route: "r", Version: "2025-11-25", UpstreamSession: "u1", Created: now, Expires: now.Add(time.Hour)})
-			req := httptest.NewRequest("POST", "http://127.0.0.1/mcp", bytes.NewReader(benchCall))
-			req.Header.Set("Content-Type", "application/json")
-			req.Header.Set("Accept", "application/json, text/event-stream")
-			req.Header.Set("Mcp-Session-Id", sid)
-			req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+			g, sid := legacyGateway(t, up.URL)
+			req := callRequest("http://127.0.0.1/mcp", sid)
 			rec := httptest.NewRecorder()
 			g.ServeHTTP(rec, req)
 			if rec.Code != 200 || rec.Header().Get("Content-Type") != "text/event-stream" {
