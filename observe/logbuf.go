@@ -24,7 +24,6 @@ import (
 type LogBuffer struct {
 	w     io.Writer
 	every time.Duration
-	max   int
 
 	mu     sync.Mutex
 	buf    []byte
@@ -39,7 +38,7 @@ const MaxBuffered = 64 << 10
 // NewLogBuffer returns a LogBuffer writing to w at least every interval.
 // An interval of zero or less writes every line at once (no buffering).
 func NewLogBuffer(w io.Writer, interval time.Duration) *LogBuffer {
-	return &LogBuffer{w: w, every: interval, max: MaxBuffered}
+	return &LogBuffer{w: w, every: interval}
 }
 
 // Write keeps p (one log record) to be written later, or writes it at once
@@ -47,13 +46,13 @@ func NewLogBuffer(w io.Writer, interval time.Duration) *LogBuffer {
 func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.closed || b.every <= 0 || len(p) >= b.max {
+	if b.closed || b.every <= 0 || len(p) >= MaxBuffered {
 		if err := b.flushLocked(); err != nil {
 			return 0, err
 		}
 		return b.w.Write(p)
 	}
-	if len(b.buf)+len(p) > b.max {
+	if len(b.buf)+len(p) > MaxBuffered {
 		if err := b.flushLocked(); err != nil {
 			return 0, err
 		}
@@ -85,7 +84,7 @@ func (b *LogBuffer) flushLocked() error {
 		b.timer.Stop()
 	}
 	_, err := b.w.Write(b.buf)
-	if cap(b.buf) > 2*b.max {
+	if cap(b.buf) > 2*MaxBuffered {
 		b.buf = nil
 	} else {
 		b.buf = b.buf[:0]
