@@ -110,7 +110,7 @@ func (r *report) write(w io.Writer) {
 		fmt.Fprint(bw, "*bare net/http*: reads the body, answers one fixed JSON-RPC result (the floor). "+
 			"*go-sdk*: the official Go SDK v1.8.0, typed echo tool, application/json responses, both eras on one endpoint. "+
 			"*fastecho*: a minimal hand-written MCP server (encoding/json, no SDK), so that the gateway, not its upstream, is the bottleneck. "+
-			"*Go TCP relay* and *httputil.ReverseProxy* (bench/peers/relay) are reference proxies in front of the same fastecho: bytes copied over one upstream connection per client connection (what relaying costs in Go before reading anything), and the standard library's HTTP reverse proxy. "+
+			"*Go TCP relay*, *net/http + keep-alive forward* and *httputil.ReverseProxy* (bench/peers/relay) are reference proxies in front of the same fastecho: bytes copied over one upstream connection per client connection (what relaying costs in Go before reading anything); a net/http handler that forwards each request over a pooled keep-alive connection and copies the answer back, reading nothing of the JSON (the floor of an HTTP proxy served by net/http); and the standard library's HTTP reverse proxy. "+
 			"*+token*: every request carries a bearer token (ES256 JWT from a loopback issuer) that mcpfort validates once and then serves from its cache. "+
 			"*server CPU/call* is the named process alone (for mcpfort rows, the gateway); the upstream's CPU is its own column. "+
 			"mcpfort runs its defaults: audit log and schema checks on; the *+token* row adds a per-subject rate limit that counts every call and refuses none; "+
@@ -291,6 +291,11 @@ func (r *report) targets(bw *bufio.Writer) {
 			vs = append(vs, verdict{"gateway CPU per proxied tools/call (audit log and schema checks off, fast upstream)", "<= 2x bare net/http",
 				fmt.Sprintf("%s vs. %s: %.2fx", fmtUS(g), fmtUS(f), g/f), yes(g/f <= 2)})
 		}
+		if p := find(r.calls, rowRelayH1, "legacy"); p != nil {
+			g := p.med(func(s sample) float64 { return s.srvCPU })
+			vs = append(vs, verdict{"for reference, the net/http keep-alive forward (no MCP work, no log), fast upstream", "-",
+				fmt.Sprintf("%s vs. %s: %.2fx", fmtUS(g), fmtUS(f), g/f), nil})
+		}
 	}
 	if base := find(r.calls, "mcpfort -> fastecho", "legacy"); base != nil {
 		b := base.med(func(s sample) float64 { return s.srvCPU })
@@ -322,6 +327,14 @@ func (r *report) targets(bw *bufio.Writer) {
 		if gw := find(r.calls, rowRelayTCPSlow, "legacy"); gw != nil {
 			g := gw.med(func(s sample) float64 { return s.srvCPU })
 			vs = append(vs, verdict{"for reference, the Go TCP relay (no work of its own), +" + slowDelay + " vs. fastecho", "-",
+				fmt.Sprintf("%s vs. %s: %+.0f %%", fmtUS(g), fmtUS(b), (g/b-1)*100), nil})
+		}
+	}
+	if base := find(r.calls, rowRelayH1, "legacy"); base != nil {
+		b := base.med(func(s sample) float64 { return s.srvCPU })
+		if gw := find(r.calls, rowRelayH1Slow, "legacy"); gw != nil {
+			g := gw.med(func(s sample) float64 { return s.srvCPU })
+			vs = append(vs, verdict{"for reference, the net/http keep-alive forward (no MCP work), +" + slowDelay + " vs. fastecho", "-",
 				fmt.Sprintf("%s vs. %s: %+.0f %%", fmtUS(g), fmtUS(b), (g/b-1)*100), nil})
 		}
 	}

@@ -108,6 +108,8 @@ const (
 	rowRelayTCP     = "Go TCP relay (bytes only) -> fastecho"
 	rowRelayHTTP    = "httputil.ReverseProxy -> fastecho"
 	rowRelayTCPSlow = "Go TCP relay (bytes only) -> fastecho (+" + slowDelay + ")"
+	rowRelayH1      = "net/http + keep-alive forward -> fastecho"
+	rowRelayH1Slow  = "net/http + keep-alive forward -> fastecho (+" + slowDelay + ")"
 	rowSlow         = "mcpfort -> fastecho (+" + slowDelay + ")"
 	// rowSlowLean is rowSlow without audit and schema: without the audit
 	// log's transactions, which fewer calls at a time share.
@@ -195,6 +197,16 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 	if err != nil {
 		return err
 	}
+	// The floor of an HTTP proxy served by net/http: each request
+	// forwarded over a pooled keep-alive connection, nothing read of it.
+	relayH1, err := start(c.startRelay(ctx, "relay-h1", "h1", fast.url))
+	if err != nil {
+		return err
+	}
+	relayH1Slow, err := start(c.startRelay(ctx, "relay-h1-slow", "h1", slow.url))
+	if err != nil {
+		return err
+	}
 	// A token issuer on loopback, and an mcpfort that checks a bearer
 	// token on every request (validated once, then from its cache).
 	issuer, err := resourceservertest.NewIssuer(resourceservertest.IssuerOptions{})
@@ -224,6 +236,7 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 			{name: "fastecho direct", era: load.EraLegacy, url: fast.url, server: fast},
 			{name: rowRelayTCP, era: load.EraLegacy, url: relayTCP.url, server: relayTCP, up: fast},
 			{name: rowRelayHTTP, era: load.EraLegacy, url: relayHTTP.url, server: relayHTTP, up: fast},
+			{name: rowRelayH1, era: load.EraLegacy, url: relayH1.url, server: relayH1, up: fast},
 			{name: "mcpfort -> fastecho", era: load.EraLegacy, url: gwFast.url, server: gwFast, up: fast},
 			{name: "mcpfort +token -> fastecho", era: load.EraLegacy, url: gwAuth.url, server: gwAuth, up: fast, token: token},
 			{name: rowLean, era: load.EraLegacy, url: gwLean.url, server: gwLean, up: fast},
@@ -231,6 +244,7 @@ func scenarioCalls(ctx context.Context, c *config, r *report) error {
 			{name: rowSlow, era: load.EraLegacy, url: gwSlow.url, server: gwSlow, up: slow},
 			{name: rowSlowLean, era: load.EraLegacy, url: gwSlowLean.url, server: gwSlowLean, up: slow},
 			{name: rowRelayTCPSlow, era: load.EraLegacy, url: relaySlow.url, server: relaySlow, up: slow},
+			{name: rowRelayH1Slow, era: load.EraLegacy, url: relayH1Slow.url, server: relayH1Slow, up: slow},
 		}, c.vus, c.duration)
 	}
 	if c.only["latency"] {
