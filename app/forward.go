@@ -18,6 +18,7 @@ import (
 
 	"github.com/mcpfort/mcpfort/gateway"
 	"github.com/mcpfort/mcpfort/gateway/session"
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
 	"github.com/mcpfort/mcpfort/transport"
@@ -162,7 +163,7 @@ func (f *forwarder) forwarded(r *http.Request) bool {
 	if err != nil || f.now().Sub(time.Unix(t, 0)).Abs() > forwardSkew {
 		return false
 	}
-	got, err := base64.RawURLEncoding.DecodeString(sum)
+	got, err := base64url.Decode(sum)
 	if err != nil {
 		return false
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-jose/go-jose/v4"
 	"github.com/mcpfort/mcpfort/authserver/cimd"
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/oauth"
 	"github.com/mcpfort/mcpfort/storage"
@@ -154,6 +155,9 @@ func unverifiedSubject(assertion string) (string, error) {
 	if len(assertion) > 8192 {
 		return "", errors.New("assertion too large")
 	}
+	if err := base64url.CompactJWS(assertion); err != nil {
+		return "", err
+	}
 	jws, err := jose.ParseSignedCompact(assertion, assertionAlgs)
 	if err != nil {
 		return "", err
@@ -191,6 +195,9 @@ func (s *Server) verifyClientAssertion(ctx context.Context, c *client, assertion
 	set, err := s.clientKeys(ctx, c)
 	if err != nil {
 		return fail("client keys unavailable", err)
+	}
+	if err := base64url.CompactJWS(assertion); err != nil {
+		return fail("malformed client assertion", err)
 	}
 	jws, err := jose.ParseSignedCompact(assertion, assertionAlgs)
 	if err != nil || len(jws.Signatures) != 1 {

@@ -2,12 +2,12 @@ package authserver
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
 
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/oauth"
 	"github.com/mcpfort/mcpfort/oauth/dpop"
 )
@@ -143,7 +143,7 @@ func checkRefreshBinding(rt, jkt string) error {
 
 // validJKT: a base64url SHA-256 JWK thumbprint (RFC 7638), 43 characters.
 func validJKT(s string) bool {
-	b, err := base64.RawURLEncoding.Strict().DecodeString(s)
+	b, err := base64url.Decode(s)
 	return err == nil && len(b) == 32
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/oauth"
 	"github.com/mcpfort/mcpfort/storage"
@@ -325,6 +326,9 @@ func (f *federation) redeem(ctx context.Context, d *oidcDiscovery, code string, 
 	}
 	if resp.StatusCode != http.StatusOK || tr.IDToken == "" {
 		return nil, fmt.Errorf("upstream token request: HTTP %d %s", resp.StatusCode, safeName(tr.Error))
+	}
+	if base64url.CompactJWS(tr.IDToken) != nil {
+		return nil, errors.New("ID token is not a signed JWT")
 	}
 	jws, err := jose.ParseSignedCompact(tr.IDToken, assertionAlgs)
 	if err != nil || len(jws.Signatures) != 1 {

@@ -362,6 +362,7 @@ func TestTokenExchange(t *testing.T) {
 		}
 		return e.call(tokenCall{form: f, basic: [2]string{gwClient, gwSecret}})
 	}
+	st := user.str("access_token")
 	// The user's token has no scope for the other resource: refused.
 	r := x(nil)
 	if r.str("error") != "invalid_scope" {
@@ -382,15 +383,18 @@ func TestTokenExchange(t *testing.T) {
 		extra url.Values
 		code  string
 	}{
-		"scope up":          {url.Values{"resource": {resMCP}, "scope": {"mcp:admin"}}, "invalid_scope"},
-		"unknown target":    {url.Values{"resource": {"https://x.example/"}}, "invalid_target"},
-		"no target":         {url.Values{"resource": nil}, "invalid_target"},
-		"audience by name":  {url.Values{"resource": nil, "audience": {"Example MCP"}}, ""},
-		"bad subject":       {url.Values{"subject_token": {"garbage"}}, "invalid_grant"},
-		"no subject type":   {url.Values{"subject_token_type": nil}, "invalid_request"},
-		"id token type":     {url.Values{"subject_token_type": {oauth.TokenTypeIDToken}}, "invalid_request"},
-		"actor token":       {url.Values{"actor_token": {"x"}, "actor_token_type": {oauth.TokenTypeJWT}}, "invalid_request"},
-		"refresh requested": {url.Values{"requested_token_type": {oauth.TokenTypeRefreshToken}}, "invalid_request"},
+		"scope up":         {url.Values{"resource": {resMCP}, "scope": {"mcp:admin"}}, "invalid_scope"},
+		"unknown target":   {url.Values{"resource": {"https://x.example/"}}, "invalid_target"},
+		"no target":        {url.Values{"resource": nil}, "invalid_target"},
+		"audience by name": {url.Values{"resource": nil, "audience": {"Example MCP"}}, ""},
+		"bad subject":      {url.Values{"subject_token": {"garbage"}}, "invalid_grant"},
+		// The subject token spelled another way (RFC 7515 section 2): the
+		// JOSE library alone would skip the line break.
+		"subject with a line break": {url.Values{"subject_token": {st[:12] + "\r\n" + st[12:]}}, "invalid_grant"},
+		"no subject type":           {url.Values{"subject_token_type": nil}, "invalid_request"},
+		"id token type":             {url.Values{"subject_token_type": {oauth.TokenTypeIDToken}}, "invalid_request"},
+		"actor token":               {url.Values{"actor_token": {"x"}, "actor_token_type": {oauth.TokenTypeJWT}}, "invalid_request"},
+		"refresh requested":         {url.Values{"requested_token_type": {oauth.TokenTypeRefreshToken}}, "invalid_request"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := x(tt.extra)

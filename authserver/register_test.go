@@ -244,14 +244,17 @@ func TestPrivateKeyJWT(t *testing.T) {
 	}{
 		"token endpoint audience": {assertion(signer, func(c *jwt.Claims) { c.Audience = jwt.Audience{tokenAud} }), 200},
 		"wrong key":               {assertion(otherSigner, nil), 401},
-		"wrong audience":          {assertion(signer, func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://other.example"} }), 401},
-		"expired":                 {assertion(signer, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Second)) }), 401},
-		"too long lived":          {assertion(signer, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(time.Hour)) }), 401},
-		"no expiry":               {assertion(signer, func(c *jwt.Claims) { c.Expiry = nil }), 401},
-		"no jti":                  {assertion(signer, func(c *jwt.Claims) { c.ID = "" }), 401},
-		"iss differs":             {assertion(signer, func(c *jwt.Claims) { c.Issuer = "other" }), 401},
-		"unknown subject":         {assertion(signer, func(c *jwt.Claims) { c.Subject, c.Issuer = "nope", "nope" }), 401},
-		"future iat":              {assertion(signer, func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) }), 401},
+		// Spelled with a line break, which go-jose alone would skip (RFC
+		// 7515 section 2).
+		"line break":      {func(a string) string { return a[:12] + "\r\n" + a[12:] }(assertion(signer, nil)), 401},
+		"wrong audience":  {assertion(signer, func(c *jwt.Claims) { c.Audience = jwt.Audience{"https://other.example"} }), 401},
+		"expired":         {assertion(signer, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(-time.Second)) }), 401},
+		"too long lived":  {assertion(signer, func(c *jwt.Claims) { c.Expiry = jwt.NewNumericDate(now.Add(time.Hour)) }), 401},
+		"no expiry":       {assertion(signer, func(c *jwt.Claims) { c.Expiry = nil }), 401},
+		"no jti":          {assertion(signer, func(c *jwt.Claims) { c.ID = "" }), 401},
+		"iss differs":     {assertion(signer, func(c *jwt.Claims) { c.Issuer = "other" }), 401},
+		"unknown subject": {assertion(signer, func(c *jwt.Claims) { c.Subject, c.Issuer = "nope", "nope" }), 401},
+		"future iat":      {assertion(signer, func(c *jwt.Claims) { c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) }), 401},
 	} {
 		t.Run(name, func(t *testing.T) {
 			if r := cc(tt.a); r.status != tt.want {

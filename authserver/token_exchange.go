@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/oauth"
 	"github.com/mcpfort/mcpfort/storage"
@@ -169,6 +170,9 @@ type subjectToken struct {
 func (s *Server) verifySubjectToken(ctx context.Context, token string) (*subjectToken, error) {
 	if len(token) > 8192 {
 		return nil, errors.New("token too large")
+	}
+	if base64url.CompactJWS(token) != nil {
+		return nil, errors.New("not a JWS")
 	}
 	jws, err := jose.ParseSignedCompact(token, assertionAlgs)
 	if err != nil || len(jws.Signatures) != 1 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/oauth"
 	"github.com/mcpfort/mcpfort/storage"
 )
@@ -66,6 +67,9 @@ func (s *Server) grantJWTBearer(r *http.Request, cl *client, f form) (*oauth.Tok
 		return nil, oauth.NewError(oauth.InvalidGrant, "assertion is too large")
 	}
 	bad := func(desc string, cause error) error { return oauth.Wrap(oauth.InvalidGrant, desc, cause) }
+	if err := base64url.CompactJWS(assertion); err != nil {
+		return nil, bad("assertion is not a signed JWT", err)
+	}
 	jws, err := jose.ParseSignedCompact(assertion, assertionAlgs)
 	if err != nil || len(jws.Signatures) != 1 {
 		return nil, bad("assertion is not a signed JWT", err)

@@ -121,6 +121,12 @@ func TestIDJAGGrant(t *testing.T) {
 		t.Errorf("metadata does not advertise the ID-JAG grant: %v %v", md.GrantTypesSupported, md.AuthorizationGrantProfilesSupported)
 	}
 
+	// Spelled with a line break, which go-jose alone would skip (RFC 7515
+	// section 2): refused.
+	a := idp.mint(nil)
+	if r := e.jwtBearer(entClient, entSecret, a[:12]+"\r\n"+a[12:], nil); r.str("error") != "invalid_grant" {
+		t.Errorf("ID-JAG with a line break: %d %s", r.status, r.raw)
+	}
 	r := e.jwtBearer(entClient, entSecret, idp.mint(nil), nil)
 	if r.status != 200 || r.str("refresh_token") != "" || r.str("token_type") != "Bearer" {
 		t.Fatalf("ID-JAG grant: %d %s", r.status, r.raw)

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+
+	"github.com/mcpfort/mcpfort/internal/base64url"
 )
 
 // CodeChallengeMethodS256 is the only PKCE method mcpfort accepts (OAuth 2.1
@@ -34,7 +36,7 @@ func ValidCodeChallenge(c string) bool {
 	if len(c) != 43 {
 		return false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(c)
+	b, err := base64url.Decode(c)
 	return err == nil && len(b) == sha256.Size
 }
 

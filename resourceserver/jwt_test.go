@@ -242,29 +242,35 @@ func TestParseJWT(t *testing.T) {
 		wantErr string // substring; "" = ok
 		notJWT  bool
 	}{
-		{"ok", unsigned(hdr, `{"iss":"i","aud":["a","b"],"exp":1.5,"scope":"x y"}`, "s"), "", false},
+		{"ok", unsigned(hdr, `{"iss":"i","aud":["a","b"],"exp":1.5,"scope":"x y"}`, "c2ln"), "", false},
 		{"two segments", "a.b", "", true},
 		{"four segments", "a.b.c.d", "", true},
-		{"header not base64", "!!.e30.s", "", true},
-		{"header not json", b64("hello") + ".e30.s", "", true},
-		{"header padded", b64(hdr) + "=.e30.s", "", true},
+		{"header not base64", "!!.e30.c2ln", "", true},
+		{"header not json", b64("hello") + ".e30.c2ln", "", true},
+		{"header padded", b64(hdr) + "=.e30.c2ln", "", true},
 		{"no signature", unsigned(hdr, `{}`, ""), "unsigned", false},
-		{"no alg", unsigned(`{"typ":"at+jwt"}`, `{}`, "s"), `no "alg"`, false},
-		{"alg not string", unsigned(`{"alg":1}`, `{}`, "s"), `"alg" is not a string`, false},
-		{"duplicate alg", unsigned(`{"alg":"ES256","alg":"none"}`, `{}`, "s"), "duplicate", false},
-		{"escaped duplicate alg", unsigned(`{"alg":"ES256","\u0061lg":"none"}`, `{}`, "s"), "duplicate", false},
-		{"crit", unsigned(`{"alg":"ES256","crit":["b64"],"b64":false}`, `{}`, "s"), "crit", false},
-		{"claims not object", unsigned(hdr, `[1]`, "s"), "not a valid JSON object", false},
-		{"claims invalid utf8", unsigned(hdr, "{\"sub\":\"\xff\"}", "s"), "not a valid JSON object", false},
-		{"duplicate iss", unsigned(hdr, `{"iss":"a","iss":"b"}`, "s"), "duplicate", false},
-		{"aud number", unsigned(hdr, `{"aud":1}`, "s"), `"aud"`, false},
-		{"aud array of numbers", unsigned(hdr, `{"aud":[1]}`, "s"), `"aud"`, false},
-		{"exp string", unsigned(hdr, `{"exp":"1"}`, "s"), `"exp"`, false},
-		{"exp negative", unsigned(hdr, `{"exp":-1}`, "s"), `"exp"`, false},
-		{"exp huge", unsigned(hdr, `{"exp":1e300}`, "s"), `"exp"`, false},
-		{"deep claims", unsigned(hdr, `{"x":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)+`}`, "s"), "not a valid JSON object", false},
-		{"too large", unsigned(hdr, `{"x":"`+strings.Repeat("a", DefaultMaxTokenBytes)+`"}`, "s"), "too large", false},
-		{"uppercase ISS is not iss", unsigned(hdr, `{"ISS":"i"}`, "s"), "", false},
+		{"no alg", unsigned(`{"typ":"at+jwt"}`, `{}`, "c2ln"), `no "alg"`, false},
+		{"alg not string", unsigned(`{"alg":1}`, `{}`, "c2ln"), `"alg" is not a string`, false},
+		{"duplicate alg", unsigned(`{"alg":"ES256","alg":"none"}`, `{}`, "c2ln"), "duplicate", false},
+		{"escaped duplicate alg", unsigned(`{"alg":"ES256","\u0061lg":"none"}`, `{}`, "c2ln"), "duplicate", false},
+		{"crit", unsigned(`{"alg":"ES256","crit":["b64"],"b64":false}`, `{}`, "c2ln"), "crit", false},
+		{"claims not object", unsigned(hdr, `[1]`, "c2ln"), "not a valid JSON object", false},
+		{"claims invalid utf8", unsigned(hdr, "{\"sub\":\"\xff\"}", "c2ln"), "not a valid JSON object", false},
+		{"duplicate iss", unsigned(hdr, `{"iss":"a","iss":"b"}`, "c2ln"), "duplicate", false},
+		{"aud number", unsigned(hdr, `{"aud":1}`, "c2ln"), `"aud"`, false},
+		{"aud array of numbers", unsigned(hdr, `{"aud":[1]}`, "c2ln"), `"aud"`, false},
+		{"exp string", unsigned(hdr, `{"exp":"1"}`, "c2ln"), `"exp"`, false},
+		{"exp negative", unsigned(hdr, `{"exp":-1}`, "c2ln"), `"exp"`, false},
+		{"exp huge", unsigned(hdr, `{"exp":1e300}`, "c2ln"), `"exp"`, false},
+		{"deep claims", unsigned(hdr, `{"x":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)+`}`, "c2ln"), "not a valid JSON object", false},
+		{"too large", unsigned(hdr, `{"x":"`+strings.Repeat("a", DefaultMaxTokenBytes)+`"}`, "c2ln"), "too large", false},
+		// One spelling per token (RFC 7515 section 2): go-jose would skip
+		// the line breaks and ignore the trailing bits.
+		{"line break in signature", unsigned(hdr, `{}`, "c2\r\nln"), "not canonical", false},
+		{"line feed in claims", b64(hdr) + ".e3\n0.c2ln", "not canonical", false},
+		{"signature trailing bits", unsigned(hdr, `{}`, "c2l"), "not canonical", false},
+		{"signature padded", unsigned(hdr, `{}`, "c2k="), "not canonical", false},
+		{"uppercase ISS is not iss", unsigned(hdr, `{"ISS":"i"}`, "c2ln"), "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -334,4 +340,36 @@ func FuzzParseKeyDocuments(f *testing.F) {
 		}
 		_, _ = parseASMetadata([]byte(doc))
 	})
+}
+
+// TestVerifyOneSpelling: a signed token spelled another way (a line break
+// inside a segment, a signature's unused trailing bits set) is refused,
+// though go-jose alone would verify it as the same token (RFC 7515
+// section 2, RFC 4648 section 3.3).
+func TestVerifyOneSpelling(t *testing.T) {
+	ti := newTestIssuer(t, "")
+	clk := newClock()
+	v := newTestJWTVerifier(t, ti, clk, testAud, nil)
+	ctx := context.Background()
+	tok := sign(t, ti.key("es"), ti.claims(clk.Now(), testAud), nil)
+	if _, err := v.Verify(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	dot := strings.LastIndexByte(tok, '.')
+	variants := map[string]string{
+		"CRLF in header":    tok[:5] + "\r\n" + tok[5:],
+		"LF in claims":      tok[:dot-5] + "\n" + tok[dot-5:],
+		"CR in signature":   tok[:dot+3] + "\r" + tok[dot+3:],
+		"trailing line end": tok + "\r\n",
+	}
+	// An ES256 signature is 64 bytes: 86 characters, whose last one
+	// carries 4 unused bits.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, tok[len(tok)-1])
+	variants["signature trailing bits"] = tok[:len(tok)-1] + string(alphabet[last|1])
+	for name, bad := range variants {
+		if _, err := v.Verify(ctx, bad); err == nil {
+			t.Errorf("%s: verified", name)
+		}
+	}
 }

@@ -1,13 +1,13 @@
 package resourceserver
 
 import (
-	"encoding/base64"
 	"errors"
 	"math"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
 
@@ -67,7 +67,7 @@ func parseJWT(token string, maxBytes int) (*parsedJWT, error) {
 	if !ok || strings.IndexByte(sig, '.') >= 0 {
 		return nil, errNotJWT
 	}
-	hdrBytes, err := base64.RawURLEncoding.Strict().DecodeString(h)
+	hdrBytes, err := base64url.Decode(h)
 	if err != nil || len(hdrBytes) == 0 || hdrBytes[0] != '{' {
 		return nil, errNotJWT
 	}
@@ -78,7 +78,13 @@ func parseJWT(token string, maxBytes int) (*parsedJWT, error) {
 	if sig == "" {
 		return nil, errors.New("unsigned token")
 	}
-	claimBytes, err := base64.RawURLEncoding.Strict().DecodeString(payload)
+	// Every segment, the signature too, in its one spelling (RFC 7515
+	// section 2): go-jose's decoder would skip line breaks and ignore
+	// trailing bits, so that many strings would verify as one token.
+	if err := base64url.CompactJWS(token); err != nil {
+		return nil, err
+	}
+	claimBytes, err := base64url.Decode(payload)
 	if err != nil {
 		return nil, errors.New("claims are not base64url")
 	}

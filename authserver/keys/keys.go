@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/storage"
 )
 
@@ -398,6 +399,9 @@ func (m *Manager) Verify(token, typ string) ([]byte, error) {
 		if !containsAlg(algs, jose.SignatureAlgorithm(k.alg)) {
 			algs = append(algs, jose.SignatureAlgorithm(k.alg))
 		}
+	}
+	if base64url.CompactJWS(token) != nil {
+		return nil, ErrInvalidSignature
 	}
 	jws, err := jose.ParseSignedCompact(token, algs)
 	if err != nil || len(jws.Signatures) != 1 {

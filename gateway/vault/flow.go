@@ -16,6 +16,7 @@ import (
 
 	"golang.org/x/oauth2"
 
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/storage"
 )
 
@@ -66,7 +67,7 @@ func (v *Vault) openJSON(s, ad string, x any) error {
 	if len(s) > 4096 {
 		return errors.New("too long")
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64url.Decode(s)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,9 @@ var layers = []struct {
 	name  string
 	units []unit
 }{
+	// Below everything: the canonical decoder of outside base64url, which
+	// the sealed values of the foundation use too.
+	{"encodings", []unit{{"internal/base64url", common}}},
 	{"foundation", []unit{{"internal/jsonx", common}, {"internal/seal", common}, {"internal/statefile", common}, {"internal/textcut", common}, {"transport/clientip", common},
 		{"web", common}, {"secrets", common}, {"internal/everything", conformance}}},
 	{"messages", []unit{{"jsonrpc", common}, {"oauth", common}}},

@@ -8,6 +8,8 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+
+	"github.com/mcpfort/mcpfort/internal/base64url"
 )
 
 // MinSecret is the shortest secret New accepts, in bytes.
@@ -90,7 +92,7 @@ func (k *Keys) Seal(ad, plain []byte) (string, error) {
 // Open returns what one of the keys sealed with ad, or ErrInvalid. Callers
 // bound the length of sealed before calling.
 func (k *Keys) Open(ad []byte, sealed string) ([]byte, error) {
-	raw, err := base64.RawURLEncoding.Strict().DecodeString(sealed)
+	raw, err := base64url.Decode(sealed)
 	head := 0
 	if k.keyID {
 		head = 1

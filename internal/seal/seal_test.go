@@ -3,6 +3,7 @@ package seal
 import (
 	"bytes"
 	"encoding/base64"
+	"strings"
 	"testing"
 )
 
@@ -43,6 +44,10 @@ func TestSealOpen(t *testing.T) {
 			"empty":         func() ([]byte, error) { return old.Open(ad, "") },
 			"not base64url": func() ([]byte, error) { return old.Open(ad, "!!"+v[2:]) },
 			"padded":        func() ([]byte, error) { return old.Open(ad, v+"=") },
+			// Other spellings of the same bytes (encoding/base64 skips
+			// line breaks and, not strict, ignores unused trailing bits).
+			"line break":    func() ([]byte, error) { return old.Open(ad, v[:5]+"\r\n"+v[5:]) },
+			"trailing bits": func() ([]byte, error) { return old.Open(ad, lowBitSet(v)) },
 		} {
 			if _, err := bad(); err != ErrInvalid {
 				t.Errorf("keyID %v, %s: %v, want ErrInvalid", keyID, name, err)
@@ -81,4 +86,13 @@ func FuzzOpen(f *testing.F) {
 			}
 		}
 	})
+}
+
+// lowBitSet spells s with the lowest bit of its last character flipped:
+// the same bytes spelled another way when that bit is unused (a canonical
+// encoding leaves it 0), other bytes when it is not.
+func lowBitSet(s string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	i := strings.IndexByte(alphabet, s[len(s)-1])
+	return s[:len(s)-1] + string(alphabet[i^1])
 }

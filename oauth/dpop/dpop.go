@@ -20,6 +20,7 @@ import (
 
 	jose "github.com/go-jose/go-jose/v4"
 
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 )
 
@@ -79,6 +80,9 @@ func Parse(proof string, algs []string) (*Proof, error) {
 			continue
 		}
 		allowed = append(allowed, jose.SignatureAlgorithm(a))
+	}
+	if err := base64url.CompactJWS(proof); err != nil {
+		return nil, fmt.Errorf("proof: %w", err)
 	}
 	jws, err := jose.ParseSignedCompact(proof, allowed)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mcpfort/mcpfort/gateway/upstream"
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/mcpfort/mcpfort/internal/jsonx"
 	"github.com/mcpfort/mcpfort/jsonrpc"
 	"github.com/mcpfort/mcpfort/mcp"
@@ -55,7 +56,7 @@ func decodeCursor(s string, k listKind, members int) (map[int]string, bool) {
 	if len(s) > 64*1024 {
 		return nil, false
 	}
-	b, err := base64.RawURLEncoding.DecodeString(s)
+	b, err := base64url.Decode(s)
 	if err != nil {
 		return nil, false
 	}
