@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpfort/mcpfort/internal/base64url"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
@@ -76,11 +77,11 @@ func (e *everything) openState(s, tool string, now time.Time) (requestState, err
 	if !ok {
 		return st, errInvalidState
 	}
-	payload, err := base64.RawURLEncoding.DecodeString(p)
+	payload, err := base64url.Decode(p)
 	if err != nil {
 		return st, errInvalidState
 	}
-	got, err := base64.RawURLEncoding.DecodeString(m)
+	got, err := base64url.Decode(m)
 	if err != nil {
 		return st, errInvalidState
 	}

@@ -97,3 +97,25 @@ func TestNoncesReplace(t *testing.T) {
 		t.Error("a nonce of a dropped secret is accepted")
 	}
 }
+
+// TestNonceOneSpelling: a nonce spelled another way (a line break inside
+// it, set trailing bits) is refused; FuzzNonceCheck found the first.
+func TestNonceOneSpelling(t *testing.T) {
+	n, _ := NewNonces(NoncesOptions{Secrets: [][]byte{bytes.Repeat([]byte{7}, 32)}})
+	good, err := n.Issue()
+	if err != nil || n.Check(good) != nil {
+		t.Fatalf("issued %q: %v, check %v", good, err, n.Check(good))
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	last := strings.IndexByte(alphabet, good[len(good)-1])
+	for name, s := range map[string]string{
+		"CR":           good[:26] + "\r" + good[26:],
+		"CRLF at end":  good + "\r\n",
+		"LF":           good[:3] + "\n" + good[3:],
+		"last bit set": good[:len(good)-1] + string(alphabet[last^1]),
+	} {
+		if n.Check(s) == nil {
+			t.Errorf("%s: %q accepted", name, s)
+		}
+	}
+}
