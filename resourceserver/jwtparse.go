@@ -128,7 +128,9 @@ func parseHeader(b []byte, h *jwtHeader) error {
 			return errors.New("encrypted or compressed tokens are not supported")
 		}
 	}
-	if !hasAlg {
+	if !hasAlg || h.alg == "" {
+		// RFC 7515 section 4.1.1: "alg" names the algorithm; an empty
+		// name names none.
 		return errors.New(`header has no "alg"`)
 	}
 	return nil
