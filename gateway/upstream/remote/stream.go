@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strings"
 	"sync"
 )
 
@@ -271,7 +270,7 @@ func (b *streamBody) dechunk(p []byte) int {
 				return b.fail(out, errChunkFormat) // bare LF
 			case !b.trailer && (c == ' ' || c == '\t' || c == ':'):
 				return b.fail(out, errChunkFormat) // no name, or obsolete line folding
-			case !b.colon && c != ':' && !tchar(c):
+			case !b.colon && c != ':' && (c >= 0x80 || !tokenChar[c]):
 				// The name is a token (RFC 9110 section 5.1), as net/http
 				// requires: no space before the colon, no other byte.
 				return b.fail(out, errChunkFormat)
@@ -374,13 +373,4 @@ func readTaking(r io.Reader, get func() []byte, limit int) ([]byte, int, error) 
 	}
 	n, err := r.Read(q)
 	return p, n, err
-}
-
-// tchar reports whether c may appear in a token (RFC 9110 section 5.6.2).
-func tchar(c byte) bool {
-	switch {
-	case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
-		return true
-	}
-	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
