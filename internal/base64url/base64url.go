@@ -52,16 +52,16 @@ func CompactJWS(s string) error {
 		return errors.New("not a compact JWS: empty header or signature")
 	}
 	for _, seg := range [...]string{h, payload, sig} {
-		if !canonical(seg) {
+		if !Canonical(seg) {
 			return errors.New("not a compact JWS: a segment is not canonical base64url")
 		}
 	}
 	return nil
 }
 
-// canonical reports whether seg is canonical unpadded base64url, without
-// keeping what it decodes to.
-func canonical(seg string) bool {
+// Canonical reports whether seg is canonical unpadded base64url, as Decode
+// requires, without keeping what it decodes to.
+func Canonical(seg string) bool {
 	for i := 0; i < len(seg); i++ {
 		if !alphabet(seg[i]) {
 			return false
